@@ -1,0 +1,1 @@
+"""Users, organisations, roles, password hashing, API tokens and the audit log."""

@@ -1,0 +1,224 @@
+"""Use cases of the auth area. Every function takes a session; none commits (the caller's scope does)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cleanheat.auth.passwords import hash_password, needs_rehash, verify_password
+from cleanheat.auth.roles import ALLOWED_ROLES, CITY_WIDE_ROLES, OrgKind, Role
+from cleanheat.auth.tables import ApiToken, AuditLog, Organisation, User
+from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
+from cleanheat.store.base import utcnow
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a logged-in user, or the system (CLI, loaders). Passed to every service call."""
+
+    actor: str
+    role: Role
+    user_id: int | None = None
+    org_id: int | None = None
+    org_kind: OrgKind | None = None
+    org_code: str | None = None
+    admin_unit_code: str | None = None
+
+    @property
+    def city_wide(self) -> bool:
+        """True when the actor may see every organisation's data."""
+        return self.role in CITY_WIDE_ROLES
+
+    def can_access_org(self, org_id: int | None) -> bool:
+        return self.city_wide or (org_id is not None and org_id == self.org_id)
+
+    def require_roles(self, *roles: Role) -> None:
+        if self.role not in roles and self.role != Role.ADMIN:
+            raise PermissionDeniedError(f"role {self.role} may not do this (needs one of {', '.join(roles)})")
+
+    def require_org(self, org_id: int | None) -> None:
+        if not self.can_access_org(org_id):
+            raise PermissionDeniedError("this record belongs to another organisation")
+
+    @classmethod
+    def system(cls, name: str = "cli") -> Actor:
+        return cls(actor=f"system:{name}", role=Role.ADMIN)
+
+    @classmethod
+    def for_user(cls, user: User) -> Actor:
+        org = user.organisation
+        return cls(
+            actor=user.username,
+            role=Role(user.role),
+            user_id=user.id,
+            org_id=user.org_id,
+            org_kind=OrgKind(org.kind),
+            org_code=org.code,
+            admin_unit_code=org.admin_unit_code,
+        )
+
+
+def audit(session: Session, actor: Actor, action: str, entity: str, entity_id: object = "",
+          detail: dict | None = None, summary: str = "") -> AuditLog:
+    """Record one write in the audit log (in the caller's transaction)."""
+    row = AuditLog(
+        user_id=actor.user_id,
+        org_id=actor.org_id,
+        actor=actor.actor,
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id),
+        detail=detail or {},
+        summary=summary,
+    )
+    session.add(row)
+    return row
+
+
+# --- organisations -------------------------------------------------------------------------------------
+
+def get_org_by_code(session: Session, code: str) -> Organisation:
+    org = session.scalar(select(Organisation).where(Organisation.code == code))
+    if org is None:
+        raise NotFoundError(f"organisation {code!r} not found")
+    return org
+
+
+def find_org(session: Session, key: str) -> Organisation | None:
+    """An organisation by code, Chinese name or English name."""
+    return session.scalar(
+        select(Organisation).where(
+            (Organisation.code == key) | (Organisation.name_zh == key) | (Organisation.name_en == key)
+        )
+    )
+
+
+def upsert_org(session: Session, actor: Actor, *, code: str, name_zh: str, kind: OrgKind | str,
+               name_en: str = "", admin_unit_code: str | None = None) -> Organisation:
+    actor.require_roles(Role.ADMIN)
+    kind = OrgKind(kind)
+    org = session.scalar(select(Organisation).where(Organisation.code == code))
+    if org is None:
+        org = Organisation(code=code)
+        session.add(org)
+        action = "create"
+    else:
+        action = "update"
+    org.name_zh, org.name_en, org.kind, org.admin_unit_code = name_zh, name_en, kind.value, admin_unit_code
+    session.flush()
+    audit(session, actor, action, "organisation", org.id, {"code": code, "kind": kind.value})
+    return org
+
+
+def list_orgs(session: Session, actor: Actor) -> list[Organisation]:
+    q = select(Organisation).order_by(Organisation.id)
+    if not actor.city_wide:
+        q = q.where(Organisation.id == actor.org_id)
+    return list(session.scalars(q))
+
+
+# --- users ---------------------------------------------------------------------------------------------
+
+def create_user(session: Session, actor: Actor, *, username: str, password: str, role: Role | str,
+                org_code: str, display_name: str = "", language: str = "zh") -> User:
+    actor.require_roles(Role.ADMIN)
+    role = Role(role)
+    org = get_org_by_code(session, org_code)
+    if role not in ALLOWED_ROLES[OrgKind(org.kind)]:
+        raise InputError(
+            f"role {role} is not allowed for an organisation of kind {org.kind}",
+            [InputIssue(f"role {role} not allowed for {org.kind}", field="role")],
+        )
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise ConflictError(f"user {username!r} already exists")
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password),
+        role=role.value,
+        org_id=org.id,
+        language=language,
+    )
+    session.add(user)
+    session.flush()
+    audit(session, actor, "create", "user", user.id, {"username": username, "role": role.value, "org": org_code})
+    return user
+
+
+def set_password(session: Session, actor: Actor, username: str, password: str) -> None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFoundError(f"user {username!r} not found")
+    if actor.role != Role.ADMIN and actor.user_id != user.id:
+        raise PermissionDeniedError("only an administrator may change another user's password")
+    user.password_hash = hash_password(password)
+    audit(session, actor, "set_password", "user", user.id)
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with these credentials, or None. Rehashes when the argon2 parameters changed."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.is_active:
+        # Spend comparable time whether or not the user exists.
+        verify_password(_DUMMY_HASH, password)
+        return None
+    if not verify_password(user.password_hash, password):
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+_DUMMY_HASH = hash_password("dummy-password-for-timing")
+
+
+def get_user(session: Session, user_id: int) -> User | None:
+    user = session.get(User, user_id)
+    return user if user is not None and user.is_active else None
+
+
+# --- API tokens ------------------------------------------------------------------------------------------
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, *, name: str = "api", max_age_days: int = 90) -> str:
+    """Create a bearer token for ``user``; the clear token is returned once and never stored."""
+    token = "ch_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, name=name, token_hash=_token_digest(token),
+                         expires_at=utcnow() + timedelta(days=max_age_days)))
+    session.flush()
+    audit(session, Actor.for_user(user), "issue", "api_token", user.id, {"name": name})
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(token)))
+    if row is None or row.revoked or row.expires_at <= utcnow() or not row.user.is_active:
+        return None
+    row.last_used_at = utcnow()
+    return row.user
+
+
+def revoke_tokens(session: Session, actor: Actor, user_id: int) -> int:
+    if actor.role != Role.ADMIN and actor.user_id != user_id:
+        raise PermissionDeniedError("only an administrator may revoke another user's tokens")
+    rows = list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked.is_(False))))
+    for row in rows:
+        row.revoked = True
+    audit(session, actor, "revoke", "api_token", user_id, {"count": len(rows)})
+    return len(rows)
+
+
+def list_audit(session: Session, actor: Actor, limit: int = 200) -> list[AuditLog]:
+    q = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
+    if not actor.city_wide:
+        q = q.where(AuditLog.org_id == actor.org_id)
+    return list(session.scalars(q))

@@ -1,0 +1,1 @@
+"""The ``cleanheat`` command. Each area adds a module here exposing ``app`` (a typer.Typer) and ``NAME``."""

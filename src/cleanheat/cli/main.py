@@ -1,0 +1,141 @@
+"""Entry point: ``cleanheat init | serve | user ...`` plus one sub-command group per area."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Annotated
+
+import typer
+
+from cleanheat import cli as cli_pkg
+from cleanheat.cli.common import console, load_settings, reported_errors
+
+app = typer.Typer(
+    name="cleanheat",
+    help="清洁取暖平台 cleanheat — the clean-heating programme platform.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+_SKIP = {"main", "common", "core"}
+
+
+def _register_area_commands() -> None:
+    for mod in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
+        if mod.name in _SKIP:
+            continue
+        module = importlib.import_module(f"{cli_pkg.__name__}.{mod.name}")
+        app.add_typer(module.app, name=module.NAME, help=module.app.info.help)
+
+
+@app.command()
+def init(
+    demo: Annotated[bool, typer.Option("--demo", help="Also load the synthetic demo data and demo logins.")] = False,
+) -> None:
+    """Create and migrate the database and load the city's programme (and the demo data)."""
+    from cleanheat.cli.core import run_init
+
+    with reported_errors():
+        run_init(load_settings(), demo=demo)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default CLEANHEAT_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default CLEANHEAT_PORT).")] = None,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+) -> None:
+    """Serve the web app."""
+    import uvicorn
+
+    from cleanheat.web.app import create_app
+
+    settings = load_settings()
+    host, port = host or settings.host, port or settings.port
+    console.print(f"[bold green]cleanheat[/] serving at [link]http://{host}:{port}[/link]")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command("demo-logins")
+def demo_logins() -> None:
+    """Print the web address and the demo logins (after ``cleanheat init --demo``)."""
+    from rich.table import Table
+
+    from cleanheat.demo_accounts import DEMO_ACCOUNTS, demo_password
+
+    settings = load_settings()
+    table = Table(title="演示账号 Demo logins (synthetic demo data)")
+    for col in ("用户名 username", "密码 password", "角色 role", "单位 organisation"):
+        table.add_column(col)
+    for acc in DEMO_ACCOUNTS:
+        table.add_row(acc.username, demo_password(), acc.role, acc.org_code)
+    console.print(table)
+    console.print(f"打开 Open [bold]http://{settings.host}:{settings.port}[/bold]")
+
+
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin | programme_office | reporting_unit | heat_company | "
+                                           "ecology_bureau | resident")],
+    org: Annotated[str, typer.Option(help="Organisation code.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    display_name: str = "",
+) -> None:
+    """Create a user (the password is hashed with argon2)."""
+    from cleanheat.auth import service
+    from cleanheat.auth.service import Actor
+    from cleanheat.cli.common import db_session
+
+    with reported_errors(), db_session() as session:
+        service.create_user(session, Actor.system(), username=username, password=password, role=role,
+                            org_code=org, display_name=display_name)
+    console.print(f"created user {username}")
+
+
+@user_app.command("password")
+def user_password(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Set a user's password."""
+    from cleanheat.auth import service
+    from cleanheat.auth.service import Actor
+    from cleanheat.cli.common import db_session
+
+    with reported_errors(), db_session() as session:
+        service.set_password(session, Actor.system(), username, password)
+    console.print(f"password of {username} changed")
+
+
+@user_app.command("token")
+def user_token(username: str, name: str = "cli") -> None:
+    """Issue an API bearer token for a user (printed once)."""
+    from sqlalchemy import select
+
+    from cleanheat.auth import service
+    from cleanheat.auth.tables import User
+    from cleanheat.cli.common import db_session
+
+    settings = load_settings()
+    with reported_errors(), db_session(settings) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise typer.BadParameter(f"no user {username!r}")
+        print(service.issue_token(session, user, name=name, max_age_days=settings.token_max_age_days))
+
+
+_register_area_commands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

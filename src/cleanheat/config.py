@@ -1,0 +1,77 @@
+"""Settings, read from ``CLEANHEAT_*`` environment variables (and an optional ``.env`` file).
+
+Settings are built once at an edge (CLI entry, app factory, test fixture) and passed in explicitly;
+nothing in the package reads them at import time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Repository root when running from a checkout (src layout); used only for defaults.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_data_dir() -> Path:
+    """The programme data shipped with the project (``data/`` in a checkout)."""
+    return REPO_ROOT / "data"
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform. Each field's description is its documentation (see docs/settings.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEANHEAT_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///var/cleanheat.db",
+        description="SQLAlchemy URL. SQLite (WAL) by default; use postgresql+psycopg://... for PostgreSQL.",
+    )
+    var_dir: Path = Field(
+        default=Path("var"),
+        description="Directory for runtime files: the SQLite database, the generated secret key, uploads.",
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Directory holding the programme data (data/harbin/...) and weather files.",
+    )
+    city: str = Field(default="harbin", description="Which city's programme under data_dir to load.")
+    secret_key: str = Field(
+        default="",
+        description="Key signing session cookies. Empty: generated once and kept in var_dir/secret_key.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
+    port: int = Field(default=8000, description="Port the web server listens on.")
+    session_max_age_s: int = Field(default=8 * 3600, description="Lifetime of a login session [s].")
+    token_max_age_days: int = Field(default=90, description="Lifetime of an API bearer token [days].")
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, description="Largest accepted upload [bytes].")
+    display_timezone: str = Field(default="Asia/Shanghai", description="Time zone used to display times.")
+    compliance_threshold: float = Field(
+        default=0.95,
+        description="Share of valid hours within limits a coal source needs over the season to count as clean.",
+    )
+    default_language: str = Field(default="zh", description="Default page language: zh or en.")
+
+    def resolved_secret_key(self) -> str:
+        """The session-signing key: the configured one, or a random key persisted in ``var_dir``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def city_dir(self) -> Path:
+        return self.data_dir / self.city

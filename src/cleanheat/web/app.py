@@ -1,0 +1,125 @@
+"""The app factory. Routers are discovered in ``cleanheat.web.routes``: each module exposes ``router``
+(and optionally ``NAV``), so an area adds pages without touching this file."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from cleanheat import __version__
+from cleanheat.config import Settings
+from cleanheat.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
+from cleanheat.store.engine import make_engine, make_sessionmaker
+from cleanheat.web import formatting, routes
+from cleanheat.web.deps import LoginRequired, render
+
+WEB_DIR = Path(__file__).parent
+
+_ERROR_STATUS = {NotFoundError: 404, PermissionDeniedError: 403, ConflictError: 409, InputError: 422}
+
+
+def discover_routers() -> list:
+    modules = []
+    for mod in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
+        modules.append(importlib.import_module(f"{routes.__name__}.{mod.name}"))
+    return modules
+
+
+def create_app(settings: Settings, *, engine=None, background: bool = True) -> FastAPI:  # noqa: ANN001
+    """Build the web app for ``settings`` (the database must already be migrated: ``cleanheat init``).
+
+    Route modules may expose ``lifespan(app)``, an async context manager run while the app serves (e.g. an
+    in-process ingest worker); ``background=False`` skips them (tests of pages alone).
+    """
+    modules = discover_routers()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with AsyncExitStack() as stack:
+            if background:
+                for module in modules:
+                    if hasattr(module, "lifespan"):
+                        await stack.enter_async_context(module.lifespan(app))
+            yield
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="cleanheat",
+        version=__version__,
+        description="清洁取暖平台 API — clean-heating platform. Authenticate with `Authorization: Bearer <token>` "
+        "from POST /api/auth/token.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    engine = engine or make_engine(settings.database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+    templates.env.filters.update(
+        wan=formatting.wan_m2, pct=formatting.pct, num=formatting.num,
+        localtime=lambda v, fmt="%Y-%m-%d %H:%M": formatting.local_time(v, settings.display_timezone, fmt),
+    )
+    app.state.templates = templates
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.resolved_secret_key(),
+        session_cookie="cleanheat_session",
+        max_age=settings.session_max_age_s,
+        same_site="lax",
+        https_only=False,
+    )
+    app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+
+    nav = []
+    for module in modules:
+        app.include_router(module.router)
+        nav.extend(getattr(module, "NAV", []))
+    app.state.nav = sorted(nav, key=lambda n: n.order)
+
+    _install_error_handlers(app)
+    return app
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, _exc: LoginRequired):
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    async def _domain_error(request: Request, exc: Exception):
+        code = next(c for t, c in _ERROR_STATUS.items() if isinstance(exc, t))
+        body = {"detail": str(exc) if not isinstance(exc, InputError) else exc.summary}
+        if isinstance(exc, InputError):
+            body["issues"] = [i.as_dict() for i in exc.issues]
+        if _wants_json(request):
+            return JSONResponse(body, status_code=code)
+        return render(request, "error.html", {"code": code, "error": body}, status_code=code)
+
+    for exc_type in _ERROR_STATUS:
+        app.add_exception_handler(exc_type, _domain_error)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException):
+        if _wants_json(request) or exc.status_code == 401:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return render(request, "error.html", {"code": exc.status_code, "error": {"detail": exc.detail}},
+                      status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": "invalid request", "issues": exc.errors()}, status_code=422)

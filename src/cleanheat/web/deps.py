@@ -1,0 +1,157 @@
+"""Dependencies shared by all routers: settings, DB session, the acting user, CSRF, rendering."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from cleanheat.auth import service as auth_service
+from cleanheat.auth.roles import Role
+from cleanheat.auth.service import Actor
+from cleanheat.config import Settings
+from cleanheat.web.i18n import pick_language, translator
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies when nobody is logged in; handled as a redirect to /login."""
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One session per request: committed when the handler succeeds, rolled back otherwise."""
+    session = request.app.state.sessionmaker()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+DbSession = Annotated[Session, Depends(get_db)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return None
+
+
+def optional_actor(request: Request, db: DbSession) -> Actor | None:
+    """The caller from a bearer token or the session cookie, or None."""
+    token = _bearer(request)
+    if token:
+        user = auth_service.user_for_token(db, token)
+        if user is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        request.state.via_token = True
+        return Actor.for_user(user)
+    uid = request.session.get("uid")
+    if uid is None:
+        return None
+    user = auth_service.get_user(db, int(uid))
+    if user is None:
+        request.session.clear()
+        return None
+    request.state.via_token = False
+    return Actor.for_user(user)
+
+
+def api_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
+    if actor is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "authentication required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return actor
+
+
+def page_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
+    if actor is None:
+        raise LoginRequired()
+    return actor
+
+
+ApiActor = Annotated[Actor, Depends(api_actor)]
+PageActor = Annotated[Actor, Depends(page_actor)]
+
+
+def require_roles(*roles: Role, page: bool = False):
+    """A dependency returning the actor when it holds one of ``roles`` (admin always passes)."""
+
+    base = page_actor if page else api_actor
+
+    def dep(actor: Annotated[Actor, Depends(base)]) -> Actor:
+        if actor.role not in roles and actor.role != Role.ADMIN:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not use this")
+        return actor
+
+    return dep
+
+
+# --- CSRF (session-authenticated form posts) ------------------------------------------------------------
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return token
+
+
+async def verify_csrf(request: Request) -> None:
+    """Reject a state-changing, cookie-authenticated request without the session's CSRF token."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or _bearer(request):
+        return
+    expected = request.session.get("csrf")
+    sent = request.headers.get("x-csrf-token")
+    if not sent:
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("application/x-www-form-urlencoded") or ctype.startswith("multipart/form-data"):
+            form = await request.form()
+            sent = form.get("csrf_token")
+    if not expected or not sent or not secrets.compare_digest(str(expected), str(sent)):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token; reload the page")
+
+
+CsrfChecked = Depends(verify_csrf)
+
+
+# --- rendering -------------------------------------------------------------------------------------------
+
+def language(request: Request) -> str:
+    return pick_language(request.cookies.get("lang"), request.app.state.settings.default_language)
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None,
+           actor: Actor | None = None, status_code: int = 200) -> HTMLResponse:
+    """Render a page with the common context: language, ``T``, navigation, the actor, the CSRF token."""
+    lang = language(request)
+    nav = [n for n in request.app.state.nav if actor is not None and n.visible_to(actor.role)]
+    ctx = {
+        "request": request,
+        "lang": lang,
+        "T": translator(lang),
+        "nav": nav,
+        "actor": actor,
+        "csrf_token": csrf_token(request),
+        "path": request.url.path,
+        "flash": request.session.pop("flash", None),
+    }
+    ctx.update(context or {})
+    return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+
+
+def flash(request: Request, kind: str, message: str, details: list[str] | None = None) -> None:
+    request.session["flash"] = {"kind": kind, "message": message, "details": details or []}

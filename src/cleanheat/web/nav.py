@@ -1,0 +1,20 @@
+"""Navigation entries. Each route module may declare ``NAV = [NavItem(...)]``; the app collects them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cleanheat.auth.roles import Role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    path: str
+    zh: str
+    en: str
+    order: int = 100
+    #: Roles that see the entry; empty means every logged-in user.
+    roles: frozenset[Role] = frozenset()
+
+    def visible_to(self, role: Role) -> bool:
+        return not self.roles or role in self.roles or role == Role.ADMIN

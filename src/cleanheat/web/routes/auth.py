@@ -1,0 +1,116 @@
+"""Login and logout (pages), bearer tokens (API), the current user, language switch, audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
+
+from cleanheat.auth import service as auth_service
+from cleanheat.auth.roles import ROLE_LABELS, Role
+from cleanheat.auth.service import Actor
+from cleanheat.web.deps import ApiActor, AppSettings, CsrfChecked, DbSession, PageActor, render, require_roles
+from cleanheat.web.nav import NavItem
+
+router = APIRouter()
+
+NAV = [NavItem("/admin/audit", "审计日志", "Audit log", order=900,
+               roles=frozenset({Role.ADMIN, Role.PROGRAMME_OFFICE}))]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local redirects after login."""
+    if not target or urlparse(target).netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+@router.get("/login", include_in_schema=False)
+def login_page(request: Request, next: str = "/"):  # noqa: A002
+    return render(request, "login.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login", include_in_schema=False)
+def login(request: Request, db: DbSession, username: Annotated[str, Form()], password: Annotated[str, Form()],
+          next: Annotated[str, Form()] = "/"):  # noqa: A002
+    user = auth_service.authenticate(db, username.strip(), password)
+    if user is None:
+        return render(request, "login.html", {"next": _safe_next(next), "error": True, "username": username},
+                      status_code=401)
+    request.session.clear()
+    request.session["uid"] = user.id
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout", include_in_schema=False, dependencies=[CsrfChecked])
+def logout(request: Request, _actor: PageActor):
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/lang/{lang}", include_in_schema=False)
+def set_language(request: Request, lang: str, next: str = "/"):  # noqa: A002
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    if lang in ("zh", "en"):
+        resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
+    return resp
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in_days: int
+
+
+@router.post("/api/auth/token", response_model=TokenOut, tags=["auth"])
+def issue_token(db: DbSession, settings: AppSettings, username: Annotated[str, Form()],
+                password: Annotated[str, Form()]):
+    """Exchange a username and password (form fields) for a bearer token."""
+    user = auth_service.authenticate(db, username, password)
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+    token = auth_service.issue_token(db, user, max_age_days=settings.token_max_age_days)
+    return TokenOut(access_token=token, expires_in_days=settings.token_max_age_days)
+
+
+class MeOut(BaseModel):
+    username: str
+    role: str
+    role_label_zh: str
+    org_code: str | None
+    org_kind: str | None
+    admin_unit_code: str | None
+
+
+@router.get("/api/me", response_model=MeOut, tags=["auth"])
+def me(actor: ApiActor):
+    return MeOut(username=actor.actor, role=actor.role, role_label_zh=ROLE_LABELS[actor.role][0],
+                 org_code=actor.org_code, org_kind=actor.org_kind, admin_unit_code=actor.admin_unit_code)
+
+
+class AuditOut(BaseModel):
+    at: str
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    summary: str
+    detail: dict
+
+
+@router.get("/api/audit", response_model=list[AuditOut], tags=["auth"])
+def audit_api(db: DbSession, actor: Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PROGRAMME_OFFICE))],
+              limit: int = 200):
+    rows = auth_service.list_audit(db, actor, limit=min(limit, 2000))
+    return [AuditOut(at=r.at.isoformat(), actor=r.actor, action=r.action, entity=r.entity,
+                     entity_id=r.entity_id, summary=r.summary, detail=r.detail) for r in rows]
+
+
+@router.get("/admin/audit", include_in_schema=False)
+def audit_page(request: Request, db: DbSession,
+               actor: Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PROGRAMME_OFFICE, page=True))]):
+    rows = auth_service.list_audit(db, actor, limit=500)
+    return render(request, "audit.html", {"rows": rows}, actor=actor)
