@@ -238,3 +238,25 @@ class PlanData:
 
     def contains_period(self, period: Period) -> bool:
         return self.start_year <= period.year <= self.end_year
+
+
+@dataclass(frozen=True)
+class SourceVerdict:
+    """Monitoring evidence on one registered heat source, used to verify the clean area it heats.
+
+    Supplied by the emissions area (``cleanheat.emissions.ledger_link.source_verdicts``). A source whose
+    technology is ``clean_if_ultra_low`` or ``clean_if_compliant`` and whose verdict is ``compliant=False``
+    has its ``served_area_m2`` counted as not clean in the evaluation (at most the area its unit reported
+    under that technology and area type).
+    """
+
+    source_code: str
+    name_zh: str
+    admin_unit_code: str
+    area_type: str
+    technology: str  # programme technology code its heated area is reported under, e.g. coal_chp_ultralow
+    served_area_m2: float
+    compliant: bool | None  # None: no monitoring evidence for the period
+    share_within_limits: float | None  # share of valid hours within limits over the season
+    valid_hours: int
+    reason: str = ""

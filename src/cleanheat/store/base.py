@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime  # noqa: F401 (UTC re-exported)
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.orm import DeclarativeBase

@@ -61,6 +61,7 @@ def create_app(settings: Settings, *, engine=None, background: bool = True) -> F
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     engine = engine or make_engine(settings.database_url)
     app.state.settings = settings
@@ -123,3 +124,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
         return JSONResponse({"detail": "invalid request", "issues": exc.errors()}, status_code=422)
+
+
+def all_routes(app: FastAPI) -> list:
+    """Every route of the app, with included routers flattened (routers are included without a prefix)."""
+    out = []
+
+    def walk(routes) -> None:  # noqa: ANN001
+        for r in routes:
+            inner = getattr(r, "original_router", None)
+            if inner is not None:
+                walk(inner.routes)
+            else:
+                out.append(r)
+
+    walk(app.routes)
+    return out

@@ -1,6 +1,5 @@
 """Dependencies shared by all routers: settings, DB session, the acting user, CSRF, rendering."""
 
-from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator

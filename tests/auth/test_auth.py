@@ -1,0 +1,83 @@
+import pytest
+
+from cleanheat.auth.passwords import WeakPasswordError, hash_password, verify_password
+from cleanheat.web.app import all_routes, create_app
+from tests.helpers import PASSWORD, bootstrap, login, make_client, token
+
+
+def test_argon2_hash_and_verify():
+    h = hash_password("correct horse")
+    assert h.startswith("$argon2id$")
+    assert verify_password(h, "correct horse")
+    assert not verify_password(h, "wrong horse")
+    with pytest.raises(WeakPasswordError):
+        hash_password("short")
+
+
+@pytest.fixture
+def client(settings):
+    bootstrap(settings)
+    with make_client(settings) as c:
+        yield c
+
+
+def test_token_and_me(client):
+    r = client.post("/api/auth/token", data={"username": "daoli", "password": "nope"})
+    assert r.status_code == 401
+    headers = token(client, "daoli")
+    me = client.get("/api/me", headers=headers).json()
+    assert me["role"] == "reporting_unit" and me["admin_unit_code"] == "daoli"
+    assert client.get("/api/me", headers={"Authorization": "Bearer ch_forged"}).status_code == 401
+
+
+def test_login_logout_with_csrf(client):
+    assert client.get("/", follow_redirects=False).headers["location"].startswith("/login")
+    csrf = login(client, "office")
+    assert client.get("/api/me").json()["username"] == "office"
+    assert client.post("/logout", follow_redirects=False).status_code == 403  # no CSRF token
+    assert client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert client.get("/api/me").status_code == 401
+
+
+def test_wrong_password_rejected_on_page(client):
+    r = client.post("/login", data={"username": "office", "password": PASSWORD + "x"}, follow_redirects=False)
+    assert r.status_code == 401
+
+
+def test_login_redirect_is_local_only(client):
+    r = client.post("/login", data={"username": "office", "password": PASSWORD, "next": "https://evil.example/"},
+                    follow_redirects=False)
+    assert r.headers["location"] == "/"
+
+
+def test_audit_log_records_writes_and_is_scoped(client):
+    office = token(client, "office")
+    rows = client.get("/api/audit", headers=office).json()
+    assert any(r["entity"] == "user" and r["action"] == "create" for r in rows)
+    assert client.get("/api/audit", headers=token(client, "daoli")).status_code == 403
+
+
+OPEN_PATHS = {"/login", "/api/auth/token", "/healthz", "/api/openapi.json", "/api/docs", "/api/docs/oauth2-redirect"}
+
+
+def test_every_route_requires_authentication(settings):
+    """Anonymous callers are denied on every route except the login, token, health and API-description ones."""
+    bootstrap(settings)
+    app = create_app(settings, background=False)
+    with make_client(settings) as anon:
+        checked = 0
+        for route in all_routes(app):
+            path = getattr(route, "path", "")
+            methods = getattr(route, "methods", None) or set()
+            if not path or path.startswith("/static") or path in OPEN_PATHS or path.startswith("/lang/"):
+                continue
+            url = path
+            for part in [p for p in path.split("/") if p.startswith("{")]:
+                url = url.replace(part, "1")
+            for method in methods - {"HEAD", "OPTIONS"}:
+                r = anon.request(method, url, follow_redirects=False)
+                assert r.status_code in (401, 403, 303), f"{method} {path} answered {r.status_code} to anonymous"
+                if r.status_code == 303:
+                    assert r.headers["location"].startswith("/login"), f"{method} {path}"
+                checked += 1
+        assert checked >= 3

@@ -1,0 +1,64 @@
+"""Helpers for API and page tests: an app on a migrated database with the programme loaded and users."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from cleanheat.auth import service as auth_service
+from cleanheat.auth.service import Actor
+from cleanheat.config import Settings
+from cleanheat.programme.bootstrap import load_reference
+from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
+from cleanheat.web.app import create_app
+
+PASSWORD = "test-password-1"
+
+#: username -> (role, organisation code)
+TEST_USERS = {
+    "admin": ("admin", "platform"),
+    "office": ("programme_office", "office"),
+    "daoli": ("reporting_unit", "gov-daoli"),
+    "nangang": ("reporting_unit", "gov-nangang"),
+    "binxian": ("reporting_unit", "gov-binxian"),
+    "htjt": ("heat_company", "htjt"),
+    "veolia": ("heat_company", "veolia"),
+    "eeb": ("ecology_bureau", "hrb-eeb"),
+}
+
+
+def bootstrap(settings: Settings, users: dict[str, tuple[str, str]] | None = None) -> None:
+    """Load the programme's reference data and create the test users."""
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        load_reference(session, settings)
+        for name, (role, org) in (users or TEST_USERS).items():
+            auth_service.create_user(session, Actor.system("test"), username=name, password=PASSWORD, role=role,
+                                     org_code=org)
+    engine.dispose()
+
+
+def make_client(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings, background=False))
+
+
+def token(client: TestClient, username: str) -> dict[str, str]:
+    r = client.post("/api/auth/token", data={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def login(client: TestClient, username: str) -> str:
+    """Log in through the form; returns the CSRF token of the session for later form posts."""
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return csrf_of(client)
+
+
+def csrf_of(client: TestClient, path: str = "/admin/audit") -> str:
+    page = client.get("/login")
+    m = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
+    assert m, "no CSRF token in page"
+    return m.group(1)
