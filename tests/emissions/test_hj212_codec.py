@@ -21,7 +21,7 @@ from cleanheat.emissions.hj212.codec import (
     split_packet,
 )
 from cleanheat.emissions.hj212.codes import read_code_tables
-from cleanheat.emissions.hj212.crc import crc16_hj212, crc16_hj212_reference, crc16_modbus
+from cleanheat.emissions.hj212.crc import crc16_hj212, crc16_hj212_reference, crc16_modbus, crc16_modbus_reference
 from cleanheat.emissions.hj212.reassembly import SplitAssembler
 
 # HJ 212-2017 §6.1 example; its prose says "1C08" but the packet itself shows 1C80 (a typo in the standard,
@@ -60,6 +60,10 @@ def test_golden_crc_and_round_trip(frame):
 def test_standard_example_values():
     assert crc16_hj212(segment(STANDARD_EXAMPLE)) == 0x1C80
     assert crc16_modbus(segment(STANDARD_EXAMPLE)) == 0x0759
+    assert crc16_modbus_reference(segment(STANDARD_EXAMPLE)) == 0x0759
+    for frame in GOLDEN:
+        assert crc16_modbus(segment(frame)) == crc16_modbus_reference(segment(frame))
+    assert crc16_modbus(b"123456789") == 0x4B37  # the CRC-16/MODBUS check value
     p = parse_frame(STANDARD_EXAMPLE)
     assert (p.qn, p.st, p.cn, p.pw, p.mn, p.flag) == ("20160801085857223", "32", "1062", "100000",
                                                       "010000A8900016F000169DC0", 5)

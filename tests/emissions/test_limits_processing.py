@@ -134,10 +134,9 @@ def test_readings_from_golden_packets():
 
 
 def test_bad_value_names_the_field():
-    frame = REALTIME.replace(b"a21026-Rtd=18.5", b"a21026-Rtd=18x5")
-    from cleanheat.emissions.hj212.codec import encode
+    from tests.emissions.test_server import reframe
 
-    p = parse_frame(encode(parse_frame(frame, crc="none")))
+    p = parse_frame(reframe(REALTIME.replace(b"a21026-Rtd=18.5", b"a21026-Rtd=18x5")))
     with pytest.raises(HJ212Error) as ei:
         readings_from_packet(p)
     assert ei.value.reason == "bad_value" and ei.value.field == "a21026-Rtd"

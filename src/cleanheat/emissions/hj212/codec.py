@@ -153,8 +153,8 @@ class Packet:
     def crc_matches(self, variant: str) -> bool:
         if variant == "none":
             return True
-        if variant == "modbus":
-            return self.crc_received is not None and self.crc_received == self.crc_modbus
+        if variant == "modbus":  # devices with the Modbus bug; a fixed firmware's right CRC is accepted too
+            return self.crc_ok or (self.crc_received is not None and self.crc_received == self.crc_modbus)
         return self.crc_ok
 
     # --- data-area views -------------------------------------------------------------------------------
@@ -302,16 +302,14 @@ def parse_frame(frame: bytes, *, crc: str | None = "hj212", max_data_len: int = 
         raise HJ212Error("bad_crc", f"CRC field {crc_field!r} is not 4 hex digits", offset=n - 6, field="CRC")
     received = int(crc_field, 16)
     computed = crc16_hj212(data)
-    modbus = crc16_modbus(data)
-    if crc is not None and crc != "none":
-        expected = modbus if crc == "modbus" else computed
-        if received != expected:
-            raise _crc_error(received, computed, modbus, crc, n - 6)
+    modbus = crc16_modbus(data) if received != computed else None  # only needed to explain a mismatch
+    if crc is not None and crc != "none" and received != computed and not (crc == "modbus" and received == modbus):
+        raise _crc_error(received, computed, modbus, crc, n - 6)
     try:
         seg = _Seg(*_decode(data))
         header, items, warnings = _parse_segment(seg)
     except HJ212Error as exc:
-        if crc is None and received not in (computed, modbus):
+        if crc is None and received != computed and received != modbus:
             raise _crc_error(received, computed, modbus, "hj212", n - 6) from exc
         raise
     if counts_chars:
@@ -320,11 +318,11 @@ def parse_frame(frame: bytes, *, crc: str | None = "hj212", max_data_len: int = 
                   encoding=seg.encoding, length_counts_chars=counts_chars, warnings=tuple(warnings))
 
 
-def _crc_error(received: int, computed: int, modbus: int, variant: str, offset: int | None) -> HJ212Error:
+def _crc_error(received: int, computed: int, modbus: int | None, variant: str, offset: int | None) -> HJ212Error:
     if variant == "hj212" and received == modbus:
         return HJ212Error("crc_modbus", f"CRC {crc_text(received)} is CRC-16/MODBUS; the HJ 212 CRC of this data "
                           f"segment is {crc_text(computed)}", offset=offset, field="CRC")
-    expected = modbus if variant == "modbus" else computed
+    expected = modbus if variant == "modbus" and modbus is not None else computed
     return HJ212Error("bad_crc", f"CRC {crc_text(received)} does not match the data segment ({variant} CRC "
                       f"{crc_text(expected)})", offset=offset, field="CRC")
 
@@ -332,7 +330,7 @@ def _crc_error(received: int, computed: int, modbus: int, variant: str, offset: 
 def check_crc(packet: Packet, variant: str) -> None:
     """Raise HJ212Error unless the packet's CRC is right for the ``variant`` a point is configured with."""
     if not packet.crc_matches(variant):
-        raise _crc_error(packet.crc_received or 0, packet.crc_hj212 or 0, packet.crc_modbus or 0, variant, None)
+        raise _crc_error(packet.crc_received or 0, packet.crc_hj212 or 0, packet.crc_modbus, variant, None)
 
 
 def _is_digits(b: bytes) -> bool:

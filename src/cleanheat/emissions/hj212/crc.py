@@ -51,7 +51,16 @@ def crc16_hj212_reference(data: bytes) -> int:
 
 
 def crc16_modbus(data: bytes) -> int:
-    """CRC-16/MODBUS (init 0xFFFF, reflected 0xA001, ``crc ^= b``)."""
+    """CRC-16/MODBUS (init 0xFFFF, reflected 0xA001, ``crc ^= b``), table form."""
+    table = _TABLE
+    crc = 0xFFFF
+    for b in data:
+        crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
+    return crc
+
+
+def crc16_modbus_reference(data: bytes) -> int:
+    """CRC-16/MODBUS bit by bit (for tests of the table form)."""
     crc = 0xFFFF
     for b in data:
         crc ^= b
