@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -30,9 +31,18 @@ log = logging.getLogger("cleanheat.emissions.receiver")
 class DbPointDirectory:
     """MN -> point credentials, loaded from ``emissions_points`` (``refresh`` re-reads it)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, min_refresh_s: float = 5.0) -> None:
         self.engine = engine
         self.points: dict[str, PointAuth] = {}
+        self.min_refresh_s = min_refresh_s
+        self.refresh_wanted = False
+        self._last_refresh = 0.0
+
+    def refresh_if_wanted(self) -> int | None:
+        """Re-read the points when an unknown MN was seen (at most every ``min_refresh_s``)."""
+        if self.refresh_wanted and time.monotonic() - self._last_refresh >= self.min_refresh_s:
+            return self.refresh()
+        return None
 
     def refresh(self) -> int:
         factory = make_sessionmaker(self.engine)
@@ -40,10 +50,15 @@ class DbPointDirectory:
             rows = session.execute(select(MonitoringPoint.mn, MonitoringPoint.id, MonitoringPoint.password,
                                           MonitoringPoint.crc_variant, MonitoringPoint.active)).all()
         self.points = {mn: PointAuth(pid, pw, crc, active) for mn, pid, pw, crc, active in rows}
+        self._last_refresh = time.monotonic()
+        self.refresh_wanted = False
         return len(self.points)
 
     def lookup(self, mn: str) -> PointAuth | None:
-        return self.points.get(mn)
+        auth = self.points.get(mn)
+        if auth is None:
+            self.refresh_wanted = True  # a point registered since the last refresh is picked up soon
+        return auth
 
 
 @dataclass
@@ -175,7 +190,8 @@ class Receiver:
         log.info("%d monitoring points registered", n)
         await self.server.start()
         self._tasks = [asyncio.create_task(self.sink.run(), name="emissions-sink"),
-                       asyncio.create_task(self._every(self.options.directory_refresh_s, self.directory.refresh))]
+                       asyncio.create_task(self._every(self.options.directory_refresh_s, self.directory.refresh)),
+                       asyncio.create_task(self._every(1.0, self.directory.refresh_if_wanted))]
         if self.options.maintenance_interval_s > 0:
             self._tasks.append(asyncio.create_task(self._every(self.options.maintenance_interval_s,
                                                                self.maintenance)))

@@ -301,12 +301,15 @@ class MonthlyReport:
 
 
 def monthly_report(session: Session, actor: Actor, year: int, month: int, *, threshold: float,
-                   rules: Rules | None = None) -> MonthlyReport:
+                   rules: Rules | None = None, now: datetime | None = None) -> MonthlyReport:
     """Monthly compliance of every visible monitoring point."""
     if not (1 <= month <= 12) or not (2000 <= year <= 2100):
         raise InputError("月份无效 / invalid month", [InputIssue(f"{year}-{month}", field="month")])
     points = list_points(session, actor)
     lo, hi = month_bounds(year, month)
+    hi = min(hi, _next_hour(now or utcnow()))  # month to date
+    if hi <= lo:
+        raise InputError("月份尚未开始 / the month has not begun", [InputIssue(f"{year}-{month:02d}", field="month")])
     sums = compliance_summaries(session, [p.id for p in points], lo, hi, threshold=threshold, rules=rules)
     companies = dict(session.execute(select(Organisation.id, Organisation.name_zh)).all())
     return MonthlyReport(year, month, threshold,

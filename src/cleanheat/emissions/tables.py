@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+import cleanheat.auth.tables  # noqa: F401 - the organisations table the heat sources refer to
 from cleanheat.assets.tables import HeatSource
 from cleanheat.store.base import Base, UTCDateTime, utcnow
 
