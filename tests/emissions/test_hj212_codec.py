@@ -106,6 +106,9 @@ def test_build_reproduces_golden_packets():
                              "a00000": {"Rtd": "25.3", "Flag": "N"}})
     assert built == REALTIME
     assert encode(data_answer(parse_frame(REALTIME))) == ANSWER
+    assert codec.data_answer_frame(parse_frame(REALTIME)) == ANSWER
+    no_qn = parse_frame(_frame(b"ST=32;CN=2011;PW=123456;MN=88888880000001;Flag=1;CP=&&&&"))
+    assert codec.data_answer_frame(no_qn) == encode(data_answer(no_qn))
     assert build_packet(qn="20160801085857223", st=32, cn=1062, pw="100000", mn="010000A8900016F000169DC0",
                         flag=5, cp={"RtdInterval": 30}) == STANDARD_EXAMPLE
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from cleanheat.emissions.errors import HJ212Error
 from cleanheat.emissions.hj212.codec import encode, make_packet, parse_frame
-from cleanheat.emissions.hj212.crc import crc16_hj212
+from cleanheat.emissions.hj212.crc import crc16_hj212, crc16_hj212_reference, crc16_modbus, crc16_modbus_reference
 from cleanheat.emissions.hj212.deframer import Deframer, Frame, Junk
 from tests.emissions.test_hj212_codec import GOLDEN
 
@@ -33,6 +33,13 @@ def _parse_or_codec_error(data: bytes, crc="hj212"):
     p.as_dict()
     _ = (p.edition, p.flag, p.pnum, p.pno, p.cp, p.cp_fields, p.ack_requested)
     return p
+
+
+@SETTINGS
+@given(st.binary(max_size=1200))
+def test_table_crcs_equal_the_bitwise_algorithms(data):
+    assert crc16_hj212(data) == crc16_hj212_reference(data)
+    assert crc16_modbus(data) == crc16_modbus_reference(data)
 
 
 @SETTINGS

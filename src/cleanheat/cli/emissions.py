@@ -34,14 +34,21 @@ def serve(
     maintenance_interval: Annotated[float, typer.Option(help="Evaluate hours and check alarms every [s].")] = 60.0,
     stats_interval: Annotated[float, typer.Option(help="Print counters every [s] (0: never).")] = 30.0,
     use_uvloop: Annotated[bool, typer.Option("--uvloop/--no-uvloop", help="Use uvloop when installed.")] = True,
+    workers: Annotated[int, typer.Option(help="Receiver processes sharing the port (SO_REUSEPORT); use more "
+                                              "than one on a multi-core machine.")] = 1,
+    reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Receive HJ 212 packets over TCP, store them (malformed ones too, with the reason) and evaluate them."""
     from cleanheat.emissions.hj212.server import ReceiverOptions
     from cleanheat.emissions.receiver import ServeOptions, serve as run
 
+    if workers > 1:
+        _serve_workers(workers, sys.argv)
+        return
     settings = load_settings()
     opts = ServeOptions(receiver=ReceiverOptions(host=host, port=port, max_connections=max_connections,
-                                                 idle_timeout_s=idle_timeout, max_bad_per_minute=max_bad_per_minute),
+                                                 idle_timeout_s=idle_timeout, max_bad_per_minute=max_bad_per_minute,
+                                                 reuse_port=reuse_port),
                         maintenance_interval_s=maintenance_interval, stats_interval_s=stats_interval)
 
     def show(receiver) -> None:  # noqa: ANN001
@@ -55,6 +62,39 @@ def serve(
                       f"{len(receiver.directory.points)} monitoring points · database {settings.database_url}")
 
     _run(run(settings, opts, on_stats=show, ready=ready), use_uvloop)
+
+
+def _serve_workers(workers: int, argv: list[str]) -> None:
+    """Start ``workers`` receiver processes on one port; only the first evaluates hours and alarms.
+    SIGINT / SIGTERM are passed on to each worker (by its process id), which flushes and stops."""
+    import signal
+    import subprocess
+
+    args = [a for a in argv[1:]]
+    cleaned, skip = [], False
+    for a in args:  # drop --workers N (set per worker); a repeated option's last value wins
+        if skip:
+            skip = False
+            continue
+        if a == "--workers":
+            skip = True
+            continue
+        if a.startswith("--workers="):
+            continue
+        cleaned.append(a)
+    base = [sys.executable, "-m", "cleanheat.cli.main", *cleaned, "--workers", "1", "--reuse-port"]
+    procs = [subprocess.Popen(base + (["--maintenance-interval", "0"] if i else [])) for i in range(workers)]
+
+    def forward(signum, _frame) -> None:  # noqa: ANN001
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        raise typer.Exit(1)
 
 
 def _run(coro, use_uvloop: bool):  # noqa: ANN001, ANN202

@@ -56,9 +56,13 @@ def _sqlite_ts(t: datetime | None) -> str | None:
     """The text SQLAlchemy's SQLite DateTime stores (naive UTC, microseconds)."""
     if t is None:
         return None
-    t = t.astimezone(UTC)
-    return (f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}."
-            f"{t.microsecond:06d}")
+    if t.utcoffset():
+        t = t.astimezone(UTC)
+    return t.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _identity(t):  # noqa: ANN001, ANN202
+    return t
 
 
 class BulkWriter:
@@ -71,22 +75,30 @@ class BulkWriter:
     def write(self, records: Sequence[IngestRecord]) -> WriteStats:
         if not records:
             return WriteStats(0, 0, 0, 0)
+        sqlite = self.dialect == "sqlite"
+        fmt = _sqlite_ts if sqlite else _identity
         readings: dict[tuple, tuple] = {}
-        dirty: set[tuple[int, datetime]] = set()
+        dirty: set[tuple] = set()
         last: dict[int, tuple[datetime, str]] = {}
         for r in records:
-            if r.point_id is not None and r.ok:
-                prev = last.get(r.point_id)
-                if prev is None or r.received_at > prev[0]:
-                    last[r.point_id] = (r.received_at, r.peer)
-                for v in r.readings:
-                    key = (r.point_id, v.interval, v.ts, v.factor)
-                    readings[key] = (r.point_id, v.interval, v.ts, v.factor, v.avg, v.min, v.max, v.cou, v.zs_avg,
-                                     v.zs_min, v.zs_max, v.flag)
-                    if v.interval in ("minute", "hour"):
-                        dirty.add((r.point_id, hour_start(v.ts)))
+            pid = r.point_id
+            if pid is None or not r.ok:
+                continue
+            prev = last.get(pid)
+            if prev is None or r.received_at > prev[0]:
+                last[pid] = (r.received_at, r.peer)
+            prev_ts = tstr = None
+            for v in r.readings:
+                if v.ts != prev_ts:  # the readings of a packet share one time
+                    prev_ts = v.ts
+                    tstr = fmt(v.ts)
+                interval = v.interval
+                readings[(pid, interval, tstr, v.factor)] = (pid, interval, tstr, v.factor, v.avg, v.min, v.max,
+                                                             v.cou, v.zs_avg, v.zs_min, v.zs_max, v.flag)
+                if interval == "minute" or interval == "hour":
+                    dirty.add((pid, tstr[:13] + ":00:00.000000" if sqlite else hour_start(v.ts)))
         rows = [readings[k] for k in sorted(readings)]
-        if self.dialect == "sqlite":
+        if sqlite:
             self._write_sqlite(records, rows, dirty, last)
         else:
             self._write_postgresql(records, rows, dirty, last)
@@ -97,6 +109,7 @@ class BulkWriter:
         ts = _sqlite_ts
         with self.engine.begin() as conn:
             cur = conn.connection.driver_connection.cursor()
+            cur.execute("PRAGMA cache_size=-262144")  # 256 MB: the readings index stays in memory
             cur.executemany(
                 f"INSERT INTO emissions_packets ({', '.join(_PACKET_COLS)}) VALUES ({', '.join('?' * 12)})",
                 [(ts(r.received_at), r.point_id, r.mn, r.cn, r.qn, ts(r.data_time), r.ok, r.reason, r.error,
@@ -105,11 +118,10 @@ class BulkWriter:
                 sets = ", ".join(f"{c} = excluded.{c}" for c in _READING_COLS[4:])
                 cur.executemany(
                     f"INSERT INTO emissions_readings ({', '.join(_READING_COLS)}) VALUES ({', '.join('?' * 12)}) "
-                    f"ON CONFLICT (point_id, interval, ts, factor) DO UPDATE SET {sets}",
-                    [(r[0], r[1], ts(r[2]), *r[3:]) for r in rows])
+                    f"ON CONFLICT (point_id, interval, ts, factor) DO UPDATE SET {sets}", rows)
             if dirty:
                 cur.executemany("INSERT OR IGNORE INTO emissions_dirty_hours (point_id, ts) VALUES (?, ?)",
-                                [(p, ts(t)) for p, t in sorted(dirty)])
+                                sorted(dirty))
             if last:
                 cur.executemany("UPDATE emissions_points SET last_packet_at = ?, last_peer = ? WHERE id = ? AND "
                                 "(last_packet_at IS NULL OR last_packet_at < ?)",

@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from cleanheat.emissions.errors import HJ212Error
-from cleanheat.emissions.hj212.codec import Packet, parse_number, parse_time
+from cleanheat.emissions.hj212.codec import _NUMBER_RE, Packet, parse_time
 from cleanheat.emissions.hj212.codes import emissions_data_dir
 
 O2 = "a19001"
@@ -65,7 +65,7 @@ def read_rules(data_dir: Path | None = None) -> Rules:
 
 # --- packets -> readings -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Reading:
     """One factor's values for one period (``ts`` = start of the period, or the instant for real-time data)."""
 
@@ -82,6 +82,7 @@ class Reading:
     flag: str | None = None
 
 
+_NUMBER_MATCH = _NUMBER_RE.match
 _SUFFIX_COLUMN = {"Avg": "avg", "Min": "min", "Max": "max", "Cou": "cou", "ZsAvg": "zs_avg", "ZsMin": "zs_min",
                   "ZsMax": "zs_max", "Rtd": "avg", "ZsRtd": "zs_avg"}
 
@@ -96,18 +97,24 @@ def readings_from_packet(packet: Packet) -> list[Reading]:
         raise HJ212Error("missing_field", f"CN {packet.cn} without DataTime", field="DataTime")
     ts = parse_time(dt, field="DataTime")
     out = []
+    match = _NUMBER_MATCH
     for code, fields in packet.cp.items():
-        values: dict[str, object] = {}
+        r = Reading(interval, ts, code)
+        seen = False
         for suffix, text in fields.items():
             col = _SUFFIX_COLUMN.get(suffix)
             if col is not None:
                 if text == "":
                     continue
-                values[col] = parse_number(text, field=f"{code}-{suffix}")
+                if match(text) is None:
+                    raise HJ212Error("bad_value", f"{text!r} is not a number", field=f"{code}-{suffix}")
+                setattr(r, col, float(text))
+                seen = True
             elif suffix == "Flag":
-                values["flag"] = text[:1] if text else None
-        if values:
-            out.append(Reading(interval=interval, ts=ts, factor=code, **values))
+                r.flag = text[:1] if text else None
+                seen = True
+        if seen:
+            out.append(r)
     return out
 
 

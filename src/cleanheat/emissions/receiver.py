@@ -78,7 +78,7 @@ class StoreSink:
     executor: ThreadPoolExecutor
     batch_size: int = 5000
     flush_interval_s: float = 0.2
-    high_water: int = 100_000
+    high_water: int = 20_000
     on_drain: object = None  # callable() when the sink has room again
     stats: SinkStats = field(default_factory=SinkStats)
 

@@ -616,7 +616,7 @@ def split_packet(packet: Packet, max_data_len: int = STANDARD_MAX_DATA_LEN) -> l
 
 def map_codes(packet: Packet, code_map: Mapping[str, str]) -> Packet:
     """A copy with 2005-style factor codes (``01-Rtd``, ``S01-Avg``) replaced by their 2017 codes."""
-    if not code_map:
+    if not code_map or code_map.keys().isdisjoint(packet.cp):
         return packet
     changed = False
     items = []
@@ -641,6 +641,16 @@ def data_answer(packet: Packet) -> Packet:
     """The 9014 data answer to an upload (QN echoed, ST=91)."""
     return make_packet(qn=packet.qn, st="91", cn="9014", pw=packet.pw, mn=packet.mn,
                        flag=reply_header_flag(packet), cp=None)
+
+
+def data_answer_frame(packet: Packet) -> bytes:
+    """``encode(data_answer(packet))`` without the intermediate objects (the receiver's hot path)."""
+    h = packet._h
+    qn = h.get("QN")
+    seg = (f"QN={qn};" if qn is not None else "") + \
+        f"ST=91;CN=9014;PW={h['PW']};MN={h['MN']};Flag={reply_header_flag(packet)};CP=&&&&"
+    data = seg.encode("utf-8")
+    return b"##" + f"{len(data):04d}".encode() + data + crc_text(crc16_hj212(data)).encode() + b"\r\n"
 
 
 def request_answer(packet: Packet, qn_rtn: int) -> Packet:

@@ -85,6 +85,8 @@ class ListSink:
 class ReceiverOptions:
     host: str = "127.0.0.1"
     port: int = 9212
+    #: several receiver processes may share the port (SO_REUSEPORT; the kernel spreads the connections)
+    reuse_port: bool = False
     max_connections: int = 5000
     idle_timeout_s: float = 600.0
     max_data_len: int = MAX_DATA_LEN
@@ -262,11 +264,13 @@ class ConnectionHandler:
 
     def _replies(self, p: Packet, command: Command | None, now: datetime) -> list[bytes]:
         kind = command.kind if command else "upload"
-        out: list[Packet] = []
         if kind == "upload":
             if p.ack_requested:
-                out.append(codec.data_answer(p))
-        elif kind == "request":
+                self.stats.replies += 1
+                return [codec.data_answer_frame(p)]
+            return []
+        out: list[Packet] = []
+        if kind == "request":
             out.append(codec.request_answer(p, QN_READY))
             if p.cn == "1013":  # time-calibration request: set the site's clock, then report the execution
                 out.append(codec.make_packet(qn=codec.format_qn(now), st=p.st, cn="1012", pw=p.pw, mn=p.mn,
@@ -396,7 +400,8 @@ class ReceiverServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self.protocol_factory, self.options.host, self.options.port,
-                                                reuse_address=True, backlog=4096)
+                                                reuse_address=True, reuse_port=self.options.reuse_port or None,
+                                                backlog=4096)
 
     @property
     def port(self) -> int:
