@@ -94,17 +94,31 @@ class ComplianceSummary:
 
     @property
     def reason(self) -> str:
+        """Why the period is not compliant (English; ``reason_zh`` in Chinese); empty when it is."""
+        return self._reason("en")
+
+    @property
+    def reason_zh(self) -> str:
+        return self._reason("zh")
+
+    def _reason(self, lang: str) -> str:
         share = self.share_within
+        zh = lang == "zh"
         if share is None:
-            return "no valid hourly data with a limit in the period"
+            return "期内无有效的限值小时数据" if zh else "no valid hourly data with a limit in the period"
         parts = []
         if share < self.threshold:
             worst = [p for p in self.pollutants.values() if p.share_within is not None and p.share_within < 1]
-            detail = ", ".join(f"{p.pollutant} {p.exceeded_hours} h over {p.limit_mg_m3:g}" for p in worst)
-            parts.append(f"{share:.1%} of valid hours within limits < {self.threshold:.0%} ({detail})")
+            if zh:
+                detail = "，".join(f"{p.pollutant} 超过 {p.limit_mg_m3:g} 共 {p.exceeded_hours} 小时" for p in worst)
+                parts.append(f"有效小时达标率 {share:.1%} < {self.threshold:.0%}（{detail}）")
+            else:
+                detail = ", ".join(f"{p.pollutant} {p.exceeded_hours} h over {p.limit_mg_m3:g}" for p in worst)
+                parts.append(f"{share:.1%} of valid hours within limits < {self.threshold:.0%} ({detail})")
         if (self.capture or 0.0) < self.min_capture:
-            parts.append(f"data capture {self.capture or 0:.1%} < {self.min_capture:.0%}")
-        return "; ".join(parts)
+            parts.append(f"数据有效率 {self.capture or 0:.1%} < {self.min_capture:.0%}" if zh else
+                         f"data capture {self.capture or 0:.1%} < {self.min_capture:.0%}")
+        return ("；" if zh else "; ").join(parts)
 
 
 def summarise(records: Iterable[HourRecord], start: datetime, end: datetime, *, threshold: float,

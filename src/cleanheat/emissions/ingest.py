@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cleanheat.emissions.processing import Reading, hour_start
 
@@ -72,7 +72,8 @@ class BulkWriter:
         self.engine = engine
         self.dialect = engine.dialect.name
 
-    def write(self, records: Sequence[IngestRecord]) -> WriteStats:
+    def write(self, records: Sequence[IngestRecord], connection: Connection | None = None) -> WriteStats:
+        """Store ``records`` in one transaction (or in the caller's ``connection``, which then commits)."""
         if not records:
             return WriteStats(0, 0, 0, 0)
         sqlite = self.dialect == "sqlite"
@@ -98,61 +99,81 @@ class BulkWriter:
                 if interval == "minute" or interval == "hour":
                     dirty.add((pid, tstr[:13] + ":00:00.000000" if sqlite else hour_start(v.ts)))
         rows = [readings[k] for k in sorted(readings)]
-        if sqlite:
-            self._write_sqlite(records, rows, dirty, last)
+        if connection is not None:
+            (self._write_sqlite if sqlite else self._write_postgresql)(connection, records, rows, dirty, last)
         else:
-            self._write_postgresql(records, rows, dirty, last)
+            with self.engine.begin() as conn:
+                (self._write_sqlite if sqlite else self._write_postgresql)(conn, records, rows, dirty, last)
         return WriteStats(len(records), sum(1 for r in records if not r.ok), len(rows), len(dirty))
 
     # --- SQLite ------------------------------------------------------------------------------------------
-    def _write_sqlite(self, records, rows, dirty, last) -> None:  # noqa: ANN001
+    def _write_sqlite(self, conn, records, rows, dirty, last) -> None:  # noqa: ANN001
         ts = _sqlite_ts
-        with self.engine.begin() as conn:
-            cur = conn.connection.driver_connection.cursor()
-            cur.execute("PRAGMA cache_size=-262144")  # 256 MB: the readings index stays in memory
+        cur = conn.connection.driver_connection.cursor()
+        cur.execute("PRAGMA cache_size=-262144")  # 256 MB: the readings index stays in memory
+        cur.executemany(
+            f"INSERT INTO emissions_packets ({', '.join(_PACKET_COLS)}) VALUES ({', '.join('?' * 12)})",
+            [(ts(r.received_at), r.point_id, r.mn, r.cn, r.qn, ts(r.data_time), r.ok, r.reason, r.error,
+              r.peer, r.offset, r.raw) for r in records])
+        if rows:
+            sets = ", ".join(f"{c} = excluded.{c}" for c in _READING_COLS[4:])
             cur.executemany(
-                f"INSERT INTO emissions_packets ({', '.join(_PACKET_COLS)}) VALUES ({', '.join('?' * 12)})",
-                [(ts(r.received_at), r.point_id, r.mn, r.cn, r.qn, ts(r.data_time), r.ok, r.reason, r.error,
-                  r.peer, r.offset, r.raw) for r in records])
-            if rows:
-                sets = ", ".join(f"{c} = excluded.{c}" for c in _READING_COLS[4:])
-                cur.executemany(
-                    f"INSERT INTO emissions_readings ({', '.join(_READING_COLS)}) VALUES ({', '.join('?' * 12)}) "
-                    f"ON CONFLICT (point_id, interval, ts, factor) DO UPDATE SET {sets}", rows)
-            if dirty:
-                cur.executemany("INSERT OR IGNORE INTO emissions_dirty_hours (point_id, ts) VALUES (?, ?)",
-                                sorted(dirty))
-            if last:
-                cur.executemany("UPDATE emissions_points SET last_packet_at = ?, last_peer = ? WHERE id = ? AND "
-                                "(last_packet_at IS NULL OR last_packet_at < ?)",
-                                [(ts(t), peer, p, ts(t)) for p, (t, peer) in last.items()])
-            cur.close()
+                f"INSERT INTO emissions_readings ({', '.join(_READING_COLS)}) VALUES ({', '.join('?' * 12)}) "
+                f"ON CONFLICT (point_id, interval, ts, factor) DO UPDATE SET {sets}", rows)
+        if dirty:
+            cur.executemany("INSERT OR IGNORE INTO emissions_dirty_hours (point_id, ts) VALUES (?, ?)",
+                            sorted(dirty))
+        if last:
+            cur.executemany("UPDATE emissions_points SET last_packet_at = ?, last_peer = ? WHERE id = ? AND "
+                            "(last_packet_at IS NULL OR last_packet_at < ?)",
+                            [(ts(t), peer, p, ts(t)) for p, (t, peer) in last.items()])
+        cur.close()
 
     # --- PostgreSQL --------------------------------------------------------------------------------------
-    def _write_postgresql(self, records, rows, dirty, last) -> None:  # noqa: ANN001
-        with self.engine.begin() as conn:
-            dbapi = conn.connection.driver_connection
-            with dbapi.cursor() as cur:
-                with cur.copy(f"COPY emissions_packets ({', '.join(_PACKET_COLS)}) FROM STDIN") as cp:
-                    for r in records:
-                        cp.write_row((r.received_at, r.point_id, r.mn, r.cn, r.qn, r.data_time, r.ok, r.reason,
-                                      r.error, r.peer, r.offset, r.raw))
-                if rows:
-                    cur.execute(
-                        "CREATE TEMP TABLE IF NOT EXISTS emissions_readings_stage "
-                        "(LIKE emissions_readings) ON COMMIT DELETE ROWS")
-                    with cur.copy(f"COPY emissions_readings_stage ({', '.join(_READING_COLS)}) FROM STDIN") as cp:
-                        for row in rows:
-                            cp.write_row(row)
-                    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _READING_COLS[4:])
-                    cur.execute(
-                        f"INSERT INTO emissions_readings ({', '.join(_READING_COLS)}) "
-                        f"SELECT {', '.join(_READING_COLS)} FROM emissions_readings_stage "
-                        f"ON CONFLICT (point_id, interval, ts, factor) DO UPDATE SET {sets}")
-                if dirty:
-                    cur.executemany("INSERT INTO emissions_dirty_hours (point_id, ts) VALUES (%s, %s) "
-                                    "ON CONFLICT DO NOTHING", sorted(dirty))
-                if last:
-                    cur.executemany("UPDATE emissions_points SET last_packet_at = %s, last_peer = %s WHERE id = %s "
-                                    "AND (last_packet_at IS NULL OR last_packet_at < %s)",
-                                    [(t, peer, p, t) for p, (t, peer) in last.items()])
+    def _write_postgresql(self, conn, records, rows, dirty, last) -> None:  # noqa: ANN001
+        dbapi = conn.connection.driver_connection
+        with dbapi.cursor() as cur:
+            with cur.copy(f"COPY emissions_packets ({', '.join(_PACKET_COLS)}) FROM STDIN") as cp:
+                for r in records:
+                    cp.write_row((r.received_at, r.point_id, r.mn, r.cn, r.qn, r.data_time, r.ok, r.reason,
+                                  r.error, r.peer, r.offset, r.raw))
+            if rows:
+                cur.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS emissions_readings_stage "
+                    "(LIKE emissions_readings) ON COMMIT DELETE ROWS")
+                with cur.copy(f"COPY emissions_readings_stage ({', '.join(_READING_COLS)}) FROM STDIN") as cp:
+                    for row in rows:
+                        cp.write_row(row)
+                sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _READING_COLS[4:])
+                cur.execute(
+                    f"INSERT INTO emissions_readings ({', '.join(_READING_COLS)}) "
+                    f"SELECT {', '.join(_READING_COLS)} FROM emissions_readings_stage "
+                    f"ON CONFLICT (point_id, interval, ts, factor) DO UPDATE SET {sets}")
+            if dirty:
+                cur.executemany("INSERT INTO emissions_dirty_hours (point_id, ts) VALUES (%s, %s) "
+                                "ON CONFLICT DO NOTHING", sorted(dirty))
+            if last:
+                cur.executemany("UPDATE emissions_points SET last_packet_at = %s, last_peer = %s WHERE id = %s "
+                                "AND (last_packet_at IS NULL OR last_packet_at < %s)",
+                                [(t, peer, p, t) for p, (t, peer) in last.items()])
+
+
+def bulk_insert(connection: Connection, table, rows: list[dict]) -> int:  # noqa: ANN001
+    """Plain bulk INSERT of dict rows (no upsert): SQLite ``executemany`` with the stored time format,
+    PostgreSQL ``COPY``. Datetime values must be aware; dates stay dates."""
+    if not rows:
+        return 0
+    cols = list(rows[0])
+    if connection.dialect.name == "sqlite":
+        cur = connection.connection.driver_connection.cursor()
+        conv = [(_sqlite_ts if isinstance(rows[0][c], datetime) else None) for c in cols]
+        cur.executemany(f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        [tuple(f(r[c]) if f and r[c] is not None else r[c] for c, f in zip(cols, conv, strict=True))
+                         for r in rows])
+        cur.close()
+    else:
+        dbapi = connection.connection.driver_connection
+        with dbapi.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as cp:
+            for r in rows:
+                cp.write_row(tuple(r[c] for c in cols))
+    return len(rows)

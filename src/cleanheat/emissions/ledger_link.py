@@ -132,7 +132,7 @@ def source_verdicts(session: Session, plan: PlanData, period: Period, *, setting
         if compliant is None:
             reason = f"{label} 采暖季无有效小时数据 / no valid hourly data in the {label} season"
         elif not compliant:
-            reason = f"{label} 采暖季: {summary.reason}"
+            reason = f"{label} 采暖季：{summary.reason_zh} / {label} season: {summary.reason}"
         else:
             reason = f"{label} 采暖季: {share:.1%} 有效小时达标 / of valid hours within limits"
         if tech.endswith("_ultralow") and at.emission_class != "ultra_low":

@@ -43,7 +43,7 @@ def report_rows(report: MonthlyReport) -> list[dict]:
         rows.append(base | {"kind": "total", "valid_hours": s.valid_hours, "capture": s.capture,
                             "within": s.within, "exceeded": s.judged - s.within, "share": s.share_within,
                             "events": s.exceedance_events, "verdict": _verdict(s.compliant),
-                            "reason": s.reason if s.compliant is not True else ""})
+                            "reason": f"{s.reason_zh} / {s.reason}" if s.compliant is not True else ""})
     return rows
 
 

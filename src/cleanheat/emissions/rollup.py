@@ -149,21 +149,23 @@ def rebuild_days(session: Session, point_id: int, days: Iterable[date], rules: R
     if not days:
         return 0
     lo, hi = day_range_utc(days[0], days[-1])
-    hrs = session.execute(select(HourRow).where(HourRow.point_id == point_id, HourRow.ts >= lo, HourRow.ts < hi)
-                          ).scalars().all()
+    hrs = session.execute(select(HourRow.ts, HourRow.pollutant, HourRow.conc_zs_mg_m3, HourRow.valid,
+                                 HourRow.exceeded, HourRow.limit_mg_m3)
+                          .where(HourRow.point_id == point_id, HourRow.ts >= lo, HourRow.ts < hi)).all()
     grouped: dict[tuple[date, str], list] = defaultdict(list)
     limits: dict[tuple[date, str], float | None] = {}
     wanted = set(days)
-    for h in hrs:
-        d = local_day(h.ts)
+    eight = timedelta(hours=8)
+    for ts, pollutant, zs, valid, exceeded, limit in hrs:
+        d = (ts + eight).date()  # Beijing day (UTC+8, no daylight saving)
         if d in wanted:
-            grouped[(d, h.pollutant)].append(proc.HourValue(
-                h.pollutant, h.conc_mg_m3, h.o2_pct, h.conc_zs_mg_m3, h.device_zs_mg_m3, h.valid, h.valid_minutes,
-                h.minutes_received, h.flag, h.basis, h.reason, h.limit_mg_m3, h.exceeded))
-            limits[(d, h.pollutant)] = h.limit_mg_m3 if h.limit_mg_m3 is not None else limits.get((d, h.pollutant))
+            grouped[(d, pollutant)].append(proc.HourValue(
+                pollutant, None, None, zs, None, valid, None, None, None, "", "", limit, exceeded))
+            if limit is not None:
+                limits[(d, pollutant)] = limit
     rows = []
     for (d, p), values in grouped.items():
-        dv = proc.evaluate_day(p, values, limit_mg_m3=limits[(d, p)], rules=rules)
+        dv = proc.evaluate_day(p, values, limit_mg_m3=limits.get((d, p)), rules=rules)
         rows.append(dict(point_id=point_id, day=d, pollutant=p, valid_hours=dv.valid_hours, valid=dv.valid,
                          conc_zs_mg_m3=dv.conc_zs_mg_m3, max_zs_mg_m3=dv.max_zs_mg_m3,
                          exceeded_hours=dv.exceeded_hours, limit_mg_m3=dv.limit_mg_m3))

@@ -362,11 +362,13 @@ def acknowledge_exceedance(session: Session, actor: Actor, event_id: int, note: 
 
 
 def list_alarms(session: Session, actor: Actor, *, open_only: bool = False, point_id: int | None = None,
-                limit: int = 500) -> list[Alarm]:
+                since: datetime | None = None, limit: int = 500) -> list[Alarm]:
     q = _scoped(select(Alarm).join(MonitoringPoint, Alarm.point_id == MonitoringPoint.id)
                 .join(HeatSource, MonitoringPoint.source_id == HeatSource.id), actor)
     if open_only:
         q = q.where(Alarm.cleared_at.is_(None))
+    if since is not None:
+        q = q.where((Alarm.cleared_at.is_(None)) | (Alarm.cleared_at > since))
     if point_id is not None:
         q = q.where(Alarm.point_id == point_id)
     return list(session.scalars(q.order_by(Alarm.started_at.desc()).limit(limit)))

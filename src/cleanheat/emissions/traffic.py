@@ -16,9 +16,10 @@ hourly values being the means of the same minutes. Measured concentrations are d
 from __future__ import annotations
 
 import math
-import random
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from cleanheat.emissions.hj212.codec import Packet, format_qn, format_time, make_packet
 
@@ -51,24 +52,49 @@ class StackModel:
     flag: int = 5  # Flag of data uploads: 2017 edition, answer requested
     st: str = "31"
 
-    # --- deterministic randomness ---------------------------------------------------------------------
-    def _rng(self, *key: object) -> random.Random:
-        return random.Random(f"{self.seed}|{self.mn}|{'|'.join(map(str, key))}")
+    # --- deterministic randomness (counter-based: the same stack and minute always give the same values) ---
+    @cached_property
+    def _kinds(self) -> dict[int, int]:
+        key = _mix(self.seed * 0x1000193 ^ zlib.crc32(self.mn.encode()))
+        return {k: _mix(key ^ k) for k in (_K_MIN, _K_EXC, _K_MNT)}
+
+    def _base(self, kind: int, index: int) -> int:
+        return _mix(self._kinds[kind] ^ (index & _M64))
+
+    def _u(self, kind: int, index: int, n: int = 0) -> float:
+        """A uniform number in [0, 1) for (stack, kind, index, n)."""
+        return (_mix(self._base(kind, index) ^ n) >> 11) * _TWO_M53
+
+    @staticmethod
+    def _gauss(base: int, n: int, sigma: float) -> float:
+        u1 = ((_mix(base ^ (2 * n)) >> 11) * _TWO_M53) or _TWO_M53
+        u2 = (_mix(base ^ (2 * n + 1)) >> 11) * _TWO_M53
+        return sigma * math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
 
     def _hour_index(self, t: datetime) -> int:
         return int(t.timestamp() // 3600)
 
     def in_exceedance(self, t: datetime) -> bool:
         """An episode started in one of the last 4 hours (episodes last 1-4 hours)."""
+        if self.exceedance_rate <= 0:
+            return False
         h = self._hour_index(t)
-        for back in range(4):
-            r = self._rng("exc", h - back)
-            if r.random() < self.exceedance_rate and back < r.randint(1, 4):
-                return True
-        return False
+        cache = self._hour_cache
+        hit = cache.get(h)
+        if hit is None:
+            hit = any(self._u(_K_EXC, h - back) < self.exceedance_rate
+                      and back < 1 + int(self._u(_K_EXC, h - back, 1) * 4) for back in range(4))
+            if len(cache) > 4096:
+                cache.clear()
+            cache[h] = hit
+        return hit
+
+    @cached_property
+    def _hour_cache(self) -> dict[int, bool]:
+        return {}
 
     def in_maintenance(self, t: datetime) -> bool:
-        return self._rng("mnt", self._hour_index(t)).random() < self.maintenance_rate
+        return self._u(_K_MNT, self._hour_index(t)) < self.maintenance_rate
 
     def minute_flag(self, t: datetime) -> str:
         local = t + timedelta(hours=8)
@@ -81,27 +107,32 @@ class StackModel:
     # --- values ---------------------------------------------------------------------------------------
     def minute_values(self, t: datetime) -> dict[str, tuple[float, float | None, str]]:
         """factor -> (value, converted value or None, flag) for the minute starting at ``t``."""
-        r = self._rng("min", int(t.timestamp() // 60))
+        base = self._base(_K_MIN, int(t.timestamp() // 60))
+
+        def g(_i: int, n: int, sigma: float) -> float:
+            return self._gauss(base, n, sigma)
+
+        i = 0
         local_h = (t + timedelta(hours=8)).hour + t.minute / 60
         load = 0.85 + 0.15 * math.cos((local_h - 6) / 24 * 2 * math.pi)  # peak in the early morning
-        o2 = max(3.0, min(18.0, self.o2_pct + r.gauss(0, 0.3) - 0.8 * (load - 0.85)))
+        o2 = max(3.0, min(18.0, self.o2_pct + g(i, 0, 0.3) - 0.8 * (load - 0.85)))
         conv = (21.0 - o2) / (21.0 - self.ref_o2_pct)  # measured = zs * conv
         exc = self.exceedance_factor if self.in_exceedance(t) else 1.0
         flag = self.minute_flag(t)
         zs = {
-            "a34013": max(0.1, self.pm_zs * (1 + r.gauss(0, 0.12))),
-            "a21026": max(0.1, self.so2_zs * exc * load * (1 + r.gauss(0, 0.08))),
-            "a21002": max(0.1, self.nox_zs * exc * load * (1 + r.gauss(0, 0.06))),
+            "a34013": max(0.1, self.pm_zs * (1 + g(i, 1, 0.12))),
+            "a21026": max(0.1, self.so2_zs * exc * load * (1 + g(i, 2, 0.08))),
+            "a21002": max(0.1, self.nox_zs * exc * load * (1 + g(i, 3, 0.06))),
         }
         if flag == "C":  # calibration gas: values meaningless
             zs = {k: v * 0.2 for k, v in zs.items()}
         out: dict[str, tuple[float, float | None, str]] = {k: (v * conv, v, flag) for k, v in zs.items()}
         out["a19001"] = (o2, None, flag)
-        flow = self.flow_m3_s * load * (1 + r.gauss(0, 0.03))
+        flow = self.flow_m3_s * load * (1 + g(i, 4, 0.03))
         out["a00000"] = (flow, None, "N")
-        out["a01012"] = (45.0 + 10 * load + r.gauss(0, 0.5), None, "N")
-        out["a01013"] = (-0.12 + r.gauss(0, 0.01), None, "N")
-        out["a01014"] = (6.5 + r.gauss(0, 0.2), None, "N")
+        out["a01012"] = (45.0 + 10 * load + g(i, 5, 0.5), None, "N")
+        out["a01013"] = (-0.12 + g(i, 6, 0.01), None, "N")
+        out["a01014"] = (6.5 + g(i, 7, 0.2), None, "N")
         out["a01011"] = (flow / 6.0, None, "N")
         return out
 
@@ -148,18 +179,39 @@ class StackModel:
         t = t.replace(second=0, microsecond=0)
         return self._period_packet("2051", t, [self.minute_values(t)], t + MINUTE)
 
-    def hour_minutes(self, start: datetime) -> list[dict]:
-        return [self.minute_values(start + i * MINUTE) for i in range(60)]
+    def hour_minutes(self, start: datetime, every_min: int = 1) -> list[dict]:
+        return [self.minute_values(start + i * MINUTE) for i in range(0, 60, every_min)]
 
-    def hour_packet(self, start: datetime) -> Packet:
+    def hour_packet(self, start: datetime, every_min: int = 1) -> Packet:
+        """2061 for the hour starting at ``start``: statistics of its minutes (every ``every_min``-th minute
+        when a cheaper approximation will do, as for demo data)."""
         start = start.replace(minute=0, second=0, microsecond=0)
-        return self._period_packet("2061", start, self.hour_minutes(start), start + HOUR)
+        return self._period_packet("2061", start, self.hour_minutes(start, every_min), start + HOUR)
+
+    def hour_sample(self, start: datetime) -> tuple[float, dict[str, float], str]:
+        """(O2 [%], converted concentrations [mg/m³], flag) of one representative minute of an hour: a cheap
+        stand-in for long synthetic histories."""
+        v = self.minute_values(start + 30 * MINUTE)
+        return v["a19001"][0], {p: v[p][1] for p in GAS}, v["a19001"][2]
 
     def day_packet(self, day_start: datetime) -> Packet:
         """2031 for the (Beijing) day starting at ``day_start``; from hourly samples (one minute per hour,
         a cheap stand-in for the full day)."""
         mins = [self.minute_values(day_start + i * HOUR + 30 * MINUTE) for i in range(24)]
         return self._period_packet("2031", day_start, mins, day_start + DAY)
+
+
+_M64 = 0xFFFFFFFFFFFFFFFF
+_TWO_M53 = 1.0 / (1 << 53)
+_K_MIN, _K_EXC, _K_MNT = 1, 2, 3
+
+
+def _mix(x: int) -> int:
+    """splitmix64 finaliser: a well-spread 64-bit hash of a 64-bit integer."""
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
 
 
 def _fmt(v: float, digits: int = 3) -> str:
