@@ -33,15 +33,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select
 
-from cleanheat.config import Settings  # noqa: E402
-from cleanheat.emissions.simstacks import register_sim_points, stack_models  # noqa: E402
-from cleanheat.emissions.simulator import SimOptions, simulate  # noqa: E402
-from cleanheat.emissions.tables import RawPacket, Reading  # noqa: E402
-from cleanheat.programme.bootstrap import load_reference  # noqa: E402
-from cleanheat.store import migrate  # noqa: E402
-from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope  # noqa: E402
+from cleanheat.config import Settings
+from cleanheat.emissions.simstacks import register_sim_points, stack_models
+from cleanheat.emissions.simulator import SimOptions, simulate
+from cleanheat.emissions.tables import RawPacket, Reading
+from cleanheat.programme.bootstrap import load_reference
+from cleanheat.store import migrate
+from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 
 
 def free_port() -> int:
@@ -103,10 +103,11 @@ def main() -> None:
 
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         env = os.environ | {"CLEANHEAT_DATABASE_URL": url, "CLEANHEAT_VAR_DIR": str(tmp / "var")}
+        log_file = open(tmp / "receiver.log", "w")  # noqa: SIM115 - kept open for the receiver's lifetime
         proc = subprocess.Popen([sys.executable, "-m", "cleanheat.cli.main", "emissions", "serve", "--port", str(port),
                                  "--stats-interval", "0", "--maintenance-interval", "0",
                                  "--max-connections", str(args.connections + 100), "--workers", str(args.workers)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "receiver.log", "w"))
+                                env=env, stdout=subprocess.DEVNULL, stderr=log_file)
         wait_port(port)
         fr = args.fault_rate
         opts = SimOptions(port=port, rate=args.rate, minutes=minutes, prebuild=True, bad_crc_rate=fr,

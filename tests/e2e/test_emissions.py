@@ -46,7 +46,7 @@ def emissions_app(e2e_settings):
 
 
 def test_bureau_pages(emissions_app, page, login_as):
-    url, ids = emissions_app
+    url, _ids = emissions_app
     login_as(url, "eeb")
     page.goto(f"{url}/emissions")
     rows = page.locator("#sources tbody tr")

@@ -61,7 +61,7 @@ class World:
     sources: dict[str, int]
     points: dict[str, int]  # source code -> point id
 
-    def session(self):  # noqa: ANN201
+    def session(self):
         return session_scope(self.session_factory)
 
 

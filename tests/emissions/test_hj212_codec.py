@@ -21,7 +21,12 @@ from cleanheat.emissions.hj212.codec import (
     split_packet,
 )
 from cleanheat.emissions.hj212.codes import read_code_tables
-from cleanheat.emissions.hj212.crc import crc16_hj212, crc16_hj212_reference, crc16_modbus, crc16_modbus_reference
+from cleanheat.emissions.hj212.crc import (
+    crc16_hj212,
+    crc16_hj212_reference,
+    crc16_modbus,
+    crc16_modbus_reference,
+)
 from cleanheat.emissions.hj212.reassembly import SplitAssembler
 
 # HJ 212-2017 §6.1 example; its prose says "1C08" but the packet itself shows 1C80 (a typo in the standard,

@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 
 from cleanheat.emissions.errors import HJ212Error
 from cleanheat.emissions.hj212.codec import encode, make_packet, parse_frame
-from cleanheat.emissions.hj212.crc import crc16_hj212, crc16_hj212_reference, crc16_modbus, crc16_modbus_reference
+from cleanheat.emissions.hj212.crc import (
+    crc16_hj212,
+    crc16_hj212_reference,
+    crc16_modbus,
+    crc16_modbus_reference,
+)
 from cleanheat.emissions.hj212.deframer import Deframer, Frame, Junk
 from tests.emissions.test_hj212_codec import GOLDEN
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -81,7 +82,7 @@ def test_limits_are_dated():
 
 
 def test_malformed_limit_table_names_row_and_field(tmp_path):
-    raw = yaml.safe_load(open(read_limit_table().path, encoding="utf-8"))
+    raw = yaml.safe_load(Path(read_limit_table().path).read_text(encoding="utf-8"))
     raw["limit_sets"][2]["limits_mg_m3"]["a34013"]["value"] = -1
     raw["limit_sets"][4]["match"]["scope"] = "furnace"
     del raw["limit_sets"][5]["source"]

@@ -109,10 +109,10 @@ def _season_hours(point_id, lo, hi, exceed_every=0, valid_every=1, limit=50.0):
         for p, zs, lim in (("a34013", 3.0, 10.0), ("a21026", 20.0, 35.0), ("a21002", 30.0, limit)):
             exc = bool(p == "a21002" and exceed_every and i % exceed_every == 0 and valid)
             z = 60.0 if exc else zs
-            rows.append(dict(point_id=point_id, ts=t, pollutant=p, conc_mg_m3=z, o2_pct=9.0, conc_zs_mg_m3=z,
-                             device_zs_mg_m3=None, limit_mg_m3=lim, ref_o2_pct=6.0, limit_set="x", valid=valid,
-                             exceeded=exc, valid_minutes=60 if valid else 10, minutes_received=60,
-                             flag="N" if valid else "D", basis="minutes", reason="", computed_at=t))
+            rows.append({"point_id": point_id, "ts": t, "pollutant": p, "conc_mg_m3": z, "o2_pct": 9.0, "conc_zs_mg_m3": z,
+                             "device_zs_mg_m3": None, "limit_mg_m3": lim, "ref_o2_pct": 6.0, "limit_set": "x", "valid": valid,
+                             "exceeded": exc, "valid_minutes": 60 if valid else 10, "minutes_received": 60,
+                             "flag": "N" if valid else "D", "basis": "minutes", "reason": "", "computed_at": t})
         t += H
         i += 1
     return rows

@@ -14,7 +14,6 @@ from cleanheat.emissions.hj212.codes import read_code_tables
 from cleanheat.emissions.hj212.deframer import Deframer, Frame
 from cleanheat.emissions.hj212.server import (
     ConnectionHandler,
-    HJ212Protocol,
     ListSink,
     PointAuth,
     ReceiverOptions,
@@ -172,7 +171,7 @@ def test_split_packets_reassembled():
 
 
 def test_abusive_connection_is_flagged():
-    h, sink = handler(max_bad_per_minute=5)
+    h, _sink = handler(max_bad_per_minute=5)
     for _ in range(6):
         h.feed(REALTIME[:-6] + b"0000\r\n")
     assert h.abusive
@@ -195,7 +194,7 @@ class FakeTransport:
     def is_closing(self) -> bool:
         return self.closed
 
-    def get_extra_info(self, name: str, default=None):  # noqa: ANN001, ANN201
+    def get_extra_info(self, name: str, default=None):
         return ("192.0.2.7", 40000) if name == "peername" else default
 
     def pause_reading(self) -> None:
@@ -270,7 +269,7 @@ async def _tcp_receiver_stores_everything(world):
         replies = await _send(receiver.server.port, chunks, expect_replies=62)
         assert [parse_frame(r).cn for r in replies] == ["9014"] * 61 + ["9011"]  # the bad CRC: QnRtn=9
         # a second connection dropped mid-frame
-        r2, w2 = await asyncio.open_connection("127.0.0.1", receiver.server.port)
+        _r2, w2 = await asyncio.open_connection("127.0.0.1", receiver.server.port)
         w2.write(frames[0][:40])
         await w2.drain()
         w2.close()

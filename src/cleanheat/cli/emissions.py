@@ -40,7 +40,8 @@ def serve(
 ) -> None:
     """Receive HJ 212 packets over TCP, store them (malformed ones too, with the reason) and evaluate them."""
     from cleanheat.emissions.hj212.server import ReceiverOptions
-    from cleanheat.emissions.receiver import ServeOptions, serve as run
+    from cleanheat.emissions.receiver import ServeOptions
+    from cleanheat.emissions.receiver import serve as run
 
     if workers > 1:
         _serve_workers(workers, sys.argv)
@@ -51,13 +52,13 @@ def serve(
                                                  reuse_port=reuse_port),
                         maintenance_interval_s=maintenance_interval, stats_interval_s=stats_interval)
 
-    def show(receiver) -> None:  # noqa: ANN001
+    def show(receiver) -> None:
         st = receiver.server.stats
         console.print(f"[dim]{datetime.now():%H:%M:%S}[/] connections {st.connections_open} · ok {st.frames_ok} · "
                       f"malformed {sum(st.frames_bad.values())} {dict(st.frames_bad) or ''} · written "
                       f"{receiver.sink.stats.written} · backlog {receiver.sink.backlog}", highlight=False)
 
-    def ready(receiver) -> None:  # noqa: ANN001
+    def ready(receiver) -> None:
         console.print(f"[bold green]HJ 212 receiver[/] listening on {host}:{receiver.server.port} · "
                       f"{len(receiver.directory.points)} monitoring points · database {settings.database_url}")
 
@@ -85,7 +86,7 @@ def _serve_workers(workers: int, argv: list[str]) -> None:
     base = [sys.executable, "-m", "cleanheat.cli.main", *cleaned, "--workers", "1", "--reuse-port"]
     procs = [subprocess.Popen(base + (["--maintenance-interval", "0"] if i else [])) for i in range(workers)]
 
-    def forward(signum, _frame) -> None:  # noqa: ANN001
+    def forward(signum, _frame) -> None:
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signum)
@@ -97,7 +98,7 @@ def _serve_workers(workers: int, argv: list[str]) -> None:
         raise typer.Exit(1)
 
 
-def _run(coro, use_uvloop: bool):  # noqa: ANN001, ANN202
+def _run(coro, use_uvloop: bool):
     if use_uvloop:
         try:
             import uvloop
@@ -129,8 +130,9 @@ def simulate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Send realistic CEMS traffic (2011, 2051, 2061, 2031) with faults to a receiver."""
-    from cleanheat.emissions.simulator import SimOptions, simulate as run
     from cleanheat.emissions.simstacks import stack_models
+    from cleanheat.emissions.simulator import SimOptions
+    from cleanheat.emissions.simulator import simulate as run
 
     settings = load_settings()
     with reported_errors(), db_session(settings) as session:
@@ -146,7 +148,7 @@ def simulate(
         console.print(f"simulating {len(models)} stacks × {minutes} min → {host}:{port} at "
                       f"{'real time' if rate <= 0 else f'{rate:g} packets/s'}")
 
-    def progress(st) -> None:  # noqa: ANN001
+    def progress(st) -> None:
         if not as_json:
             console.print(f"[dim]{st.elapsed_s:6.1f} s[/] sent {st.good} · faults {dict(st.faults)} · "
                           f"answers {dict(st.answers)}", highlight=False)
@@ -326,11 +328,13 @@ def limits() -> None:
     table = Table(title="排放限值 Emission limits (mg/m³, dry, standard state, at reference O2)")
     for col in ("id", "standard", "match", "from", "O2 %", "PM", "SO2", "NOx"):
         table.add_column(col)
+    def lim(s, p: str) -> str:
+        return f"{s.limits[p].limit_mg_m3:g} [{s.limits[p].confidence}]" if p in s.limits else "–"
+
     for s in t.sets:
-        lim = lambda p: f"{s.limits[p].limit_mg_m3:g} [{s.limits[p].confidence}]" if p in s.limits else "–"  # noqa: E731
         match = f"{s.scope}/{','.join(sorted(s.fuel_groups))}/{s.emission_class}/{s.vintage or 'any'}"
         table.add_row(s.id, s.standard, match, str(s.valid_from), f"{s.ref_o2_pct:g} [{s.ref_o2_confidence}]",
-                      lim("a34013"), lim("a21026"), lim("a21002"))
+                      lim(s, "a34013"), lim(s, "a21026"), lim(s, "a21002"))
     console.print(table)
 
 

@@ -14,7 +14,7 @@ from cleanheat.emissions.processing import read_rules
 ORDER = 50
 
 
-def load_reference(session: Session, settings: Settings) -> str:  # noqa: ARG001 - nothing to store
+def load_reference(session: Session, settings: Settings) -> str:
     table = read_limit_table(limits_path(settings.data_dir))
     rules = read_rules(settings.data_dir)
     codes = read_code_tables(settings.data_dir)

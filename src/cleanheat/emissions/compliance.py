@@ -122,10 +122,11 @@ class ComplianceSummary:
 
 
 def summarise(records: Iterable[HourRecord], start: datetime, end: datetime, *, threshold: float,
-              rules: Rules = Rules(), pollutants: Iterable[str] = POLLUTANTS, exceedance_events: int = 0,
+              rules: Rules | None = None, pollutants: Iterable[str] = POLLUTANTS, exceedance_events: int = 0,
               hours_in_period: int | None = None) -> ComplianceSummary:
     """Statistics of the hours in ``[start, end)`` per pollutant. ``hours_in_period`` overrides the hour count
     the capture is measured against (e.g. only the hours the source was in service)."""
+    rules = rules or Rules()
     n_hours = hours_in_period if hours_in_period is not None else int((end - start).total_seconds() // 3600)
     acc: dict[str, dict] = {p: {"data": 0, "valid": 0, "within": 0, "exc": 0, "judged": 0, "zs": [], "limit": None}
                             for p in pollutants}

@@ -28,7 +28,6 @@ from cleanheat.config import Settings
 from cleanheat.emissions.hj212.codec import CHINA_TZ, encode, parse_frame
 from cleanheat.emissions.ingest import BulkWriter, IngestRecord, bulk_insert
 from cleanheat.emissions.limits import read_limit_table
-from cleanheat.emissions.processing import HourValue as HV
 from cleanheat.emissions.processing import (
     POLLUTANTS,
     Sample,
@@ -38,6 +37,7 @@ from cleanheat.emissions.processing import (
     read_rules,
     readings_from_packet,
 )
+from cleanheat.emissions.processing import HourValue as HV
 from cleanheat.emissions.rollup import local_day, point_context, run_maintenance
 from cleanheat.emissions.simstacks import model_for
 from cleanheat.emissions.tables import DayValue, Exceedance, HourValue, MonitoringPoint
@@ -92,7 +92,7 @@ def _mn(i: int) -> str:
     return f"0100DE{i:018d}"
 
 
-def _history(session: Session, point: MonitoringPoint, model, bad_season: int | None,  # noqa: ANN001
+def _history(session: Session, point: MonitoringPoint, model, bad_season: int | None,
              rng: random.Random) -> int:
     """Evaluated hours, days and exceedance events of the programme seasons, computed with the same pure
     functions as live data (one sample per hour stands in for its 60 minutes)."""
@@ -109,18 +109,17 @@ def _history(session: Session, point: MonitoringPoint, model, bad_season: int | 
             if rng.random() >= 0.01 and ref_o2 is not None:  # 1 % of the hours the link was down: no data
                 o2, zs_by_p, flag = m.hour_sample(t)
                 maintenance = rng.random() < 0.01
-                valid = flag == "N" and not maintenance
                 for p in POLLUTANTS:
                     meas = zs_by_p[p] * (21 - o2) / (21 - m.ref_o2_pct)
                     h = evaluate_hour(p, [], Sample(meas, o2, "M" if maintenance else flag, zs_by_p[p]),
                                       ref_o2_pct=ref_o2, limit_mg_m3=limit_set.limit(p) if limit_set else None,
                                       rules=rules)
-                    hours.append(dict(point_id=point.id, ts=t, pollutant=p, conc_mg_m3=h.conc_mg_m3,
-                                      o2_pct=h.o2_pct, conc_zs_mg_m3=h.conc_zs_mg_m3,
-                                      device_zs_mg_m3=h.device_zs_mg_m3, limit_mg_m3=h.limit_mg_m3, ref_o2_pct=ref_o2,
-                                      limit_set=limit_set.id if limit_set else None, valid=h.valid,
-                                      exceeded=h.exceeded, valid_minutes=None, minutes_received=None, flag=h.flag,
-                                      basis="device", reason=h.reason, computed_at=now))
+                    hours.append({"point_id": point.id, "ts": t, "pollutant": p, "conc_mg_m3": h.conc_mg_m3,
+                                      "o2_pct": h.o2_pct, "conc_zs_mg_m3": h.conc_zs_mg_m3,
+                                      "device_zs_mg_m3": h.device_zs_mg_m3, "limit_mg_m3": h.limit_mg_m3, "ref_o2_pct": ref_o2,
+                                      "limit_set": limit_set.id if limit_set else None, "valid": h.valid,
+                                      "exceeded": h.exceeded, "valid_minutes": None, "minutes_received": None, "flag": h.flag,
+                                      "basis": "device", "reason": h.reason, "computed_at": now})
             t += timedelta(hours=1)
     conn = session.connection()
     bulk_insert(conn, HourValue.__table__, hours)
@@ -134,9 +133,9 @@ def _history(session: Session, point: MonitoringPoint, model, bad_season: int | 
     days = []
     for (d, p), vals in sorted(by_day.items()):
         dv = evaluate_day(p, vals, limit_mg_m3=vals[0].limit_mg_m3, rules=rules)
-        days.append(dict(point_id=point.id, day=d, pollutant=p, valid_hours=dv.valid_hours, valid=dv.valid,
-                         conc_zs_mg_m3=dv.conc_zs_mg_m3, max_zs_mg_m3=dv.max_zs_mg_m3,
-                         exceeded_hours=dv.exceeded_hours, limit_mg_m3=dv.limit_mg_m3))
+        days.append({"point_id": point.id, "day": d, "pollutant": p, "valid_hours": dv.valid_hours, "valid": dv.valid,
+                         "conc_zs_mg_m3": dv.conc_zs_mg_m3, "max_zs_mg_m3": dv.max_zs_mg_m3,
+                         "exceeded_hours": dv.exceeded_hours, "limit_mg_m3": dv.limit_mg_m3})
     bulk_insert(conn, DayValue.__table__, days)
     for p, vals in by_p.items():
         for run in exceedance_runs(vals):
@@ -147,7 +146,7 @@ def _history(session: Session, point: MonitoringPoint, model, bad_season: int | 
     return len(hours)
 
 
-def _live(point: MonitoringPoint, model, hours: int, now: datetime) -> list[IngestRecord]:  # noqa: ANN001
+def _live(point: MonitoringPoint, model, hours: int, now: datetime) -> list[IngestRecord]:
     """The last ``hours`` hourly packets of a point (2025 edition), as the receiver would store them."""
     m = replace(model, flag=9)  # HJ 212-2025 version bits, data answer requested
     end = now.replace(minute=0, second=0, microsecond=0)

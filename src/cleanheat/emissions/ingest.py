@@ -61,7 +61,7 @@ def _sqlite_ts(t: datetime | None) -> str | None:
     return t.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _identity(t):  # noqa: ANN001, ANN202
+def _identity(t):
     return t
 
 
@@ -107,7 +107,7 @@ class BulkWriter:
         return WriteStats(len(records), sum(1 for r in records if not r.ok), len(rows), len(dirty))
 
     # --- SQLite ------------------------------------------------------------------------------------------
-    def _write_sqlite(self, conn, records, rows, dirty, last) -> None:  # noqa: ANN001
+    def _write_sqlite(self, conn, records, rows, dirty, last) -> None:
         ts = _sqlite_ts
         cur = conn.connection.driver_connection.cursor()
         cur.execute("PRAGMA cache_size=-262144")  # 256 MB: the readings index stays in memory
@@ -130,7 +130,7 @@ class BulkWriter:
         cur.close()
 
     # --- PostgreSQL --------------------------------------------------------------------------------------
-    def _write_postgresql(self, conn, records, rows, dirty, last) -> None:  # noqa: ANN001
+    def _write_postgresql(self, conn, records, rows, dirty, last) -> None:
         dbapi = conn.connection.driver_connection
         with dbapi.cursor() as cur:
             with cur.copy(f"COPY emissions_packets ({', '.join(_PACKET_COLS)}) FROM STDIN") as cp:
@@ -158,7 +158,7 @@ class BulkWriter:
                                 [(t, peer, p, t) for p, (t, peer) in last.items()])
 
 
-def bulk_insert(connection: Connection, table, rows: list[dict]) -> int:  # noqa: ANN001
+def bulk_insert(connection: Connection, table, rows: list[dict]) -> int:
     """Plain bulk INSERT of dict rows (no upsert): SQLite ``executemany`` with the stored time format,
     PostgreSQL ``COPY``. Datetime values must be aware; dates stay dates."""
     if not rows:

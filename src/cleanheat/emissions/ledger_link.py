@@ -34,7 +34,7 @@ from cleanheat.emissions.processing import POLLUTANTS, Rules, read_rules
 from cleanheat.emissions.rollup import source_facts
 from cleanheat.emissions.service import compliance_summaries
 from cleanheat.emissions.tables import MonitoringPoint
-from cleanheat.programme.model import PlanData, Period, SourceVerdict
+from cleanheat.programme.model import Period, PlanData, SourceVerdict
 from cleanheat.store.base import utcnow
 
 #: Fuels whose area is clean only with monitoring evidence.

@@ -71,9 +71,7 @@ class LimitSet:
         cap = profile.capacity_t_h
         if self.capacity_gt_t_h is not None and cap is not None and not cap > self.capacity_gt_t_h:
             return False
-        if self.capacity_le_t_h is not None and (cap is None or not cap <= self.capacity_le_t_h):
-            return False
-        return True
+        return self.capacity_le_t_h is None or (cap is not None and cap <= self.capacity_le_t_h)
 
     def limit(self, pollutant: str) -> float | None:
         p = self.limits.get(pollutant)

@@ -9,6 +9,7 @@ only parses and answers. Records wait in memory until written; while too many wa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -92,8 +93,7 @@ class StoreSink:
     def submit(self, record: IngestRecord) -> None:
         self.pending.append(record)
         n = len(self.pending)
-        if n > self.stats.max_pending:
-            self.stats.max_pending = n
+        self.stats.max_pending = max(self.stats.max_pending, n)
         if n >= self.batch_size:
             self._wake.set()
 
@@ -163,7 +163,7 @@ class Receiver:
     """The running receiver (server + sink + background jobs); used by the CLI, the benchmark and tests."""
 
     def __init__(self, settings: Settings, options: ServeOptions | None = None, *, engine: Engine | None = None,
-                 on_stats=None) -> None:  # noqa: ANN001
+                 on_stats=None) -> None:
         self.settings = settings
         self.options = options or ServeOptions()
         self.engine = engine or make_engine(settings.database_url)
@@ -198,7 +198,7 @@ class Receiver:
         if self.options.stats_interval_s > 0 and self.on_stats:
             self._tasks.append(asyncio.create_task(self._stats_loop()))
 
-    async def _every(self, interval: float, fn) -> None:  # noqa: ANN001
+    async def _every(self, interval: float, fn) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)
@@ -212,14 +212,14 @@ class Receiver:
             await asyncio.sleep(self.options.stats_interval_s)
             self.on_stats(self)
 
-    def maintenance(self):  # noqa: ANN201 - runs on the DB thread
+    def maintenance(self):
         with session_scope(make_sessionmaker(self.engine)) as session:
             stats = run_maintenance(session)
         self.maintenance_runs += 1
         self.last_maintenance = stats
         return stats
 
-    async def run_maintenance_now(self):  # noqa: ANN201
+    async def run_maintenance_now(self):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self.maintenance)
 
@@ -242,14 +242,12 @@ class Receiver:
         for t in self._tasks[1:]:
             t.cancel()
         for t in self._tasks[1:]:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await t
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
         self.executor.shutdown(wait=True)
 
 
-async def serve(settings: Settings, options: ServeOptions, on_stats=None, ready=None) -> Receiver:  # noqa: ANN001
+async def serve(settings: Settings, options: ServeOptions, on_stats=None, ready=None) -> Receiver:
     """Run the receiver until SIGINT/SIGTERM; then flush and stop."""
     receiver = Receiver(settings, options, on_stats=on_stats)
     await receiver.start()

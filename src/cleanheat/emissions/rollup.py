@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 from cleanheat.assets.tables import HeatSource, HeatSourceEvent
 from cleanheat.emissions import processing as proc
 from cleanheat.emissions.hj212.codec import CHINA_TZ
-from cleanheat.emissions.limits import LimitSet, LimitTable, SourceFacts, facts_at, profile_for, read_limit_table
+from cleanheat.emissions.limits import (
+    LimitSet,
+    LimitTable,
+    SourceFacts,
+    facts_at,
+    profile_for,
+    read_limit_table,
+)
 from cleanheat.emissions.processing import HOUR, O2, POLLUTANTS, Rules, Sample
 from cleanheat.emissions.tables import Alarm, DayValue, DirtyHour, Exceedance, MonitoringPoint, Reading
 from cleanheat.emissions.tables import HourValue as HourRow
@@ -78,7 +85,7 @@ def point_context(session: Session, point: MonitoringPoint, table: LimitTable | 
 
 # --- upserts ---------------------------------------------------------------------------------------------
 
-def upsert(session: Session, table, rows: list[dict], keys: Iterable[str]) -> None:  # noqa: ANN001
+def upsert(session: Session, table, rows: list[dict], keys: Iterable[str]) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE for SQLite and PostgreSQL."""
     if not rows:
         return
@@ -97,7 +104,7 @@ def upsert(session: Session, table, rows: list[dict], keys: Iterable[str]) -> No
 
 # --- hours ---------------------------------------------------------------------------------------------
 
-def _sample(row, o2_row) -> Sample:  # noqa: ANN001
+def _sample(row, o2_row) -> Sample:
     return Sample(conc_mg_m3=row.avg, o2_pct=o2_row.avg if o2_row is not None else None, flag=row.flag,
                   device_zs_mg_m3=row.zs_avg, o2_flag=o2_row.flag if o2_row is not None else None)
 
@@ -133,12 +140,12 @@ def evaluate_hours(session: Session, ctx: PointContext, hours: Iterable[datetime
             dev_sample = _sample(dev[p], dev.get(O2)) if p in dev else None
             limit = limit_set.limit(p) if limit_set else None
             v = proc.evaluate_hour(p, samples, dev_sample, ref_o2_pct=ref_o2, limit_mg_m3=limit, rules=rules)
-            out.append(dict(point_id=ctx.point_id, ts=h, pollutant=p, conc_mg_m3=v.conc_mg_m3, o2_pct=v.o2_pct,
-                            conc_zs_mg_m3=v.conc_zs_mg_m3, device_zs_mg_m3=v.device_zs_mg_m3,
-                            limit_mg_m3=v.limit_mg_m3, ref_o2_pct=ref_o2,
-                            limit_set=limit_set.id if limit_set else None, valid=v.valid, exceeded=v.exceeded,
-                            valid_minutes=v.valid_minutes, minutes_received=v.minutes_received, flag=v.flag,
-                            basis=v.basis, reason=v.reason[:300], computed_at=now))
+            out.append({"point_id": ctx.point_id, "ts": h, "pollutant": p, "conc_mg_m3": v.conc_mg_m3, "o2_pct": v.o2_pct,
+                            "conc_zs_mg_m3": v.conc_zs_mg_m3, "device_zs_mg_m3": v.device_zs_mg_m3,
+                            "limit_mg_m3": v.limit_mg_m3, "ref_o2_pct": ref_o2,
+                            "limit_set": limit_set.id if limit_set else None, "valid": v.valid, "exceeded": v.exceeded,
+                            "valid_minutes": v.valid_minutes, "minutes_received": v.minutes_received, "flag": v.flag,
+                            "basis": v.basis, "reason": v.reason[:300], "computed_at": now})
     upsert(session, HourRow.__table__, out, ("point_id", "ts", "pollutant"))
     return out
 
@@ -166,9 +173,9 @@ def rebuild_days(session: Session, point_id: int, days: Iterable[date], rules: R
     rows = []
     for (d, p), values in grouped.items():
         dv = proc.evaluate_day(p, values, limit_mg_m3=limits.get((d, p)), rules=rules)
-        rows.append(dict(point_id=point_id, day=d, pollutant=p, valid_hours=dv.valid_hours, valid=dv.valid,
-                         conc_zs_mg_m3=dv.conc_zs_mg_m3, max_zs_mg_m3=dv.max_zs_mg_m3,
-                         exceeded_hours=dv.exceeded_hours, limit_mg_m3=dv.limit_mg_m3))
+        rows.append({"point_id": point_id, "day": d, "pollutant": p, "valid_hours": dv.valid_hours, "valid": dv.valid,
+                         "conc_zs_mg_m3": dv.conc_zs_mg_m3, "max_zs_mg_m3": dv.max_zs_mg_m3,
+                         "exceeded_hours": dv.exceeded_hours, "limit_mg_m3": dv.limit_mg_m3})
     upsert(session, DayValue.__table__, rows, ("point_id", "day", "pollutant"))
     return len(rows)
 

@@ -49,7 +49,7 @@ def sees_all(actor: Actor) -> bool:
     return actor.role in SEE_ALL_ROLES
 
 
-def _scoped(q, actor: Actor):  # noqa: ANN001, ANN202
+def _scoped(q, actor: Actor):
     require_view(actor)
     if not sees_all(actor):
         q = q.where(HeatSource.org_id == actor.org_id)
@@ -236,7 +236,7 @@ def point_statuses(session: Session, actor: Actor, *, now: datetime | None = Non
     return out
 
 
-def _china():  # noqa: ANN202
+def _china():
     from cleanheat.emissions.hj212.codec import CHINA_TZ
 
     return CHINA_TZ
@@ -257,7 +257,7 @@ def compliance_summaries(session: Session, point_ids: list[int], lo: datetime, h
     if not point_ids:
         return {}
     judged = HourValue.valid & HourValue.limit_mg_m3.is_not(None) & HourValue.conc_zs_mg_m3.is_not(None)
-    one = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
+    one = lambda cond: func.sum(case((cond, 1), else_=0))
     zs_valid = case((HourValue.valid, HourValue.conc_zs_mg_m3), else_=None)
     rows = session.execute(
         select(HourValue.point_id, HourValue.pollutant, func.count(), one(HourValue.valid), one(judged),

@@ -20,7 +20,7 @@ from cleanheat.store.base import utcnow
 SIM_PREFIX = "SIM-"
 
 
-def model_for(ctx_limits, mn: str, password: str, seed: int, exceedance_rate: float,  # noqa: ANN001
+def model_for(ctx_limits, mn: str, password: str, seed: int, exceedance_rate: float,
               share_of_limit: float = 0.6) -> StackModel:
     """A stack running at ``share_of_limit`` of its limits (exceedance episodes push it over)."""
     limit_set, ref_o2 = ctx_limits

@@ -90,7 +90,7 @@ class SimStats:
                 if self.sending_s > 0 else None}
 
 
-def schedule(model: StackModel, start: datetime, minutes: int, rtd_per_minute: int):  # noqa: ANN201
+def schedule(model: StackModel, start: datetime, minutes: int, rtd_per_minute: int):
     """The packets of a stack, in order: (send time offset [s of simulated time], Packet)."""
     start = start.replace(second=0, microsecond=0)
     step = 60.0 / max(rtd_per_minute, 1)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -89,7 +90,7 @@ class RawPacket(Base):
 
 class Reading(Base):
     __tablename__ = "emissions_readings"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__: ClassVar[dict] = {"sqlite_with_rowid": False}
 
     point_id: Mapped[int] = mapped_column(ForeignKey("emissions_points.id", ondelete="CASCADE"), primary_key=True)
     #: rtd | minute | hour | day
@@ -115,7 +116,7 @@ class DirtyHour(Base):
 
 class HourValue(Base):
     __tablename__ = "emissions_hours"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__: ClassVar[dict] = {"sqlite_with_rowid": False}
 
     point_id: Mapped[int] = mapped_column(ForeignKey("emissions_points.id", ondelete="CASCADE"), primary_key=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import cached_property
 
@@ -242,7 +242,7 @@ def _decode(data: bytes) -> tuple[str, str]:
 class _Seg:
     """The decoded data segment with a helper turning character indexes into byte offsets in the frame."""
 
-    __slots__ = ("text", "encoding")
+    __slots__ = ("encoding", "text")
 
     def __init__(self, text: str, encoding: str) -> None:
         self.text = text
@@ -403,9 +403,8 @@ def _check_header(h: dict[str, str], header: list[tuple[str, str]], seg: _Seg, w
                 raise seg.error("missing_field", f"Flag has the split bit D but {name} is missing", 0, name)
         elif not (v.isascii() and v.isdigit()) or int(v) < 1:
             raise seg.error("bad_field", f"{name} {v!r} is not a positive integer", _field_pos(header, name), name)
-    if "PNUM" in h and "PNO" in h:
-        if int(h["PNO"]) > int(h["PNUM"]):
-            raise seg.error("bad_field", f"PNO {h['PNO']} exceeds PNUM {h['PNUM']}", _field_pos(header, "PNO"), "PNO")
+    if "PNUM" in h and "PNO" in h and int(h["PNO"]) > int(h["PNUM"]):
+        raise seg.error("bad_field", f"PNO {h['PNO']} exceeds PNUM {h['PNUM']}", _field_pos(header, "PNO"), "PNO")
     qn = h.get("QN")
     if qn is not None and not _QN_RE.match(qn):
         warnings.append(f"QN {qn!r} is not 17 digits (YYYYMMDDhhmmsszzz)")
@@ -501,7 +500,7 @@ def parse_time(text: str, *, field: str | None = None) -> datetime:
                          int(text[12:14]), tzinfo=CHINA_TZ)
     except ValueError as exc:
         raise HJ212Error("bad_time", f"{text!r} is not a valid time: {exc}", field=field) from None
-    return local.astimezone(timezone.utc)
+    return local.astimezone(UTC)
 
 
 def format_time(t: datetime) -> str:

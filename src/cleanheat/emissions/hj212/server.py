@@ -28,7 +28,14 @@ from typing import Protocol
 
 from cleanheat.emissions.errors import HJ212Error
 from cleanheat.emissions.hj212 import codec
-from cleanheat.emissions.hj212.codec import FRAME_OVERHEAD, MAX_DATA_LEN, Packet, encode, format_time, parse_frame
+from cleanheat.emissions.hj212.codec import (
+    FRAME_OVERHEAD,
+    MAX_DATA_LEN,
+    Packet,
+    encode,
+    format_time,
+    parse_frame,
+)
 from cleanheat.emissions.hj212.codes import Command
 from cleanheat.emissions.hj212.deframer import Deframer, Frame, Junk
 from cleanheat.emissions.hj212.reassembly import SplitAssembler
@@ -298,7 +305,7 @@ class HJ212Protocol(asyncio.Protocol):
         self._idle: asyncio.TimerHandle | None = None
         self.paused = False
 
-    def connection_made(self, transport) -> None:  # noqa: ANN001
+    def connection_made(self, transport) -> None:
         self.transport = transport
         s = self.server
         peername = transport.get_extra_info("peername")

@@ -9,6 +9,7 @@ Authorisation is in the services (``cleanheat.emissions.service``); routes only 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from contextlib import asynccontextmanager
@@ -52,7 +53,7 @@ MAINTENANCE_INTERVAL_S = 120.0
 
 
 @asynccontextmanager
-async def lifespan(app):  # noqa: ANN001
+async def lifespan(app):
     """Evaluate queued hours and check missing-data alarms in the background while the app serves."""
     from cleanheat.emissions.rollup import run_maintenance
     from cleanheat.store.engine import session_scope
@@ -75,18 +76,16 @@ async def lifespan(app):  # noqa: ANN001
         yield
     finally:
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001
-            pass
 
 
-def _common(actor) -> dict:  # noqa: ANN001
+def _common(actor) -> dict:
     return {"pollutants": POLLUTANTS, "plabels": POLLUTANT_LABELS, "state_labels": STATE_LABELS,
             "state_class": STATE_CLASS, "reasons": REASONS, "flags": DATA_FLAGS, "can_manage": _can_manage(actor)}
 
 
-def _can_manage(actor) -> bool:  # noqa: ANN001
+def _can_manage(actor) -> bool:
     return actor.role in (Role.ECOLOGY_BUREAU, Role.ADMIN)
 
 
@@ -365,7 +364,7 @@ def api_hours(point_id: int, db: DbSession, actor: ApiActor, start: Annotated[da
             for h in service.hourly_series(db, actor, point_id, lo, hi)]
 
 
-def _event_public(e) -> ExceedancePublic:  # noqa: ANN001
+def _event_public(e) -> ExceedancePublic:
     return ExceedancePublic(id=e.id, point_id=e.point_id, mn=e.point.mn, source_code=e.point.source.code,
                             pollutant=e.pollutant, start=e.start_ts, end=e.end_ts, hours=e.hours,
                             max_zs_mg_m3=e.max_zs_mg_m3, limit_mg_m3=e.limit_mg_m3, active=e.active,
