@@ -203,6 +203,8 @@ def parse(
         data = packet.encode("utf-8")
         results.append(_result(data if data.endswith(b"\r\n") else data.rstrip(b"\r\n") + b"\r\n", crc))
     else:
+        if str(file) != "-" and not file.is_file():
+            raise typer.BadParameter(f"no such file: {file}", param_hint="--file")
         raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
         if stream:
             d = Deframer()

@@ -61,6 +61,8 @@ class SimStats:
     bytes_sent: int = 0
     started: float = 0.0
     sending_done: float = 0.0
+    #: CPU time of this process during the sending phase [s] (user + system)
+    sending_cpu_s: float = 0.0
     finished: float = 0.0
 
     @property
@@ -225,6 +227,7 @@ async def simulate(models: list[StackModel], opts: SimOptions,
             await lg.connect()
 
     await asyncio.gather(*(connect(lg) for lg in loggers))
+    cpu0 = time.process_time()
     stats.started = time.monotonic()
     t0 = time.monotonic()
 
@@ -253,6 +256,7 @@ async def simulate(models: list[StackModel], opts: SimOptions,
     try:
         await asyncio.gather(*(run(i, lg) for i, lg in enumerate(loggers)))
         stats.sending_done = time.monotonic()
+        stats.sending_cpu_s = time.process_time() - cpu0
         deadline = time.monotonic() + opts.ack_timeout_s
         while any(lg.outstanding > 0 for lg in loggers) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
