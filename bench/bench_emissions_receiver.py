@@ -163,6 +163,7 @@ def main() -> None:
         print(f"receiver_workers={args.workers}")
         print(f"receiver_cpu_s={receiver_cpu_s:.1f}")
         print(f"receiver_cpu_us_per_packet={receiver_cpu_s / max(ok + sum(bad.values()), 1) * 1e6:.0f}")
+        print(f"simulator_cpu_us_per_packet={stats.sending_cpu_s / max(sent_total, 1) * 1e6:.0f}")
         print(f"zero_loss={loss == 0 and dict(bad) == dict(expected_bad)}")
     finally:
         if proc is not None:
