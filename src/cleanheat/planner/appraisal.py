@@ -175,17 +175,17 @@ def availability(areas: AreaSet, catalogue: Catalogue, excluded: frozenset[str] 
         av = opt.availability
         if opt.is_status_quo:
             col[areas.current_mix[:, o] <= 0] = 6
-        else:
+        else:  # the first reason that applies, most fundamental first
             if opt.code in excluded:
                 col[:] = 1
+            col[(col == 0) & ~np.isin(areas.area_types, list(av.area_types))] = 2
+            if av.requires_gas:
+                col[(col == 0) & ~areas.gas_available] = 3
+            if av.max_network_distance_km is not None:
+                col[(col == 0) & (areas.network_distance_km > av.max_network_distance_km)] = 4
             if av.requires_resource:
                 has = np.array([av.requires_resource in r for r in areas.resources])
                 col[(col == 0) & ~has] = 5
-            if av.max_network_distance_km is not None:
-                col[(col == 0) & (areas.network_distance_km > av.max_network_distance_km)] = 4
-            if av.requires_gas:
-                col[(col == 0) & ~areas.gas_available] = 3
-        col[(col == 0) & ~np.isin(areas.area_types, list(av.area_types))] = 2
         reason[:, o] = col
     return reason
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -349,6 +350,32 @@ def build_model(ap: Appraisal, sc: Scenario) -> PathwayModel:
 
 # --- stage 2: solve ----------------------------------------------------------------------------------------
 
+_BANNER_SHOWN = False
+
+
+def _new_highs(highspy):
+    """A Highs instance; the first one prints a banner on stdout even with output off (PITFALLS.md), so the
+    process's stdout is pointed at /dev/null while it is created (the CLI may write JSON to stdout)."""
+    global _BANNER_SHOWN
+    if _BANNER_SHOWN:
+        return highspy.Highs()
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+        _BANNER_SHOWN = True
+    return h
+
+
 _STATUS = {"Optimal": "optimal", "Infeasible": "infeasible", "Primal infeasible or unbounded": "infeasible"}
 
 
@@ -364,7 +391,7 @@ def solve_model(model: PathwayModel, *, method: str = "ipm", time_limit_s: float
         matrix = sp.hstack([matrix, ex_m], format="csc")
         c = np.concatenate([c, ex_c])
         upper = np.concatenate([upper, ex_u])
-    h = highspy.Highs()
+    h = _new_highs(highspy)
     h.setOptionValue("output_flag", False)
     h.setOptionValue("solver", method)
     h.setOptionValue("time_limit", float(time_limit_s))
@@ -404,13 +431,23 @@ def solve_model(model: PathwayModel, *, method: str = "ipm", time_limit_s: float
 
 # --- stage 3: interpret ----------------------------------------------------------------------------------
 
-def _row_label(info: RowInfo) -> tuple[str, str]:
+def _names(ap: Appraisal) -> dict[str, tuple[str, str]]:
+    """Display names of the keys that appear in rows (area types, options)."""
+    out = {k: v for k, v in AREA_TYPE_LABELS.items()}
+    out.update({o.code: (o.name_zh, o.name_en) for o in ap.catalogue.options})
+    return out
+
+
+def _row_label(info: RowInfo, names: dict[str, tuple[str, str]] | None = None) -> tuple[str, str]:
     zh, en = KIND_LABELS[info.kind]
-    key = " ".join(str(k) for k in info.key)
-    return f"{zh} {key}", f"{en} {key}"
+    names = names or {}
+    kz = " ".join(names.get(str(k), (str(k), str(k)))[0] for k in info.key)
+    ke = " ".join(names.get(str(k), (str(k), str(k)))[1] for k in info.key)
+    return f"{zh} {kz}", f"{en} {ke}"
 
 
-def _binding_rows(model: PathwayModel, raw: RawSolution, kinds: set[str] | None = None) -> list[dict]:
+def _binding_rows(model: PathwayModel, raw: RawSolution, kinds: set[str] | None = None,
+                  names: dict[str, tuple[str, str]] | None = None) -> list[dict]:
     """Rows at their bound with a non-zero dual (targets, limits and caps; pool rows summarised separately)."""
     out = []
     for r, info in enumerate(model.rows):
@@ -421,7 +458,7 @@ def _binding_rows(model: PathwayModel, raw: RawSolution, kinds: set[str] | None 
             continue
         factor, unit = SHADOW_UNITS[info.kind]
         _unit_row, to_rep, rep_unit = ROW_UNITS[info.kind]
-        zh, en = _row_label(info)
+        zh, en = _row_label(info, names)
         value = -dual if info.sense == "<=" else dual
         out.append({"kind": info.kind, "key": list(info.key), "label_zh": zh, "label_en": en,
                     "activity": float(raw.row_value[r]) * to_rep, "limit": info.rhs * to_rep, "unit": rep_unit,
@@ -529,7 +566,7 @@ def interpret(model: PathwayModel, ap: Appraisal, sc: Scenario, raw: RawSolution
     total = sum(d["discounted_cost_yuan"] for d in by_year)
     base_total = money(model.const_wan * WAN)
     shadow = _shadow_prices(model, raw) if status is None else {}
-    binding = tuple(_binding_rows(model, raw)) if status is None else ()
+    binding = tuple(_binding_rows(model, raw, names=_names(ap))) if status is None else ()
     pool_bind = {}
     for r, info in enumerate(model.rows):
         if info.kind == "convertible" and abs(raw.row_value[r] - info.rhs) <= 1e-7 and info.rhs > 0:
@@ -627,6 +664,7 @@ def explain_infeasibility(model: PathwayModel, ap: Appraisal, sc: Scenario) -> t
                           "text_zh": f"{p} {y} 年排放上限 {cap:,.0f} 达不到，最低 {cap + over:,.0f}",
                           "text_en": f"{p} {y}: cap {cap:,.0f} cannot be met; lowest {cap + over:,.0f}"})
     # which hard limits hold the shortfall up: non-zero duals in phase 1
+    names = _names(ap)
     limits = []
     for r, info in enumerate(model.rows):
         if info.requirement or info.kind == "convertible":
@@ -635,7 +673,7 @@ def explain_infeasibility(model: PathwayModel, ap: Appraisal, sc: Scenario) -> t
         if abs(dual) <= 1e-7:
             continue
         unit, to_rep, rep_unit = ROW_UNITS[info.kind]
-        zh, en = _row_label(info)
+        zh, en = _row_label(info, names)
         limits.append({"kind": info.kind, "key": list(info.key), "label_zh": zh, "label_en": en,
                        "limit": info.rhs * to_rep, "unit": rep_unit, "row_unit": unit,
                        # percentage points of total shortfall removed by one more row unit of the limit
@@ -678,16 +716,22 @@ def explain_infeasibility(model: PathwayModel, ap: Appraisal, sc: Scenario) -> t
                 "summary_zh": "；".join(parts_zh), "summary_en": "; ".join(parts_en)}
 
 
-def optimise(ap: Appraisal, sc: Scenario) -> PathwayResult:
-    """Build, solve and interpret; an infeasible scenario returns the closest pathway with an explanation."""
+def optimise(ap: Appraisal, sc: Scenario, on_stage: Callable[[str, PathwayModel | None], None] | None = None
+             ) -> PathwayResult:
+    """Build, solve and interpret; an infeasible scenario returns the closest pathway with an explanation.
+    ``on_stage(name, model)`` is called before each stage (``build``, ``solve``, ``explain``, ``interpret``)."""
+    stage = on_stage or (lambda _name, _model: None)
+    stage("build", None)
     model = build_model(ap, sc)
+    stage("solve", model)
     raw = solve_model(model, method=sc.solver_method, time_limit_s=sc.time_limit_s, crossover=sc.crossover)
     if raw.status == "optimal":
+        stage("interpret", model)
         return interpret(model, ap, sc, raw)
+    stage("explain", model)
     closest, why = explain_infeasibility(model, ap, sc)
-    K, Y = len(model.pair_area), len(model.years)
-    closest = replace(closest, col_value=closest.col_value[: K * Y])
-    # row values of the model rows for the closest pathway (for the pool summary)
-    row_value = model.matrix @ closest.col_value
-    closest = replace(closest, row_value=row_value, row_dual=np.zeros(model.n_row))
+    n = model.n_col
+    x = closest.col_value[:n]
+    closest = replace(closest, col_value=x, row_value=model.matrix @ x, row_dual=np.zeros(model.n_row))
+    stage("interpret", model)
     return interpret(model, ap, sc, closest, infeasibility=why, status="infeasible")
