@@ -561,7 +561,7 @@ def interpret(model: PathwayModel, ap: Appraisal, sc: Scenario, raw: RawSolution
             "emissions": em, "built_m2": float(built_m2[:, :, yi].sum()),
             "electric_peak_mw": float((s_y * ap.grid_mw).sum()),
         })
-        for g in sorted(set(groups) - {""}):
+        for g in sorted({str(x) for x in groups} - {""}):
             tech_area.setdefault(g, {})[y] = float((s_y[:, groups == g].sum(axis=1) * H).sum())
     total = sum(d["discounted_cost_yuan"] for d in by_year)
     base_total = money(model.const_wan * WAN)
