@@ -200,8 +200,9 @@ def export_proposal(
     from cleanheat.cli.common import db_session
     from cleanheat.planner import service
 
-    with reported_errors(), db_session() as session:
-        text = service.export_proposal_yaml(session, Actor.system(), proposal_id, kind=kind)
+    settings = load_settings()
+    with reported_errors(), db_session(settings) as session:
+        text = service.export_proposal_yaml(session, Actor.system(), proposal_id, kind=kind, settings=settings)
     if str(output) == "-":
         print(text)
     else:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -437,6 +436,3 @@ def result_report(session: Session, actor: Actor, settings: Settings, result_id:
         return report.write_pdf(view.summary, cat, lang, result_id=result_id), "application/pdf", f"{name}.pdf"
     raise NotFoundError(f"no report format {fmt!r}")
 
-
-def total_cost(row: PlannerResult) -> Decimal | None:
-    return row.total_cost_yuan
