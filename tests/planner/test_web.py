@@ -72,6 +72,17 @@ def test_pages_render_for_the_programme_office(client, solved):
     assert "起约束作用的限制与影子价格" in page and "chart-map" in page and "合成数据" in page
 
 
+def test_pages_render_in_english(client, solved):
+    sid, rid = solved
+    login(client, "office")
+    client.cookies.set("lang", "en")
+    for path, text in (("/planner", "Clean-heating planner"), (f"/planner/scenarios/{sid}", "Scenario editor"),
+                       (f"/planner/results/{rid}", "Binding constraints and shadow prices"),
+                       (f"/planner/scenarios/{sid}/areas/daoli-U01", "Levelised cost of heat by part")):
+        r = client.get(path)
+        assert r.status_code == 200 and text in r.text, path
+
+
 def test_editor_form_save_solve_and_located_error(client):
     csrf = login(client, "office")
     form = {"csrf_token": csrf, "mode": "form", "options_submitted": "1", "name": "表单情景", "description": "",

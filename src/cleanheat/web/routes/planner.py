@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from cleanheat.auth.service import Actor
 from cleanheat.errors import ConflictError, InputError, InputIssue
@@ -83,6 +84,11 @@ def edit_scenario(request: Request, scenario_id: int, db: DbSession, actor: Page
 
 async def _save(request: Request, db, actor: Actor, settings, scenario_id: int | None):
     form = dict((await request.form()).items())
+    # checking and solving are CPU work: keep them off the event loop
+    return await run_in_threadpool(_save_sync, request, db, actor, settings, scenario_id, form)
+
+
+def _save_sync(request: Request, db, actor: Actor, settings, scenario_id: int | None, form: dict):
     row = service.get_scenario(db, actor, scenario_id) if scenario_id else None
     base = row.yaml_text if row else None
     ctx = _ctx(settings)
