@@ -66,11 +66,13 @@ class HydraulicState:
     p_pa: np.ndarray
     iterations: int
     residuals: list[float]
+    converged: bool = True
 
 
 def solve_hydraulics(arr: NetworkArrays, topo: Topology, demand: np.ndarray, props: BranchProps, friction: str,
                      m_start: np.ndarray | None, *, tol_m_kg_s: float = 1e-9, tol_rel: float = 1e-9,
-                     max_iter: int = 50) -> HydraulicState:
+                     max_iter: int = 50, hanging_pressures: bool = True,
+                     raise_on_failure: bool = True) -> HydraulicState:
     """Solve flows and pressures for node withdrawals ``demand`` [kg/s] (negative = injection)."""
     n = arr.n_nodes
     m = np.zeros(arr.n_branches) if m_start is None else m_start.copy()
@@ -85,6 +87,7 @@ def solve_hydraulics(arr: NetworkArrays, topo: Topology, demand: np.ndarray, pro
     cb = topo.core_branches
     residuals: list[float] = []
     it = 0
+    converged = True
     if len(cb):
         f, t = arr.frm[cb], arr.to[cb]
         uf, ut = topo.core_pos[f], topo.core_pos[t]
@@ -137,19 +140,29 @@ def solve_hydraulics(arr: NetworkArrays, topo: Topology, demand: np.ndarray, pro
             if np.all(dm <= scale):
                 break
         else:
-            raise NonConvergenceError("hydraulic", max_iter, residuals, "kg/s",
-                                      "flow change per iteration did not fall below the tolerance")
+            if raise_on_failure:
+                raise NonConvergenceError("hydraulic", max_iter, residuals, "kg/s",
+                                          "flow change per iteration did not fall below the tolerance")
+            converged = False
         m[cb] = mc
         if nu:
             p[topo.core_unknown] = pu
     # --- pressures of hanging nodes from their parents
+    if len(hb) and hanging_pressures:
+        p = hanging_node_pressures(arr, topo, m, p, props, friction)
+    return HydraulicState(m_branch=m, p_pa=p, iterations=it, residuals=residuals, converged=converged)
+
+
+def hanging_node_pressures(arr: NetworkArrays, topo: Topology, m: np.ndarray, p: np.ndarray, props: BranchProps,
+                           friction: str) -> np.ndarray:
+    """Pressures of hanging nodes from their parents' (core and fixed-node pressures given in ``p``)."""
+    hb = topo.hang_branch
     if len(hb):
-        props_h = props
-        R, _dR, _lam, _re = branch_law(arr, hb, m[hb], props_h, friction)
+        R, _dR, _lam, _re = branch_law(arr, hb, m[hb], props, friction)
         rho = props.rho_kg_m3[hb]
         f, t = arr.frm[hb], arr.to[hb]
         # p_f - p_t = R - rho g (z_f - z_t) - lift
         dpt = R - rho * G_M_S2 * (arr.z_m[f] - arr.z_m[t]) - arr.lift_pa[hb]
         drop = np.where(t == topo.hang_nodes, dpt, -dpt)  # p_parent - p_child
         p = topo.propagate_pressure(np.nan_to_num(p), drop)
-    return HydraulicState(m_branch=m, p_pa=p, iterations=it, residuals=residuals)
+    return p

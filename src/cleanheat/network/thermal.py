@@ -62,6 +62,9 @@ class ThermalState:
     t_out_branch_k: np.ndarray  # outlet temperature in flow direction, before mixing
     t_out_consumer_k: np.ndarray
     consumer_low_t: np.ndarray  # inlet too cold to reach the return set point (+ dT_min)
+    # dT_node / dm: change of each node temperature when the flow of every flowing element upstream of it
+    # grows by 1 kg/s (exact along the tree paths that feed consumers; used for the coupling Newton step)
+    sens_k_per_kg_s: np.ndarray | None = None
     order_key: tuple | None = None
     order: np.ndarray | None = None
 
@@ -120,15 +123,25 @@ class ThermalSolver:
         w = np.concatenate([w_b[fl_b], w_c[fl_c]])
         coef = np.concatenate([a[fl_b], coef_c[fl_c]])
         const = np.concatenate([((1.0 - a) * tg)[fl_b], const_c[fl_c]])
+        # local sensitivity of a pipe's outlet temperature to its flow: (T_out - T_g) U'L / (cp m^2)
+        t_out_prev = prev.t_out_branch_k
+        loc_b = np.where(fl_b, (t_out_prev - tg) * arr.u_w_per_mk * arr.length_m / (cp_b * np.where(fl_b, am, 1.0) ** 2),
+                         0.0)
+        loc = np.concatenate([loc_b[fl_b], np.zeros(int(fl_c.sum()))])
         keep = ~fixed[dn]
-        up, dn, w, coef, const = up[keep], dn[keep], w[keep], coef[keep], const[keep]
+        up, dn, w, coef, const, loc = up[keep], dn[keep], w[keep], coef[keep], const[keep], loc[keep]
         W = np.bincount(dn, weights=w, minlength=n)
         rhs = np.bincount(dn, weights=w * const, minlength=n)
+        rhs_s = np.bincount(dn, weights=w * loc, minlength=n)
         stagnant = (W <= 0.0) & ~fixed
         Wsafe = np.where(W > 0, W, 1.0)
         rhs = rhs / Wsafe
         rhs[stagnant] = self.t_stagnant
         rhs[self.fixed_nodes] = self.fixed_t
+        rhs_s = rhs_s / Wsafe
+        rhs_s[stagnant] = 0.0
+        rhs_s[self.fixed_nodes] = 0.0
+        both = np.column_stack([rhs, rhs_s])
         dep = coef != 0.0
         du, dd = up[dep], dn[dep]
         off = -(w * coef)[dep] / Wsafe[dd]
@@ -146,14 +159,16 @@ class ThermalSolver:
             M = sp.csr_matrix((np.concatenate([np.ones(n), off]),
                                (np.concatenate([np.arange(n), pos[dd]]), np.concatenate([np.arange(n), pos[du]]))),
                               shape=(n, n))
-            x = spsolve_triangular(M, rhs[order], lower=True, unit_diagonal=True)
-            t_node = np.empty(n)
-            t_node[order] = x
+            x = spsolve_triangular(M, both[order], lower=True, unit_diagonal=True)
+            sol = np.empty((n, 2))
+            sol[order] = x
         else:  # a cycle in the flow graph (e.g. a booster pump driving a loop): general sparse solve
             M = sp.csc_matrix((np.concatenate([np.ones(n), off]),
                                (np.concatenate([np.arange(n), dd]), np.concatenate([np.arange(n), du]))), shape=(n, n))
-            t_node = sp.linalg.spsolve(M, rhs)
+            sol = sp.linalg.spsolve(M, both)
+        t_node, sens = sol[:, 0].copy(), sol[:, 1].copy()
         t_out_b = np.where(fl_b, tg + (t_node[up_b] - tg) * a, self.t_stagnant)
         t_out_c, low_c = self.consumer_outlet(t_node[arr.c_sup])
         t_out_c = np.where(fl_c, t_out_c, t_node[arr.c_sup])
-        return ThermalState(t_node_k=t_node, t_out_branch_k=t_out_b, t_out_consumer_k=t_out_c, consumer_low_t=low_c)
+        return ThermalState(t_node_k=t_node, t_out_branch_k=t_out_b, t_out_consumer_k=t_out_c, consumer_low_t=low_c,
+                            sens_k_per_kg_s=sens)
