@@ -122,6 +122,7 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
     hyd_iters = 0
     relax = 1.0
     worse = 0
+    better = 0
     converged = False
     for it in range(1, opts.max_iter_coupled + 1):
         t_node = state.t_node_k
@@ -129,8 +130,8 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
         t_in_c = t_node[arr.c_sup]
         t_out_c, low = thermal.consumer_outlet(t_in_c)
         m_cons = arr.c_heat_w / (cp_pair(t_in_c, t_out_c) * (t_in_c - t_out_c))
-        if m_cons_prev is not None and residuals and residuals[-1] < 2.0:
-            # Newton correction for the strongest coupling: the consumer's own feeding pipe (its inlet
+        if m_cons_prev is not None:
+            # Newton correction for the strongest coupling: the consumer's own feeding path (its inlet
             # temperature falls when its flow falls); other couplings are weak and left to the fixed point.
             m_cons = _consumer_newton(arr, state, m_cons_prev, m_cons, t_in_c, t_out_c, low)
             if relax < 1.0:
@@ -159,9 +160,15 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
         res = d_t
         if residuals and res > residuals[-1]:
             worse += 1
+            better = 0
             if worse >= 2:
                 relax = max(0.1, relax * 0.5)
                 worse = 0
+        else:
+            better += 1
+            if better >= 3 and relax < 1.0:
+                relax = min(1.0, relax * 2.0)
+                better = 0
         residuals.append(res)
         state = new
         m_cons_prev = m_cons
