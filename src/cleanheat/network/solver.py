@@ -128,12 +128,12 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
         t_node = state.t_node_k
         # consumer flows from the current inlet temperatures
         t_in_c = t_node[arr.c_sup]
-        t_out_c, low = thermal.consumer_outlet(t_in_c)
+        t_out_c, low, slope = thermal.consumer_outlet(t_in_c)
         m_cons = arr.c_heat_w / (cp_pair(t_in_c, t_out_c) * (t_in_c - t_out_c))
         if m_cons_prev is not None:
             # Newton correction for the strongest coupling: the consumer's own feeding path (its inlet
             # temperature falls when its flow falls); other couplings are weak and left to the fixed point.
-            m_cons = _consumer_newton(arr, state, m_cons_prev, m_cons, t_in_c, t_out_c, low)
+            m_cons = _consumer_newton(arr, state, m_cons_prev, m_cons, t_in_c, t_out_c, slope)
             if relax < 1.0:
                 m_cons = m_cons_prev + relax * (m_cons - m_cons_prev)
         demand = np.bincount(arr.c_sup, weights=m_cons, minlength=n) - np.bincount(arr.c_ret, weights=m_cons,
@@ -184,15 +184,14 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
                         solve_s, t_stag, pandapipes_compatible)
 
 
-def _consumer_newton(arr, state, m_prev, m_fp, t_in, t_out, low):
+def _consumer_newton(arr, state, m_prev, m_fp, t_in, t_out, slope):
     """Newton step on m = F(m) = Q / (cp (T_in(m) - T_out)) per consumer, with dT_in/dm from the thermal
     sensitivity (diagonal approximation: each consumer's flow change runs along its own feeding path)."""
     if state.sens_k_per_kg_s is None:
         return m_fp
-    ok = ~arr.c_deltat & ~low
     dtin_dm = state.sens_k_per_kg_s[arr.c_sup]
-    fprime = -m_fp / np.maximum(t_in - t_out, 1e-9) * dtin_dm
-    return np.where(ok, m_prev + (m_fp - m_prev) / (1.0 - np.minimum(fprime, 0.0)), m_fp)
+    fprime = -m_fp / np.maximum(t_in - t_out, 1e-9) * slope * dtin_dm
+    return m_prev + (m_fp - m_prev) / (1.0 - np.minimum(fprime, 0.0))
 
 
 def _make_result(network, arr, opts, water, cp_pair, hyd, state, m_cons, props, it, hyd_iters, residuals,
