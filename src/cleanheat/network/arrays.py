@@ -22,10 +22,18 @@ from cleanheat.network.errors import NetworkSolveError
 from cleanheat.network.model import Network
 
 
+def air_pressure_pa(z_m) -> np.ndarray:
+    """Standard-atmosphere air pressure at height z [m] (101325 Pa at sea level, 6.5 K/km, exponent 5.255)."""
+    return 101325.0 * np.power(1.0 - np.asarray(z_m, float) * 0.0065 / 288.15, 5.255)
+
+
 @dataclass(frozen=True, eq=False)
 class NetworkArrays:
     n_nodes: int
     z_m: np.ndarray
+    # gauge pressures are read against the local air pressure, which falls with height (barometric formula,
+    # as pandapipes does): the branch law adds p_air(z_from) - p_air(z_to)
+    p_air_pa: np.ndarray
     # branches: pipes [0, n_pipes), pumps [n_pipes, n_pipes + n_pumps), valves after that (open ones only)
     n_pipes: int
     n_pumps: int
@@ -74,7 +82,7 @@ class NetworkArrays:
         fixed_nodes = np.concatenate([s.supply_node[pr], s.return_node[pr]]).astype(np.int64)
         fixed_pa = np.concatenate([s.supply_pressure_pa[pr], s.supply_pressure_pa[pr] - s.lift_pa[pr]])
         return cls(
-            n_nodes=net.n_nodes, z_m=np.asarray(net.nodes.z_m, float), n_pipes=np_, n_pumps=nq, valve_rows=vo,
+            n_nodes=net.n_nodes, z_m=np.asarray(net.nodes.z_m, float), p_air_pa=air_pressure_pa(net.nodes.z_m), n_pipes=np_, n_pumps=nq, valve_rows=vo,
             frm=frm, to=to, length_m=np.concatenate([p.length_m, zero_q, zero_v]), diameter_m=diam,
             area_m2=np.pi * diam**2 / 4.0,
             rel_roughness=np.concatenate([p.roughness_m / p.inner_diameter_m, np.full(nq + nv, 1e-3)]),

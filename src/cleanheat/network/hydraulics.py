@@ -2,7 +2,7 @@
 
 Branch law (from -> to, flow ``m`` signed)::
 
-    p_from - p_to + rho g (z_from - z_to) + lift = R(m)
+    p_from - p_to + rho g (z_from - z_to) + p_air(z_from) - p_air(z_to) + lift = R(m)
     R(m) = [(lambda(Re) L / D + zeta) / (2 rho A^2) + r_pump] m |m|
 
 Node law: inflow - outflow = demand (withdrawal). Hanging trees are solved exactly (bridge flow = subtree
@@ -97,7 +97,8 @@ def solve_hydraulics(arr: NetworkArrays, topo: Topology, demand: np.ndarray, pro
         pf = np.where(fixf, np.nan_to_num(p[f]), 0.0)
         pt = np.where(fixt, np.nan_to_num(p[t]), 0.0)
         rho = props.rho_kg_m3[cb]
-        e = rho * G_M_S2 * (arr.z_m[f] - arr.z_m[t]) + arr.lift_pa[cb] + pf - pt
+        e = (rho * G_M_S2 * (arr.z_m[f] - arr.z_m[t]) + arr.lift_pa[cb] + pf - pt
+             + arr.p_air_pa[f] - arr.p_air_pa[t])
         # Laplacian structure
         kf, kt = ~fixf, ~fixt
         both = kf & kt
@@ -162,7 +163,8 @@ def hanging_node_pressures(arr: NetworkArrays, topo: Topology, m: np.ndarray, p:
         rho = props.rho_kg_m3[hb]
         f, t = arr.frm[hb], arr.to[hb]
         # p_f - p_t = R - rho g (z_f - z_t) - lift
-        dpt = R - rho * G_M_S2 * (arr.z_m[f] - arr.z_m[t]) - arr.lift_pa[hb]
+        dpt = (R - rho * G_M_S2 * (arr.z_m[f] - arr.z_m[t]) - arr.lift_pa[hb]
+               - (arr.p_air_pa[f] - arr.p_air_pa[t]))
         drop = np.where(t == topo.hang_nodes, dpt, -dpt)  # p_parent - p_child
         p = topo.propagate_pressure(np.nan_to_num(p), drop)
     return p
