@@ -29,6 +29,22 @@ G_M_S2 = 9.81
 class BranchProps:
     rho_kg_m3: np.ndarray  # density used in the branch law
     eta_pa_s: np.ndarray  # viscosity for the Reynolds number
+    # optional: recompute rho and eta from the branch's own outlet temperature at the current flow (a pipe with
+    # little flow cools more, its water gets more viscous, which slows it further: a local feedback that a lagged
+    # property update can amplify instead of settling)
+    water: object | None = None
+    t_in_k: np.ndarray | None = None
+    cp_j_per_kgk: np.ndarray | None = None
+
+    def at_flow(self, arr, idx, m):
+        if self.water is None:
+            return self.rho_kg_m3[idx], self.eta_pa_s[idx]
+        t_in = self.t_in_k[idx]
+        tg = arr.t_ground_k[idx]
+        am = np.maximum(np.abs(m), 1e-12)
+        t_out = tg + (t_in - tg) * np.exp(-arr.u_w_per_mk[idx] * arr.length_m[idx] / (self.cp_j_per_kgk[idx] * am))
+        w = self.water
+        return 0.5 * (w.density(t_in) + w.density(t_out)), w.viscosity(0.5 * (t_in + t_out))
 
 
 def branch_law(arr: NetworkArrays, idx, m, props: BranchProps, friction: str, m_floor: float = 1e-9):
@@ -36,9 +52,9 @@ def branch_law(arr: NetworkArrays, idx, m, props: BranchProps, friction: str, m_
     L = arr.length_m[idx]
     D = arr.diameter_m[idx]
     A = arr.area_m2[idx]
-    rho = props.rho_kg_m3[idx]
+    rho, eta = props.at_flow(arr, idx, m)
     am = np.abs(m)
-    re = am * D / (props.eta_pa_s[idx] * A)
+    re = am * D / (eta * A)
     is_pipe = L > 0
     lam = np.zeros_like(m)
     re_dlam = np.zeros_like(m)
@@ -54,7 +70,7 @@ def branch_law(arr: NetworkArrays, idx, m, props: BranchProps, friction: str, m_
     dR = am_f * (k * ((2.0 * lam + re_dlam) * L / D + 2.0 * arr.zeta[idx]) + 2.0 * r)
     if is_pipe.any():
         # pipes with (nearly) zero flow: derivative of the laminar law (finite), whatever the friction model
-        lam_lin = 32.0 * props.eta_pa_s[idx] * L / (rho * A * D * D)
+        lam_lin = 32.0 * eta * L / (rho * A * D * D)
         dR = np.where(is_pipe, np.maximum(dR, lam_lin * 1e-3), dR)
     dR = np.maximum(dR, 1e-12)
     return R, dR, lam, re
@@ -160,7 +176,7 @@ def hanging_node_pressures(arr: NetworkArrays, topo: Topology, m: np.ndarray, p:
     hb = topo.hang_branch
     if len(hb):
         R, _dR, _lam, _re = branch_law(arr, hb, m[hb], props, friction)
-        rho = props.rho_kg_m3[hb]
+        rho, _eta = props.at_flow(arr, hb, m[hb])
         f, t = arr.frm[hb], arr.to[hb]
         # p_f - p_t = R - rho g (z_f - z_t) - lift
         dpt = (R - rho * G_M_S2 * (arr.z_m[f] - arr.z_m[t]) - arr.lift_pa[hb]

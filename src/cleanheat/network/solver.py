@@ -146,7 +146,8 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
         t_in_b = t_node[np.where(fwd, arr.frm, arr.to)]
         t_out_b = state.t_out_branch_k
         props = BranchProps(rho_kg_m3=0.5 * (water.density(t_in_b) + water.density(t_out_b)),
-                            eta_pa_s=water.viscosity(0.5 * (t_in_b + t_out_b)))
+                            eta_pa_s=water.viscosity(0.5 * (t_in_b + t_out_b)), water=water, t_in_k=t_in_b,
+                            cp_j_per_kgk=cp_pair(t_in_b, t_out_b))
         hyd = solve_hydraulics(arr, topo, demand, props, opts.friction_model, m_branch,
                                tol_m_kg_s=opts.tol_flow_kg_s, tol_rel=opts.tol_flow_rel,
                                max_iter=opts.max_iter_hydraulic if it == 1 else 1, hanging_pressures=False,
