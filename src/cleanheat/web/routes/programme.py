@@ -64,7 +64,7 @@ def _pick_period(plan, year: int | None, quarter: int | None) -> Period:  # noqa
 
 
 @router.get("/programme", include_in_schema=False)
-def programme_root():
+def programme_root(actor: Viewer):
     return RedirectResponse("/programme/overview", status_code=303)
 
 
