@@ -12,7 +12,7 @@ from cleanheat.assets.heat_source_import import EVENT_SHEET, SOURCE_COLUMNS, SOU
 from cleanheat.assets.tables import HeatSource, HeatSourceEvent
 from cleanheat.auth.service import Actor
 from cleanheat.auth.tables import User
-from cleanheat.errors import ConflictError, InputError
+from cleanheat.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from cleanheat.programme.plan_data import read_plan
 from cleanheat.store.engine import session_scope
 from tests.helpers import bootstrap, make_client, token
@@ -106,10 +106,10 @@ def test_company_registers_only_its_own_sources_and_sees_only_them(db, settings)
     with session_scope(db) as s:
         assert [x.code for x in hs.list_sources(s, actor(s, "htjt"))] == ["H1"]
         assert [x.code for x in hs.list_sources(s, actor(s, "eeb"))] == ["H1", "V1"]
-        with pytest.raises(Exception) as exc:
+        with pytest.raises(PermissionDeniedError) as exc:
             import_registry(s, actor(s, "htjt"), workbook([row("V2", owner="veolia")]), "r.xlsx", plan, 0.7)
         assert "own" in str(exc.value)
-    with session_scope(db) as s, pytest.raises(Exception):
+    with session_scope(db) as s, pytest.raises(NotFoundError):  # another company's source is invisible
         hs.add_event(s, actor(s, "htjt"), "V1", "demolished", date(2020, 1, 1))
 
 
