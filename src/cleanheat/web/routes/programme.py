@@ -144,7 +144,10 @@ def unit_page(request: Request, code: str, db: DbSession, actor: Viewer, year: i
 def plan_page(request: Request, db: DbSession, actor: Viewer):
     """The programme as data: baseline, rate and technology targets, tasks and projects, each with its clause."""
     plan = load_plan(db)
-    return render(request, "programme/plan.html", {"plan": plan, "labels": AREA_TYPE_LABELS,
+    from cleanheat.planner import service as planner_service
+
+    proposals = planner_service.list_proposals(db, actor)[:10]
+    return render(request, "programme/plan.html", {"plan": plan, "labels": AREA_TYPE_LABELS, "proposals": proposals,
                                                    "area_types": AREA_TYPES, "groups": {g[0]: g for g in plan.technology_groups},
                                                    "task_display_unit": lambda t: {"area_m2": "万m²", "share": "%"}.get(t.measure, t.unit_zh),
                                                    "scale": lambda t: 1e4 if t.measure == "area_m2" else (0.01 if t.measure == "share" else 1)},
