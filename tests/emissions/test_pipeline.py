@@ -133,8 +133,8 @@ def test_ledger_verdicts(world):
     with world.session() as s:
         verdicts = {v.source_code: v for v in source_verdicts(s, plan, Period(2021, 1), settings=world.settings,
                                                               now=datetime(2026, 1, 1, tzinfo=UTC))}
-    assert set(verdicts) == {"T-CHP1", "T-BLR1", "T-BIO1", "T-GAS1", "T-BLR2"}  # the heat pump is not monitored
-    chp, blr, bio, gas, unmon = (verdicts[k] for k in ("T-CHP1", "T-BLR1", "T-BIO1", "T-GAS1", "T-BLR2"))
+    assert set(verdicts) == {"T-CHP1", "T-BLR1", "T-BIO1", "T-GAS1"}  # the monitored sources
+    chp, blr, bio, gas = (verdicts[k] for k in ("T-CHP1", "T-BLR1", "T-BIO1", "T-GAS1"))
     hours = 163 * 24  # 2020-10-20 .. 2021-03-31
     assert chp.technology == "coal_chp_ultralow" and chp.compliant is True
     assert chp.valid_hours == hours
@@ -146,7 +146,6 @@ def test_ledger_verdicts(world):
     assert "2020-2021" in blr.reason and "a21002" in blr.reason
     assert bio.technology == "biomass" and bio.compliant is False and "data capture" in bio.reason
     assert gas.technology == "gas" and gas.compliant is None
-    assert unmon.technology == "coal_boiler" and unmon.compliant is None and "no monitoring point" in unmon.reason
     # before the ultra-low retrofit of T-BLR1 (2019-08-01) its area counted under the not-clean coal_boiler
     with world.session() as s:
         early = {v.source_code: v for v in source_verdicts(s, plan, Period(2019, 2), settings=world.settings)}

@@ -65,15 +65,38 @@ DEMO_SOURCES = [
 HISTORY = [(date(2019, 10, 20), date(2020, 4, 20)), (date(2020, 10, 20), date(2021, 4, 20)),
            (date(2021, 10, 20), date(2021, 12, 31))]
 COMBUSTION = ("coal", "gas", "biomass", "oil")
+#: monitored sources per company when the registry already holds the companies' sources
+PER_COMPANY = 2
+
+
+def _pick(session: Session, sources: list[HeatSource], orgs: dict[str, int]) -> list[HeatSource]:
+    """A few sources per company from a larger registry: its largest CHP or earliest ultra-low coal unit, and
+    a gas or biomass boiler when it has one (else a second coal unit)."""
+    retrofits = dict(session.execute(
+        select(HeatSourceEvent.source_id, HeatSourceEvent.effective_date)
+        .where(HeatSourceEvent.event == "ultra_low_retrofitted")).all())
+    far = date(9999, 1, 1)
+
+    def key(s: HeatSource) -> tuple:
+        return ("chp" not in s.kind, retrofits.get(s.id, far), -(s.capacity_t_h or (s.capacity_mw or 0) / 0.7),
+                s.code)
+
+    chosen = []
+    for company in COMPANIES:
+        own = [s for s in sources if s.org_id == orgs.get(company)]
+        coal = sorted((s for s in own if s.current_fuel == "coal"), key=key)
+        other = sorted((s for s in own if s.current_fuel != "coal"), key=key)
+        chosen += (coal[:1] + other[:1] + coal[1:2])[:PER_COMPANY]
+    return chosen
 
 
 def _ensure_sources(session: Session, orgs: dict[str, int]) -> list[HeatSource]:
-    """The companies' combustion sources; demo ones are created when the registry has none for them."""
+    """The companies' combustion sources to monitor; demo ones are created when the registry has none."""
     existing = list(session.scalars(select(HeatSource).where(HeatSource.org_id.in_(orgs.values()),
                                                              HeatSource.current_fuel.in_(COMBUSTION))
                                     .order_by(HeatSource.code)))
     if existing:
-        return existing
+        return _pick(session, existing, orgs)
     made = []
     for suffix, company, kind, fuel, klass, cap_t, cap_mw, area, unit, area_type, events, name in DEMO_SOURCES:
         src = HeatSource(code=PREFIX + suffix, name_zh=name, plant_name=name.split(" ")[0], org_id=orgs[company],

@@ -1,7 +1,7 @@
 """The link from monitoring to the programme ledger: does a heat source's area count as clean?
 
 ``source_verdicts(session, plan, period)`` returns one :class:`~cleanheat.programme.model.SourceVerdict` per
-registered combustion source that is monitored or must be (coal, biomass; gas when monitored). For each:
+registered heat source with a monitoring point (sources without one give no evidence and are not listed). For each:
 
 * the window: the heating season containing the end of ``period``, or the last one that ended before it, cut at
   the period's end (season dates from ``data/<city>/climate.yaml``);
@@ -36,10 +36,6 @@ from cleanheat.emissions.service import compliance_summaries
 from cleanheat.emissions.tables import MonitoringPoint
 from cleanheat.programme.model import Period, PlanData, SourceVerdict
 from cleanheat.store.base import utcnow
-
-#: Fuels whose area is clean only with monitoring evidence.
-VERIFIED_FUELS = ("coal", "biomass")
-
 
 def read_season(climate_yaml: Path) -> SeasonDates:
     hs = yaml.safe_load(climate_yaml.read_text(encoding="utf-8"))["heating_season"]
@@ -104,24 +100,24 @@ def source_verdicts(session: Session, plan: PlanData, period: Period, *, setting
     for p in session.scalars(select(MonitoringPoint)):
         points_by_source[p.source_id].append(p)
     verdicts = []
-    for src in session.scalars(select(HeatSource).order_by(HeatSource.code)):
+    sources = session.scalars(select(HeatSource).where(HeatSource.id.in_(list(points_by_source)))
+                              .order_by(HeatSource.code)) if points_by_source else []
+    for src in sources:
         facts = source_facts(session, src)
         at = facts_at(facts, last)
-        points = points_by_source.get(src.id, [])
+        points = points_by_source[src.id]
         tech = technology_for(facts, at)
-        if tech is None or (not points and at.fuel not in VERIFIED_FUELS):
+        if tech is None:
             continue
         in_service_days = sum(1 for i in range((last - first).days + 1)
                               if facts_at(facts, first + timedelta(days=i)).in_service)
-        if in_service_days == 0 and not points:
-            continue
         hours_in_service = min(in_service_days * 24, max(0, int((hi - lo).total_seconds() // 3600)))
         base = SourceVerdict(source_code=src.code, name_zh=src.name_zh, admin_unit_code=src.admin_unit_code,
                              area_type=src.area_type, technology=tech,
                              served_area_m2=float(src.served_area_m2 or 0.0), compliant=None,
                              share_within_limits=None, valid_hours=0)
-        if not points:
-            verdicts.append(replace(base, reason=f"未安装在线监测 / no monitoring point ({label} 采暖季)"))
+        if hours_in_service == 0:
+            verdicts.append(replace(base, reason=f"{label} 采暖季未运行 / not in service in the {label} season"))
             continue
         sums = compliance_summaries(session, [p.id for p in points], lo, hi, threshold=threshold, rules=rules,
                                     hours_in_period=hours_in_service)
