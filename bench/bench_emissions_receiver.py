@@ -33,15 +33,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select  # noqa: E402
 
-from cleanheat.config import Settings
-from cleanheat.emissions.simstacks import register_sim_points, stack_models
-from cleanheat.emissions.simulator import SimOptions, simulate
-from cleanheat.emissions.tables import RawPacket, Reading
-from cleanheat.programme.bootstrap import load_reference
-from cleanheat.store import migrate
-from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
+from cleanheat.config import Settings  # noqa: E402
+from cleanheat.emissions.simstacks import register_sim_points, stack_models  # noqa: E402
+from cleanheat.emissions.simulator import SimOptions, simulate  # noqa: E402
+from cleanheat.emissions.tables import RawPacket, Reading  # noqa: E402
+from cleanheat.programme.bootstrap import load_reference  # noqa: E402
+from cleanheat.store import migrate  # noqa: E402
+from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope  # noqa: E402
 
 
 def free_port() -> int:

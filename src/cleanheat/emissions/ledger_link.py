@@ -37,6 +37,7 @@ from cleanheat.emissions.tables import MonitoringPoint
 from cleanheat.programme.model import Period, PlanData, SourceVerdict
 from cleanheat.store.base import utcnow
 
+
 def read_season(climate_yaml: Path) -> SeasonDates:
     hs = yaml.safe_load(climate_yaml.read_text(encoding="utf-8"))["heating_season"]
     return SeasonDates(int(hs["start"]["month"]), int(hs["start"]["day"]), int(hs["end"]["month"]),

@@ -257,7 +257,10 @@ def compliance_summaries(session: Session, point_ids: list[int], lo: datetime, h
     if not point_ids:
         return {}
     judged = HourValue.valid & HourValue.limit_mg_m3.is_not(None) & HourValue.conc_zs_mg_m3.is_not(None)
-    one = lambda cond: func.sum(case((cond, 1), else_=0))
+
+    def one(cond):  # noqa: ANN001, ANN202 - SQL: how many rows satisfy cond
+        return func.sum(case((cond, 1), else_=0))
+
     zs_valid = case((HourValue.valid, HourValue.conc_zs_mg_m3), else_=None)
     rows = session.execute(
         select(HourValue.point_id, HourValue.pollutant, func.count(), one(HourValue.valid), one(judged),
