@@ -46,6 +46,7 @@ DEFAULT_OPTIONS = MappingProxyType({
     "tol_temperature_k": 1e-6,  # coupled iteration: max change of any node temperature
     "tol_flow_rel": 1e-9,  # hydraulic Newton: max flow change relative to the flow ...
     "tol_flow_kg_s": 1e-10,  # ... plus this absolute part
+    "tol_head_pa": 1e-3,  # ... or its branch law met to this pressure (hydraulic convergence)
     "max_iter_hydraulic": 60,
     "max_iter_coupled": 200,
     "anderson_depth": 5,  # coupled iteration: Anderson acceleration over this many past passes (0 = off)
@@ -69,6 +70,7 @@ class SolverOptions:
     tol_temperature_k: float
     tol_flow_rel: float
     tol_flow_kg_s: float
+    tol_head_pa: float
     max_iter_hydraulic: int
     max_iter_coupled: int
     anderson_depth: int
@@ -95,7 +97,8 @@ class SolverOptions:
             raise ValueError("water must be 'iapws' or 'pandapipes'")
         if merged["cp_convention"] not in ("enthalpy", "mean"):
             raise ValueError("cp_convention must be 'enthalpy' or 'mean'")
-        for k in ("tol_temperature_k", "tol_flow_rel", "tol_flow_kg_s", "min_consumer_dt_k", "velocity_limit_m_s"):
+        for k in ("tol_temperature_k", "tol_flow_rel", "tol_flow_kg_s", "tol_head_pa", "min_consumer_dt_k",
+                  "velocity_limit_m_s"):
             if not float(merged[k]) > 0:
                 raise ValueError(f"{k} must be > 0")
         for k in ("max_iter_hydraulic", "max_iter_coupled"):
@@ -178,7 +181,7 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
         hyd = solve_hydraulics(arr, topo, demand, props, opts.friction_model, m_branch,
                                tol_m_kg_s=opts.tol_flow_kg_s, tol_rel=opts.tol_flow_rel,
                                max_iter=opts.max_iter_hydraulic if it == 1 else 1, hanging_pressures=False,
-                               raise_on_failure=(it == 1), core=core)
+                               raise_on_failure=(it == 1), core=core, tol_head_pa=opts.tol_head_pa)
         hyd_iters += hyd.iterations
         m_branch = hyd.m_branch
         new = thermal.solve(m_branch, m_cons, state)
