@@ -72,6 +72,11 @@ def branch_law(arr: NetworkArrays, idx, m, props: BranchProps, friction: str, m_
         # pipes with (nearly) zero flow: derivative of the laminar law (finite), whatever the friction model
         lam_lin = 32.0 * eta * L / (rho * A * D * D)
         dR = np.where(is_pipe, np.maximum(dR, lam_lin * 1e-3), dR)
+        # a friction law whose slope vanishes faster than R/m at m -> 0 (Colebrook without a laminar branch)
+        # makes the Newton step jump across zero and back for ever: never step further than the secant through
+        # the origin would (same solution, only the way there changes)
+        secant = (k * (lam * L / D + arr.zeta[idx])) * am
+        dR = np.where(is_pipe, np.maximum(dR, secant), dR)
     dR = np.maximum(dR, 1e-12)
     return R, dR, lam, re
 

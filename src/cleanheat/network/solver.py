@@ -319,6 +319,8 @@ class ConsumerFlowUpdate:
         self.m_old: np.ndarray | None = None
         self.r_old: np.ndarray | None = None
         self.relax = 1.0
+        self.n_damped = 0
+        self.n_falling = 0
 
     def next(self, m: np.ndarray, f: np.ndarray, df_dm: np.ndarray, residuals: list[float],
              anderson_start_k: float) -> np.ndarray:
@@ -331,11 +333,16 @@ class ConsumerFlowUpdate:
             slope = np.where(ok & (sec < slope), sec, slope)
         self.m_old, self.r_old = m, r
         g = np.maximum(m - r / slope, 0.0)
+        falling = len(residuals) >= 2 and residuals[-1] < residuals[-2]
+        self.n_falling = self.n_falling + 1 if falling else 0
         if len(residuals) >= 3 and residuals[-1] > residuals[-2] > residuals[-3]:
             self.relax = max(0.125, self.relax * 0.5)
+            self.n_damped += 1
             self.accel.reset()
-        elif self.relax < 1.0 and len(residuals) >= 2 and residuals[-1] < residuals[-2]:
+        elif self.relax < 1.0 and self.n_falling >= 1 + min(self.n_damped // 4, 2):
+            # undamp after one falling pass; after repeated damping (a cycle) only after two or three
             self.relax = min(1.0, self.relax * 2.0)
+            self.n_falling = 0
         if self.relax < 1.0:
             self.accel.reset()
             return m + self.relax * (g - m)
