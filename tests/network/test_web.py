@@ -243,4 +243,11 @@ def test_demo_networks_load_once(settings):
         assert r.status_code == 200 and "每采暖季节约" in r.text
         r = c.post(f"/network/{net_id}/renovation", data={"csrf_token": csrf, "worst": "many"}, follow_redirects=True)
         assert "改造方案无法计算" in r.text
+        c.post("/logout", data={"csrf_token": csrf})
+        # the programme office reads the page (in English here) without the forms that change anything
+        login(c, "office")
+        c.cookies.set("lang", "en")
+        page = c.get(f"/network/{net_id}")
+        assert page.status_code == 200 and "Network heat loss" in page.text and "Pipes with the highest heat loss" in page.text
+        assert 'id="solve-form"' not in page.text and 'id="renovation-form"' not in page.text
     assert np.isfinite(run["summary"]["pump_power_w"])
