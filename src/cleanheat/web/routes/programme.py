@@ -30,6 +30,8 @@ NAV = [
                                                                             Role.HEAT_COMPANY})),
     NavItem("/programme/reports", "季度报表", "Reports", order=30, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
                                                                                Role.HEAT_COMPANY})),
+    NavItem("/programme/plan", "方案目标", "Plan & targets", order=35, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
+                                                                                 Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
     NavItem("/programme/publish", "评价报告", "Publications", order=40, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
                                                                                      Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
 ]
@@ -84,7 +86,9 @@ def overview(request: Request, db: DbSession, actor: Viewer, year: int | None = 
         "t_actual": "Actual" if lang_en else "实际", "t_target": "Target" if lang_en else "目标",
         "t_wan": "10⁴ m²" if lang_en else "万m²",
     }
-    return render(request, "programme/overview.html", {"chart": chart,
+    ranked = sorted([u for u in ev.units if u.rates],
+                    key=lambda u: -((u.rates["all"].actual or 0) - (u.rates["all"].target or 0)))
+    return render(request, "programme/overview.html", {"chart": chart, "ranked": ranked,
         "plan": plan, "ev": ev, "period": period, "trend": trend, "labels": AREA_TYPE_LABELS,
         "area_types": AREA_TYPES, "status_labels": STATUS_LABELS, "periods": plan.periods(),
         "pending": service.pending_count(db, actor) if actor.city_wide else 0,
@@ -134,6 +138,20 @@ def unit_page(request: Request, code: str, db: DbSession, actor: Viewer, year: i
         "status_labels": STATUS_LABELS, "reports": reports, "figures": figures, "periods": plan.periods(),
         "verification": [v for v in ev.verification if v.admin_unit_code == code],
     }, actor=actor)
+
+
+@router.get("/programme/plan", include_in_schema=False)
+def plan_page(request: Request, db: DbSession, actor: Viewer):
+    """The programme as data: baseline, rate and technology targets, tasks and projects, each with its clause."""
+    plan = load_plan(db)
+    from cleanheat.planner import service as planner_service
+
+    proposals = planner_service.list_proposals(db, actor)[:10]
+    return render(request, "programme/plan.html", {"plan": plan, "labels": AREA_TYPE_LABELS, "proposals": proposals,
+                                                   "area_types": AREA_TYPES, "groups": {g[0]: g for g in plan.technology_groups},
+                                                   "task_display_unit": lambda t: {"area_m2": "万m²", "share": "%"}.get(t.measure, t.unit_zh),
+                                                   "scale": lambda t: 1e4 if t.measure == "area_m2" else (0.01 if t.measure == "share" else 1)},
+                  actor=actor)
 
 
 @router.get("/programme/tasks", include_in_schema=False)
