@@ -71,8 +71,10 @@ def live_app(e2e_settings: Settings) -> Iterator[LiveApp]:
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """One browser for the e2e package, closed when the package is done: Playwright's sync API keeps an event
+    loop running in this thread while it is open, which would break later tests that call asyncio.run()."""
     from playwright.sync_api import sync_playwright
 
     exe = shutil.which("chromium")
