@@ -29,7 +29,7 @@ class SmallCity:
     points: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-def build_small_city(session) -> dict[str, str]:  # noqa: ANN001
+def build_small_city(session) -> dict[str, str]:
     admin = Actor.system("test")
     for org, pre in (("htjt", ""), ("veolia", "V")):
         assets.upsert(session, admin, "networks", NetworkIn(code=f"{pre}N1", name_zh="一号热网", org_code=org))

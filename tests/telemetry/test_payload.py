@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from cleanheat.telemetry.payload import PayloadError, encode_snapshots, parse_payload, parse_topic, readings_topic
+from cleanheat.telemetry.payload import (
+    PayloadError,
+    encode_snapshots,
+    parse_payload,
+    parse_topic,
+    readings_topic,
+)
 from cleanheat.telemetry.validation import parse_ts_ms
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "telemetry" / "payloads"

@@ -33,7 +33,7 @@ def sheet_kind(name: str) -> str:
 def read_assets_xlsx(data: bytes, file: str = "assets.xlsx") -> list[SheetRow]:
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a bad file
+    except Exception as exc:
         raise AssetImportError(f"{file}: not a readable Excel workbook",
                                [InputIssue(f"cannot open: {exc}", file=file)]) from exc
     rows: list[SheetRow] = []
@@ -52,7 +52,7 @@ def read_assets_xlsx(data: bytes, file: str = "assets.xlsx") -> list[SheetRow]:
     return rows
 
 
-def _cell(v):  # noqa: ANN001, ANN202
+def _cell(v):
     if isinstance(v, datetime):
         return v.date().isoformat() if v.time() == datetime.min.time() else v.isoformat()
     if isinstance(v, float) and v.is_integer():
@@ -87,7 +87,7 @@ def read_assets_file(data: bytes, filename: str, kind: str | None = None) -> lis
     raise AssetImportError(f"{name}: unsupported file type", [InputIssue("use .xlsx or .csv", file=name)])
 
 
-def _plain(v):  # noqa: ANN001, ANN202
+def _plain(v):
     return v.isoformat() if isinstance(v, date | datetime) else v
 
 

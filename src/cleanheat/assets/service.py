@@ -20,12 +20,8 @@ from cleanheat.assets.registry_errors import AssetImportError
 from cleanheat.assets.schemas import (
     KIND_ORDER,
     KIND_SCHEMAS,
-    BuildingIn,
     DeviceIn,
-    HouseholdIn,
-    NetworkIn,
     PointIn,
-    StationIn,
 )
 from cleanheat.assets.tables import Building, Device, HeatSource, Household, Network, Point, Station
 from cleanheat.auth.roles import OrgKind, Role
@@ -53,7 +49,7 @@ REFERENCES = {
 _REF_MODELS = MODELS | {"heat_sources": HeatSource}
 
 
-def _scoped(q, model, actor: Actor):  # noqa: ANN001, ANN202
+def _scoped(q, model, actor: Actor):
     return q if actor.city_wide else q.where(model.org_id == actor.org_id)
 
 
@@ -90,7 +86,7 @@ def count_records(session: Session, actor: Actor) -> dict[str, int]:
     return out
 
 
-def get_record(session: Session, actor: Actor, kind: str, record_id: int):  # noqa: ANN201
+def get_record(session: Session, actor: Actor, kind: str, record_id: int):
     actor.require_roles(*READ_ROLES, Role.RESIDENT)
     row = session.get(MODELS[kind], record_id)
     if row is None or not actor.can_access_org(row.org_id):
@@ -100,7 +96,7 @@ def get_record(session: Session, actor: Actor, kind: str, record_id: int):  # no
     return row
 
 
-def get_by_code(session: Session, actor: Actor, kind: str, code: str):  # noqa: ANN201
+def get_by_code(session: Session, actor: Actor, kind: str, code: str):
     actor.require_roles(*READ_ROLES)
     model = MODELS[kind]
     row = session.scalar(select(model).where(model.code == code))
@@ -162,7 +158,7 @@ class _Resolver:
         self.session = session
         self.cache: dict[tuple[str, str], object] = {}
 
-    def get(self, kind: str, code: str, org_id: int):  # noqa: ANN201
+    def get(self, kind: str, code: str, org_id: int):
         key = (kind, code)
         if key not in self.cache:
             model = _REF_MODELS[kind]
@@ -174,18 +170,18 @@ class _Resolver:
             raise LookupError(f"{kind[:-1].replace('_', ' ')} {code!r} belongs to another organisation")
         return row
 
-    def remember(self, kind: str, row) -> None:  # noqa: ANN001
+    def remember(self, kind: str, row) -> None:
         self.cache[(kind, row.code)] = row
 
 
-def _apply(row, data: dict, skip: Iterable[str]) -> None:  # noqa: ANN001
+def _apply(row, data: dict, skip: Iterable[str]) -> None:
     for k, v in data.items():
         if k not in skip:
             setattr(row, k, v)
 
 
 def _upsert(session: Session, actor: Actor, kind: str, item: BaseModel, resolver: _Resolver,
-            catalogue: dict[str, PointSpec]):  # noqa: ANN202
+            catalogue: dict[str, PointSpec]):
     if kind == "points":
         return _upsert_point(session, actor, item, resolver, catalogue)
     org = _owner_org(session, actor, item.org_code)
@@ -255,7 +251,7 @@ def _upsert_point(session: Session, actor: Actor, item: PointIn, resolver: _Reso
     return row
 
 
-def upsert(session: Session, actor: Actor, kind: str, item: BaseModel, *, data_dir: Path | None = None):  # noqa: ANN201
+def upsert(session: Session, actor: Actor, kind: str, item: BaseModel, *, data_dir: Path | None = None):
     """Create or update one record (by code; points by device and key)."""
     try:
         return _upsert(session, actor, kind, item, _Resolver(session),

@@ -16,7 +16,14 @@ from sqlalchemy import Engine
 from cleanheat.telemetry.config import TelemetryConfig
 from cleanheat.telemetry.payload import ParsedMessage, PayloadError, parse_payload, parse_topic
 from cleanheat.telemetry.storage import BatchCounts, ensure_partitions, write_validated
-from cleanheat.telemetry.validation import QuarantineItem, Registry, TokenGrant, Validated, Validator, token_digest
+from cleanheat.telemetry.validation import (
+    QuarantineItem,
+    Registry,
+    TokenGrant,
+    Validated,
+    Validator,
+    token_digest,
+)
 
 
 @dataclass

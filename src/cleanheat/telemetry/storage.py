@@ -80,7 +80,7 @@ def ensure_partitions(engine: Engine, min_ts_ms: int, max_ts_ms: int) -> None:
                 conn.exec_driver_sql(
                     f"CREATE TABLE IF NOT EXISTS telemetry_part.{name} PARTITION OF {table} "
                     f"FOR VALUES FROM ({start}) TO ({next_month_ms(start)})")
-            except Exception as exc:  # noqa: BLE001 - a concurrent worker created it first
+            except Exception as exc:
                 exists = conn.exec_driver_sql(
                     "SELECT 1 FROM pg_tables WHERE schemaname = 'telemetry_part' AND tablename = %s",
                     (name,)).first()

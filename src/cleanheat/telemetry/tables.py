@@ -19,14 +19,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cleanheat.store.base import Base, UTCDateTime, utcnow
 
-_SERIES_ARGS = {"sqlite_with_rowid": False}
+_SERIES_ARGS = ({"sqlite_with_rowid": False},)
 
 
 class Reading(Base):
     """One valid reading. The primary key makes storage idempotent: a redelivered reading is ignored."""
 
     __tablename__ = "telemetry_readings"
-    __table_args__ = {"sqlite_with_rowid": False, "postgresql_partition_by": "RANGE (ts_ms)"}
+    __table_args__ = ({"sqlite_with_rowid": False, "postgresql_partition_by": "RANGE (ts_ms)"},)
 
     point_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     ts_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -47,7 +47,7 @@ class Rollup1m(_RollupMixin, Base):
     """1-minute aggregates of the raw readings."""
 
     __tablename__ = "telemetry_rollup_1m"
-    __table_args__ = {"sqlite_with_rowid": False, "postgresql_partition_by": "RANGE (bucket_ms)"}
+    __table_args__ = ({"sqlite_with_rowid": False, "postgresql_partition_by": "RANGE (bucket_ms)"},)
 
 
 class Rollup1h(_RollupMixin, Base):

@@ -67,7 +67,7 @@ def revoke_device_token(session: Session, actor: Actor, token_id: int) -> None:
     audit(session, actor, "revoke", "device_token", row.id)
 
 
-def grant_for_token(session: Session, token: str):  # noqa: ANN201
+def grant_for_token(session: Session, token: str):
     """The grant of a valid token (marks it used), or None."""
     from cleanheat.telemetry.validation import TokenGrant
 

@@ -114,7 +114,7 @@ def parse_ts_ms(raw: object) -> int:
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     if not isinstance(raw, str):
-        raise ValueError("timestamp missing" if raw is None else f"timestamp {raw!r} is not a string")
+        raise TypeError("timestamp missing" if raw is None else f"timestamp {raw!r} is not a string")
     dt = datetime.fromisoformat(raw)
     if dt.tzinfo is None:
         raise ValueError(f"timestamp {raw!r} has no UTC offset")
@@ -263,8 +263,7 @@ class Validator:
                     if run is None or ts >= run[2]:
                         runs[p.id] = [v, ts, ts]
                 else:
-                    if ts > run[2]:
-                        run[2] = ts
+                    run[2] = max(run[2], ts)
                     if ts - run[1] > p.stuck_after_ms:
                         q.append(QuarantineItem("stuck_value",
                                                 f"{v:g} unchanged for {(ts - run[1]) / 60000:.0f} min",
