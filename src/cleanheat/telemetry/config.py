@@ -44,6 +44,8 @@ class TelemetryConfig(BaseSettings):
                                             "a valid reading.")
     webhook_timeout_s: float = Field(default=5.0, description="Timeout of one webhook POST [s].")
     webhook_max_attempts: int = Field(default=6, description="Webhook attempts before a delivery is marked failed.")
+    webhook_retry_base_s: float = Field(default=10.0,
+                                        description="First retry delay of a failed webhook; doubles each time [s].")
     demo_live: bool = Field(default=True,
                             description="`cleanheat serve` runs the demo city in-process when the demo data is loaded.")
     demo_backfill_h: int = Field(default=24,

@@ -4,10 +4,10 @@ Revision ID: assets_0002
 Revises: assets_0001
 Create Date: 2026-11-25 21:25:55.654538
 """
-from alembic import op
 import sqlalchemy as sa
-import cleanheat.store.base
+from alembic import op
 
+import cleanheat.store.base
 
 revision = 'assets_0002'
 down_revision = 'assets_0001'

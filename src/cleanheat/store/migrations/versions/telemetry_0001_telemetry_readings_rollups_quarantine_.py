@@ -4,10 +4,10 @@ Revision ID: telemetry_0001
 Revises: 
 Create Date: 2026-11-25 21:25:56.602241
 """
-from alembic import op
 import sqlalchemy as sa
-import cleanheat.store.base
+from alembic import op
 
+import cleanheat.store.base
 
 revision = 'telemetry_0001'
 down_revision = None
