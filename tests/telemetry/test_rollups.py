@@ -17,7 +17,7 @@ T0 = int(datetime(2024, 1, 15, 15, 58, tzinfo=UTC).timestamp() * 1000)
 NOW = T0 + 3_600_000
 
 
-def send(pipe, token, readings):  # noqa: ANN001
+def send(pipe, token, readings):
     body = {"token": token, "readings": [{"ts_ms": t, "point": "s_supply_temp_c", "value": v} for t, v in readings]}
     return pipe.ingest([Inbound(payload=json.dumps(body).encode(),
                                 topic="cleanheat/v1/htjt/ST-0001/readings")], now_ms=NOW)

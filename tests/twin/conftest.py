@@ -20,7 +20,7 @@ def webhook_receiver():
     rec = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers["content-length"]))
             if rec.fail_next:
                 rec.fail_next -= 1
@@ -31,7 +31,7 @@ def webhook_receiver():
             self.send_response(204)
             self.end_headers()
 
-        def log_message(self, *args):  # noqa: ANN002
+        def log_message(self, *args):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

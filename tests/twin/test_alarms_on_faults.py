@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from cleanheat.auth.service import Actor
-from cleanheat.store.engine import session_scope
 from cleanheat.assets.tables import Device
+from cleanheat.auth.service import Actor
 from cleanheat.auth.tables import Organisation
+from cleanheat.store.engine import session_scope
 from cleanheat.telemetry import alarms as alarm_service
 from cleanheat.telemetry.config import TelemetryConfig
 from cleanheat.telemetry.jobs import Jobs

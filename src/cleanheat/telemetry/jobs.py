@@ -107,7 +107,7 @@ class JobRunner:
                 if now is not None:
                     self.last = self.jobs.run(now)
                     self.rounds += 1
-            except Exception:  # noqa: BLE001 - a failed round is logged; the next one tries again
+            except Exception:
                 log.exception("telemetry jobs round failed")
 
     def stop(self) -> None:

@@ -17,7 +17,7 @@ class RunStats:
     wall_s: float = 0.0
 
 
-def run_city(sim: CitySim, sink, start_ms: int, end_ms: int, *, step_ms: int = 60_000,  # noqa: ANN001
+def run_city(sim: CitySim, sink, start_ms: int, end_ms: int, *, step_ms: int = 60_000,
              speed: float | None = None, on_step: Callable[[int], None] | None = None,
              progress: Callable[[int], None] | None = None,
              should_stop: Callable[[], bool] | None = None) -> RunStats:

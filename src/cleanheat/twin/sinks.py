@@ -48,7 +48,7 @@ class InProcessSink:
         pass
 
 
-def mqtt_client(url: str, client_id: str = "", *, protocol_v5: bool = True):  # noqa: ANN201
+def mqtt_client(url: str, client_id: str = "", *, protocol_v5: bool = True):
     """A connected paho client (loop running) for ``mqtt://[user:pass@]host:port``."""
     import paho.mqtt.client as mqtt
 
