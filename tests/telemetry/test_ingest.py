@@ -53,7 +53,9 @@ def test_every_invalid_class_is_quarantined_with_its_reason(small_city):
     inbound = [
         Inbound(payload=b'{"ts": "x", "point": ', topic="cleanheat/v1/htjt/ST-0001/readings", location="topic A"),
         msg("ST-0001", {"ts": t, "point": "s_supply_temp_c", "value": 60}, None),                   # auth_failed
-        msg("ST-0001", {"ts": t, "point": "s_supply_temp_c", "value": 60}, other),                  # auth_failed
+        msg("ST-0001", {"ts": t, "point": "s_supply_temp_c", "value": 60}, other),                  # unknown_device
+        msg("ST-0001", {"ts": t, "point": "s_supply_temp_c", "value": 60}, "chd_forged"),           # auth_failed
+        msg("RS-0001", {"ts": t, "point": "room_temp_c", "value": 20}, st),                         # auth_failed
         msg("XX-9999", {"ts": t, "point": "s_supply_temp_c", "value": 60}, org),                    # unknown_device
         msg("ST-0001", {"ts": t, "point": "no_such_point_c", "value": 60}, st),                     # unknown_point
         msg("ST-0001", {"ts": t, "point": "s_supply_temp_c", "value": "hot"}, st),                  # non_numeric
@@ -69,12 +71,12 @@ def test_every_invalid_class_is_quarantined_with_its_reason(small_city):
     ]
     res = pipe.ingest(inbound, now_ms=NOW_MS)
     assert res.counts.inserted == 0
-    assert dict(res.reasons) == {"malformed": 3, "auth_failed": 2, "unknown_device": 1, "unknown_point": 1,
+    assert dict(res.reasons) == {"malformed": 3, "auth_failed": 3, "unknown_device": 2, "unknown_point": 1,
                                  "non_numeric": 2, "out_of_range": 2, "bad_timestamp": 1, "future_timestamp": 1,
                                  "too_old": 1}
     with small_city.session_factory() as s:
         rows = s.scalars(select(Quarantine).order_by(Quarantine.id)).all()
-        assert len(rows) == 14
+        assert len(rows) == 16
         by_reason = {}
         for q in rows:
             by_reason.setdefault(q.reason, []).append(q)
@@ -84,9 +86,11 @@ def test_every_invalid_class_is_quarantined_with_its_reason(small_city):
         assert by_reason["malformed"][2].location == "topic B readings[0]"
         oor = {q.point_key: q for q in by_reason["out_of_range"]}
         assert oor["p_supply_temp_c"].raw_value == "900" and "outside [0, 160]" in oor["p_supply_temp_c"].detail
-        assert by_reason["unknown_device"][0].device_code == "XX-9999"
-        # the other company's token is refused for this device, and the refusal says so
-        assert "does not grant" in by_reason["auth_failed"][1].detail
+        assert [q.device_code for q in by_reason["unknown_device"]] == ["ST-0001", "XX-9999"]
+        # another company's token does not even learn that the device exists
+        assert by_reason["unknown_device"][0].detail == "no device 'ST-0001' for this token"
+        assert [q.detail for q in by_reason["auth_failed"]] == [
+            "missing token", "invalid token", "the token does not grant device 'RS-0001'"]
         # quarantine rows carry the owning organisation when the device is known (scoped lists)
         assert all(q.org_id is not None for q in by_reason["out_of_range"])
         assert s.scalar(select(func.count()).select_from(Reading)) == 0
@@ -122,4 +126,4 @@ def test_company_token_covers_its_devices_only(small_city):
                                                    "value": 60}).encode(),
                                topic="cleanheat/v1/veolia/VST-0001/readings", location="v")], now_ms=NOW_MS)
     assert res.counts.inserted == 1
-    assert dict(res.reasons) == {"auth_failed": 1}
+    assert dict(res.reasons) == {"unknown_device": 1}

@@ -195,9 +195,12 @@ class Validator:
                 dev_problem = None
                 if dev is None:
                     dev_problem = ("unknown_device", f"no device {code!r}" if code else "no device given")
-                elif not trusted and (grant is None or not grant.allows(dev)):
-                    dev_problem = ("auth_failed", "missing token" if grant is None and not msg.token
-                                   else f"the token does not grant device {code!r}")
+                elif not trusted and grant is None:
+                    dev_problem = ("auth_failed", "invalid token" if msg.token else "missing token")
+                elif not trusted and grant.org_id != dev.org_id:  # do not reveal other companies' devices
+                    dev_problem = ("unknown_device", f"no device {code!r} for this token")
+                elif not trusted and not grant.allows(dev):
+                    dev_problem = ("auth_failed", f"the token does not grant device {code!r}")
                 elif topic_org is not None and dev.org_code != topic_org:
                     dev_problem = ("unknown_device", f"device {code!r} is not in organisation {topic_org!r}")
                 elif not dev.active:
