@@ -329,7 +329,7 @@ def list_requests(session: Session, actor: Actor, *, open_only: bool = True) -> 
         q = q.where(ResidentRequest.org_id == actor.org_id)
     if open_only:
         q = q.where(ResidentRequest.status == "open")
-    return list(session.execute(q).tuples())
+    return [(r, h) for r, h in session.execute(q)]
 
 
 def close_request(session: Session, actor: Actor, request_id: int) -> ResidentRequest:

@@ -156,14 +156,19 @@ def mark_dirty(conn: Connection, rows: list[tuple[int, int, float]]) -> None:
                              sorted(windows))
 
 
+def _t(text: str | None, n: int) -> str:
+    """Text for a quarantine column: NUL bytes (refused by PostgreSQL) written as ``\\x00``, cut to ``n``."""
+    return (text or "").replace("\x00", "\\x00")[:n]
+
+
 def insert_quarantine(conn: Connection, items: list[QuarantineItem], source: str) -> None:
     if not items:
         return
     conn.execute(insert(Quarantine), [
-        {"source": source, "reason": q.reason, "detail": q.detail[:2000], "location": q.location[:300],
-         "device_code": (q.device_code or "")[:64], "point_key": (q.point_key or "")[:64], "point_id": q.point_id,
-         "ts_ms": q.ts_ms, "raw_ts": q.raw_ts[:64], "raw_value": q.raw_value[:64], "org_id": q.org_id,
-         "payload": q.payload[:PAYLOAD_KEEP]}
+        {"source": source, "reason": q.reason, "detail": _t(q.detail, 2000), "location": _t(q.location, 300),
+         "device_code": _t(q.device_code, 64), "point_key": _t(q.point_key, 64), "point_id": q.point_id,
+         "ts_ms": q.ts_ms, "raw_ts": _t(q.raw_ts, 64), "raw_value": _t(q.raw_value, 64), "org_id": q.org_id,
+         "payload": _t(q.payload, PAYLOAD_KEEP)}
         for q in items])
 
 
