@@ -65,3 +65,91 @@ def small_city(settings, engine, session_factory) -> SmallCity:
         for p in session.scalars(select(Point)):
             city.points[(p.device.code, p.key)] = p.id
     return city
+
+
+# --- a private MQTT broker and ingest worker processes ------------------------------------------------------
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Broker:
+    url: str
+    port: int
+    proc: subprocess.Popen
+
+
+@pytest.fixture
+def broker(tmp_path: Path):
+    """Mosquitto on a free port, configured as PITFALLS.md says: no queue limit, persistent sessions."""
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not os.path.exists(exe):
+        pytest.fail("mosquitto is not installed (make system-deps)")
+    port = free_port()
+    data = tmp_path / "mosquitto"
+    data.mkdir()
+    conf = data / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+                    f"max_inflight_messages 1000\npersistence true\npersistence_location {data}/\n"
+                    "autosave_interval 5\n")
+    log = open(data / "broker.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                pytest.fail(f"mosquitto did not start: {(data / 'broker.log').read_text()}")
+            time.sleep(0.05)
+    yield Broker(f"mqtt://127.0.0.1:{port}", port, proc)
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+class WorkerProc:
+    """``cleanheat telemetry worker`` in a subprocess (its own interpreter, as in production)."""
+
+    def __init__(self, settings, broker: Broker, client_id: str, log_dir: Path, shared: bool = True) -> None:  # noqa: ANN001
+        self.log_path = log_dir / f"{client_id}-{int(time.time() * 1000)}.log"
+        env = os.environ | {"CLEANHEAT_DATABASE_URL": settings.database_url, "CLEANHEAT_VAR_DIR": str(settings.var_dir),
+                            "CLEANHEAT_SECRET_KEY": "x", "CLEANHEAT_TELEMETRY_BATCH_MAX_MESSAGES": "50",
+                            "CLEANHEAT_TELEMETRY_BATCH_MAX_WAIT_MS": "100", "PYTHONUNBUFFERED": "1"}
+        args = [sys.executable, "-m", "cleanheat.cli.main", "telemetry", "worker", "--client-id", client_id,
+                "--mqtt-url", broker.url, "--shared" if shared else "--no-shared"]
+        self.log = open(self.log_path, "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_connected(self, timeout: float = 30) -> None:
+        deadline = time.time() + timeout
+        while "MQTT connected" not in self.log_path.read_text():
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"worker did not connect:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
