@@ -351,24 +351,34 @@ def import_rows(session: Session, actor: Actor, rows: list[SheetRow], *, file: s
     resolver = _Resolver(session)
     catalogue = read_point_catalogue(data_dir or _default_data_dir())
     summary = ImportSummary()
-    for r, item in parsed:
-        model = MODELS.get(r.kind)
-        exists = (session.scalar(select(model.id).where(model.code == item.code)) is not None) if model else False
-        try:  # every lookup happens before the row is touched; any issue rolls the whole import back
-            _upsert(session, actor, r.kind, item, resolver, catalogue)
-        except LookupError as exc:
-            issues.append(InputIssue(str(exc.args[0]), file=file, sheet=r.kind, row=r.row))
-            continue
-        except (PermissionDeniedError, InputError) as exc:
-            issues.append(InputIssue(getattr(exc, "summary", str(exc)), file=file, sheet=r.kind, row=r.row,
-                                     column="org_code"))
-            continue
-        bucket = summary.updated if exists else summary.created
-        bucket[r.kind] = bucket.get(r.kind, 0) + 1
-    if issues:
-        raise AssetImportError(f"{file or 'import'}: {len(issues)} problem(s); nothing was imported", issues)
-    audit(session, actor, "import", "assets", file, {"created": summary.created, "updated": summary.updated},
-          summary=f"导入资产 {file}: {summary.text()}")
+    nested = session.begin_nested()  # the import is undone on any problem, whatever the caller does next
+    try:
+        for r, item in parsed:
+            model = MODELS.get(r.kind)
+            if model is not None:
+                exists = session.scalar(select(model.id).where(model.code == item.code)) is not None
+            else:
+                exists = session.scalar(select(Point.id).join(Device).where(
+                    Device.code == item.device_code, Point.key == item.key)) is not None
+            try:
+                _upsert(session, actor, r.kind, item, resolver, catalogue)
+            except LookupError as exc:
+                issues.append(InputIssue(str(exc.args[0]), file=file, sheet=r.kind, row=r.row))
+                continue
+            except (PermissionDeniedError, InputError) as exc:
+                issues.append(InputIssue(getattr(exc, "summary", str(exc)), file=file, sheet=r.kind, row=r.row,
+                                         column="org_code"))
+                continue
+            bucket = summary.updated if exists else summary.created
+            bucket[r.kind] = bucket.get(r.kind, 0) + 1
+        if issues:
+            raise AssetImportError(f"{file or 'import'}: {len(issues)} problem(s); nothing was imported", issues)
+        audit(session, actor, "import", "assets", file, {"created": summary.created, "updated": summary.updated},
+              summary=f"导入资产 {file}: {summary.text()}")
+    except BaseException:
+        nested.rollback()
+        raise
+    nested.commit()
     return summary
 
 
