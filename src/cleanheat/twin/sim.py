@@ -261,11 +261,11 @@ class CitySim:
                 "p_return_temp_c": round(float(s["p_ret"][i]) + nz(device_code, 2, t_ms, 0.3), 2),
                 "s_supply_temp_c": round(float(s["s_sup"][i]) + nz(device_code, 3, t_ms, 0.2), 2),
                 "s_return_temp_c": round(float(s["s_ret"][i]) + nz(device_code, 4, t_ms, 0.2), 2),
-                "p_flow_kg_s": round(max(0.0, float(s["p_flow"][i]) * (1 + nz(device_code, 5, t_ms, 0.01))), 3),
-                "s_flow_kg_s": round(max(0.0, float(s["s_flow"][i]) * (1 + nz(device_code, 6, t_ms, 0.01))), 3),
+                "p_flow_kg_s": round(max(0.0, float(s["p_flow"][i]) * (1 + nz(device_code, 5, t_ms, 0.004))), 3),
+                "s_flow_kg_s": round(max(0.0, float(s["s_flow"][i]) * (1 + nz(device_code, 6, t_ms, 0.004))), 3),
                 "s_supply_pressure_kpa": round(450.0 - leak + nz(device_code, 7, t_ms, 2.0), 1),
                 "s_return_pressure_kpa": round(max(5.0, 250.0 - leak + nz(device_code, 8, t_ms, 2.0)), 1),
-                "heat_power_kw": round(max(0.0, float(s["p_s_kw"][i]) * (1 + nz(device_code, 9, t_ms, 0.01))), 1),
+                "heat_power_kw": round(max(0.0, float(s["p_s_kw"][i]) * (1 + nz(device_code, 9, t_ms, 0.004))), 1),
                 "heat_energy_gj": round(float(self._offset_s_gj[i]) + e_gj, 3),
             }
         base = device_code[:-2]
@@ -274,8 +274,8 @@ class CitySim:
             return {
                 "supply_temp_c": round(float(s["b_sup"][i]) + nz(device_code, 1, t_ms, 0.2), 2),
                 "return_temp_c": round(float(s["b_ret"][i]) + nz(device_code, 2, t_ms, 0.2), 2),
-                "flow_kg_s": round(max(0.0, float(s["b_flow"][i]) * (1 + nz(device_code, 3, t_ms, 0.01))), 3),
-                "heat_power_kw": round(max(0.0, float(s["p_b_kw"][i]) * (1 + nz(device_code, 4, t_ms, 0.01))), 2),
+                "flow_kg_s": round(max(0.0, float(s["b_flow"][i]) * (1 + nz(device_code, 3, t_ms, 0.004))), 3),
+                "heat_power_kw": round(max(0.0, float(s["p_b_kw"][i]) * (1 + nz(device_code, 4, t_ms, 0.004))), 2),
                 "heat_energy_gj": round(float(self._offset_b_gj[i] + self.building_energy_j(t_ms)[i] / 1e9), 4),
             }
         h = self._h_index(base)
