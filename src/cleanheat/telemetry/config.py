@@ -46,6 +46,9 @@ class TelemetryConfig(BaseSettings):
     webhook_max_attempts: int = Field(default=6, description="Webhook attempts before a delivery is marked failed.")
     webhook_retry_base_s: float = Field(default=10.0,
                                         description="First retry delay of a failed webhook; doubles each time [s].")
+    jobs_in_web: bool = Field(default=True,
+                              description="The web process runs the jobs (rollups, alarms, ...); false when a worker "
+                                          "runs `cleanheat telemetry worker --jobs` or `cleanheat telemetry jobs`.")
     demo_live: bool = Field(default=True,
                             description="`cleanheat serve` runs the demo city in-process when the demo data is loaded.")
     demo_backfill_h: int = Field(default=24,

@@ -103,10 +103,10 @@ def list_partitions(conn: Connection) -> list[tuple[str, str]]:
 # --- writes ----------------------------------------------------------------------------------------------
 
 def insert_readings(conn: Connection, rows: list[tuple[int, int, float]]) -> int:
-    """Insert readings, ignoring those already stored; returns how many were new."""
+    """Insert readings (sorted by key: SQLite appends in B-tree order), ignoring those already stored; returns
+    how many were new."""
     if not rows:
         return 0
-    rows = sorted(rows)
     if conn.dialect.name == "sqlite":
         raw = conn.connection.driver_connection
         before = raw.total_changes
@@ -133,27 +133,31 @@ def _param(conn: Connection) -> str:
 
 
 def update_latest(conn: Connection, rows: list[tuple[int, int, float]]) -> None:
-    newest: dict[int, tuple[int, float]] = {}
-    for pid, ts, v in rows:
-        cur = newest.get(pid)
-        if cur is None or ts >= cur[0]:
-            newest[pid] = (ts, v)
+    """Keep the newest value per point; ``rows`` must be sorted by (point_id, ts_ms)."""
+    newest = {pid: (pid, ts, v) for pid, ts, v in rows}  # sorted: the last row of a point is its newest
     if not newest:
         return
-    p = _param(conn)
-    conn.exec_driver_sql(
-        f"INSERT INTO telemetry_latest (point_id, ts_ms, value) VALUES ({p}, {p}, {p}) "
-        "ON CONFLICT (point_id) DO UPDATE SET ts_ms = excluded.ts_ms, value = excluded.value "
-        "WHERE excluded.ts_ms >= telemetry_latest.ts_ms",
-        [(pid, ts, v) for pid, (ts, v) in sorted(newest.items())])
+    rows = list(newest.values())
+    upsert = ("ON CONFLICT (point_id) DO UPDATE SET ts_ms = excluded.ts_ms, value = excluded.value "
+              "WHERE excluded.ts_ms >= telemetry_latest.ts_ms")
+    if conn.dialect.name == "postgresql":  # one statement with arrays beats executemany by far
+        p, t, v = zip(*rows, strict=True)
+        conn.exec_driver_sql("INSERT INTO telemetry_latest (point_id, ts_ms, value) SELECT * FROM "
+                             f"unnest(%s::int4[], %s::int8[], %s::float8[]) {upsert}", (list(p), list(t), list(v)))
+        return
+    conn.exec_driver_sql(f"INSERT INTO telemetry_latest (point_id, ts_ms, value) VALUES (?, ?, ?) {upsert}", rows)
 
 
 def mark_dirty(conn: Connection, rows: list[tuple[int, int, float]]) -> None:
-    windows = {(pid, ts - ts % HOUR_MS) for pid, ts, _ in rows}
-    if windows:
-        p = _param(conn)
-        conn.exec_driver_sql(f"INSERT INTO telemetry_rollup_dirty (point_id, hour_ms) VALUES ({p}, {p})",
-                             sorted(windows))
+    windows = sorted({(pid, ts - ts % HOUR_MS) for pid, ts, _ in rows})
+    if not windows:
+        return
+    if conn.dialect.name == "postgresql":
+        p, h = zip(*windows, strict=True)
+        conn.exec_driver_sql("INSERT INTO telemetry_rollup_dirty (point_id, hour_ms) "
+                             "SELECT * FROM unnest(%s::int4[], %s::int8[])", (list(p), list(h)))
+        return
+    conn.exec_driver_sql("INSERT INTO telemetry_rollup_dirty (point_id, hour_ms) VALUES (?, ?)", windows)
 
 
 def _t(text: str | None, n: int) -> str:
@@ -175,9 +179,10 @@ def insert_quarantine(conn: Connection, items: list[QuarantineItem], source: str
 def write_validated(conn: Connection, validated: Validated, *, worker: str, source: str,
                     messages: int) -> BatchCounts:
     """Store one validated batch in the caller's transaction and log its counters."""
-    inserted = insert_readings(conn, validated.rows)
-    update_latest(conn, validated.rows)
-    mark_dirty(conn, validated.rows)
+    rows = sorted(validated.rows)
+    inserted = insert_readings(conn, rows)
+    update_latest(conn, rows)
+    mark_dirty(conn, rows)
     insert_quarantine(conn, validated.quarantine, source)
     counts = BatchCounts(messages=messages, readings=len(validated.rows) + len(validated.quarantine),
                          inserted=inserted, duplicates=len(validated.rows) - inserted,

@@ -474,7 +474,8 @@ async def lifespan(app):
             live = LiveCity(app.state.engine, settings, config)
             app.state.demo_city = live
             live.start()
-        runner.start()
+        if config.jobs_in_web:
+            runner.start()
     except Exception:
         log.exception("telemetry background work did not start")
     try:
