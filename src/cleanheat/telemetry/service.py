@@ -144,8 +144,9 @@ def station_detail(session: Session, actor: Actor, station_id: int, now: int | N
 
 
 def station_series(session: Session, actor: Actor, station_id: int, *, hours: float = 24.0,
-                   end_ms: int | None = None, keys: tuple[str, ...] = STATION_KEYS) -> dict:
-    """Trends of the station controller's points from the rollups (resolution chosen from the span)."""
+                   end_ms: int | None = None, keys: tuple[str, ...] = STATION_KEYS, band: bool = False) -> dict:
+    """Trends of the station controller's points from the rollups (resolution chosen from the span):
+    ``[bucket_ms, mean]`` per bucket, or ``[bucket_ms, mean, min, max]`` with ``band``."""
     actor.require_roles(*READ_ROLES)
     station = assets_service.get_record(session, actor, "stations", station_id)
     end = end_ms or now_ms()
@@ -156,7 +157,7 @@ def station_series(session: Session, actor: Actor, station_id: int, *, hours: fl
     series = read_series(session.connection(), [p.id for p in points], start, end, res)
     return {"resolution": res, "start_ms": start, "end_ms": end,
             "series": {p.key: {"name_zh": p.name_zh, "unit": p.unit,
-                               "data": [[b, round(m, 3), round(lo, 3), round(hi, 3)] for b, m, lo, hi in series[p.id]]}
+                               "data": series[p.id] if band else [r[:2] for r in series[p.id]]}
                        for p in points}}
 
 

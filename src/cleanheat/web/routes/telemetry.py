@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from cleanheat.auth.roles import Role
@@ -154,9 +154,16 @@ def station_latest_api(db: DbSession, actor: ViewApi, station_id: int):
                         for dev in d["devices"]]}
 
 
+def _json(data: object) -> Response:
+    """Large numeric payloads serialised directly (FastAPI's generic encoder walks every number)."""
+    return Response(json.dumps(data, separators=(",", ":"), ensure_ascii=False), media_type="application/json")
+
+
 @router.get("/api/telemetry/stations/{station_id}/series", tags=["telemetry"])
-def station_series_api(db: DbSession, actor: ViewApi, station_id: int, hours: float = 24.0):
-    return service.station_series(db, actor, station_id, hours=min(max(hours, 0.5), 24 * 400))
+def station_series_api(db: DbSession, actor: ViewApi, station_id: int, hours: float = 24.0, band: bool = False):
+    """Trends of the station controller's points: ``[bucket_ms, mean]`` (``band``: ``[bucket_ms, mean, min, max]``)
+    from the finest rollup that shows the span in at most 1,500 buckets."""
+    return _json(service.station_series(db, actor, station_id, hours=min(max(hours, 0.5), 24 * 400), band=band))
 
 
 @router.get("/api/telemetry/points/{point_id}/series", tags=["telemetry"])
@@ -164,7 +171,7 @@ def point_series_api(db: DbSession, actor: ApiActor, point_id: int, start_ms: in
                      resolution: str | None = None):
     if resolution not in (None, "raw", "1m", "1h", "1d"):
         raise HTTPException(422, "resolution: raw | 1m | 1h | 1d")
-    return service.point_series(db, actor, point_id, start_ms, end_ms, resolution)
+    return _json(service.point_series(db, actor, point_id, start_ms, end_ms, resolution))
 
 
 def _alarm_json(a) -> dict:
