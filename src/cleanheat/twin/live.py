@@ -86,12 +86,16 @@ class LiveCity:
             hist = replace(DEMO_CITY, station_interval_s=60, building_meter_interval_s=300, room_interval_s=600,
                            household_meter_interval_s=900, weather_interval_s=300)
             sim = self._sim(now, hist)
-            t = now - self.config.demo_backfill_h * HOUR_MS
-            while t < now and not self._stop.is_set():
-                t1 = min(t + HOUR_MS, now)
+            fine_from = now - 15 * 60_000  # the last minutes at the live sampling, so values are fresh at once
+            t = min(now - self.config.demo_backfill_h * HOUR_MS, fine_from)
+            while t < fine_from and not self._stop.is_set():
+                t1 = min(t + HOUR_MS, fine_from)
                 sink.send(sim.samples(t, t1), now_ms=t1)
                 t = t1
             sim = self._sim(now)
+            t1 = int(time.time() * 1000)
+            sink.send(sim.samples(t, t1), now_ms=t1)
+            t = t1
             while not self._stop.wait(self.tick_s):
                 t1 = int(time.time() * 1000)
                 sink.send(sim.samples(t, t1), now_ms=t1)
