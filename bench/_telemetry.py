@@ -25,15 +25,15 @@ from sqlalchemy import create_engine, select, text
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from cleanheat.assets.tables import Device, Point  # noqa: E402
-from cleanheat.auth import service as auth_service  # noqa: E402
-from cleanheat.auth.service import Actor  # noqa: E402
-from cleanheat.config import Settings  # noqa: E402
-from cleanheat.programme.bootstrap import load_reference  # noqa: E402
-from cleanheat.store import migrate  # noqa: E402
-from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope  # noqa: E402
-from cleanheat.telemetry.tokens import issue_device_token  # noqa: E402
-from cleanheat.twin.city import STATION_POINTS, CityConfig, ensure_city, make_city  # noqa: E402
+from cleanheat.assets.tables import Device, Point
+from cleanheat.auth import service as auth_service
+from cleanheat.auth.service import Actor
+from cleanheat.config import Settings
+from cleanheat.programme.bootstrap import load_reference
+from cleanheat.store import migrate
+from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
+from cleanheat.telemetry.tokens import issue_device_token
+from cleanheat.twin.city import STATION_POINTS, CityConfig, ensure_city, make_city
 
 PG_ADMIN = os.environ.get("CLEANHEAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -166,7 +166,7 @@ def mqtt_broker():
         shutil.rmtree(d, ignore_errors=True)
 
 
-def stored_count(engine) -> int:  # noqa: ANN001
+def stored_count(engine) -> int:
     with engine.connect() as c:
         return c.execute(text("SELECT coalesce(sum(inserted), 0) FROM telemetry_ingest_batches")).scalar()
 

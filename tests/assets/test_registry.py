@@ -21,7 +21,7 @@ from cleanheat.store.engine import session_scope
 from tests.helpers import bootstrap, login, make_client, token
 
 
-def company(session, code: str) -> Actor:  # noqa: ANN001
+def company(session, code: str) -> Actor:
     org = session.scalar(select(Organisation).where(Organisation.code == code))
     return Actor(actor=f"{code}-user", role=Role.HEAT_COMPANY, org_id=org.id, org_code=code)
 
@@ -94,10 +94,9 @@ def test_bad_import_names_every_problem_and_writes_nothing(db, settings):
     bad["住户"].append(["H1", "B1", 70, "AC-2"])  # duplicate code
     bad["设备"][2][2] = "S1"                     # attached to two parents
     bad["测点"].append(["S1-C", "mystery_value", 60, None])  # not in the catalogue, no unit given
-    with session_scope(db) as s:
-        with pytest.raises(AssetImportError) as info:
-            service.import_rows(s, company(s, "htjt"), assets_io.read_assets_file(workbook(bad), "bad.xlsx"),
-                                file="bad.xlsx", data_dir=settings.data_dir)
+    with session_scope(db) as s, pytest.raises(AssetImportError) as info:
+        service.import_rows(s, company(s, "htjt"), assets_io.read_assets_file(workbook(bad), "bad.xlsx"),
+                            file="bad.xlsx", data_dir=settings.data_dir)
     where = {(i.sheet, i.row, i.column) for i in info.value.issues}
     assert ("stations", 3, "design_load_kw") in where
     assert ("households", 3, "code") in where
@@ -106,10 +105,9 @@ def test_bad_import_names_every_problem_and_writes_nothing(db, settings):
     bad["换热站"][2][3] = 1500
     bad["住户"].pop()
     bad["设备"][2][2] = None
-    with session_scope(db) as s:
-        with pytest.raises(AssetImportError) as info:
-            service.import_rows(s, company(s, "htjt"), assets_io.read_assets_file(workbook(bad), "bad.xlsx"),
-                                file="bad.xlsx", data_dir=settings.data_dir)
+    with session_scope(db) as s, pytest.raises(AssetImportError) as info:
+        service.import_rows(s, company(s, "htjt"), assets_io.read_assets_file(workbook(bad), "bad.xlsx"),
+                            file="bad.xlsx", data_dir=settings.data_dir)
     msgs = {(i.sheet, i.row): i.message for i in info.value.issues}
     assert msgs[("buildings", 2)] == "unknown station 'S9'"
     assert "mystery_value" in msgs[("points", 5)]

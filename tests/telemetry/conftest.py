@@ -69,13 +69,13 @@ def small_city(settings, engine, session_factory) -> SmallCity:
 
 # --- a private MQTT broker and ingest worker processes ------------------------------------------------------
 
-import os  # noqa: E402
-import shutil  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -124,7 +124,7 @@ def broker(tmp_path: Path):
 class WorkerProc:
     """``cleanheat telemetry worker`` in a subprocess (its own interpreter, as in production)."""
 
-    def __init__(self, settings, broker: Broker, client_id: str, log_dir: Path, shared: bool = True) -> None:  # noqa: ANN001
+    def __init__(self, settings, broker: Broker, client_id: str, log_dir: Path, shared: bool = True) -> None:
         self.log_path = log_dir / f"{client_id}-{int(time.time() * 1000)}.log"
         env = os.environ | {"CLEANHEAT_DATABASE_URL": settings.database_url, "CLEANHEAT_VAR_DIR": str(settings.var_dir),
                             "CLEANHEAT_SECRET_KEY": "x", "CLEANHEAT_TELEMETRY_BATCH_MAX_MESSAGES": "50",

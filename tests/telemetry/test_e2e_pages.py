@@ -61,7 +61,7 @@ def city_app(e2e_settings):  # noqa: F811
 
 
 def test_station_page_shows_live_values(city_app, page, login_as):  # noqa: F811
-    url, pipe, now, jobs = city_app
+    url, pipe, now, _jobs = city_app
     login_as(url, "htjt")
     page.goto(f"{url}/telemetry")
     assert "热网运行总览" in page.locator("h1").inner_text()
@@ -86,7 +86,7 @@ def test_station_page_shows_live_values(city_app, page, login_as):  # noqa: F811
 
 
 def test_overview_alarms_compliance_quarantine_and_resident(city_app, page, login_as, browser):  # noqa: F811
-    url, pipe, now, jobs = city_app
+    url = city_app[0]
     login_as(url, "htjt")
     page.goto(f"{url}/telemetry")
     page.wait_for_function("document.querySelectorAll('#power-chart canvas').length > 0")

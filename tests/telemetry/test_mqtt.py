@@ -27,7 +27,7 @@ H = 3_600_000
 pytestmark = pytest.mark.slow
 
 
-def _city(settings, session_factory, prefix: str):  # noqa: ANN001, ANN202
+def _city(settings, session_factory, prefix: str):
     bootstrap(settings)
     spec = make_city(CityConfig(prefix=prefix, stations=2, buildings_per_station=2, households_per_building=3,
                                 room_interval_s=300, household_meter_interval_s=900))
@@ -96,7 +96,7 @@ def test_kill_and_restart_worker_during_a_twin_run(settings, session_factory, br
 
 
 def test_two_workers_share_one_subscription(settings, session_factory, broker, tmp_path):
-    sim, token, points, start = _city(settings, session_factory, "W")
+    sim, token, _points, start = _city(settings, session_factory, "W")
     workers = [WorkerProc(settings, broker, f"shared-{i}", tmp_path) for i in (1, 2)]
     try:
         for w in workers:

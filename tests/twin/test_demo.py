@@ -21,7 +21,7 @@ from cleanheat.twin.demo import load_demo
 from cleanheat.web.app import create_app
 
 
-def _init(settings: Settings, sessions) -> list[str]:  # noqa: ANN001
+def _init(settings: Settings, sessions) -> list[str]:
     out = []
     for loader in (load_reference, load_rules, load_demo):
         with session_scope(sessions) as s:
