@@ -48,6 +48,7 @@ def city_app(e2e_settings):  # noqa: F811
     start = now - 12 * H
     sim = CitySim(spec, read_epw(harbin_epw_path(e2e_settings.data_dir)), anchor_ms=start, weather_start="01-30",
                   faults=[Fault("underheat", "E-S02-B01", start + 2 * H, None),
+                          Fault("stuck", "E-S01-B02-H01-T:room_temp_c", start, None),
                           Fault("leak", "E-S03", now - 40 * 60_000, None)])
     pipe = IngestPipeline(engine, worker="e2e", source="twin")
     jobs = Jobs(engine, city_dir=e2e_settings.city_dir)
@@ -106,6 +107,7 @@ def test_overview_alarms_compliance_quarantine_and_resident(city_app, page, logi
     assert rate.endswith("%") and float(rate[:-1]) < 100  # the under-heated building is not compliant
     shot(page, "telemetry-compliance")
     page.goto(f"{url}/telemetry/quarantine")
+    assert "E-S01-B02-H01-T / room_temp_c" in page.content()  # the stuck sensor, after its 6 hours
     shot(page, "telemetry-quarantine")
     page.goto(f"{url}/assets")
     assert page.locator(".card .value").first.inner_text() == "1"
