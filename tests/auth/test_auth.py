@@ -81,3 +81,24 @@ def test_every_route_requires_authentication(settings):
                     assert r.headers["location"].startswith("/login"), f"{method} {path}"
                 checked += 1
         assert checked >= 3
+
+
+def test_admin_manages_users_and_deactivation_revokes_access(client):
+    from tests.helpers import login
+
+    daoli = token(client, "daoli")
+    csrf = login(client, "admin")
+    r = client.post("/admin/users", data={"csrf_token": csrf, "username": "newbie", "password": "long-enough-1",
+                                          "role": "reporting_unit", "org_code": "gov-acheng"}, follow_redirects=True)
+    assert "newbie" in r.text
+    # A role the organisation cannot hold is refused.
+    r = client.post("/admin/users", data={"csrf_token": csrf, "username": "bad", "password": "long-enough-1",
+                                          "role": "ecology_bureau", "org_code": "gov-acheng"}, follow_redirects=True)
+    assert "创建失败" in r.text
+    client.post("/admin/users/daoli/active", data={"csrf_token": csrf, "active": "0"})
+    assert client.get("/api/me", headers=daoli).status_code == 401  # tokens revoked, login refused
+    assert client.post("/api/auth/token", data={"username": "daoli", "password": PASSWORD}).status_code == 401
+    # Only admins see the page.
+    client.post("/logout", data={"csrf_token": csrf})
+    login(client, "office")
+    assert client.get("/admin/users").status_code == 403

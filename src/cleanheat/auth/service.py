@@ -178,6 +178,26 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 _DUMMY_HASH = hash_password("dummy-password-for-timing")
 
 
+def list_users(session: Session, actor: Actor) -> list[User]:
+    actor.require_roles(Role.ADMIN)
+    return list(session.scalars(select(User).order_by(User.org_id, User.username)))
+
+
+def set_active(session: Session, actor: Actor, username: str, active: bool) -> User:
+    actor.require_roles(Role.ADMIN)
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFoundError(f"user {username!r} not found")
+    if user.id == actor.user_id and not active:
+        raise ConflictError("you cannot deactivate yourself")
+    user.is_active = active
+    if not active:
+        for tok in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)):
+            tok.revoked = True
+    audit(session, actor, "activate" if active else "deactivate", "user", user.id, {"username": username})
+    return user
+
+
 def get_user(session: Session, user_id: int) -> User | None:
     user = session.get(User, user_id)
     return user if user is not None and user.is_active else None

@@ -98,7 +98,8 @@ def read_plan(directory: Path) -> PlanData:
     )
     tech_targets = tuple(
         TechnologyTargetSpec(t["group"], int(t["year"]), float(t["area_m2"]), t["basis"], t.get("comparator", ">="),
-                             t["clause"], t.get("text", ""), t.get("baseline_area_m2"))
+                             t["clause"], t.get("text", ""),
+                             None if t.get("baseline_area_m2") is None else float(t["baseline_area_m2"]))
         for t in tg["technology_targets"]
     )
     for t in tech_targets:
@@ -128,9 +129,13 @@ def read_plan(directory: Path) -> PlanData:
         tasks.append(spec)
     need(len({t.code for t in tasks}) == len(tasks), "tasks", "duplicate task codes")
 
+    def opt_float(v):  # noqa: ANN001, ANN202 - YAML 1.1 reads 2.15e6 (no sign in the exponent) as text
+        return None if v is None else float(v)
+
     projects = tuple(
         ProjectSpec(p["code"], p["name_zh"], p["clause"], p.get("technology"), p.get("spec", ""),
-                    p.get("capacity_mw"), p.get("area_m2"), p.get("target_year"), p.get("text", ""))
+                    opt_float(p.get("capacity_mw")), opt_float(p.get("area_m2")), p.get("target_year"),
+                    p.get("text", ""))
         for p in docs["projects"]["projects"]
     )
 

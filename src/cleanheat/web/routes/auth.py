@@ -114,3 +114,51 @@ def audit_page(request: Request, db: DbSession,
                actor: Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PROGRAMME_OFFICE, page=True))]):
     rows = auth_service.list_audit(db, actor, limit=500)
     return render(request, "audit.html", {"rows": rows}, actor=actor)
+
+
+# --- administration of users (admin only) ----------------------------------------------------------------------
+
+Admin = Annotated[Actor, Depends(require_roles(Role.ADMIN, page=True))]
+NAV.append(NavItem("/admin/users", "用户管理", "Users", order=910, roles=frozenset({Role.ADMIN})))
+
+
+@router.get("/admin/users", include_in_schema=False)
+def users_page(request: Request, db: DbSession, actor: Admin):
+    from cleanheat.auth.roles import ORG_KIND_LABELS
+
+    return render(request, "admin_users.html", {
+        "users": auth_service.list_users(db, actor), "orgs": auth_service.list_orgs(db, actor),
+        "roles": ROLE_LABELS, "kinds": ORG_KIND_LABELS,
+    }, actor=actor)
+
+
+@router.post("/admin/users", include_in_schema=False, dependencies=[CsrfChecked])
+def create_user_form(request: Request, db: DbSession, actor: Admin, username: Annotated[str, Form()],
+                     password: Annotated[str, Form()], role: Annotated[str, Form()], org_code: Annotated[str, Form()],
+                     display_name: Annotated[str, Form()] = ""):
+    from cleanheat.auth.passwords import WeakPasswordError
+    from cleanheat.errors import CleanheatError
+    from cleanheat.web.deps import flash
+
+    try:
+        auth_service.create_user(db, actor, username=username.strip(), password=password, role=role,
+                                 org_code=org_code, display_name=display_name)
+    except (CleanheatError, WeakPasswordError, ValueError) as exc:
+        db.rollback()
+        flash(request, "error", f"创建失败 / not created: {exc}")
+    else:
+        flash(request, "ok", f"已创建用户 {username}")
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/admin/users/{username}/active", include_in_schema=False, dependencies=[CsrfChecked])
+def set_active_form(request: Request, username: str, db: DbSession, actor: Admin, active: Annotated[str, Form()]):
+    from cleanheat.errors import CleanheatError
+    from cleanheat.web.deps import flash
+
+    try:
+        auth_service.set_active(db, actor, username, active == "1")
+    except CleanheatError as exc:
+        db.rollback()
+        flash(request, "error", str(exc))
+    return RedirectResponse("/admin/users", status_code=303)

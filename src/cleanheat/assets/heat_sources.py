@@ -1,0 +1,236 @@
+"""Heat-source registry use cases: register sources, record status events, list (scoped), count tasks.
+
+Every function takes a session and the acting user; writes are audited; nothing commits.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from cleanheat.assets.tables import HeatSource, HeatSourceEvent
+from cleanheat.assets.vocab import EVENT_NEW_FUEL, EVENTS, RETIRED_STATUSES
+from cleanheat.auth.roles import OrgKind, Role
+from cleanheat.auth.service import Actor, audit
+from cleanheat.auth.tables import Organisation
+from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError  # noqa: F401
+
+WRITE_ROLES = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE, Role.ECOLOGY_BUREAU)
+READ_ALL_ROLES = frozenset({Role.ADMIN, Role.PROGRAMME_OFFICE, Role.ECOLOGY_BUREAU})
+
+
+def mw_per_t_h(city_dir: Path) -> float:
+    """MW per 蒸吨 from data/<city>/conversions.yaml (0.7 by the common convention)."""
+    doc = yaml.safe_load((city_dir / "conversions.yaml").read_text(encoding="utf-8"))
+    return float(doc["mw_per_t_h"]["value"])
+
+
+@dataclass(frozen=True)
+class SourceInput:
+    """A heat source as entered (form, API or one import row). Areas in m², capacities in t/h and MW."""
+
+    code: str
+    name_zh: str
+    owner_org_code: str
+    admin_unit_code: str
+    area_type: str
+    kind: str
+    fuel: str
+    capacity_t_h: float | None = None
+    capacity_mw: float | None = None
+    plant_name: str = ""
+    unit_no: str = ""
+    emission_class: str = "ordinary"
+    vintage: str = "existing"
+    commissioned_year: int | None = None
+    served_area_m2: float = 0.0
+    address: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    note: str = ""
+
+
+def can_read_all(actor: Actor) -> bool:
+    return actor.role in READ_ALL_ROLES
+
+
+def _scope(query, actor: Actor):  # noqa: ANN001, ANN202
+    if can_read_all(actor):
+        return query
+    if actor.role == Role.REPORTING_UNIT and actor.admin_unit_code:
+        return query.where(HeatSource.admin_unit_code == actor.admin_unit_code)
+    return query.where(HeatSource.org_id == actor.org_id)
+
+
+def list_sources(session: Session, actor: Actor, *, admin_unit_code: str | None = None, status: str | None = None,
+                 fuel: str | None = None, limit: int | None = None) -> list[HeatSource]:
+    q = _scope(select(HeatSource), actor).order_by(HeatSource.code)
+    if admin_unit_code:
+        q = q.where(HeatSource.admin_unit_code == admin_unit_code)
+    if status:
+        q = q.where(HeatSource.status == status)
+    if fuel:
+        q = q.where(HeatSource.fuel == fuel)
+    if limit:
+        q = q.limit(limit)
+    return list(session.scalars(q))
+
+
+def get_source(session: Session, actor: Actor, code: str) -> HeatSource:
+    src = session.scalar(_scope(select(HeatSource), actor).where(HeatSource.code == code)
+                         .options(selectinload(HeatSource.events)))
+    if src is None:
+        raise NotFoundError(f"heat source {code!r} not found")
+    return src
+
+
+def summary(session: Session, actor: Actor) -> dict[str, dict[str, float]]:
+    """Counts and capacity by current status and registered fuel (scoped)."""
+    q = _scope(select(HeatSource.status, HeatSource.fuel, func.count(), func.coalesce(func.sum(HeatSource.capacity_t_h), 0.0))
+               .group_by(HeatSource.status, HeatSource.fuel), actor)
+    out: dict[str, dict[str, float]] = defaultdict(lambda: {"count": 0, "capacity_t_h": 0.0})
+    for status, fuel, n, cap in session.execute(q):
+        out[f"{status}/{fuel}"]["count"] += n
+        out[f"{status}/{fuel}"]["capacity_t_h"] += float(cap)
+    return dict(out)
+
+
+def _check_write(session: Session, actor: Actor, owner: Organisation) -> None:
+    actor.require_roles(*WRITE_ROLES)
+    if actor.role == Role.HEAT_COMPANY and owner.id != actor.org_id:
+        raise PermissionDeniedError("a heat company registers only its own heat sources")
+
+
+def upsert_sources(session: Session, actor: Actor, items: list[SourceInput], *, mw_per_t_h_value: float,
+                   origin: str = "") -> tuple[int, int]:
+    """Insert or update sources (all or nothing: the caller's transaction). Returns (created, updated)."""
+    orgs = {o.code: o for o in session.scalars(select(Organisation))}
+    created = updated = 0
+    for item in items:
+        owner = orgs.get(item.owner_org_code)
+        if owner is None or owner.kind not in (OrgKind.HEAT_COMPANY, OrgKind.DISTRICT, OrgKind.COUNTY):
+            raise InputError("unknown owner", [InputIssue(f"未知的所属单位 {item.owner_org_code}", field="owner")])
+        _check_write(session, actor, owner)
+        cap_t_h, cap_mw = item.capacity_t_h, item.capacity_mw
+        extra = {}
+        if cap_t_h is None and cap_mw is not None:
+            cap_t_h, extra["capacity_t_h_derived"] = cap_mw / mw_per_t_h_value, True
+        if cap_mw is None and cap_t_h is not None:
+            cap_mw, extra["capacity_mw_derived"] = cap_t_h * mw_per_t_h_value, True
+        src = session.scalar(select(HeatSource).where(HeatSource.code == item.code))
+        if src is None:
+            src = HeatSource(code=item.code, current_fuel=item.fuel, status="in_service")
+            session.add(src)
+            created += 1
+        else:
+            if not can_read_all(actor) and src.org_id != actor.org_id:
+                raise PermissionDeniedError(f"heat source {item.code} belongs to another organisation")
+            updated += 1
+        src.name_zh, src.plant_name, src.unit_no = item.name_zh, item.plant_name, item.unit_no
+        src.org_id, src.admin_unit_code, src.area_type = owner.id, item.admin_unit_code, item.area_type
+        src.kind, src.fuel = item.kind, item.fuel
+        if not src.events:
+            src.current_fuel = item.fuel
+        src.capacity_t_h, src.capacity_mw = cap_t_h, cap_mw
+        src.emission_class, src.vintage, src.commissioned_year = item.emission_class, item.vintage, item.commissioned_year
+        src.served_area_m2, src.address, src.lon, src.lat, src.note = (item.served_area_m2, item.address, item.lon,
+                                                                      item.lat, item.note)
+        src.extra = extra
+    session.flush()
+    audit(session, actor, "upsert", "heat_source", origin or "batch", {"created": created, "updated": updated},
+          summary=f"登记热源 {created} 个新增、{updated} 个更新")
+    return created, updated
+
+
+def _apply_events(src: HeatSource) -> None:
+    """Recompute the source's current status, fuel and emission class from its events (by date)."""
+    status, fuel, emission_class = "in_service", src.fuel, src.emission_class
+    last = None
+    for ev in sorted(src.events, key=lambda e: (e.effective_date, e.id or 0)):
+        status = EVENTS[ev.event][2]
+        fuel = EVENT_NEW_FUEL.get(ev.event, fuel)
+        if ev.event == "ultra_low_retrofitted":
+            emission_class = "ultra_low"
+        last = ev.effective_date
+    src.status, src.current_fuel, src.emission_class, src.status_date = status, fuel, emission_class, last
+
+
+def add_event(session: Session, actor: Actor, code: str, event: str, effective_date: date, note: str = "",
+              *, today: date | None = None) -> HeatSourceEvent:
+    if event not in EVENTS:
+        raise InputError("unknown event", [InputIssue(f"未知的状态变化 {event}", field="event")])
+    src = get_source(session, actor, code)
+    owner = session.get(Organisation, src.org_id)
+    _check_write(session, actor, owner)
+    if effective_date > (today or date.today()):
+        raise InputError("date in the future", [InputIssue(f"日期 {effective_date} 晚于今天", field="effective_date")])
+    if src.status == "demolished" and effective_date >= (src.status_date or effective_date):
+        raise ConflictError(f"heat source {code} is demolished; no later events")
+    if any(e.event == event and e.effective_date == effective_date for e in src.events):
+        raise ConflictError(f"{code}: event {event} on {effective_date} is already recorded")
+    ev = HeatSourceEvent(event=event, effective_date=effective_date, note=note, recorded_by=actor.actor)
+    src.events.append(ev)
+    session.flush()
+    _apply_events(src)
+    audit(session, actor, "event", "heat_source", src.code, {"event": event, "date": effective_date.isoformat()},
+          summary=f"{src.name_zh}: {EVENTS[event][0]} ({effective_date})")
+    return ev
+
+
+def add_events_bulk(session: Session, actor: Actor, rows: list[tuple[str, str, date, str]],
+                    *, today: date | None = None) -> int:
+    """Record many events (code, event, date, note); all or nothing (the caller's transaction)."""
+    for code, event, d, note in rows:
+        add_event(session, actor, code, event, d, note, today=today)
+    return len(rows)
+
+
+def retired(status: str) -> bool:
+    return status in RETIRED_STATUSES
+
+
+# --- counting programme tasks from the registry ----------------------------------------------------------
+
+def count_for_rules(session: Session, rules: dict[str, dict], since: date, until: date,
+                    mw_per_t_h_value: float = 0.7) -> dict[str, float]:
+    """Task code -> count (``measure: count``) or capacity [t/h] of sources whose rule event happened in
+    [since, until]. A rule: ``event`` (required), ``fuel`` (registered fuel before the event),
+    ``min_capacity_t_h`` (>=), ``below_capacity_t_h`` (<), ``area_types``, ``kinds``, ``measure``."""
+    events = list(session.execute(
+        select(HeatSourceEvent.event, HeatSourceEvent.effective_date, HeatSource.id, HeatSource.fuel,
+               HeatSource.capacity_t_h, HeatSource.capacity_mw, HeatSource.area_type, HeatSource.kind)
+        .join(HeatSource, HeatSource.id == HeatSourceEvent.source_id)
+        .where(HeatSourceEvent.effective_date >= since, HeatSourceEvent.effective_date <= until)
+    ))
+    out: dict[str, float] = {}
+    for code, rule in rules.items():
+        seen: set[int] = set()
+        total = 0.0
+        for ev, _d, sid, fuel, cap_t_h, cap_mw, area_type, kind in events:
+            if ev != rule["event"] or sid in seen:
+                continue
+            if rule.get("fuel") and fuel != rule["fuel"]:
+                continue
+            cap = cap_t_h if cap_t_h is not None else (cap_mw / mw_per_t_h_value if cap_mw is not None else None)
+            if "min_capacity_t_h" in rule and (cap is None or cap < rule["min_capacity_t_h"]):
+                continue
+            if "below_capacity_t_h" in rule and (cap is None or cap >= rule["below_capacity_t_h"]):
+                continue
+            if rule.get("area_types") and area_type not in rule["area_types"]:
+                continue
+            if rule.get("kinds") and kind not in rule["kinds"]:
+                continue
+            seen.add(sid)
+            total += 1 if rule.get("measure", "count") == "count" else (cap or 0.0)
+        out[code] = total
+    return out
+
+
+def registry_is_empty(session: Session) -> bool:
+    return session.scalar(select(func.count()).select_from(HeatSource)) == 0

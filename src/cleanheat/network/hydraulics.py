@@ -1,0 +1,186 @@
+"""Hydraulics for given injections: Darcy-Weisbach branches, Newton's method on the reduced graph.
+
+Branch law (from -> to, flow ``m`` signed)::
+
+    p_from - p_to + rho g (z_from - z_to) + p_air(z_from) - p_air(z_to) + lift = R(m)
+    R(m) = [(lambda(Re) L / D + zeta) / (2 rho A^2) + r_pump] m |m|
+
+Node law: inflow - outflow = demand (withdrawal). Hanging trees are solved exactly (bridge flow = subtree
+demand); on the core the global gradient algorithm (Todini-Pilati) eliminates the branch flows and solves the
+node-pressure Laplacian ``A^T D^-1 A`` with a sparse LU each iteration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from cleanheat.network.arrays import NetworkArrays, Topology
+from cleanheat.network.errors import NetworkSolveError, NonConvergenceError
+from cleanheat.network.friction import friction_factor
+
+G_M_S2 = 9.81
+
+
+@dataclass(frozen=True, eq=False)
+class BranchProps:
+    rho_kg_m3: np.ndarray  # density used in the branch law
+    eta_pa_s: np.ndarray  # viscosity for the Reynolds number
+    # optional: recompute rho and eta from the branch's own outlet temperature at the current flow (a pipe with
+    # little flow cools more, its water gets more viscous, which slows it further: a local feedback that a lagged
+    # property update can amplify instead of settling)
+    water: object | None = None
+    t_in_k: np.ndarray | None = None
+    cp_j_per_kgk: np.ndarray | None = None
+
+    def at_flow(self, arr, idx, m):
+        if self.water is None:
+            return self.rho_kg_m3[idx], self.eta_pa_s[idx]
+        t_in = self.t_in_k[idx]
+        tg = arr.t_ground_k[idx]
+        am = np.maximum(np.abs(m), 1e-12)
+        t_out = tg + (t_in - tg) * np.exp(-arr.u_w_per_mk[idx] * arr.length_m[idx] / (self.cp_j_per_kgk[idx] * am))
+        w = self.water
+        return 0.5 * (w.density(t_in) + w.density(t_out)), w.viscosity(0.5 * (t_in + t_out))
+
+
+def branch_law(arr: NetworkArrays, idx, m, props: BranchProps, friction: str, m_floor: float = 1e-9):
+    """R(m) [Pa], dR/dm [Pa s/kg], lambda and Re for branches ``idx`` with flows ``m`` [kg/s]."""
+    L = arr.length_m[idx]
+    D = arr.diameter_m[idx]
+    A = arr.area_m2[idx]
+    rho, eta = props.at_flow(arr, idx, m)
+    am = np.abs(m)
+    re = am * D / (eta * A)
+    is_pipe = L > 0
+    lam = np.zeros_like(m)
+    re_dlam = np.zeros_like(m)
+    if is_pipe.any():
+        lp, dp = friction_factor(friction, re[is_pipe], arr.rel_roughness[idx][is_pipe])
+        lam[is_pipe] = lp
+        re_dlam[is_pipe] = dp
+    k = 1.0 / (2.0 * rho * A * A)
+    r = arr.pump_r[idx]
+    R = (k * (lam * L / D + arr.zeta[idx]) + r) * m * am
+    am_f = np.maximum(am, m_floor)
+    # with the laminar branch lambda*|m| stays finite at m -> 0: use lambda at the floor for the derivative
+    dR = am_f * (k * ((2.0 * lam + re_dlam) * L / D + 2.0 * arr.zeta[idx]) + 2.0 * r)
+    if is_pipe.any():
+        # pipes with (nearly) zero flow: derivative of the laminar law (finite), whatever the friction model
+        lam_lin = 32.0 * eta * L / (rho * A * D * D)
+        dR = np.where(is_pipe, np.maximum(dR, lam_lin * 1e-3), dR)
+    dR = np.maximum(dR, 1e-12)
+    return R, dR, lam, re
+
+
+@dataclass
+class HydraulicState:
+    m_branch: np.ndarray
+    p_pa: np.ndarray
+    iterations: int
+    residuals: list[float]
+    converged: bool = True
+
+
+def solve_hydraulics(arr: NetworkArrays, topo: Topology, demand: np.ndarray, props: BranchProps, friction: str,
+                     m_start: np.ndarray | None, *, tol_m_kg_s: float = 1e-9, tol_rel: float = 1e-9,
+                     max_iter: int = 50, hanging_pressures: bool = True,
+                     raise_on_failure: bool = True) -> HydraulicState:
+    """Solve flows and pressures for node withdrawals ``demand`` [kg/s] (negative = injection)."""
+    n = arr.n_nodes
+    m = np.zeros(arr.n_branches) if m_start is None else m_start.copy()
+    # --- bridges: flow = subtree demand, directed parent -> hanging node
+    sub = topo.subtree_demand(demand)
+    hb = topo.hang_branch
+    sign = np.where(arr.to[hb] == topo.hang_nodes, 1.0, -1.0)
+    m[hb] = sign * sub[topo.hang_nodes]
+    d_eff = sub  # for core nodes: own demand + hanging subtrees
+    p = np.full(n, np.nan)
+    p[arr.fixed_p_nodes] = arr.fixed_p_pa
+    cb = topo.core_branches
+    residuals: list[float] = []
+    it = 0
+    converged = True
+    if len(cb):
+        f, t = arr.frm[cb], arr.to[cb]
+        uf, ut = topo.core_pos[f], topo.core_pos[t]
+        fixf, fixt = uf < 0, ut < 0
+        nu = len(topo.core_unknown)
+        # fixed-pressure contribution and elevation/lift terms
+        pf = np.where(fixf, np.nan_to_num(p[f]), 0.0)
+        pt = np.where(fixt, np.nan_to_num(p[t]), 0.0)
+        rho = props.rho_kg_m3[cb]
+        e = (rho * G_M_S2 * (arr.z_m[f] - arr.z_m[t]) + arr.lift_pa[cb] + pf - pt
+             + arr.p_air_pa[f] - arr.p_air_pa[t])
+        # Laplacian structure
+        kf, kt = ~fixf, ~fixt
+        both = kf & kt
+        rows = np.concatenate([uf[kf], ut[kt], uf[both], ut[both]])
+        cols = np.concatenate([uf[kf], ut[kt], ut[both], uf[both]])
+        sel_f, sel_t, sel_b = np.flatnonzero(kf), np.flatnonzero(kt), np.flatnonzero(both)
+        # incidence for the unknown part (branches x unknown nodes): +1 at from, -1 at to
+        A = sp.csr_matrix(
+            (np.concatenate([np.ones(kf.sum()), -np.ones(kt.sum())]),
+             (np.concatenate([sel_f, sel_t]), np.concatenate([uf[kf], ut[kt]]))),
+            shape=(len(cb), nu),
+        )
+        AT = A.T.tocsr()
+        d_u = d_eff[topo.core_unknown]
+        mc = m[cb]
+        if m_start is None:
+            # start from a velocity of 0.3 m/s in the reference direction
+            mc = 0.3 * rho * arr.area_m2[cb]
+        for it in range(1, max_iter + 1):
+            R, dR, _lam, _re = branch_law(arr, cb, mc, props, friction)
+            gi = 1.0 / dR
+            if nu:
+                data = np.concatenate([gi[sel_f], gi[sel_t], -gi[sel_b], -gi[sel_b]])
+                Lap = sp.csc_matrix((data, (rows, cols)), shape=(nu, nu))
+                rhs = -d_u - AT @ mc - AT @ (gi * (e - R))
+                try:
+                    lu = splu(Lap, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
+                    pu = lu.solve(rhs)
+                except RuntimeError as exc:  # singular matrix
+                    raise NetworkSolveError(f"singular hydraulic system: {exc}") from exc
+                dh = A @ pu + e - R
+            else:
+                pu = np.zeros(0)
+                dh = e - R
+            m_new = mc + gi * dh
+            dm = np.abs(m_new - mc)
+            scale = tol_m_kg_s + tol_rel * np.abs(m_new)
+            residuals.append(float(np.max(dm)) if dm.size else 0.0)
+            mc = m_new
+            if np.all(dm <= scale):
+                break
+        else:
+            if raise_on_failure:
+                raise NonConvergenceError("hydraulic", max_iter, residuals, "kg/s",
+                                          "flow change per iteration did not fall below the tolerance")
+            converged = False
+        m[cb] = mc
+        if nu:
+            p[topo.core_unknown] = pu
+    # --- pressures of hanging nodes from their parents
+    if len(hb) and hanging_pressures:
+        p = hanging_node_pressures(arr, topo, m, p, props, friction)
+    return HydraulicState(m_branch=m, p_pa=p, iterations=it, residuals=residuals, converged=converged)
+
+
+def hanging_node_pressures(arr: NetworkArrays, topo: Topology, m: np.ndarray, p: np.ndarray, props: BranchProps,
+                           friction: str) -> np.ndarray:
+    """Pressures of hanging nodes from their parents' (core and fixed-node pressures given in ``p``)."""
+    hb = topo.hang_branch
+    if len(hb):
+        R, _dR, _lam, _re = branch_law(arr, hb, m[hb], props, friction)
+        rho, _eta = props.at_flow(arr, hb, m[hb])
+        f, t = arr.frm[hb], arr.to[hb]
+        # p_f - p_t = R - rho g (z_f - z_t) - lift
+        dpt = (R - rho * G_M_S2 * (arr.z_m[f] - arr.z_m[t]) - arr.lift_pa[hb]
+               - (arr.p_air_pa[f] - arr.p_air_pa[t]))
+        drop = np.where(t == topo.hang_nodes, dpt, -dpt)  # p_parent - p_child
+        p = topo.propagate_pressure(np.nan_to_num(p), drop)
+    return p

@@ -1,0 +1,454 @@
+"""Network files in and results out.
+
+* Native JSON ``cleanheat-network/1`` (:func:`parse_native`, :func:`dump_native`): element lists with string ids,
+  temperatures in °C and pressures in bar (the unit is in every field name).
+* GeoJSON import (:func:`parse_geojson`): the sized networks of DistrictHeatSim (``flow line`` / ``return
+  line`` / ``HAST`` / ``heat source`` LineStrings, projected coordinates such as EPSG:25833); nodes are the
+  line end points, matched per side to the centimetre.
+* ``dhnet-bench/1`` (:mod:`cleanheat.network.io_bench`).
+* Results: :func:`result_json` (columnar JSON), :func:`result_geojson` (pipes as LineStrings with their results),
+  :func:`write_result_csv` (nodes.csv, pipes.csv, consumers.csv, sources.csv).
+
+``read_network(path, fmt)`` reads any of the three formats.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cleanheat.errors import InputIssue
+from cleanheat.network.catalogue import pipe_catalogue
+from cleanheat.network.errors import NetworkInputError
+from cleanheat.network.io_bench import FORMAT_ID as BENCH_FORMAT
+from cleanheat.network.io_bench import dhnet_results, parse_dhnet_bench
+from cleanheat.network.model import Consumers, Network, Nodes, Pipes, Pumps, Sources, Valves
+from cleanheat.network.results import NetworkResult
+
+NATIVE_FORMAT = "cleanheat-network/1"
+FORMATS = ("native", BENCH_FORMAT, "geojson")
+K0 = 273.15
+BAR = 1e5
+
+
+# ------------------------------------------------------------------------------------------------ native JSON
+def parse_native(doc: dict[str, Any], file: str | None = None) -> Network:
+    """Build a network from a ``cleanheat-network/1`` document (see docs/network.md for the fields)."""
+    issues: list[InputIssue] = []
+    if doc.get("format") != NATIVE_FORMAT:
+        raise NetworkInputError(f"not a {NATIVE_FORMAT} document", [
+            InputIssue(f"format is {doc.get('format')!r}, expected {NATIVE_FORMAT!r}", file=file, field="format")])
+    nodes = doc.get("nodes") or []
+    idx: dict[str, int] = {}
+    for i, n in enumerate(nodes):
+        if "id" not in n:
+            issues.append(InputIssue("node without id", file=file, sheet="nodes", row=i, field="id"))
+            continue
+        idx[str(n["id"])] = i
+
+    def ref(section: str, i: int, row: dict, key: str) -> int:
+        v = row.get(key)
+        if v is None or str(v) not in idx:
+            issues.append(InputIssue(f"{key} {v!r} is not a node id", file=file, sheet=section, row=i, field=key))
+            return 0
+        return idx[str(v)]
+
+    def num(section: str, i: int, row: dict, key: str, default: Any = ...) -> float:
+        v = row.get(key, default)
+        if v is ...:
+            issues.append(InputIssue(f"missing {key}", file=file, sheet=section, row=i, field=key))
+            return float("nan")
+        if v is None:
+            return float("nan")
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            issues.append(InputIssue(f"{key} is not a number: {v!r}", file=file, sheet=section, row=i, field=key))
+            return float("nan")
+
+    ground_c = float(doc.get("ground_temperature_c", 5.0))
+    nd = Nodes.build(len(nodes), id=[str(n.get("id", i)) for i, n in enumerate(nodes)],
+                     x_m=[num("nodes", i, n, "x_m", 0.0) for i, n in enumerate(nodes)],
+                     y_m=[num("nodes", i, n, "y_m", 0.0) for i, n in enumerate(nodes)],
+                     z_m=[num("nodes", i, n, "z_m", 0.0) for i, n in enumerate(nodes)],
+                     side=[n.get("side", "other") for n in nodes])
+    cat = pipe_catalogue()
+    pipes = doc.get("pipes") or []
+    frm = [ref("pipes", i, p, "from") for i, p in enumerate(pipes)]
+    to = [ref("pipes", i, p, "to") for i, p in enumerate(pipes)]
+    dn = np.array([int(p.get("dn") or 0) for p in pipes], dtype=float)
+    known, d_cat, u_cat = cat.lookup(dn) if len(pipes) else (np.zeros(0, bool), np.zeros(0), np.zeros(0))
+    diam, ulin = [], []
+    for i, p in enumerate(pipes):
+        d_mm = p.get("inner_diameter_mm")
+        if d_mm is None and not (dn[i] and known[i]):
+            issues.append(InputIssue("give inner_diameter_mm or a catalogue dn", file=file, sheet="pipes", row=i,
+                                     field="inner_diameter_mm"))
+        diam.append(num("pipes", i, p, "inner_diameter_mm") / 1000.0 if d_mm is not None else d_cat[i])
+        u = p.get("u_w_per_mk")
+        if u is None and not (dn[i] and known[i]):
+            issues.append(InputIssue("give u_w_per_mk or a catalogue dn", file=file, sheet="pipes", row=i,
+                                     field="u_w_per_mk"))
+        ulin.append(num("pipes", i, p, "u_w_per_mk") if u is not None else u_cat[i])
+    pp = Pipes.build(
+        frm, to, [num("pipes", i, p, "length_m") for i, p in enumerate(pipes)], diam,
+        id=[str(p.get("id", f"p{i}")) for i, p in enumerate(pipes)],
+        roughness_m=[num("pipes", i, p, "roughness_mm", cat.default_roughness_m * 1000) / 1000.0
+                     for i, p in enumerate(pipes)],
+        u_w_per_mk=ulin,
+        ground_temperature_k=[num("pipes", i, p, "ground_temperature_c", ground_c) + K0 for i, p in enumerate(pipes)],
+        zeta=[num("pipes", i, p, "zeta", 0.0) for i, p in enumerate(pipes)], dn=dn.astype(int),
+        side=[p.get("side", "other") for p in pipes], kind=[p.get("kind", "pipe") for p in pipes],
+        insulation=[p.get("insulation", "") for p in pipes],
+    )
+    cons = doc.get("consumers") or []
+    cc = Consumers.build(
+        [ref("consumers", i, c, "supply_node") for i, c in enumerate(cons)],
+        [ref("consumers", i, c, "return_node") for i, c in enumerate(cons)],
+        [num("consumers", i, c, "heat_w") for i, c in enumerate(cons)],
+        id=[str(c.get("id", f"c{i}")) for i, c in enumerate(cons)],
+        control=[c.get("control", "treturn") for c in cons],
+        return_temperature_k=[num("consumers", i, c, "return_temperature_c", None) + K0 for i, c in enumerate(cons)],
+        delta_t_k=[num("consumers", i, c, "delta_t_k", None) for i, c in enumerate(cons)],
+        min_dp_pa=[num("consumers", i, c, "min_dp_bar", 0.5) * BAR for i, c in enumerate(cons)],
+    )
+    srcs = doc.get("sources") or []
+    ss = Sources.build(
+        [ref("sources", i, s, "supply_node") for i, s in enumerate(srcs)],
+        [ref("sources", i, s, "return_node") for i, s in enumerate(srcs)],
+        [num("sources", i, s, "supply_temperature_c") + K0 for i, s in enumerate(srcs)],
+        id=[str(s.get("id", f"s{i}")) for i, s in enumerate(srcs)], kind=[s.get("kind", "pressure") for s in srcs],
+        supply_pressure_pa=[num("sources", i, s, "supply_pressure_bar", None) * BAR for i, s in enumerate(srcs)],
+        lift_pa=[num("sources", i, s, "lift_bar", None) * BAR for i, s in enumerate(srcs)],
+        mass_flow_kg_s=[num("sources", i, s, "mass_flow_kg_s", None) for i, s in enumerate(srcs)],
+    )
+    pumps = doc.get("pumps") or []
+    pu = Pumps.build([ref("pumps", i, p, "from") for i, p in enumerate(pumps)],
+                     [ref("pumps", i, p, "to") for i, p in enumerate(pumps)],
+                     [num("pumps", i, p, "lift_bar") * BAR for i, p in enumerate(pumps)],
+                     [num("pumps", i, p, "max_flow_kg_s") for i, p in enumerate(pumps)],
+                     id=[str(p.get("id", f"pump{i}")) for i, p in enumerate(pumps)])
+    valves = doc.get("valves") or []
+    va = Valves.build([ref("valves", i, v, "from") for i, v in enumerate(valves)],
+                      [ref("valves", i, v, "to") for i, v in enumerate(valves)],
+                      [num("valves", i, v, "diameter_mm") / 1000.0 for i, v in enumerate(valves)],
+                      [num("valves", i, v, "zeta") for i, v in enumerate(valves)],
+                      id=[str(v.get("id", f"v{i}")) for i, v in enumerate(valves)],
+                      open=[bool(v.get("open", True)) for v in valves])
+    if issues:
+        raise NetworkInputError(f"{file or 'document'}: invalid network", issues)
+    static = doc.get("static_pressure_bar")
+    net = Network(nodes=nd, pipes=pp, consumers=cc, sources=ss, pumps=pu, valves=va,
+                  name=str(doc.get("name", "network")), crs=doc.get("crs"), ground_temperature_k=ground_c + K0,
+                  static_pressure_pa=None if static is None else float(static) * BAR,
+                  meta={"format": NATIVE_FORMAT})
+    return net.validate(file)
+
+
+def _clean(v: float) -> float | None:
+    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
+
+
+def dump_native(net: Network) -> dict[str, Any]:
+    """The network as a ``cleanheat-network/1`` document (inverse of :func:`parse_native`)."""
+    nid = net.nodes.id
+    n, p, c, s = net.nodes, net.pipes, net.consumers, net.sources
+    return {
+        "format": NATIVE_FORMAT, "name": net.name, "crs": net.crs,
+        "ground_temperature_c": net.ground_temperature_k - K0,
+        "static_pressure_bar": None if net.static_pressure_pa is None else net.static_pressure_pa / BAR,
+        "nodes": [{"id": str(nid[i]), "x_m": float(n.x_m[i]), "y_m": float(n.y_m[i]), "z_m": float(n.z_m[i]),
+                   "side": str(n.side[i])} for i in range(len(n))],
+        "pipes": [{"id": str(p.id[i]), "from": str(nid[p.from_node[i]]), "to": str(nid[p.to_node[i]]),
+                   "length_m": float(p.length_m[i]), "inner_diameter_mm": float(p.inner_diameter_m[i] * 1000),
+                   "dn": int(p.dn[i]), "roughness_mm": float(p.roughness_m[i] * 1000),
+                   "u_w_per_mk": float(p.u_w_per_mk[i]), "ground_temperature_c": float(p.ground_temperature_k[i] - K0),
+                   "zeta": float(p.zeta[i]), "side": str(p.side[i]), "kind": str(p.kind[i]),
+                   "insulation": str(p.insulation[i])} for i in range(len(p))],
+        "consumers": [{"id": str(c.id[i]), "supply_node": str(nid[c.supply_node[i]]),
+                       "return_node": str(nid[c.return_node[i]]), "heat_w": float(c.heat_w[i]),
+                       "control": str(c.control[i]),
+                       "return_temperature_c": _clean(float(c.return_temperature_k[i] - K0)),
+                       "delta_t_k": _clean(float(c.delta_t_k[i])), "min_dp_bar": float(c.min_dp_pa[i] / BAR)}
+                      for i in range(len(c))],
+        "sources": [{"id": str(s.id[i]), "supply_node": str(nid[s.supply_node[i]]),
+                     "return_node": str(nid[s.return_node[i]]), "kind": str(s.kind[i]),
+                     "supply_temperature_c": float(s.supply_temperature_k[i] - K0),
+                     "supply_pressure_bar": _clean(float(s.supply_pressure_pa[i] / BAR)),
+                     "lift_bar": _clean(float(s.lift_pa[i] / BAR)),
+                     "mass_flow_kg_s": _clean(float(s.mass_flow_kg_s[i]))} for i in range(len(s))],
+        "pumps": [{"id": str(net.pumps.id[i]), "from": str(nid[net.pumps.from_node[i]]),
+                   "to": str(nid[net.pumps.to_node[i]]), "lift_bar": float(net.pumps.lift_pa[i] / BAR),
+                   "max_flow_kg_s": float(net.pumps.max_flow_kg_s[i])} for i in range(len(net.pumps))],
+        "valves": [{"id": str(net.valves.id[i]), "from": str(nid[net.valves.from_node[i]]),
+                    "to": str(nid[net.valves.to_node[i]]), "diameter_mm": float(net.valves.diameter_m[i] * 1000),
+                    "zeta": float(net.valves.zeta[i]), "open": bool(net.valves.open[i])}
+                   for i in range(len(net.valves))],
+    }
+
+
+# ------------------------------------------------------------------------------------------------ GeoJSON
+_DN_RE = re.compile(r"(\d+)")
+
+
+def parse_geojson(doc: dict[str, Any], file: str | None = None, *, supply_temperature_c: float = 85.0,
+                  return_temperature_c: float = 55.0, supply_pressure_bar: float = 4.0, lift_bar: float = 2.0,
+                  ground_temperature_c: float = 5.0, roughness_mm: float | None = None,
+                  name: str | None = None) -> Network:
+    """Import a sized network GeoJSON (DistrictHeatSim layout: ``flow line``, ``return line``, ``HAST`` with
+    ``qext_W``, ``heat source``). Line end points within 1 cm on the same side are one node."""
+    issues: list[InputIssue] = []
+    feats = doc.get("features")
+    if doc.get("type") != "FeatureCollection" or not isinstance(feats, list):
+        raise NetworkInputError("not a GeoJSON FeatureCollection", [InputIssue("expected a FeatureCollection",
+                                                                               file=file, field="type")])
+    crs = (doc.get("crs") or {}).get("properties", {}).get("name")
+    if crs and "EPSG::" in crs:
+        crs = "EPSG:" + crs.split("EPSG::")[-1]
+    cat = pipe_catalogue()
+    keys: dict[tuple[str, int, int], int] = {}
+    xs: list[float] = []
+    ys: list[float] = []
+    sides: list[str] = []
+
+    def node(side: str, c) -> int:
+        k = (side, round(float(c[0]) * 100), round(float(c[1]) * 100))
+        if k not in keys:
+            keys[k] = len(xs)
+            xs.append(float(c[0]))
+            ys.append(float(c[1]))
+            sides.append(side)
+        return keys[k]
+
+    pipe_rows, cons_rows, src_rows = [], [], []
+    for i, f in enumerate(feats):
+        props = f.get("properties") or {}
+        geom = f.get("geometry") or {}
+        name_ = str(props.get("name") or "")
+        coords = geom.get("coordinates")
+        if geom.get("type") != "LineString" or not isinstance(coords, list) or len(coords) < 2:
+            issues.append(InputIssue("expected a LineString with two or more points", file=file, row=i,
+                                     field="geometry"))
+            continue
+        if name_.startswith("flow line") or name_.startswith("return line"):
+            side = "supply" if name_.startswith("flow") else "return"
+            pipe_rows.append((i, side, coords, props))
+        elif name_.startswith("HAST"):
+            cons_rows.append((i, coords, props))
+        elif name_.startswith("heat source"):
+            src_rows.append((i, coords, props))
+        else:
+            issues.append(InputIssue(f"unknown feature name {name_!r}", file=file, row=i, field="name"))
+    frm, to, length, diam, dns, us = [], [], [], [], [], []
+    pid, pside = [], []
+    for i, side, coords, props in pipe_rows:
+        a, b = node(side, coords[0]), node(side, coords[-1])
+        try:
+            d_mm = float(props.get("diameter_mm"))
+        except (TypeError, ValueError):
+            issues.append(InputIssue(f"diameter_mm is not a number: {props.get('diameter_mm')!r}", file=file,
+                                     row=i, field="diameter_mm"))
+            d_mm = float("nan")
+        geo_len = float(sum(math.dist(coords[k], coords[k + 1]) for k in range(len(coords) - 1)))
+        length_m = props.get("length_m")
+        length.append(float(length_m) if length_m else geo_len)
+        m = _DN_RE.search(str(props.get("std_type") or ""))
+        dn = int(m.group(1)) if m else 0
+        known, _d, u = cat.lookup([dn])
+        if not known[0]:
+            dn_n, u_n = cat.by_inner_diameter([d_mm / 1000.0])
+            dn, u = int(dn_n[0]), u_n
+        frm.append(a)
+        to.append(b)
+        diam.append(d_mm / 1000.0)
+        dns.append(dn)
+        us.append(float(u[0]))
+        pid.append(f"{side[0]}{len(pid)}")
+        pside.append(side)
+    sup_nodes = {v for (s, *_), v in keys.items() if s == "supply"}
+    ret_nodes = {v for (s, *_), v in keys.items() if s == "return"}
+
+    def find(side: str, c) -> int | None:
+        return keys.get((side, round(float(c[0]) * 100), round(float(c[1]) * 100)))
+
+    c_sup, c_ret, c_q, c_id = [], [], [], []
+    for i, coords, props in cons_rows:
+        a, b = find("supply", coords[0]), find("return", coords[-1])
+        if a is None or b is None:
+            a, b = find("supply", coords[-1]), find("return", coords[0])
+        if a is None or b is None:
+            issues.append(InputIssue("substation line does not join a flow line and a return line", file=file,
+                                     row=i, field="geometry"))
+            continue
+        try:
+            q = float(props.get("qext_W"))
+        except (TypeError, ValueError):
+            issues.append(InputIssue(f"qext_W is not a number: {props.get('qext_W')!r}", file=file, row=i,
+                                     field="qext_W"))
+            q = 0.0
+        c_sup.append(a)
+        c_ret.append(b)
+        c_q.append(q)
+        c_id.append(f"hast{len(c_id)}")
+    s_sup, s_ret = [], []
+    for i, coords, _props in src_rows:
+        a, b = find("supply", coords[-1]), find("return", coords[0])
+        if a is None or b is None:
+            a, b = find("supply", coords[0]), find("return", coords[-1])
+        if a is None or b is None:
+            issues.append(InputIssue("heat source line does not join a return line to a flow line", file=file,
+                                     row=i, field="geometry"))
+            continue
+        s_sup.append(a)
+        s_ret.append(b)
+    if not s_sup:
+        issues.append(InputIssue("no heat source found", file=file))
+    if issues:
+        raise NetworkInputError(f"{file or 'GeoJSON'}: cannot import the network", issues)
+    del sup_nodes, ret_nodes
+    nn = len(xs)
+    rough = (roughness_mm / 1000.0) if roughness_mm is not None else cat.default_roughness_m
+    nd = Nodes.build(nn, id=[f"{sides[i][0]}{i}" for i in range(nn)], x_m=xs, y_m=ys, side=sides)
+    pp = Pipes.build(frm, to, length, diam, id=pid, roughness_m=np.full(len(frm), rough), u_w_per_mk=us,
+                     ground_temperature_k=np.full(len(frm), ground_temperature_c + K0), dn=dns, side=pside,
+                     kind=["pipe"] * len(frm), insulation=["pre-insulated"] * len(frm))
+    cc = Consumers.build(c_sup, c_ret, c_q, id=c_id, control=["treturn"] * len(c_sup),
+                         return_temperature_k=np.full(len(c_sup), return_temperature_c + K0))
+    n_s = len(s_sup)
+    ss = Sources.build(s_sup, s_ret, np.full(n_s, supply_temperature_c + K0), id=[f"source{i}" for i in range(n_s)],
+                       kind=["pressure"] * n_s, supply_pressure_pa=np.full(n_s, supply_pressure_bar * BAR),
+                       lift_pa=np.full(n_s, lift_bar * BAR))
+    net = Network(nodes=nd, pipes=pp, consumers=cc, sources=ss, name=name or (Path(file).parent.name if file else
+                                                                                 "geojson network"),
+                  crs=crs, ground_temperature_k=ground_temperature_c + K0, meta={"format": "geojson"})
+    return net.validate(file)
+
+
+def read_network(path: str | Path, fmt: str | None = None, **geojson_options: Any) -> Network:
+    """Read a network file; ``fmt`` is ``native``, ``dhnet-bench/1`` or ``geojson`` (guessed when None)."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise NetworkInputError(f"{path}: not valid JSON", [InputIssue(f"JSON error: {exc.msg}", file=str(path),
+                                                                        row=exc.lineno, offset=exc.pos)]) from exc
+    except OSError as exc:
+        raise NetworkInputError(f"cannot read {path}", [InputIssue(str(exc), file=str(path))]) from exc
+    if fmt is None:
+        if doc.get("format") == BENCH_FORMAT:
+            fmt = BENCH_FORMAT
+        elif doc.get("type") == "FeatureCollection":
+            fmt = "geojson"
+        else:
+            fmt = "native"
+    if fmt == "native":
+        return parse_native(doc, str(path))
+    if fmt == BENCH_FORMAT:
+        return parse_dhnet_bench(doc, str(path))
+    if fmt == "geojson":
+        return parse_geojson(doc, str(path), **geojson_options)
+    raise NetworkInputError(f"unknown format {fmt!r}", [InputIssue(f"choose one of {', '.join(FORMATS)}",
+                                                                   field="format")])
+
+
+# ------------------------------------------------------------------------------------------------ results
+def _list(a: np.ndarray, nd: int = 6) -> list:
+    return [None if not math.isfinite(x) else round(float(x), nd) for x in np.asarray(a, dtype=float)]
+
+
+def result_json(r: NetworkResult) -> dict[str, Any]:
+    """Columnar results: ``nodes``, ``pipes``, ``consumers``, ``sources`` (each a dict of equal-length lists)."""
+    net = r.network
+    summary = {k: (_clean(v) if isinstance(v, float) else v) for k, v in r.summary().items()}
+    return {
+        "format": "cleanheat-network-result/1",
+        "network": net.name,
+        "summary": summary,
+        "warnings": [w.as_dict() for w in r.warnings],
+        "residuals_k": r.residuals_k,
+        "nodes": {"id": [str(x) for x in net.nodes.id], "p_bar": _list(r.node_p_pa / BAR, 7),
+                  "t_c": _list(r.node_t_k - K0, 6)},
+        "pipes": {"id": [str(x) for x in net.pipes.id], "mdot_kg_s": _list(r.pipe_mdot_kg_s, 9),
+                  "velocity_m_s": _list(r.pipe_velocity_m_s, 5), "dp_bar": _list(r.pipe_dp_pa / BAR, 7),
+                  "t_in_c": _list(r.branch_t_in_k[: r.n_pipes] - K0, 5), "t_out_c": _list(r.pipe_t_out_k - K0, 5),
+                  "heat_loss_w": _list(r.pipe_heat_loss_w, 3),
+                  "heat_loss_w_per_m": _list(r.pipe_heat_loss_w / net.pipes.length_m, 4),
+                  "reynolds": _list(r.branch_reynolds[: r.n_pipes], 1),
+                  "lambda": _list(r.branch_lambda[: r.n_pipes], 7)},
+        "consumers": {"id": [str(x) for x in net.consumers.id], "mdot_kg_s": _list(r.consumer_mdot_kg_s, 9),
+                      "t_in_c": _list(r.consumer_t_in_k - K0, 5), "t_out_c": _list(r.consumer_t_out_k - K0, 5),
+                      "dp_bar": _list(r.consumer_dp_pa / BAR, 6), "heat_w": _list(r.consumer_heat_w, 3)},
+        "sources": {"id": [str(x) for x in net.sources.id], "mdot_kg_s": _list(r.source_mdot_kg_s, 9),
+                    "t_return_c": _list(r.source_t_return_k - K0, 5), "heat_w": _list(r.source_heat_w, 3),
+                    "pump_power_w": _list(r.source_pump_power_w, 3)},
+    }
+
+
+def result_geojson(r: NetworkResult) -> dict[str, Any]:
+    """Pipes as LineStrings (node coordinates, in the network's CRS) with their results as properties."""
+    net = r.network
+    p = net.pipes
+    x, y = net.nodes.x_m, net.nodes.y_m
+    feats = []
+    for i in range(len(p)):
+        a, b = p.from_node[i], p.to_node[i]
+        feats.append({
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": [[float(x[a]), float(y[a])], [float(x[b]), float(y[b])]]},
+            "properties": {
+                "id": str(p.id[i]), "side": str(p.side[i]), "dn": int(p.dn[i]), "length_m": float(p.length_m[i]),
+                "mdot_kg_s": _clean(float(r.pipe_mdot_kg_s[i])),
+                "velocity_m_s": _clean(float(r.pipe_velocity_m_s[i])),
+                "t_in_c": _clean(float(r.branch_t_in_k[i] - K0)), "t_out_c": _clean(float(r.pipe_t_out_k[i] - K0)),
+                "p_from_bar": _clean(float(r.node_p_pa[a] / BAR)), "p_to_bar": _clean(float(r.node_p_pa[b] / BAR)),
+                "heat_loss_w": _clean(float(r.pipe_heat_loss_w[i])),
+                "heat_loss_w_per_m": _clean(float(r.pipe_heat_loss_w[i] / p.length_m[i])),
+            },
+        })
+    doc: dict[str, Any] = {"type": "FeatureCollection", "features": feats}
+    if net.crs and net.crs.upper().startswith("EPSG:"):
+        doc["crs"] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::" + net.crs.split(":")[1]}}
+    return doc
+
+
+def write_result_csv(r: NetworkResult, directory: str | Path) -> list[Path]:
+    """Write nodes.csv, pipes.csv, consumers.csv and sources.csv into ``directory``; return the paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    doc = result_json(r)
+    out = []
+    for table in ("nodes", "pipes", "consumers", "sources"):
+        cols = doc[table]
+        path = directory / f"{table}.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            keys = list(cols)
+            w.writerow(keys)
+            w.writerows(zip(*(cols[k] for k in keys), strict=True))
+        out.append(path)
+    return out
+
+
+def write_result(r: NetworkResult, path: str | Path, fmt: str | None = None) -> Path:
+    """Write a result; ``fmt`` is ``json``, ``dhnet-bench/1``, ``geojson`` or ``csv`` (guessed from the suffix)."""
+    path = Path(path)
+    if fmt is None:
+        fmt = {".geojson": "geojson", ".csv": "csv"}.get(path.suffix.lower(), "json")
+    if fmt == "csv":
+        write_result_csv(r, path if path.suffix == "" else path.with_suffix(""))
+        return path
+    doc = {"json": result_json, "geojson": result_geojson, BENCH_FORMAT: dhnet_results}[fmt](r)
+    path.write_text(json.dumps(doc, ensure_ascii=False, allow_nan=False, default=_json_default), encoding="utf-8")
+    return path
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o)}")

@@ -1,0 +1,287 @@
+"""Steady-state hydraulic-thermal solver: model -> arrays -> coupled iteration -> immutable result.
+
+The coupling: a consumer with return-temperature control draws ``m = Q / (cp (T_in - T_ret))``, so its flow
+depends on the inlet temperature, which depends on the flows through the heat losses. We iterate: consumer
+flows from the current temperatures -> hydraulics (Newton, warm-started) -> temperatures (one triangular
+solve) -> ... until temperatures and flows stop changing. Water properties (density and viscosity in each
+branch, heat capacities) follow the current temperatures at every pass, so the final state is consistent.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from cleanheat.network.arrays import NetworkArrays, build_topology
+from cleanheat.network.errors import NonConvergenceError
+from cleanheat.network.friction import MODELS
+from cleanheat.network.hydraulics import (
+    G_M_S2,
+    BranchProps,
+    branch_law,
+    hanging_node_pressures,
+    solve_hydraulics,
+)
+from cleanheat.network.model import Network
+from cleanheat.network.results import NetworkResult, Warning_
+from cleanheat.network.thermal import ThermalSolver, ThermalState
+from cleanheat.network.water import WaterTable, iapws_water, pandapipes_water
+
+DEFAULT_OPTIONS = MappingProxyType({
+    "friction_model": "colebrook_laminar",  # see friction.MODELS
+    "water": "iapws",  # "iapws" (IF97-based, valid to 180 °C) or "pandapipes" (pandapipes 0.16 tables)
+    "cp_convention": "enthalpy",  # "enthalpy" (exactly conservative) or "mean" (pandapipes: mean of cp values)
+    "water_pressure_pa": 1.0e6,  # reference pressure of the IAPWS tables
+    "tol_temperature_k": 1e-6,  # coupled iteration: max change of any node temperature
+    "tol_flow_rel": 1e-9,  # hydraulic Newton: max flow change relative to the flow ...
+    "tol_flow_kg_s": 1e-10,  # ... plus this absolute part
+    "max_iter_hydraulic": 60,
+    "max_iter_coupled": 200,
+    "min_consumer_dt_k": 1.0,  # a consumer cools its water by at least this much
+    "stagnant_flow_kg_s": 1e-9,  # |m| below this counts as no flow
+    "stagnant_temperature_k": None,  # temperature of stagnant parts; None = the network's ground temperature
+    "velocity_limit_m_s": 3.0,  # warning threshold
+    "pressure_margin_pa": 0.5e5,  # warning when a node is below the static pressure plus this margin
+})
+PANDAPIPES_COMPATIBLE = MappingProxyType({"friction_model": "colebrook", "water": "pandapipes",
+                                          "cp_convention": "mean"})
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    friction_model: str
+    water: str
+    cp_convention: str
+    water_pressure_pa: float
+    tol_temperature_k: float
+    tol_flow_rel: float
+    tol_flow_kg_s: float
+    max_iter_hydraulic: int
+    max_iter_coupled: int
+    min_consumer_dt_k: float
+    stagnant_flow_kg_s: float
+    stagnant_temperature_k: float | None
+    velocity_limit_m_s: float
+    pressure_margin_pa: float
+
+    @classmethod
+    def make(cls, options: dict | None = None, *, pandapipes_compatible: bool = False) -> SolverOptions:
+        """Defaults, then the pandapipes preset (if asked), then ``options``; unknown keys are rejected."""
+        merged = dict(DEFAULT_OPTIONS)
+        if pandapipes_compatible:
+            merged.update(PANDAPIPES_COMPATIBLE)
+        unknown = sorted(set(options or {}) - set(DEFAULT_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown solver option(s): {', '.join(unknown)}; known: {', '.join(DEFAULT_OPTIONS)}")
+        merged.update(options or {})
+        if merged["friction_model"] not in MODELS:
+            raise ValueError(f"friction_model must be one of {MODELS}")
+        if merged["water"] not in ("iapws", "pandapipes"):
+            raise ValueError("water must be 'iapws' or 'pandapipes'")
+        if merged["cp_convention"] not in ("enthalpy", "mean"):
+            raise ValueError("cp_convention must be 'enthalpy' or 'mean'")
+        for k in ("tol_temperature_k", "tol_flow_rel", "tol_flow_kg_s", "min_consumer_dt_k", "velocity_limit_m_s"):
+            if not float(merged[k]) > 0:
+                raise ValueError(f"{k} must be > 0")
+        for k in ("max_iter_hydraulic", "max_iter_coupled"):
+            if int(merged[k]) < 1:
+                raise ValueError(f"{k} must be >= 1")
+        return cls(**merged)
+
+    def water_table(self) -> WaterTable:
+        return pandapipes_water() if self.water == "pandapipes" else iapws_water(self.water_pressure_pa)
+
+
+def solve(network: Network, options: dict | None = None, *, pandapipes_compatible: bool = False,
+          validate: bool = True) -> NetworkResult:
+    """Solve the steady state of ``network``. Raises NonConvergenceError / NetworkSolveError."""
+    opts = SolverOptions.make(options, pandapipes_compatible=pandapipes_compatible)
+    if validate:
+        network.validate()
+    t0 = time.perf_counter()
+    water = opts.water_table()
+    arr = NetworkArrays.from_network(network)
+    topo = build_topology(arr, network.nodes.id)
+    t_stag = opts.stagnant_temperature_k or network.ground_temperature_k
+    convention = "mean" if opts.cp_convention == "mean" else "enthalpy"
+    thermal = ThermalSolver(arr, water, convention, t_stag, opts.min_consumer_dt_k, opts.stagnant_flow_kg_s)
+    cp_pair = thermal.cp_pair
+    n = arr.n_nodes
+    t_start = float(np.max(arr.s_t_sup_k))
+    state = ThermalState(t_node_k=np.full(n, t_start), t_out_branch_k=np.full(arr.n_branches, t_start),
+                         t_out_consumer_k=np.full(len(arr.c_sup), t_start),
+                         consumer_low_t=np.zeros(len(arr.c_sup), bool))
+    state.t_node_k[arr.s_sup] = arr.s_t_sup_k
+    flow_src = ~arr.s_pressure
+    m_branch = None
+    m_cons_prev = None
+    residuals: list[float] = []
+    hyd_iters = 0
+    relax = 1.0
+    worse = 0
+    better = 0
+    converged = False
+    for it in range(1, opts.max_iter_coupled + 1):
+        t_node = state.t_node_k
+        # consumer flows from the current inlet temperatures
+        t_in_c = t_node[arr.c_sup]
+        t_out_c, low, slope = thermal.consumer_outlet(t_in_c)
+        m_cons = arr.c_heat_w / (cp_pair(t_in_c, t_out_c) * (t_in_c - t_out_c))
+        if m_cons_prev is not None:
+            # Newton correction for the strongest coupling: the consumer's own feeding path (its inlet
+            # temperature falls when its flow falls); other couplings are weak and left to the fixed point.
+            m_cons = _consumer_newton(arr, state, m_cons_prev, m_cons, t_in_c, t_out_c, slope)
+            if relax < 1.0:
+                m_cons = m_cons_prev + relax * (m_cons - m_cons_prev)
+        demand = np.bincount(arr.c_sup, weights=m_cons, minlength=n) - np.bincount(arr.c_ret, weights=m_cons,
+                                                                                  minlength=n)
+        if flow_src.any():
+            demand += np.bincount(arr.s_ret[flow_src], weights=arr.s_mdot_kg_s[flow_src], minlength=n)
+            demand -= np.bincount(arr.s_sup[flow_src], weights=arr.s_mdot_kg_s[flow_src], minlength=n)
+        # branch properties at the current temperatures (inlet in the current flow direction)
+        fwd = np.ones(arr.n_branches, bool) if m_branch is None else m_branch >= 0
+        t_in_b = t_node[np.where(fwd, arr.frm, arr.to)]
+        t_out_b = state.t_out_branch_k
+        props = BranchProps(rho_kg_m3=0.5 * (water.density(t_in_b) + water.density(t_out_b)),
+                            eta_pa_s=water.viscosity(0.5 * (t_in_b + t_out_b)), water=water, t_in_k=t_in_b,
+                            cp_j_per_kgk=cp_pair(t_in_b, t_out_b))
+        hyd = solve_hydraulics(arr, topo, demand, props, opts.friction_model, m_branch,
+                               tol_m_kg_s=opts.tol_flow_kg_s, tol_rel=opts.tol_flow_rel,
+                               max_iter=opts.max_iter_hydraulic if it == 1 else 1, hanging_pressures=False,
+                               raise_on_failure=(it == 1))
+        hyd_iters += hyd.iterations
+        m_branch = hyd.m_branch
+        new = thermal.solve(m_branch, m_cons, state)
+        d_t = float(np.max(np.abs(new.t_node_k - state.t_node_k))) if n else 0.0
+        # node temperatures decide everything else (consumer flows, properties); the outlet temperature of a
+        # pipe with very little flow may still move slightly, with no effect on nodes or flows
+        res = d_t
+        if residuals and res > residuals[-1]:
+            worse += 1
+            better = 0
+            if worse >= 2:
+                relax = max(0.1, relax * 0.5)
+                worse = 0
+        else:
+            better += 1
+            if better >= 3 and relax < 1.0:
+                relax = min(1.0, relax * 2.0)
+                better = 0
+        residuals.append(res)
+        state = new
+        m_cons_prev = m_cons
+        if res < opts.tol_temperature_k and it > 1 and hyd.converged:
+            converged = True
+            break
+    if not converged:
+        raise NonConvergenceError("coupled", opts.max_iter_coupled, residuals, "K",
+                                  "temperatures kept changing between hydraulic and thermal passes")
+    hyd.p_pa = hanging_node_pressures(arr, topo, m_branch, hyd.p_pa, props, opts.friction_model)
+    solve_s = time.perf_counter() - t0
+    return _make_result(network, arr, opts, water, cp_pair, hyd, state, m_cons, props, it, hyd_iters, residuals,
+                        solve_s, t_stag, pandapipes_compatible)
+
+
+def _consumer_newton(arr, state, m_prev, m_fp, t_in, t_out, slope):
+    """Newton step on m = F(m) = Q / (cp (T_in(m) - T_out)) per consumer, with dT_in/dm from the thermal
+    sensitivity (diagonal approximation: each consumer's flow change runs along its own feeding path)."""
+    if state.sens_k_per_kg_s is None:
+        return m_fp
+    dtin_dm = state.sens_k_per_kg_s[arr.c_sup]
+    fprime = -m_fp / np.maximum(t_in - t_out, 1e-9) * slope * dtin_dm
+    return m_prev + (m_fp - m_prev) / (1.0 - np.minimum(fprime, 0.0))
+
+
+def _make_result(network, arr, opts, water, cp_pair, hyd, state, m_cons, props, it, hyd_iters, residuals,
+                 solve_s, t_stag, pandapipes_compatible) -> NetworkResult:
+    n = arr.n_nodes
+    p = hyd.p_pa
+    t = state.t_node_k
+    m = hyd.m_branch
+    allb = np.arange(arr.n_branches)
+    _R, _dR, lam, re = branch_law(arr, allb, m, props, opts.friction_model)
+    fwd = m >= 0
+    t_in_b = t[np.where(fwd, arr.frm, arr.to)]
+    t_out_b = state.t_out_branch_k
+    flowing = np.abs(m) > opts.stagnant_flow_kg_s
+    q_loss = np.where(flowing, np.abs(m) * cp_pair(t_in_b, t_out_b) * (t_in_b - t_out_b), 0.0)
+    vel = m / (props.rho_kg_m3 * arr.area_m2)
+    t_in_c = t[arr.c_sup]
+    t_out_c = state.t_out_consumer_k
+    q_cons = m_cons * cp_pair(t_in_c, t_out_c) * (t_in_c - t_out_c)
+    dp_cons = p[arr.c_sup] - p[arr.c_ret]
+    # net outflow of every node through branches and consumers (and flow sources)
+    net_out = (np.bincount(arr.frm, weights=m, minlength=n) - np.bincount(arr.to, weights=m, minlength=n)
+               + np.bincount(arr.c_sup, weights=m_cons, minlength=n)
+               - np.bincount(arr.c_ret, weights=m_cons, minlength=n))
+    fs = ~arr.s_pressure
+    m_src_sup = np.where(arr.s_pressure, net_out[arr.s_sup], arr.s_mdot_kg_s)
+    m_src_ret = np.where(arr.s_pressure, -net_out[arr.s_ret], arr.s_mdot_kg_s)
+    if fs.any():  # mass balance of flow-source nodes holds by construction
+        pass
+    t_src_ret = t[arr.s_ret]
+    q_src = m_src_sup * cp_pair(arr.s_t_sup_k, t_src_ret) * (arr.s_t_sup_k - t_src_ret)
+    rho_ret = water.density(t_src_ret)
+    dp_src = p[arr.s_sup] - p[arr.s_ret]
+    pump_w = m_src_sup * dp_src / rho_ret
+    np_ = arr.n_pipes
+    result = NetworkResult(
+        network=network, options=opts, pandapipes_compatible=pandapipes_compatible, water_name=water.name,
+        node_p_pa=p, node_t_k=t,
+        branch_mdot_kg_s=m, branch_velocity_m_s=vel, branch_dp_pa=p[arr.frm] - p[arr.to],
+        branch_t_in_k=t_in_b, branch_t_out_k=t_out_b, branch_heat_loss_w=q_loss, branch_reynolds=re,
+        branch_lambda=lam, branch_rho_kg_m3=props.rho_kg_m3, n_pipes=np_, n_pumps=arr.n_pumps,
+        valve_rows=arr.valve_rows,
+        consumer_mdot_kg_s=m_cons, consumer_t_in_k=t_in_c, consumer_t_out_k=t_out_c, consumer_dp_pa=dp_cons,
+        consumer_heat_w=q_cons, consumer_low_t=state.consumer_low_t,
+        source_mdot_kg_s=m_src_sup, source_return_mdot_kg_s=m_src_ret, source_t_return_k=t_src_ret,
+        source_heat_w=q_src, source_pump_power_w=pump_w, source_dp_pa=dp_src,
+        iterations_coupled=it, iterations_hydraulic=hyd_iters, residuals_k=list(residuals), solve_s=solve_s,
+        stagnant_temperature_k=t_stag, warnings=[],
+    )
+    object.__setattr__(result, "warnings", _warnings(result, arr, opts, network))
+    return result
+
+
+def _warnings(r: NetworkResult, arr: NetworkArrays, opts: SolverOptions, net: Network) -> list[Warning_]:
+    out: list[Warning_] = []
+    pid = net.pipes.id
+    v = np.abs(r.branch_velocity_m_s[: arr.n_pipes])
+    fast = np.flatnonzero(v > opts.velocity_limit_m_s)
+    if fast.size:
+        out.append(Warning_("velocity", f"{fast.size} 条管道流速超过 {opts.velocity_limit_m_s:g} m/s",
+                            f"{fast.size} pipe(s) faster than {opts.velocity_limit_m_s:g} m/s",
+                            [str(pid[i]) for i in fast[np.argsort(-v[fast])][:50]]))
+    need = net.consumers.min_dp_pa
+    low_dp = np.flatnonzero(r.consumer_dp_pa < need)
+    if low_dp.size:
+        out.append(Warning_("consumer_dp", f"{low_dp.size} 个热用户/换热站资用压差不足",
+                            f"{low_dp.size} consumer(s) with too little differential pressure",
+                            [str(net.consumers.id[i]) for i in low_dp[np.argsort(r.consumer_dp_pa[low_dp])][:50]]))
+    lowt = np.flatnonzero(r.consumer_low_t & (r.consumer_mdot_kg_s > 0))
+    if lowt.size:
+        out.append(Warning_("consumer_temperature", f"{lowt.size} 个热用户供水温度过低，达不到回水设定",
+                            f"{lowt.size} consumer(s) get water too cold to reach their return set point",
+                            [str(net.consumers.id[i]) for i in lowt[:50]]))
+    if net.static_pressure_pa is not None:
+        lim = net.static_pressure_pa + opts.pressure_margin_pa
+        lowp = np.flatnonzero(r.node_p_pa < lim)
+        if lowp.size:
+            out.append(Warning_("pressure", f"{lowp.size} 个节点压力低于静压加裕量",
+                                f"{lowp.size} node(s) below the static pressure plus margin",
+                                [str(net.nodes.id[i]) for i in lowp[:50]]))
+    stag = np.flatnonzero(np.abs(r.branch_mdot_kg_s[: arr.n_pipes]) <= opts.stagnant_flow_kg_s)
+    if stag.size:
+        out.append(Warning_("stagnant", f"{stag.size} 条管道无流动（滞流）", f"{stag.size} pipe(s) without flow",
+                            [str(pid[i]) for i in stag[:50]]))
+    neg = np.flatnonzero(r.source_mdot_kg_s < -opts.stagnant_flow_kg_s)
+    if neg.size:
+        out.append(Warning_("source_reverse", f"{neg.size} 个热源出现倒流", f"{neg.size} source(s) with reverse flow",
+                            [str(net.sources.id[i]) for i in neg]))
+    return out
+
+
+__all__ = ["DEFAULT_OPTIONS", "PANDAPIPES_COMPATIBLE", "SolverOptions", "solve", "G_M_S2"]

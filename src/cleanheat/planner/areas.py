@@ -1,0 +1,362 @@
+"""Planning areas (district parts, towns, villages): read from CSV or Excel, checked all-or-nothing.
+
+Columns (one row per area; names are case-sensitive, order free):
+
+=========================  ========  ===============================================================================
+column                     required  meaning
+=========================  ========  ===============================================================================
+code                       yes       unique area code
+name                       no        display name
+unit_code                  no        administrative unit (district/county) the area belongs to
+area_type                  yes       urban / county_fringe / rural (or 城市城区 / 县城和城乡结合部 / 农村)
+households                 yes       number of households (> 0)
+area_m2_<class>            ≥ 1       heated floor area [m²] of each building class of ``buildings.yaml``
+current_heating            yes       today's heating as ``option:share; option:share`` (shares sum to 1) or one code
+network_distance_km        yes       distance to the district-heating network [km] (0 = on the network)
+gas_available              yes       yes/no (是/否, true/false, 1/0): a gas main reaches the area
+gas_capacity_1e4_m3        no        gas the area's mains can carry for heating [10⁴ m³/yr]; empty = no limit
+grid_zone                  no        grid supply area; empty = the area is its own zone
+grid_spare_mw              yes       spare grid capacity the area adds to its zone [MW]
+resources                  no        local resources (``geothermal; waste_heat; biomass_chp``)
+lon, lat                   no        position for the area map [°]
+=========================  ========  ===============================================================================
+
+Lines starting with ``#`` (before the header) are comments; the synthetic set uses one to say it is synthetic.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cleanheat.errors import InputIssue
+from cleanheat.planner.catalogue import AREA_TYPES, Catalogue
+from cleanheat.planner.errors import AreaDataError
+
+REQUIRED = ("code", "area_type", "households", "current_heating", "network_distance_km", "gas_available",
+            "grid_spare_mw")
+OPTIONAL = ("name", "unit_code", "gas_capacity_1e4_m3", "grid_zone", "resources", "lon", "lat")
+AREA_PREFIX = "area_m2_"
+AREA_TYPE_ALIASES = {"城市城区": "urban", "县城和城乡结合部": "county_fringe", "农村": "rural"}
+TRUE = {"yes", "y", "true", "1", "是", "有"}
+FALSE = {"no", "n", "false", "0", "否", "无", ""}
+MAX_ISSUES = 200
+
+
+@dataclass(frozen=True)
+class AreaSet:
+    """Areas as parallel arrays (index ``a``). ``current_mix[a, o]`` is today's share of the catalogue's option ``o``."""
+
+    name: str
+    source: str
+    synthetic: bool
+    codes: tuple[str, ...]
+    names: tuple[str, ...]
+    unit_codes: tuple[str, ...]
+    area_types: np.ndarray  # str
+    households: np.ndarray
+    class_codes: tuple[str, ...]
+    area_by_class_m2: np.ndarray  # (A, C)
+    option_codes: tuple[str, ...]
+    current_mix: np.ndarray  # (A, O), rows sum to 1
+    network_distance_km: np.ndarray
+    gas_available: np.ndarray  # bool
+    gas_capacity_1e4_m3: np.ndarray  # nan = no limit
+    grid_zones: tuple[str, ...]
+    grid_spare_mw: np.ndarray
+    resources: tuple[frozenset[str], ...]
+    lon: np.ndarray  # nan = unknown
+    lat: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def heated_area_m2(self) -> np.ndarray:
+        return self.area_by_class_m2.sum(axis=1)
+
+    def index(self, code: str) -> int:
+        try:
+            return self.codes.index(code)
+        except ValueError:
+            raise KeyError(code) from None
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """The areas in the file schema (for storage, CSV export and re-reading)."""
+        rows = []
+        for a, code in enumerate(self.codes):
+            mix = "; ".join(f"{self.option_codes[o]}:{self.current_mix[a, o]:.10g}"
+                            for o in np.nonzero(self.current_mix[a] > 0)[0])
+            row: dict[str, Any] = {
+                "code": code, "name": self.names[a], "unit_code": self.unit_codes[a],
+                "area_type": str(self.area_types[a]), "households": int(self.households[a])
+                if float(self.households[a]).is_integer() else float(self.households[a]),
+            }
+            for c, cls in enumerate(self.class_codes):
+                v = float(self.area_by_class_m2[a, c])
+                row[AREA_PREFIX + cls] = int(v) if v.is_integer() else v
+            row.update({
+                "current_heating": mix,
+                "network_distance_km": round(float(self.network_distance_km[a]), 3),
+                "gas_available": "yes" if self.gas_available[a] else "no",
+                "gas_capacity_1e4_m3": "" if math.isnan(self.gas_capacity_1e4_m3[a])
+                else round(float(self.gas_capacity_1e4_m3[a]), 3),
+                "grid_zone": self.grid_zones[a],
+                "grid_spare_mw": round(float(self.grid_spare_mw[a]), 4),
+                "resources": "; ".join(sorted(self.resources[a])),
+                "lon": "" if math.isnan(self.lon[a]) else round(float(self.lon[a]), 4),
+                "lat": "" if math.isnan(self.lat[a]) else round(float(self.lat[a]), 4),
+            })
+            rows.append(row)
+        return rows
+
+
+def columns_for(catalogue: Catalogue) -> list[str]:
+    """The full header of an area file for this catalogue."""
+    return (["code", "name", "unit_code", "area_type", "households"]
+            + [AREA_PREFIX + c for c in catalogue.building_codes]
+            + ["current_heating", "network_distance_km", "gas_available", "gas_capacity_1e4_m3", "grid_zone",
+               "grid_spare_mw", "resources", "lon", "lat"])
+
+
+# --- reading ------------------------------------------------------------------------------------------------
+
+def _read_csv_text(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]], list[str]]:
+    lines = text.splitlines()
+    comments = []
+    start = 0
+    while start < len(lines) and lines[start].lstrip().startswith("#"):
+        comments.append(lines[start].lstrip("# ").strip())
+        start += 1
+    reader = csv.reader(io.StringIO("\n".join(lines[start:])))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        return [], [], comments
+    rows = []
+    for i, rec in enumerate(reader):
+        if not any(x.strip() for x in rec):
+            continue
+        rows.append((start + i + 2, {h: (rec[j].strip() if j < len(rec) else "") for j, h in enumerate(header)}))
+    return header, rows, comments
+
+
+def _read_xlsx(data: bytes) -> tuple[str, list[str], list[tuple[int, dict[str, str]]], list[str]]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    ws = wb["areas"] if "areas" in wb.sheetnames else wb.worksheets[0]
+    it = ws.iter_rows(values_only=True)
+    comments, header, rows = [], [], []
+    for r, rec in enumerate(it, start=1):
+        cells = ["" if v is None else str(v).strip() for v in rec]
+        if not header:
+            if cells and cells[0].startswith("#"):
+                comments.append(cells[0].lstrip("# "))
+                continue
+            if not any(cells):
+                continue
+            header = cells
+            continue
+        if not any(cells):
+            continue
+        rows.append((r, {h: (cells[j] if j < len(cells) else "") for j, h in enumerate(header) if h}))
+    wb.close()
+    return ws.title, [h for h in header if h], rows, comments
+
+
+def read_areas(path: Path | str, catalogue: Catalogue, *, data: bytes | None = None, name: str | None = None) -> AreaSet:
+    """Read an area file (``.csv`` or ``.xlsx``); ``data`` gives the content of an upload named ``path``."""
+    path = Path(path)
+    file = path.name if data is not None else str(path)
+    if data is None:
+        if not path.exists():
+            raise AreaDataError(f"file not found: {path}", [InputIssue("文件不存在", file=str(path),
+                                                                         message_en="file not found")])
+        data = path.read_bytes()
+    sheet = None
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        try:
+            sheet, header, rows, comments = _read_xlsx(data)
+        except Exception as exc:
+            raise AreaDataError(f"{file}: not a readable Excel workbook",
+                                [InputIssue(f"无法读取 Excel 文件: {exc}", file=file)]) from exc
+    elif path.suffix.lower() in (".csv", ".txt"):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise AreaDataError(f"{file}: not UTF-8 text", [InputIssue("文件须为 UTF-8 编码", file=file,
+                                                                       offset=exc.start)]) from exc
+        header, rows, comments = _read_csv_text(text)
+    else:
+        raise AreaDataError(f"{file}: unsupported file type",
+                            [InputIssue("仅支持 .csv 或 .xlsx", file=file, message_en="only .csv or .xlsx")])
+    synthetic = any("synthetic" in c.lower() or "合成" in c for c in comments)
+    return parse_area_rows(header, rows, catalogue, file=file, sheet=sheet, name=name or path.stem,
+                           synthetic=synthetic)
+
+
+def parse_area_rows(header: list[str], rows: list[tuple[int, dict[str, Any]]], catalogue: Catalogue, *, file: str,
+                    sheet: str | None = None, name: str = "", synthetic: bool = False) -> AreaSet:
+    """Check and convert rows (``(row number, {column: value})``); every problem is reported, nothing half-read."""
+    issues: list[InputIssue] = []
+
+    def bad(row: int | None, column: str | None, zh: str, en: str) -> None:
+        if len(issues) < MAX_ISSUES:
+            issues.append(InputIssue(zh, file=file, sheet=sheet, row=row, column=column, message_en=en))
+
+    missing = [c for c in REQUIRED if c not in header]
+    for c in missing:
+        bad(None, c, f"缺少必需列 {c}", f"required column {c} is missing")
+    class_cols = [h for h in header if h.startswith(AREA_PREFIX)]
+    for h in class_cols:
+        if h[len(AREA_PREFIX):] not in catalogue.building_codes:
+            bad(None, h, f"未知建筑类别列 {h}（可用: {', '.join(AREA_PREFIX + c for c in catalogue.building_codes)}）",
+                f"unknown building class column {h}")
+    if not class_cols:
+        bad(None, AREA_PREFIX + "*", "至少需要一列 area_m2_<建筑类别>", "at least one area_m2_<class> column is needed")
+    unknown = [h for h in header if h not in REQUIRED + OPTIONAL and not h.startswith(AREA_PREFIX)]
+    for h in unknown:
+        bad(None, h, f"未知列 {h}", f"unknown column {h}")
+    if not rows:
+        bad(None, None, "文件中没有数据行", "the file has no data rows")
+    if issues:
+        raise AreaDataError(f"{file}: the area file cannot be read", issues)
+
+    A = len(rows)
+    codes_o = catalogue.codes
+    classes = catalogue.building_codes
+    area = np.zeros((A, len(classes)))
+    mix = np.zeros((A, len(codes_o)))
+    households = np.zeros(A)
+    dist = np.zeros(A)
+    gas = np.zeros(A, dtype=bool)
+    gas_cap = np.full(A, np.nan)
+    spare = np.zeros(A)
+    lon = np.full(A, np.nan)
+    lat = np.full(A, np.nan)
+    codes, names, units, types, zones, res = [], [], [], [], [], []
+    seen: dict[str, int] = {}
+    known_res = catalogue.resources
+
+    def num(rn: int, rec: dict, col: str, *, required: bool, positive: bool = False) -> float:
+        raw = str(rec.get(col, "") or "").strip()
+        if raw == "":
+            if required:
+                bad(rn, col, "缺少数值", "missing value")
+            return math.nan
+        try:
+            v = float(raw)
+        except ValueError:
+            bad(rn, col, f"不是数字: {raw!r}", f"not a number: {raw!r}")
+            return math.nan
+        if not math.isfinite(v) or v < 0 or (positive and v == 0):
+            bad(rn, col, f"须为{'正数' if positive else '非负数'}: {raw}",
+                f"must be {'positive' if positive else 'non-negative'}: {raw}")
+            return math.nan
+        return v
+
+    for a, (rn, rec) in enumerate(rows):
+        code = str(rec.get("code", "") or "").strip()
+        if not code:
+            bad(rn, "code", "缺少区域代码", "missing area code")
+        elif code in seen:
+            bad(rn, "code", f"区域代码 {code} 重复（第 {seen[code]} 行已有）", f"duplicate area code {code}")
+        else:
+            seen[code] = rn
+        codes.append(code)
+        names.append(str(rec.get("name", "") or code))
+        units.append(str(rec.get("unit_code", "") or ""))
+        at = str(rec.get("area_type", "") or "").strip()
+        at = AREA_TYPE_ALIASES.get(at, at)
+        if at not in AREA_TYPES:
+            bad(rn, "area_type", f"未知区域类型 {at!r}（可选 {', '.join(AREA_TYPES)} 或中文名）",
+                f"unknown area type {at!r}")
+        types.append(at)
+        households[a] = num(rn, rec, "households", required=True, positive=True)
+        for c, cls in enumerate(classes):
+            col = AREA_PREFIX + cls
+            if col in rec:
+                v = num(rn, rec, col, required=False)
+                area[a, c] = 0.0 if math.isnan(v) else v
+        if area[a].sum() <= 0 and class_cols:
+            bad(rn, ", ".join(class_cols), "供暖面积合计须大于 0", "total heated area must be positive")
+        dist[a] = num(rn, rec, "network_distance_km", required=True)
+        g = str(rec.get("gas_available", "") or "").strip().lower()
+        if g in TRUE:
+            gas[a] = True
+        elif g not in FALSE or str(rec.get("gas_available", "")).strip() == "":
+            bad(rn, "gas_available", f"须为 yes/no: {g!r}", f"must be yes or no: {g!r}")
+        gas_cap[a] = num(rn, rec, "gas_capacity_1e4_m3", required=False)
+        spare[a] = num(rn, rec, "grid_spare_mw", required=True)
+        lon[a] = num(rn, rec, "lon", required=False) if str(rec.get("lon", "")).strip() else math.nan
+        lat[a] = num(rn, rec, "lat", required=False) if str(rec.get("lat", "")).strip() else math.nan
+        zones.append(str(rec.get("grid_zone", "") or "").strip() or code)
+        rset = set()
+        for r in str(rec.get("resources", "") or "").replace(",", ";").replace(" ", ";").split(";"):
+            r = r.strip()
+            if not r:
+                continue
+            if r not in known_res:
+                bad(rn, "resources", f"未知资源 {r!r}（可选 {', '.join(sorted(known_res))}）", f"unknown resource {r!r}")
+            rset.add(r)
+        res.append(frozenset(rset))
+        text = str(rec.get("current_heating", "") or "").strip()
+        if not text:
+            bad(rn, "current_heating", "缺少现状取暖方式", "missing current heating")
+            continue
+        parts = [p.strip() for p in text.split(";") if p.strip()]
+        for p in parts:
+            opt, _, share = p.partition(":")
+            opt = opt.strip()
+            if opt not in codes_o:
+                bad(rn, "current_heating", f"未知取暖方式 {opt!r}", f"unknown option {opt!r}")
+                continue
+            try:
+                s = float(share) if share.strip() else (1.0 if len(parts) == 1 else math.nan)
+            except ValueError:
+                s = math.nan
+            if not math.isfinite(s) or s < 0:
+                bad(rn, "current_heating", f"{opt} 的份额无效: {share!r}", f"invalid share for {opt}: {share!r}")
+                continue
+            mix[a, codes_o.index(opt)] += s
+        total = mix[a].sum()
+        if total > 0 and abs(total - 1.0) > 0.005:
+            bad(rn, "current_heating", f"份额合计为 {total:.4f}，须为 1", f"shares sum to {total:.4f}, not 1")
+        elif total > 0:
+            mix[a] /= total
+    if issues:
+        raise AreaDataError(f"{file}: {len(issues)} problem(s) in the area file; nothing was imported", issues)
+    return AreaSet(name=name, source=file, synthetic=synthetic, codes=tuple(codes), names=tuple(names),
+                   unit_codes=tuple(units), area_types=np.array(types), households=households,
+                   class_codes=classes, area_by_class_m2=area, option_codes=codes_o, current_mix=mix,
+                   network_distance_km=dist, gas_available=gas, gas_capacity_1e4_m3=gas_cap,
+                   grid_zones=tuple(zones), grid_spare_mw=spare, resources=tuple(res), lon=lon, lat=lat)
+
+
+def areas_from_rows(rows: list[dict[str, Any]], catalogue: Catalogue, *, name: str, source: str,
+                    synthetic: bool) -> AreaSet:
+    """Rebuild an area set from stored rows (the file schema, see :meth:`AreaSet.to_rows`)."""
+    header = list(rows[0].keys()) if rows else []
+    return parse_area_rows(header, [(i + 2, {k: "" if v is None else str(v) for k, v in r.items()})
+                                    for i, r in enumerate(rows)], catalogue, file=source, name=name,
+                           synthetic=synthetic)
+
+
+def write_areas_csv(areas: AreaSet, catalogue: Catalogue, comment: str | None = None) -> str:
+    """The area set as CSV text (the same schema ``read_areas`` reads)."""
+    buf = io.StringIO()
+    if comment:
+        for line in comment.splitlines():
+            buf.write(f"# {line}\n")
+    w = csv.DictWriter(buf, fieldnames=columns_for(catalogue), lineterminator="\n")
+    w.writeheader()
+    for row in areas.to_rows():
+        w.writerow({k: row.get(k, "") for k in columns_for(catalogue)})
+    return buf.getvalue()

@@ -1,0 +1,196 @@
+"""The published evaluation report: quarterly (e.g. 2020Q4) or annual (e.g. 2021), as HTML, PDF or XLSX.
+
+Content: summary, clean-heating rate against target by area type (chart), the trend over quarters (chart),
+technology mix, ranking of units, task progress, units behind target, monitoring verification.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.styles import Font, PatternFill
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cleanheat import charts
+from cleanheat.auth.service import Actor
+from cleanheat.errors import InputError, InputIssue
+from cleanheat.programme import service
+from cleanheat.programme.indicators import Evaluation
+from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES, Period, PlanData
+from cleanheat.programme.tables import Report
+from cleanheat.web import formatting
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
+STATUS_ZH = {"met": "达标", "lagging": "滞后", "missed": "未达标", "no_data": "无数据", None: "—"}
+
+
+def parse_report_period(text: str) -> tuple[Period, bool]:
+    """``2020Q4`` -> (2020Q4, quarterly); ``2021`` -> (2021Q4, annual)."""
+    text = text.strip().upper()
+    if text.isdigit() and len(text) == 4:
+        return Period(int(text), 4), True
+    try:
+        return Period.parse(text), False
+    except ValueError as exc:
+        raise InputError("bad period", [InputIssue(f"“{text}”应为季度（如 2020Q4）或年份（如 2021）", field="period")]) from exc
+
+
+def task_display(task) -> tuple[float | None, float, str]:  # noqa: ANN001
+    """(target, actual, unit) in display units (万m², %)."""
+    scale = 1e4 if task.measure == "area_m2" else (0.01 if task.measure == "share" else 1)
+    unit = {"area_m2": "万m²", "share": "%"}.get(task.measure, task.unit_zh)
+    return (task.target / scale if task.target is not None else None), task.actual / scale, unit
+
+
+def build_context(session: Session, actor: Actor, plan: PlanData, period: Period, annual: bool) -> dict:
+    ev = service.evaluate(session, actor, plan, year=period.year, period=period)
+    trend = service.trend(session, actor, plan, period)
+    plan_synthetic = session.scalar(select(func.count()).select_from(Report).where(
+        Report.synthetic.is_(True), Report.status == "accepted")) or 0
+    units_ranked = sorted([u for u in ev.units if "all" in u.rates],
+                          key=lambda u: -((u.rates["all"].actual or 0) - (u.rates["all"].target or 0)))
+    behind = [u for u in units_ranked if u.rates["all"].status in ("lagging", "missed")]
+    missing = [u for u in ev.units if u.report_period is None or u.stale]
+    tasks_behind = [t for t in ev.tasks if t.status in ("lagging", "missed")]
+    labels = [AREA_TYPE_LABELS[k][0] for k in (*AREA_TYPES, "city")]
+    chart_rates = charts.bars_vs_target(labels, [ev.rates[k].actual for k in (*AREA_TYPES, "city")],
+                                        [ev.rates[k].target for k in (*AREA_TYPES, "city")],
+                                        title=f"{period} 清洁取暖率与目标")
+    chart_trend = charts.lines([t["period"] for t in trend],
+                               {AREA_TYPE_LABELS[k][0]: [t[k] for t in trend] for k in (*AREA_TYPES, "city")},
+                               title="清洁取暖率季度走势")
+    techs = [t for t in ev.technologies if t.area_m2 > 0]
+    chart_tech = charts.horizontal_bars([t.name_zh for t in techs], [t.area_m2 / 1e4 for t in techs],
+                                        title="各取暖方式取暖面积（万m²）")
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    return {
+        "plan": plan, "ev": ev, "period": period, "annual": annual, "trend": trend,
+        "title": f"{plan.city}冬季清洁取暖{'年度' if annual else '季度'}评价报告（{period.year}年"
+                 f"{'' if annual else f'第{period.quarter}季度'}）",
+        "labels": AREA_TYPE_LABELS, "area_types": AREA_TYPES, "status_zh": STATUS_ZH,
+        "units_ranked": units_ranked, "behind": behind, "missing": missing, "tasks_behind": tasks_behind,
+        "task_display": task_display, "synthetic": plan_synthetic > 0,
+        "chart_rates": charts.data_uri(chart_rates), "chart_trend": charts.data_uri(chart_trend),
+        "chart_tech": charts.data_uri(chart_tech), "generated": now.strftime("%Y-%m-%d %H:%M"),
+        "wan": formatting.wan_m2, "pct": formatting.pct, "num": formatting.num,
+    }
+
+
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
+
+
+def render_html(ctx: dict) -> str:
+    return _env().get_template("programme/report.html").render(**ctx)
+
+
+def render(session: Session, actor: Actor, plan: PlanData, period: Period, *, annual: bool, fmt: str) -> bytes:
+    ctx = build_context(session, actor, plan, period, annual)
+    if fmt == "html":
+        return render_html(ctx).encode("utf-8")
+    if fmt == "pdf":
+        from weasyprint import HTML
+
+        return HTML(string=render_html(ctx), base_url=str(TEMPLATES)).write_pdf()
+    if fmt == "xlsx":
+        return render_xlsx(ctx)
+    raise InputError("unknown format", [InputIssue(f"未知格式 {fmt}，应为 pdf、xlsx 或 html", field="format")])
+
+
+def render_xlsx(ctx: dict) -> bytes:
+    ev: Evaluation = ctx["ev"]
+    wb = Workbook()
+    bold, head = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
+
+    def header(ws, cols: list[str]) -> None:  # noqa: ANN001
+        ws.append(cols)
+        for c in ws[ws.max_row]:
+            c.font, c.fill = bold, head
+
+    ws = wb.active
+    ws.title = "摘要"
+    ws.append([ctx["title"]])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.append([f"依据：{ctx['plan'].title_zh}"])
+    ws.append([f"生成时间：{ctx['generated']}（北京时间）；报送单位 {ev.units_reporting}/{ev.units_total}"])
+    if ctx["synthetic"]:
+        ws.append(["注意：本报告包含合成演示数据 (contains SYNTHETIC demo data)"])
+    ws.append([])
+    header(ws, ["区域类型", "取暖面积(万m²)", "清洁取暖面积(万m²)", "清洁取暖率(%)", "目标(%)", "状态", "缺口(万m²)"])
+    first = ws.max_row + 1
+    for k in (*AREA_TYPES, "city"):
+        r = ev.rates[k]
+        ws.append([AREA_TYPE_LABELS[k][0], round(r.heated_area_m2 / 1e4, 1), round(r.clean_area_m2 / 1e4, 1),
+                   round((r.actual or 0) * 100, 2), round((r.target or 0) * 100, 2) if r.target else None,
+                   STATUS_ZH[r.status], round((r.gap_m2 or 0) / 1e4, 1)])
+    chart = BarChart()
+    chart.title, chart.y_axis.title = "清洁取暖率与目标 (%)", "%"
+    chart.add_data(Reference(ws, min_col=4, max_col=5, min_row=first - 1, max_row=ws.max_row), titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=1, min_row=first, max_row=ws.max_row))
+    ws.add_chart(chart, "I2")
+    for col, w in zip("ABCDEFG", (18, 16, 18, 14, 10, 10, 12), strict=True):
+        ws.column_dimensions[col].width = w
+
+    tr = wb.create_sheet("季度走势")
+    header(tr, ["报告期"] + [AREA_TYPE_LABELS[k][0] + "(%)" for k in (*AREA_TYPES, "city")])
+    for t in ctx["trend"]:
+        tr.append([t["period"]] + [round((t[k] or 0) * 100, 2) for k in (*AREA_TYPES, "city")])
+    lc = LineChart()
+    lc.title = "清洁取暖率季度走势 (%)"
+    lc.add_data(Reference(tr, min_col=2, max_col=5, min_row=1, max_row=tr.max_row), titles_from_data=True)
+    lc.set_categories(Reference(tr, min_col=1, min_row=2, max_row=tr.max_row))
+    tr.add_chart(lc, "G2")
+
+    us = wb.create_sheet("各区县排名")
+    header(us, ["排名", "单位", "数据报告期", "取暖面积(万m²)", "清洁取暖率(%)", "目标(%)", "状态"]
+           + [AREA_TYPE_LABELS[k][0] + "(%)" for k in AREA_TYPES])
+    for i, u in enumerate(ctx["units_ranked"], start=1):
+        r = u.rates["all"]
+        us.append([i, u.name_zh, str(u.report_period) + ("（滞报）" if u.stale else ""), round(r.heated_area_m2 / 1e4, 1),
+                   round((r.actual or 0) * 100, 2), round((r.target or 0) * 100, 2) if r.target else None,
+                   STATUS_ZH[r.status]] + [round((u.rates[k].actual or 0) * 100, 2) if k in u.rates else None
+                                           for k in AREA_TYPES])
+    us.column_dimensions["B"].width = 12
+
+    ts = wb.create_sheet("取暖方式")
+    header(ts, ["取暖方式", "取暖面积(万m²)", "占比(%)", "目标(万m²)", "口径", "目标年", "状态", "条款"])
+    for t in ev.technologies:
+        ts.append([t.name_zh, round(t.area_m2 / 1e4, 1), round((t.share or 0) * 100, 2),
+                   round(t.target_m2 / 1e4, 1) if t.target_m2 else None,
+                   {"level": "达到", "increase": "新增"}.get(t.basis or "", ""), t.target_year, STATUS_ZH[t.status],
+                   t.clause or ""])
+
+    tk = wb.create_sheet("任务进展")
+    header(tk, ["任务", "单位", "目标", "目标年", "完成", "完成率(%)", "来源", "状态", "条款", "责任单位"])
+    for t in ev.tasks:
+        target, actual, unit = task_display(t)
+        tk.append([t.name_zh, unit, target, t.target_year, round(actual, 2),
+                   round(t.completion * 100, 1) if t.completion is not None else None,
+                   "热源登记" if t.source == "registry" else "季度报表", STATUS_ZH[t.status], t.clause,
+                   "、".join(t.responsible)])
+    tk.column_dimensions["A"].width = 40
+
+    bh = wb.create_sheet("滞后单位")
+    header(bh, ["单位", "清洁取暖率(%)", "目标(%)", "缺口(万m²)", "状态"])
+    for u in ctx["behind"]:
+        r = u.rates["all"]
+        bh.append([u.name_zh, round((r.actual or 0) * 100, 2), round((r.target or 0) * 100, 2),
+                   round((r.gap_m2 or 0) / 1e4, 1), STATUS_ZH[r.status]])
+    if ev.verification:
+        vs = wb.create_sheet("在线监测核验")
+        header(vs, ["热源", "单位", "区域类型", "供热面积(万m²)", "达标小时比例(%)", "有效小时", "结论", "调出清洁面积(万m²)", "说明"])
+        for v in ev.verification:
+            vs.append([v.name_zh, v.admin_unit_code, AREA_TYPE_LABELS[v.area_type][0], round(v.served_area_m2 / 1e4, 1),
+                       round((v.share_within_limits or 0) * 100, 1) if v.share_within_limits is not None else None,
+                       v.valid_hours, {True: "达标", False: "不达标", None: "无数据"}[v.compliant],
+                       round(v.reclassified_m2 / 1e4, 1), v.reason])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

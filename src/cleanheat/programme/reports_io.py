@@ -1,0 +1,526 @@
+"""Quarterly progress report files: the Excel template (Chinese headers, areas in 万m²) and its parser
+(Excel or CSV). Parsing is pure over bytes: it returns a :class:`ParsedReport` or raises ReportImportError
+listing every problem with its sheet, row and column; nothing is stored by this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from openpyxl import Workbook
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from cleanheat.errors import InputIssue
+from cleanheat.programme.errors import ReportImportError
+from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES, Period, PlanData
+from cleanheat.tabular import Cell, Sheet, parse_number, read_workbook
+
+M2_PER_WAN = 10_000
+#: A single cell above this many 万m² (2亿m², half the city) can only be an area typed in m².
+MAX_PLAUSIBLE_WAN_M2 = 20_000
+#: Sums of technology rows may differ from the stated totals by rounding only.
+SUM_TOLERANCE = 0.005
+
+COVER = "封面"
+AREAS = "取暖面积"
+TASKS = "任务进展"
+ROW_TOTAL = "取暖总面积"
+ROW_CLEAN = "其中：清洁取暖面积"
+LBL_UNIT = "填报单位"
+LBL_UNIT_CODE = "单位编码"
+LBL_PERIOD = "报告期"
+LBL_CONTACT = "联系人"
+
+
+@dataclass
+class ParsedReport:
+    org_code: str
+    org_name: str
+    admin_unit_code: str | None
+    period: Period
+    filename: str
+    sha256: str
+    #: (area_type, technology) -> heated area [m²]
+    areas: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: task code -> value in the task's unit (area tasks in m², shares as fractions)
+    tasks: dict[str, float] = field(default_factory=dict)
+    stated_total_m2: dict[str, float] = field(default_factory=dict)
+    stated_clean_m2: dict[str, float] = field(default_factory=dict)
+    contact: str = ""
+    #: Where the period was read (for errors raised later, e.g. a second report for an accepted period).
+    period_location: InputIssue | None = None
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """A reporting organisation as the template and parser need it."""
+
+    org_code: str
+    name_zh: str
+    admin_unit_code: str | None  # None for heat companies: tasks only
+    area_types: tuple[str, ...] = ()
+
+
+# --- template ----------------------------------------------------------------------------------------------
+
+_HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
+_INPUT_FILL = PatternFill("solid", fgColor="FFF9E5")
+_THIN = Side(style="thin", color="B7C4D1")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+
+
+def _task_display_unit(measure: str, unit_zh: str) -> str:
+    return {"area_m2": "万m²", "share": "%"}.get(measure, unit_zh)
+
+
+def write_template(plan: PlanData, reporter: Reporter, period: Period) -> bytes:
+    """The quarterly report workbook for one reporting organisation and period."""
+    wb = Workbook()
+    cover = wb.active
+    cover.title = COVER
+    cover["A1"] = f"{plan.title_zh} 季度进展报表"
+    cover["A1"].font = Font(bold=True, size=14)
+    rows = [
+        (LBL_UNIT, reporter.name_zh),
+        (LBL_UNIT_CODE, reporter.org_code),
+        (LBL_PERIOD, str(period)),
+        (LBL_CONTACT, ""),
+        ("联系电话", ""),
+    ]
+    for i, (k, v) in enumerate(rows, start=3):
+        cover.cell(i, 1, k).font = Font(bold=True)
+        c = cover.cell(i, 2, v)
+        c.fill = _INPUT_FILL if k in (LBL_CONTACT, "联系电话") else PatternFill()
+    notes = [
+        "填报说明：",
+        "1. 面积单位为万平方米（万m²），请勿填写平方米。",
+        "2. “取暖面积”表按取暖方式和区域类型填写本期末的取暖面积；取暖总面积应等于各取暖方式之和，"
+        "清洁取暖面积应等于清洁取暖方式之和且不大于取暖总面积。",
+        "3. 燃煤取暖面积仅在热源达到超低排放时填入“燃煤（超低排放）”行，否则填入“未达超低排放”或“散煤”行。",
+        "4. “任务进展”表填写自2019年1月1日起截至本期末的累计完成量（标“水平”的填写达到的水平）。",
+        "5. 报告被接受后如需修改，请以“更正”方式重新提交；历史版本将保留。",
+        f"依据：{plan.title_zh} §四(七) 强化数据支撑。",
+    ]
+    for i, n in enumerate(notes, start=10):
+        cover.cell(i, 1, n)
+    cover.column_dimensions["A"].width = 16
+    cover.column_dimensions["B"].width = 48
+
+    if reporter.admin_unit_code:
+        ws = wb.create_sheet(AREAS)
+        types = [t for t in AREA_TYPES if t in reporter.area_types]
+        ws["A1"] = f"{reporter.name_zh} {period} 取暖面积（万m²）"
+        ws["A1"].font = Font(bold=True, size=12)
+        header = ["取暖方式", "编码", "是否清洁"] + [AREA_TYPE_LABELS[t][0] for t in types]
+        ws.append([])
+        ws.append(header)
+        for c in ws[3]:
+            c.font, c.fill, c.border = Font(bold=True), _HEAD_FILL, _BORDER
+        for tech in plan.technologies:
+            clean = {"clean": "是", "not_clean": "否", "clean_if_ultra_low": "是（须超低排放）",
+                     "clean_if_compliant": "是（须达标排放）"}[tech.clean_rule]
+            ws.append([tech.name_zh, tech.code, clean] + [None] * len(types))
+        ws.append([ROW_TOTAL, "total", ""] + [None] * len(types))
+        ws.append([ROW_CLEAN, "clean", ""] + [None] * len(types))
+        for row in ws.iter_rows(min_row=4, max_row=ws.max_row):
+            for c in row:
+                c.border = _BORDER
+            for c in row[3:]:
+                c.fill = _INPUT_FILL
+                c.number_format = "0.00"
+        dv = DataValidation(type="decimal", operator="between", formula1="0", formula2=str(MAX_PLAUSIBLE_WAN_M2),
+                            showErrorMessage=True, errorTitle="输入有误", error="请填写0及以上的数字，单位万m²")
+        ws.add_data_validation(dv)
+        dv.add(f"D4:{chr(ord('C') + len(types))}{ws.max_row}")
+        ws["D3"].comment = Comment("单位：万平方米（万m²）", "cleanheat")
+        ws.column_dimensions["A"].width = 30
+        ws.column_dimensions["B"].width = 22
+        ws.column_dimensions["C"].width = 16
+        for i in range(len(types)):
+            ws.column_dimensions[chr(ord("D") + i)].width = 18
+        ws.freeze_panes = "D4"
+
+    ts = wb.create_sheet(TASKS)
+    ts["A1"] = f"{reporter.name_zh} {period} 任务进展（截至本期末累计）"
+    ts["A1"].font = Font(bold=True, size=12)
+    ts.append([])
+    years = list(plan.years)
+    ts.append(["任务编码", "任务", "单位", "口径", "完成值"] + [f"{y}年目标（全市）" for y in years] + ["方案条款"])
+    for c in ts[3]:
+        c.font, c.fill, c.border = Font(bold=True), _HEAD_FILL, _BORDER
+    for task in plan.tasks:
+        unit = _task_display_unit(task.measure, task.unit_zh)
+        basis = "水平" if all(t.basis == "level" for t in task.targets) else "累计"
+        targets = []
+        for y in years:
+            t = task.target_for(y)
+            if t is None:
+                targets.append("")
+            elif task.measure == "area_m2":
+                targets.append(t.value / M2_PER_WAN)
+            elif task.measure == "share":
+                targets.append(t.value * 100)
+            else:
+                targets.append(t.value)
+        ts.append([task.code, task.name_zh, unit, basis, None] + targets + [task.clause])
+    for row in ts.iter_rows(min_row=4, max_row=ts.max_row):
+        for c in row:
+            c.border = _BORDER
+        row[4].fill = _INPUT_FILL
+        row[1].alignment = Alignment(wrap_text=True)
+    ts.column_dimensions["A"].width = 30
+    ts.column_dimensions["B"].width = 46
+    ts.column_dimensions["E"].width = 14
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+# --- parsing -----------------------------------------------------------------------------------------------
+
+class _Issues(list):
+    def add(self, message: str, filename: str, sheet: str | None = None, cell: Cell | None = None,
+            field: str | None = None, row: int | None = None, column: str | None = None) -> None:
+        self.append(InputIssue(message, file=filename, sheet=sheet, row=cell.row if cell else row,
+                               column=cell.column if cell else column, field=field))
+
+
+def _value_after(sheet: Sheet, label: str) -> Cell | None:
+    for row in sheet.rows:
+        for i, c in enumerate(row):
+            if c.text == label:
+                return row[i + 1] if i + 1 < len(row) else Cell(None, c.row, chr(ord(c.column) + 1))
+    return None
+
+
+def parse_report(data: bytes, filename: str, plan: PlanData, reporters: dict[str, Reporter]) -> ParsedReport:
+    """Parse a filled template (.xlsx) or a CSV. ``reporters`` maps organisation codes and names."""
+    sheets = read_workbook(data, filename)
+    sha = hashlib.sha256(data).hexdigest()
+    if "csv" in sheets:
+        return _parse_csv(sheets["csv"], filename, sha, plan, reporters)
+    issues = _Issues()
+    if COVER not in sheets:
+        raise ReportImportError(f"{filename}: 缺少工作表“{COVER}”", [InputIssue(f"缺少工作表“{COVER}” (cover sheet missing)",
+                                                                        file=filename)])
+    cover = sheets[COVER]
+    unit_cell = _value_after(cover, LBL_UNIT_CODE) or _value_after(cover, LBL_UNIT)
+    name_cell = _value_after(cover, LBL_UNIT)
+    reporter = None
+    for c in (unit_cell, name_cell):
+        if c is not None and not c.empty and c.text in reporters:
+            reporter = reporters[c.text]
+            break
+    if reporter is None:
+        shown = (unit_cell.text if unit_cell is not None else "") or (name_cell.text if name_cell is not None else "")
+        issues.add(f"未知的填报单位“{shown}” (unknown reporting unit)", filename, COVER, unit_cell or name_cell,
+                   field="unit")
+    period_cell = _value_after(cover, LBL_PERIOD)
+    period = _check_period(period_cell, filename, COVER, plan, issues)
+    if issues:
+        raise ReportImportError(f"{filename}: {len(issues)} 处错误，未导入任何数据 (nothing imported)", list(issues))
+
+    parsed = ParsedReport(reporter.org_code, reporter.name_zh, reporter.admin_unit_code, period, filename, sha,
+                          contact=(_value_after(cover, LBL_CONTACT) or Cell(None, 0, "A")).text,
+                          period_location=InputIssue("", file=filename, sheet=COVER, row=period_cell.row,
+                                                     column=period_cell.column, field="period"))
+    if reporter.admin_unit_code:
+        if AREAS not in sheets:
+            issues.add(f"缺少工作表“{AREAS}”", filename)
+        else:
+            _parse_area_sheet(sheets[AREAS], filename, plan, reporter, parsed, issues)
+    if TASKS in sheets:
+        _parse_task_sheet(sheets[TASKS], filename, plan, parsed, issues)
+    if issues:
+        raise ReportImportError(f"{filename}: {len(issues)} 处错误，未导入任何数据 (nothing imported)", list(issues))
+    return parsed
+
+
+def _check_period(cell: Cell | None, filename: str, sheet: str, plan: PlanData, issues: _Issues,
+                  row: int | None = None, column: str | None = None) -> Period | None:
+    if cell is None or cell.empty:
+        issues.add("报告期为空，应为 YYYYQn，如 2020Q4", filename, sheet, cell, field="period", row=row, column=column)
+        return None
+    try:
+        period = Period.parse(cell.text)
+    except ValueError:
+        issues.add(f"报告期“{cell.text}”格式有误，应为 YYYYQn，如 2020Q4", filename, sheet, cell, field="period")
+        return None
+    if not plan.contains_period(period):
+        issues.add(f"报告期 {period} 不在方案期 {plan.start_year}–{plan.end_year} 内 (outside the programme)",
+                   filename, sheet, cell, field="period")
+        return None
+    return period
+
+
+def _area_value(cell: Cell, filename: str, sheet: str, issues: _Issues) -> float | None:
+    if cell.empty:
+        return 0.0
+    try:
+        v = parse_number(cell)
+    except ValueError as exc:
+        issues.add(str(exc), filename, sheet, cell)
+        return None
+    if v < 0:
+        issues.add(f"面积 {v} 为负数 (negative)", filename, sheet, cell)
+        return None
+    if v > MAX_PLAUSIBLE_WAN_M2:
+        issues.add(f"面积 {v} 万m² 不合理（超过 {MAX_PLAUSIBLE_WAN_M2} 万m²）：是否误填为平方米？请以万m²填写 "
+                   "(implausible: area typed in m² instead of 万m²?)", filename, sheet, cell)
+        return None
+    return float(v) * M2_PER_WAN
+
+
+def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Reporter, parsed: ParsedReport,
+                      issues: _Issues) -> None:
+    hdr_idx = sheet.find_row("取暖方式")
+    if hdr_idx is None:
+        issues.add("找不到表头行“取暖方式”", filename, sheet.name)
+        return
+    header = sheet.rows[hdr_idx]
+    label_to_type = {AREA_TYPE_LABELS[t][0]: t for t in AREA_TYPES}
+    col_type: dict[str, str] = {}
+    for c in header:
+        if c.text in label_to_type:
+            col_type[c.column] = label_to_type[c.text]
+    code_col = next((c.column for c in header if c.text == "编码"), None)
+    techs = {t.code: t for t in plan.technologies} | {t.name_zh: t for t in plan.technologies}
+    sums = defaultdict(float)
+    clean_sums = defaultdict(float)
+    seen: set[str] = set()
+    for row in sheet.rows[hdr_idx + 1:]:
+        cells = {c.column: c for c in row}
+        label = row[0].text if row else ""
+        code = cells[code_col].text if code_col and code_col in cells else ""
+        if not label and not code:
+            continue
+        key = code or label
+        is_total, is_clean = key in ("total", ROW_TOTAL) or label == ROW_TOTAL, key in ("clean", ROW_CLEAN) or \
+            label == ROW_CLEAN
+        tech = techs.get(code) or techs.get(label)
+        if not (is_total or is_clean) and tech is None:
+            issues.add(f"未知的取暖方式“{key}”", filename, sheet.name, row[0])
+            continue
+        if tech is not None:
+            if tech.code in seen:
+                issues.add(f"取暖方式“{tech.name_zh}”重复", filename, sheet.name, row[0])
+                continue
+            seen.add(tech.code)
+        for col, at in col_type.items():
+            cell = cells.get(col)
+            if cell is None:
+                continue
+            value = _area_value(cell, filename, sheet.name, issues)
+            if value is None:
+                continue
+            if at not in reporter.area_types:
+                if value > 0:
+                    issues.add(f"{reporter.name_zh}不含区域类型“{AREA_TYPE_LABELS[at][0]}”，该列应为空", filename,
+                               sheet.name, cell)
+                continue
+            if is_total:
+                parsed.stated_total_m2[at] = value
+            elif is_clean:
+                parsed.stated_clean_m2[at] = value
+            else:
+                if value > 0:
+                    parsed.areas[(at, tech.code)] = value
+                sums[at] += value
+                if tech.counts_as_clean:
+                    clean_sums[at] += value
+    # Consistency of the stated totals.
+    total_row = sheet.find_row(ROW_TOTAL)
+    clean_row = sheet.find_row(ROW_CLEAN)
+    col_of = {at: col for col, at in col_type.items()}
+    for at in reporter.area_types:
+        col = col_of.get(at)
+        if col is None:
+            issues.add(f"缺少区域类型列“{AREA_TYPE_LABELS[at][0]}”", filename, sheet.name, row=header[0].row)
+            continue
+        total, clean = parsed.stated_total_m2.get(at), parsed.stated_clean_m2.get(at)
+        trow = sheet.rows[total_row][0].row if total_row is not None else None
+        crow = sheet.rows[clean_row][0].row if clean_row is not None else None
+        label = AREA_TYPE_LABELS[at][0]
+        if total is not None and clean is not None and clean > total * (1 + 1e-9):
+            issues.add(f"{label}：清洁取暖面积 {clean / M2_PER_WAN:.2f} 大于取暖总面积 {total / M2_PER_WAN:.2f} 万m² "
+                       "(clean area above total area)", filename, sheet.name, row=crow, column=col)
+        if total is not None and abs(sums[at] - total) > max(SUM_TOLERANCE * total, 0.01 * M2_PER_WAN):
+            issues.add(f"{label}：各取暖方式之和 {sums[at] / M2_PER_WAN:.2f} 不等于取暖总面积 "
+                       f"{total / M2_PER_WAN:.2f} 万m²", filename, sheet.name, row=trow, column=col)
+        if clean is not None and abs(clean_sums[at] - clean) > max(SUM_TOLERANCE * max(clean, 1.0), 0.01 * M2_PER_WAN):
+            issues.add(f"{label}：清洁取暖方式之和 {clean_sums[at] / M2_PER_WAN:.2f} 不等于所填清洁取暖面积 "
+                       f"{clean / M2_PER_WAN:.2f} 万m²", filename, sheet.name, row=crow, column=col)
+        if total is None and sums[at] == 0:
+            issues.add(f"{label}：未填写取暖面积", filename, sheet.name, row=trow, column=col)
+
+
+def _task_value(measure: str, v: Decimal) -> float:
+    if measure == "area_m2":
+        return float(v) * M2_PER_WAN
+    if measure == "share":
+        return float(v) / 100
+    return float(v)
+
+
+def _check_task_value(task, cell: Cell, filename: str, sheet: str, issues: _Issues) -> float | None:  # noqa: ANN001
+    try:
+        v = parse_number(cell)
+    except ValueError as exc:
+        issues.add(str(exc), filename, sheet, cell)
+        return None
+    if v < 0:
+        issues.add(f"完成值 {v} 为负数 (negative)", filename, sheet, cell)
+        return None
+    if task.measure == "share" and v > 100:
+        issues.add(f"比例 {v}% 超过 100%", filename, sheet, cell)
+        return None
+    if task.measure == "area_m2" and v > MAX_PLAUSIBLE_WAN_M2:
+        issues.add(f"面积 {v} 万m² 不合理：是否误填为平方米？请以万m²填写", filename, sheet, cell)
+        return None
+    return _task_value(task.measure, v)
+
+
+def _parse_task_sheet(sheet: Sheet, filename: str, plan: PlanData, parsed: ParsedReport, issues: _Issues) -> None:
+    hdr_idx = sheet.find_row("任务编码")
+    if hdr_idx is None:
+        issues.add("找不到表头行“任务编码”", filename, sheet.name)
+        return
+    header = sheet.rows[hdr_idx]
+    val_col = next((c.column for c in header if c.text == "完成值"), None)
+    if val_col is None:
+        issues.add("找不到列“完成值”", filename, sheet.name, row=header[0].row)
+        return
+    tasks = {t.code: t for t in plan.tasks}
+    for row in sheet.rows[hdr_idx + 1:]:
+        cells = {c.column: c for c in row}
+        code_cell = row[0] if row else None
+        if code_cell is None or code_cell.empty:
+            continue
+        task = tasks.get(code_cell.text)
+        if task is None:
+            issues.add(f"未知的任务编码“{code_cell.text}”", filename, sheet.name, code_cell)
+            continue
+        cell = cells.get(val_col)
+        if cell is None or cell.empty:
+            continue
+        value = _check_task_value(task, cell, filename, sheet.name, issues)
+        if value is not None:
+            parsed.tasks[task.code] = value
+
+
+CSV_COLUMNS = ("单位", "报告期", "项目", "区域类型", "编码", "数值")
+
+
+def _parse_csv(sheet: Sheet, filename: str, sha: str, plan: PlanData, reporters: dict[str, Reporter]) -> ParsedReport:
+    """Long-format CSV: 单位,报告期,项目(取暖面积|清洁取暖面积|取暖总面积|任务),区域类型,编码,数值 (areas in 万m²)."""
+    issues = _Issues()
+    if not sheet.rows:
+        raise ReportImportError(f"{filename}: 空文件", [InputIssue("empty file", file=filename)])
+    header = [c.text for c in sheet.rows[0]]
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    if missing:
+        raise ReportImportError(f"{filename}: 缺少列 {'、'.join(missing)}",
+                                [InputIssue(f"缺少列 {'、'.join(missing)}；表头应为 {','.join(CSV_COLUMNS)}",
+                                            file=filename, sheet="csv", row=1)])
+    idx = {name: header.index(name) for name in CSV_COLUMNS}
+    label_to_type = {AREA_TYPE_LABELS[t][0]: t for t in AREA_TYPES} | {t: t for t in AREA_TYPES}
+    techs = {t.code: t for t in plan.technologies} | {t.name_zh: t for t in plan.technologies}
+    tasks = {t.code: t for t in plan.tasks}
+    reporter: Reporter | None = None
+    period: Period | None = None
+    parsed: ParsedReport | None = None
+    area_rows: list[tuple[str, str, str, Cell]] = []
+    task_rows: list[tuple[str, Cell, Cell]] = []
+    for row in sheet.rows[1:]:
+        if all(c.empty for c in row):
+            continue
+        cells = [row[i] if i < len(row) else Cell(None, row[0].row, chr(ord("A") + i)) for i in range(len(header))]
+        unit_c, period_c = cells[idx["单位"]], cells[idx["报告期"]]
+        r = reporters.get(unit_c.text)
+        if r is None:
+            issues.add(f"未知的填报单位“{unit_c.text}”", filename, "csv", unit_c, field="unit")
+            continue
+        if reporter is None:
+            reporter = r
+        elif r.org_code != reporter.org_code:
+            issues.add("一个文件只能包含一个填报单位", filename, "csv", unit_c, field="unit")
+            continue
+        p = _check_period(period_c, filename, "csv", plan, issues)
+        if p is None:
+            continue
+        if period is None:
+            period = p
+            parsed = ParsedReport(r.org_code, r.name_zh, r.admin_unit_code, p, filename, sha,
+                                  period_location=InputIssue("", file=filename, sheet="csv", row=period_c.row,
+                                                             column=period_c.column, field="period"))
+        elif p != period:
+            issues.add("一个文件只能包含一个报告期", filename, "csv", period_c, field="period")
+            continue
+        kind_c, type_c, code_c, val_c = (cells[idx["项目"]], cells[idx["区域类型"]], cells[idx["编码"]],
+                                         cells[idx["数值"]])
+        if kind_c.text == "任务":
+            task_rows.append((code_c.text, code_c, val_c))
+        elif kind_c.text in ("取暖面积", "取暖总面积", "清洁取暖面积"):
+            area_rows.append((kind_c.text, type_c.text, code_c.text, val_c))
+            if label_to_type.get(type_c.text) is None:
+                issues.add(f"未知的区域类型“{type_c.text}”", filename, "csv", type_c)
+            elif kind_c.text == "取暖面积" and techs.get(code_c.text) is None:
+                issues.add(f"未知的取暖方式“{code_c.text}”", filename, "csv", code_c)
+        else:
+            issues.add(f"未知的项目“{kind_c.text}”，应为 取暖面积、取暖总面积、清洁取暖面积 或 任务", filename, "csv", kind_c)
+    if issues or parsed is None:
+        if parsed is None and not issues:
+            issues.add("没有数据行", filename, "csv", row=2)
+        raise ReportImportError(f"{filename}: {len(issues)} 处错误，未导入任何数据 (nothing imported)", list(issues))
+    sums, clean_sums, where = defaultdict(float), defaultdict(float), {}
+    for kind, type_text, code, cell in area_rows:
+        at = label_to_type[type_text]
+        value = _area_value(cell, filename, "csv", issues)
+        if value is None:
+            continue
+        if reporter.admin_unit_code is None:
+            issues.add("供热企业只填报任务进展，不填取暖面积", filename, "csv", cell)
+            continue
+        if at not in reporter.area_types and value > 0:
+            issues.add(f"{reporter.name_zh}不含区域类型“{type_text}”", filename, "csv", cell)
+            continue
+        if kind == "取暖总面积":
+            parsed.stated_total_m2[at] = value
+            where[("total", at)] = cell
+        elif kind == "清洁取暖面积":
+            parsed.stated_clean_m2[at] = value
+            where[("clean", at)] = cell
+        else:
+            tech = techs[code]
+            if (at, tech.code) in parsed.areas:
+                issues.add(f"取暖方式“{code}”在“{type_text}”重复", filename, "csv", cell)
+                continue
+            if value > 0:
+                parsed.areas[(at, tech.code)] = value
+            sums[at] += value
+            if tech.counts_as_clean:
+                clean_sums[at] += value
+    for at, total in parsed.stated_total_m2.items():
+        clean = parsed.stated_clean_m2.get(at)
+        if clean is not None and clean > total * (1 + 1e-9):
+            issues.add(f"{AREA_TYPE_LABELS[at][0]}：清洁取暖面积大于取暖总面积 (clean area above total area)", filename,
+                       "csv", where[("clean", at)])
+        if abs(sums[at] - total) > max(SUM_TOLERANCE * total, 0.01 * M2_PER_WAN):
+            issues.add(f"{AREA_TYPE_LABELS[at][0]}：各取暖方式之和不等于取暖总面积", filename, "csv", where[("total", at)])
+    for code, code_c, val_c in task_rows:
+        task = tasks.get(code)
+        if task is None:
+            issues.add(f"未知的任务编码“{code}”", filename, "csv", code_c)
+            continue
+        value = _check_task_value(task, val_c, filename, "csv", issues)
+        if value is not None:
+            parsed.tasks[code] = value
+    if issues:
+        raise ReportImportError(f"{filename}: {len(issues)} 处错误，未导入任何数据 (nothing imported)", list(issues))
+    return parsed

@@ -1,0 +1,297 @@
+"""Use cases of the programme ledger: reporting organisations, report submission and review, evaluation.
+
+Every function takes a session and the acting user; writes are audited; nothing commits.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from cleanheat.assets import heat_sources
+from cleanheat.auth.roles import REPORTING_ORG_KINDS, OrgKind, Role
+from cleanheat.auth.service import Actor, audit
+from cleanheat.auth.tables import Organisation
+from cleanheat.errors import InputError, InputIssue, NotFoundError, PermissionDeniedError
+from cleanheat.programme import indicators
+from cleanheat.programme.errors import ReportConflictError, ReportImportError
+from cleanheat.programme.model import Period, PlanData, SourceVerdict
+from cleanheat.programme.plan_store import get_plan_row
+from cleanheat.programme.reports_io import ParsedReport, Reporter
+from cleanheat.programme.tables import Report, ReportArea, ReportTask
+from cleanheat.store.base import utcnow
+
+SUBMIT_ROLES = (Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
+REVIEW_ROLES = (Role.PROGRAMME_OFFICE,)
+EVALUATION_ROLES = (Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU)
+
+
+# --- reporting organisations ----------------------------------------------------------------------------------
+
+def reporters(session: Session, plan: PlanData) -> dict[str, Reporter]:
+    """Reporting organisations keyed by code and by Chinese name (and unit name for governments)."""
+    out: dict[str, Reporter] = {}
+    units = {u.code: u for u in plan.units}
+    for org in session.scalars(select(Organisation).where(Organisation.kind.in_([k.value for k in REPORTING_ORG_KINDS]))):
+        unit = units.get(org.admin_unit_code) if org.admin_unit_code else None
+        r = Reporter(org.code, org.name_zh, unit.code if unit else None, unit.area_types if unit else ())
+        out[org.code] = r
+        out[org.name_zh] = r
+        if unit is not None:
+            out[unit.name_zh] = r
+            out[unit.code] = r
+    return out
+
+
+def reporter_for(session: Session, plan: PlanData, key: str) -> Reporter:
+    r = reporters(session, plan).get(key)
+    if r is None:
+        raise InputError(f"unknown reporting unit {key!r}",
+                         [InputIssue(f"未知的填报单位“{key}”：应为区县（市）名称或编码，或供热企业编码", field="unit")])
+    return r
+
+
+def visible_reporters(session: Session, actor: Actor, plan: PlanData) -> list[Reporter]:
+    seen, out = set(), []
+    for r in reporters(session, plan).values():
+        if r.org_code in seen:
+            continue
+        seen.add(r.org_code)
+        if actor.city_wide or actor.role == Role.ECOLOGY_BUREAU or r.org_code == actor.org_code:
+            out.append(r)
+    order = {u.code: i for i, u in enumerate(plan.units)}
+    return sorted(out, key=lambda r: (r.admin_unit_code is None, order.get(r.admin_unit_code or "", 99), r.org_code))
+
+
+def _org(session: Session, code: str) -> Organisation:
+    org = session.scalar(select(Organisation).where(Organisation.code == code))
+    if org is None:
+        raise NotFoundError(f"organisation {code!r} not found")
+    return org
+
+
+# --- submission and review -------------------------------------------------------------------------------------
+
+def submit_report(session: Session, actor: Actor, plan: PlanData, parsed: ParsedReport, *,
+                  correction_reason: str | None = None, synthetic: bool = False) -> Report:
+    """Store a parsed report as a new version. A second report for an accepted period is refused unless it is a
+    correction (with a reason); earlier unreviewed versions are superseded; history is kept."""
+    actor.require_roles(*SUBMIT_ROLES)
+    org = _org(session, parsed.org_code)
+    if not actor.city_wide and org.id != actor.org_id:
+        raise PermissionDeniedError("a reporting unit submits only its own reports")
+    plan_row = get_plan_row(session, plan.code)
+    period = str(parsed.period)
+    versions = list(session.scalars(select(Report).where(Report.plan_id == plan_row.id, Report.org_id == org.id,
+                                                         Report.period == period).order_by(Report.version)))
+    accepted = [r for r in versions if r.status == "accepted"]
+    if accepted and not correction_reason:
+        loc = parsed.period_location
+        raise ReportImportError(
+            f"{parsed.org_name} {period} 的报告已被接受；如需修改请以更正方式提交 (a report for this period is already "
+            "accepted; submit a correction)",
+            [InputIssue(f"{period} 已有被接受的报告（第 {accepted[-1].version} 版）；请勾选“更正”并说明原因",
+                        file=loc.file if loc else parsed.filename, sheet=loc.sheet if loc else None,
+                        row=loc.row if loc else None, column=loc.column if loc else None, field="period")],
+        )
+    for r in versions:
+        if r.status == "submitted":
+            r.status = "superseded"
+    report = Report(
+        plan_id=plan_row.id, org_id=org.id, admin_unit_code=parsed.admin_unit_code, period=period,
+        year=parsed.period.year, quarter=parsed.period.quarter,
+        version=(versions[-1].version + 1) if versions else 1, status="submitted",
+        is_correction=bool(correction_reason and accepted),
+        supersedes_id=accepted[-1].id if accepted else (versions[-1].id if versions else None),
+        submitted_by=actor.actor, source_filename=parsed.filename, source_sha256=parsed.sha256,
+        synthetic=synthetic, note=correction_reason or "",
+        areas=[ReportArea(area_type=at, technology=tech, heated_area_m2=a) for (at, tech), a in parsed.areas.items()],
+        tasks=[ReportTask(task_code=code, value=v) for code, v in parsed.tasks.items()],
+    )
+    session.add(report)
+    session.flush()
+    audit(session, actor, "submit", "programme_report", report.id,
+          {"org": parsed.org_code, "period": period, "version": report.version, "file": parsed.filename,
+           "sha256": parsed.sha256, "correction": bool(correction_reason)},
+          summary=f"{parsed.org_name} 提交 {period} 报告（第 {report.version} 版）")
+    return report
+
+
+def review_report(session: Session, actor: Actor, report_id: int, decision: str, comment: str = "") -> Report:
+    """The office accepts a submitted report (older accepted versions become superseded) or returns it."""
+    actor.require_roles(*REVIEW_ROLES)
+    report = session.get(Report, report_id)
+    if report is None:
+        raise NotFoundError(f"report {report_id} not found")
+    if report.status != "submitted":
+        raise ReportConflictError(f"report {report_id} is {report.status}, not awaiting review")
+    if decision not in ("accept", "return"):
+        raise InputError("decision must be accept or return", [InputIssue("decision", field="decision")])
+    if decision == "return" and not comment.strip():
+        raise InputError("a returned report needs a comment", [InputIssue("退回须填写意见", field="comment")])
+    if decision == "accept":
+        for older in session.scalars(select(Report).where(Report.plan_id == report.plan_id,
+                                                          Report.org_id == report.org_id,
+                                                          Report.period == report.period,
+                                                          Report.status == "accepted")):
+            older.status = "superseded"
+        report.status = "accepted"
+    else:
+        report.status = "returned"
+    report.reviewed_by, report.reviewed_at, report.review_comment = actor.actor, utcnow(), comment.strip()
+    audit(session, actor, decision, "programme_report", report.id, {"comment": comment},
+          summary=f"{'接受' if decision == 'accept' else '退回'} {report.period} 报告（第 {report.version} 版）")
+    return report
+
+
+def _scoped_reports(actor: Actor):  # noqa: ANN202
+    q = select(Report).options(selectinload(Report.areas), selectinload(Report.tasks))
+    if not actor.city_wide:
+        q = q.where(Report.org_id == actor.org_id)
+    return q
+
+
+def list_reports(session: Session, actor: Actor, *, period: str | None = None, org_code: str | None = None,
+                 status: str | None = None, limit: int = 500) -> list[Report]:
+    q = _scoped_reports(actor).order_by(Report.period.desc(), Report.org_id, Report.version.desc())
+    if period:
+        q = q.where(Report.period == period)
+    if org_code:
+        q = q.where(Report.org_id == _org(session, org_code).id)
+    if status:
+        q = q.where(Report.status == status)
+    return list(session.scalars(q.limit(limit)))
+
+
+def get_report(session: Session, actor: Actor, report_id: int) -> Report:
+    report = session.scalar(_scoped_reports(actor).where(Report.id == report_id))
+    if report is None:
+        raise NotFoundError(f"report {report_id} not found")
+    return report
+
+
+def report_history(session: Session, actor: Actor, report: Report) -> list[Report]:
+    return list(session.scalars(_scoped_reports(actor).where(Report.plan_id == report.plan_id,
+                                                             Report.org_id == report.org_id,
+                                                             Report.period == report.period)
+                                .order_by(Report.version)))
+
+
+def pending_count(session: Session, actor: Actor) -> int:
+    q = select(func.count()).select_from(Report).where(Report.status == "submitted")
+    if not actor.city_wide:
+        q = q.where(Report.org_id == actor.org_id)
+    return session.scalar(q) or 0
+
+
+# --- evaluation ---------------------------------------------------------------------------------------------------
+
+def counted_figures(session: Session, plan: PlanData, period: Period) -> list[indicators.UnitFigures]:
+    """Per reporting organisation, the newest accepted report at or before ``period`` (within the programme)."""
+    plan_row = get_plan_row(session, plan.code)
+    start = f"{plan.start_year}Q1"
+    rows = session.scalars(
+        select(Report).where(Report.plan_id == plan_row.id, Report.status == "accepted",
+                             Report.period <= str(period), Report.period >= start)
+        .options(selectinload(Report.areas), selectinload(Report.tasks))
+        .order_by(Report.org_id, Report.period.desc(), Report.version.desc())
+    )
+    orgs = {o.id: o.code for o in session.scalars(select(Organisation))}
+    chosen: dict[int, Report] = {}
+    for r in rows:
+        chosen.setdefault(r.org_id, r)
+    return [
+        indicators.UnitFigures(
+            org_code=orgs[r.org_id], admin_unit_code=r.admin_unit_code, report_period=Period.parse(r.period),
+            report_id=r.id, areas={(a.area_type, a.technology): a.heated_area_m2 for a in r.areas},
+            tasks={t.task_code: t.value for t in r.tasks},
+        )
+        for r in chosen.values()
+    ]
+
+
+def registry_counts(session: Session, plan: PlanData, period: Period) -> dict[str, float] | None:
+    """Task progress counted from the heat-source registry (None when the registry is empty)."""
+    if heat_sources.registry_is_empty(session):
+        return None
+    rules = {t.code: dict(t.registry_rule, measure=t.measure) for t in plan.tasks if t.registry_rule}
+    return heat_sources.count_for_rules(session, rules, date(plan.start_year, 1, 1), period.end_date())
+
+
+def source_verdicts(session: Session, plan: PlanData, period: Period) -> list[SourceVerdict]:
+    """Monitoring verdicts from the emissions area, when it is installed."""
+    try:
+        link = importlib.import_module("cleanheat.emissions.ledger_link")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("cleanheat.emissions", "cleanheat.emissions.ledger_link"):
+            raise
+        return []
+    return list(link.source_verdicts(session, plan, period))
+
+
+def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, period: Period | None = None,
+             with_verification: bool = True) -> indicators.Evaluation:
+    """Evaluate the programme for ``year`` at ``period`` (default: the year's Q4 = the annual evaluation).
+    Units other than the actor's own are hidden from reporting units and companies."""
+    actor.require_roles(*EVALUATION_ROLES)
+    if period is None:
+        period = Period(year, 4)
+    if period.year != year:
+        raise InputError("period outside year", [InputIssue(f"报告期 {period} 不在 {year} 年", field="period")])
+    if not plan.contains_period(period):
+        raise InputError("period outside the programme",
+                         [InputIssue(f"{period} 不在方案期 {plan.start_year}–{plan.end_year} 内", field="period")])
+    ev = indicators.evaluate(
+        plan, period, counted_figures(session, plan, period),
+        registry_counts=registry_counts(session, plan, period),
+        verdicts=source_verdicts(session, plan, period) if with_verification else (),
+        annual=period.is_year_end,
+    )
+    if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU):
+        own = actor.admin_unit_code
+        ev = indicators.Evaluation(**{**ev.__dict__, "units": [u for u in ev.units if u.code == own]})
+    return ev
+
+
+def trend(session: Session, actor: Actor, plan: PlanData, upto: Period) -> list[dict]:
+    """Rates by area type for every quarter from the programme start to ``upto`` (accepted reports)."""
+    actor.require_roles(*EVALUATION_ROLES)
+    out = []
+    p = Period(plan.start_year, 1)
+    while p <= upto:
+        ev = indicators.evaluate(plan, p, counted_figures(session, plan, p), annual=p.is_year_end)
+        out.append({"period": str(p)} | {k: r.actual for k, r in ev.rates.items()}
+                   | {f"{k}_target": r.target for k, r in ev.rates.items()})
+        p = p.next()
+    return out
+
+
+def evaluation_to_dict(ev: indicators.Evaluation) -> dict:
+    """The JSON form of an evaluation (``rates.urban|county_fringe|rural|city`` with actual, target, status, gap_m2)."""
+    def rate(r: indicators.RateResult) -> dict:
+        return {"actual": r.actual, "target": r.target, "status": r.status, "gap_m2": r.gap_m2,
+                "heated_area_m2": r.heated_area_m2, "clean_area_m2": r.clean_area_m2,
+                "reported_clean_area_m2": r.reported_clean_area_m2, "reclassified_m2": r.reclassified_m2}
+
+    return {
+        "plan": ev.plan_code,
+        "year": ev.year,
+        "period": str(ev.period),
+        "units_reporting": ev.units_reporting,
+        "units_total": ev.units_total,
+        "rates": {k: rate(r) for k, r in ev.rates.items()},
+        "reference_city_target": ev.reference_city_target,
+        "units": [{"code": u.code, "name_zh": u.name_zh, "report_period": str(u.report_period) if u.report_period else None,
+                   "stale": u.stale, "rates": {k: rate(r) for k, r in u.rates.items()}} for u in ev.units],
+        "technologies": [asdict(t) for t in ev.technologies],
+        "tasks": [asdict(t) | {"responsible": list(t.responsible)} for t in ev.tasks],
+        "verification": [asdict(v) for v in ev.verification],
+    }
+
+
+def is_reporting_org(org: Organisation) -> bool:
+    return OrgKind(org.kind) in REPORTING_ORG_KINDS

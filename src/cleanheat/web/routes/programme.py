@@ -1,0 +1,392 @@
+"""Programme ledger pages and API: city overview, drill-downs, task board, reports (upload, review),
+published report downloads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
+
+from cleanheat.auth.roles import Role
+from cleanheat.auth.service import Actor
+from cleanheat.errors import InputError, InputIssue, NotFoundError
+from cleanheat.programme import publish, service
+from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES, Period
+from cleanheat.programme.plan_store import load_plan
+from cleanheat.programme.reports_io import parse_report, write_template
+from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles
+from cleanheat.web.i18n import STATUS_LABELS
+from cleanheat.web.nav import NavItem
+
+router = APIRouter()
+
+VIEW_ROLES = (Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU)
+NAV = [
+    NavItem("/programme/overview", "全市概览", "Overview", order=10, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
+                                                                              Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
+    NavItem("/programme/tasks", "任务进展", "Tasks", order=20, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
+                                                                            Role.HEAT_COMPANY})),
+    NavItem("/programme/reports", "季度报表", "Reports", order=30, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
+                                                                               Role.HEAT_COMPANY})),
+    NavItem("/programme/plan", "方案目标", "Plan & targets", order=35, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
+                                                                                 Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
+    NavItem("/programme/publish", "评价报告", "Publications", order=40, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
+                                                                                     Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
+]
+
+Viewer = Annotated[Actor, Depends(require_roles(*VIEW_ROLES, page=True))]
+ApiViewer = Annotated[Actor, Depends(require_roles(*VIEW_ROLES))]
+Submitter = Annotated[Actor, Depends(require_roles(*service.SUBMIT_ROLES, page=True))]
+ApiSubmitter = Annotated[Actor, Depends(require_roles(*service.SUBMIT_ROLES))]
+Reviewer = Annotated[Actor, Depends(require_roles(*service.REVIEW_ROLES, page=True))]
+ApiReviewer = Annotated[Actor, Depends(require_roles(*service.REVIEW_ROLES))]
+
+
+def _latest_period(plan, today=None) -> Period:  # noqa: ANN001
+    """The newest programme quarter that has ended (the programme's last quarter after it)."""
+    from datetime import date
+
+    today = today or date.today()
+    p = Period(min(today.year, plan.end_year), 4)
+    while p.end_date() > today and p > Period(plan.start_year, 1):
+        p = p.previous()
+    return p
+
+
+def _pick_period(plan, year: int | None, quarter: int | None) -> Period:  # noqa: ANN001
+    if year is None:
+        return _latest_period(plan)
+    p = Period(year, quarter or 4)
+    if not plan.contains_period(p):
+        raise InputError("period outside the programme",
+                         [InputIssue(f"{p} 不在方案期 {plan.start_year}–{plan.end_year} 内", field="year")])
+    return p
+
+
+@router.get("/programme", include_in_schema=False)
+def programme_root(actor: Viewer):
+    return RedirectResponse("/programme/overview", status_code=303)
+
+
+@router.get("/programme/overview", include_in_schema=False)
+def overview(request: Request, db: DbSession, actor: Viewer, year: int | None = None, quarter: int | None = None):
+    plan = load_plan(db)
+    period = _pick_period(plan, year, quarter)
+    ev = service.evaluate(db, actor, plan, year=period.year, period=period)
+    trend = service.trend(db, actor, plan, period)
+    lang_en = request.cookies.get("lang") == "en"
+    keys = [*AREA_TYPES, "city"]
+    techs = [t for t in ev.technologies if t.area_m2 > 0]
+    chart = {
+        "keys": keys, "labels": [AREA_TYPE_LABELS[k][1 if lang_en else 0] for k in keys],
+        "actual": [ev.rates[k].actual for k in keys], "target": [ev.rates[k].target for k in keys], "trend": trend,
+        "tech_names": [t.name_en if lang_en else t.name_zh for t in techs], "tech_areas": [t.area_m2 for t in techs],
+        "t_actual": "Actual" if lang_en else "实际", "t_target": "Target" if lang_en else "目标",
+        "t_wan": "10⁴ m²" if lang_en else "万m²",
+    }
+    ranked = sorted([u for u in ev.units if u.rates],
+                    key=lambda u: -((u.rates["all"].actual or 0) - (u.rates["all"].target or 0)))
+    return render(request, "programme/overview.html", {"chart": chart, "ranked": ranked,
+        "plan": plan, "ev": ev, "period": period, "trend": trend, "labels": AREA_TYPE_LABELS,
+        "area_types": AREA_TYPES, "status_labels": STATUS_LABELS, "periods": plan.periods(),
+        "pending": service.pending_count(db, actor) if actor.city_wide else 0,
+    }, actor=actor)
+
+
+@router.get("/programme/area/{area_type}", include_in_schema=False)
+def area_page(request: Request, area_type: str, db: DbSession, actor: Viewer, year: int | None = None,
+              quarter: int | None = None):
+    if area_type not in AREA_TYPES:
+        raise NotFoundError(f"unknown area type {area_type}")
+    plan = load_plan(db)
+    period = _pick_period(plan, year, quarter)
+    ev = service.evaluate(db, actor, plan, year=period.year, period=period)
+    units = sorted([u for u in ev.units if area_type in u.rates], key=lambda u: -(u.rates[area_type].actual or 0))
+    return render(request, "programme/area.html", {
+        "plan": plan, "ev": ev, "period": period, "area_type": area_type, "labels": AREA_TYPE_LABELS,
+        "units": units, "status_labels": STATUS_LABELS, "periods": plan.periods(),
+    }, actor=actor)
+
+
+@router.get("/programme/units/{code}", include_in_schema=False)
+def unit_page(request: Request, code: str, db: DbSession, actor: Viewer, year: int | None = None,
+              quarter: int | None = None):
+    plan = load_plan(db)
+    try:
+        unit = plan.unit(code)
+    except KeyError as exc:
+        raise NotFoundError(f"unknown unit {code}") from exc
+    if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU or actor.admin_unit_code == code):
+        raise NotFoundError(f"unknown unit {code}")
+    period = _pick_period(plan, year, quarter)
+    series = []
+    p = Period(plan.start_year, 1)
+    while p <= period:
+        ev = service.evaluate(db, actor, plan, year=p.year, period=p, with_verification=False)
+        u = next(x for x in ev.units if x.code == code)
+        series.append({"period": str(p)} | {k: (r.actual, r.target) for k, r in u.rates.items()})
+        p = p.next()
+    ev = service.evaluate(db, actor, plan, year=period.year, period=period)
+    u = next(x for x in ev.units if x.code == code)
+    reports = service.list_reports(db, actor, org_code=f"gov-{code}") if actor.city_wide or \
+        actor.admin_unit_code == code else []
+    figures = next((f for f in service.counted_figures(db, plan, period) if f.admin_unit_code == code), None)
+    return render(request, "programme/unit.html", {
+        "plan": plan, "unit": unit, "u": u, "period": period, "series": series, "labels": AREA_TYPE_LABELS,
+        "status_labels": STATUS_LABELS, "reports": reports, "figures": figures, "periods": plan.periods(),
+        "verification": [v for v in ev.verification if v.admin_unit_code == code],
+    }, actor=actor)
+
+
+@router.get("/programme/plan", include_in_schema=False)
+def plan_page(request: Request, db: DbSession, actor: Viewer):
+    """The programme as data: baseline, rate and technology targets, tasks and projects, each with its clause."""
+    plan = load_plan(db)
+    from cleanheat.planner import service as planner_service
+
+    proposals = planner_service.list_proposals(db, actor)[:10]
+    return render(request, "programme/plan.html", {"plan": plan, "labels": AREA_TYPE_LABELS, "proposals": proposals,
+                                                   "area_types": AREA_TYPES, "groups": {g[0]: g for g in plan.technology_groups},
+                                                   "task_display_unit": lambda t: {"area_m2": "万m²", "share": "%"}.get(t.measure, t.unit_zh),
+                                                   "scale": lambda t: 1e4 if t.measure == "area_m2" else (0.01 if t.measure == "share" else 1)},
+                  actor=actor)
+
+
+@router.get("/programme/tasks", include_in_schema=False)
+def tasks_page(request: Request, db: DbSession, actor: Viewer, year: int | None = None, quarter: int | None = None):
+    plan = load_plan(db)
+    period = _pick_period(plan, year, quarter)
+    ev = service.evaluate(db, actor, plan, year=period.year, period=period)
+    return render(request, "programme/tasks.html", {
+        "plan": plan, "ev": ev, "period": period, "status_labels": STATUS_LABELS, "periods": plan.periods(),
+        "task_display": publish.task_display,
+    }, actor=actor)
+
+
+# --- reports: pages ----------------------------------------------------------------------------------------
+
+@router.get("/programme/reports", include_in_schema=False)
+def reports_page(request: Request, db: DbSession, actor: Submitter, period: str | None = None,
+                 status: str | None = None):
+    plan = load_plan(db)
+    reports = service.list_reports(db, actor, period=period or None, status=status or None)
+    reporters = service.visible_reporters(db, actor, plan)
+    orgs = {r.org_code: r for r in reporters}
+    from sqlalchemy import select
+
+    from cleanheat.auth.tables import Organisation
+
+    names = {o.id: o.name_zh for o in db.scalars(select(Organisation))}
+    return render(request, "programme/reports.html", {
+        "plan": plan, "reports": reports, "reporters": reporters, "orgs": orgs, "names": names,
+        "periods": plan.periods(), "default_period": str(_latest_period(plan)), "filter_period": period or "",
+        "filter_status": status or "", "can_review": actor.role in (Role.PROGRAMME_OFFICE, Role.ADMIN),
+    }, actor=actor)
+
+
+@router.get("/programme/reports/template", include_in_schema=False)
+def template_download(db: DbSession, actor: Submitter, unit: str, period: str):
+    return _template_response(db, actor, unit, period)
+
+
+@router.post("/programme/reports/upload", include_in_schema=False, dependencies=[CsrfChecked])
+async def upload_report(request: Request, db: DbSession, settings: AppSettings, actor: Submitter,
+                        file: Annotated[UploadFile, File()], correction: Annotated[str, Form()] = "",
+                        reason: Annotated[str, Form()] = ""):
+    data = await file.read(settings.upload_max_bytes + 1)
+    try:
+        report = _submit(db, actor, data, file.filename or "upload.xlsx", settings.upload_max_bytes,
+                         reason.strip() if correction else None)
+    except InputError as exc:
+        db.rollback()
+        flash(request, "error", f"导入失败，未导入任何数据：{exc.summary}", [str(i) for i in exc.issues])
+        return RedirectResponse("/programme/reports", status_code=303)
+    flash(request, "ok", f"已提交 {report.period} 报告（第 {report.version} 版），等待审核。")
+    return RedirectResponse(f"/programme/reports/{report.id}", status_code=303)
+
+
+@router.get("/programme/reports/{report_id}", include_in_schema=False)
+def report_page(request: Request, report_id: int, db: DbSession, actor: Submitter):
+    plan = load_plan(db)
+    report = service.get_report(db, actor, report_id)
+    history = service.report_history(db, actor, report)
+    techs = {t.code: t for t in plan.technologies}
+    tasks = {t.code: t for t in plan.tasks}
+    from cleanheat.auth.tables import Organisation
+
+    org = db.get(Organisation, report.org_id)
+    return render(request, "programme/report_detail.html", {
+        "plan": plan, "report": report, "history": history, "techs": techs, "tasks": tasks, "org": org,
+        "labels": AREA_TYPE_LABELS, "area_types": AREA_TYPES,
+        "can_review": actor.role in (Role.PROGRAMME_OFFICE, Role.ADMIN) and report.status == "submitted",
+    }, actor=actor)
+
+
+@router.post("/programme/reports/{report_id}/review", include_in_schema=False, dependencies=[CsrfChecked])
+def review_form(request: Request, report_id: int, db: DbSession, actor: Reviewer,
+                decision: Annotated[str, Form()], comment: Annotated[str, Form()] = ""):
+    try:
+        r = service.review_report(db, actor, report_id, decision, comment)
+    except InputError as exc:
+        db.rollback()
+        flash(request, "error", exc.summary, [str(i) for i in exc.issues])
+        return RedirectResponse(f"/programme/reports/{report_id}", status_code=303)
+    flash(request, "ok", f"报告 {r.period}（第 {r.version} 版）已{'接受' if r.status == 'accepted' else '退回'}。")
+    return RedirectResponse("/programme/reports?status=submitted", status_code=303)
+
+
+@router.get("/programme/publish", include_in_schema=False)
+def publish_page(request: Request, db: DbSession, actor: Viewer):
+    plan = load_plan(db)
+    return render(request, "programme/publish.html", {"plan": plan, "periods": plan.periods(),
+                                                      "latest": str(_latest_period(plan))}, actor=actor)
+
+
+@router.get("/programme/publish/download", include_in_schema=False)
+def publish_download(db: DbSession, actor: Viewer, period: str, format: str = "pdf"):  # noqa: A002
+    return _publication(db, actor, period, format)
+
+
+# --- API ---------------------------------------------------------------------------------------------------
+
+MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8",
+         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def _publication(db, actor: Actor, period: str, fmt: str) -> Response:  # noqa: ANN001
+    if fmt not in MEDIA:
+        raise InputError("unknown format", [InputIssue(f"未知格式 {fmt}", field="format")])
+    plan = load_plan(db)
+    p, annual = publish.parse_report_period(period)
+    content = publish.render(db, actor, plan, p, annual=annual, fmt=fmt)
+    name = f"cleanheat-{plan.code}-{period}.{fmt}"
+    return Response(content, media_type=MEDIA[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _template_response(db, actor: Actor, unit: str, period: str) -> Response:  # noqa: ANN001
+    plan = load_plan(db)
+    reporter = service.reporter_for(db, plan, unit)
+    if not actor.city_wide and reporter.org_code != actor.org_code:
+        raise NotFoundError(f"unknown reporting unit {unit}")
+    try:
+        p = Period.parse(period)
+    except ValueError as exc:
+        raise InputError("bad period", [InputIssue(str(exc), field="period")]) from exc
+    if not plan.contains_period(p):
+        raise InputError("period outside the programme", [InputIssue(f"{p} 不在方案期内", field="period")])
+    content = write_template(plan, reporter, p)
+    name = f"report-{reporter.org_code}-{p}.xlsx"
+    return Response(content, media_type=MEDIA["xlsx"], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _submit(db, actor: Actor, data: bytes, filename: str, max_bytes: int, correction: str | None):  # noqa: ANN001
+    if len(data) > max_bytes:
+        raise InputError("file too large", [InputIssue(f"文件超过 {max_bytes // 1024 // 1024} MB", file=filename)])
+    plan = load_plan(db)
+    parsed = parse_report(data, filename, plan, service.reporters(db, plan))
+    return service.submit_report(db, actor, plan, parsed, correction_reason=correction)
+
+
+class ReportOut(BaseModel):
+    id: int
+    org_code: str
+    admin_unit_code: str | None
+    period: str
+    version: int
+    status: str
+    is_correction: bool
+    submitted_by: str
+    submitted_at: str
+    reviewed_by: str | None
+    review_comment: str
+    synthetic: bool
+    areas_m2: dict[str, dict[str, float]]
+    tasks: dict[str, float]
+
+
+def _report_out(db, r) -> ReportOut:  # noqa: ANN001
+    from cleanheat.auth.tables import Organisation
+
+    org = db.get(Organisation, r.org_id)
+    areas: dict[str, dict[str, float]] = {}
+    for a in r.areas:
+        areas.setdefault(a.area_type, {})[a.technology] = a.heated_area_m2
+    return ReportOut(id=r.id, org_code=org.code, admin_unit_code=r.admin_unit_code, period=r.period, version=r.version,
+                     status=r.status, is_correction=r.is_correction, submitted_by=r.submitted_by,
+                     submitted_at=r.submitted_at.isoformat(), reviewed_by=r.reviewed_by,
+                     review_comment=r.review_comment, synthetic=r.synthetic, areas_m2=areas,
+                     tasks={t.task_code: t.value for t in r.tasks})
+
+
+@router.get("/api/programme/evaluation", tags=["programme"])
+def api_evaluation(db: DbSession, actor: ApiViewer, year: int, period: str | None = None):
+    """The evaluation for a year (annual, Q4) or a quarter; the same JSON as `cleanheat programme evaluate`."""
+    plan = load_plan(db)
+    p = None
+    if period:
+        try:
+            p = Period.parse(period)
+        except ValueError as exc:
+            raise InputError("bad period", [InputIssue(str(exc), field="period")]) from exc
+    return service.evaluation_to_dict(service.evaluate(db, actor, plan, year=year, period=p))
+
+
+@router.get("/api/programme/trend", tags=["programme"])
+def api_trend(db: DbSession, actor: ApiViewer, upto: str):
+    plan = load_plan(db)
+    try:
+        p = Period.parse(upto)
+    except ValueError as exc:
+        raise InputError("bad period", [InputIssue(str(exc), field="upto")]) from exc
+    return service.trend(db, actor, plan, p)
+
+
+@router.get("/api/programme/plan", tags=["programme"])
+def api_plan(db: DbSession, actor: ApiViewer):
+    """The programme as data: units, baseline, targets, tasks (with clauses)."""
+    from dataclasses import asdict
+
+    plan = load_plan(db)
+    return asdict(plan)
+
+
+@router.get("/api/programme/reports", response_model=list[ReportOut], tags=["programme"])
+def api_reports(db: DbSession, actor: ApiSubmitter, period: str | None = None, status: str | None = None,
+                org: str | None = Query(None, description="organisation code")):
+    return [_report_out(db, r) for r in service.list_reports(db, actor, period=period, status=status, org_code=org)]
+
+
+@router.get("/api/programme/reports/{report_id}", response_model=ReportOut, tags=["programme"])
+def api_report(report_id: int, db: DbSession, actor: ApiSubmitter):
+    return _report_out(db, service.get_report(db, actor, report_id))
+
+
+@router.post("/api/programme/reports", response_model=ReportOut, status_code=201, tags=["programme"])
+async def api_upload(db: DbSession, settings: AppSettings, actor: ApiSubmitter, file: Annotated[UploadFile, File()],
+                     correction_reason: Annotated[str | None, Form()] = None):
+    """Upload a filled template (.xlsx) or CSV; 422 with every issue (sheet, row, column) and nothing stored."""
+    data = await file.read(settings.upload_max_bytes + 1)
+    report = _submit(db, actor, data, file.filename or "upload.xlsx", settings.upload_max_bytes, correction_reason)
+    return _report_out(db, report)
+
+
+class ReviewIn(BaseModel):
+    decision: str
+    comment: str = ""
+
+
+@router.post("/api/programme/reports/{report_id}/review", response_model=ReportOut, tags=["programme"])
+def api_review(report_id: int, body: ReviewIn, db: DbSession, actor: ApiReviewer):
+    return _report_out(db, service.review_report(db, actor, report_id, body.decision, body.comment))
+
+
+@router.get("/api/programme/template", tags=["programme"])
+def api_template(db: DbSession, actor: ApiSubmitter, unit: str, period: str):
+    return _template_response(db, actor, unit, period)
+
+
+@router.get("/api/programme/publication", tags=["programme"])
+def api_publication(db: DbSession, actor: ApiViewer, period: str, format: str = "pdf"):  # noqa: A002
+    return _publication(db, actor, period, format)
