@@ -22,9 +22,6 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select, text
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
 from cleanheat.assets.tables import Device, Point
 from cleanheat.auth import service as auth_service
 from cleanheat.auth.service import Actor
@@ -35,6 +32,7 @@ from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from cleanheat.telemetry.tokens import issue_device_token
 from cleanheat.twin.city import STATION_POINTS, CityConfig, ensure_city, make_city
 
+REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("CLEANHEAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -69,13 +76,6 @@ def small_city(settings, engine, session_factory) -> SmallCity:
 
 # --- a private MQTT broker and ingest worker processes ------------------------------------------------------
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 
 def free_port() -> int:

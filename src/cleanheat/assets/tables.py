@@ -78,7 +78,7 @@ class HeatSourceEvent(Base):
 # that organisation scoping is one indexed filter. Codes are unique across the installation: they are what
 # devices, imports and the MQTT topic scheme use to name things.
 
-from sqlalchemy import Boolean, UniqueConstraint
+from sqlalchemy import Boolean, UniqueConstraint  # noqa: E402 (kept with the section it serves)
 
 
 class Network(Base):

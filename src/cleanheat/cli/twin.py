@@ -112,7 +112,10 @@ def run(
         out = InProcessSink(IngestPipeline(engine, config, worker=f"twin-{prefix}", source="twin"))
         if jobs:
             j = Jobs(engine, config, city_dir=settings.city_dir)
-            on_step = lambda now: j.run(now) if (now - t0) % (10 * 60_000) == 0 else None
+
+            def on_step(now: int) -> None:  # rollups and alarms every 10 simulated minutes
+                if (now - t0) % (10 * 60_000) == 0:
+                    j.run(now)
     with progress() as bar:
         task = bar.add_task("simulating (min)", total=(t1 - t0) // 60_000)
         stats = run_city(sim, out, t0, t1, speed=speed or None, on_step=on_step,
