@@ -172,3 +172,17 @@ def test_api_and_upload_page(db, settings):
     with db() as s:
         assert s.scalar(select(Building).where(Building.code == "B7")) is None
         assert s.scalar(select(func.count()).select_from(Device)) == 3
+
+
+def test_registry_routes_leave_heat_source_paths_alone(db, settings):
+    """The registry's API paths are explicit per kind: /api/assets/heat-sources/... stays the heat-source API's."""
+    from cleanheat.web.app import all_routes, create_app
+
+    paths = {r.path for r in all_routes(create_app(settings, background=False)) if r.path.startswith("/api/assets/")}
+    assert {"/api/assets/stations", "/api/assets/stations/{record_id}", "/api/assets/points",
+            "/api/assets/import", "/api/assets/export"} <= paths
+    assert not any(p.startswith("/api/assets/{") for p in paths)
+    with make_client(settings) as client:
+        htjt = token(client, "htjt")
+        r = client.post("/api/assets/points", headers=htjt, json={"device_code": "nope", "key": "room_temp_c"})
+        assert r.status_code == 422 and "unknown device" in r.json()["detail"]

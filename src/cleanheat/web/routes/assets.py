@@ -44,12 +44,6 @@ KIND_LABELS = {"networks": ("热网", "Networks"), "stations": ("换热站", "St
                "households": ("住户", "Households"), "devices": ("设备", "Devices"), "points": ("测点", "Points")}
 
 
-def _kind(kind: str) -> str:
-    if kind not in OUT:
-        raise HTTPException(404, f"unknown kind {kind!r} (one of {', '.join(OUT)})")
-    return kind
-
-
 # --- JSON API -------------------------------------------------------------------------------------------
 
 @router.get("/api/assets/export", tags=["assets"])
@@ -82,43 +76,60 @@ def import_api(db: DbSession, actor: EditApi, settings: AppSettings, file: Annot
     return {"created": summary.created, "updated": summary.updated}
 
 
-@router.get("/api/assets/{kind}", tags=["assets"])
-def list_api(db: DbSession, actor: ViewApi, kind: str, limit: int = 1000, offset: int = 0):
-    out = OUT[_kind(kind)]
-    return [out.model_validate(r).model_dump() for r in service.list_records(db, actor, kind, limit=min(limit, 10000),
-                                                                              offset=offset)]
-
-
-@router.get("/api/assets/{kind}/{record_id}", tags=["assets"])
-def get_api(db: DbSession, actor: ViewApi, kind: str, record_id: int):
-    return OUT[_kind(kind)].model_validate(service.get_record(db, actor, kind, record_id)).model_dump()
-
-
 @router.post("/api/assets/points", tags=["assets"], dependencies=[CsrfChecked])
 def point_api(db: DbSession, actor: EditApi, settings: AppSettings, body: PointIn):
     """Create or update a measurement point (by device code and key; the catalogue fills in the defaults)."""
     return PointOut.model_validate(service.upsert(db, actor, "points", body, data_dir=settings.data_dir)).model_dump()
 
 
-@router.post("/api/assets/{kind}", tags=["assets"], dependencies=[CsrfChecked])
-async def upsert_api(request: Request, db: DbSession, actor: EditApi, settings: AppSettings, kind: str):
-    """Create or update one record by code (body: the kind's input schema; a device may list its ``points``)."""
-    _kind(kind)
-    body = await request.json()
-    schema = DeviceWithPointsIn if kind == "devices" else KIND_SCHEMAS[kind]
-    try:
-        item = schema.model_validate(body)
-    except ValidationError as exc:
-        raise InputError("invalid body", [InputIssue(e["msg"], field=".".join(map(str, e["loc"])))
-                                          for e in exc.errors()]) from exc
-    if kind == "devices":
-        points = [p if isinstance(p, str) else PointIn.model_validate(p | {"device_code": item.code})
-                  for p in item.points]
-        row = service.upsert_device_with_points(db, actor, DeviceIn.model_validate(item.model_dump(exclude={"points"})),
-                                                points, data_dir=settings.data_dir)
-    else:
-        row = service.upsert(db, actor, kind, item, data_dir=settings.data_dir)
-    return OUT[kind].model_validate(row).model_dump()
+def _list_route(kind: str):  # noqa: ANN202
+    def list_api(db: DbSession, actor: ViewApi, limit: int = 1000, offset: int = 0):
+        return [OUT[kind].model_validate(r).model_dump()
+                for r in service.list_records(db, actor, kind, limit=min(limit, 10000), offset=offset)]
+
+    list_api.__doc__ = f"{KIND_LABELS[kind][1]} the caller may see."
+    return list_api
+
+
+def _get_route(kind: str):  # noqa: ANN202
+    def get_api(db: DbSession, actor: ViewApi, record_id: int):
+        return OUT[kind].model_validate(service.get_record(db, actor, kind, record_id)).model_dump()
+
+    get_api.__doc__ = f"One of the {KIND_LABELS[kind][1].lower()}."
+    return get_api
+
+
+def _upsert_route(kind: str):  # noqa: ANN202
+    async def upsert_api(request: Request, db: DbSession, actor: EditApi, settings: AppSettings):
+        body = await request.json()
+        schema = DeviceWithPointsIn if kind == "devices" else KIND_SCHEMAS[kind]
+        try:
+            item = schema.model_validate(body)
+        except ValidationError as exc:
+            raise InputError("invalid body", [InputIssue(e["msg"], field=".".join(map(str, e["loc"])))
+                                              for e in exc.errors()]) from exc
+        if kind == "devices":
+            points = [p if isinstance(p, str) else PointIn.model_validate(p | {"device_code": item.code})
+                      for p in item.points]
+            row = service.upsert_device_with_points(db, actor, DeviceIn.model_validate(item.model_dump(
+                exclude={"points"})), points, data_dir=settings.data_dir)
+        else:
+            row = service.upsert(db, actor, kind, item, data_dir=settings.data_dir)
+        return OUT[kind].model_validate(row).model_dump()
+
+    upsert_api.__doc__ = (f"Create or update one of the {KIND_LABELS[kind][1].lower()} by code (body: its input "
+                          "schema; a device may list its `points`, keys alone taking the catalogue defaults).")
+    return upsert_api
+
+
+# explicit paths per kind, so that other routers' /api/assets/... paths (heat sources) are never shadowed
+for _kind_name in OUT:
+    router.add_api_route(f"/api/assets/{_kind_name}", _list_route(_kind_name), methods=["GET"], tags=["assets"],
+                         name=f"list_{_kind_name}")
+    router.add_api_route(f"/api/assets/{_kind_name}/{{record_id}}", _get_route(_kind_name), methods=["GET"],
+                         tags=["assets"], name=f"get_{_kind_name}")
+    router.add_api_route(f"/api/assets/{_kind_name}", _upsert_route(_kind_name), methods=["POST"],
+                         tags=["assets"], name=f"upsert_{_kind_name}", dependencies=[CsrfChecked])
 
 
 # --- pages ---------------------------------------------------------------------------------------------
