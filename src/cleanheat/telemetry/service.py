@@ -78,34 +78,38 @@ def point_values(session: Session, points: list[Point], now: int, stale_factor: 
 # --- network overview -------------------------------------------------------------------------------------
 
 def overview(session: Session, actor: Actor, now: int | None = None) -> list[dict]:
-    """Every visible station with its controller's latest values, availability and open alarms."""
+    """Every visible station with its controller's latest values, availability and open alarms.
+
+    Plain column rows in three queries (not ORM objects): an overview of 200 stations touches 2,000 points."""
     actor.require_roles(*READ_ROLES)
     now = now or now_ms()
-    stations = assets_service.list_records(session, actor, "stations")
-    if not stations:
-        return []
-    ids = [s.id for s in stations]
-    controllers = {d.station_id: d for d in session.scalars(
-        select(Device).where(Device.station_id.in_(ids), Device.kind == "station_controller"))}
-    # plain rows, not ORM objects: an overview of 200 stations touches 2,000 points
-    points = session.execute(select(Point.id, Point.device_id, Point.key, Point.name_zh, Point.unit,
-                                    Point.sampling_interval_s).where(
-        Point.device_id.in_([d.id for d in controllers.values()]))).all()
-    latest = _latest_by_point(session, [p.id for p in points])
-    values = {}
-    for pid, did, key, name, unit, interval in points:
-        ts, v = latest.get(pid, (None, None))
-        values[(did, key)] = PointValue(pid, key, name, unit, v, ts, is_fresh(ts, now, interval))
-    status = {s.device_id: s for s in session.scalars(select(DeviceStatus).where(
-        DeviceStatus.device_id.in_([d.id for d in controllers.values()])))}
-    alarms = dict(session.execute(select(Alarm.station_id, func.count()).where(
-        Alarm.station_id.in_(ids), Alarm.state != "cleared").group_by(Alarm.station_id)).all())
+    q_st = select(Station.id, Station.code, Station.name_zh).order_by(Station.code)
+    q_pts = (select(Device.station_id, Device.id, Point.id, Point.key, Point.name_zh, Point.unit,
+                    Point.sampling_interval_s, Latest.ts_ms, Latest.value)
+             .join(Point, Point.device_id == Device.id).outerjoin(Latest, Latest.point_id == Point.id)
+             .where(Device.kind == "station_controller", Device.status == "active", Device.station_id.is_not(None)))
+    q_status = (select(DeviceStatus.device_id, DeviceStatus.available).join(Device)
+                .where(Device.kind == "station_controller"))
+    q_alarms = (select(Alarm.station_id, func.count()).where(Alarm.state != "cleared", Alarm.station_id.is_not(None))
+                .group_by(Alarm.station_id))
+    if not actor.city_wide:
+        q_st = q_st.where(Station.org_id == actor.org_id)
+        q_pts = q_pts.where(Device.org_id == actor.org_id)
+        q_status = q_status.where(Device.org_id == actor.org_id)
+        q_alarms = q_alarms.where(Alarm.org_id == actor.org_id)
+    stations = session.execute(q_st).all()
+    device_of: dict[int, int] = {}
+    values: dict[int, dict[str, PointValue]] = defaultdict(dict)
+    for st_id, dev_id, pid, key, name, unit, interval, ts, v in session.execute(q_pts):
+        device_of.setdefault(st_id, dev_id)
+        values[st_id][key] = PointValue(pid, key, name, unit, v, ts, is_fresh(ts, now, interval))
+    status = dict(session.execute(q_status).all())
+    alarms = dict(session.execute(q_alarms).all())
     out = []
     for s in stations:
-        dev = controllers.get(s.id)
-        vals = {k: values.get((dev.id, k)) for k in STATION_KEYS} if dev else {}
-        st = status.get(dev.id) if dev else None
-        online = bool(st and st.available) and any(v and v.fresh for v in vals.values())
+        dev = device_of.get(s.id)
+        vals = {k: values[s.id].get(k) for k in STATION_KEYS} if dev else {}
+        online = bool(status.get(dev)) and any(v and v.fresh for v in vals.values())
         n_alarms = alarms.get(s.id, 0)
         out.append({"station": s, "device": dev, "values": vals, "online": online,
                     "last_ms": max((v.ts_ms for v in vals.values() if v and v.ts_ms), default=None),

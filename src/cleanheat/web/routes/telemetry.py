@@ -141,9 +141,16 @@ def backfill_api(request: Request, db: DbSession, actor: CompanyApi, file: Annot
 
 # --- JSON API (people) ------------------------------------------------------------------------------------
 
+def _json(data: object) -> Response:
+    """Large numeric payloads serialised directly (FastAPI's generic encoder walks every number)."""
+    return Response(json.dumps(data, separators=(",", ":"), ensure_ascii=False), media_type="application/json")
+
+
+
 @router.get("/api/telemetry/overview", tags=["telemetry"])
 def overview_api(db: DbSession, actor: ViewApi):
-    return service.overview_json(service.overview(db, actor))
+    """Every visible station: state, open alarms and the controller's fresh values (expired ones are null)."""
+    return _json(service.overview_json(service.overview(db, actor)))
 
 
 @router.get("/api/telemetry/stations/{station_id}/latest", tags=["telemetry"])
@@ -152,11 +159,6 @@ def station_latest_api(db: DbSession, actor: ViewApi, station_id: int):
     return {"station_id": station_id, "now_ms": d["now_ms"],
             "devices": [{"code": dev.code, "kind": dev.kind, "values": [v.as_dict() for v in d["values"][dev.id]]}
                         for dev in d["devices"]]}
-
-
-def _json(data: object) -> Response:
-    """Large numeric payloads serialised directly (FastAPI's generic encoder walks every number)."""
-    return Response(json.dumps(data, separators=(",", ":"), ensure_ascii=False), media_type="application/json")
 
 
 @router.get("/api/telemetry/stations/{station_id}/series", tags=["telemetry"])
