@@ -74,8 +74,7 @@ def _items(item: dict, device: str | None, where: str, out: list, errors: list) 
         if not isinstance(values, dict):
             errors.append((f"{where}.values", "values must be an object of point: value"))
             return
-        for key, value in values.items():
-            out.append((dev, key, ts, value, f"{where}.values.{key}"))
+        out.extend([(dev, key, ts, value, f"{where}.values.{key}") for key, value in values.items()])
         return
     point = item.get("point")
     if not isinstance(point, str) or "value" not in item:
