@@ -147,10 +147,12 @@ def seasonal_heat_loss(net: Network, season: SeasonConditions, *, options: dict 
     delivered_j = 0.0
     source_j = 0.0
     bins = []
+    r = None
     for k, (t_o, hours, t_g) in enumerate(zip(season.t_out_c, season.hours, season.t_ground_c, strict=True)):
         op = operating_point(net, float(t_o), float(t_g), season, supply_min_c=supply_min_c,
                              return_min_c=return_min_c, supply_offset_k=supply_offset_k)
-        r = solve(op, options, validate=False)
+        # neighbouring bins are neighbouring operating points: start from the previous bin's solution
+        r = solve(op, options, validate=False, start=r if k else None)
         sec = hours * 3600.0
         loss_j += r.pipe_heat_loss_w * sec
         delivered_j += float(np.sum(r.consumer_heat_w)) * sec

@@ -112,24 +112,25 @@ class Topology:
     core_branches: np.ndarray  # branch indices solved by Newton's method
     core_unknown: np.ndarray  # core nodes with unknown pressure
     core_pos: np.ndarray  # node -> position among core_unknown (-1 elsewhere)
-    accumulate: sp.csr_matrix  # upper triangular (BFS order): subtree sums
-    propagate: sp.csr_matrix  # lower triangular (BFS order): pressures outward
     bfs_order: np.ndarray  # node ids in BFS order (without the ground)
 
+    #: the hanging nodes grouped by their depth in the tree, deepest first: (nodes, parents) per depth
+    hang_levels: tuple = ()
+
     def subtree_demand(self, demand: np.ndarray) -> np.ndarray:
-        """Per node: own demand plus the demand of all hanging nodes below it."""
-        x = sp.linalg.spsolve_triangular(self.accumulate, demand[self.bfs_order], lower=False, unit_diagonal=True)
-        out = np.empty_like(demand)
-        out[self.bfs_order] = x
+        """Per node: own demand plus the demand of all hanging nodes below it (one vectorised step per depth)."""
+        out = np.array(demand, dtype=float, copy=True)
+        for nodes, parents in self.hang_levels:
+            np.add.at(out, parents, out[nodes])
         return out
 
     def propagate_pressure(self, p_known: np.ndarray, drop_to_hanging: np.ndarray) -> np.ndarray:
         """Pressures of hanging nodes: ``p[v] = p[parent] - drop[v]``; other entries of ``p_known`` kept."""
-        rhs = p_known.copy()
-        rhs[self.hang_nodes] = -drop_to_hanging
-        x = sp.linalg.spsolve_triangular(self.propagate, rhs[self.bfs_order], lower=True, unit_diagonal=True)
-        out = np.empty_like(p_known)
-        out[self.bfs_order] = x
+        out = p_known.copy()
+        drop = np.zeros(self.n_nodes)
+        drop[self.hang_nodes] = drop_to_hanging
+        for nodes, parents in reversed(self.hang_levels):
+            out[nodes] = out[parents] - drop[nodes]
         return out
 
 
@@ -193,13 +194,21 @@ def build_topology(arr: NetworkArrays, node_names=None) -> Topology:
     hang_nodes = np.flatnonzero(hanging)
     hang_parent = pred[hang_nodes]
     hang_branch = tree_br[hang_nodes]
-    nh = len(hang_nodes)
-    acc = sp.csr_matrix(
-        (np.concatenate([np.ones(n), -np.ones(nh)]),
-         (np.concatenate([np.arange(n), pos[hang_parent]]), np.concatenate([np.arange(n), pos[hang_nodes]]))),
-        shape=(n, n),
-    )
-    prop = acc.T.tocsr()
+    # hanging nodes by depth, deepest first. In BFS order the predecessors' positions never decrease, so the
+    # nodes of one depth are one contiguous run: the children of run k are the positions whose predecessor lies
+    # in run k.
+    n_reached = len(order) - len(missing)
+    pv = pred[order[:n_reached]]
+    root = (pv < 0) | (pv >= n)  # children of the virtual ground (the pressure-holding nodes)
+    pp = pos[np.where(root, 0, pv)]
+    pp[root] = -1
+    depth = np.zeros(n, np.int64)
+    start, end, d = 0, int(np.searchsorted(pp, 0)), 0
+    while end > start:
+        depth[order[start:end]] = d
+        start, end, d = end, int(np.searchsorted(pp, end)), d + 1
+    hd = depth[hang_nodes]
+    hang_levels = tuple((hang_nodes[hd == d], hang_parent[hd == d]) for d in sorted(set(hd.tolist()), reverse=True))
     in_core_branch = np.ones(len(fr), bool)
     in_core_branch[hang_branch] = False
     core_unknown = np.flatnonzero(~hanging & ~fixed & reached[:n])
@@ -208,5 +217,5 @@ def build_topology(arr: NetworkArrays, node_names=None) -> Topology:
     return Topology(
         n_nodes=n, is_fixed=fixed, hanging=hanging, hang_nodes=hang_nodes, hang_branch=hang_branch,
         hang_parent=hang_parent, core_branches=np.flatnonzero(in_core_branch), core_unknown=core_unknown,
-        core_pos=core_pos, accumulate=acc, propagate=prop, bfs_order=order,
+        core_pos=core_pos, bfs_order=order, hang_levels=hang_levels,
     )

@@ -72,6 +72,11 @@ def branch_law(arr: NetworkArrays, idx, m, props: BranchProps, friction: str, m_
         # pipes with (nearly) zero flow: derivative of the laminar law (finite), whatever the friction model
         lam_lin = 32.0 * eta * L / (rho * A * D * D)
         dR = np.where(is_pipe, np.maximum(dR, lam_lin * 1e-3), dR)
+        # a friction law whose slope vanishes faster than R/m at m -> 0 (Colebrook without a laminar branch)
+        # makes the Newton step jump across zero and back for ever: never step further than the secant through
+        # the origin would (same solution, only the way there changes)
+        secant = (k * (lam * L / D + arr.zeta[idx])) * am
+        dR = np.where(is_pipe, np.maximum(dR, secant), dR)
     dR = np.maximum(dR, 1e-12)
     return R, dR, lam, re
 
@@ -85,11 +90,54 @@ class HydraulicState:
     converged: bool = True
 
 
+class CoreSystem:
+    """The node-pressure system of the meshed core, built once per network: incidence matrices, the sparsity
+    pattern of the Laplacian ``A^T diag(g) A``, so that each Newton step only fills in values."""
+
+    def __init__(self, arr: NetworkArrays, topo: Topology) -> None:
+        cb = topo.core_branches
+        self.cb = cb
+        f, t = arr.frm[cb], arr.to[cb]
+        self.f, self.t = f, t
+        uf, ut = topo.core_pos[f], topo.core_pos[t]
+        self.fixf, self.fixt = uf < 0, ut < 0
+        nu = len(topo.core_unknown)
+        self.nu = nu
+        kf, kt = ~self.fixf, ~self.fixt
+        both = kf & kt
+        self.sel_f, self.sel_t, self.sel_b = np.flatnonzero(kf), np.flatnonzero(kt), np.flatnonzero(both)
+        rows = np.concatenate([uf[kf], ut[kt], uf[both], ut[both]])
+        cols = np.concatenate([uf[kf], ut[kt], ut[both], uf[both]])
+        keys, self.slot = np.unique(cols.astype(np.int64) * max(nu, 1) + rows, return_inverse=True)
+        self.indices = (keys % max(nu, 1)).astype(np.int32)
+        self.indptr = np.searchsorted(keys // max(nu, 1), np.arange(nu + 1)).astype(np.int32)
+        self.A = sp.csr_matrix(
+            (np.concatenate([np.ones(kf.sum()), -np.ones(kt.sum())]),
+             (np.concatenate([self.sel_f, self.sel_t]), np.concatenate([uf[kf], ut[kt]]))),
+            shape=(len(cb), nu),
+        )
+        self.AT = self.A.T.tocsr()
+    def factorise(self, g: np.ndarray):  # noqa: ANN201
+        """The LU factorisation of ``A^T diag(g) A``."""
+        vals = np.concatenate([g[self.sel_f], g[self.sel_t], -g[self.sel_b], -g[self.sel_b]])
+        data = np.bincount(self.slot, weights=vals, minlength=len(self.indices))
+        lap = sp.csc_matrix((data, self.indices, self.indptr), shape=(self.nu, self.nu))
+        try:
+            return splu(lap, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
+        except RuntimeError as exc:  # singular matrix
+            raise NetworkSolveError(f"singular hydraulic system: {exc}") from exc
+
+
 def solve_hydraulics(arr: NetworkArrays, topo: Topology, demand: np.ndarray, props: BranchProps, friction: str,
                      m_start: np.ndarray | None, *, tol_m_kg_s: float = 1e-9, tol_rel: float = 1e-9,
-                     max_iter: int = 50, hanging_pressures: bool = True,
-                     raise_on_failure: bool = True) -> HydraulicState:
-    """Solve flows and pressures for node withdrawals ``demand`` [kg/s] (negative = injection)."""
+                     max_iter: int = 50, hanging_pressures: bool = True, raise_on_failure: bool = True,
+                     core: CoreSystem | None = None, tol_head_pa: float = 1e-3) -> HydraulicState:
+    """Solve flows and pressures for node withdrawals ``demand`` [kg/s] (negative = injection); ``core`` keeps
+    the core system's structure between calls.
+
+    Converged when every core branch's flow changes by less than ``tol_m_kg_s + tol_rel |m|`` or its branch law
+    is met to ``tol_head_pa`` (a pipe with almost no flow in a mesh may keep moving by a trace that no pressure
+    could show)."""
     n = arr.n_nodes
     m = np.zeros(arr.n_branches) if m_start is None else m_start.copy()
     # --- bridges: flow = subtree demand, directed parent -> hanging node
@@ -105,46 +153,27 @@ def solve_hydraulics(arr: NetworkArrays, topo: Topology, demand: np.ndarray, pro
     it = 0
     converged = True
     if len(cb):
-        f, t = arr.frm[cb], arr.to[cb]
-        uf, ut = topo.core_pos[f], topo.core_pos[t]
-        fixf, fixt = uf < 0, ut < 0
-        nu = len(topo.core_unknown)
+        cs = core if core is not None else CoreSystem(arr, topo)
+        f, t = cs.f, cs.t
+        nu = cs.nu
         # fixed-pressure contribution and elevation/lift terms
-        pf = np.where(fixf, np.nan_to_num(p[f]), 0.0)
-        pt = np.where(fixt, np.nan_to_num(p[t]), 0.0)
+        pf = np.where(cs.fixf, np.nan_to_num(p[f]), 0.0)
+        pt = np.where(cs.fixt, np.nan_to_num(p[t]), 0.0)
         rho = props.rho_kg_m3[cb]
         e = (rho * G_M_S2 * (arr.z_m[f] - arr.z_m[t]) + arr.lift_pa[cb] + pf - pt
              + arr.p_air_pa[f] - arr.p_air_pa[t])
-        # Laplacian structure
-        kf, kt = ~fixf, ~fixt
-        both = kf & kt
-        rows = np.concatenate([uf[kf], ut[kt], uf[both], ut[both]])
-        cols = np.concatenate([uf[kf], ut[kt], ut[both], uf[both]])
-        sel_f, sel_t, sel_b = np.flatnonzero(kf), np.flatnonzero(kt), np.flatnonzero(both)
-        # incidence for the unknown part (branches x unknown nodes): +1 at from, -1 at to
-        A = sp.csr_matrix(
-            (np.concatenate([np.ones(kf.sum()), -np.ones(kt.sum())]),
-             (np.concatenate([sel_f, sel_t]), np.concatenate([uf[kf], ut[kt]]))),
-            shape=(len(cb), nu),
-        )
-        AT = A.T.tocsr()
+        A, AT = cs.A, cs.AT
         d_u = d_eff[topo.core_unknown]
         mc = m[cb]
         if m_start is None:
             # start from a velocity of 0.3 m/s in the reference direction
             mc = 0.3 * rho * arr.area_m2[cb]
-        for it in range(1, max_iter + 1):
+        for it in range(1, max_iter + 1):  # noqa: B007 (it is the iteration count after the loop)
             R, dR, _lam, _re = branch_law(arr, cb, mc, props, friction)
             gi = 1.0 / dR
             if nu:
-                data = np.concatenate([gi[sel_f], gi[sel_t], -gi[sel_b], -gi[sel_b]])
-                Lap = sp.csc_matrix((data, (rows, cols)), shape=(nu, nu))
                 rhs = -d_u - AT @ mc - AT @ (gi * (e - R))
-                try:
-                    lu = splu(Lap, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
-                    pu = lu.solve(rhs)
-                except RuntimeError as exc:  # singular matrix
-                    raise NetworkSolveError(f"singular hydraulic system: {exc}") from exc
+                pu = cs.factorise(gi).solve(rhs)
                 dh = A @ pu + e - R
             else:
                 pu = np.zeros(0)
@@ -154,7 +183,7 @@ def solve_hydraulics(arr: NetworkArrays, topo: Topology, demand: np.ndarray, pro
             scale = tol_m_kg_s + tol_rel * np.abs(m_new)
             residuals.append(float(np.max(dm)) if dm.size else 0.0)
             mc = m_new
-            if np.all(dm <= scale):
+            if np.all((dm <= scale) | (np.abs(dh) <= tol_head_pa)):
                 break
         else:
             if raise_on_failure:

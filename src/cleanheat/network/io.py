@@ -334,27 +334,77 @@ def read_network(path: str | Path, fmt: str | None = None, **geojson_options: An
     """Read a network file; ``fmt`` is ``native``, ``dhnet-bench/1`` or ``geojson`` (guessed when None)."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise NetworkInputError(f"{path}: not valid JSON", [InputIssue(f"JSON error: {exc.msg}", file=str(path),
-                                                                        row=exc.lineno, offset=exc.pos)]) from exc
+        data = path.read_bytes()
     except OSError as exc:
         raise NetworkInputError(f"cannot read {path}", [InputIssue(str(exc), file=str(path))]) from exc
-    if fmt is None:
-        if doc.get("format") == BENCH_FORMAT:
-            fmt = BENCH_FORMAT
-        elif doc.get("type") == "FeatureCollection":
-            fmt = "geojson"
-        else:
-            fmt = "native"
+    return parse_network(data, str(path), fmt, **geojson_options)
+
+
+def guess_format(doc: Any) -> str:
+    """``dhnet-bench/1``, ``geojson`` or ``native`` from a parsed document's own markers."""
+    if isinstance(doc, dict) and doc.get("format") == BENCH_FORMAT:
+        return BENCH_FORMAT
+    if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
+        return "geojson"
+    return "native"
+
+
+def parse_network(data: bytes | str, file: str | None = None, fmt: str | None = None,
+                  **geojson_options: Any) -> Network:
+    """A network from the bytes of a file (JSON, GeoJSON or dhnet-bench/1; ``fmt`` guessed when None).
+
+    Errors name the file and, for JSON syntax errors, the line and character offset.
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise NetworkInputError(f"unknown format {fmt!r}", [InputIssue(f"choose one of {', '.join(FORMATS)}",
+                                                                       file=file, field="format")])
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise NetworkInputError(f"{file or 'upload'}: not UTF-8 text", [
+            InputIssue("the file is not UTF-8 encoded JSON", file=file, offset=exc.start)]) from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NetworkInputError(f"{file or 'upload'}: not valid JSON", [
+            InputIssue(f"JSON error: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=file,
+                       row=exc.lineno, offset=exc.pos)]) from exc
+    if not isinstance(doc, dict):
+        raise NetworkInputError(f"{file or 'upload'}: not a network", [
+            InputIssue("expected a JSON object at the top level", file=file)])
+    fmt = fmt or guess_format(doc)
+    _check_rows(doc, fmt, file)
     if fmt == "native":
-        return parse_native(doc, str(path))
+        return parse_native(doc, file)
     if fmt == BENCH_FORMAT:
-        return parse_dhnet_bench(doc, str(path))
-    if fmt == "geojson":
-        return parse_geojson(doc, str(path), **geojson_options)
-    raise NetworkInputError(f"unknown format {fmt!r}", [InputIssue(f"choose one of {', '.join(FORMATS)}",
-                                                                   field="format")])
+        return parse_dhnet_bench(doc, file)
+    return parse_geojson(doc, file, **geojson_options)
+
+
+_SECTIONS = {"native": ("nodes", "pipes", "consumers", "sources", "pumps", "valves"),
+             BENCH_FORMAT: ("nodes", "pipes", "consumers"), "geojson": ("features",)}
+
+
+def _check_rows(doc: dict, fmt: str, file: str | None) -> None:
+    """Every section is a list of JSON objects (so that the parsers can report fields by row)."""
+    issues = []
+    for section in _SECTIONS[fmt]:
+        rows = doc.get(section)
+        if rows is None:
+            continue
+        if not isinstance(rows, list):
+            issues.append(InputIssue(f"{section} must be a list", file=file, sheet=section))
+            continue
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                issues.append(InputIssue("expected a JSON object", file=file, sheet=section, row=i))
+                if len(issues) >= 20:
+                    break
+            elif fmt == "geojson" and not isinstance(row.get("properties") or {}, dict):
+                issues.append(InputIssue("properties must be an object", file=file, sheet=section, row=i,
+                                         field="properties"))
+    if issues:
+        raise NetworkInputError(f"{file or 'upload'}: invalid {fmt} network", issues)
 
 
 # ------------------------------------------------------------------------------------------------ results

@@ -2,9 +2,16 @@
 
 The coupling: a consumer with return-temperature control draws ``m = Q / (cp (T_in - T_ret))``, so its flow
 depends on the inlet temperature, which depends on the flows through the heat losses. We iterate: consumer
-flows from the current temperatures -> hydraulics (Newton, warm-started) -> temperatures (one triangular
-solve) -> ... until temperatures and flows stop changing. Water properties (density and viscosity in each
-branch, heat capacities) follow the current temperatures at every pass, so the final state is consistent.
+flows -> hydraulics (one Newton step, warm-started) -> temperatures (a level-by-level forward substitution)
+-> updated consumer flows (:class:`ConsumerFlowUpdate`: own-path Newton, per-consumer secant, Anderson
+acceleration, damping) ... until temperatures, flows and the consumers' heat stop changing. Water properties
+(density and viscosity in each branch, heat capacities) follow the current temperatures at every pass, so the
+final state is consistent.
+
+The coupled equations need not have a single solution on meshed networks: a mesh pipe carrying little water
+cools it, which lowers the inlet temperature and raises the flow of the consumers behind it, which can draw
+more water through the same mesh pipe (a positive feedback). Where several states satisfy every equation, the
+one reached depends on the start (``start=``); docs/network.md shows such a case against pandapipes.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from cleanheat.network.friction import MODELS
 from cleanheat.network.hydraulics import (
     G_M_S2,
     BranchProps,
+    CoreSystem,
     branch_law,
     hanging_node_pressures,
     solve_hydraulics,
@@ -38,8 +46,11 @@ DEFAULT_OPTIONS = MappingProxyType({
     "tol_temperature_k": 1e-6,  # coupled iteration: max change of any node temperature
     "tol_flow_rel": 1e-9,  # hydraulic Newton: max flow change relative to the flow ...
     "tol_flow_kg_s": 1e-10,  # ... plus this absolute part
+    "tol_head_pa": 1e-3,  # ... or its branch law met to this pressure (hydraulic convergence)
     "max_iter_hydraulic": 60,
     "max_iter_coupled": 200,
+    "anderson_depth": 5,  # coupled iteration: Anderson acceleration over this many past passes (0 = off)
+    "anderson_start_k": 1.0,  # ... once the node temperatures change by less than this per pass
     "min_consumer_dt_k": 1.0,  # a consumer cools its water by at least this much
     "stagnant_flow_kg_s": 1e-9,  # |m| below this counts as no flow
     "stagnant_temperature_k": None,  # temperature of stagnant parts; None = the network's ground temperature
@@ -59,8 +70,11 @@ class SolverOptions:
     tol_temperature_k: float
     tol_flow_rel: float
     tol_flow_kg_s: float
+    tol_head_pa: float
     max_iter_hydraulic: int
     max_iter_coupled: int
+    anderson_depth: int
+    anderson_start_k: float
     min_consumer_dt_k: float
     stagnant_flow_kg_s: float
     stagnant_temperature_k: float | None
@@ -83,21 +97,39 @@ class SolverOptions:
             raise ValueError("water must be 'iapws' or 'pandapipes'")
         if merged["cp_convention"] not in ("enthalpy", "mean"):
             raise ValueError("cp_convention must be 'enthalpy' or 'mean'")
-        for k in ("tol_temperature_k", "tol_flow_rel", "tol_flow_kg_s", "min_consumer_dt_k", "velocity_limit_m_s"):
+        for k in ("tol_temperature_k", "tol_flow_rel", "tol_flow_kg_s", "tol_head_pa", "min_consumer_dt_k",
+                  "velocity_limit_m_s"):
             if not float(merged[k]) > 0:
                 raise ValueError(f"{k} must be > 0")
         for k in ("max_iter_hydraulic", "max_iter_coupled"):
             if int(merged[k]) < 1:
                 raise ValueError(f"{k} must be >= 1")
+        if not 0 <= int(merged["anderson_depth"]) <= 50:
+            raise ValueError("anderson_depth must be between 0 and 50")
         return cls(**merged)
 
     def water_table(self) -> WaterTable:
         return pandapipes_water() if self.water == "pandapipes" else iapws_water(self.water_pressure_pa)
 
 
+@dataclass(frozen=True)
+class StartState:
+    """Where the coupled iteration starts (a warm start): node temperatures [K], optionally pipe and branch
+    flows [kg/s] (signed, from -> to) and branch outlet temperatures [K]. A previous :class:`NetworkResult` of
+    the same network can be passed to :func:`solve` directly."""
+
+    t_node_k: np.ndarray
+    mdot_branch_kg_s: np.ndarray | None = None
+    t_out_branch_k: np.ndarray | None = None
+
+
 def solve(network: Network, options: dict | None = None, *, pandapipes_compatible: bool = False,
-          validate: bool = True) -> NetworkResult:
-    """Solve the steady state of ``network``. Raises NonConvergenceError / NetworkSolveError."""
+          validate: bool = True, start: StartState | NetworkResult | None = None) -> NetworkResult:
+    """Solve the steady state of ``network``. Raises NonConvergenceError / NetworkSolveError.
+
+    ``start`` warm-starts the iteration (e.g. from the solution of a neighbouring operating point); by default
+    temperatures start at the source temperature on the supply side and the return set point on the return
+    side, and the first hydraulic solve starts from 0.3 m/s in every pipe's reference direction."""
     opts = SolverOptions.make(options, pandapipes_compatible=pandapipes_compatible)
     if validate:
         network.validate()
@@ -110,32 +142,30 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
     thermal = ThermalSolver(arr, water, convention, t_stag, opts.min_consumer_dt_k, opts.stagnant_flow_kg_s)
     cp_pair = thermal.cp_pair
     n = arr.n_nodes
-    t_start = float(np.max(arr.s_t_sup_k))
-    state = ThermalState(t_node_k=np.full(n, t_start), t_out_branch_k=np.full(arr.n_branches, t_start),
-                         t_out_consumer_k=np.full(len(arr.c_sup), t_start),
-                         consumer_low_t=np.zeros(len(arr.c_sup), bool))
-    state.t_node_k[arr.s_sup] = arr.s_t_sup_k
-    flow_src = ~arr.s_pressure
+    state = _initial_state(network, arr)
     m_branch = None
-    m_cons_prev = None
+    if start is not None:
+        state, m_branch = _warm_state(start, arr, state)
+    flow_src = ~arr.s_pressure
     residuals: list[float] = []
     hyd_iters = 0
-    relax = 1.0
-    worse = 0
-    better = 0
+    update = ConsumerFlowUpdate(opts.anderson_depth)
+    core = CoreSystem(arr, topo)
+    m_used = None
     converged = False
     for it in range(1, opts.max_iter_coupled + 1):
         t_node = state.t_node_k
-        # consumer flows from the current inlet temperatures
+        # consumer flows from the current inlet temperatures, then the coupled update (see ConsumerFlowUpdate)
         t_in_c = t_node[arr.c_sup]
-        t_out_c, low, slope = thermal.consumer_outlet(t_in_c)
-        m_cons = arr.c_heat_w / (cp_pair(t_in_c, t_out_c) * (t_in_c - t_out_c))
-        if m_cons_prev is not None:
-            # Newton correction for the strongest coupling: the consumer's own feeding path (its inlet
-            # temperature falls when its flow falls); other couplings are weak and left to the fixed point.
-            m_cons = _consumer_newton(arr, state, m_cons_prev, m_cons, t_in_c, t_out_c, slope)
-            if relax < 1.0:
-                m_cons = m_cons_prev + relax * (m_cons - m_cons_prev)
+        t_out_c, _low, slope = thermal.consumer_outlet(t_in_c)
+        m_fp = arr.c_heat_w / (cp_pair(t_in_c, t_out_c) * (t_in_c - t_out_c))
+        if m_used is None:
+            m_cons = m_fp
+        else:
+            # own-path sensitivity dT_in/dm of each consumer (from the last thermal solve)
+            dtin_dm = state.sens_k_per_kg_s[arr.c_sup]
+            dfp_dm = np.minimum(-m_fp / np.maximum(t_in_c - t_out_c, 1e-9) * slope * dtin_dm, 0.0)
+            m_cons = update.next(m_used, m_fp, dfp_dm, residuals, opts.anderson_start_k)
         demand = np.bincount(arr.c_sup, weights=m_cons, minlength=n) - np.bincount(arr.c_ret, weights=m_cons,
                                                                                   minlength=n)
         if flow_src.any():
@@ -151,31 +181,24 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
         hyd = solve_hydraulics(arr, topo, demand, props, opts.friction_model, m_branch,
                                tol_m_kg_s=opts.tol_flow_kg_s, tol_rel=opts.tol_flow_rel,
                                max_iter=opts.max_iter_hydraulic if it == 1 else 1, hanging_pressures=False,
-                               raise_on_failure=(it == 1))
+                               raise_on_failure=(it == 1), core=core, tol_head_pa=opts.tol_head_pa)
         hyd_iters += hyd.iterations
         m_branch = hyd.m_branch
         new = thermal.solve(m_branch, m_cons, state)
-        d_t = float(np.max(np.abs(new.t_node_k - state.t_node_k))) if n else 0.0
         # node temperatures decide everything else (consumer flows, properties); the outlet temperature of a
         # pipe with very little flow may still move slightly, with no effect on nodes or flows
-        res = d_t
-        if residuals and res > residuals[-1]:
-            worse += 1
-            better = 0
-            if worse >= 2:
-                relax = max(0.1, relax * 0.5)
-                worse = 0
-        else:
-            better += 1
-            if better >= 3 and relax < 1.0:
-                relax = min(1.0, relax * 2.0)
-                better = 0
+        res = float(np.max(np.abs(new.t_node_k - state.t_node_k))) if n else 0.0
         residuals.append(res)
         state = new
-        m_cons_prev = m_cons
+        m_used = m_cons
         if res < opts.tol_temperature_k and it > 1 and hyd.converged:
-            converged = True
-            break
+            # the consumer flows must also deliver their heat at the final temperatures (to the flow tolerance)
+            t_in_c = new.t_node_k[arr.c_sup]
+            t_out_c, _low, _slope = thermal.consumer_outlet(t_in_c)
+            m_check = arr.c_heat_w / (cp_pair(t_in_c, t_out_c) * (t_in_c - t_out_c))
+            if np.all(np.abs(m_check - m_cons) <= opts.tol_flow_kg_s + opts.tol_flow_rel * np.abs(m_cons)):
+                converged = True
+                break
     if not converged:
         raise NonConvergenceError("coupled", opts.max_iter_coupled, residuals, "K",
                                   "temperatures kept changing between hydraulic and thermal passes")
@@ -185,14 +208,148 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
                         solve_s, t_stag, pandapipes_compatible)
 
 
-def _consumer_newton(arr, state, m_prev, m_fp, t_in, t_out, slope):
-    """Newton step on m = F(m) = Q / (cp (T_in(m) - T_out)) per consumer, with dT_in/dm from the thermal
-    sensitivity (diagonal approximation: each consumer's flow change runs along its own feeding path)."""
-    if state.sens_k_per_kg_s is None:
-        return m_fp
-    dtin_dm = state.sens_k_per_kg_s[arr.c_sup]
-    fprime = -m_fp / np.maximum(t_in - t_out, 1e-9) * slope * dtin_dm
-    return m_prev + (m_fp - m_prev) / (1.0 - np.minimum(fprime, 0.0))
+def _initial_state(network: Network, arr: NetworkArrays) -> ThermalState:
+    """Start temperatures: supply-side nodes at the (highest) source supply temperature, return-side nodes at
+    the mean consumer return set point (or the supply temperature less the mean fixed drop), other nodes at
+    the supply temperature; pipe outlets at their downstream node's temperature (as pandapipes starts)."""
+    t_sup = float(np.max(arr.s_t_sup_k))
+    tr = arr.c_t_ret_k[~arr.c_deltat]
+    if tr.size:
+        t_ret = float(np.mean(tr))
+    elif arr.c_deltat.any():
+        t_ret = t_sup - float(np.mean(arr.c_dt_k[arr.c_deltat]))
+    else:
+        t_ret = t_sup
+    t_ret = min(t_ret, t_sup)
+    t_node = np.where(np.asarray(network.nodes.side) == "return", t_ret, t_sup).astype(float)
+    t_node[arr.s_sup] = arr.s_t_sup_k
+    t_out_c = np.where(arr.c_deltat, t_node[arr.c_sup] - np.nan_to_num(arr.c_dt_k),
+                       np.minimum(np.nan_to_num(arr.c_t_ret_k, nan=t_ret), t_node[arr.c_sup]))
+    return ThermalState(t_node_k=t_node, t_out_branch_k=t_node[arr.to].copy(), t_out_consumer_k=t_out_c,
+                        consumer_low_t=np.zeros(len(arr.c_sup), bool))
+
+
+def _warm_state(start: StartState | NetworkResult, arr: NetworkArrays,
+                default: ThermalState) -> tuple[ThermalState, np.ndarray | None]:
+    if isinstance(start, NetworkResult):
+        start = StartState(t_node_k=start.node_t_k, mdot_branch_kg_s=start.branch_mdot_kg_s,
+                           t_out_branch_k=start.branch_t_out_k)
+    t = np.asarray(start.t_node_k, dtype=float)
+    if t.shape != (arr.n_nodes,):
+        raise ValueError(f"start.t_node_k must have one value per node ({arr.n_nodes})")
+    t = t.copy()
+    t[arr.s_sup] = arr.s_t_sup_k
+    m = None
+    if start.mdot_branch_kg_s is not None:
+        m = np.asarray(start.mdot_branch_kg_s, dtype=float)
+        if m.shape == (arr.n_pipes,) and arr.n_branches > arr.n_pipes:
+            m = np.concatenate([m, np.zeros(arr.n_branches - arr.n_pipes)])
+        if m.shape != (arr.n_branches,):
+            raise ValueError(f"start.mdot_branch_kg_s must have one value per pipe or branch ({arr.n_branches})")
+    if start.t_out_branch_k is not None and len(start.t_out_branch_k) >= arr.n_pipes:
+        t_out = default.t_out_branch_k.copy()
+        t_out[: arr.n_pipes] = np.asarray(start.t_out_branch_k, dtype=float)[: arr.n_pipes]
+    elif m is not None:
+        t_out = t[np.where(m >= 0, arr.to, arr.frm)]
+    else:
+        t_out = t[arr.to]
+    t_out_c = np.where(arr.c_deltat, t[arr.c_sup] - np.nan_to_num(arr.c_dt_k),
+                       np.minimum(np.nan_to_num(arr.c_t_ret_k, nan=float(np.min(t))), t[arr.c_sup]))
+    return ThermalState(t_node_k=t, t_out_branch_k=t_out, t_out_consumer_k=t_out_c,
+                        consumer_low_t=np.zeros(len(arr.c_sup), bool)), m
+
+
+class Anderson:
+    """Anderson acceleration (type II, Walker & Ni 2011) of a fixed point ``x = G(x)``: the next iterate mixes
+    the last ``depth`` passes so that their residuals ``G(x) - x`` cancel in the least-squares sense (a secant
+    method on the few slow modes of an otherwise quickly converging iteration)."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.x: list[np.ndarray] = []
+        self.g: list[np.ndarray] = []
+
+    def reset(self) -> None:
+        self.x.clear()
+        self.g.clear()
+
+    def step(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Record one pass (``x`` in, ``g = G(x)`` out) and return the next iterate."""
+        if self.depth <= 0:
+            return g
+        self.x.append(x.copy())
+        self.g.append(g.copy())
+        if len(self.x) > self.depth + 1:
+            self.x.pop(0)
+            self.g.pop(0)
+        if len(self.x) < 2:
+            return g
+        f = np.array([gi - xi for gi, xi in zip(self.g, self.x, strict=True)])
+        d_f = (f[1:] - f[:-1]).T
+        d_g = (np.array(self.g[1:]) - np.array(self.g[:-1])).T
+        gamma, *_ = np.linalg.lstsq(d_f, f[-1], rcond=None)
+        if not np.all(np.isfinite(gamma)):
+            self.reset()
+            return g
+        return g - d_g @ gamma
+
+
+class ConsumerFlowUpdate:
+    """The coupled iteration's update of the consumer flows.
+
+    The unknowns are the consumer flows ``m``; one pass gives ``F(m) = Q / (cp (T_in(m) - T_out))`` with the
+    inlet temperatures from the hydraulic and thermal solves at ``m``; the solution is ``r(m) = F(m) - m = 0``.
+
+    * Newton on the strongest coupling, each consumer's own feeding path (diagonal): less flow, more cooling on
+      the way, a colder inlet, more flow. ``dT_in/dm`` comes from the thermal solve, with an extra withdrawal
+      split over a node's inflows by their share of the flow (so that a mesh pipe carrying little water, which
+      cools a lot, does not dominate the estimate).
+    * Per consumer, a secant on the last two passes replaces the Newton slope when it is steeper: at low load a
+      consumer at the end of a long service pipe can flip between "little flow, cold water, much flow" and
+      "much flow, warm water, little flow"; the secant lands between the two.
+    * Anderson acceleration over the last passes for the remaining slow modes, which are few and local (a mesh
+      pipe with little flow whose water cools, which changes the inlet temperatures, hence the flows, of the
+      consumers behind it, which changes the flow in the mesh pipe ...).
+    * A safeguard: when the temperature change grows twice in a row the history is forgotten and the flow steps
+      are damped until it falls again.
+    """
+
+    def __init__(self, depth: int) -> None:
+        self.accel = Anderson(depth)
+        self.m_old: np.ndarray | None = None
+        self.r_old: np.ndarray | None = None
+        self.relax = 1.0
+        self.n_damped = 0
+        self.n_falling = 0
+
+    def next(self, m: np.ndarray, f: np.ndarray, df_dm: np.ndarray, residuals: list[float],
+             anderson_start_k: float) -> np.ndarray:
+        r = f - m
+        slope = df_dm - 1.0  # dr/dm along the own feeding path (<= -1)
+        if self.m_old is not None:
+            dm = m - self.m_old
+            ok = np.abs(dm) > 1e-12 * np.maximum(m, 1e-12)
+            sec = np.where(ok, (r - self.r_old) / np.where(ok, dm, 1.0), 0.0)
+            slope = np.where(ok & (sec < slope), sec, slope)
+        self.m_old, self.r_old = m, r
+        g = np.maximum(m - r / slope, 0.0)
+        falling = len(residuals) >= 2 and residuals[-1] < residuals[-2]
+        self.n_falling = self.n_falling + 1 if falling else 0
+        if len(residuals) >= 3 and residuals[-1] > residuals[-2] > residuals[-3]:
+            self.relax = max(0.125, self.relax * 0.5)
+            self.n_damped += 1
+            self.accel.reset()
+        elif self.relax < 1.0 and self.n_falling >= 1 + min(self.n_damped // 4, 2):
+            # undamp after one falling pass; after repeated damping (a cycle) only after two or three
+            self.relax = min(1.0, self.relax * 2.0)
+            self.n_falling = 0
+        if self.relax < 1.0:
+            self.accel.reset()
+            return m + self.relax * (g - m)
+        if residuals and residuals[-1] < anderson_start_k:
+            return np.maximum(self.accel.step(m, g), 0.0)
+        self.accel.reset()
+        return g
 
 
 def _make_result(network, arr, opts, water, cp_pair, hyd, state, m_cons, props, it, hyd_iters, residuals,
@@ -284,4 +441,4 @@ def _warnings(r: NetworkResult, arr: NetworkArrays, opts: SolverOptions, net: Ne
     return out
 
 
-__all__ = ["DEFAULT_OPTIONS", "PANDAPIPES_COMPATIBLE", "SolverOptions", "solve", "G_M_S2"]
+__all__ = ["DEFAULT_OPTIONS", "PANDAPIPES_COMPATIBLE", "SolverOptions", "StartState", "solve", "G_M_S2"]

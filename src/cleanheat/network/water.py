@@ -100,6 +100,59 @@ def iapws2008_viscosity(t_k, density_kg_m3):
     return 1e-6 * mu0 * mu1
 
 
+class _Knots:
+    """Piecewise-linear interpolation on fixed knots with an O(1) interval lookup.
+
+    Knots on a regular grid (the IAPWS tables; pandapipes' tables have whole-kelvin knots and are refined onto a
+    1 K grid, which represents the very same piecewise-linear function) are located with one multiplication
+    instead of a binary search per value (``np.searchsorted`` was the largest part of a solve's property
+    evaluations on city-size networks). Outside the knots the end intervals extend linearly.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if len(x) < 2 or np.any(np.diff(x) <= 0):
+            raise ValueError("knots must be increasing")
+        step = _common_step(x)
+        if step is not None and (x[-1] - x[0]) / step <= 100_000:
+            grid = x[0] + step * np.arange(int(round((x[-1] - x[0]) / step)) + 1)
+            grid[-1] = x[-1]
+            y = np.interp(grid, x, y)
+            x = grid
+            self.inv_h = 1.0 / step
+        else:
+            self.inv_h = None
+        self.x, self.y = x, y
+        self.slope = np.diff(y) / np.diff(x)
+        self.n = len(x)
+        self.x0 = float(x[0])
+
+    def locate(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Interval index ``k`` (clipped to the end intervals) and ``t - x[k]``."""
+        if self.inv_h is not None:
+            k = np.clip((t - self.x0) * self.inv_h, 0, self.n - 2).astype(np.intp)
+        else:
+            k = np.clip(np.searchsorted(self.x, t, side="right") - 1, 0, self.n - 2)
+        return k, t - self.x[k]
+
+    def __call__(self, t) -> np.ndarray:
+        t = np.asarray(t, dtype=float)
+        k, dt = self.locate(t)
+        return self.y[k] + self.slope[k] * dt
+
+
+def _common_step(x: np.ndarray) -> float | None:
+    """The largest step that puts every knot on a regular grid from ``x[0]`` (None if there is none)."""
+    d = np.diff(x)
+    for j in range(1, 41):
+        h = float(d.min()) / j
+        r = (x - x[0]) / h
+        if np.all(np.abs(r - np.round(r)) < 1e-9 * np.maximum(1.0, r)):
+            return h
+    return None
+
+
 @dataclass(frozen=True)
 class WaterTable:
     """Piecewise-linear water property tables (linear extrapolation outside the knots).
@@ -117,49 +170,32 @@ class WaterTable:
     valid_t_min_k: float
     valid_t_max_k: float
 
-    @staticmethod
-    def _lin(x: np.ndarray, y: np.ndarray, t) -> np.ndarray:
-        t = np.asarray(t, dtype=float)
-        out = np.interp(t, x, y)
-        lo = t < x[0]
-        hi = t > x[-1]
-        if lo.any():
-            out = np.where(lo, y[0] + (t - x[0]) * (y[1] - y[0]) / (x[1] - x[0]), out)
-        if hi.any():
-            out = np.where(hi, y[-1] + (t - x[-1]) * (y[-1] - y[-2]) / (x[-1] - x[-2]), out)
-        return out
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rho", _Knots(self.density_t_k, self.density_kg_m3))
+        object.__setattr__(self, "_eta", _Knots(self.viscosity_t_k, self.viscosity_pa_s))
+        object.__setattr__(self, "_cp", _Knots(self.cp_t_k, self.cp_j_per_kgk))
+        x, y = self._cp.x, self._cp.y  # (refined) knots of the heat capacity
+        object.__setattr__(self, "_hk", np.concatenate([[0.0], np.cumsum(0.5 * (y[1:] + y[:-1]) * np.diff(x))]))
 
     def density(self, t_k) -> np.ndarray:
         """Density [kg/m³]."""
-        return self._lin(self.density_t_k, self.density_kg_m3, t_k)
+        return self._rho(t_k)
 
     def viscosity(self, t_k) -> np.ndarray:
         """Dynamic viscosity [Pa s]."""
-        return self._lin(self.viscosity_t_k, self.viscosity_pa_s, t_k)
+        return self._eta(t_k)
 
     def heat_capacity(self, t_k) -> np.ndarray:
         """Isobaric heat capacity [J/(kg K)]."""
-        return self._lin(self.cp_t_k, self.cp_j_per_kgk, t_k)
+        return self._cp(t_k)
 
     # enthalpy as the exact integral of the piecewise-linear cp (with linear extrapolation at both ends)
     def enthalpy(self, t_k) -> np.ndarray:
         """Specific enthalpy [J/kg] relative to the first cp knot (only differences are meaningful)."""
-        x, y = self.cp_t_k, self.cp_j_per_kgk
-        h_knots = self._h_knots
         t = np.asarray(t_k, dtype=float)
-        k = np.clip(np.searchsorted(x, t, side="right") - 1, 0, len(x) - 2)
-        dt = t - x[k]
-        slope = (y[k + 1] - y[k]) / (x[k + 1] - x[k])
-        return h_knots[k] + y[k] * dt + 0.5 * slope * dt * dt
-
-    @property
-    def _h_knots(self) -> np.ndarray:
-        cached = self.__dict__.get("_hk")
-        if cached is None:
-            x, y = self.cp_t_k, self.cp_j_per_kgk
-            cached = np.concatenate([[0.0], np.cumsum(0.5 * (y[1:] + y[:-1]) * np.diff(x))])
-            object.__setattr__(self, "_hk", cached)
-        return cached
+        c = self._cp
+        k, dt = c.locate(t)
+        return self._hk[k] + dt * (c.y[k] + 0.5 * c.slope[k] * dt)
 
     def secant_cp(self, t1_k, t2_k) -> np.ndarray:
         """(h(T1) - h(T2)) / (T1 - T2) [J/(kg K)], cp at the mean temperature where T1 == T2."""
@@ -167,10 +203,25 @@ class WaterTable:
         t2 = np.asarray(t2_k, dtype=float)
         d = t1 - t2
         small = np.abs(d) < 1e-6
-        safe = np.where(small, 1.0, d)
-        sec = (self.enthalpy(t1) - self.enthalpy(t2)) / safe
+        sec = (self.enthalpy(t1) - self.enthalpy(t2)) / np.where(small, 1.0, d)
         if small.any():
             sec = np.where(small, self.heat_capacity(0.5 * (t1 + t2)), sec)
+        return sec
+
+    def cp_point(self, convention: str, t_k) -> np.ndarray:
+        """Per-temperature part of a heat-capacity pair: enthalpy (``secant``) or cp (``mean``)."""
+        return self.enthalpy(t_k) if convention == "enthalpy" else self.heat_capacity(t_k)
+
+    def cp_from_points(self, convention: str, t1, v1, t2, v2) -> np.ndarray:
+        """:meth:`secant_cp` / :meth:`mean_cp` from values of :meth:`cp_point` evaluated beforehand (so that a
+        temperature shared by many pairs, such as a node's, is evaluated once)."""
+        if convention != "enthalpy":
+            return 0.5 * (v1 + v2)
+        d = t1 - t2
+        small = np.abs(d) < 1e-6
+        sec = (v1 - v2) / np.where(small, 1.0, d)
+        if small.any():
+            sec[small] = self.heat_capacity(0.5 * (t1[small] + t2[small]))
         return sec
 
     def mean_cp(self, t1_k, t2_k) -> np.ndarray:

@@ -17,7 +17,7 @@ HOME_BY_ROLE: dict[Role, str] = {
     Role.PROGRAMME_OFFICE: "/programme",
     Role.REPORTING_UNIT: "/programme/reports",
     Role.HEAT_COMPANY: "/assets/sources",
-    Role.ECOLOGY_BUREAU: "/assets/sources",
+    Role.ECOLOGY_BUREAU: "/emissions",
     Role.RESIDENT: "/me",
 }
 

@@ -1,0 +1,195 @@
+"""Compliance statistics over a period (a month, a heating season) from evaluated hours. Pure.
+
+Basis (DOMAIN.md §2.5, §6.3): the hourly converted means of the limited pollutants; only valid hours count. The
+share within limits is over valid pollutant-hours: Σ hours within the limit / Σ valid hours, all pollutants
+with a limit together. A period is compliant when that share reaches the threshold and the valid hours cover at
+least ``min_valid_hour_share`` of the period's hours (less is too little evidence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from cleanheat.emissions.hj212.codec import CHINA_TZ
+from cleanheat.emissions.processing import POLLUTANTS, Rules
+
+
+@dataclass(frozen=True)
+class HourRecord:
+    ts: datetime
+    pollutant: str
+    valid: bool
+    exceeded: bool
+    conc_zs_mg_m3: float | None
+    limit_mg_m3: float | None
+
+
+@dataclass(frozen=True)
+class PollutantStats:
+    pollutant: str
+    hours_in_period: int
+    hours_with_data: int
+    valid_hours: int
+    within_hours: int  # valid hours with a limit and at or below it
+    exceeded_hours: int
+    judged_hours: int  # valid hours with a limit
+    max_zs_mg_m3: float | None
+    mean_zs_mg_m3: float | None
+    limit_mg_m3: float | None
+
+    @property
+    def capture(self) -> float | None:
+        return self.valid_hours / self.hours_in_period if self.hours_in_period else None
+
+    @property
+    def share_within(self) -> float | None:
+        return self.within_hours / self.judged_hours if self.judged_hours else None
+
+
+@dataclass(frozen=True)
+class ComplianceSummary:
+    start: datetime
+    end: datetime
+    pollutants: dict[str, PollutantStats]
+    threshold: float
+    min_capture: float
+    exceedance_events: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def hours_in_period(self) -> int:
+        return int((self.end - self.start).total_seconds() // 3600)
+
+    @property
+    def judged(self) -> int:
+        return sum(p.judged_hours for p in self.pollutants.values())
+
+    @property
+    def within(self) -> int:
+        return sum(p.within_hours for p in self.pollutants.values())
+
+    @property
+    def share_within(self) -> float | None:
+        return self.within / self.judged if self.judged else None
+
+    @property
+    def valid_hours(self) -> int:
+        """Hours in which every judged pollutant had a valid value (the weakest pollutant's count)."""
+        judged = [p.valid_hours for p in self.pollutants.values() if p.limit_mg_m3 is not None]
+        return min(judged) if judged else 0
+
+    @property
+    def capture(self) -> float | None:
+        return self.valid_hours / self.hours_in_period if self.hours_in_period else None
+
+    @property
+    def compliant(self) -> bool | None:
+        """None: no judged hours (no evidence); else share ≥ threshold and enough capture."""
+        share = self.share_within
+        if share is None:
+            return None
+        return share >= self.threshold and (self.capture or 0.0) >= self.min_capture
+
+    @property
+    def reason(self) -> str:
+        """Why the period is not compliant (English; ``reason_zh`` in Chinese); empty when it is."""
+        return self._reason("en")
+
+    @property
+    def reason_zh(self) -> str:
+        return self._reason("zh")
+
+    def _reason(self, lang: str) -> str:
+        share = self.share_within
+        zh = lang == "zh"
+        if share is None:
+            return "期内无有效的限值小时数据" if zh else "no valid hourly data with a limit in the period"
+        parts = []
+        if share < self.threshold:
+            worst = [p for p in self.pollutants.values() if p.share_within is not None and p.share_within < 1]
+            if zh:
+                detail = "，".join(f"{p.pollutant} 超过 {p.limit_mg_m3:g} 共 {p.exceeded_hours} 小时" for p in worst)
+                parts.append(f"有效小时达标率 {share:.1%} < {self.threshold:.0%}（{detail}）")
+            else:
+                detail = ", ".join(f"{p.pollutant} {p.exceeded_hours} h over {p.limit_mg_m3:g}" for p in worst)
+                parts.append(f"{share:.1%} of valid hours within limits < {self.threshold:.0%} ({detail})")
+        if (self.capture or 0.0) < self.min_capture:
+            parts.append(f"数据有效率 {self.capture or 0:.1%} < {self.min_capture:.0%}" if zh else
+                         f"data capture {self.capture or 0:.1%} < {self.min_capture:.0%}")
+        return ("；" if zh else "; ").join(parts)
+
+
+def summarise(records: Iterable[HourRecord], start: datetime, end: datetime, *, threshold: float,
+              rules: Rules | None = None, pollutants: Iterable[str] = POLLUTANTS, exceedance_events: int = 0,
+              hours_in_period: int | None = None) -> ComplianceSummary:
+    """Statistics of the hours in ``[start, end)`` per pollutant. ``hours_in_period`` overrides the hour count
+    the capture is measured against (e.g. only the hours the source was in service)."""
+    rules = rules or Rules()
+    n_hours = hours_in_period if hours_in_period is not None else int((end - start).total_seconds() // 3600)
+    acc: dict[str, dict] = {p: {"data": 0, "valid": 0, "within": 0, "exc": 0, "judged": 0, "zs": [], "limit": None}
+                            for p in pollutants}
+    for r in records:
+        if not (start <= r.ts < end) or r.pollutant not in acc:
+            continue
+        a = acc[r.pollutant]
+        a["data"] += 1
+        if r.limit_mg_m3 is not None:
+            a["limit"] = r.limit_mg_m3
+        if not r.valid:
+            continue
+        a["valid"] += 1
+        if r.conc_zs_mg_m3 is not None:
+            a["zs"].append(r.conc_zs_mg_m3)
+        if r.limit_mg_m3 is not None and r.conc_zs_mg_m3 is not None:
+            a["judged"] += 1
+            if r.exceeded:
+                a["exc"] += 1
+            else:
+                a["within"] += 1
+    stats = {}
+    for p, a in acc.items():
+        zs = a["zs"]
+        stats[p] = PollutantStats(p, n_hours, a["data"], a["valid"], a["within"], a["exc"], a["judged"],
+                                  max(zs) if zs else None, sum(zs) / len(zs) if zs else None, a["limit"])
+    # pollutants the point never reported do not count against it
+    stats = {p: s for p, s in stats.items() if s.hours_with_data}
+    return ComplianceSummary(start, end, stats, threshold, rules.min_valid_hour_share, exceedance_events)
+
+
+# --- periods ------------------------------------------------------------------------------------------------
+
+def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
+    """The month [start, end) in Beijing time, as aware datetimes."""
+    start = datetime(year, month, 1, tzinfo=CHINA_TZ)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=CHINA_TZ)
+    return start, end
+
+
+@dataclass(frozen=True)
+class SeasonDates:
+    start_month: int
+    start_day: int
+    end_month: int
+    end_day: int
+
+    def season_starting(self, year: int) -> tuple[date, date]:
+        """The heating season that starts in ``year`` (ends the next year)."""
+        end_year = year + 1 if (self.end_month, self.end_day) <= (self.start_month, self.start_day) else year
+        return date(year, self.start_month, self.start_day), date(end_year, self.end_month, self.end_day)
+
+    def window_for(self, period_end: date) -> tuple[date, date, str]:
+        """The heating season containing ``period_end`` or the last one ending before it, cut at
+        ``period_end``: (first day, last day inclusive, label like "2020-2021")."""
+        for year in (period_end.year, period_end.year - 1, period_end.year - 2):
+            s, e = self.season_starting(year)
+            if s <= period_end:
+                return s, min(e, period_end), f"{s.year}-{e.year}"
+        raise ValueError(f"no heating season before {period_end}")  # pragma: no cover
+
+
+def day_bounds(first: date, last_inclusive: date) -> tuple[datetime, datetime]:
+    """[first 00:00, the day after last 00:00) in Beijing time."""
+    return (datetime.combine(first, time(0), CHINA_TZ),
+            datetime.combine(last_inclusive + timedelta(days=1), time(0), CHINA_TZ))
