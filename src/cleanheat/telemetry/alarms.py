@@ -291,8 +291,9 @@ def _eval_data_quality(conn, rule: AlarmRule, ctx, now: int) -> list[Condition]:
         c = ctx.get(pid)
         if c is None or n < int(p.get("min_count", 1)) or (rule.org_id is not None and c.org_id != rule.org_id):
             continue
-        out.append(_cond(rule, c, float(n), f"{c.device_code} {c.name_zh}：{n} 个读数被隔离（{p.get('reasons')}）",
-                         f"{c.device_code} {c.key}: {n} readings quarantined ({p.get('reasons')})"))
+        why = ", ".join(p.get("reasons", ["stuck_value"]))
+        out.append(_cond(rule, c, float(n), f"{c.device_code} {c.name_zh}：{n} 个读数被隔离（{why}）",
+                         f"{c.device_code} {c.key}: {n} readings quarantined ({why})"))
     return out
 
 

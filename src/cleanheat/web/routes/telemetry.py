@@ -36,7 +36,6 @@ VIEW = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
 NAV = [
     NavItem("/telemetry", "监测运行", "Live network", order=300, roles=frozenset(VIEW)),
     NavItem("/telemetry/alarms", "告警", "Alarms", order=310, roles=frozenset(VIEW)),
-    NavItem("/telemetry/compliance", "室温达标", "Room compliance", order=320, roles=frozenset(VIEW)),
     NavItem("/me", "我的家", "My home", order=50, roles=frozenset({Role.RESIDENT})),
 ]
 
