@@ -1,0 +1,353 @@
+"""Queries and use cases behind the telemetry pages, API and CLI (scoped to the caller's organisation)."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cleanheat.assets import service as assets_service
+from cleanheat.assets.tables import Building, Device, Household, Point, Station
+from cleanheat.auth.roles import Role
+from cleanheat.auth.service import Actor, audit
+from cleanheat.errors import InputError, InputIssue, NotFoundError
+from cleanheat.store.base import utcnow
+from cleanheat.telemetry.availability import is_fresh
+from cleanheat.telemetry.rollups import pick_resolution, read_series
+from cleanheat.telemetry.tables import (
+    Alarm,
+    DeviceStatus,
+    IngestBatch,
+    Latest,
+    Quarantine,
+    Reading,
+    ResidentRequest,
+)
+
+READ_ROLES = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
+STATION_KEYS = ("p_supply_temp_c", "p_return_temp_c", "s_supply_temp_c", "s_return_temp_c", "p_flow_kg_s",
+                "s_flow_kg_s", "s_supply_pressure_kpa", "s_return_pressure_kpa", "heat_power_kw", "heat_energy_gj")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def ms_to_dt(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+@dataclass
+class PointValue:
+    point_id: int
+    key: str
+    name_zh: str
+    unit: str
+    value: float | None
+    ts_ms: int | None
+    fresh: bool
+
+    def as_dict(self) -> dict:
+        return {"point_id": self.point_id, "key": self.key, "name_zh": self.name_zh, "unit": self.unit,
+                "value": self.value, "ts_ms": self.ts_ms, "fresh": self.fresh}
+
+
+def _latest_by_point(session: Session, point_ids: list[int]) -> dict[int, tuple[int, float]]:
+    out = {}
+    for i in range(0, len(point_ids), 900):
+        chunk = point_ids[i:i + 900]
+        out.update({pid: (ts, v) for pid, ts, v in session.execute(
+            select(Latest.point_id, Latest.ts_ms, Latest.value).where(Latest.point_id.in_(chunk)))})
+    return out
+
+
+def point_values(session: Session, points: list[Point], now: int, stale_factor: float = 3.0) -> list[PointValue]:
+    latest = _latest_by_point(session, [p.id for p in points])
+    out = []
+    for p in points:
+        ts, v = latest.get(p.id, (None, None))
+        out.append(PointValue(p.id, p.key, p.name_zh, p.unit, v, ts,
+                              is_fresh(ts, now, p.sampling_interval_s, stale_factor)))
+    return out
+
+
+# --- network overview -------------------------------------------------------------------------------------
+
+def overview(session: Session, actor: Actor, now: int | None = None) -> list[dict]:
+    """Every visible station with its controller's latest values, availability and open alarms.
+
+    Plain column rows in three queries (not ORM objects): an overview of 200 stations touches 2,000 points."""
+    actor.require_roles(*READ_ROLES)
+    now = now or now_ms()
+    q_st = select(Station.id, Station.code, Station.name_zh).order_by(Station.code)
+    q_pts = (select(Device.station_id, Device.id, Point.id, Point.key, Point.name_zh, Point.unit,
+                    Point.sampling_interval_s, Latest.ts_ms, Latest.value)
+             .join(Point, Point.device_id == Device.id).outerjoin(Latest, Latest.point_id == Point.id)
+             .where(Device.kind == "station_controller", Device.status == "active", Device.station_id.is_not(None)))
+    q_status = (select(DeviceStatus.device_id, DeviceStatus.available).join(Device)
+                .where(Device.kind == "station_controller"))
+    q_alarms = (select(Alarm.station_id, func.count()).where(Alarm.state != "cleared", Alarm.station_id.is_not(None))
+                .group_by(Alarm.station_id))
+    if not actor.city_wide:
+        q_st = q_st.where(Station.org_id == actor.org_id)
+        q_pts = q_pts.where(Device.org_id == actor.org_id)
+        q_status = q_status.where(Device.org_id == actor.org_id)
+        q_alarms = q_alarms.where(Alarm.org_id == actor.org_id)
+    stations = session.execute(q_st).all()
+    device_of: dict[int, int] = {}
+    values: dict[int, dict[str, PointValue]] = defaultdict(dict)
+    for st_id, dev_id, pid, key, name, unit, interval, ts, v in session.execute(q_pts):
+        device_of.setdefault(st_id, dev_id)
+        values[st_id][key] = PointValue(pid, key, name, unit, v, ts, is_fresh(ts, now, interval))
+    status = dict(session.execute(q_status).all())
+    alarms = dict(session.execute(q_alarms).all())
+    out = []
+    for s in stations:
+        dev = device_of.get(s.id)
+        vals = {k: values[s.id].get(k) for k in STATION_KEYS} if dev else {}
+        online = bool(status.get(dev)) and any(v and v.fresh for v in vals.values())
+        n_alarms = alarms.get(s.id, 0)
+        out.append({"station": s, "device": dev, "values": vals, "online": online,
+                    "last_ms": max((v.ts_ms for v in vals.values() if v and v.ts_ms), default=None),
+                    "alarms": n_alarms,
+                    "state": "alarm" if n_alarms else ("ok" if online else ("offline" if dev else "no_device"))})
+    return out
+
+
+def overview_json(rows: list[dict]) -> list[dict]:
+    return [{"station_id": r["station"].id, "code": r["station"].code, "name_zh": r["station"].name_zh,
+             "state": r["state"], "online": r["online"], "alarms": r["alarms"], "last_ms": r["last_ms"],
+             "values": {k: (v.value if v and v.fresh else None) for k, v in r["values"].items()}} for r in rows]
+
+
+# --- station detail ---------------------------------------------------------------------------------------
+
+def station_detail(session: Session, actor: Actor, station_id: int, now: int | None = None) -> dict:
+    actor.require_roles(*READ_ROLES)
+    now = now or now_ms()
+    tree = assets_service.station_tree(session, actor, station_id)
+    devices = tree["devices"]
+    values = {}
+    for d in devices:
+        values[d.id] = point_values(session, list(d.points), now)
+    status = {s.device_id: s for s in session.scalars(select(DeviceStatus).where(
+        DeviceStatus.device_id.in_([d.id for d in devices] or [-1])))}
+    controller = next((d for d in devices if d.kind == "station_controller"), None)
+    hh_building = {h.id: h.building_id for h in tree["households"]}
+    b_rows = {b.id: {"building": b, "meter": {}, "rooms": []} for b in tree["buildings"]}
+    for d in devices:
+        if d.building_id in b_rows and d.kind == "heat_meter":
+            b_rows[d.building_id]["meter"] = {v.key: v for v in values[d.id]}
+        elif d.household_id in hh_building and d.kind == "room_sensor":
+            b_rows[hh_building[d.household_id]]["rooms"] += [(d, v) for v in values[d.id] if v.key == "room_temp_c"]
+    for row in b_rows.values():
+        fresh = [v.value for _, v in row["rooms"] if v.fresh and v.value is not None]
+        row["room_mean_c"] = sum(fresh) / len(fresh) if fresh else None
+        row["room_min_c"] = min(fresh) if fresh else None
+        row["rooms_fresh"] = len(fresh)
+    return tree | {"values": values, "status": status, "controller": controller, "now_ms": now,
+                   "building_rows": list(b_rows.values())}
+
+
+def station_series(session: Session, actor: Actor, station_id: int, *, hours: float = 24.0,
+                   end_ms: int | None = None, keys: tuple[str, ...] = STATION_KEYS, band: bool = False) -> dict:
+    """Trends of the station controller's points from the rollups (resolution chosen from the span):
+    ``[bucket_ms, mean]`` per bucket, or ``[bucket_ms, mean, min, max]`` with ``band``."""
+    actor.require_roles(*READ_ROLES)
+    station = assets_service.get_record(session, actor, "stations", station_id)
+    end = end_ms or now_ms()
+    start = end - int(hours * 3_600_000)
+    res = pick_resolution(end - start)
+    points = list(session.scalars(select(Point).join(Device).where(
+        Device.station_id == station.id, Device.kind == "station_controller", Point.key.in_(keys))))
+    series = read_series(session.connection(), [p.id for p in points], start, end, res)
+    return {"resolution": res, "start_ms": start, "end_ms": end,
+            "series": {p.key: {"name_zh": p.name_zh, "unit": p.unit,
+                               "data": series[p.id] if band else [r[:2] for r in series[p.id]]}
+                       for p in points}}
+
+
+def point_series(session: Session, actor: Actor, point_id: int, start_ms: int, end_ms: int,
+                 resolution: str | None = None) -> dict:
+    actor.require_roles(*READ_ROLES, Role.RESIDENT)
+    p = session.get(Point, point_id)
+    if p is None or not _may_see_point(session, actor, p):
+        raise NotFoundError(f"point {point_id} not found")
+    if end_ms <= start_ms:
+        raise InputError("end must be after start", [InputIssue("empty range", field="end")])
+    res = resolution or pick_resolution(end_ms - start_ms)
+    if res == "raw":
+        rows = session.execute(select(Reading.ts_ms, Reading.value).where(
+            Reading.point_id == p.id, Reading.ts_ms >= start_ms, Reading.ts_ms < end_ms).order_by(Reading.ts_ms)
+            .limit(100_000)).all()
+        data = [[ts, v] for ts, v in rows]
+    else:
+        data = [[b, m, lo, hi] for b, m, lo, hi in read_series(session.connection(), [p.id], start_ms, end_ms,
+                                                                res)[p.id]]
+    return {"point_id": p.id, "key": p.key, "unit": p.unit, "resolution": res, "data": data}
+
+
+def _may_see_point(session: Session, actor: Actor, p: Point) -> bool:
+    if actor.role == Role.RESIDENT:
+        hh = assets_service.household_of_user(session, actor)
+        dev = session.get(Device, p.device_id)
+        return hh is not None and dev is not None and dev.household_id == hh.id
+    return actor.can_access_org(p.org_id)
+
+
+# --- room-temperature compliance (室温达标率) --------------------------------------------------------------
+
+def compliance(session: Session, actor: Actor, *, start_ms: int, end_ms: int, limit_c: float = 18.0) -> dict:
+    """Per building: measured rooms, rooms whose mean over the period is at least ``limit_c`` (达标户数/测温户数),
+    and the share of measured room-hours at or above it; from the hourly rollups."""
+    actor.require_roles(*READ_ROLES)
+    q = (select(Point.id, Household.building_id).join(Device, Point.device_id == Device.id)
+         .join(Household, Device.household_id == Household.id).where(Point.key == "room_temp_c"))
+    if not actor.city_wide:
+        q = q.where(Point.org_id == actor.org_id)
+    room_building = dict(session.execute(q).all())
+    if not room_building:
+        return {"buildings": [], "total": None, "limit_c": limit_c}
+    conn = session.connection()
+    p = "?" if conn.dialect.name == "sqlite" else "%s"
+    per_room: dict[int, list[float]] = defaultdict(list)
+    ids = list(room_building)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i:i + 900]
+        rows = conn.exec_driver_sql(
+            f"SELECT point_id, sum_value / n FROM telemetry_rollup_1h WHERE point_id IN ({', '.join([p] * len(chunk))}) "
+            f"AND bucket_ms >= {p} AND bucket_ms < {p}", (*chunk, start_ms, end_ms))
+        for pid, mean in rows:
+            per_room[pid].append(mean)
+    buildings = {b.id: b for b in session.scalars(select(Building).where(Building.id.in_(set(room_building.values()))))}
+    stations = {s.id: s for s in session.scalars(select(Station).where(
+        Station.id.in_({b.station_id for b in buildings.values() if b.station_id})))}
+    agg: dict[int, dict] = {}
+    for pid, bid in room_building.items():
+        a = agg.setdefault(bid, {"rooms": 0, "measured": 0, "compliant": 0, "hours": 0, "ok_hours": 0,
+                                 "sum": 0.0, "min": None})
+        a["rooms"] += 1
+        hours = per_room.get(pid)
+        if not hours:
+            continue
+        mean = sum(hours) / len(hours)
+        a["measured"] += 1
+        a["compliant"] += mean >= limit_c
+        a["hours"] += len(hours)
+        a["ok_hours"] += sum(1 for h in hours if h >= limit_c)
+        a["sum"] += mean
+        a["min"] = mean if a["min"] is None else min(a["min"], mean)
+    out = []
+    for bid, a in sorted(agg.items(), key=lambda kv: buildings[kv[0]].code):
+        b = buildings[bid]
+        out.append({"building": b, "station": stations.get(b.station_id), "rooms": a["rooms"],
+                    "measured": a["measured"], "compliant": a["compliant"],
+                    "rate": a["compliant"] / a["measured"] if a["measured"] else None,
+                    "hour_rate": a["ok_hours"] / a["hours"] if a["hours"] else None,
+                    "mean_c": a["sum"] / a["measured"] if a["measured"] else None, "min_c": a["min"]})
+    measured = sum(r["measured"] for r in out)
+    total = {"measured": measured, "compliant": sum(r["compliant"] for r in out),
+             "rate": sum(r["compliant"] for r in out) / measured if measured else None}
+    return {"buildings": out, "total": total, "limit_c": limit_c, "start_ms": start_ms, "end_ms": end_ms}
+
+
+# --- quarantine and ingest counters -----------------------------------------------------------------------
+
+def quarantine_counts(session: Session, actor: Actor) -> dict[str, int]:
+    actor.require_roles(*READ_ROLES)
+    q = select(Quarantine.reason, func.count()).group_by(Quarantine.reason)
+    if not actor.city_wide:
+        q = q.where(Quarantine.org_id == actor.org_id)
+    return dict(session.execute(q).all())
+
+
+def list_quarantine(session: Session, actor: Actor, *, reason: str | None = None, limit: int = 200) -> list[Quarantine]:
+    actor.require_roles(*READ_ROLES)
+    q = select(Quarantine).order_by(Quarantine.id.desc()).limit(limit)
+    if not actor.city_wide:
+        q = q.where(Quarantine.org_id == actor.org_id)
+    if reason:
+        q = q.where(Quarantine.reason == reason)
+    return list(session.scalars(q))
+
+
+def ingest_stats(session: Session, actor: Actor) -> list[dict]:
+    """Counters per worker and source (city-wide roles only: workers serve every company)."""
+    actor.require_roles(Role.PROGRAMME_OFFICE)
+    rows = session.execute(select(IngestBatch.worker, IngestBatch.source, func.count(), func.sum(IngestBatch.messages),
+                                  func.sum(IngestBatch.readings), func.sum(IngestBatch.inserted),
+                                  func.sum(IngestBatch.duplicates), func.sum(IngestBatch.quarantined),
+                                  func.max(IngestBatch.at))
+                           .group_by(IngestBatch.worker, IngestBatch.source).order_by(IngestBatch.worker)).all()
+    keys = ("worker", "source", "batches", "messages", "readings", "inserted", "duplicates", "quarantined", "last_at")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+# --- residents ---------------------------------------------------------------------------------------------
+
+def resident_home(session: Session, actor: Actor, now: int | None = None) -> dict:
+    """A resident's household: its room temperature now and over the last day, and its requests."""
+    actor.require_roles(Role.RESIDENT)
+    now = now or now_ms()
+    hh = assets_service.household_of_user(session, actor)
+    if hh is None:
+        return {"household": None}
+    building = session.get(Building, hh.building_id)
+    room = session.scalar(select(Point).join(Device).where(Device.household_id == hh.id, Point.key == "room_temp_c"))
+    value = point_values(session, [room], now)[0] if room else None
+    series = []
+    if room is not None:
+        series = [[b, round(m, 2)] for b, m, _, _ in read_series(session.connection(), [room.id], now - 86_400_000,
+                                                                  now, "1h")[room.id]]
+    requests = list(session.scalars(select(ResidentRequest).where(ResidentRequest.household_id == hh.id)
+                                    .order_by(ResidentRequest.id.desc()).limit(20)))
+    return {"household": hh, "building": building, "room": room, "value": value, "series": series,
+            "requests": requests}
+
+
+REQUEST_KINDS = ("warmer", "cooler", "fault")
+
+
+def create_request(session: Session, actor: Actor, kind: str, message: str = "") -> ResidentRequest:
+    actor.require_roles(Role.RESIDENT)
+    if kind not in REQUEST_KINDS:
+        raise InputError("unknown request", [InputIssue(f"kind must be one of {', '.join(REQUEST_KINDS)}",
+                                                        field="kind")])
+    if kind == "fault" and not message.strip():
+        raise InputError("describe the fault", [InputIssue("请描述故障 / describe the fault", field="message")])
+    hh = assets_service.household_of_user(session, actor)
+    if hh is None:
+        raise NotFoundError("no household is linked to this account")
+    room = session.scalar(select(Point).join(Device).where(Device.household_id == hh.id, Point.key == "room_temp_c"))
+    latest = session.get(Latest, room.id) if room else None
+    req = ResidentRequest(household_id=hh.id, org_id=hh.org_id, user_id=actor.user_id, kind=kind,
+                          message=message.strip()[:2000], room_temp_c=latest.value if latest else None)
+    session.add(req)
+    session.flush()
+    audit(session, actor, "create", "resident_request", req.id, {"kind": kind, "household": hh.code})
+    return req
+
+
+def list_requests(session: Session, actor: Actor, *, open_only: bool = True) -> list[tuple[ResidentRequest, Household]]:
+    actor.require_roles(*READ_ROLES)
+    q = (select(ResidentRequest, Household).join(Household, ResidentRequest.household_id == Household.id)
+         .order_by(ResidentRequest.id.desc()).limit(200))
+    if not actor.city_wide:
+        q = q.where(ResidentRequest.org_id == actor.org_id)
+    if open_only:
+        q = q.where(ResidentRequest.status == "open")
+    return [(r, h) for r, h in session.execute(q)]
+
+
+def close_request(session: Session, actor: Actor, request_id: int) -> ResidentRequest:
+    actor.require_roles(Role.HEAT_COMPANY)
+    req = session.get(ResidentRequest, request_id)
+    if req is None or not actor.can_access_org(req.org_id):
+        raise NotFoundError(f"request {request_id} not found")
+    req.status, req.closed_at, req.closed_by = "closed", utcnow(), actor.actor
+    audit(session, actor, "close", "resident_request", req.id)
+    return req

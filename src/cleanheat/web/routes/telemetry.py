@@ -1,0 +1,495 @@
+"""Telemetry: the ingest API (device tokens), live pages (network, station, alarms, compliance, quarantine),
+server-sent events, the resident page (/me), and the in-process background work (``lifespan``)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import threading
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from cleanheat.auth.roles import Role
+from cleanheat.auth.service import Actor, audit
+from cleanheat.telemetry import alarms as alarm_service
+from cleanheat.telemetry import service
+from cleanheat.telemetry.config import TelemetryConfig
+from cleanheat.telemetry.files import backfill, read_readings_csv
+from cleanheat.telemetry.pipeline import Inbound, IngestPipeline
+from cleanheat.telemetry.tokens import issue_device_token, list_device_tokens, revoke_device_token
+from cleanheat.telemetry.validation import REASONS
+from cleanheat.web.deps import ApiActor, AppSettings, CsrfChecked, DbSession, flash, render, require_roles
+from cleanheat.web.nav import NavItem
+
+log = logging.getLogger("cleanheat.web.telemetry")
+router = APIRouter()
+
+VIEW = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
+NAV = [
+    NavItem("/telemetry", "监测运行", "Live network", order=300, roles=frozenset(VIEW)),
+    NavItem("/telemetry/alarms", "告警", "Alarms", order=310, roles=frozenset(VIEW)),
+    NavItem("/me", "我的家", "My home", order=50, roles=frozenset({Role.RESIDENT})),
+]
+
+ViewPage = Annotated[Actor, Depends(require_roles(*VIEW, page=True))]
+ViewApi = Annotated[Actor, Depends(require_roles(*VIEW))]
+CompanyPage = Annotated[Actor, Depends(require_roles(Role.HEAT_COMPANY, page=True))]
+CompanyApi = Annotated[Actor, Depends(require_roles(Role.HEAT_COMPANY))]
+ResidentPage = Annotated[Actor, Depends(require_roles(Role.RESIDENT, page=True))]
+ResidentApi = Annotated[Actor, Depends(require_roles(Role.RESIDENT))]
+
+STATE_LABELS = {"active": ("未确认", "Active"), "acknowledged": ("已确认", "Acknowledged"), "cleared": ("已恢复", "Cleared")}
+SEVERITY_LABELS = {"critical": ("紧急", "Critical"), "major": ("重要", "Major"), "minor": ("一般", "Minor")}
+STATION_STATE_LABELS = {"ok": ("正常", "Normal"), "alarm": ("告警", "Alarm"), "offline": ("离线", "Offline"),
+                        "no_device": ("未接入", "No device")}
+
+
+def _config(request: Request) -> TelemetryConfig:
+    cfg = getattr(request.app.state, "telemetry_config", None)
+    if cfg is None:
+        cfg = request.app.state.telemetry_config = TelemetryConfig()
+    return cfg
+
+
+_pipeline_lock = threading.Lock()
+
+
+def _pipeline(request: Request) -> IngestPipeline:
+    """One ingest pipeline per app (the registry snapshot and validator state live in it)."""
+    pipe = getattr(request.app.state, "telemetry_pipeline", None)
+    if pipe is None:
+        with _pipeline_lock:
+            pipe = getattr(request.app.state, "telemetry_pipeline", None)
+            if pipe is None:
+                pipe = IngestPipeline(request.app.state.engine, _config(request), worker="http", source="http")
+                request.app.state.telemetry_pipeline = pipe
+    return pipe
+
+
+# --- ingest (device tokens) -----------------------------------------------------------------------------
+
+class IngestOut(BaseModel):
+    messages: int
+    readings: int
+    inserted: int
+    duplicates: int
+    quarantined: int
+    quarantine_reasons: dict[str, int]
+
+
+def _device_grant(request: Request, pipe: IngestPipeline):
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    grant = pipe.registry.grant(token) if token else None
+    if grant is None and token and time.monotonic() - pipe.registry.loaded_at > pipe.RELOAD_MIN_INTERVAL_S:
+        pipe.reload_registry()  # a token issued since the registry was loaded
+        grant = pipe.registry.grant(token)
+    if grant is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid device token is required (Authorization: Bearer chd_...)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return grant
+
+
+async def _ingest(request: Request, settings, device: str | None) -> IngestOut:
+    pipe = _pipeline(request)
+    grant = _device_grant(request, pipe)
+    body = await request.body()
+    if len(body) > settings.upload_max_bytes:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"at most {settings.upload_max_bytes} bytes")
+    where = f"HTTP {request.url.path}"
+    res = await run_in_threadpool(pipe.ingest, [Inbound(payload=body, grant=grant, device=device, location=where)])
+    return IngestOut(**res.as_dict())
+
+
+@router.post("/api/telemetry/ingest", response_model=IngestOut, tags=["telemetry"])
+async def ingest(request: Request, settings: AppSettings):
+    """Readings from a device or gateway (body: the MQTT payload format; ``Authorization: Bearer <device token>``).
+
+    Every reading is stored (idempotent on point and timestamp: a resend counts as a duplicate) or quarantined
+    with its reason; the response counts both."""
+    return await _ingest(request, settings, None)
+
+
+@router.post("/api/telemetry/devices/{device_code}/readings", response_model=IngestOut, tags=["telemetry"])
+async def ingest_device(request: Request, settings: AppSettings, device_code: str):
+    """Readings of one device (the device code need not be repeated in the body)."""
+    return await _ingest(request, settings, device_code)
+
+
+@router.post("/api/telemetry/backfill", response_model=IngestOut, tags=["telemetry"])
+def backfill_api(request: Request, db: DbSession, actor: CompanyApi, file: Annotated[UploadFile, File()],
+                 settings: AppSettings):
+    """CSV backfill (columns device, point, ts, value) of the caller's own devices."""
+    data = file.file.read(settings.upload_max_bytes + 1)
+    if len(data) > settings.upload_max_bytes:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "file too large")
+    rows = read_readings_csv(data, file.filename or "upload.csv")
+    pipe = IngestPipeline(request.app.state.engine, _config(request), worker="http-backfill", source="csv")
+    res = backfill(pipe, rows, file=file.filename or "upload.csv", org_id=None if actor.city_wide else actor.org_id)
+    audit(db, actor, "backfill", "telemetry", file.filename or "", res.as_dict())
+    return IngestOut(**res.as_dict())
+
+
+# --- JSON API (people) ------------------------------------------------------------------------------------
+
+def _json(data: object) -> Response:
+    """Large numeric payloads serialised directly (FastAPI's generic encoder walks every number)."""
+    return Response(json.dumps(data, separators=(",", ":"), ensure_ascii=False), media_type="application/json")
+
+
+
+@router.get("/api/telemetry/overview", tags=["telemetry"])
+def overview_api(db: DbSession, actor: ViewApi):
+    """Every visible station: state, open alarms and the controller's fresh values (expired ones are null)."""
+    return _json(service.overview_json(service.overview(db, actor)))
+
+
+@router.get("/api/telemetry/stations/{station_id}/latest", tags=["telemetry"])
+def station_latest_api(db: DbSession, actor: ViewApi, station_id: int):
+    d = service.station_detail(db, actor, station_id)
+    return {"station_id": station_id, "now_ms": d["now_ms"],
+            "devices": [{"code": dev.code, "kind": dev.kind, "values": [v.as_dict() for v in d["values"][dev.id]]}
+                        for dev in d["devices"]]}
+
+
+@router.get("/api/telemetry/stations/{station_id}/series", tags=["telemetry"])
+def station_series_api(db: DbSession, actor: ViewApi, station_id: int, hours: float = 24.0, band: bool = False):
+    """Trends of the station controller's points: ``[bucket_ms, mean]`` (``band``: ``[bucket_ms, mean, min, max]``)
+    from the finest rollup that shows the span in at most 1,500 buckets."""
+    return _json(service.station_series(db, actor, station_id, hours=min(max(hours, 0.5), 24 * 400), band=band))
+
+
+@router.get("/api/telemetry/points/{point_id}/series", tags=["telemetry"])
+def point_series_api(db: DbSession, actor: ApiActor, point_id: int, start_ms: int, end_ms: int,
+                     resolution: str | None = None):
+    if resolution not in (None, "raw", "1m", "1h", "1d"):
+        raise HTTPException(422, "resolution: raw | 1m | 1h | 1d")
+    return _json(service.point_series(db, actor, point_id, start_ms, end_ms, resolution))
+
+
+def _alarm_json(a) -> dict:
+    return {"id": a.id, "state": a.state, "severity": a.severity, "rule_id": a.rule_id, "station_id": a.station_id,
+            "building_id": a.building_id, "device_id": a.device_id, "point_id": a.point_id, "value": a.value,
+            "message_zh": a.message_zh, "message_en": a.message_en, "raised_at": a.raised_at.isoformat(),
+            "last_seen_at": a.last_seen_at.isoformat(), "occurrences": a.occurrences,
+            "acked_at": a.acked_at.isoformat() if a.acked_at else None, "acked_by": a.acked_by,
+            "cleared_at": a.cleared_at.isoformat() if a.cleared_at else None}
+
+
+@router.get("/api/telemetry/alarms", tags=["telemetry"])
+def alarms_api(db: DbSession, actor: ViewApi, state: str | None = None, open_only: bool = False, limit: int = 200):
+    return [_alarm_json(a) for a in alarm_service.list_alarms(db, actor, state=state, open_only=open_only,
+                                                              limit=min(limit, 2000))]
+
+
+@router.post("/api/telemetry/alarms/{alarm_id}/ack", tags=["telemetry"], dependencies=[CsrfChecked])
+def ack_api(db: DbSession, actor: CompanyApi, alarm_id: int):
+    return _alarm_json(alarm_service.acknowledge(db, actor, alarm_id))
+
+
+@router.get("/api/telemetry/rules", tags=["telemetry"])
+def rules_api(db: DbSession, actor: ViewApi):
+    return [{"id": r.id, "code": r.code, "org_id": r.org_id, "name_zh": r.name_zh, "name_en": r.name_en,
+             "kind": r.kind, "params": r.params, "severity": r.severity, "enabled": r.enabled, "source": r.source,
+             "valid_from": r.valid_from.isoformat() if r.valid_from else None}
+            for r in alarm_service.list_rules(db, actor)]
+
+
+class RuleIn(BaseModel):
+    code: str = Field(min_length=1, max_length=64)
+    name_zh: str = Field(min_length=1)
+    name_en: str = ""
+    kind: str
+    params: dict
+    severity: str = "major"
+    source: str = ""
+
+
+@router.post("/api/telemetry/rules", tags=["telemetry"], status_code=201, dependencies=[CsrfChecked])
+def create_rule_api(db: DbSession, actor: CompanyApi, body: RuleIn):
+    r = alarm_service.create_rule(db, actor, **body.model_dump())
+    return {"id": r.id, "code": r.code}
+
+
+class WebhookIn(BaseModel):
+    url: str
+    secret: str = ""
+
+
+@router.post("/api/telemetry/webhooks", tags=["telemetry"], status_code=201, dependencies=[CsrfChecked])
+def webhook_api(db: DbSession, actor: CompanyApi, body: WebhookIn):
+    hook = alarm_service.add_webhook(db, actor, body.url, body.secret)
+    return {"id": hook.id, "url": hook.url}
+
+
+@router.get("/api/telemetry/quarantine", tags=["telemetry"])
+def quarantine_api(db: DbSession, actor: ViewApi, reason: str | None = None, limit: int = 200):
+    rows = service.list_quarantine(db, actor, reason=reason, limit=min(limit, 2000))
+    return {"counts": service.quarantine_counts(db, actor),
+            "items": [{"id": q.id, "received_at": q.received_at.isoformat(), "source": q.source, "reason": q.reason,
+                       "detail": q.detail, "location": q.location, "device_code": q.device_code,
+                       "point_key": q.point_key, "ts_ms": q.ts_ms, "raw_ts": q.raw_ts, "raw_value": q.raw_value}
+                      for q in rows]}
+
+
+@router.get("/api/telemetry/compliance", tags=["telemetry"])
+def compliance_api(db: DbSession, actor: ViewApi, hours: float = 24.0):
+    end = service.now_ms()
+    c = service.compliance(db, actor, start_ms=end - int(hours * 3_600_000), end_ms=end)
+    return {"limit_c": c["limit_c"], "total": c["total"],
+            "buildings": [{"code": r["building"].code, "name_zh": r["building"].name_zh, "rooms": r["rooms"],
+                           "measured": r["measured"], "compliant": r["compliant"], "rate": r["rate"],
+                           "hour_rate": r["hour_rate"], "mean_c": r["mean_c"], "min_c": r["min_c"]}
+                          for r in c["buildings"]]}
+
+
+@router.get("/api/telemetry/stats", tags=["telemetry"])
+def stats_api(db: DbSession, actor: Annotated[Actor, Depends(require_roles(Role.PROGRAMME_OFFICE))]):
+    return [r | {"last_at": r["last_at"].isoformat() if r["last_at"] else None} for r in service.ingest_stats(db, actor)]
+
+
+class TokenIn(BaseModel):
+    device_code: str | None = None
+    org_code: str | None = None
+    name: str = ""
+    max_age_days: int | None = Field(None, ge=1, le=3650)
+
+
+@router.post("/api/telemetry/tokens", tags=["telemetry"], status_code=201, dependencies=[CsrfChecked])
+def token_api(db: DbSession, actor: CompanyApi, body: TokenIn):
+    """A device (or company-wide) ingest token; the clear token is in this response only."""
+    return {"token": issue_device_token(db, actor, **body.model_dump())}
+
+
+@router.get("/api/telemetry/tokens", tags=["telemetry"])
+def tokens_api(db: DbSession, actor: CompanyApi):
+    return [{"id": t.id, "name": t.name, "prefix": t.prefix, "device_id": t.device_id, "org_id": t.org_id,
+             "revoked": t.revoked, "created_at": t.created_at.isoformat(),
+             "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None}
+            for t in list_device_tokens(db, actor)]
+
+
+@router.delete("/api/telemetry/tokens/{token_id}", tags=["telemetry"], status_code=204, dependencies=[CsrfChecked])
+def revoke_token_api(db: DbSession, actor: CompanyApi, token_id: int):
+    revoke_device_token(db, actor, token_id)
+
+
+class RequestIn(BaseModel):
+    kind: str
+    message: str = ""
+
+
+@router.get("/api/resident/home", tags=["resident"])
+def resident_api(db: DbSession, actor: ResidentApi):
+    h = service.resident_home(db, actor)
+    if h["household"] is None:
+        return {"household": None}
+    v = h["value"]
+    return {"household": h["household"].code, "building": h["building"].name_zh,
+            "room_temp_c": v.value if v and v.fresh else None, "ts_ms": v.ts_ms if v else None,
+            "series": h["series"], "requests": [{"id": r.id, "kind": r.kind, "status": r.status,
+                                                  "created_at": r.created_at.isoformat()} for r in h["requests"]]}
+
+
+@router.post("/api/resident/requests", tags=["resident"], status_code=201, dependencies=[CsrfChecked])
+def resident_request_api(db: DbSession, actor: ResidentApi, body: RequestIn):
+    r = service.create_request(db, actor, body.kind, body.message)
+    return {"id": r.id, "kind": r.kind, "status": r.status}
+
+
+# --- pages -------------------------------------------------------------------------------------------------
+
+def fmt_ms(ms: int | None, fmt: str = "%m-%d %H:%M:%S", tz: str = "Asia/Shanghai") -> str:
+    """A time in ms since the epoch, shown in the display time zone."""
+    if ms is None:
+        return "–"
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def _common(request: Request) -> dict:
+    live = getattr(request.app.state, "demo_city", None)
+    tz = request.app.state.settings.display_timezone
+    return {"reasons": REASONS, "fmt_ms": lambda ms, fmt="%m-%d %H:%M:%S": fmt_ms(ms, fmt, tz), "state_labels": STATE_LABELS, "severity_labels": SEVERITY_LABELS,
+            "station_state_labels": STATION_STATE_LABELS,
+            "weather_note": live.weather_note if live is not None else ""}
+
+
+@router.get("/telemetry", include_in_schema=False)
+def overview_page(request: Request, db: DbSession, actor: ViewPage):
+    rows = service.overview(db, actor)
+    alarms = alarm_service.list_alarms(db, actor, open_only=True, limit=10)
+    power_kw = sum(v.value for r in rows for k, v in r["values"].items()
+                   if k == "heat_power_kw" and v is not None and v.fresh and v.value is not None)
+    return render(request, "telemetry/overview.html", _common(request) | {
+        "rows": rows, "alarms": alarms, "total_power_mw": power_kw / 1000}, actor=actor)
+
+
+@router.get("/telemetry/stations/{station_id}", include_in_schema=False)
+def station_page(request: Request, db: DbSession, actor: ViewPage, station_id: int, hours: float = 24.0):
+    d = service.station_detail(db, actor, station_id)
+    alarms = alarm_service.list_alarms(db, actor, station_id=station_id, limit=20)
+    return render(request, "telemetry/station.html", _common(request) | d | {"alarms": alarms, "hours": hours},
+                  actor=actor)
+
+
+@router.get("/telemetry/alarms", include_in_schema=False)
+def alarms_page(request: Request, db: DbSession, actor: ViewPage, state: str | None = None):
+    rows = alarm_service.list_alarms(db, actor, state=state or None, limit=300)
+    rules = {r.id: r for r in alarm_service.list_rules(db, actor)}
+    return render(request, "telemetry/alarms.html", _common(request) | {"rows": rows, "rules": rules,
+                                                                         "state": state}, actor=actor)
+
+
+@router.post("/telemetry/alarms/{alarm_id}/ack", include_in_schema=False, dependencies=[CsrfChecked])
+def ack_page(request: Request, db: DbSession, actor: CompanyPage, alarm_id: int):
+    a = alarm_service.acknowledge(db, actor, alarm_id)
+    if request.headers.get("hx-request"):
+        rules = {r.id: r for r in alarm_service.list_rules(db, actor)}
+        return render(request, "telemetry/_alarm_row.html", _common(request) | {"a": a, "rules": rules}, actor=actor)
+    return RedirectResponse("/telemetry/alarms", status_code=303)
+
+
+@router.get("/telemetry/compliance", include_in_schema=False)
+def compliance_page(request: Request, db: DbSession, actor: ViewPage, hours: float = 24.0):
+    end = service.now_ms()
+    c = service.compliance(db, actor, start_ms=end - int(hours * 3_600_000), end_ms=end)
+    return render(request, "telemetry/compliance.html", _common(request) | {"c": c, "hours": hours}, actor=actor)
+
+
+@router.get("/telemetry/quarantine", include_in_schema=False)
+def quarantine_page(request: Request, db: DbSession, actor: ViewPage, reason: str | None = None):
+    rows = service.list_quarantine(db, actor, reason=reason or None, limit=300)
+    return render(request, "telemetry/quarantine.html", _common(request) | {
+        "rows": rows, "counts": service.quarantine_counts(db, actor), "reason": reason}, actor=actor)
+
+
+@router.get("/telemetry/requests", include_in_schema=False)
+def requests_page(request: Request, db: DbSession, actor: ViewPage):
+    return render(request, "telemetry/requests.html",
+                  _common(request) | {"rows": service.list_requests(db, actor, open_only=False)}, actor=actor)
+
+
+@router.post("/telemetry/requests/{request_id}/close", include_in_schema=False, dependencies=[CsrfChecked])
+def close_request_page(request: Request, db: DbSession, actor: CompanyPage, request_id: int):
+    service.close_request(db, actor, request_id)
+    return RedirectResponse("/telemetry/requests", status_code=303)
+
+
+@router.get("/telemetry/tokens", include_in_schema=False)
+def tokens_page(request: Request, db: DbSession, actor: CompanyPage):
+    return render(request, "telemetry/tokens.html", {"rows": list_device_tokens(db, actor),
+                                                     "new_token": request.session.pop("new_token", None)},
+                  actor=actor)
+
+
+@router.post("/telemetry/tokens", include_in_schema=False, dependencies=[CsrfChecked])
+def tokens_issue_page(request: Request, db: DbSession, actor: CompanyPage, device_code: Annotated[str, Form()] = "",
+                      name: Annotated[str, Form()] = ""):
+    token = issue_device_token(db, actor, device_code=device_code.strip() or None, name=name.strip())
+    request.session["new_token"] = token
+    return RedirectResponse("/telemetry/tokens", status_code=303)
+
+
+@router.get("/me", include_in_schema=False)
+def resident_page(request: Request, db: DbSession, actor: ResidentPage):
+    return render(request, "telemetry/me.html", _common(request) | service.resident_home(db, actor), actor=actor)
+
+
+@router.post("/me/requests", include_in_schema=False, dependencies=[CsrfChecked])
+def resident_request_page(request: Request, db: DbSession, actor: ResidentPage, kind: Annotated[str, Form()],
+                          message: Annotated[str, Form()] = ""):
+    service.create_request(db, actor, kind, message)
+    flash(request, "ok", {"warmer": "已提交调高温度申请", "cooler": "已提交调低温度申请",
+                          "fault": "已提交报修"}.get(kind, "已提交"))
+    return RedirectResponse("/me", status_code=303)
+
+
+# --- live updates (server-sent events) --------------------------------------------------------------------
+
+def _snapshot(request: Request, actor: Actor, scope: str) -> dict:
+    with request.app.state.sessionmaker() as session:
+        if scope == "overview":
+            data = {"stations": service.overview_json(service.overview(session, actor)),
+                    "open_alarms": len(alarm_service.list_alarms(session, actor, open_only=True, limit=1000))}
+        elif scope.startswith("station:"):
+            sid = int(scope.split(":", 1)[1])
+            d = service.station_detail(session, actor, sid)
+            data = {"values": {f"{dev.code}.{v.key}": [v.value, v.ts_ms, v.fresh] for dev in d["devices"]
+                               for v in d["values"][dev.id]},
+                    "open_alarms": [_alarm_json(a) for a in alarm_service.list_alarms(
+                        session, actor, station_id=sid, open_only=True, limit=50)]}
+        elif scope == "alarms":
+            data = {"alarms": [_alarm_json(a) for a in alarm_service.list_alarms(session, actor, open_only=True,
+                                                                                  limit=300)]}
+        else:
+            raise HTTPException(422, "scope: overview | station:<id> | alarms")
+    return data
+
+
+@router.get("/telemetry/stream", include_in_schema=False)
+async def stream(request: Request, actor: ViewPage, scope: str = "overview", interval_s: float = 2.0):
+    """Server-sent events: the scope's snapshot whenever it changes (checked every ``interval_s``)."""
+    _snapshot(request, actor, scope)  # authorise and validate the scope before streaming
+    interval_s = min(max(interval_s, 0.5), 30.0)
+
+    async def events():
+        last, quiet = None, 0.0
+        while not await request.is_disconnected():
+            data = await run_in_threadpool(_snapshot, request, actor, scope)
+            body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            digest = hashlib.sha1(body.encode()).hexdigest()
+            if digest != last:
+                last, quiet = digest, 0.0
+                yield f"event: snapshot\ndata: {body}\n\n"
+            else:
+                quiet += interval_s
+                if quiet >= 15:
+                    quiet = 0.0
+                    yield ": keep-alive\n\n"
+            await asyncio.sleep(interval_s)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+
+# --- background work ---------------------------------------------------------------------------------------
+
+@asynccontextmanager
+async def lifespan(app):
+    """Rollups, availability, alarms and webhooks in the web process; the demo city when it is loaded."""
+    from cleanheat.telemetry.jobs import JobRunner, Jobs, wall_clock_ms
+    from cleanheat.twin.live import LiveCity, demo_exists
+
+    settings = app.state.settings
+    config = TelemetryConfig()
+    app.state.telemetry_config = config
+    runner = JobRunner(Jobs(app.state.engine, config, city_dir=settings.city_dir), wall_clock_ms,
+                       config.jobs_interval_s)
+    live = None
+    try:
+        if config.demo_live and await run_in_threadpool(demo_exists, app.state.engine):
+            live = LiveCity(app.state.engine, settings, config)
+            app.state.demo_city = live
+            live.start()
+        if config.jobs_in_web:
+            runner.start()
+    except Exception:
+        log.exception("telemetry background work did not start")
+    try:
+        yield
+    finally:
+        runner.stop()
+        if live is not None:
+            live.stop()
+
