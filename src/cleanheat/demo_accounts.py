@@ -32,6 +32,8 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("binxian", "reporting_unit", "gov-binxian", "宾县填报员"),
     DemoAccount("htjt", "heat_company", "htjt", "哈投集团供热公司"),
     DemoAccount("eeb", "ecology_bureau", "hrb-eeb", "生态环境局"),
+    # Created by the demo city (twin/demo.py) together with its organisation; listed here for `demo-logins`.
+    DemoAccount("resident", "resident", "htjt-residents", "演示居民 王女士"),
 )
 
 
@@ -41,8 +43,12 @@ def demo_password() -> str:
 
 def ensure_demo_accounts(session: Session, extra: tuple[DemoAccount, ...] = ()) -> int:
     """Create the demo accounts that do not exist yet; returns how many were created."""
+    from cleanheat.auth.tables import Organisation
+
     created = 0
     for acc in DEMO_ACCOUNTS + extra:
+        if session.scalar(select(Organisation).where(Organisation.code == acc.org_code)) is None:
+            continue  # its organisation comes with a later demo (e.g. the residents of the demo city)
         if session.scalar(select(User).where(User.username == acc.username)) is None:
             auth_service.create_user(session, Actor.system("demo"), username=acc.username, password=demo_password(),
                                      role=acc.role, org_code=acc.org_code, display_name=acc.display_name)
