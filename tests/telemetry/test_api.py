@@ -21,6 +21,13 @@ from tests.helpers import PASSWORD, login, make_client, token
 NOW = int(time.time() * 1000) // 60000 * 60000
 
 
+@pytest.fixture(autouse=True)
+def _now():
+    """Readings are stamped at the time the test runs (not at import): latest values expire when stale."""
+    global NOW
+    NOW = int(time.time() * 1000) // 60000 * 60000
+
+
 def _iso(ms: int) -> str:
     from datetime import UTC, datetime
 
