@@ -277,6 +277,24 @@ def _area_value(cell: Cell, filename: str, sheet: str, issues: _Issues) -> float
     return float(v) * M2_PER_WAN
 
 
+def _totals_problems(area_type: str, total: float | None, clean: float | None, tech_sum: float,
+                     clean_tech_sum: float) -> list[tuple[str, str]]:
+    """Consistency of the stated totals of one area type with the technology rows: (``total`` | ``clean``,
+    message) for each problem; the caller places it at the stated total's or clean area's cell."""
+    label = AREA_TYPE_LABELS[area_type][0]
+    out = []
+    if total is not None and clean is not None and clean > total * (1 + 1e-9):
+        out.append(("clean", f"{label}：清洁取暖面积 {clean / M2_PER_WAN:.2f} 大于取暖总面积 {total / M2_PER_WAN:.2f} 万m² "
+                             "(clean area above total area)"))
+    if total is not None and abs(tech_sum - total) > max(SUM_TOLERANCE * total, 0.01 * M2_PER_WAN):
+        out.append(("total", f"{label}：各取暖方式之和 {tech_sum / M2_PER_WAN:.2f} 不等于取暖总面积 "
+                             f"{total / M2_PER_WAN:.2f} 万m²"))
+    if clean is not None and abs(clean_tech_sum - clean) > max(SUM_TOLERANCE * max(clean, 1.0), 0.01 * M2_PER_WAN):
+        out.append(("clean", f"{label}：清洁取暖方式之和 {clean_tech_sum / M2_PER_WAN:.2f} 不等于所填清洁取暖面积 "
+                             f"{clean / M2_PER_WAN:.2f} 万m²"))
+    return out
+
+
 def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Reporter, parsed: ParsedReport,
                       issues: _Issues) -> None:
     hdr_idx = sheet.find_row("取暖方式")
@@ -346,18 +364,10 @@ def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Rep
         total, clean = parsed.stated_total_m2.get(at), parsed.stated_clean_m2.get(at)
         trow = sheet.rows[total_row][0].row if total_row is not None else None
         crow = sheet.rows[clean_row][0].row if clean_row is not None else None
-        label = AREA_TYPE_LABELS[at][0]
-        if total is not None and clean is not None and clean > total * (1 + 1e-9):
-            issues.add(f"{label}：清洁取暖面积 {clean / M2_PER_WAN:.2f} 大于取暖总面积 {total / M2_PER_WAN:.2f} 万m² "
-                       "(clean area above total area)", filename, sheet.name, row=crow, column=col)
-        if total is not None and abs(sums[at] - total) > max(SUM_TOLERANCE * total, 0.01 * M2_PER_WAN):
-            issues.add(f"{label}：各取暖方式之和 {sums[at] / M2_PER_WAN:.2f} 不等于取暖总面积 "
-                       f"{total / M2_PER_WAN:.2f} 万m²", filename, sheet.name, row=trow, column=col)
-        if clean is not None and abs(clean_sums[at] - clean) > max(SUM_TOLERANCE * max(clean, 1.0), 0.01 * M2_PER_WAN):
-            issues.add(f"{label}：清洁取暖方式之和 {clean_sums[at] / M2_PER_WAN:.2f} 不等于所填清洁取暖面积 "
-                       f"{clean / M2_PER_WAN:.2f} 万m²", filename, sheet.name, row=crow, column=col)
+        for which, message in _totals_problems(at, total, clean, sums[at], clean_sums[at]):
+            issues.add(message, filename, sheet.name, row=crow if which == "clean" else trow, column=col)
         if total is None and sums[at] == 0:
-            issues.add(f"{label}：未填写取暖面积", filename, sheet.name, row=trow, column=col)
+            issues.add(f"{AREA_TYPE_LABELS[at][0]}：未填写取暖面积", filename, sheet.name, row=trow, column=col)
 
 
 def _task_value(measure: str, v: Decimal) -> float:
@@ -506,13 +516,11 @@ def _parse_csv(sheet: Sheet, filename: str, sha: str, plan: PlanData, reporters:
             sums[at] += value
             if tech.counts_as_clean:
                 clean_sums[at] += value
-    for at, total in parsed.stated_total_m2.items():
-        clean = parsed.stated_clean_m2.get(at)
-        if clean is not None and clean > total * (1 + 1e-9):
-            issues.add(f"{AREA_TYPE_LABELS[at][0]}：清洁取暖面积大于取暖总面积 (clean area above total area)", filename,
-                       "csv", where[("clean", at)])
-        if abs(sums[at] - total) > max(SUM_TOLERANCE * total, 0.01 * M2_PER_WAN):
-            issues.add(f"{AREA_TYPE_LABELS[at][0]}：各取暖方式之和不等于取暖总面积", filename, "csv", where[("total", at)])
+    for at in set(parsed.stated_total_m2) | set(parsed.stated_clean_m2):
+        problems = _totals_problems(at, parsed.stated_total_m2.get(at), parsed.stated_clean_m2.get(at), sums[at],
+                                    clean_sums[at])
+        for which, message in problems:
+            issues.add(message, filename, "csv", where[(which, at)])
     for code, code_c, val_c in task_rows:
         task = tasks.get(code)
         if task is None:
