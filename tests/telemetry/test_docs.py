@@ -16,5 +16,6 @@ def test_every_setting_is_documented():
 
 def test_readme_connects_a_real_device():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Connect a real device", 1)[1]
+    heading = next(ln for ln in readme.splitlines() if ln.startswith("## ") and "connect a real device" in ln.lower())
+    section = readme.split(heading, 1)[1].split("\n## ", 1)[0]
     assert "mosquitto_pub" in section and "cleanheat/v1/htjt/" in section and "telemetry token issue" in section
