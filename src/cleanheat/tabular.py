@@ -56,18 +56,19 @@ def read_workbook(data: bytes, filename: str) -> dict[str, Sheet]:
     """Sheets by name. CSV (UTF-8 with or without BOM, or GBK as saved by Chinese Excel) gives one sheet 'csv'."""
     suffix = Path(filename).suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        try:
-            wb = load_workbook(io.BytesIO(data), data_only=True, read_only=True)
-        except Exception as exc:  # openpyxl raises many types for broken files
-            raise InputError(f"{filename}: not a readable Excel workbook",
-                             [InputIssue(f"cannot open: {exc}", file=filename)]) from exc
         sheets = {}
-        for ws in wb.worksheets:
-            rows = []
-            for r_idx, row in enumerate(ws.iter_rows(values_only=True), start=1):
-                rows.append([Cell(v, r_idx, get_column_letter(c_idx)) for c_idx, v in enumerate(row, start=1)])
-            sheets[ws.title] = Sheet(ws.title, rows)
-        wb.close()
+        try:
+            # Read-only workbooks parse sheets lazily, so a damaged sheet fails while its rows are read.
+            wb = load_workbook(io.BytesIO(data), data_only=True, read_only=True)
+            for ws in wb.worksheets:
+                rows = []
+                for r_idx, row in enumerate(ws.iter_rows(values_only=True), start=1):
+                    rows.append([Cell(v, r_idx, get_column_letter(c_idx)) for c_idx, v in enumerate(row, start=1)])
+                sheets[ws.title] = Sheet(ws.title, rows)
+            wb.close()
+        except Exception as exc:  # openpyxl and zipfile raise many types for broken files
+            raise InputError(f"{filename}: not a readable Excel workbook",
+                             [InputIssue(f"无法读取 (cannot read): {type(exc).__name__}: {exc}", file=filename)]) from exc
         return sheets
     if suffix == ".csv":
         for encoding in ("utf-8-sig", "gbk"):

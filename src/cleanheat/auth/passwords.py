@@ -5,13 +5,16 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from cleanheat.errors import InputError, InputIssue
+
 _hasher = PasswordHasher()
 
 MIN_PASSWORD_LENGTH = 8
 
 
-class WeakPasswordError(ValueError):
-    pass
+class WeakPasswordError(InputError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [InputIssue(message, field="password")])
 
 
 def hash_password(password: str) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, text
 
+from cleanheat.store.text import storable_text
 from cleanheat.telemetry.tables import IngestBatch, Quarantine
 from cleanheat.telemetry.validation import QuarantineItem, Validated
 
@@ -161,8 +162,8 @@ def mark_dirty(conn: Connection, rows: list[tuple[int, int, float]]) -> None:
 
 
 def _t(text: str | None, n: int) -> str:
-    """Text for a quarantine column: NUL bytes (refused by PostgreSQL) written as ``\\x00``, cut to ``n``."""
-    return (text or "").replace("\x00", "\\x00")[:n]
+    """Text for a quarantine column (see ``store.text.storable_text``)."""
+    return storable_text(text, n)
 
 
 def insert_quarantine(conn: Connection, items: list[QuarantineItem], source: str) -> None:
