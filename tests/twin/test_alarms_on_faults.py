@@ -36,7 +36,8 @@ def test_faults_raise_and_clear_alarms(settings, engine, session_factory, webhoo
         ensure_city(s, Actor.system(), spec, "htjt")
         company = Actor(actor="htjt-op", role="heat_company", org_code="htjt",
                         org_id=s.scalar(select(Organisation.id).where(Organisation.code == "htjt")))
-        alarm_service.add_webhook(s, company, webhook_receiver.url, secret="s3cret")
+        # the receiver listens on 127.0.0.1: allowed explicitly (CLEANHEAT_TELEMETRY_WEBHOOK_ALLOW_PRIVATE)
+        alarm_service.add_webhook(s, company, webhook_receiver.url, secret="s3cret", allow_private=True)
     webhook_receiver.fail_next = 1  # the first delivery fails once and is retried
     faults = [Fault("lost_link", "T-S01-B02-H01-T", A + 1 * H, A + 3 * H),
               Fault("stuck", "T-S02-C:s_supply_temp_c", A + 1 * H, A + 6 * H),
@@ -44,7 +45,8 @@ def test_faults_raise_and_clear_alarms(settings, engine, session_factory, webhoo
               Fault("underheat", "T-S02-B01", A + 2 * H, A + 8 * H)]
     sim = CitySim(spec, read_epw(harbin_epw_path(settings.data_dir)), anchor_ms=A, faults=faults)
     pipe = IngestPipeline(engine, worker="twin", source="twin")
-    jobs = Jobs(engine, TelemetryConfig(webhook_retry_base_s=0.05), city_dir=settings.city_dir)
+    jobs = Jobs(engine, TelemetryConfig(webhook_retry_base_s=0.05, webhook_allow_private=True),
+                city_dir=settings.city_dir)
     timeline: list[tuple[float, str, str, str]] = []
     acked = []
 
@@ -65,7 +67,7 @@ def test_faults_raise_and_clear_alarms(settings, engine, session_factory, webhoo
     run_city(sim, InProcessSink(pipe), A, A + 15 * H, on_step=on_step)
     time.sleep(0.1)  # the retry of the failed delivery is due 50 ms after the failure (wall clock)
     with session_scope(session_factory) as s:
-        alarm_service.deliver_webhooks(s, jobs.http, retry_base_s=0.05)
+        alarm_service.deliver_webhooks(s, jobs.http, retry_base_s=0.05, allow_private=True)
     jobs.http.close()
 
     def when(kind: str, rule: str, device: str) -> float:

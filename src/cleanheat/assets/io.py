@@ -14,12 +14,13 @@ import json
 from datetime import date, datetime
 from pathlib import Path
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 
 from cleanheat.assets.registry_errors import AssetImportError
 from cleanheat.assets.schemas import KIND_ORDER, KIND_SCHEMAS
 from cleanheat.assets.service import SheetRow
 from cleanheat.errors import InputIssue
+from cleanheat.tabular import Sheet, read_workbook
 
 SHEET_ALIASES = {"热网": "networks", "换热站": "stations", "楼栋": "buildings", "住户": "households",
                  "设备": "devices", "测点": "points"}
@@ -30,41 +31,44 @@ def sheet_kind(name: str) -> str:
     return SHEET_ALIASES.get(name, name.lower())
 
 
-def read_assets_xlsx(data: bytes, file: str = "assets.xlsx") -> list[SheetRow]:
-    try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:
-        raise AssetImportError(f"{file}: not a readable Excel workbook",
-                               [InputIssue(f"cannot open: {exc}", file=file)]) from exc
-    rows: list[SheetRow] = []
-    for ws in wb.worksheets:
-        it = ws.iter_rows(values_only=True)
-        header = next(it, None)
-        if header is None:
-            continue
-        cols = [str(h).strip() if h is not None else None for h in header]
-        kind = sheet_kind(ws.title)
-        for i, values in enumerate(it, start=2):
-            if values is None or all(v in (None, "") for v in values):
-                continue
-            rows.append(SheetRow(kind, i, {c: _cell(v) for c, v in zip(cols, values, strict=False) if c}))
-    wb.close()
-    return rows
-
-
 def _cell(v):
     if isinstance(v, datetime):
         return v.date().isoformat() if v.time() == datetime.min.time() else v.isoformat()
     if isinstance(v, float) and v.is_integer():
         return int(v)
+    if isinstance(v, str):
+        return v.strip()
     return v
 
 
-def read_assets_csv(text: str, kind: str, file: str = "assets.csv") -> list[SheetRow]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if not reader.fieldnames:
+def _sheet_rows(sheet: Sheet, kind: str, file: str) -> list[SheetRow]:
+    """Rows of one sheet: the first non-empty row names the columns, every later non-empty row is a record
+    (keeping its row number as shown by Excel or a text editor)."""
+    rows = [r for r in sheet.rows if any(not c.empty for c in r)]
+    if not rows:
+        return []
+    header, out = rows[0], []
+    cols = [c.text or None for c in header]
+    for r in rows[1:]:
+        out.append(SheetRow(kind, r[0].row, {c: _cell(cell.value) for c, cell in zip(cols, r, strict=False) if c}))
+    return out
+
+
+def read_assets_xlsx(data: bytes, file: str = "assets.xlsx") -> list[SheetRow]:
+    """Every sheet of a workbook (a damaged workbook is an ``InputError`` naming the file)."""
+    rows: list[SheetRow] = []
+    for sheet in read_workbook(data, file).values():
+        rows += _sheet_rows(sheet, sheet_kind(sheet.name), file)
+    return rows
+
+
+def read_assets_csv(data: bytes, kind: str, file: str = "assets.csv") -> list[SheetRow]:
+    """One kind of record from a CSV file (UTF-8 with or without BOM, or GBK)."""
+    sheet = read_workbook(data, file if file.lower().endswith(".csv") else file + ".csv")["csv"]
+    rows = _sheet_rows(sheet, kind, file)
+    if not any(not c.empty for r in sheet.rows for c in r):
         raise AssetImportError(f"{file}: empty CSV", [InputIssue("no header row", file=file, row=1)])
-    return [SheetRow(kind, i, dict(r)) for i, r in enumerate(reader, start=2)]
+    return rows
 
 
 def read_assets_file(data: bytes, filename: str, kind: str | None = None) -> list[SheetRow]:
@@ -78,12 +82,7 @@ def read_assets_file(data: bytes, filename: str, kind: str | None = None) -> lis
             raise AssetImportError(f"{name}: which kind of record is this?",
                                    [InputIssue(f"name the file after the kind ({', '.join(KIND_ORDER)}) "
                                                "or choose the kind", file=name)])
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise AssetImportError(f"{name}: not UTF-8", [InputIssue(f"byte {exc.start}: not UTF-8", file=name,
-                                                                      offset=exc.start)]) from exc
-        return read_assets_csv(text, k, name)
+        return read_assets_csv(data, k, name)
     raise AssetImportError(f"{name}: unsupported file type", [InputIssue("use .xlsx or .csv", file=name)])
 
 

@@ -180,6 +180,36 @@ def _apply(row, data: dict, skip: Iterable[str]) -> None:
             setattr(row, k, v)
 
 
+def residents_owner(session: Session, residents_org: Organisation) -> Organisation | None:
+    """The heat company a residents organisation belongs to.
+
+    Belonging is expressed by the code: a residents organisation's code is its heat company's code, a hyphen
+    and a suffix (``htjt-residents``, ``htjt-daoli-2``). When several heat-company codes are prefixes (``ht``,
+    ``ht-x``), the longest one owns it."""
+    if residents_org.kind != OrgKind.RESIDENTS.value:
+        return None
+    companies = session.scalars(select(Organisation).where(Organisation.kind == OrgKind.HEAT_COMPANY.value))
+    owners = [c for c in companies if residents_org.code.startswith(c.code + "-")]
+    return max(owners, key=lambda c: len(c.code), default=None)
+
+
+def _resident_user_id(session: Session, username: str, owner: Organisation, household: Household | None) -> int:
+    """The user who may see ``household`` on /me: a resident of a residents organisation belonging to the
+    household's company, linked to no other household."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or user.role != Role.RESIDENT.value:
+        raise LookupError(f"unknown resident user {username!r}")
+    user_org = session.get(Organisation, user.org_id)
+    org_owner = residents_owner(session, user_org) if user_org is not None else None
+    if org_owner is None or org_owner.id != owner.id:
+        raise LookupError(f"resident user {username!r} is not a resident of {owner.code} (their organisation "
+                          f"must be a residents organisation coded {owner.code}-…)")
+    other = session.scalar(select(Household).where(Household.resident_user_id == user.id))
+    if other is not None and (household is None or other.id != household.id):
+        raise LookupError(f"resident user {username!r} is already linked to household {other.code!r}")
+    return user.id
+
+
 def _upsert(session: Session, actor: Actor, kind: str, item: BaseModel, resolver: _Resolver,
             catalogue: dict[str, PointSpec]):
     if kind == "points":
@@ -195,12 +225,7 @@ def _upsert(session: Session, actor: Actor, kind: str, item: BaseModel, resolver
         code = data.pop(fld, None)
         refs[fld.replace("_code", "_id")] = resolver.get(ref_kind, code, org.id).id if code else None
     resident = data.pop("resident_username", None)
-    resident_id = None
-    if resident:
-        user = session.scalar(select(User).where(User.username == resident))
-        if user is None or user.role != Role.RESIDENT.value:
-            raise LookupError(f"unknown resident user {resident!r}")
-        resident_id = user.id
+    resident_id = _resident_user_id(session, resident, org, row) if resident else None
     action = "update" if row is not None else "create"
     if row is None:
         row = model(org_id=org.id)

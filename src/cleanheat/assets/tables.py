@@ -176,8 +176,10 @@ class Household(Base):
     meter_no: Mapped[str] = mapped_column(String(64), default="")
     #: heating | stopped (报停)
     status: Mapped[str] = mapped_column(String(16), default="heating")
+    #: the resident who sees this household on /me (at most one household per user; the user's organisation is
+    #: a residents organisation of this household's company, see ``assets.service.residents_owner``)
     resident_user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True)
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -145,16 +145,16 @@ def token_revoke(token_id: int) -> None:
 
 @app.command("backfill")
 def backfill_cmd(
-    file: Annotated[Path, typer.Argument(help="CSV with columns device, point, ts, value.", exists=True)],
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8 or GBK) or Excel file with columns device, point, ts, value.", exists=True)],
     org: Annotated[str | None, typer.Option(help="Accept only devices of this organisation.")] = None,
 ) -> None:
-    """Load historical readings from a CSV file (invalid rows are quarantined with their row number)."""
+    """Load historical readings from a CSV or Excel file (invalid rows are quarantined with their row number)."""
     from cleanheat.auth.service import get_org_by_code
-    from cleanheat.telemetry.files import backfill, read_readings_csv
+    from cleanheat.telemetry.files import backfill, read_readings_file
     from cleanheat.telemetry.pipeline import IngestPipeline
 
     with reported_errors():
-        rows = read_readings_csv(file.read_bytes(), file.name)
+        rows = read_readings_file(file.read_bytes(), file.name)
         engine = _engine()
         org_id = None
         if org:

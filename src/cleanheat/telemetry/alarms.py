@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import logging
+import math
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import yaml
@@ -28,12 +33,77 @@ from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundErro
 from cleanheat.store.base import utcnow
 from cleanheat.telemetry.season import Season
 from cleanheat.telemetry.tables import Alarm, AlarmRule, Webhook, WebhookDelivery
+from cleanheat.telemetry.validation import REASONS
 
 KINDS = ("threshold", "rate", "no_data", "delta_t", "room_min", "pressure_drop", "data_quality")
 SEVERITIES = ("critical", "major", "minor")
 STATES = ("active", "acknowledged", "cleared")
 MIN_MS = 60_000
 HOUR_MS = 3_600_000
+log = logging.getLogger("cleanheat.telemetry.alarms")
+
+# --- the parameters of each kind of rule ----------------------------------------------------------------
+
+#: longest window or duration a rule may look back over [s] (the 1-minute rollups are kept 400 days)
+MAX_WINDOW_S = 31 * 86_400
+_STR, _NUM, _DUR, _STRS = "text", "number", "duration", "list of texts"
+#: kind -> parameter -> (type, required)
+RULE_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
+    "threshold": {"point_key": (_STR, True), "limit": (_NUM, True), "op": (_STR, False),
+                  "duration_s": (_DUR, False)},
+    "rate": {"point_key": (_STR, True), "max_rate_per_min": (_NUM, True), "window_s": (_DUR, False)},
+    "no_data": {"device_kinds": (_STRS, True), "minutes": (_NUM, False)},
+    "delta_t": {"supply_key": (_STR, True), "return_key": (_STR, True), "min_k": (_NUM, True),
+                "duration_s": (_DUR, False), "min_supply_c": (_NUM, False)},
+    "room_min": {"point_key": (_STR, False), "limit_c": (_NUM, False), "duration_s": (_DUR, False)},
+    "pressure_drop": {"point_key": (_STR, True), "drop_kpa": (_NUM, True), "window_s": (_DUR, False)},
+    "data_quality": {"reasons": (_STRS, False), "window_s": (_DUR, False), "min_count": (_NUM, False)},
+}
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_params(kind: str, params: object, **where) -> list[InputIssue]:
+    """Problems of a rule's ``params`` for its ``kind`` (each names the field ``params.<name>``): required
+    parameters present, numbers finite, durations between 1 s and 31 days, no unknown names."""
+    spec = RULE_PARAMS.get(kind)
+    if spec is None:
+        return []
+    if not isinstance(params, dict):
+        return [InputIssue("params must be an object", field="params", **where)]
+    issues = []
+    for name in params:
+        if name not in spec:
+            issues.append(InputIssue(f"unknown parameter {name!r} for a {kind} rule (known: {', '.join(spec)})",
+                                     field=f"params.{name}", **where))
+    for name, (typ, required) in spec.items():
+        fld = f"params.{name}"
+        if name not in params:
+            if required:
+                issues.append(InputIssue(f"a {kind} rule needs {name} ({typ})", field=fld, **where))
+            continue
+        v = params[name]
+        if typ == _STR and not (isinstance(v, str) and v.strip()):
+            issues.append(InputIssue(f"{name} must be a non-empty text", field=fld, **where))
+        elif typ == _STRS and not (isinstance(v, list) and v and all(isinstance(x, str) and x for x in v)):
+            issues.append(InputIssue(f"{name} must be a non-empty list of texts", field=fld, **where))
+        elif typ == _NUM and not _is_number(v):
+            issues.append(InputIssue(f"{name} must be a finite number, not {v!r}", field=fld, **where))
+        elif typ == _DUR and not (_is_number(v) and 1 <= v <= MAX_WINDOW_S):
+            issues.append(InputIssue(f"{name} must be a number of seconds from 1 to {MAX_WINDOW_S}, not {v!r}",
+                                     field=fld, **where))
+    if kind == "threshold" and params.get("op", ">") not in (">", "<"):
+        issues.append(InputIssue("op must be '>' or '<'", field="params.op", **where))
+    if kind == "data_quality" and isinstance(params.get("reasons"), list):
+        unknown = [r for r in params["reasons"] if r not in REASONS]
+        if unknown:
+            issues.append(InputIssue(f"unknown quarantine reason(s) {unknown} (known: {', '.join(REASONS)})",
+                                     field="params.reasons", **where))
+    if kind == "no_data" and _is_number(params.get("minutes", 10)) and not 1 <= params.get("minutes", 10) <= MAX_WINDOW_S // 60:
+        issues.append(InputIssue(f"minutes must be from 1 to {MAX_WINDOW_S // 60}", field="params.minutes", **where))
+    return issues
 
 
 def rules_path(data_dir: Path) -> Path:
@@ -50,6 +120,7 @@ def load_default_rules(session: Session, actor: Actor, data_dir: Path) -> int:
             issues.append(InputIssue(f"unknown kind {r.get('kind')!r}", file=str(path), row=i + 1, field="kind"))
         if r.get("severity", "major") not in SEVERITIES:
             issues.append(InputIssue("bad severity", file=str(path), row=i + 1, field="severity"))
+        issues += check_params(r.get("kind"), r.get("params", {}), file=str(path), row=i + 1)
     if issues:
         raise InputError(f"{path}: bad alarm rules", issues)
     n = 0
@@ -304,6 +375,8 @@ class AlarmRun:
     raised: list[int] = field(default_factory=list)
     cleared: list[int] = field(default_factory=list)
     still_open: int = 0
+    #: rules that failed and were skipped: code -> error
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 def _dt(ms: int) -> datetime:
@@ -318,38 +391,58 @@ def evaluate_alarms(session: Session, now_ms: int, *, season: Season | None = No
     today = _dt(now_ms).date()
     run = AlarmRun()
     conn = session.connection()
-    for rule in session.scalars(select(AlarmRule).where(AlarmRule.enabled.is_(True)).order_by(AlarmRule.id)):
+    rules = list(session.scalars(select(AlarmRule).where(AlarmRule.enabled.is_(True)).order_by(AlarmRule.id)))
+    for rule in rules:
         if (rule.valid_from and rule.valid_from > today) or (rule.valid_to and rule.valid_to < today):
             continue
-        if rule.kind == "room_min":
-            conds = _eval_room_min(conn, rule, ctx, now_ms, season)
-        else:
-            conds = _EVAL[rule.kind](conn, rule, ctx, now_ms)
-        found = {c.dedup_key: c for c in conds}
-        open_rows = {a.dedup_key: a for a in session.scalars(
-            select(Alarm).where(Alarm.rule_id == rule.id, Alarm.state != "cleared"))}
-        now = _dt(now_ms)
-        for key, c in found.items():
-            a = open_rows.get(key)
-            if a is not None:
-                a.last_seen_at, a.value, a.occurrences = now, c.value, a.occurrences + 1
-                a.message_zh, a.message_en = c.message_zh, c.message_en
-                continue
-            a = Alarm(rule_id=rule.id, org_id=c.org_id, dedup_key=key, state="active", severity=rule.severity,
-                      device_id=c.device_id, point_id=c.point_id, station_id=c.station_id, building_id=c.building_id,
-                      value=c.value, message_zh=c.message_zh, message_en=c.message_en, raised_at=now,
-                      last_seen_at=now, occurrences=1)
-            session.add(a)
-            session.flush()
-            _queue_webhooks(session, a, rule, "raised")
-            run.raised.append(a.id)
-        for key, a in open_rows.items():
-            if key not in found:
-                a.state, a.cleared_at = "cleared", now
-                _queue_webhooks(session, a, rule, "cleared")
-                run.cleared.append(a.id)
-        run.still_open += sum(1 for k in found if k in open_rows)
+        code = rule.code
+        part = AlarmRun()
+        try:
+            # one savepoint per rule: a rule that fails (bad parameters stored before they were checked, a
+            # database error) is logged and skipped; the other rules and the caller's transaction go on
+            with session.begin_nested():
+                _evaluate_rule(session, conn, rule, ctx, now_ms, season, part)
+        except Exception as exc:  # noqa: BLE001 - any failure of one rule must not stop the others
+            log.exception("alarm rule %s failed and was skipped", code)
+            run.failed[code] = f"{type(exc).__name__}: {exc}"[:300]
+            continue
+        run.raised += part.raised
+        run.cleared += part.cleared
+        run.still_open += part.still_open
     return run
+
+
+def _evaluate_rule(session: Session, conn, rule: AlarmRule, ctx: dict[int, PointCtx], now_ms: int,
+                   season: Season, run: AlarmRun) -> None:
+    if rule.kind == "room_min":
+        conds = _eval_room_min(conn, rule, ctx, now_ms, season)
+    else:
+        conds = _EVAL[rule.kind](conn, rule, ctx, now_ms)
+    found = {c.dedup_key: c for c in conds}
+    open_rows = {a.dedup_key: a for a in session.scalars(
+        select(Alarm).where(Alarm.rule_id == rule.id, Alarm.state != "cleared"))}
+    now = _dt(now_ms)
+    for key, c in found.items():
+        a = open_rows.get(key)
+        if a is not None:
+            a.last_seen_at, a.value, a.occurrences = now, c.value, a.occurrences + 1
+            a.message_zh, a.message_en = c.message_zh, c.message_en
+            continue
+        a = Alarm(rule_id=rule.id, org_id=c.org_id, dedup_key=key, state="active", severity=rule.severity,
+                  device_id=c.device_id, point_id=c.point_id, station_id=c.station_id, building_id=c.building_id,
+                  value=c.value, message_zh=c.message_zh, message_en=c.message_en, raised_at=now,
+                  last_seen_at=now, occurrences=1)
+        session.add(a)
+        session.flush()
+        _queue_webhooks(session, a, rule, "raised")
+        run.raised.append(a.id)
+    for key, a in open_rows.items():
+        if key not in found:
+            a.state, a.cleared_at = "cleared", now
+            _queue_webhooks(session, a, rule, "cleared")
+            run.cleared.append(a.id)
+    run.still_open += sum(1 for k in found if k in open_rows)
+    session.flush()  # inside the rule's savepoint, so that a failing write is this rule's failure
 
 
 _EVAL = {"threshold": _eval_threshold, "rate": _eval_rate, "no_data": _eval_no_data, "delta_t": _eval_delta_t,
@@ -418,8 +511,9 @@ def create_rule(session: Session, actor: Actor, *, code: str, name_zh: str, kind
         issues.append(InputIssue(f"kind must be one of {', '.join(KINDS)}", field="kind"))
     if severity not in SEVERITIES:
         issues.append(InputIssue(f"severity must be one of {', '.join(SEVERITIES)}", field="severity"))
+    issues += check_params(kind, params)
     if issues:
-        raise InputError("bad alarm rule", issues)
+        raise InputError("bad alarm rule: " + "; ".join(f"{i.field}: {i.message}" for i in issues), issues)
     if session.scalar(select(AlarmRule.id).where(AlarmRule.code == code)) is not None:
         raise ConflictError(f"rule {code!r} exists")
     rule = AlarmRule(code=code, org_id=actor.org_id if not actor.city_wide else None, name_zh=name_zh,
@@ -448,10 +542,50 @@ def _queue_webhooks(session: Session, a: Alarm, rule: AlarmRule | None, event: s
                                     payload=alarm_payload(a, rule, event)))
 
 
-def add_webhook(session: Session, actor: Actor, url: str, secret: str = "") -> Webhook:
+def _blocked(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Loopback, link-local (cloud metadata), private, shared, reserved, multicast or unspecified."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def resolve_public(url: str) -> tuple[str, list[str]]:
+    """The host of an http(s) URL and its addresses, all of them public; raises ``ValueError`` otherwise.
+
+    A webhook is delivered from inside the installation's network, so an address there (127.0.0.1, 10.x,
+    169.254.169.254 ...) would let a company account probe it (blind SSRF)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http(s) URL with a host")
+    host = parts.hostname
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise ValueError(f"bad port: {exc}") from exc
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ValueError(f"host {host!r} cannot be resolved ({exc})") from exc
+    addrs = list(dict.fromkeys(info[4][0] for info in infos))
+    bad = [a for a in addrs if _blocked(ipaddress.ip_address(a.split("%", 1)[0]))]
+    if bad or not addrs:
+        raise ValueError(f"host {host!r} is a loopback, link-local or private address ({', '.join(bad)}); "
+                         "webhooks go to public addresses only (CLEANHEAT_TELEMETRY_WEBHOOK_ALLOW_PRIVATE)")
+    return host, addrs
+
+
+def add_webhook(session: Session, actor: Actor, url: str, secret: str = "", *,
+                allow_private: bool = False) -> Webhook:
+    """A webhook of the caller's company. Unless ``allow_private``, the URL must resolve to public addresses
+    only (checked again at every delivery)."""
     actor.require_roles(Role.HEAT_COMPANY)
     if not url.startswith(("http://", "https://")):
         raise InputError("webhook URL must be http(s)", [InputIssue("not an http(s) URL", field="url")])
+    if not allow_private:
+        try:
+            resolve_public(url)
+        except ValueError as exc:
+            raise InputError(f"webhook URL refused: {exc}", [InputIssue(str(exc), field="url")]) from exc
     if actor.org_id is None:
         raise InputError("no organisation", [InputIssue("the caller has no organisation", field="org")])
     hook = Webhook(org_id=actor.org_id, url=url, secret=secret, enabled=True)
@@ -465,9 +599,29 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _post(client: httpx.Client, url: str, body: bytes, headers: dict, allow_private: bool) -> httpx.Response:
+    if allow_private:
+        return client.post(url, content=body, headers=headers)
+    try:
+        host, addrs = resolve_public(url)
+    except ValueError as exc:
+        raise _Refused(str(exc)) from exc
+    # connect to the address just checked (no second lookup that could answer differently); the host name
+    # still goes in the Host header and, for https, in SNI and the certificate check
+    pinned = httpx.URL(url).copy_with(host=addrs[0])
+    return client.post(pinned, content=body, headers=headers | {"host": httpx.URL(url).netloc.decode()},
+                       extensions={"sni_hostname": host})
+
+
+class _Refused(Exception):
+    pass
+
+
 def deliver_webhooks(session: Session, client: httpx.Client, *, max_attempts: int = 6, limit: int = 100,
-                     retry_base_s: float = 10.0) -> int:
-    """POST due deliveries (JSON, ``X-Cleanheat-Signature``); failures retry with exponential back-off."""
+                     retry_base_s: float = 10.0, allow_private: bool = False) -> int:
+    """POST due deliveries (JSON, ``X-Cleanheat-Signature``); failures retry with exponential back-off.
+
+    Unless ``allow_private``, the URL's host is resolved again and refused when any address is not public."""
     now = utcnow()
     due = list(session.scalars(select(WebhookDelivery).where(WebhookDelivery.status == "pending",
                                                              WebhookDelivery.next_attempt_at <= now)
@@ -481,8 +635,10 @@ def deliver_webhooks(session: Session, client: httpx.Client, *, max_attempts: in
             headers["x-cleanheat-signature"] = sign(hook.secret, body)
         d.attempts += 1
         try:
-            r = client.post(hook.url, content=body, headers=headers)
+            r = _post(client, hook.url, body, headers, allow_private)
             ok, err = 200 <= r.status_code < 300, f"HTTP {r.status_code}"
+        except _Refused as exc:
+            ok, err = False, f"refused: {exc}"
         except httpx.HTTPError as exc:
             ok, err = False, f"{type(exc).__name__}: {exc}"
         if ok:

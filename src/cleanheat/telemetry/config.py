@@ -46,6 +46,10 @@ class TelemetryConfig(BaseSettings):
     webhook_max_attempts: int = Field(default=6, description="Webhook attempts before a delivery is marked failed.")
     webhook_retry_base_s: float = Field(default=10.0,
                                         description="First retry delay of a failed webhook; doubles each time [s].")
+    webhook_allow_private: bool = Field(default=False,
+                                        description="Deliver webhooks to loopback, link-local and private addresses "
+                                                    "(tests, on-premise receivers); by default such URLs are "
+                                                    "refused when added and again at every delivery (SSRF).")
     jobs_in_web: bool = Field(default=True,
                               description="The web process runs the jobs (rollups, alarms, ...); false when a worker "
                                           "runs `cleanheat telemetry worker --jobs` or `cleanheat telemetry jobs`.")

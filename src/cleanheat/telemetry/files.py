@@ -1,19 +1,21 @@
-"""CSV backfill: historical readings from a file, through the same validation as live data.
+"""Backfill: historical readings from a file, through the same validation as live data.
 
-The file needs the columns ``device,point,ts,value`` (UTF-8, header row; other columns are ignored). A file whose
-structure is wrong (no header, a missing column, a row with too few cells, not UTF-8) is refused whole, naming
-the row; otherwise every row is either stored or quarantined with its reason and ``file row N``. Storage is
-idempotent, so a backfill can be re-run safely.
+The file (CSV in UTF-8 or GBK as saved by Chinese Excel, or an Excel workbook: its first sheet) needs the columns
+``device,point,ts,value`` (header row; other columns are ignored). Reading goes through
+``cleanheat.tabular.read_workbook``. A file whose structure is wrong (no header, a missing column, a row with too
+few cells, undecodable text, a damaged workbook) is refused whole, naming the sheet and row; otherwise every row
+is either stored or quarantined with its reason and ``file row N``. Storage is idempotent, so a backfill can be
+re-run safely.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from cleanheat.errors import InputError, InputIssue
+from cleanheat.tabular import Cell, read_workbook
 from cleanheat.telemetry.payload import ParsedMessage
 from cleanheat.telemetry.pipeline import Inbound, IngestPipeline, IngestResult
 from cleanheat.telemetry.storage import BatchCounts
@@ -33,35 +35,58 @@ def _number(text: str) -> object:
         return text
 
 
-def read_readings_csv(data: bytes, file: str = "readings.csv") -> list[tuple[str, str, str, object, int]]:
-    """(device, point, ts, value, row number) of every row; values that look numeric become floats."""
+def _value(cell: Cell) -> object:
+    """A reading's value: numbers stay numbers, numeric-looking text becomes a float, other text stays text."""
+    v = cell.value
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return float(v)
+    return _number(cell.text)
+
+
+def _ts(cell: Cell) -> str:
+    """A timestamp as text (an Excel date cell without a zone stays without one, and is quarantined for it)."""
+    v = cell.value
+    return v.isoformat() if isinstance(v, datetime) else cell.text
+
+
+def read_readings_file(data: bytes, file: str = "readings.csv") -> list[tuple[str, str, str, object, int]]:
+    """(device, point, ts, value, row number) of every row of a CSV or Excel file; numeric values become floats."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BackfillError(f"{file}: not UTF-8", [InputIssue("not UTF-8", file=file, offset=exc.start)]) from exc
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None:
-        raise BackfillError(f"{file}: empty file", [InputIssue("no header row", file=file, row=1)])
-    cols = [h.strip().lower() for h in header]
+        sheets = read_workbook(data, file)
+    except BackfillError:
+        raise
+    except InputError as exc:  # undecodable text, a damaged workbook, an unsupported type: refused whole
+        raise BackfillError(exc.summary, exc.issues) from exc
+    sheet = next(iter(sheets.values()), None)
+    sheet_name = None if sheet is None or sheet.name == "csv" else sheet.name
+    rows_in = [r for r in (sheet.rows if sheet is not None else []) if any(not c.empty for c in r)]
+    if not rows_in:
+        raise BackfillError(f"{file}: empty file", [InputIssue("no header row", file=file, sheet=sheet_name, row=1)])
+    header = rows_in[0]
+    cols = [c.text.lower() for c in header]
     missing = [c for c in REQUIRED if c not in cols]
     if missing:
-        raise BackfillError(f"{file}: missing columns", [InputIssue(f"missing column {c!r}", file=file, row=1,
-                                                                    column=c) for c in missing])
+        raise BackfillError(f"{file}: missing columns", [
+            InputIssue(f"missing column {c!r}", file=file, sheet=sheet_name, row=header[0].row, column=c)
+            for c in missing])
     idx = [cols.index(c) for c in REQUIRED]
     need = max(idx) + 1
     rows, issues = [], []
-    for n, row in enumerate(reader, start=2):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) < need:
+    for row in rows_in[1:]:
+        n = row[0].row
+        # a CSV row with too few cells is broken (an Excel row simply ends at its last filled cell)
+        if len(row) < need and sheet_name is None:
             issues.append(InputIssue(f"{len(row)} cells, expected at least {need}", file=file, row=n))
             continue
-        d, p, t, v = (row[i].strip() for i in idx)
-        rows.append((d, p, t, _number(v), n))
+        cells = [row[i] if i < len(row) else Cell(None, n, "") for i in idx]
+        rows.append((cells[0].text, cells[1].text, _ts(cells[2]), _value(cells[3]), n))
     if issues:
         raise BackfillError(f"{file}: {len(issues)} malformed row(s); nothing was stored", issues)
     return rows
+
+
+#: the former name (CSV only); kept for callers outside this area
+read_readings_csv = read_readings_file
 
 
 def _sort_key(r: tuple) -> tuple:
@@ -97,4 +122,4 @@ def backfill(pipeline: IngestPipeline, rows: list[tuple[str, str, str, object, i
 
 
 def backfill_file(pipeline: IngestPipeline, path: Path, **kw) -> IngestResult:
-    return backfill(pipeline, read_readings_csv(Path(path).read_bytes(), Path(path).name), file=Path(path).name, **kw)
+    return backfill(pipeline, read_readings_file(Path(path).read_bytes(), Path(path).name), file=Path(path).name, **kw)

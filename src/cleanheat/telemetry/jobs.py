@@ -67,16 +67,25 @@ class Jobs:
     def run(self, now_ms: int) -> JobsResult:
         rollups = process_all_dirty(self.engine, day_offset_h=self.config.day_offset_h)
         res = JobsResult(now_ms, rollups)
-        with session_scope(self.sessions) as session:
-            if self._ctx is None or time.monotonic() - self._ctx_at > 30:
-                self._ctx, self._ctx_at = point_context(session), time.monotonic()
-            res.transitions = sweep_availability(session, now_ms, stale_factor=self.config.stale_factor)
+        # each step in its own transaction: a failure of one (logged) does not undo or skip the others
+        try:
+            with session_scope(self.sessions) as session:
+                res.transitions = sweep_availability(session, now_ms, stale_factor=self.config.stale_factor)
             for t in res.transitions:
                 log.info("device %s %s", t.device_code, t.event)
-            res.alarms = evaluate_alarms(session, now_ms, season=self.season, ctx=self._ctx)
+        except Exception:
+            log.exception("availability sweep failed")
+        try:
+            with session_scope(self.sessions) as session:
+                if self._ctx is None or time.monotonic() - self._ctx_at > 30:
+                    self._ctx, self._ctx_at = point_context(session), time.monotonic()
+                res.alarms = evaluate_alarms(session, now_ms, season=self.season, ctx=self._ctx)
+        except Exception:
+            log.exception("alarm evaluation failed")
         with session_scope(self.sessions) as session:
             res.webhooks_sent = deliver_webhooks(session, self.http, max_attempts=self.config.webhook_max_attempts,
-                                                 retry_base_s=self.config.webhook_retry_base_s)
+                                                 retry_base_s=self.config.webhook_retry_base_s,
+                                                 allow_private=self.config.webhook_allow_private)
         if time.monotonic() - self._retention_at > 3600:
             apply_retention(self.engine, self.config, now_ms)
             self._retention_at = time.monotonic()

@@ -22,6 +22,7 @@ from cleanheat.telemetry.validation import (
     TokenGrant,
     Validated,
     Validator,
+    revoked_among,
     token_digest,
 )
 
@@ -118,11 +119,25 @@ class IngestPipeline:
             parsed.token = msg.token
         return parsed, topic_org, None
 
+    def _drop_revoked(self, tokens: set[str]) -> None:
+        """Reload the snapshot when a token of this batch was revoked (or expired) since it was loaded, so that
+        revocation takes effect at once in every process (one small query per batch that carries tokens)."""
+        from sqlalchemy.orm import Session
+
+        ids = {g.token_id for g in (self.registry.grant(t) for t in tokens) if g is not None}
+        if not ids:
+            return
+        with Session(self.engine) as session:
+            gone = revoked_among(session, ids)
+        if gone:
+            self.reload_registry()
+
     def validate(self, messages: list[Inbound], *, now_ms: int | None = None) -> Validated:
         parsed = [self._parse(m) for m in messages]
         codes = {r[0] for p, _, _ in parsed if p is not None for r in p.readings[:1]}
         tokens = {p.token for p, _, _ in parsed if p is not None and p.token}
         self._maybe_reload(codes, tokens)
+        self._drop_revoked(tokens)
         out = Validated()
         for msg, (p, topic_org, bad) in zip(messages, parsed, strict=True):
             if bad is not None:

@@ -58,13 +58,14 @@ def list_device_tokens(session: Session, actor: Actor) -> list[DeviceToken]:
     return list(session.scalars(q))
 
 
-def revoke_device_token(session: Session, actor: Actor, token_id: int) -> None:
+def revoke_device_token(session: Session, actor: Actor, token_id: int) -> DeviceToken:
     row = session.get(DeviceToken, token_id)
     if row is None or not actor.can_access_org(row.org_id):
         raise NotFoundError(f"token {token_id} not found")
     actor.require_roles(Role.HEAT_COMPANY)
     row.revoked = True
     audit(session, actor, "revoke", "device_token", row.id)
+    return row
 
 
 def grant_for_token(session: Session, token: str):

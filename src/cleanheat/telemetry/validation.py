@@ -71,6 +71,12 @@ class TokenGrant:
     token_id: int
     org_id: int
     device_id: int | None
+    #: when the token expires [ms since the epoch], None: never
+    expires_ms: int | None = None
+
+    def expired(self, now_ms: int | None = None) -> bool:
+        return self.expires_ms is not None and self.expires_ms <= (now_ms if now_ms is not None
+                                                                   else int(time.time() * 1000))
 
     def allows(self, device: DeviceInfo) -> bool:
         return device.org_id == self.org_id and (self.device_id is None or self.device_id == device.id)
@@ -99,11 +105,40 @@ class Registry:
         tokens = {}
         for t in session.scalars(select(DeviceToken).where(DeviceToken.revoked.is_(False))):
             if t.expires_at is None or t.expires_at > now:
-                tokens[t.token_hash] = TokenGrant(t.id, t.org_id, t.device_id)
+                tokens[t.token_hash] = TokenGrant(t.id, t.org_id, t.device_id, _ms(t.expires_at))
         return cls(devices=devices, tokens=tokens)
 
     def grant(self, token: str | None) -> TokenGrant | None:
-        return self.tokens.get(token_digest(token)) if token else None
+        """The grant of a token in this snapshot, unless it has expired since (expiry takes effect at once)."""
+        g = self.tokens.get(token_digest(token)) if token else None
+        return None if g is None or g.expired() else g
+
+    def forget_token(self, token_hash: str) -> None:
+        """Drop a token revoked in this process from the snapshot (effective at once)."""
+        self.tokens.pop(token_hash, None)
+
+
+def _ms(dt: datetime | None) -> int | None:
+    return None if dt is None else int(dt.timestamp() * 1000)
+
+
+def token_still_valid(session: Session, token_id: int) -> bool:
+    """Whether the token is, according to the database now, neither revoked nor expired."""
+    row = session.execute(select(DeviceToken.revoked, DeviceToken.expires_at)
+                          .where(DeviceToken.id == token_id)).first()
+    return row is not None and not row.revoked and (row.expires_at is None or row.expires_at > utcnow())
+
+
+def revoked_among(session: Session, token_ids: Iterable[int]) -> set[int]:
+    """Those of ``token_ids`` that are now revoked, expired or gone."""
+    ids = set(token_ids)
+    if not ids:
+        return set()
+    now = utcnow()
+    valid = {r.id for r in session.execute(select(DeviceToken.id, DeviceToken.revoked, DeviceToken.expires_at)
+                                           .where(DeviceToken.id.in_(ids)))
+             if not r.revoked and (r.expires_at is None or r.expires_at > now)}
+    return ids - valid
 
     def point_count(self) -> int:
         return sum(len(d.points) for d in self.devices.values())
@@ -206,9 +241,14 @@ class Validator:
                 elif not dev.active:
                     dev_problem = ("device_retired", f"device {code!r} is retired")
             if dev_problem is not None:
+                # filed under the sender's organisation: the device's own only when the sender may write it
+                # (a failed authentication must not land in the named device's company's quarantine)
+                if dev is not None and (trusted or (grant is not None and grant.allows(dev))):
+                    q_org = dev.org_id
+                else:
+                    q_org = grant.org_id if grant is not None else None
                 q.append(QuarantineItem(dev_problem[0], dev_problem[1], f"{location} {where}", code or "", key,
-                                        raw_ts=_short(raw_ts), raw_value=_short(value),
-                                        org_id=dev.org_id if dev else None))
+                                        raw_ts=_short(raw_ts), raw_value=_short(value), org_id=q_org))
                 continue
             p = dev.points.get(key)
             if p is None:

@@ -12,7 +12,7 @@ import time
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -22,10 +22,10 @@ from cleanheat.auth.service import Actor, audit
 from cleanheat.telemetry import alarms as alarm_service
 from cleanheat.telemetry import service
 from cleanheat.telemetry.config import TelemetryConfig
-from cleanheat.telemetry.files import backfill, read_readings_csv
+from cleanheat.telemetry.files import backfill, read_readings_file
 from cleanheat.telemetry.pipeline import Inbound, IngestPipeline
 from cleanheat.telemetry.tokens import issue_device_token, list_device_tokens, revoke_device_token
-from cleanheat.telemetry.validation import REASONS
+from cleanheat.telemetry.validation import REASONS, token_digest, token_still_valid
 from cleanheat.web.deps import ApiActor, AppSettings, CsrfChecked, DbSession, flash, render, require_roles
 from cleanheat.web.nav import NavItem
 
@@ -45,6 +45,11 @@ CompanyPage = Annotated[Actor, Depends(require_roles(Role.HEAT_COMPANY, page=Tru
 CompanyApi = Annotated[Actor, Depends(require_roles(Role.HEAT_COMPANY))]
 ResidentPage = Annotated[Actor, Depends(require_roles(Role.RESIDENT, page=True))]
 ResidentApi = Annotated[Actor, Depends(require_roles(Role.RESIDENT))]
+
+#: a span of time to show [h]: finite, positive, at most the 400 days of 1-minute rollups (else 422)
+MAX_HOURS = 24 * 400
+Hours = Annotated[float, Query(gt=0, le=MAX_HOURS, allow_inf_nan=False,
+                               description=f"hours back from now, > 0 and at most {MAX_HOURS}")]
 
 STATE_LABELS = {"active": ("未确认", "Active"), "acknowledged": ("已确认", "Acknowledged"), "cleared": ("已恢复", "Cleared")}
 SEVERITY_LABELS = {"critical": ("紧急", "Critical"), "major": ("重要", "Major"), "minor": ("一般", "Minor")}
@@ -86,12 +91,19 @@ class IngestOut(BaseModel):
 
 
 def _device_grant(request: Request, pipe: IngestPipeline):
+    """The grant of the request's device token: found in the snapshot, then confirmed in the database (so that
+    a token revoked by any process, or expired, stops working at once)."""
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     grant = pipe.registry.grant(token) if token else None
     if grant is None and token and time.monotonic() - pipe.registry.loaded_at > pipe.RELOAD_MIN_INTERVAL_S:
         pipe.reload_registry()  # a token issued since the registry was loaded
         grant = pipe.registry.grant(token)
+    if grant is not None:
+        with request.app.state.sessionmaker() as session:
+            if not token_still_valid(session, grant.token_id):
+                pipe.registry.forget_token(token_digest(token))
+                grant = None
     if grant is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid device token is required (Authorization: Bearer chd_...)",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -100,7 +112,7 @@ def _device_grant(request: Request, pipe: IngestPipeline):
 
 async def _ingest(request: Request, settings, device: str | None) -> IngestOut:
     pipe = _pipeline(request)
-    grant = _device_grant(request, pipe)
+    grant = await run_in_threadpool(_device_grant, request, pipe)
     body = await request.body()
     if len(body) > settings.upload_max_bytes:
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"at most {settings.upload_max_bytes} bytes")
@@ -124,14 +136,14 @@ async def ingest_device(request: Request, settings: AppSettings, device_code: st
     return await _ingest(request, settings, device_code)
 
 
-@router.post("/api/telemetry/backfill", response_model=IngestOut, tags=["telemetry"])
+@router.post("/api/telemetry/backfill", response_model=IngestOut, tags=["telemetry"], dependencies=[CsrfChecked])
 def backfill_api(request: Request, db: DbSession, actor: CompanyApi, file: Annotated[UploadFile, File()],
                  settings: AppSettings):
-    """CSV backfill (columns device, point, ts, value) of the caller's own devices."""
+    """Backfill (CSV in UTF-8 or GBK, or Excel; columns device, point, ts, value) of the caller's own devices."""
     data = file.file.read(settings.upload_max_bytes + 1)
     if len(data) > settings.upload_max_bytes:
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "file too large")
-    rows = read_readings_csv(data, file.filename or "upload.csv")
+    rows = read_readings_file(data, file.filename or "upload.csv")
     pipe = IngestPipeline(request.app.state.engine, _config(request), worker="http-backfill", source="csv")
     res = backfill(pipe, rows, file=file.filename or "upload.csv", org_id=None if actor.city_wide else actor.org_id)
     audit(db, actor, "backfill", "telemetry", file.filename or "", res.as_dict())
@@ -161,10 +173,10 @@ def station_latest_api(db: DbSession, actor: ViewApi, station_id: int):
 
 
 @router.get("/api/telemetry/stations/{station_id}/series", tags=["telemetry"])
-def station_series_api(db: DbSession, actor: ViewApi, station_id: int, hours: float = 24.0, band: bool = False):
+def station_series_api(db: DbSession, actor: ViewApi, station_id: int, hours: Hours = 24.0, band: bool = False):
     """Trends of the station controller's points: ``[bucket_ms, mean]`` (``band``: ``[bucket_ms, mean, min, max]``)
     from the finest rollup that shows the span in at most 1,500 buckets."""
-    return _json(service.station_series(db, actor, station_id, hours=min(max(hours, 0.5), 24 * 400), band=band))
+    return _json(service.station_series(db, actor, station_id, hours=max(hours, 0.5), band=band))
 
 
 @router.get("/api/telemetry/points/{point_id}/series", tags=["telemetry"])
@@ -225,8 +237,9 @@ class WebhookIn(BaseModel):
 
 
 @router.post("/api/telemetry/webhooks", tags=["telemetry"], status_code=201, dependencies=[CsrfChecked])
-def webhook_api(db: DbSession, actor: CompanyApi, body: WebhookIn):
-    hook = alarm_service.add_webhook(db, actor, body.url, body.secret)
+def webhook_api(request: Request, db: DbSession, actor: CompanyApi, body: WebhookIn):
+    hook = alarm_service.add_webhook(db, actor, body.url, body.secret,
+                                     allow_private=_config(request).webhook_allow_private)
     return {"id": hook.id, "url": hook.url}
 
 
@@ -241,7 +254,7 @@ def quarantine_api(db: DbSession, actor: ViewApi, reason: str | None = None, lim
 
 
 @router.get("/api/telemetry/compliance", tags=["telemetry"])
-def compliance_api(db: DbSession, actor: ViewApi, hours: float = 24.0):
+def compliance_api(db: DbSession, actor: ViewApi, hours: Hours = 24.0):
     end = service.now_ms()
     c = service.compliance(db, actor, start_ms=end - int(hours * 3_600_000), end_ms=end)
     return {"limit_c": c["limit_c"], "total": c["total"],
@@ -278,8 +291,11 @@ def tokens_api(db: DbSession, actor: CompanyApi):
 
 
 @router.delete("/api/telemetry/tokens/{token_id}", tags=["telemetry"], status_code=204, dependencies=[CsrfChecked])
-def revoke_token_api(db: DbSession, actor: CompanyApi, token_id: int):
-    revoke_device_token(db, actor, token_id)
+def revoke_token_api(request: Request, db: DbSession, actor: CompanyApi, token_id: int):
+    row = revoke_device_token(db, actor, token_id)
+    pipe = getattr(request.app.state, "telemetry_pipeline", None)
+    if pipe is not None:
+        pipe.registry.forget_token(row.token_hash)  # this process at once; others re-check the database
 
 
 class RequestIn(BaseModel):
@@ -336,7 +352,7 @@ def overview_page(request: Request, db: DbSession, actor: ViewPage):
 
 
 @router.get("/telemetry/stations/{station_id}", include_in_schema=False)
-def station_page(request: Request, db: DbSession, actor: ViewPage, station_id: int, hours: float = 24.0):
+def station_page(request: Request, db: DbSession, actor: ViewPage, station_id: int, hours: Hours = 24.0):
     d = service.station_detail(db, actor, station_id)
     alarms = alarm_service.list_alarms(db, actor, station_id=station_id, limit=20)
     return render(request, "telemetry/station.html", _common(request) | d | {"alarms": alarms, "hours": hours},
@@ -361,7 +377,7 @@ def ack_page(request: Request, db: DbSession, actor: CompanyPage, alarm_id: int)
 
 
 @router.get("/telemetry/compliance", include_in_schema=False)
-def compliance_page(request: Request, db: DbSession, actor: ViewPage, hours: float = 24.0):
+def compliance_page(request: Request, db: DbSession, actor: ViewPage, hours: Hours = 24.0):
     end = service.now_ms()
     c = service.compliance(db, actor, start_ms=end - int(hours * 3_600_000), end_ms=end)
     return render(request, "telemetry/compliance.html", _common(request) | {"c": c, "hours": hours}, actor=actor)
