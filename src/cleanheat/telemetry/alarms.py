@@ -390,7 +390,6 @@ def evaluate_alarms(session: Session, now_ms: int, *, season: Season | None = No
     ctx = ctx if ctx is not None else point_context(session)
     today = _dt(now_ms).date()
     run = AlarmRun()
-    conn = session.connection()
     rules = list(session.scalars(select(AlarmRule).where(AlarmRule.enabled.is_(True)).order_by(AlarmRule.id)))
     for rule in rules:
         if (rule.valid_from and rule.valid_from > today) or (rule.valid_to and rule.valid_to < today):
@@ -401,7 +400,9 @@ def evaluate_alarms(session: Session, now_ms: int, *, season: Season | None = No
             # one savepoint per rule: a rule that fails (bad parameters stored before they were checked, a
             # database error) is logged and skipped; the other rules and the caller's transaction go on
             with session.begin_nested():
-                _evaluate_rule(session, conn, rule, ctx, now_ms, season, part)
+                # the connection is taken inside the savepoint, so that the SAVEPOINT is emitted before the
+                # rule's statements (on PostgreSQL a failed statement otherwise aborts the whole transaction)
+                _evaluate_rule(session, session.connection(), rule, ctx, now_ms, season, part)
         except Exception as exc:  # noqa: BLE001 - any failure of one rule must not stop the others
             log.exception("alarm rule %s failed and was skipped", code)
             run.failed[code] = f"{type(exc).__name__}: {exc}"[:300]
