@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from cleanheat.auth.service import Actor
 from cleanheat.store.engine import session_scope
 from cleanheat.telemetry.alarms import evaluate_alarms, load_default_rules
-from cleanheat.telemetry.files import BackfillError, backfill, read_readings_csv
+from cleanheat.telemetry.files import BackfillError, backfill, read_readings_file
 from cleanheat.telemetry.pipeline import IngestPipeline
 from cleanheat.telemetry.rollups import process_all_dirty
 from cleanheat.telemetry.tables import Alarm, AlarmRule, Quarantine, Reading
@@ -31,7 +31,7 @@ def test_csv_backfill(small_city):
             f"ST-0001,s_flow_kg_s,{iso(NOW)},lots,\n"                   # row 103: not a number
             f"VST-0001,s_flow_kg_s,{iso(NOW)},3.0,\n"                   # row 104: another company's device
             f"ST-0001,s_flow_kg_s,2024-13-01T00:00:00+08:00,3.0,\n")    # row 105: no such date
-    rows = read_readings_csv(text.encode(), "history.csv")
+    rows = read_readings_file(text.encode(), "history.csv")
     org_id = small_city.engine.connect().exec_driver_sql("SELECT id FROM organisations WHERE code='htjt'").scalar()
     res = backfill(IngestPipeline(small_city.engine, worker="t", source="csv"), rows, file="history.csv",
                    org_id=org_id, chunk=40)
@@ -51,7 +51,7 @@ def test_csv_backfill(small_city):
 ])
 def test_broken_backfill_files_are_refused_whole(text, problem):
     with pytest.raises(BackfillError) as info:
-        read_readings_csv(text.encode(), "bad.csv")
+        read_readings_file(text.encode(), "bad.csv")
     assert info.value.issues[0].message == problem and info.value.issues[0].file == "bad.csv"
 
 

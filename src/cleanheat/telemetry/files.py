@@ -85,10 +85,6 @@ def read_readings_file(data: bytes, file: str = "readings.csv") -> list[tuple[st
     return rows
 
 
-#: the former name (CSV only); kept for callers outside this area
-read_readings_csv = read_readings_file
-
-
 def _sort_key(r: tuple) -> tuple:
     try:
         ts = parse_ts_ms(r[2])
