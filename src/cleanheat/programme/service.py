@@ -190,28 +190,40 @@ def pending_count(session: Session, actor: Actor) -> int:
 
 # --- evaluation ---------------------------------------------------------------------------------------------------
 
-def counted_figures(session: Session, plan: PlanData, period: Period) -> list[indicators.UnitFigures]:
-    """Per reporting organisation, the newest accepted report at or before ``period`` (within the programme)."""
+def accepted_reports(session: Session, plan: PlanData) -> list[indicators.UnitFigures]:
+    """Every accepted report of the programme as figures, newest version first per (org, period)."""
     plan_row = get_plan_row(session, plan.code)
-    start = f"{plan.start_year}Q1"
+    start, end = f"{plan.start_year}Q1", f"{plan.end_year}Q4"
     rows = session.scalars(
         select(Report).where(Report.plan_id == plan_row.id, Report.status == "accepted",
-                             Report.period <= str(period), Report.period >= start)
+                             Report.period >= start, Report.period <= end)
         .options(selectinload(Report.areas), selectinload(Report.tasks))
         .order_by(Report.org_id, Report.period.desc(), Report.version.desc())
     )
     orgs = {o.id: o.code for o in session.scalars(select(Organisation))}
-    chosen: dict[int, Report] = {}
-    for r in rows:
-        chosen.setdefault(r.org_id, r)
     return [
         indicators.UnitFigures(
             org_code=orgs[r.org_id], admin_unit_code=r.admin_unit_code, report_period=Period.parse(r.period),
             report_id=r.id, areas={(a.area_type, a.technology): a.heated_area_m2 for a in r.areas},
             tasks={t.task_code: t.value for t in r.tasks},
         )
-        for r in chosen.values()
+        for r in rows
     ]
+
+
+def figures_at(reports: list[indicators.UnitFigures], period: Period) -> list[indicators.UnitFigures]:
+    """Per reporting organisation, the newest accepted report at or before ``period`` (``reports`` as given by
+    :func:`accepted_reports`, newest first per organisation)."""
+    chosen: dict[str, indicators.UnitFigures] = {}
+    for f in reports:
+        if f.report_period <= period:
+            chosen.setdefault(f.org_code, f)
+    return list(chosen.values())
+
+
+def counted_figures(session: Session, plan: PlanData, period: Period) -> list[indicators.UnitFigures]:
+    """Per reporting organisation, the newest accepted report at or before ``period`` (within the programme)."""
+    return figures_at(accepted_reports(session, plan), period)
 
 
 def registry_counts(session: Session, plan: PlanData, period: Period) -> dict[str, float] | None:
@@ -275,12 +287,30 @@ def trend(session: Session, actor: Actor, plan: PlanData, upto: Period) -> list[
     against monitoring like the headline figures)."""
     actor.require_roles(*EVALUATION_ROLES)
     out = []
+    reports = accepted_reports(session, plan)
     p = Period(plan.start_year, 1)
     while p <= upto:
-        ev = indicators.evaluate(plan, p, counted_figures(session, plan, p), annual=p.is_year_end,
+        ev = indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end,
                                  verdicts=source_verdicts(session, plan, p))
         out.append({"period": str(p)} | {k: r.actual for k, r in ev.rates.items()}
                    | {f"{k}_target": r.target for k, r in ev.rates.items()})
+        p = p.next()
+    return out
+
+
+def unit_series(session: Session, actor: Actor, plan: PlanData, unit_code: str, upto: Period) -> list[dict]:
+    """One unit's (actual, target) rates per area type for every quarter up to ``upto`` (verified)."""
+    actor.require_roles(*EVALUATION_ROLES)
+    if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU or actor.admin_unit_code == unit_code):
+        raise NotFoundError(f"unknown unit {unit_code}")
+    out = []
+    reports = accepted_reports(session, plan)
+    p = Period(plan.start_year, 1)
+    while p <= upto:
+        ev = indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end,
+                                 verdicts=source_verdicts(session, plan, p))
+        u = next(x for x in ev.units if x.code == unit_code)
+        out.append({"period": str(p)} | {k: (r.actual, r.target) for k, r in u.rates.items()})
         p = p.next()
     return out
 

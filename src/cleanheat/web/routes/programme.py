@@ -123,13 +123,7 @@ def unit_page(request: Request, code: str, db: DbSession, actor: Viewer, year: Y
     if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU or actor.admin_unit_code == code):
         raise NotFoundError(f"unknown unit {code}")
     period = _pick_period(plan, year, quarter)
-    series = []
-    p = Period(plan.start_year, 1)
-    while p <= period:
-        ev = service.evaluate(db, actor, plan, year=p.year, period=p, with_verification=False)
-        u = next(x for x in ev.units if x.code == code)
-        series.append({"period": str(p)} | {k: (r.actual, r.target) for k, r in u.rates.items()})
-        p = p.next()
+    series = service.unit_series(db, actor, plan, code, period)
     ev = service.evaluate(db, actor, plan, year=period.year, period=period)
     u = next(x for x in ev.units if x.code == code)
     reports = service.list_reports(db, actor, org_code=f"gov-{code}") if actor.city_wide or \
