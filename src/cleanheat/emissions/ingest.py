@@ -18,12 +18,11 @@ unavailable or locked) does it raise :class:`WriteAborted` with the records not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-
 import logging
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import psycopg
 from sqlalchemy import Connection, Engine
