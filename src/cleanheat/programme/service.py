@@ -253,17 +253,32 @@ def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, perio
     )
     if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU):
         own = actor.admin_unit_code
-        ev = indicators.Evaluation(**{**ev.__dict__, "units": [u for u in ev.units if u.code == own]})
+        own_sources = _own_source_codes(session, actor) if actor.role == Role.HEAT_COMPANY else set()
+        ev = indicators.Evaluation(**{
+            **ev.__dict__,
+            "units": [u for u in ev.units if u.code == own],
+            # Monitoring verdicts: a unit sees those of sources in its area, a company those of its own sources.
+            "verification": [v for v in ev.verification
+                             if (own and v.admin_unit_code == own) or v.source_code in own_sources],
+        })
     return ev
 
 
+def _own_source_codes(session: Session, actor: Actor) -> set[str]:
+    from cleanheat.assets.tables import HeatSource
+
+    return set(session.scalars(select(HeatSource.code).where(HeatSource.org_id == actor.org_id)))
+
+
 def trend(session: Session, actor: Actor, plan: PlanData, upto: Period) -> list[dict]:
-    """Rates by area type for every quarter from the programme start to ``upto`` (accepted reports)."""
+    """Rates by area type for every quarter from the programme start to ``upto`` (accepted reports, verified
+    against monitoring like the headline figures)."""
     actor.require_roles(*EVALUATION_ROLES)
     out = []
     p = Period(plan.start_year, 1)
     while p <= upto:
-        ev = indicators.evaluate(plan, p, counted_figures(session, plan, p), annual=p.is_year_end)
+        ev = indicators.evaluate(plan, p, counted_figures(session, plan, p), annual=p.is_year_end,
+                                 verdicts=source_verdicts(session, plan, p))
         out.append({"period": str(p)} | {k: r.actual for k, r in ev.rates.items()}
                    | {f"{k}_target": r.target for k, r in ev.rates.items()})
         p = p.next()

@@ -37,6 +37,8 @@ NAV = [
 ]
 
 Viewer = Annotated[Actor, Depends(require_roles(*VIEW_ROLES, page=True))]
+YearQ = Annotated[int | None, Query(ge=2000, le=2100)]
+QuarterQ = Annotated[int | None, Query(ge=1, le=4)]
 ApiViewer = Annotated[Actor, Depends(require_roles(*VIEW_ROLES))]
 Submitter = Annotated[Actor, Depends(require_roles(*service.SUBMIT_ROLES, page=True))]
 ApiSubmitter = Annotated[Actor, Depends(require_roles(*service.SUBMIT_ROLES))]
@@ -46,9 +48,9 @@ ApiReviewer = Annotated[Actor, Depends(require_roles(*service.REVIEW_ROLES))]
 
 def _latest_period(plan, today=None) -> Period:  # noqa: ANN001
     """The newest programme quarter that has ended (the programme's last quarter after it)."""
-    from datetime import date
+    from cleanheat.timeutil import local_today
 
-    today = today or date.today()
+    today = today or local_today()
     p = Period(min(today.year, plan.end_year), 4)
     while p.end_date() > today and p > Period(plan.start_year, 1):
         p = p.previous()
@@ -71,7 +73,7 @@ def programme_root(actor: Viewer):
 
 
 @router.get("/programme/overview", include_in_schema=False)
-def overview(request: Request, db: DbSession, actor: Viewer, year: int | None = None, quarter: int | None = None):
+def overview(request: Request, db: DbSession, actor: Viewer, year: YearQ = None, quarter: QuarterQ = None):
     plan = load_plan(db)
     period = _pick_period(plan, year, quarter)
     ev = service.evaluate(db, actor, plan, year=period.year, period=period)
@@ -96,8 +98,8 @@ def overview(request: Request, db: DbSession, actor: Viewer, year: int | None = 
 
 
 @router.get("/programme/area/{area_type}", include_in_schema=False)
-def area_page(request: Request, area_type: str, db: DbSession, actor: Viewer, year: int | None = None,
-              quarter: int | None = None):
+def area_page(request: Request, area_type: str, db: DbSession, actor: Viewer, year: YearQ = None,
+              quarter: QuarterQ = None):
     if area_type not in AREA_TYPES:
         raise NotFoundError(f"unknown area type {area_type}")
     plan = load_plan(db)
@@ -111,8 +113,8 @@ def area_page(request: Request, area_type: str, db: DbSession, actor: Viewer, ye
 
 
 @router.get("/programme/units/{code}", include_in_schema=False)
-def unit_page(request: Request, code: str, db: DbSession, actor: Viewer, year: int | None = None,
-              quarter: int | None = None):
+def unit_page(request: Request, code: str, db: DbSession, actor: Viewer, year: YearQ = None,
+              quarter: QuarterQ = None):
     plan = load_plan(db)
     try:
         unit = plan.unit(code)
@@ -155,7 +157,7 @@ def plan_page(request: Request, db: DbSession, actor: Viewer):
 
 
 @router.get("/programme/tasks", include_in_schema=False)
-def tasks_page(request: Request, db: DbSession, actor: Viewer, year: int | None = None, quarter: int | None = None):
+def tasks_page(request: Request, db: DbSession, actor: Viewer, year: YearQ = None, quarter: QuarterQ = None):
     plan = load_plan(db)
     period = _pick_period(plan, year, quarter)
     ev = service.evaluate(db, actor, plan, year=period.year, period=period)
@@ -321,7 +323,8 @@ def _report_out(db, r) -> ReportOut:  # noqa: ANN001
 
 
 @router.get("/api/programme/evaluation", tags=["programme"])
-def api_evaluation(db: DbSession, actor: ApiViewer, year: int, period: str | None = None):
+def api_evaluation(db: DbSession, actor: ApiViewer, year: Annotated[int, Query(ge=2000, le=2100)],
+                   period: str | None = None):
     """The evaluation for a year (annual, Q4) or a quarter; the same JSON as `cleanheat programme evaluate`."""
     plan = load_plan(db)
     p = None
