@@ -16,6 +16,7 @@ from cleanheat.assets import heat_sources
 from cleanheat.auth.roles import REPORTING_ORG_KINDS, OrgKind, Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
+from cleanheat.config import Settings
 from cleanheat.errors import InputError, InputIssue, NotFoundError, PermissionDeniedError
 from cleanheat.programme import indicators
 from cleanheat.programme.errors import ReportConflictError, ReportImportError
@@ -234,7 +235,8 @@ def registry_counts(session: Session, plan: PlanData, period: Period) -> dict[st
     return heat_sources.count_for_rules(session, rules, date(plan.start_year, 1, 1), period.end_date())
 
 
-def source_verdicts(session: Session, plan: PlanData, period: Period) -> list[SourceVerdict]:
+def source_verdicts(session: Session, plan: PlanData, period: Period, settings: Settings | None = None
+                    ) -> list[SourceVerdict]:
     """Monitoring verdicts from the emissions area, when it is installed."""
     try:
         link = importlib.import_module("cleanheat.emissions.ledger_link")
@@ -242,11 +244,11 @@ def source_verdicts(session: Session, plan: PlanData, period: Period) -> list[So
         if exc.name not in ("cleanheat.emissions", "cleanheat.emissions.ledger_link"):
             raise
         return []
-    return list(link.source_verdicts(session, plan, period))
+    return list(link.source_verdicts(session, plan, period, settings=settings))
 
 
 def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, period: Period | None = None,
-             with_verification: bool = True) -> indicators.Evaluation:
+             with_verification: bool = True, settings: Settings | None = None) -> indicators.Evaluation:
     """Evaluate the programme for ``year`` at ``period`` (default: the year's Q4 = the annual evaluation).
     Units other than the actor's own are hidden from reporting units and companies."""
     actor.require_roles(*EVALUATION_ROLES)
@@ -260,7 +262,7 @@ def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, perio
     ev = indicators.evaluate(
         plan, period, counted_figures(session, plan, period),
         registry_counts=registry_counts(session, plan, period),
-        verdicts=source_verdicts(session, plan, period) if with_verification else (),
+        verdicts=source_verdicts(session, plan, period, settings) if with_verification else (),
         annual=period.is_year_end,
     )
     if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU):
@@ -282,7 +284,8 @@ def _own_source_codes(session: Session, actor: Actor) -> set[str]:
     return set(session.scalars(select(HeatSource.code).where(HeatSource.org_id == actor.org_id)))
 
 
-def trend(session: Session, actor: Actor, plan: PlanData, upto: Period) -> list[dict]:
+def trend(session: Session, actor: Actor, plan: PlanData, upto: Period, settings: Settings | None = None
+          ) -> list[dict]:
     """Rates by area type for every quarter from the programme start to ``upto`` (accepted reports, verified
     against monitoring like the headline figures)."""
     actor.require_roles(*EVALUATION_ROLES)
@@ -291,14 +294,15 @@ def trend(session: Session, actor: Actor, plan: PlanData, upto: Period) -> list[
     p = Period(plan.start_year, 1)
     while p <= upto:
         ev = indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end,
-                                 verdicts=source_verdicts(session, plan, p))
+                                 verdicts=source_verdicts(session, plan, p, settings))
         out.append({"period": str(p)} | {k: r.actual for k, r in ev.rates.items()}
                    | {f"{k}_target": r.target for k, r in ev.rates.items()})
         p = p.next()
     return out
 
 
-def unit_series(session: Session, actor: Actor, plan: PlanData, unit_code: str, upto: Period) -> list[dict]:
+def unit_series(session: Session, actor: Actor, plan: PlanData, unit_code: str, upto: Period,
+                settings: Settings | None = None) -> list[dict]:
     """One unit's (actual, target) rates per area type for every quarter up to ``upto`` (verified)."""
     actor.require_roles(*EVALUATION_ROLES)
     if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU or actor.admin_unit_code == unit_code):
@@ -308,7 +312,7 @@ def unit_series(session: Session, actor: Actor, plan: PlanData, unit_code: str, 
     p = Period(plan.start_year, 1)
     while p <= upto:
         ev = indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end,
-                                 verdicts=source_verdicts(session, plan, p))
+                                 verdicts=source_verdicts(session, plan, p, settings))
         u = next(x for x in ev.units if x.code == unit_code)
         out.append({"period": str(p)} | {k: (r.actual, r.target) for k, r in u.rates.items()})
         p = p.next()
