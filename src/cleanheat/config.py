@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
     port: int = Field(default=8000, description="Port the web server listens on.")
+    cookie_secure: bool = Field(
+        default=False,
+        description="Send the session cookie over HTTPS only (set true behind TLS in production).",
+    )
     session_max_age_s: int = Field(default=8 * 3600, description="Lifetime of a login session [s].")
     token_max_age_days: int = Field(default=90, description="Lifetime of an API bearer token [days].")
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, description="Largest accepted upload [bytes].")

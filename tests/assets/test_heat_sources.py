@@ -145,3 +145,19 @@ def test_registry_api_scoping(settings):
         bad = {"file": ("r.csv", "编码,名称\nX,Y\n".encode(), "text/csv")}
         r = c.post("/api/assets/heat-sources/import", files=bad, headers=htjt)
         assert r.status_code == 422 and "表头" in r.json()["issues"][0]["message"]
+
+
+def test_task_counts_use_the_fuel_at_the_time_of_the_event(db, settings):
+    plan = read_plan(settings.city_dir)
+    data = workbook([row("C1", t_h=20)], [["C1", "煤改气", "2019-05-01", ""], ["C1", "拆除", "2020-05-01", ""]])
+    with session_scope(db) as s:
+        import_registry(s, actor(s, "office"), data, "r.xlsx", plan, 0.7)
+    with session_scope(db) as s:
+        rules = {t.code: dict(t.registry_rule, measure=t.measure) for t in plan.tasks if t.registry_rule}
+        c = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2021, 12, 31))
+        assert c["coal_to_gas_count"] == 1
+        assert c["coal_demolish_urban_count"] == 0  # it burned gas when it was demolished
+        # Re-importing the source row keeps the status its events give.
+        import_registry(s, actor(s, "office"), workbook([row("C1", t_h=20)]), "r.xlsx", plan, 0.7)
+        src = hs.get_source(s, actor(s, "office"), "C1")
+        assert src.status == "demolished" and src.current_fuel == "gas"

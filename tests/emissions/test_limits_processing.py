@@ -10,7 +10,7 @@ import yaml
 
 from cleanheat.emissions.compliance import HourRecord, SeasonDates, month_bounds, summarise
 from cleanheat.emissions.errors import HJ212Error, LimitTableError
-from cleanheat.emissions.hj212.codec import parse_frame
+from cleanheat.emissions.hj212.codec import CHINA_TZ, parse_frame
 from cleanheat.emissions.limits import (
     SourceFacts,
     SourceProfile,
@@ -240,3 +240,17 @@ def test_heating_season_windows():
     assert harbin.window_for(date(2021, 6, 30)) == (date(2020, 10, 20), date(2021, 4, 20), "2020-2021")
     assert harbin.window_for(date(2021, 9, 30)) == (date(2020, 10, 20), date(2021, 4, 20), "2020-2021")
     assert harbin.window_for(date(2021, 10, 19)) == (date(2020, 10, 20), date(2021, 4, 20), "2020-2021")
+
+
+def test_capture_is_measured_against_the_hours_in_service():
+    """A source in service 30 of 100 days, every one of those hours valid and within limits: capture 1.0."""
+    start = datetime(2020, 11, 1, tzinfo=CHINA_TZ)
+    end = start + timedelta(days=100)
+    served = start + timedelta(days=70)
+    recs = [HourRecord(served + timedelta(hours=i), p, True, False, 5.0, 50.0)
+            for i in range(30 * 24) for p in ("a21026", "a21002", "a34013")]
+    s = summarise(recs, start, end, threshold=0.95, rules=Rules(), hours_in_period=30 * 24)
+    assert s.capture == pytest.approx(1.0) and s.hours_in_period == 30 * 24
+    assert s.compliant is True and s.reason == ""
+    # without the service hours the whole window is the denominator
+    assert summarise(recs, start, end, threshold=0.95, rules=Rules()).capture == pytest.approx(0.3)

@@ -101,11 +101,11 @@ def test_ingest_evaluate_exceedances_and_alarms(world, engine):
         assert a.cleared_at == H0 + 6 * H + 2 * M
 
 
-def _season_hours(point_id, lo, hi, exceed_every=0, valid_every=1, limit=50.0):
+def _season_hours(point_id, lo, hi, exceed_every=0, valid_every=1, limit=50.0, valid_if=None):
     rows = []
     t, i = lo, 0
     while t < hi:
-        valid = i % valid_every == 0
+        valid = valid_if(i) if valid_if else i % valid_every == 0
         for p, zs, lim in (("a34013", 3.0, 10.0), ("a21026", 20.0, 35.0), ("a21002", 30.0, limit)):
             exc = bool(p == "a21002" and exceed_every and i % exceed_every == 0 and valid)
             z = 60.0 if exc else zs
@@ -155,6 +155,54 @@ def test_ledger_verdicts(world):
         strict = {v.source_code: v for v in source_verdicts(s, plan, Period(2021, 3), settings=world.settings,
                                                             threshold=0.999)}
     assert strict["T-CHP1"].compliant is False
+    # the application's settings are used when given (here their threshold); the 3-argument call still works
+    with world.session() as s:
+        strict_settings = world.settings.model_copy(update={"compliance_threshold": 0.999})
+        by_settings = {v.source_code: v for v in source_verdicts(s, plan, Period(2021, 3), settings=strict_settings)}
+        plain = {v.source_code: v for v in source_verdicts(s, plan, Period(2021, 3))}
+    assert by_settings["T-CHP1"].compliant is False and plain["T-CHP1"].compliant is True
+
+
+def test_verdict_capture_over_hours_in_service_and_per_point(world):
+    """Capture is valid hours / in-service hours, and every monitoring point of a source must reach it."""
+    from cleanheat.assets.tables import HeatSource, HeatSourceEvent
+
+    plan = read_plan(world.settings.city_dir)
+    lo = datetime(2020, 10, 19, 16, tzinfo=UTC)  # season start 2020-10-20 00:00 Beijing time
+    hi = datetime(2021, 3, 31, 16, tzinfo=UTC)  # end of 2021Q1 (window of 163 days)
+    served = datetime(2021, 2, 19, 16, tzinfo=UTC)  # commissioned 2021-02-20: 40 days in service
+    eeb = actor("ecology_bureau")
+    table = HourValue.__table__
+    with world.session() as s:
+        gas = s.get(HeatSource, world.sources["T-GAS1"])
+        gas.events = [HeatSourceEvent(event="commissioned", effective_date=date(2021, 2, 20))]
+        # in service 40 of 163 days, every in-service hour valid and within limits
+        upsert(s, table, _season_hours(world.points["T-GAS1"], served, hi), ("point_id", "ts", "pollutant"))
+        # a coal CHP with two stacks, each valid in 40 % of the hours (together 80 %)
+        chp2 = service.register_point(s, eeb, PointInput(mn="010000A8900016F000169DD0", password="123456",
+                                                         source_code="T-CHP1", stack_no="2")).id
+        upsert(s, table, _season_hours(world.points["T-CHP1"], lo, hi, valid_if=lambda i: i % 5 < 2),
+               ("point_id", "ts", "pollutant"))
+        upsert(s, table, _season_hours(chp2, lo, hi, valid_if=lambda i: 2 <= i % 5 < 4),
+               ("point_id", "ts", "pollutant"))
+        # a coal boiler with two stacks, each valid in 80 % of the hours
+        blr2 = service.register_point(s, eeb, PointInput(mn="010000A8900016F000169DD1", password="223344",
+                                                         source_code="T-BLR1", stack_no="2")).id
+        for pid, off in ((world.points["T-BLR1"], 0), (blr2, 1)):
+            upsert(s, table, _season_hours(pid, lo, hi, valid_if=lambda i, o=off: (i + o) % 5 != 0),
+                   ("point_id", "ts", "pollutant"))
+    with world.session() as s:
+        verdicts = {v.source_code: v for v in source_verdicts(s, plan, Period(2021, 1), settings=world.settings,
+                                                              now=datetime(2026, 1, 1, tzinfo=UTC))}
+    gas, chp, blr = verdicts["T-GAS1"], verdicts["T-CHP1"], verdicts["T-BLR1"]
+    assert gas.compliant is True and gas.valid_hours == 40 * 24 and gas.share_within_limits == 1.0
+    assert chp.compliant is False and "data capture 40.0%" in chp.reason and "010000A8900016F000169D" in chp.reason
+    assert chp.share_within_limits == 1.0
+    assert blr.compliant is True, blr.reason
+    with world.session() as s:
+        sums = service.compliance_summaries(s, [world.points["T-CHP1"], chp2], lo, hi, threshold=0.95,
+                                            hours_in_period=163 * 24)
+    assert [round(x.capture, 3) for x in sums.values()] == [0.4, 0.4]
 
 
 def test_sql_aggregates_equal_pure_summary(world):

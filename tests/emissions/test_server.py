@@ -288,3 +288,127 @@ async def _tcp_receiver_stores_everything(world):
     assert reasons == {"garbage": 1, "bad_crc": 1, "truncated": 1}
     assert minutes == 60 * 9
     assert stats.hours == 3  # PM, SO2, NOx of the hour
+
+
+def test_tcp_receiver_survives_nul_packets(world):
+    """One packet with NUL in its text fields (PostgreSQL refuses NUL in text) must not stop ingest: it is stored
+    (NUL written as ``\\x00``, raw bytes exact) and the packets after it are stored too."""
+    asyncio.run(_tcp_receiver_survives_nul_packets(world))
+
+
+async def _tcp_receiver_survives_nul_packets(world):
+    model = StackModel(mn=MN, password="123456")
+    t0 = datetime(2020, 12, 1, 0, tzinfo=UTC)
+    nul_mn = reframe(REALTIME.replace(MN.encode(), MN[:-1].encode() + b"\x00"))  # unknown MN, NUL in MN/error
+    nul_qn = reframe(REALTIME.replace(b"QN=20241215103000123", b"QN=2024121510300012\x00"))  # accepted, NUL in QN
+    good = [encode(model.minute_packet(t0 + timedelta(minutes=i))) for i in range(5)]
+    opts = ServeOptions(receiver=ReceiverOptions(port=0), maintenance_interval_s=0, flush_interval_s=0.05)
+    receiver = Receiver(world.settings, opts)
+    await receiver.start()
+    try:
+        await _send(receiver.server.port, [nul_mn], expect_replies=1)
+        await asyncio.sleep(0.2)  # the NUL packet is written in a batch of its own ...
+        replies = await _send(receiver.server.port, [nul_qn, *good], expect_replies=6)  # ... then the rest
+        assert [parse_frame(r).cn for r in replies] == ["9014"] * 6
+        await receiver.drain(timeout_s=10)
+        assert receiver.sink.backlog == 0
+        assert receiver.sink.stats.errors == 0
+    finally:
+        await receiver.stop()
+    with world.session() as s:
+        rows = s.execute(select(RawPacket.ok, RawPacket.reason, RawPacket.mn, RawPacket.qn, RawPacket.error,
+                                RawPacket.raw).order_by(RawPacket.id)).all()
+        minutes = s.scalar(select(func.count()).select_from(Reading).where(Reading.interval == "minute"))
+    assert len(rows) == 7
+    bad = rows[0]
+    assert (bad.ok, bad.reason) == (False, "unknown_mn")
+    assert bad.mn == MN[:-1] + "\\x00" and "\\x00" in bad.error and bad.raw == nul_mn
+    assert rows[1].ok and rows[1].qn == "2024121510300012\\x00" and rows[1].raw == nul_qn
+    assert all(r.ok for r in rows[2:]) and [r.raw for r in rows[2:]] == good
+    assert minutes == 5 * 9
+
+
+def test_sink_keeps_a_record_the_database_refuses(world):
+    """A record the database refuses even after sanitising (here: an unregistered point id, a foreign-key
+    violation) is kept as a malformed packet with its raw bytes and the database error; the rest of its batch
+    is stored; the sink counts it and does not retry the batch."""
+    asyncio.run(_sink_keeps_a_record_the_database_refuses(world))
+
+
+async def _sink_keeps_a_record_the_database_refuses(world):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cleanheat.emissions.ingest import BulkWriter, IngestRecord
+    from cleanheat.emissions.receiver import StoreSink
+    from cleanheat.store.engine import make_engine
+
+    engine = make_engine(world.settings.database_url)
+    pid = world.points["T-CHP1"]
+    recs = [IngestRecord(received_at=NOW + timedelta(seconds=i), raw=b"rec%d" % i, ok=True, point_id=pid, cn="2011",
+                         mn=MN, qn=f"q{i}") for i in range(9)]
+    recs[6].point_id = 999_999  # no such point
+    recs[2].error, recs[2].ok, recs[2].reason = "nul \x00 here", False, "bad_field"
+    with ThreadPoolExecutor(1) as ex:
+        sink = StoreSink(BulkWriter(engine), ex, flush_interval_s=0.02)
+        task = asyncio.create_task(sink.run())
+        for r in recs:
+            sink.submit(r)
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if not sink.backlog:
+                break
+        await sink.close()
+        await asyncio.wait_for(task, 10)
+    engine.dispose()
+    assert (sink.stats.written, sink.stats.db_rejected, sink.stats.errors, sink.stats.batches) == (9, 1, 0, 1)
+    with world.session() as s:
+        rows = s.execute(select(RawPacket.raw, RawPacket.ok, RawPacket.reason, RawPacket.point_id, RawPacket.error)
+                         .order_by(RawPacket.received_at)).all()
+    assert [r.raw for r in rows] == [r.raw for r in recs]  # every record, once, in order
+    refused = rows[6]
+    assert (refused.ok, refused.reason, refused.point_id) == (False, "db_error", None)
+    assert "the database refused the record" in refused.error
+    assert rows[2].error == "nul \\x00 here"
+    assert all(r.ok and r.point_id == pid for i, r in enumerate(rows) if i not in (2, 6))
+
+
+@pytest.mark.parametrize(("old", "new", "reason", "field"), [
+    (b"a21026-Rtd=18.5", b"a21026123456789012-Rtd=18.5", "bad_field", "a210261234567890"),
+    (b"a21026-Rtd=18.5", b"a21\x00026-Rtd=18.5", "bad_field", "a21\x00026"),
+    (b"a21026-Flag=N", b"a21026-Flag=\x00", "bad_value", "a21026-Flag"),
+])
+def test_factor_codes_and_flags_that_cannot_be_stored_are_malformed(old, new, reason, field):
+    h, sink = handler()
+    frame = reframe(REALTIME.replace(old, new))
+    h.feed(frame)
+    [rec] = sink.records
+    assert (rec.ok, rec.reason, rec.raw) == (False, reason, frame)
+    assert f"(field {field})" in rec.error
+
+
+def test_wrong_password_peer_does_not_take_over_the_point():
+    """A peer sending the point's MN with a wrong PW (or a bad CRC) must not become the connection host commands
+    (which carry the point's real password) go to."""
+    asyncio.run(_wrong_password_peer_does_not_take_over_the_point())
+
+
+async def _wrong_password_peer_does_not_take_over_the_point():
+    sink = ListSink()
+    server = ReceiverServer(StaticDirectory({MN: PointAuth(1, "123456")}), sink, options())
+    real, t_real = server.protocol_factory(), FakeTransport()
+    real.connection_made(t_real)
+    real.data_received(REALTIME)
+    assert server.by_mn[MN] is real
+    for frame in (REALTIME.replace(b"PW=123456", b"PW=654321"), REALTIME[:-6] + b"0000\r\n"):
+        intruder, t_bad = server.protocol_factory(), FakeTransport()
+        intruder.connection_made(t_bad)
+        intruder.data_received(frame)
+        assert server.by_mn[MN] is real
+        assert server.send_command(MN, "1062", {"RtdInterval": 60})
+        assert not any(b"1062" in w for w in t_bad.written)
+        intruder.connection_lost(None)
+        assert server.by_mn[MN] is real
+    assert parse_frame(t_real.written[-1]).pw == "123456"
+    assert [r.reason for r in sink.records] == [None, "bad_password", "bad_crc"]
+    real.connection_lost(None)
+    assert MN not in server.by_mn

@@ -167,3 +167,41 @@ def test_local_times_on_pages(client, world):
     login(client, "eeb")
     text = client.get(f"/emissions/points/{world.points['T-CHP1']}?end=2020-12-01&days=1").text
     assert (T0 + H).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") in text  # Beijing time on the page
+
+
+def test_cookie_api_writes_need_csrf_bearer_ones_do_not(client, world):
+    """A cookie-authenticated POST to the API without the session's CSRF token is refused (a cross-site page
+    could make the browser send it); with the token, or with a bearer token instead of the cookie, it works."""
+    csrf = login(client, "eeb")
+    body = {"mn": "CSRFMN01", "password": "abcdef", "source_code": "T-BLR2"}
+    assert client.post("/api/emissions/points", json=body).status_code == 403
+    with world.session() as s:
+        assert s.scalar(select(MonitoringPoint).where(MonitoringPoint.mn == "CSRFMN01")) is None
+        ev = s.scalar(select(Exceedance).where(Exceedance.point_id == world.points["T-BLR1"]))
+    assert client.post(f"/api/emissions/exceedances/{ev.id}/ack", json={"note": "x"}).status_code == 403
+    with world.session() as s:
+        assert s.get(Exceedance, ev.id).acknowledged_by is None
+    r = client.post("/api/emissions/points", json=body, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201
+    bearer = token(client, "eeb")
+    client.cookies.clear()
+    assert client.post("/api/emissions/points", json=body | {"mn": "CSRFMN02"}, headers=bearer).status_code == 201
+    r = client.post(f"/api/emissions/exceedances/{ev.id}/ack", json={"note": "bearer"}, headers=bearer)
+    assert r.status_code == 200 and r.json()["note"] == "bearer"
+
+
+@pytest.mark.parametrize("query", ["end=9999-12-31", "end=0001-01-01", "end=2020-12-01&days=93&x=1",
+                                   "end=1900-01-01"])
+def test_point_page_rejects_dates_out_of_range(client, world, query):
+    login(client, "eeb")
+    r = client.get(f"/emissions/points/{world.points['T-CHP1']}?{query}")
+    if "2020-12-01" in query:
+        assert r.status_code == 200
+    else:
+        assert r.status_code == 422 and "out of range" in r.text and "end" in r.text
+
+
+def test_api_hours_rejects_dates_out_of_range(client, world):
+    r = client.get(f"/api/emissions/points/{world.points['T-CHP1']}/hours",
+                   params={"from": "0001-01-01T00:00:00", "to": "9999-12-31T23:00:00"}, headers=token(client, "eeb"))
+    assert r.status_code == 422 and {i["field"] for i in r.json()["issues"]} == {"from", "to"}

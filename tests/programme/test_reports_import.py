@@ -134,6 +134,7 @@ CSV_OK = """单位,报告期,项目,区域类型,编码,数值
 道里区,2020Q4,取暖总面积,城市城区,,4500
 道里区,2020Q4,清洁取暖面积,城市城区,,3000
 道里区,2020Q4,取暖面积,农村,biomass,20
+道里区,2020Q4,取暖面积,县城和城乡结合部,loose_coal,100
 道里区,2020Q4,任务,,existing_building_retrofit_area,10
 """
 
@@ -159,7 +160,7 @@ def test_csv_bad_rows_are_located(plan, reporters, line, col, text):
     with pytest.raises(ReportImportError) as exc:
         parse_report(data, "r.csv", plan, reporters)
     i = next(i for i in issues_of(exc) if text in i.message)
-    assert (i.sheet, i.row, i.column) == ("csv", 8, col)
+    assert (i.sheet, i.row, i.column) == ("csv", 9, col)
 
 
 def test_csv_clean_above_total(plan, reporters):
@@ -168,3 +169,10 @@ def test_csv_clean_above_total(plan, reporters):
         parse_report(data, "r.csv", plan, reporters)
     i = next(i for i in issues_of(exc) if "clean area above total area" in i.message)
     assert (i.row, i.column) == (5, "F")
+
+
+def test_csv_must_cover_every_area_type_of_the_unit(plan, reporters):
+    data = "\n".join(ln for ln in CSV_OK.splitlines() if "县城和城乡结合部" not in ln).encode()
+    with pytest.raises(ReportImportError) as exc:
+        parse_report(data, "r.csv", plan, reporters)
+    assert any("县城和城乡结合部：未填写取暖面积" in i.message for i in issues_of(exc))

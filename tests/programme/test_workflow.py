@@ -169,3 +169,37 @@ def test_publication_downloads(client, daoli_file):
     assert "年度评价报告" in r.text and "道里区" in r.text
     assert client.get("/api/programme/publication", params={"period": "2020Q4", "format": "doc"},
                       headers=office).status_code == 422
+
+
+def test_monitoring_verdicts_are_scoped_to_the_viewer(client, settings, plan, daoli_file, monkeypatch, session_factory):
+    """Units see verdicts of sources in their area, companies those of their own sources, the office all."""
+    from cleanheat.assets.heat_sources import SourceInput, upsert_sources
+    from cleanheat.auth.service import Actor
+    from cleanheat.programme import service
+    from cleanheat.programme.model import SourceVerdict
+    from cleanheat.store.engine import session_scope
+
+    with session_scope(session_factory) as s:
+        upsert_sources(s, Actor.system("test"), [
+            SourceInput("S-DAOLI", "道里热电", "veolia", "daoli", "urban", "chp", "coal", 420.0),
+            SourceInput("S-NANGANG", "南岗热电", "htjt", "nangang", "urban", "chp", "coal", 420.0)],
+            mw_per_t_h_value=0.7)
+    verdicts = [SourceVerdict("S-DAOLI", "道里热电", "daoli", "urban", "coal_chp_ultralow", 1e6, False, 0.5, 3000),
+                SourceVerdict("S-NANGANG", "南岗热电", "nangang", "urban", "coal_chp_ultralow", 1e6, True, 0.99, 3000)]
+    monkeypatch.setattr(service, "source_verdicts", lambda *a, **k: verdicts)
+    rid = upload(client, token(client, "daoli"), daoli_file).json()["id"]
+    client.post(f"/api/programme/reports/{rid}/review", json={"decision": "accept"}, headers=token(client, "office"))
+
+    def codes(user):
+        ev = client.get("/api/programme/evaluation", params={"year": 2020}, headers=token(client, user)).json()
+        return sorted(v["source_code"] for v in ev["verification"])
+
+    assert codes("office") == ["S-DAOLI", "S-NANGANG"]
+    assert codes("eeb") == ["S-DAOLI", "S-NANGANG"]
+    assert codes("daoli") == ["S-DAOLI"]
+    assert codes("htjt") == ["S-NANGANG"]
+    assert codes("veolia") == ["S-DAOLI"]
+    assert codes("nangang") == ["S-NANGANG"]
+    # The non-compliant Daoli source moved 100万m² of Daoli's reported clean CHP area out of clean.
+    ev = client.get("/api/programme/evaluation", params={"year": 2020}, headers=token(client, "office")).json()
+    assert ev["rates"]["urban"]["reclassified_m2"] == pytest.approx(1e6)

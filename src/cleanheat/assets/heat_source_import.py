@@ -32,6 +32,7 @@ from cleanheat.auth.tables import Organisation
 from cleanheat.errors import InputError, InputIssue
 from cleanheat.programme.model import PlanData
 from cleanheat.tabular import Cell, Sheet, header_map, parse_number, read_workbook
+from cleanheat.timeutil import local_today
 
 SOURCE_SHEET = "热源"
 EVENT_SHEET = "状态变化"
@@ -124,7 +125,7 @@ def parse_registry(data: bytes, filename: str, plan: PlanData, org_codes: dict[s
                 cells = {name: _cell_at(row, h) for name, h in cols.items()}
                 if all(c is None or c.empty for c in cells.values()):
                     continue
-                ev = _parse_event_row(cells, ev_sheet.name, filename, issues, today or date.today())
+                ev = _parse_event_row(cells, ev_sheet.name, filename, issues, today or local_today())
                 if ev is not None:
                     events.append(ev)
     if issues:

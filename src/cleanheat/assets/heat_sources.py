@@ -20,6 +20,7 @@ from cleanheat.auth.roles import OrgKind, Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
 from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError  # noqa: F401
+from cleanheat.timeutil import local_today
 
 WRITE_ROLES = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE, Role.ECOLOGY_BUREAU)
 READ_ALL_ROLES = frozenset({Role.ADMIN, Role.PROGRAMME_OFFICE, Role.ECOLOGY_BUREAU})
@@ -142,6 +143,8 @@ def upsert_sources(session: Session, actor: Actor, items: list[SourceInput], *, 
         src.served_area_m2, src.address, src.lon, src.lat, src.note = (item.served_area_m2, item.address, item.lon,
                                                                       item.lat, item.note)
         src.extra = extra
+        if src.events:
+            _apply_events(src)  # the current status, fuel and class always follow the events
     session.flush()
     audit(session, actor, "upsert", "heat_source", origin or "batch", {"created": created, "updated": updated},
           summary=f"登记热源 {created} 个新增、{updated} 个更新")
@@ -168,7 +171,7 @@ def add_event(session: Session, actor: Actor, code: str, event: str, effective_d
     src = get_source(session, actor, code)
     owner = session.get(Organisation, src.org_id)
     _check_write(session, actor, owner)
-    if effective_date > (today or date.today()):
+    if effective_date > (today or local_today()):
         raise InputError("date in the future", [InputIssue(f"日期 {effective_date} 晚于今天", field="effective_date")])
     if src.status == "demolished" and effective_date >= (src.status_date or effective_date):
         raise ConflictError(f"heat source {code} is demolished; no later events")
@@ -201,13 +204,25 @@ def count_for_rules(session: Session, rules: dict[str, dict], since: date, until
                     mw_per_t_h_value: float = 0.7) -> dict[str, float]:
     """Task code -> count (``measure: count``) or capacity [t/h] of sources whose rule event happened in
     [since, until]. A rule: ``event`` (required), ``fuel`` (registered fuel before the event),
-    ``min_capacity_t_h`` (>=), ``below_capacity_t_h`` (<), ``area_types``, ``kinds``, ``measure``."""
-    events = list(session.execute(
+    ``min_capacity_t_h`` (>=), ``below_capacity_t_h`` (<), ``area_types``, ``kinds``, ``measure``. ``fuel`` is matched
+    against the fuel the source burned just before the event (conversions before it count), so a boiler converted to
+    gas and later demolished counts as a coal-to-gas conversion, not as a coal boiler demolished."""
+    rows = list(session.execute(
         select(HeatSourceEvent.event, HeatSourceEvent.effective_date, HeatSource.id, HeatSource.fuel,
-               HeatSource.capacity_t_h, HeatSource.capacity_mw, HeatSource.area_type, HeatSource.kind)
+               HeatSource.capacity_t_h, HeatSource.capacity_mw, HeatSource.area_type, HeatSource.kind,
+               HeatSourceEvent.id)
         .join(HeatSource, HeatSource.id == HeatSourceEvent.source_id)
-        .where(HeatSourceEvent.effective_date >= since, HeatSourceEvent.effective_date <= until)
+        .where(HeatSourceEvent.effective_date <= until)
+        .order_by(HeatSource.id, HeatSourceEvent.effective_date, HeatSourceEvent.id)
     ))
+    # The fuel a source burned just before each event: its registered fuel, changed by earlier conversions.
+    events = []
+    fuel_now: dict[int, str] = {}
+    for ev, d, sid, fuel, cap_t_h, cap_mw, area_type, kind, _eid in rows:
+        before = fuel_now.get(sid, fuel)
+        if d >= since:
+            events.append((ev, d, sid, before, cap_t_h, cap_mw, area_type, kind))
+        fuel_now[sid] = EVENT_NEW_FUEL.get(ev, before)
     out: dict[str, float] = {}
     for code, rule in rules.items():
         seen: set[int] = set()

@@ -56,7 +56,8 @@ def serve(
         st = receiver.server.stats
         console.print(f"[dim]{datetime.now():%H:%M:%S}[/] connections {st.connections_open} · ok {st.frames_ok} · "
                       f"malformed {sum(st.frames_bad.values())} {dict(st.frames_bad) or ''} · written "
-                      f"{receiver.sink.stats.written} · backlog {receiver.sink.backlog}", highlight=False)
+                      f"{receiver.sink.stats.written} · refused by the database {receiver.sink.stats.db_rejected} · "
+                      f"write errors {receiver.sink.stats.errors} · backlog {receiver.sink.backlog}", highlight=False)
 
     def ready(receiver) -> None:
         console.print(f"[bold green]HJ 212 receiver[/] listening on {host}:{receiver.server.port} · "

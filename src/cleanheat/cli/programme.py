@@ -118,10 +118,11 @@ def evaluate(
 
     if format not in ("json", "table"):
         raise typer.BadParameter("--format must be json or table")
-    with reported_errors(), db_session() as session:
+    settings = load_settings()
+    with reported_errors(), db_session(settings) as session:
         plan = load_plan(session)
         ev = service.evaluate(session, Actor.system("cli"), plan, year=year,
-                              period=_period(period) if period else None)
+                              period=_period(period) if period else None, settings=settings)
         data = service.evaluation_to_dict(ev)
     if format == "json":
         text = json.dumps(data, ensure_ascii=False, indent=2)
@@ -164,11 +165,13 @@ def report(
 
     if format not in ("pdf", "xlsx", "html"):
         raise typer.BadParameter("--format must be pdf, xlsx or html")
-    with reported_errors(), db_session() as session:
+    settings = load_settings()
+    with reported_errors(), db_session(settings) as session:
         plan = load_plan(session)
         p, annual = publish.parse_report_period(period)
         with console.status("rendering / 生成报告"):
-            content = publish.render(session, Actor.system("cli"), plan, p, annual=annual, fmt=format)
+            content = publish.render(session, Actor.system("cli"), plan, p, annual=annual, fmt=format,
+                                     settings=settings)
     output.write_bytes(content)
     console.print(f"报告已写入 report written: {output} ({len(content):,} bytes)")
 

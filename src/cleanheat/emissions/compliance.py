@@ -2,8 +2,14 @@
 
 Basis (DOMAIN.md §2.5, §6.3): the hourly converted means of the limited pollutants; only valid hours count. The
 share within limits is over valid pollutant-hours: Σ hours within the limit / Σ valid hours, all pollutants
-with a limit together. A period is compliant when that share reaches the threshold and the valid hours cover at
-least ``min_valid_hour_share`` of the period's hours (less is too little evidence).
+with a limit together. A period is compliant when that share reaches the threshold and the data capture reaches
+``min_valid_hour_share`` (less is too little evidence).
+
+Data capture of one monitoring point: the lowest, over the pollutants with a limit, of valid hours / that
+pollutant's ``hours_in_period`` — the hours the source was in service when the caller says so (the ledger link),
+otherwise all hours of the period. A summary combined from several points (a source with several stacks) has
+``parts``; its capture is the lowest of the points' captures, so every point must reach it (one well-monitored
+stack does not make up for an unmonitored one).
 """
 
 from __future__ import annotations
@@ -57,10 +63,17 @@ class ComplianceSummary:
     min_capture: float
     exceedance_events: int = 0
     notes: tuple[str, ...] = field(default=())
+    #: the monitoring point (MN) this summary is of, for messages
+    label: str = ""
+    #: the per-point summaries a combined summary was made of (each must reach the capture)
+    parts: tuple[ComplianceSummary, ...] = field(default=())
 
     @property
     def hours_in_period(self) -> int:
-        return int((self.end - self.start).total_seconds() // 3600)
+        """The hours the capture is measured against: the limited pollutants' (in-service) hours, else the
+        window's."""
+        hours = [p.hours_in_period for p in self.pollutants.values() if p.limit_mg_m3 is not None]
+        return max(hours) if hours else int((self.end - self.start).total_seconds() // 3600)
 
     @property
     def judged(self) -> int:
@@ -82,7 +95,18 @@ class ComplianceSummary:
 
     @property
     def capture(self) -> float | None:
-        return self.valid_hours / self.hours_in_period if self.hours_in_period else None
+        """Valid hours / hours in period of the weakest limited pollutant (of the weakest point when combined);
+        None without a limited pollutant (a combined summary counts such a point as 0)."""
+        if self.parts:
+            return min(p.capture or 0.0 for p in self.parts)
+        caps = [p.capture for p in self.pollutants.values() if p.limit_mg_m3 is not None]
+        caps = [c for c in caps if c is not None]
+        return min(caps) if caps else None
+
+    @property
+    def short_parts(self) -> list[ComplianceSummary]:
+        """The points of a combined summary whose capture is below the minimum."""
+        return [p for p in self.parts if (p.capture or 0.0) < self.min_capture]
 
     @property
     def compliant(self) -> bool | None:
@@ -116,8 +140,13 @@ class ComplianceSummary:
                 detail = ", ".join(f"{p.pollutant} {p.exceeded_hours} h over {p.limit_mg_m3:g}" for p in worst)
                 parts.append(f"{share:.1%} of valid hours within limits < {self.threshold:.0%} ({detail})")
         if (self.capture or 0.0) < self.min_capture:
-            parts.append(f"数据有效率 {self.capture or 0:.1%} < {self.min_capture:.0%}" if zh else
-                         f"data capture {self.capture or 0:.1%} < {self.min_capture:.0%}")
+            short = self.short_parts
+            where = ""
+            if short:
+                where = "（" + "，".join(f"{p.label or '?'} {p.capture or 0:.1%}" for p in short) + "）" if zh else \
+                    " (" + ", ".join(f"{p.label or '?'} {p.capture or 0:.1%}" for p in short) + ")"
+            parts.append(f"数据有效率 {self.capture or 0:.1%} < {self.min_capture:.0%}{where}" if zh else
+                         f"data capture {self.capture or 0:.1%} < {self.min_capture:.0%}{where}")
         return ("；" if zh else "; ").join(parts)
 
 

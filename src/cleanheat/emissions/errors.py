@@ -38,6 +38,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "bad_password": ("访问密码错误", "wrong password (PW)"),
     "incomplete_split": ("分包不完整", "split packet incomplete"),
     "rate_limited": ("超过连接限额", "connection limit exceeded"),
+    "db_error": ("数据库拒收（原始报文已保存）", "refused by the database (raw bytes kept)"),
 }
 
 

@@ -7,17 +7,31 @@ retransmitted packet changes nothing), the hours to re-evaluate, and each point'
 Bulk paths per PITFALLS.md: SQLite ``executemany`` in one transaction with rows sorted by key; PostgreSQL
 ``COPY`` (psycopg 3) into the packet table and into a staging table that is upserted with one
 ``INSERT ... SELECT ... ON CONFLICT``.
+
+Every text column is written through :func:`cleanheat.store.text.storable_text` (a NUL, which PostgreSQL refuses
+in text, is written as ``\\x00``); the ``raw`` column keeps the exact bytes. :meth:`BulkWriter.write_salvaging`
+is the receiver's entry: when a batch fails, it is split in halves down to single records; a record the database
+still refuses is stored as a malformed packet (reason ``db_error``, its raw bytes, the database's message) and
+counted, so one bad record never blocks the others. Only when even that cannot be stored (the database is
+unavailable or locked) does it raise :class:`WriteAborted` with the records not yet written, for a later retry.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import psycopg
 from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
 
 from cleanheat.emissions.processing import Reading, hour_start
+from cleanheat.store.text import storable_text
+
+log = logging.getLogger("cleanheat.emissions.ingest")
 
 _READING_COLS = ("point_id", "interval", "ts", "factor", "avg", "min", "max", "cou", "zs_avg", "zs_min", "zs_max",
                  "flag")
@@ -50,6 +64,48 @@ class WriteStats:
     malformed: int
     readings: int
     dirty_hours: int
+    #: records the database refused, stored as malformed packets with reason ``db_error``
+    db_rejected: int = 0
+
+    def __add__(self, other: WriteStats) -> WriteStats:
+        return WriteStats(self.packets + other.packets, self.malformed + other.malformed,
+                          self.readings + other.readings, self.dirty_hours + other.dirty_hours,
+                          self.db_rejected + other.db_rejected)
+
+
+class WriteAborted(Exception):  # noqa: N818 - not an error of the input: the database is unavailable
+    """The database refused even a minimal malformed-packet record (unavailable, locked): ``remaining`` are the
+    records not written (in order), ``stats`` what was written before."""
+
+    def __init__(self, remaining: list[IngestRecord], stats: WriteStats, cause: BaseException) -> None:
+        super().__init__(f"{len(remaining)} records not written: {cause!r}")
+        self.remaining = remaining
+        self.stats = stats
+        self.cause = cause
+
+
+#: errors of the connection or of locking (not of a record): nothing to salvage record by record
+_TRANSIENT = (sa_exc.OperationalError, sa_exc.DisconnectionError, sqlite3.OperationalError, psycopg.OperationalError)
+
+#: text columns of emissions_packets with their lengths (None: unbounded)
+_MN_LEN, _CN_LEN, _QN_LEN, _REASON_LEN, _PEER_LEN, _ERROR_LEN, _FACTOR_LEN, _FLAG_LEN = 64, 8, 32, 24, 64, None, 16, 2
+
+
+def _text(value: str | None, max_len: int | None) -> str | None:
+    return None if value is None else storable_text(value, max_len)
+
+
+def _packet_row(r: IngestRecord, ts) -> tuple:
+    return (ts(r.received_at), r.point_id, _text(r.mn, _MN_LEN), _text(r.cn, _CN_LEN), _text(r.qn, _QN_LEN),
+            ts(r.data_time), r.ok, _text(r.reason, _REASON_LEN), _text(r.error, _ERROR_LEN),
+            storable_text(r.peer, _PEER_LEN), r.offset, r.raw)
+
+
+def rejected_record(r: IngestRecord, exc: BaseException) -> IngestRecord:
+    """``r`` as a malformed packet the database will take: its raw bytes, the database's error as the reason."""
+    return IngestRecord(received_at=r.received_at, raw=r.raw, ok=False, peer=r.peer, offset=r.offset,
+                        mn=r.mn, cn=r.cn, qn=r.qn, reason="db_error",
+                        error=f"the database refused the record: {type(exc).__name__}: {exc}"[:2000])
 
 
 def _sqlite_ts(t: datetime | None) -> str | None:
@@ -94,8 +150,10 @@ class BulkWriter:
                     prev_ts = v.ts
                     tstr = fmt(v.ts)
                 interval = v.interval
-                readings[(pid, interval, tstr, v.factor)] = (pid, interval, tstr, v.factor, v.avg, v.min, v.max,
-                                                             v.cou, v.zs_avg, v.zs_min, v.zs_max, v.flag)
+                factor = storable_text(v.factor, _FACTOR_LEN)
+                flag = None if v.flag is None else storable_text(v.flag, _FLAG_LEN)
+                readings[(pid, interval, tstr, factor)] = (pid, interval, tstr, factor, v.avg, v.min, v.max,
+                                                           v.cou, v.zs_avg, v.zs_min, v.zs_max, flag)
                 if interval == "minute" or interval == "hour":
                     dirty.add((pid, tstr[:13] + ":00:00.000000" if sqlite else hour_start(v.ts)))
         rows = [readings[k] for k in sorted(readings)]
@@ -106,6 +164,42 @@ class BulkWriter:
                 (self._write_sqlite if sqlite else self._write_postgresql)(conn, records, rows, dirty, last)
         return WriteStats(len(records), sum(1 for r in records if not r.ok), len(rows), len(dirty))
 
+    def write_salvaging(self, records: Sequence[IngestRecord]) -> WriteStats:
+        """:meth:`write`; if the batch fails, halves of it down to single records, and a record the database
+        still refuses stored as a malformed packet (``db_error``). Raises :class:`WriteAborted` (with the
+        records not written) only when the database takes not even that."""
+        try:
+            return self.write(records)
+        except _TRANSIENT as exc:
+            raise WriteAborted(list(records), WriteStats(0, 0, 0, 0), exc) from exc
+        except Exception as exc:  # noqa: BLE001 - some record is refused: find it below
+            log.warning("a batch of %d records failed (%r); writing it in parts", len(records), exc)
+        done = WriteStats(0, 0, 0, 0)
+        mid = len(records) // 2
+        todo = [list(records[mid:]), list(records[:mid])] if mid else [list(records)]  # a stack: first half on top
+        while todo:
+            seg = todo.pop()
+            try:
+                done += self.write(seg)
+                continue
+            except _TRANSIENT as exc:
+                raise WriteAborted(seg + [r for s in reversed(todo) for r in s], done, exc) from exc
+            except Exception as exc:  # noqa: BLE001 - split further, or keep the single record as malformed
+                if len(seg) > 1:
+                    mid = len(seg) // 2
+                    todo += [seg[mid:], seg[:mid]]
+                    continue
+                error = exc
+            r = seg[0]
+            log.error("the database refused a record from %s (%s bytes): %r; stored as malformed", r.peer,
+                      len(r.raw), error)
+            try:
+                s = self.write([rejected_record(r, error)])
+            except Exception as exc2:  # noqa: BLE001 - the database takes nothing: retry later
+                raise WriteAborted(seg + [x for s in reversed(todo) for x in s], done, exc2) from exc2
+            done += WriteStats(s.packets, s.malformed, s.readings, s.dirty_hours, 1)
+        return done
+
     # --- SQLite ------------------------------------------------------------------------------------------
     def _write_sqlite(self, conn, records, rows, dirty, last) -> None:
         ts = _sqlite_ts
@@ -113,8 +207,7 @@ class BulkWriter:
         cur.execute("PRAGMA cache_size=-262144")  # 256 MB: the readings index stays in memory
         cur.executemany(
             f"INSERT INTO emissions_packets ({', '.join(_PACKET_COLS)}) VALUES ({', '.join('?' * 12)})",
-            [(ts(r.received_at), r.point_id, r.mn, r.cn, r.qn, ts(r.data_time), r.ok, r.reason, r.error,
-              r.peer, r.offset, r.raw) for r in records])
+            [_packet_row(r, ts) for r in records])
         if rows:
             sets = ", ".join(f"{c} = excluded.{c}" for c in _READING_COLS[4:])
             cur.executemany(
@@ -135,8 +228,7 @@ class BulkWriter:
         with dbapi.cursor() as cur:
             with cur.copy(f"COPY emissions_packets ({', '.join(_PACKET_COLS)}) FROM STDIN") as cp:
                 for r in records:
-                    cp.write_row((r.received_at, r.point_id, r.mn, r.cn, r.qn, r.data_time, r.ok, r.reason,
-                                  r.error, r.peer, r.offset, r.raw))
+                    cp.write_row(_packet_row(r, _identity))
             if rows:
                 cur.execute(
                     "CREATE TEMP TABLE IF NOT EXISTS emissions_readings_stage "

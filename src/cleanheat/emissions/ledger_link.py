@@ -9,8 +9,10 @@ registered heat source with a monitoring point (sources without one give no evid
   ultra_low -> ``coal_boiler_ultralow`` (otherwise ``coal_boiler``); biomass -> ``biomass``; gas -> ``gas``
   (fuel and class as they were at the end of the window, following the source's dated events);
 * compliance: the share of valid pollutant-hours within limits over the window (``compliance.py``) against
-  ``threshold`` (``Settings.compliance_threshold`` unless given), with at least ``min_valid_hour_share`` of the
-  in-service hours valid; None when there is no evidence (no point, or no valid hour with a limit);
+  ``threshold`` (``Settings.compliance_threshold`` unless given), with a data capture of at least
+  ``min_valid_hour_share`` measured against the hours the source was in service, at every monitoring point of
+  the source (inactive points without data in the window are left out); None when there is no evidence (no
+  point, or no valid hour with a limit);
 * a coal source counted under an ``*_ultralow`` technology that is not registered as ultra-low at that time is
   not compliant, whatever its data (reason given).
 """
@@ -57,8 +59,8 @@ def technology_for(facts: SourceFacts, at: FactsAt) -> str | None:
     return None
 
 
-def _combine(summaries: list[ComplianceSummary], hours_in_service: int, threshold: float,
-             min_capture: float) -> ComplianceSummary | None:
+def _combine(summaries: list[ComplianceSummary], threshold: float, min_capture: float) -> ComplianceSummary | None:
+    """One summary of a source's points: hours added up per pollutant; the capture is the lowest point's."""
     if not summaries:
         return None
     first = summaries[0]
@@ -66,7 +68,6 @@ def _combine(summaries: list[ComplianceSummary], hours_in_service: int, threshol
     for s in summaries:
         for p, st in s.pollutants.items():
             per[p].append(st)
-    n = hours_in_service * len(summaries)
     pollutants = {}
     for p in POLLUTANTS:
         sts = per.get(p)
@@ -75,13 +76,13 @@ def _combine(summaries: list[ComplianceSummary], hours_in_service: int, threshol
         means = [(st.mean_zs_mg_m3, st.valid_hours) for st in sts if st.mean_zs_mg_m3 is not None]
         wsum = sum(w for _, w in means)
         pollutants[p] = PollutantStats(
-            p, n, sum(s.hours_with_data for s in sts), sum(s.valid_hours for s in sts),
+            p, sum(s.hours_in_period for s in sts), sum(s.hours_with_data for s in sts), sum(s.valid_hours for s in sts),
             sum(s.within_hours for s in sts), sum(s.exceeded_hours for s in sts), sum(s.judged_hours for s in sts),
             max((s.max_zs_mg_m3 for s in sts if s.max_zs_mg_m3 is not None), default=None),
             sum(m * w for m, w in means) / wsum if wsum else None,
             max((s.limit_mg_m3 for s in sts if s.limit_mg_m3 is not None), default=None))
     return ComplianceSummary(first.start, first.end, pollutants, threshold, min_capture,
-                             sum(s.exceedance_events for s in summaries))
+                             sum(s.exceedance_events for s in summaries), parts=tuple(summaries))
 
 
 def source_verdicts(session: Session, plan: PlanData, period: Period, *, settings: Settings | None = None,
@@ -122,7 +123,10 @@ def source_verdicts(session: Session, plan: PlanData, period: Period, *, setting
             continue
         sums = compliance_summaries(session, [p.id for p in points], lo, hi, threshold=threshold, rules=rules,
                                     hours_in_period=hours_in_service)
-        summary = _combine(list(sums.values()), hours_in_service, threshold, rules.min_valid_hour_share)
+        mns = {p.id: p.mn for p in points}
+        active = {p.id for p in points if p.active}
+        summary = _combine([replace(sm, label=mns[pid]) for pid, sm in sums.items()
+                            if pid in active or sm.pollutants], threshold, rules.min_valid_hour_share)
         share = summary.share_within if summary else None
         compliant = summary.compliant if summary else None
         reason = ""

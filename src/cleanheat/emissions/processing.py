@@ -87,6 +87,10 @@ _SUFFIX_COLUMN = {"Avg": "avg", "Min": "min", "Max": "max", "Cou": "cou", "ZsAvg
                   "ZsMax": "zs_max", "Rtd": "avg", "ZsRtd": "zs_avg"}
 
 
+#: longest factor code stored (HJ 212-2017 codes have 6 characters, HJ/T 212-2005 ones 2-3)
+MAX_FACTOR_LEN = 16
+
+
 def readings_from_packet(packet: Packet) -> list[Reading]:
     """The values a data upload carries; [] for commands without values. Raises HJ212Error on a bad value."""
     interval = INTERVAL_OF_CN.get(packet.cn)
@@ -99,6 +103,9 @@ def readings_from_packet(packet: Packet) -> list[Reading]:
     out = []
     match = _NUMBER_MATCH
     for code, fields in packet.cp.items():
+        if len(code) > MAX_FACTOR_LEN or not code.isprintable():
+            raise HJ212Error("bad_field", f"factor code {code!r} is not a code (over {MAX_FACTOR_LEN} characters "
+                             "or control characters)", field=code[:MAX_FACTOR_LEN])
         r = Reading(interval, ts, code)
         seen = False
         for suffix, text in fields.items():
@@ -111,6 +118,9 @@ def readings_from_packet(packet: Packet) -> list[Reading]:
                 setattr(r, col, float(text))
                 seen = True
             elif suffix == "Flag":
+                if text and not text[:1].isprintable():
+                    raise HJ212Error("bad_value", f"data flag {text[:1]!r} is a control character",
+                                     field=f"{code}-Flag")
                 r.flag = text[:1] if text else None
                 seen = True
         if seen:

@@ -3,7 +3,9 @@ evaluation (hours, days, exceedances, missing-data alarms). ``cleanheat emission
 
 All database work runs in one worker thread (SQLite has one writer; PostgreSQL does not mind), so the event loop
 only parses and answers. Records wait in memory until written; while too many wait, connections stop being read
-(TCP back-pressure) instead of anything being dropped. A failed write is retried with the same batch.
+(TCP back-pressure) instead of anything being dropped. A batch the database refuses is written in parts; a record
+it still refuses is stored as a malformed packet (reason ``db_error``, raw bytes kept) and counted
+(``SinkStats.db_rejected``). Only records that could not be written at all (database unavailable) are retried.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy import Engine, select
 from cleanheat.config import Settings
 from cleanheat.emissions.hj212.codes import read_code_tables
 from cleanheat.emissions.hj212.server import PointAuth, ReceiverOptions, ReceiverServer
-from cleanheat.emissions.ingest import BulkWriter, IngestRecord
+from cleanheat.emissions.ingest import BulkWriter, IngestRecord, WriteAborted
 from cleanheat.emissions.rollup import run_maintenance
 from cleanheat.emissions.tables import MonitoringPoint
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
@@ -69,6 +71,8 @@ class SinkStats:
     batches: int = 0
     errors: int = 0
     last_error: str = ""
+    #: records the database refused, kept as malformed packets (reason db_error)
+    db_rejected: int = 0
     max_pending: int = 0
 
 
@@ -125,19 +129,26 @@ class StoreSink:
             batch, self.pending = self.pending, []
             self.inflight = len(batch)
             try:
-                await loop.run_in_executor(self.executor, self.writer.write, batch)
-            except Exception as exc:  # noqa: BLE001 - keep the batch, report, retry
+                ws = await loop.run_in_executor(self.executor, self.writer.write_salvaging, batch)
+            except Exception as exc:  # noqa: BLE001 - the database took nothing more: keep the rest, retry
+                remaining = exc.remaining if isinstance(exc, WriteAborted) else batch
+                if isinstance(exc, WriteAborted):
+                    self.stats.written += exc.stats.packets
+                    self.stats.db_rejected += exc.stats.db_rejected
                 self.stats.errors += 1
-                self.stats.last_error = repr(exc)[:500]
-                log.error("writing %d records failed, will retry: %r", len(batch), exc)
-                self.pending = batch + self.pending
+                self.stats.last_error = repr(getattr(exc, "cause", exc))[:500]
+                log.error("writing %d records failed, will retry: %r", len(remaining), exc)
+                self.pending = remaining + self.pending
                 self.inflight = 0
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
             backoff = 0.5
             self.inflight = 0
-            self.stats.written += len(batch)
+            self.stats.written += ws.packets
+            self.stats.db_rejected += ws.db_rejected
+            if ws.db_rejected:
+                self.stats.last_error = f"{ws.db_rejected} records refused by the database (kept as db_error)"
             self.stats.batches += 1
             if self._was_congested and not self.congested:
                 self._was_congested = False

@@ -229,6 +229,8 @@ def renovation(net: Network, season: SeasonConditions, *, replace: Sequence[str]
 
 
 def season_label(today: date | None = None) -> str:
-    today = today or date.today()
+    from cleanheat.timeutil import local_today
+
+    today = today or local_today()
     y = today.year if today.month >= 7 else today.year - 1
     return f"{y}-{y + 1}"

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from cleanheat import charts
 from cleanheat.auth.service import Actor
+from cleanheat.config import Settings
 from cleanheat.errors import InputError, InputIssue
 from cleanheat.programme import service
 from cleanheat.programme.indicators import Evaluation
@@ -49,9 +50,10 @@ def task_display(task) -> tuple[float | None, float, str]:  # noqa: ANN001
     return (task.target / scale if task.target is not None else None), task.actual / scale, unit
 
 
-def build_context(session: Session, actor: Actor, plan: PlanData, period: Period, annual: bool) -> dict:
-    ev = service.evaluate(session, actor, plan, year=period.year, period=period)
-    trend = service.trend(session, actor, plan, period)
+def build_context(session: Session, actor: Actor, plan: PlanData, period: Period, annual: bool,
+                  settings: Settings | None = None) -> dict:
+    ev = service.evaluate(session, actor, plan, year=period.year, period=period, settings=settings)
+    trend = service.trend(session, actor, plan, period, settings)
     plan_synthetic = session.scalar(select(func.count()).select_from(Report).where(
         Report.synthetic.is_(True), Report.status == "accepted")) or 0
     units_ranked = sorted([u for u in ev.units if "all" in u.rates],
@@ -91,8 +93,9 @@ def render_html(ctx: dict) -> str:
     return _env().get_template("programme/report.html").render(**ctx)
 
 
-def render(session: Session, actor: Actor, plan: PlanData, period: Period, *, annual: bool, fmt: str) -> bytes:
-    ctx = build_context(session, actor, plan, period, annual)
+def render(session: Session, actor: Actor, plan: PlanData, period: Period, *, annual: bool, fmt: str,
+           settings: Settings | None = None) -> bytes:
+    ctx = build_context(session, actor, plan, period, annual, settings)
     if fmt == "html":
         return render_html(ctx).encode("utf-8")
     if fmt == "pdf":

@@ -516,6 +516,10 @@ def _parse_csv(sheet: Sheet, filename: str, sha: str, plan: PlanData, reporters:
             sums[at] += value
             if tech.counts_as_clean:
                 clean_sums[at] += value
+    for at in reporter.area_types if reporter.admin_unit_code else ():
+        if at not in parsed.stated_total_m2 and sums[at] == 0:
+            issues.add(f"{AREA_TYPE_LABELS[at][0]}：未填写取暖面积（{reporter.name_zh}含此区域类型）", filename, "csv",
+                       row=len(sheet.rows) + 1, column="F")
     for at in set(parsed.stated_total_m2) | set(parsed.stated_clean_m2):
         problems = _totals_problems(at, parsed.stated_total_m2.get(at), parsed.stated_clean_m2.get(at), sums[at],
                                     clean_sums[at])

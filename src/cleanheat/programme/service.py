@@ -16,6 +16,7 @@ from cleanheat.assets import heat_sources
 from cleanheat.auth.roles import REPORTING_ORG_KINDS, OrgKind, Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
+from cleanheat.config import Settings
 from cleanheat.errors import InputError, InputIssue, NotFoundError, PermissionDeniedError
 from cleanheat.programme import indicators
 from cleanheat.programme.errors import ReportConflictError, ReportImportError
@@ -190,28 +191,40 @@ def pending_count(session: Session, actor: Actor) -> int:
 
 # --- evaluation ---------------------------------------------------------------------------------------------------
 
-def counted_figures(session: Session, plan: PlanData, period: Period) -> list[indicators.UnitFigures]:
-    """Per reporting organisation, the newest accepted report at or before ``period`` (within the programme)."""
+def accepted_reports(session: Session, plan: PlanData) -> list[indicators.UnitFigures]:
+    """Every accepted report of the programme as figures, newest version first per (org, period)."""
     plan_row = get_plan_row(session, plan.code)
-    start = f"{plan.start_year}Q1"
+    start, end = f"{plan.start_year}Q1", f"{plan.end_year}Q4"
     rows = session.scalars(
         select(Report).where(Report.plan_id == plan_row.id, Report.status == "accepted",
-                             Report.period <= str(period), Report.period >= start)
+                             Report.period >= start, Report.period <= end)
         .options(selectinload(Report.areas), selectinload(Report.tasks))
         .order_by(Report.org_id, Report.period.desc(), Report.version.desc())
     )
     orgs = {o.id: o.code for o in session.scalars(select(Organisation))}
-    chosen: dict[int, Report] = {}
-    for r in rows:
-        chosen.setdefault(r.org_id, r)
     return [
         indicators.UnitFigures(
             org_code=orgs[r.org_id], admin_unit_code=r.admin_unit_code, report_period=Period.parse(r.period),
             report_id=r.id, areas={(a.area_type, a.technology): a.heated_area_m2 for a in r.areas},
             tasks={t.task_code: t.value for t in r.tasks},
         )
-        for r in chosen.values()
+        for r in rows
     ]
+
+
+def figures_at(reports: list[indicators.UnitFigures], period: Period) -> list[indicators.UnitFigures]:
+    """Per reporting organisation, the newest accepted report at or before ``period`` (``reports`` as given by
+    :func:`accepted_reports`, newest first per organisation)."""
+    chosen: dict[str, indicators.UnitFigures] = {}
+    for f in reports:
+        if f.report_period <= period:
+            chosen.setdefault(f.org_code, f)
+    return list(chosen.values())
+
+
+def counted_figures(session: Session, plan: PlanData, period: Period) -> list[indicators.UnitFigures]:
+    """Per reporting organisation, the newest accepted report at or before ``period`` (within the programme)."""
+    return figures_at(accepted_reports(session, plan), period)
 
 
 def registry_counts(session: Session, plan: PlanData, period: Period) -> dict[str, float] | None:
@@ -222,7 +235,8 @@ def registry_counts(session: Session, plan: PlanData, period: Period) -> dict[st
     return heat_sources.count_for_rules(session, rules, date(plan.start_year, 1, 1), period.end_date())
 
 
-def source_verdicts(session: Session, plan: PlanData, period: Period) -> list[SourceVerdict]:
+def source_verdicts(session: Session, plan: PlanData, period: Period, settings: Settings | None = None
+                    ) -> list[SourceVerdict]:
     """Monitoring verdicts from the emissions area, when it is installed."""
     try:
         link = importlib.import_module("cleanheat.emissions.ledger_link")
@@ -230,11 +244,11 @@ def source_verdicts(session: Session, plan: PlanData, period: Period) -> list[So
         if exc.name not in ("cleanheat.emissions", "cleanheat.emissions.ledger_link"):
             raise
         return []
-    return list(link.source_verdicts(session, plan, period))
+    return list(link.source_verdicts(session, plan, period, settings=settings))
 
 
 def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, period: Period | None = None,
-             with_verification: bool = True) -> indicators.Evaluation:
+             with_verification: bool = True, settings: Settings | None = None) -> indicators.Evaluation:
     """Evaluate the programme for ``year`` at ``period`` (default: the year's Q4 = the annual evaluation).
     Units other than the actor's own are hidden from reporting units and companies."""
     actor.require_roles(*EVALUATION_ROLES)
@@ -248,24 +262,59 @@ def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, perio
     ev = indicators.evaluate(
         plan, period, counted_figures(session, plan, period),
         registry_counts=registry_counts(session, plan, period),
-        verdicts=source_verdicts(session, plan, period) if with_verification else (),
+        verdicts=source_verdicts(session, plan, period, settings) if with_verification else (),
         annual=period.is_year_end,
     )
     if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU):
         own = actor.admin_unit_code
-        ev = indicators.Evaluation(**{**ev.__dict__, "units": [u for u in ev.units if u.code == own]})
+        own_sources = _own_source_codes(session, actor) if actor.role == Role.HEAT_COMPANY else set()
+        ev = indicators.Evaluation(**{
+            **ev.__dict__,
+            "units": [u for u in ev.units if u.code == own],
+            # Monitoring verdicts: a unit sees those of sources in its area, a company those of its own sources.
+            "verification": [v for v in ev.verification
+                             if (own and v.admin_unit_code == own) or v.source_code in own_sources],
+        })
     return ev
 
 
-def trend(session: Session, actor: Actor, plan: PlanData, upto: Period) -> list[dict]:
-    """Rates by area type for every quarter from the programme start to ``upto`` (accepted reports)."""
+def _own_source_codes(session: Session, actor: Actor) -> set[str]:
+    from cleanheat.assets.tables import HeatSource
+
+    return set(session.scalars(select(HeatSource.code).where(HeatSource.org_id == actor.org_id)))
+
+
+def trend(session: Session, actor: Actor, plan: PlanData, upto: Period, settings: Settings | None = None
+          ) -> list[dict]:
+    """Rates by area type for every quarter from the programme start to ``upto`` (accepted reports, verified
+    against monitoring like the headline figures)."""
     actor.require_roles(*EVALUATION_ROLES)
     out = []
+    reports = accepted_reports(session, plan)
     p = Period(plan.start_year, 1)
     while p <= upto:
-        ev = indicators.evaluate(plan, p, counted_figures(session, plan, p), annual=p.is_year_end)
+        ev = indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end,
+                                 verdicts=source_verdicts(session, plan, p, settings))
         out.append({"period": str(p)} | {k: r.actual for k, r in ev.rates.items()}
                    | {f"{k}_target": r.target for k, r in ev.rates.items()})
+        p = p.next()
+    return out
+
+
+def unit_series(session: Session, actor: Actor, plan: PlanData, unit_code: str, upto: Period,
+                settings: Settings | None = None) -> list[dict]:
+    """One unit's (actual, target) rates per area type for every quarter up to ``upto`` (verified)."""
+    actor.require_roles(*EVALUATION_ROLES)
+    if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU or actor.admin_unit_code == unit_code):
+        raise NotFoundError(f"unknown unit {unit_code}")
+    out = []
+    reports = accepted_reports(session, plan)
+    p = Period(plan.start_year, 1)
+    while p <= upto:
+        ev = indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end,
+                                 verdicts=source_verdicts(session, plan, p, settings))
+        u = next(x for x in ev.units if x.code == unit_code)
+        out.append({"period": str(p)} | {k: (r.actual, r.target) for k, r in u.rates.items()})
         p = p.next()
     return out
 

@@ -8,7 +8,7 @@ import pkgutil
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -21,7 +21,7 @@ from cleanheat.config import Settings
 from cleanheat.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from cleanheat.store.engine import make_engine, make_sessionmaker
 from cleanheat.web import formatting, routes
-from cleanheat.web.deps import LoginRequired, render
+from cleanheat.web.deps import LoginRequired, render, verify_csrf
 
 WEB_DIR = Path(__file__).parent
 
@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, engine=None, background: bool = True) -> F
 
     app = FastAPI(
         lifespan=lifespan,
+        dependencies=[Depends(verify_csrf)],
         title="cleanheat",
         version=__version__,
         description="清洁取暖平台 API — clean-heating platform. Authenticate with `Authorization: Bearer <token>` "
@@ -79,7 +80,7 @@ def create_app(settings: Settings, *, engine=None, background: bool = True) -> F
         session_cookie="cleanheat_session",
         max_age=settings.session_max_age_s,
         same_site="lax",
-        https_only=False,
+        https_only=settings.cookie_secure,
     )
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
 

@@ -109,9 +109,18 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+#: Routes that authenticate by username and password in the request itself (nothing a forged request could use).
+CREDENTIAL_PATHS = frozenset({"/login", "/api/auth/token"})
+
+
 async def verify_csrf(request: Request) -> None:
-    """Reject a state-changing, cookie-authenticated request without the session's CSRF token."""
-    if request.method in ("GET", "HEAD", "OPTIONS") or _bearer(request):
+    """Reject a state-changing, cookie-authenticated request without the session's CSRF token.
+
+    Installed on the whole app (``create_app``), so every route is covered: requests with a bearer token and
+    requests without a logged-in session (nothing to forge; the route's own authentication answers them) pass.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS") or _bearer(request) or request.session.get("uid") is None \
+            or request.url.path in CREDENTIAL_PATHS:
         return
     expected = request.session.get("csrf")
     sent = request.headers.get("x-csrf-token")

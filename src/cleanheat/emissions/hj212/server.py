@@ -232,7 +232,6 @@ class ConnectionHandler:
         if auth is None or not auth.active:
             self._bad(now, raw, offset, "unknown_mn", f"MN {p.mn} is not a registered active monitoring point", p)
             return self._answer(p, QN_MN_ERROR)
-        self.mns.add(p.mn)
         if p.pw != auth.password:
             self._bad(now, raw, offset, "bad_password", f"wrong password for MN {p.mn}", p, auth.point_id)
             return self._answer(p, QN_PW_ERROR)
@@ -241,6 +240,8 @@ class ConnectionHandler:
         except HJ212Error as exc:
             self._bad(now, raw, offset, exc.reason, exc.summary, p, auth.point_id)
             return self._answer(p, QN_CRC_ERROR)
+        # only an authenticated peer (right PW and CRC) is the point's connection for host commands
+        self.mns.add(p.mn)
         command = self.options.commands.get(p.cn) if self.options.commands else None
         if self.options.commands and command is None:
             self._bad(now, raw, offset, "bad_cn", f"unknown command code CN={p.cn}", p, auth.point_id)

@@ -109,9 +109,22 @@ def overview(request: Request, db: DbSession, actor: PageActor, settings: AppSet
         "sees_all": actor.role in SEE_ALL_ROLES}, actor=actor)
 
 
+#: dates a page or API query may ask for (no CEMS data before; far-future dates overflow time arithmetic)
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _check_days(**days: date | None) -> None:
+    """InputError (422) naming each query field whose date is outside [FIRST_DAY, LAST_DAY]."""
+    issues = [InputIssue(f"{v} is not between {FIRST_DAY} and {LAST_DAY}", field=k) for k, v in days.items()
+              if v is not None and not FIRST_DAY <= v <= LAST_DAY]
+    if issues:
+        raise InputError(f"日期超出范围 {FIRST_DAY} … {LAST_DAY} / date out of range", issues)
+
+
 @router.get("/emissions/points/{point_id}", include_in_schema=False)
 def point_page(request: Request, point_id: int, db: DbSession, actor: PageActor,
                days: Annotated[int, Query(ge=1, le=93)] = 7, end: date | None = None):
+    _check_days(end=end)
     point = service.get_point(db, actor, point_id)
     hi_local = (datetime.combine(end + timedelta(days=1), datetime.min.time(), CHINA_TZ) if end
                 else (point.last_hour_ts or utcnow()).astimezone(CHINA_TZ).replace(minute=0, second=0,
@@ -344,7 +357,8 @@ def api_points(db: DbSession, actor: ApiActor, settings: AppSettings):
     return out
 
 
-@router.post("/api/emissions/points", response_model=PointPublic, status_code=201, tags=["emissions"])
+@router.post("/api/emissions/points", response_model=PointPublic, status_code=201, tags=["emissions"],
+             dependencies=[CsrfChecked])
 def api_register_point(body: PointCreate, db: DbSession, actor: ApiActor, settings: AppSettings):
     """Register a monitoring point (ecology bureau, administrators)."""
     p = service.register_point(db, actor, PointInput(**body.model_dump()))
@@ -356,6 +370,7 @@ def api_register_point(body: PointCreate, db: DbSession, actor: ApiActor, settin
 def api_hours(point_id: int, db: DbSession, actor: ApiActor, start: Annotated[datetime, Query(alias="from")],
               end: Annotated[datetime, Query(alias="to")]):
     """Evaluated hours of a point in [from, to) (ISO times; naive ones are Beijing time)."""
+    _check_days(**{"from": start.date(), "to": end.date()})
     lo = start if start.tzinfo else start.replace(tzinfo=CHINA_TZ)
     hi = end if end.tzinfo else end.replace(tzinfo=CHINA_TZ)
     return [HourPublic(ts=h.ts, pollutant=h.pollutant, conc_mg_m3=h.conc_mg_m3, o2_pct=h.o2_pct,
@@ -377,7 +392,8 @@ def api_exceedances(db: DbSession, actor: ApiActor, active_only: bool = False, p
                                                                point_id=point_id)]
 
 
-@router.post("/api/emissions/exceedances/{event_id}/ack", response_model=ExceedancePublic, tags=["emissions"])
+@router.post("/api/emissions/exceedances/{event_id}/ack", response_model=ExceedancePublic, tags=["emissions"],
+             dependencies=[CsrfChecked])
 def api_ack(event_id: int, body: AckIn, db: DbSession, actor: ApiActor):
     return _event_public(service.acknowledge_exceedance(db, actor, event_id, body.note))
 

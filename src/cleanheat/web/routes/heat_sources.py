@@ -17,6 +17,7 @@ from cleanheat.auth.service import Actor
 from cleanheat.errors import InputError, InputIssue
 from cleanheat.programme.model import AREA_TYPE_LABELS
 from cleanheat.programme.plan_store import load_plan
+from cleanheat.timeutil import local_today
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles
 from cleanheat.web.nav import NavItem
 
@@ -77,7 +78,7 @@ def source_page(request: Request, code: str, db: DbSession, actor: Viewer):
 
     owner = db.get(Organisation, src.org_id)
     return render(request, "heat_sources/detail.html", {
-        "s": src, "owner": owner, "vocab": VOCAB, "today": date.today().isoformat(),
+        "s": src, "owner": owner, "vocab": VOCAB, "today": local_today().isoformat(),
         "can_write": actor.role in (Role.PROGRAMME_OFFICE, Role.ECOLOGY_BUREAU, Role.ADMIN)
         or (actor.role == Role.HEAT_COMPANY and src.org_id == actor.org_id),
     }, actor=actor)

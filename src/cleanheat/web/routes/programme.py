@@ -37,6 +37,8 @@ NAV = [
 ]
 
 Viewer = Annotated[Actor, Depends(require_roles(*VIEW_ROLES, page=True))]
+YearQ = Annotated[int | None, Query(ge=2000, le=2100)]
+QuarterQ = Annotated[int | None, Query(ge=1, le=4)]
 ApiViewer = Annotated[Actor, Depends(require_roles(*VIEW_ROLES))]
 Submitter = Annotated[Actor, Depends(require_roles(*service.SUBMIT_ROLES, page=True))]
 ApiSubmitter = Annotated[Actor, Depends(require_roles(*service.SUBMIT_ROLES))]
@@ -46,9 +48,9 @@ ApiReviewer = Annotated[Actor, Depends(require_roles(*service.REVIEW_ROLES))]
 
 def _latest_period(plan, today=None) -> Period:  # noqa: ANN001
     """The newest programme quarter that has ended (the programme's last quarter after it)."""
-    from datetime import date
+    from cleanheat.timeutil import local_today
 
-    today = today or date.today()
+    today = today or local_today()
     p = Period(min(today.year, plan.end_year), 4)
     while p.end_date() > today and p > Period(plan.start_year, 1):
         p = p.previous()
@@ -71,11 +73,12 @@ def programme_root(actor: Viewer):
 
 
 @router.get("/programme/overview", include_in_schema=False)
-def overview(request: Request, db: DbSession, actor: Viewer, year: int | None = None, quarter: int | None = None):
+def overview(request: Request, db: DbSession, settings: AppSettings, actor: Viewer, year: YearQ = None,
+             quarter: QuarterQ = None):
     plan = load_plan(db)
     period = _pick_period(plan, year, quarter)
-    ev = service.evaluate(db, actor, plan, year=period.year, period=period)
-    trend = service.trend(db, actor, plan, period)
+    ev = service.evaluate(db, actor, plan, year=period.year, period=period, settings=settings)
+    trend = service.trend(db, actor, plan, period, settings)
     lang_en = request.cookies.get("lang") == "en"
     keys = [*AREA_TYPES, "city"]
     techs = [t for t in ev.technologies if t.area_m2 > 0]
@@ -96,13 +99,14 @@ def overview(request: Request, db: DbSession, actor: Viewer, year: int | None = 
 
 
 @router.get("/programme/area/{area_type}", include_in_schema=False)
-def area_page(request: Request, area_type: str, db: DbSession, actor: Viewer, year: int | None = None,
-              quarter: int | None = None):
+def area_page(request: Request, area_type: str, db: DbSession, settings: AppSettings, actor: Viewer,
+              year: YearQ = None,
+              quarter: QuarterQ = None):
     if area_type not in AREA_TYPES:
         raise NotFoundError(f"unknown area type {area_type}")
     plan = load_plan(db)
     period = _pick_period(plan, year, quarter)
-    ev = service.evaluate(db, actor, plan, year=period.year, period=period)
+    ev = service.evaluate(db, actor, plan, year=period.year, period=period, settings=settings)
     units = sorted([u for u in ev.units if area_type in u.rates], key=lambda u: -(u.rates[area_type].actual or 0))
     return render(request, "programme/area.html", {
         "plan": plan, "ev": ev, "period": period, "area_type": area_type, "labels": AREA_TYPE_LABELS,
@@ -111,8 +115,9 @@ def area_page(request: Request, area_type: str, db: DbSession, actor: Viewer, ye
 
 
 @router.get("/programme/units/{code}", include_in_schema=False)
-def unit_page(request: Request, code: str, db: DbSession, actor: Viewer, year: int | None = None,
-              quarter: int | None = None):
+def unit_page(request: Request, code: str, db: DbSession, settings: AppSettings, actor: Viewer,
+              year: YearQ = None,
+              quarter: QuarterQ = None):
     plan = load_plan(db)
     try:
         unit = plan.unit(code)
@@ -121,14 +126,8 @@ def unit_page(request: Request, code: str, db: DbSession, actor: Viewer, year: i
     if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU or actor.admin_unit_code == code):
         raise NotFoundError(f"unknown unit {code}")
     period = _pick_period(plan, year, quarter)
-    series = []
-    p = Period(plan.start_year, 1)
-    while p <= period:
-        ev = service.evaluate(db, actor, plan, year=p.year, period=p, with_verification=False)
-        u = next(x for x in ev.units if x.code == code)
-        series.append({"period": str(p)} | {k: (r.actual, r.target) for k, r in u.rates.items()})
-        p = p.next()
-    ev = service.evaluate(db, actor, plan, year=period.year, period=period)
+    series = service.unit_series(db, actor, plan, code, period, settings)
+    ev = service.evaluate(db, actor, plan, year=period.year, period=period, settings=settings)
     u = next(x for x in ev.units if x.code == code)
     reports = service.list_reports(db, actor, org_code=f"gov-{code}") if actor.city_wide or \
         actor.admin_unit_code == code else []
@@ -155,10 +154,11 @@ def plan_page(request: Request, db: DbSession, actor: Viewer):
 
 
 @router.get("/programme/tasks", include_in_schema=False)
-def tasks_page(request: Request, db: DbSession, actor: Viewer, year: int | None = None, quarter: int | None = None):
+def tasks_page(request: Request, db: DbSession, settings: AppSettings, actor: Viewer, year: YearQ = None,
+               quarter: QuarterQ = None):
     plan = load_plan(db)
     period = _pick_period(plan, year, quarter)
-    ev = service.evaluate(db, actor, plan, year=period.year, period=period)
+    ev = service.evaluate(db, actor, plan, year=period.year, period=period, settings=settings)
     return render(request, "programme/tasks.html", {
         "plan": plan, "ev": ev, "period": period, "status_labels": STATUS_LABELS, "periods": plan.periods(),
         "task_display": publish.task_display,
@@ -245,8 +245,9 @@ def publish_page(request: Request, db: DbSession, actor: Viewer):
 
 
 @router.get("/programme/publish/download", include_in_schema=False)
-def publish_download(db: DbSession, actor: Viewer, period: str, format: str = "pdf"):  # noqa: A002
-    return _publication(db, actor, period, format)
+def publish_download(db: DbSession, settings: AppSettings, actor: Viewer, period: str,
+                     format: str = "pdf"):  # noqa: A002
+    return _publication(db, actor, period, format, settings)
 
 
 # --- API ---------------------------------------------------------------------------------------------------
@@ -255,12 +256,12 @@ MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8",
          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-def _publication(db, actor: Actor, period: str, fmt: str) -> Response:  # noqa: ANN001
+def _publication(db, actor: Actor, period: str, fmt: str, settings=None) -> Response:  # noqa: ANN001
     if fmt not in MEDIA:
         raise InputError("unknown format", [InputIssue(f"未知格式 {fmt}", field="format")])
     plan = load_plan(db)
     p, annual = publish.parse_report_period(period)
-    content = publish.render(db, actor, plan, p, annual=annual, fmt=fmt)
+    content = publish.render(db, actor, plan, p, annual=annual, fmt=fmt, settings=settings)
     name = f"cleanheat-{plan.code}-{period}.{fmt}"
     return Response(content, media_type=MEDIA[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -321,7 +322,8 @@ def _report_out(db, r) -> ReportOut:  # noqa: ANN001
 
 
 @router.get("/api/programme/evaluation", tags=["programme"])
-def api_evaluation(db: DbSession, actor: ApiViewer, year: int, period: str | None = None):
+def api_evaluation(db: DbSession, settings: AppSettings, actor: ApiViewer,
+                   year: Annotated[int, Query(ge=2000, le=2100)], period: str | None = None):
     """The evaluation for a year (annual, Q4) or a quarter; the same JSON as `cleanheat programme evaluate`."""
     plan = load_plan(db)
     p = None
@@ -330,17 +332,17 @@ def api_evaluation(db: DbSession, actor: ApiViewer, year: int, period: str | Non
             p = Period.parse(period)
         except ValueError as exc:
             raise InputError("bad period", [InputIssue(str(exc), field="period")]) from exc
-    return service.evaluation_to_dict(service.evaluate(db, actor, plan, year=year, period=p))
+    return service.evaluation_to_dict(service.evaluate(db, actor, plan, year=year, period=p, settings=settings))
 
 
 @router.get("/api/programme/trend", tags=["programme"])
-def api_trend(db: DbSession, actor: ApiViewer, upto: str):
+def api_trend(db: DbSession, settings: AppSettings, actor: ApiViewer, upto: str):
     plan = load_plan(db)
     try:
         p = Period.parse(upto)
     except ValueError as exc:
         raise InputError("bad period", [InputIssue(str(exc), field="upto")]) from exc
-    return service.trend(db, actor, plan, p)
+    return service.trend(db, actor, plan, p, settings)
 
 
 @router.get("/api/programme/plan", tags=["programme"])
@@ -388,5 +390,6 @@ def api_template(db: DbSession, actor: ApiSubmitter, unit: str, period: str):
 
 
 @router.get("/api/programme/publication", tags=["programme"])
-def api_publication(db: DbSession, actor: ApiViewer, period: str, format: str = "pdf"):  # noqa: A002
-    return _publication(db, actor, period, format)
+def api_publication(db: DbSession, settings: AppSettings, actor: ApiViewer, period: str,
+                    format: str = "pdf"):  # noqa: A002
+    return _publication(db, actor, period, format, settings)
