@@ -14,7 +14,7 @@ from cleanheat.auth.tables import AuditLog
 from cleanheat.emissions import service
 from cleanheat.emissions.compliance import HourRecord, summarise
 from cleanheat.emissions.ingest import BulkWriter, IngestRecord
-from cleanheat.emissions.ledger_link import source_verdicts
+from cleanheat.emissions.ledger_link import source_verdicts, source_verdicts_for_periods
 from cleanheat.emissions.processing import Reading, Rules
 from cleanheat.emissions.rollup import run_maintenance, upsert
 from cleanheat.emissions.service import PointInput
@@ -203,6 +203,15 @@ def test_verdict_capture_over_hours_in_service_and_per_point(world):
         sums = service.compliance_summaries(s, [world.points["T-CHP1"], chp2], lo, hi, threshold=0.95,
                                             hours_in_period=163 * 24)
     assert [round(x.capture, 3) for x in sums.values()] == [0.4, 0.4]
+    # a trend evaluates many periods in one pass (one query per season window, sources with different hours in
+    # service in one query): the verdicts are those of one call per period
+    periods = [Period(y, q) for y in (2019, 2020, 2021) for q in (1, 2, 3, 4)]
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with world.session() as s:
+        many = source_verdicts_for_periods(s, plan, periods, settings=world.settings, now=now)
+        one_by_one = {p: source_verdicts(s, plan, p, settings=world.settings, now=now) for p in periods}
+    assert many == one_by_one
+    assert many[Period(2021, 1)] == list(verdicts.values())
 
 
 def test_sql_aggregates_equal_pure_summary(world):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -89,47 +89,77 @@ def source_verdicts(session: Session, plan: PlanData, period: Period, *, setting
                     threshold: float | None = None, rules: Rules | None = None,
                     now: datetime | None = None) -> list[SourceVerdict]:
     """Monitoring verdicts on the registered combustion sources for ``period`` (see the module docstring)."""
+    return source_verdicts_for_periods(session, plan, [period], settings=settings, threshold=threshold,
+                                       rules=rules, now=now)[period]
+
+
+def source_verdicts_for_periods(session: Session, plan: PlanData, periods: list[Period], *,
+                                settings: Settings | None = None, threshold: float | None = None,
+                                rules: Rules | None = None, now: datetime | None = None
+                                ) -> dict[Period, list[SourceVerdict]]:
+    """:func:`source_verdicts` for several periods (a trend): the sources, their dated facts and the rules are
+    read once, each distinct season window is evaluated once, with one aggregate query for all points."""
     settings = settings or Settings()
     threshold = settings.compliance_threshold if threshold is None else threshold
     rules = rules or read_rules(settings.data_dir)
     season = read_season(settings.city_dir / "climate.yaml")
-    first, last, label = season.window_for(period.end_date())
-    lo, hi = day_bounds(first, last)
     now = now or utcnow()
-    hi = min(hi, now.replace(minute=0, second=0, microsecond=0))
 
     points_by_source: dict[int, list[MonitoringPoint]] = defaultdict(list)
     for p in session.scalars(select(MonitoringPoint)):
         points_by_source[p.source_id].append(p)
-    verdicts = []
-    sources = session.scalars(select(HeatSource).where(HeatSource.id.in_(list(points_by_source)))
-                              .order_by(HeatSource.code)) if points_by_source else []
+    sources = list(session.scalars(select(HeatSource).where(HeatSource.id.in_(list(points_by_source)))
+                                   .order_by(HeatSource.code))) if points_by_source else []
+    facts = {src.id: source_facts(session, src) for src in sources}
+
+    by_window: dict[tuple, list[SourceVerdict]] = {}
+    out: dict[Period, list[SourceVerdict]] = {}
+    for period in periods:
+        first, last, label = season.window_for(period.end_date())
+        lo, hi = day_bounds(first, last)
+        hi = min(hi, now.replace(minute=0, second=0, microsecond=0))
+        key = (first, last, hi)
+        if key not in by_window:
+            by_window[key] = _window_verdicts(session, sources, facts, points_by_source, first, last, label,
+                                              lo, hi, threshold, rules)
+        out[period] = list(by_window[key])
+    return out
+
+
+def _window_verdicts(session: Session, sources: list[HeatSource], facts: dict[int, SourceFacts],
+                     points_by_source: dict[int, list[MonitoringPoint]], first: date, last: date, label: str,
+                     lo: datetime, hi: datetime, threshold: float, rules: Rules) -> list[SourceVerdict]:
+    window_hours = max(0, int((hi - lo).total_seconds() // 3600))
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    judged: list[tuple[HeatSource, str, SourceVerdict, FactsAt]] = []
+    hours_by_point: dict[int, int] = {}
+    verdicts: dict[int, SourceVerdict] = {}
     for src in sources:
-        facts = source_facts(session, src)
-        at = facts_at(facts, last)
-        points = points_by_source[src.id]
-        tech = technology_for(facts, at)
+        f = facts[src.id]
+        at = facts_at(f, last)
+        tech = technology_for(f, at)
         if tech is None:
             continue
-        in_service_days = sum(1 for i in range((last - first).days + 1)
-                              if facts_at(facts, first + timedelta(days=i)).in_service)
-        hours_in_service = min(in_service_days * 24, max(0, int((hi - lo).total_seconds() // 3600)))
+        in_service_days = sum(1 for d in days if facts_at(f, d).in_service)
+        hours_in_service = min(in_service_days * 24, window_hours)
         base = SourceVerdict(source_code=src.code, name_zh=src.name_zh, admin_unit_code=src.admin_unit_code,
                              area_type=src.area_type, technology=tech,
                              served_area_m2=float(src.served_area_m2 or 0.0), compliant=None,
                              share_within_limits=None, valid_hours=0)
         if hours_in_service == 0:
-            verdicts.append(replace(base, reason=f"{label} 采暖季未运行 / not in service in the {label} season"))
+            verdicts[src.id] = replace(base, reason=f"{label} 采暖季未运行 / not in service in the {label} season")
             continue
-        sums = compliance_summaries(session, [p.id for p in points], lo, hi, threshold=threshold, rules=rules,
-                                    hours_in_period=hours_in_service)
-        mns = {p.id: p.mn for p in points}
-        active = {p.id for p in points if p.active}
-        summary = _combine([replace(sm, label=mns[pid]) for pid, sm in sums.items()
-                            if pid in active or sm.pollutants], threshold, rules.min_valid_hour_share)
+        judged.append((src, tech, base, at))
+        for p in points_by_source[src.id]:
+            hours_by_point[p.id] = hours_in_service
+    sums = compliance_summaries(session, list(hours_by_point), lo, hi, threshold=threshold, rules=rules,
+                                hours_by_point=hours_by_point) if hours_by_point else {}
+    for src, tech, base, at in judged:
+        points = points_by_source[src.id]
+        summary = _combine([replace(sums[p.id], label=p.mn) for p in points
+                            if p.active or sums[p.id].pollutants], threshold, rules.min_valid_hour_share)
         share = summary.share_within if summary else None
         compliant = summary.compliant if summary else None
-        reason = ""
         if compliant is None:
             reason = f"{label} 采暖季无有效小时数据 / no valid hourly data in the {label} season"
         elif not compliant:
@@ -139,6 +169,6 @@ def source_verdicts(session: Session, plan: PlanData, period: Period, *, setting
         if tech.endswith("_ultralow") and at.emission_class != "ultra_low":
             compliant = False
             reason = f"未登记为超低排放 / not registered as ultra-low emission; {reason}"
-        verdicts.append(replace(base, compliant=compliant, share_within_limits=share,
-                                valid_hours=summary.valid_hours if summary else 0, reason=reason))
-    return verdicts
+        verdicts[src.id] = replace(base, compliant=compliant, share_within_limits=share,
+                                   valid_hours=summary.valid_hours if summary else 0, reason=reason)
+    return [verdicts[src.id] for src in sources if src.id in verdicts]

@@ -249,10 +249,11 @@ def _next_hour(t: datetime) -> datetime:
 # --- compliance ------------------------------------------------------------------------------------------
 
 def compliance_summaries(session: Session, point_ids: list[int], lo: datetime, hi: datetime, *, threshold: float,
-                         rules: Rules | None = None, hours_in_period: int | None = None
-                         ) -> dict[int, ComplianceSummary]:
+                         rules: Rules | None = None, hours_in_period: int | None = None,
+                         hours_by_point: dict[int, int] | None = None) -> dict[int, ComplianceSummary]:
     """Per point: statistics of the evaluated hours in [lo, hi), aggregated in SQL (no access check: callers
-    pass visible points)."""
+    pass visible points). The hours a point is measured against are ``hours_by_point[pid]`` when given, else
+    ``hours_in_period``, else the length of the window."""
     rules = rules or read_rules()
     if not point_ids:
         return {}
@@ -275,7 +276,8 @@ def compliance_summaries(session: Session, point_ids: list[int], lo: datetime, h
     for pid, pol, n, valid, jud, exc, mx, mean, lim in rows:
         if pol not in POLLUTANTS:
             continue
-        stats[pid][pol] = PollutantStats(pol, n_hours, int(n), int(valid or 0), int((jud or 0) - (exc or 0)),
+        hours = hours_by_point.get(pid, n_hours) if hours_by_point else n_hours
+        stats[pid][pol] = PollutantStats(pol, hours, int(n), int(valid or 0), int((jud or 0) - (exc or 0)),
                                          int(exc or 0), int(jud or 0), mx, float(mean) if mean is not None else None,
                                          lim)
     return {pid: ComplianceSummary(lo, hi, {p: stats[pid][p] for p in POLLUTANTS if p in stats[pid]}, threshold,

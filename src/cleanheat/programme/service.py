@@ -238,13 +238,27 @@ def registry_counts(session: Session, plan: PlanData, period: Period) -> dict[st
 def source_verdicts(session: Session, plan: PlanData, period: Period, settings: Settings | None = None
                     ) -> list[SourceVerdict]:
     """Monitoring verdicts from the emissions area, when it is installed."""
+    return verdicts_for_periods(session, plan, [period], settings)[period]
+
+
+def verdicts_for_periods(session: Session, plan: PlanData, periods: list[Period], settings: Settings | None = None
+                         ) -> dict[Period, list[SourceVerdict]]:
+    """Monitoring verdicts for several periods at once (a trend reads the sources and each season window once)."""
     try:
         link = importlib.import_module("cleanheat.emissions.ledger_link")
     except ModuleNotFoundError as exc:
         if exc.name not in ("cleanheat.emissions", "cleanheat.emissions.ledger_link"):
             raise
-        return []
-    return list(link.source_verdicts(session, plan, period, settings=settings))
+        return {p: [] for p in periods}
+    return link.source_verdicts_for_periods(session, plan, periods, settings=settings)
+
+
+def _periods_upto(plan: PlanData, upto: Period) -> list[Period]:
+    out, p = [], Period(plan.start_year, 1)
+    while p <= upto:
+        out.append(p)
+        p = p.next()
+    return out
 
 
 def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, period: Period | None = None,
@@ -291,13 +305,12 @@ def trend(session: Session, actor: Actor, plan: PlanData, upto: Period, settings
     actor.require_roles(*EVALUATION_ROLES)
     out = []
     reports = accepted_reports(session, plan)
-    p = Period(plan.start_year, 1)
-    while p <= upto:
-        ev = indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end,
-                                 verdicts=source_verdicts(session, plan, p, settings))
+    periods = _periods_upto(plan, upto)
+    verdicts = verdicts_for_periods(session, plan, periods, settings)
+    for p in periods:
+        ev = indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end, verdicts=verdicts[p])
         out.append({"period": str(p)} | {k: r.actual for k, r in ev.rates.items()}
                    | {f"{k}_target": r.target for k, r in ev.rates.items()})
-        p = p.next()
     return out
 
 
@@ -309,13 +322,12 @@ def unit_series(session: Session, actor: Actor, plan: PlanData, unit_code: str, 
         raise NotFoundError(f"unknown unit {unit_code}")
     out = []
     reports = accepted_reports(session, plan)
-    p = Period(plan.start_year, 1)
-    while p <= upto:
-        ev = indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end,
-                                 verdicts=source_verdicts(session, plan, p, settings))
+    periods = _periods_upto(plan, upto)
+    verdicts = verdicts_for_periods(session, plan, periods, settings)
+    for p in periods:
+        ev = indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end, verdicts=verdicts[p])
         u = next(x for x in ev.units if x.code == unit_code)
         out.append({"period": str(p)} | {k: (r.actual, r.target) for k, r in u.rates.items()})
-        p = p.next()
     return out
 
 
