@@ -39,11 +39,19 @@ def cjk_font() -> str | None:
     return font_manager.FontProperties(fname=path).get_name()
 
 
-def _figure(width_in: float = 7.0, height_in: float = 3.2):  # noqa: ANN202
+def use_cjk_font() -> None:
+    """Make matplotlib draw Chinese text with the installed CJK font (call before drawing any figure).
+
+    The font is registered from its file (found by fontconfig), so it works even when matplotlib's font
+    cache was built before fonts-noto-cjk was installed."""
     family = cjk_font()
     if family:
         plt.rcParams["font.family"] = [family, "sans-serif"]
     plt.rcParams["axes.unicode_minus"] = False
+
+
+def _figure(width_in: float = 7.0, height_in: float = 3.2):  # noqa: ANN202
+    use_cjk_font()
     fig, ax = plt.subplots(figsize=(width_in, height_in), dpi=150)
     ax.spines[["top", "right"]].set_visible(False)
     return fig, ax

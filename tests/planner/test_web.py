@@ -108,8 +108,11 @@ def test_editor_form_save_solve_and_located_error(client):
     assert "最优" in page
 
 
-def test_downloads_xlsx_and_pdf(client, solved):
+def test_downloads_xlsx_and_pdf(client, solved, recwarn):
+    import matplotlib
     from openpyxl import load_workbook
+
+    matplotlib.rcdefaults()  # as in a fresh server process: no earlier chart has chosen the CJK font
 
     _, rid = solved
     login(client, "office")
@@ -121,6 +124,8 @@ def test_downloads_xlsx_and_pdf(client, solved):
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
     text = subprocess.run(["pdftotext", "-", "-"], input=r.content, capture_output=True, check=True).stdout.decode()
     assert "清洁取暖路径规划报告" in text and "合成数据" in text
+    # the charts draw their Chinese labels with the CJK font (installed by `make system-deps`), not as empty boxes
+    assert not [str(w.message) for w in recwarn if "missing from font" in str(w.message)]
 
 
 def test_readers_cannot_write_or_download(client, solved):

@@ -132,13 +132,10 @@ def write_xlsx(summary: dict, areas: list[dict], cat: Catalogue, lang: str = "zh
 
 def _chart_png(summary: dict, cat: Catalogue, lang: str) -> tuple[str, str]:
     """Two charts as data URIs: rates against targets, and the option mix by year."""
-    import matplotlib
+    # the Agg backend, and the CJK font registered from its file
+    from cleanheat.charts import plt, use_cjk_font
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]
-    plt.rcParams["axes.unicode_minus"] = False
+    use_cjk_font()
     T = T_for(lang)
     years = summary["years"]
     fig, ax = plt.subplots(figsize=(6.4, 3.0), dpi=110)
