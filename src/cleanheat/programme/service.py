@@ -253,12 +253,18 @@ def verdicts_for_periods(session: Session, plan: PlanData, periods: list[Period]
     return link.source_verdicts_for_periods(session, plan, periods, settings=settings)
 
 
-def _periods_upto(plan: PlanData, upto: Period) -> list[Period]:
-    out, p = [], Period(plan.start_year, 1)
+def _quarterly_evaluations(session: Session, plan: PlanData, upto: Period, settings: Settings | None
+                           ) -> list[tuple[Period, indicators.Evaluation]]:
+    """The (unscoped) evaluation of every quarter from the programme start to ``upto``, verified against
+    monitoring; the verdicts of all quarters are computed in one pass."""
+    periods, p = [], Period(plan.start_year, 1)
     while p <= upto:
-        out.append(p)
+        periods.append(p)
         p = p.next()
-    return out
+    reports = accepted_reports(session, plan)
+    verdicts = verdicts_for_periods(session, plan, periods, settings)
+    return [(p, indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end, verdicts=verdicts[p]))
+            for p in periods]
 
 
 def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, period: Period | None = None,
@@ -303,15 +309,9 @@ def trend(session: Session, actor: Actor, plan: PlanData, upto: Period, settings
     """Rates by area type for every quarter from the programme start to ``upto`` (accepted reports, verified
     against monitoring like the headline figures)."""
     actor.require_roles(*EVALUATION_ROLES)
-    out = []
-    reports = accepted_reports(session, plan)
-    periods = _periods_upto(plan, upto)
-    verdicts = verdicts_for_periods(session, plan, periods, settings)
-    for p in periods:
-        ev = indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end, verdicts=verdicts[p])
-        out.append({"period": str(p)} | {k: r.actual for k, r in ev.rates.items()}
-                   | {f"{k}_target": r.target for k, r in ev.rates.items()})
-    return out
+    return [{"period": str(p)} | {k: r.actual for k, r in ev.rates.items()}
+            | {f"{k}_target": r.target for k, r in ev.rates.items()}
+            for p, ev in _quarterly_evaluations(session, plan, upto, settings)]
 
 
 def unit_series(session: Session, actor: Actor, plan: PlanData, unit_code: str, upto: Period,
@@ -321,11 +321,7 @@ def unit_series(session: Session, actor: Actor, plan: PlanData, unit_code: str, 
     if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU or actor.admin_unit_code == unit_code):
         raise NotFoundError(f"unknown unit {unit_code}")
     out = []
-    reports = accepted_reports(session, plan)
-    periods = _periods_upto(plan, upto)
-    verdicts = verdicts_for_periods(session, plan, periods, settings)
-    for p in periods:
-        ev = indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end, verdicts=verdicts[p])
+    for p, ev in _quarterly_evaluations(session, plan, upto, settings):
         u = next(x for x in ev.units if x.code == unit_code)
         out.append({"period": str(p)} | {k: (r.actual, r.target) for k, r in u.rates.items()})
     return out

@@ -13,6 +13,7 @@ from cleanheat.auth import service as auth_service
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor
 from cleanheat.config import Settings
+from cleanheat.store.engine import session_scope
 from cleanheat.web.i18n import pick_language, translator
 
 
@@ -26,15 +27,8 @@ def get_settings(request: Request) -> Settings:
 
 def get_db(request: Request) -> Iterator[Session]:
     """One session per request: committed when the handler succeeds, rolled back otherwise."""
-    session = request.app.state.sessionmaker()
-    try:
+    with session_scope(request.app.state.sessionmaker) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_db)]
