@@ -28,11 +28,11 @@ def serve(
     = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 9212,
     max_connections: Annotated[int, typer.Option(help="Connections accepted at once.")] = 5000,
-    idle_timeout: Annotated[float, typer.Option(help="Close a connection silent for this long [s].")] = 600.0,
+    idle_timeout: Annotated[float, typer.Option(help="Close a connection silent for this long (s).")] = 600.0,
     max_bad_per_minute: Annotated[int, typer.Option(help="Close a connection sending more malformed frames "
                                                          "than this per minute.")] = 600,
-    maintenance_interval: Annotated[float, typer.Option(help="Evaluate hours and check alarms every [s].")] = 60.0,
-    stats_interval: Annotated[float, typer.Option(help="Print counters every [s] (0: never).")] = 30.0,
+    maintenance_interval: Annotated[float, typer.Option(help="Evaluate hours and check alarms every N s.")] = 60.0,
+    stats_interval: Annotated[float, typer.Option(help="Print counters every N s (0: never).")] = 30.0,
     use_uvloop: Annotated[bool, typer.Option("--uvloop/--no-uvloop", help="Use uvloop when installed.")] = True,
     workers: Annotated[int, typer.Option(help="Receiver processes sharing the port (SO_REUSEPORT); use more "
                                               "than one on a multi-core machine.")] = 1,
@@ -370,7 +370,7 @@ def points_add(
     name: Annotated[str, typer.Option(help="Name of the point.")] = "",
     stack: Annotated[str, typer.Option(help="Stack / outlet number.")] = "",
     crc: Annotated[str, typer.Option(help="hj212 | modbus | none")] = "hj212",
-    ref_o2: Annotated[float | None, typer.Option(help="Override of the reference O2 [%].")] = None,
+    ref_o2: Annotated[float | None, typer.Option(help="Override of the reference O2 (%).")] = None,
 ) -> None:
     """Register a monitoring point for a heat source."""
     from cleanheat.auth.service import Actor

@@ -100,7 +100,7 @@ def seasonal(
     fmt: FormatOpt = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="report JSON")] = None,
     top: Annotated[int, typer.Option(help="how many pipes to rank")] = 20,
-    bin_k: Annotated[float, typer.Option(help="outdoor-temperature bin width [K]")] = 2.0,
+    bin_k: Annotated[float, typer.Option(help="outdoor-temperature bin width (K)")] = 2.0,
 ) -> None:
     """Seasonal heat loss with Harbin's hourly weather: GJ per season, per pipe, ranked per km."""
     from rich.table import Table
@@ -133,10 +133,10 @@ def renovate(
     pipes: Annotated[str | None, typer.Option(help="comma-separated pipe ids to replace with pre-insulated pipe")]
     = None,
     worst: Annotated[int, typer.Option(help="replace the N pipes with the highest loss per km")] = 0,
-    supply_offset_k: Annotated[float, typer.Option(help="change of the supply temperature [K]")] = 0.0,
+    supply_offset_k: Annotated[float, typer.Option(help="change of the supply temperature (K)")] = 0.0,
     price_yuan_per_gj: Annotated[str | None, typer.Option(help="value of heat [元/GJ] (default: data file)")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="report JSON")] = None,
-    bin_k: Annotated[float, typer.Option(help="outdoor-temperature bin width [K]")] = 2.0,
+    bin_k: Annotated[float, typer.Option(help="outdoor-temperature bin width (K)")] = 2.0,
 ) -> None:
     """Renovation scenario: GJ and yuan saved per season."""
     from cleanheat.network.analysis import renovation, seasonal_heat_loss

@@ -67,8 +67,8 @@ def run(
     stations: int = 4,
     buildings: Annotated[int, typer.Option(help="Buildings per station.")] = 4,
     households: Annotated[int, typer.Option(help="Households per building.")] = 6,
-    station_interval: Annotated[int, typer.Option(help="Station sampling interval [s].")] = 60,
-    room_interval: Annotated[int, typer.Option(help="Room sensor sampling interval [s].")] = 600,
+    station_interval: Annotated[int, typer.Option(help="Station sampling interval (s).")] = 60,
+    room_interval: Annotated[int, typer.Option(help="Room sensor sampling interval (s).")] = 600,
     weather_start: Annotated[str | None, typer.Option(help="Use the weather from this date on (MM-DD); "
                                                            "default: the same calendar dates.")] = None,
     fault: Annotated[list[str], typer.Option(help="KIND:TARGET:START_H[:END_H]; kinds stuck, leak, lost_link, "
