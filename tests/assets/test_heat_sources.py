@@ -161,3 +161,26 @@ def test_task_counts_use_the_fuel_at_the_time_of_the_event(db, settings):
         import_registry(s, actor(s, "office"), workbook([row("C1", t_h=20)]), "r.xlsx", plan, 0.7)
         src = hs.get_source(s, actor(s, "office"), "C1")
         assert src.status == "demolished" and src.current_fuel == "gas"
+
+
+def test_the_shipped_template_imports_as_it_is(db, settings):
+    """The example rows of `cleanheat sources template` are valid input (a user fills the template from them)."""
+    from cleanheat.assets.heat_source_import import registry_template
+
+    plan = read_plan(settings.city_dir)
+    with session_scope(db) as s:
+        result = import_registry(s, actor(s, "htjt"), registry_template(), "热源.xlsx", plan, 0.7)
+    assert result == {"created": 1, "updated": 0, "events": 1}
+    with session_scope(db) as s:
+        src = s.scalar(select(HeatSource).where(HeatSource.code == "HTJT-B01"))
+        assert (src.emission_class, src.status, src.vintage) == ("ultra_low", "ultra_low", "existing")
+
+
+def test_unknown_emission_class_lists_the_allowed_ones(db, settings):
+    plan = read_plan(settings.city_dir)
+    bad = row("B1")
+    bad[11] = "在用"
+    with pytest.raises(InputError) as exc, session_scope(db) as s:
+        import_registry(s, actor(s, "office"), workbook([bad]), "r.xlsx", plan, 0.7)
+    (issue,) = exc.value.issues
+    assert (issue.row, issue.column) == (2, "L") and "超低排放" in issue.message and "一般排放限值" in issue.message

@@ -190,7 +190,8 @@ def _parse_source_row(cells: dict[str, Cell | None], row_no: int, sheet: str, fi
         bad("fuel", f"未知的燃料“{text('fuel')}”，可用: {'、'.join(v[0] for v in FUELS.values())}")
     emission_class = lookup(EMISSION_CLASSES, text("emission_class")) if text("emission_class") else "ordinary"
     if emission_class is None:
-        bad("emission_class", f"未知的排放等级“{text('emission_class')}”")
+        bad("emission_class", f"未知的排放等级“{text('emission_class')}”，可用: "
+                              f"{'、'.join(v[0] for v in EMISSION_CLASSES.values())}")
     vintage = lookup(VINTAGES, text("vintage")) if text("vintage") else "existing"
     if vintage is None:
         bad("vintage", f"应为 在用 或 新建，而不是“{text('vintage')}”")
@@ -287,8 +288,8 @@ def registry_template() -> bytes:
     ws = wb.active
     ws.title = SOURCE_SHEET
     ws.append([v[0] for v in SOURCE_COLUMNS.values()])
-    ws.append(["HTJT-B01", "哈投示例锅炉1号", "htjt", "道里区", "城市城区", "示例热源厂", "1#", "燃煤锅炉", "燃煤", 58, "", "在用",
-               "在用", 2008, 120, "", 126.6, 45.76, "示例行，可删除"])
+    ws.append(["HTJT-B01", "哈投示例锅炉1号", "htjt", "道里区", "城市城区", "示例热源厂", "1#", "燃煤锅炉", "燃煤", 58, "",
+               EMISSION_CLASSES["ordinary"][0], VINTAGES["existing"][0], 2008, 120, "", 126.6, 45.76, "示例行，可删除"])
     ev = wb.create_sheet(EVENT_SHEET)
     ev.append([v[0] for v in EVENT_COLUMNS.values()])
     ev.append(["HTJT-B01", "超低排放改造", "2019-09-30", "示例行，可删除"])
