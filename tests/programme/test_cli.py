@@ -22,7 +22,7 @@ def env(settings, monkeypatch):
     return settings
 
 
-def test_template_import_evaluate_report(env, plan, tmp_path):
+def test_template_import_evaluate_report(env, plan, tmp_path, monkeypatch):
     out = tmp_path / "t.xlsx"
     r = runner.invoke(app, ["programme", "template", "--unit", "道里区", "--period", "2020Q4", "-o", str(out)])
     assert r.exit_code == 0, r.output
@@ -46,6 +46,11 @@ def test_template_import_evaluate_report(env, plan, tmp_path):
         r = runner.invoke(app, ["programme", "report", "--period", "2020Q4", "--format", fmt, "-o", str(target)])
         assert r.exit_code == 0, r.output
         assert target.stat().st_size > 1000
+    # without -o the file is named after the period and the format
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["programme", "report", "--period", "2020Q4", "--format", "xlsx"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "report-2020Q4.xlsx").read_bytes()[:2] == b"PK"
 
 
 def test_import_errors_exit_non_zero_with_locations_and_import_nothing(env, plan, tmp_path):

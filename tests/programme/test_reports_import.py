@@ -176,3 +176,18 @@ def test_csv_must_cover_every_area_type_of_the_unit(plan, reporters):
     with pytest.raises(ReportImportError) as exc:
         parse_report(data, "r.csv", plan, reporters)
     assert any("县城和城乡结合部：未填写取暖面积" in i.message for i in issues_of(exc))
+
+
+def test_an_untouched_template_is_rejected(plan, reporters):
+    """A template sent back without figures must not replace a real report (its empty totals are not zeros)."""
+    empty = write_template(plan, reporter_for_unit(plan, "yilan"), Period(2021, 4))
+    with pytest.raises(ReportImportError) as exc:
+        parse_report(empty, "依兰县.xlsx", plan, reporters)
+    missing = {(i.sheet, i.column) for i in issues_of(exc) if "未填写取暖面积" in i.message}
+    assert missing == {("取暖面积", "D"), ("取暖面积", "E")}  # 县城和城乡结合部, 农村
+    # a company's template (tasks only) sent back empty
+    empty = write_template(plan, reporters["htjt"], Period(2021, 4))
+    with pytest.raises(ReportImportError) as exc:
+        parse_report(empty, "htjt.xlsx", plan, reporters)
+    (issue,) = issues_of(exc)
+    assert issue.sheet == "任务进展" and "未填写任何数据" in issue.message

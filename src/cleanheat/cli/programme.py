@@ -156,7 +156,8 @@ def evaluate(
 def report(
     period: Annotated[str, typer.Option(help="A quarter (2020Q4) or a year (2021) for the annual report.")],
     format: Annotated[str, typer.Option("--format", help="pdf | xlsx | html")] = "pdf",  # noqa: A002
-    output: Annotated[Path, typer.Option("-o", "--output")] = Path("report.pdf"),
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="Output file (default: report-PERIOD.FORMAT).")] = None,
 ) -> None:
     """Render the published evaluation report (summary, rates vs targets with charts, technology mix, unit
     ranking, task progress, units behind target)."""
@@ -172,6 +173,7 @@ def report(
         with console.status("rendering / 生成报告"):
             content = publish.render(session, Actor.system("cli"), plan, p, annual=annual, fmt=format,
                                      settings=settings)
+    output = output or Path(f"report-{period}.{format}")
     output.write_bytes(content)
     console.print(f"报告已写入 report written: {output} ({len(content):,} bytes)")
 

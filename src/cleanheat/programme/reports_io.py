@@ -237,6 +237,9 @@ def parse_report(data: bytes, filename: str, plan: PlanData, reporters: dict[str
             _parse_area_sheet(sheets[AREAS], filename, plan, reporter, parsed, issues)
     if TASKS in sheets:
         _parse_task_sheet(sheets[TASKS], filename, plan, parsed, issues)
+    if not issues and not parsed.areas and not parsed.tasks:
+        issues.add("报表未填写任何数据（取暖面积和任务进展均为空） (the report holds no figures)", filename,
+                   TASKS if TASKS in sheets else COVER)
     if issues:
         raise ReportImportError(f"{filename}: {len(issues)} 处错误，未导入任何数据 (nothing imported)", list(issues))
     return parsed
@@ -332,7 +335,7 @@ def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Rep
             seen.add(tech.code)
         for col, at in col_type.items():
             cell = cells.get(col)
-            if cell is None:
+            if cell is None or ((is_total or is_clean) and cell.empty):  # an empty total is not a stated 0
                 continue
             value = _area_value(cell, filename, sheet.name, issues)
             if value is None:
