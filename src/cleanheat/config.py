@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Repository root when running from a checkout (src layout); used only for defaults.
@@ -27,8 +27,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLEANHEAT_", env_file=".env", extra="ignore")
 
     database_url: str = Field(
-        default="sqlite:///var/cleanheat.db",
-        description="SQLAlchemy URL. SQLite (WAL) by default; use postgresql+psycopg://... for PostgreSQL.",
+        default="",
+        description="SQLAlchemy URL. Empty: SQLite (WAL) at `var_dir`/cleanheat.db; use postgresql+psycopg://... "
+                    "for PostgreSQL.",
     )
     var_dir: Path = Field(
         default=Path("var"),
@@ -58,6 +59,12 @@ class Settings(BaseSettings):
         description="Share of valid hours within limits a coal source needs over the season to count as clean.",
     )
     default_language: str = Field(default="zh", description="Default page language: zh or en.")
+
+    @model_validator(mode="after")
+    def _database_in_var_dir(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir.as_posix()}/cleanheat.db"
+        return self
 
     def resolved_secret_key(self) -> str:
         """The session-signing key: the configured one, or a random key persisted in ``var_dir``."""

@@ -5,15 +5,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from cleanheat.config import Settings
 from cleanheat.errors import CleanheatError, InputError
-from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
+from cleanheat.store.engine import make_engine, make_sessionmaker, normalise_url, session_scope
 
 console = Console()
 err_console = Console(stderr=True)
@@ -23,9 +25,25 @@ def load_settings() -> Settings:
     return Settings()
 
 
+def require_database(settings: Settings) -> None:
+    """Stop with a clear message when the SQLite database does not exist yet (instead of creating an empty one,
+    e.g. when a command runs outside the directory holding ``var/``)."""
+    url = make_url(normalise_url(settings.database_url))
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not Path(url.database).exists():
+        err_console.print(f"[bold red]错误 / error:[/] 数据库不存在 database not found: {Path(url.database).resolve()}",
+                          highlight=False)
+        err_console.print("  请先运行 `cleanheat init`（或 `make run`），或在含 var/ 的目录中运行，或设置 CLEANHEAT_VAR_DIR / "
+                          "CLEANHEAT_DATABASE_URL。Run `cleanheat init` (or `make run`) first, run the command in the "
+                          "directory that holds var/, or set CLEANHEAT_VAR_DIR / CLEANHEAT_DATABASE_URL.",
+                          highlight=False)
+        raise typer.Exit(1)
+
+
 @contextmanager
 def db_session(settings: Settings | None = None) -> Iterator[Session]:
     settings = settings or load_settings()
+    require_database(settings)
     engine = make_engine(settings.database_url)
     try:
         with session_scope(make_sessionmaker(engine)) as session:

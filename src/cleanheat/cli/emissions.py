@@ -11,7 +11,14 @@ from typing import Annotated
 
 import typer
 
-from cleanheat.cli.common import console, db_session, err_console, load_settings, reported_errors
+from cleanheat.cli.common import (
+    console,
+    db_session,
+    err_console,
+    load_settings,
+    reported_errors,
+    require_database,
+)
 
 NAME = "emissions"
 app = typer.Typer(help="排放在线监测 Emissions monitoring: HJ 212 receiver, simulator, parser, reports.",
@@ -47,6 +54,7 @@ def serve(
         _serve_workers(workers, sys.argv)
         return
     settings = load_settings()
+    require_database(settings)
     opts = ServeOptions(receiver=ReceiverOptions(host=host, port=port, max_connections=max_connections,
                                                  idle_timeout_s=idle_timeout, max_bad_per_minute=max_bad_per_minute,
                                                  reuse_port=reuse_port),

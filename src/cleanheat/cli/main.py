@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cleanheat import cli as cli_pkg
-from cleanheat.cli.common import console, load_settings, reported_errors
+from cleanheat.cli.common import console, load_settings, reported_errors, require_database
 
 app = typer.Typer(
     name="cleanheat",
@@ -52,6 +52,7 @@ def serve(
     from cleanheat.web.app import create_app
 
     settings = load_settings()
+    require_database(settings)
     host, port = host or settings.host, port or settings.port
     console.print(f"[bold green]cleanheat[/] serving at [link]http://{host}:{port}[/link]")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

@@ -10,7 +10,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cleanheat.cli.common import console, db_session, load_settings, progress, reported_errors
+from cleanheat.cli.common import (
+    console,
+    db_session,
+    load_settings,
+    progress,
+    reported_errors,
+    require_database,
+)
 
 NAME = "telemetry"
 app = typer.Typer(help="Telemetry: MQTT ingest worker, jobs, device tokens, CSV backfill.", no_args_is_help=True)
@@ -19,7 +26,9 @@ app = typer.Typer(help="Telemetry: MQTT ingest worker, jobs, device tokens, CSV 
 def _engine():
     from cleanheat.store.engine import make_engine
 
-    return make_engine(load_settings().database_url)
+    settings = load_settings()
+    require_database(settings)
+    return make_engine(settings.database_url)
 
 
 @app.command()
