@@ -58,6 +58,11 @@ def read_plan(directory: Path) -> PlanData:
     need(len({u.code for u in units}) == len(units), "units", "duplicate unit codes", "units")
 
     tech_doc = docs["technologies"]
+    tech_keys = {"code", "name_zh", "name_en", "group", "clean_rule", "fuel"}
+    for t in tech_doc["technologies"]:
+        extra = set(t) - tech_keys
+        need(not extra, "technologies", f"unknown keys {sorted(map(str, extra))} (an unquoted comma in a value?)",
+             f"technologies.{t.get('code')}")
     techs = tuple(
         TechnologySpec(t["code"], t["name_zh"], t.get("name_en", ""), t["group"], t["clean_rule"], t.get("fuel", ""))
         for t in tech_doc["technologies"]
