@@ -5,7 +5,7 @@
 * Evaluated hours for the programme's heating seasons 2019-2020, 2020-2021 and 2021 up to 31 December (so that
   the programme evaluation has monitoring evidence); one coal boiler of suibao runs with frequent NOx
   exceedances in the 2020-2021 season and so fails the compliance threshold.
-* The last seven days up to now as real HJ 212 hourly packets (2025 edition), stored and evaluated through the
+* The last seven days (or the month so far, when longer) as real HJ 212 hourly packets (2025 edition), stored and evaluated through the
   same path as the receiver's, plus a few malformed packets; so the pages are alive after ``make run``.
 
 Idempotent: points are keyed by MN, sources by code; a point that already exists gets no new data.
@@ -215,11 +215,14 @@ def load_demo(session: Session, settings: Settings) -> str:
     coal_boilers = [p for p in new_points if p.source.current_fuel == "coal" and "chp" not in p.source.kind]
     bad_point = next((p for p in coal_boilers if p.source.org_id == orgs.get("suibao")), None) or \
         (coal_boilers[-1] if coal_boilers else None)
+    # the last 7 days, or the month so far when longer (so the month-to-date compliance report has its month)
+    month_start = now.astimezone(CHINA_TZ).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    live_hours = max(24 * 7, int((now - month_start).total_seconds() // 3600))
     for point in new_points:
         ctx = point_context(session, point, table)
         model = model_for(ctx.limits_on(now.date()), point.mn, point.password, seed=point.id, exceedance_rate=0.004)
         n_hist += _history(session, point, model, 1 if point is bad_point else None, rng)
-        records += _live(point, replace(model, exceedance_rate=0.03), 24 * 7, now)
+        records += _live(point, replace(model, exceedance_rate=0.03), live_hours, now)
     session.flush()
     # a few malformed packets as a real receiver keeps them
     sample = records[0].raw
@@ -236,5 +239,5 @@ def load_demo(session: Session, settings: Settings) -> str:
           {"points": len(new_points), "history_hours": n_hist, "packets": len(records)},
           summary=f"演示：{len(new_points)} 个监测点及数据 / demo monitoring points and data")
     return (f"{len(new_points)} monitoring points; {n_hist} evaluated history hours (seasons 2019-2021); "
-            f"{len(records)} packets of the last 7 days; {stats.hours} hours evaluated, {stats.events} exceedance "
+            f"{len(records)} packets of the last {live_hours // 24} days; {stats.hours} hours evaluated, {stats.events} exceedance "
             f"events, {stats.alarms_raised} alarms")
