@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from cleanheat.cli import network as network_cli
 from cleanheat.cli.network import app
-from cleanheat.network.analysis import renovation, season_bins, seasonal_heat_loss
+from cleanheat.network import io as network_io
+from cleanheat.network.analysis import already_preinsulated, renovation, season_bins, seasonal_heat_loss
+from cleanheat.network.catalogue import pipe_catalogue
 from cleanheat.network.errors import NetworkInputError
 from cleanheat.network.io import dump_native, parse_native, read_network, write_result
 from cleanheat.network.io_bench import parse_dhnet_bench
@@ -104,3 +107,53 @@ def test_seasonal_and_renovation():
     assert res.saved_yuan == (Decimal(repr(res.saved_gj)) * 40).quantize(Decimal("0.01"))
     cooler = renovation(net, season, supply_offset_k=-5.0, base=base)
     assert cooler.saved_gj > 0
+
+
+def _season():
+    return season_bins(np.array([-20.0] * 100 + [-5.0] * 300 + [3.0] * 200), np.full(600, 2.0),
+                       t_design_c=-24.2, t_indoor_c=18.0, bin_k=5.0)
+
+
+def test_renovating_pre_insulated_pipes_says_it_saves_nothing():
+    net = read_network(NETS / "goerlitz" / "network-sized.geojson")  # the import takes the catalogue U'
+    ids = [str(i) for i in net.pipes.id[:4]]
+    assert already_preinsulated(net, ids) == ids
+    res = renovation(net, _season(), replace=ids)
+    assert res.saved_gj == pytest.approx(0.0, abs=1e-9) and res.already_preinsulated == tuple(ids)
+    d = res.as_dict()
+    assert d["pipes_already_preinsulated"] == ids and d["pipes_replaced"] == 4
+    assert d["note_en"] == ("4 of the 4 pipes to replace are already pre-insulated (U' at the catalogue value); "
+                            "no saving from replacing them")
+    assert "4 条已是预制保温管" in d["note_zh"]
+    # old pipes: no note, and the replacement saves heat
+    old = read_network(NETS / "goerlitz" / "network-sized.geojson", insulation="old")
+    assert np.allclose(old.pipes.u_w_per_mk, net.pipes.u_w_per_mk * pipe_catalogue().old_pipe_factor)
+    assert set(old.pipes.insulation) == {"old"} and already_preinsulated(old, ids) == []
+    res_old = renovation(old, _season(), replace=ids)
+    assert res_old.saved_gj > 0 and res_old.note_en == "" and res_old.as_dict()["pipes_already_preinsulated"] == []
+    with pytest.raises(NetworkInputError):
+        read_network(NETS / "goerlitz" / "network-sized.geojson", insulation="rusty")
+
+
+def test_cli_renovate_names_pipes_already_pre_insulated():
+    path = str(NETS / "goerlitz" / "network-sized.geojson")
+    r = CliRunner().invoke(app, ["renovate", path, "--worst", "3"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "saves 0.0 GJ/season" in out
+    assert "3 of the 3 worst pipes are already pre-insulated" in out and "no saving from replacing them" in out
+    assert "--insulation old" in out
+    old = CliRunner().invoke(app, ["renovate", path, "--worst", "3", "--insulation", "old"], env={"COLUMNS": "400"})
+    assert old.exit_code == 0, old.output
+    assert "already pre-insulated" not in old.output and "saves 0.0 GJ" not in old.output
+    assert CliRunner().invoke(app, ["renovate", path]).exit_code == 2  # nothing to change is a usage error
+
+
+def test_cli_help_shows_the_geojson_defaults():
+    assert (network_cli.GEO_SUPPLY_C, network_cli.GEO_RETURN_C) == (network_io.GEOJSON_SUPPLY_TEMPERATURE_C,
+                                                                    network_io.GEOJSON_RETURN_TEMPERATURE_C)
+    assert network_cli.GEO_INSULATION == network_io.GEOJSON_INSULATION
+    r = CliRunner().invoke(app, ["solve", "--help"], env={"COLUMNS": "400"})
+    out = " ".join(r.output.split())
+    assert "source supply temperature (°C) [default: 85.0]" in out
+    assert "consumer return temperature (°C) [default: 55.0]" in out

@@ -103,6 +103,10 @@ def test_company_uploads_solves_analyses_and_downloads(settings):
         expected = (Decimal(repr(ren["saved_gj"])) * Decimal("40.00")).quantize(Decimal("0.01"), ROUND_HALF_UP)
         assert Decimal(str(ren["saved_yuan"])) == expected
         assert ren["summary"]["base_heat_loss_gj"] == pytest.approx(sea["summary"]["heat_loss_gj"], rel=1e-9)
+        # a GeoJSON import is pre-insulated already: the result says that the pipe replacement saves nothing
+        [note] = ren["warnings"]
+        assert note["code"] == "already_preinsulated" and sorted(note["ids"]) == sorted(ren["options"]["pipes"])
+        assert note["message_en"].startswith("5 of the 5 pipes to replace are already pre-insulated")
         bad = c.post(f"/api/network/networks/{net_id}/renovation", headers=h, json={"pipes": ["no-such-pipe"]})
         assert bad.status_code == 422 and "no-such-pipe" in bad.text
         assert c.post(f"/api/network/networks/{net_id}/renovation", headers=h, json={}).status_code == 422

@@ -46,3 +46,51 @@ def test_scenario_error_is_printed_with_location(tmp_path):
     assert r.exit_code == 1
     out = " ".join(r.output.split())  # rich wraps long lines at the terminal width
     assert "第 3 行" in out and "options.exclude.0" in out and "heat_pipe" in out
+
+
+def test_results_propose_and_export_from_the_command_line(settings, session_factory, monkeypatch, tmp_path):
+    """The documented sequence: ``planner results`` → ``planner propose ID --title`` → ``export-proposal``."""
+    import yaml
+    from sqlalchemy import select
+
+    from cleanheat.auth.service import Actor
+    from cleanheat.auth.tables import AuditLog, User
+    from cleanheat.planner import service
+    from cleanheat.store.engine import session_scope
+    from tests.helpers import bootstrap
+
+    bootstrap(settings)
+    with session_scope(session_factory) as s:
+        office = Actor.for_user(s.scalar(select(User).where(User.username == "office")))
+        ok = service.solve_scenario(s, office, settings, service.save_scenario(
+            s, office, settings, (SCEN / "harbin_2019_2021.yaml").read_text(encoding="utf-8")).id).id
+        bad = service.solve_scenario(s, office, settings, service.save_scenario(
+            s, office, settings, (SCEN / "harbin_tight_limits.yaml").read_text(encoding="utf-8")).id).id
+    monkeypatch.setenv("CLEANHEAT_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CLEANHEAT_VAR_DIR", str(settings.var_dir))
+    run = CliRunner().invoke
+    wide = {"COLUMNS": "300"}
+
+    listed = run(app, ["planner", "results"], env=wide)
+    assert listed.exit_code == 0, listed.output
+    assert any(line.split("│")[1].strip() == str(ok) and "optimal" in line for line in listed.output.splitlines()
+               if "│" in line)
+    assert run(app, ["planner", "export-proposal", "1", "-o", "-"]).exit_code == 1  # none proposed yet
+
+    refused = run(app, ["planner", "propose", str(bad), "--title", "tight"], env=wide)
+    assert refused.exit_code == 1 and "infeasible" in refused.output
+    made = run(app, ["planner", "propose", str(ok), "--title", "基准路径", "--note", "from the CLI"], env=wide)
+    assert made.exit_code == 0, made.output
+    with session_scope(session_factory) as s:
+        [p] = service.list_proposals(s, Actor.system())
+        pid = p.id
+        assert (p.result_id, p.title, p.note) == (ok, "基准路径", "from the CLI")
+        assert s.scalar(select(AuditLog).where(AuditLog.action == "propose")) is not None
+    assert f"proposal {pid} from result {ok}" in made.output
+    assert "基准路径" in run(app, ["planner", "proposals"], env=wide).output
+
+    out = tmp_path / "targets.yaml"
+    exported = run(app, ["planner", "export-proposal", str(pid), "-o", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert {r["area_type"] for r in yaml.safe_load(out.read_text(encoding="utf-8"))["rate_targets"]} == {
+        "urban", "county_fringe", "rural"}

@@ -188,9 +188,62 @@ def synthetic_areas(
     console.print(f"{len(s)} synthetic areas → {output}")
 
 
+@app.command()
+def results(
+    scenario_id: Annotated[int | None, typer.Option("--scenario", help="Only the results of this scenario id.")]
+    = None,
+) -> None:
+    """Stored results (solved in the web app or by ``init --demo``), newest first: the ids ``propose`` takes."""
+    from cleanheat.auth.service import Actor
+    from cleanheat.cli.common import db_session
+    from cleanheat.planner import service
+
+    table = Table("id", "scenario", "kind", "status", "total cost 亿元", "solved at (UTC)", title="规划结果 Results")
+    with reported_errors(), db_session(load_settings()) as session:
+        for r in service.list_results(session, Actor.system(), scenario_id):
+            cost = f"{float(r.total_cost_yuan) / 1e8:,.2f}" if r.total_cost_yuan is not None else "–"
+            table.add_row(str(r.id), f"{r.scenario_id} {r.scenario.name}", r.kind, r.status, cost,
+                          r.created_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+@app.command()
+def propose(
+    result_id: Annotated[int, typer.Argument(help="Id of an optimal pathway result (see ``planner results``).")],
+    title: Annotated[str, typer.Option(help="Title of the proposal.")],
+    note: Annotated[str, typer.Option(help="Note for the programme office.")] = "",
+) -> None:
+    """Store a solved pathway as a proposal (rate targets, technology areas, builds), as the result page's
+    "propose" button does; then ``export-proposal`` writes it as targets.yaml / tasks.yaml."""
+    from cleanheat.auth.service import Actor
+    from cleanheat.cli.common import db_session
+    from cleanheat.planner import service
+
+    with reported_errors(), db_session(load_settings()) as session:
+        p = service.propose(session, Actor.system(), result_id, title=title, note=note)
+        pid, n_rates = p.id, len(p.rate_targets)
+    console.print(f"proposal {pid} from result {result_id}: {n_rates} rate targets → "
+                  f"cleanheat planner export-proposal {pid} -o targets.yaml", highlight=False)
+
+
+@app.command()
+def proposals() -> None:
+    """Stored proposals, newest first."""
+    from cleanheat.auth.service import Actor
+    from cleanheat.cli.common import db_session
+    from cleanheat.planner import service
+
+    table = Table("id", "title", "scenario", "result", "status", "total cost 亿元", title="规划建议 Proposals")
+    with reported_errors(), db_session(load_settings()) as session:
+        for p in service.list_proposals(session, Actor.system()):
+            cost = f"{float(p.total_cost_yuan) / 1e8:,.2f}" if p.total_cost_yuan is not None else "–"
+            table.add_row(str(p.id), p.title, p.scenario_name, str(p.result_id or "–"), p.status, cost)
+    console.print(table)
+
+
 @app.command("export-proposal")
 def export_proposal(
-    proposal_id: Annotated[int, typer.Argument(help="Proposal id (see the planner pages).")],
+    proposal_id: Annotated[int, typer.Argument(help="Proposal id (see ``planner proposals``).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="YAML file to write ('-' = stdout).")],
     kind: Annotated[str, typer.Option(help="targets (targets.yaml shape) or tasks (tasks.yaml shape).")]
     = "targets",

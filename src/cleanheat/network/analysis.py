@@ -169,10 +169,8 @@ def seasonal_heat_loss(net: Network, season: SeasonConditions, *, options: dict 
                         pipe_loss_gj=loss_gj, pipe_loss_gj_per_km=loss_gj / (net.pipes.length_m / 1000.0), bins=bins)
 
 
-def replace_pipes(net: Network, pipe_ids: Sequence[str]) -> Network:
-    """The network with the given pipes replaced by pre-insulated ones (catalogue U' by DN / diameter)."""
+def _selection(net: Network, pipe_ids: Sequence[str]) -> np.ndarray:
     ids = {str(x) for x in pipe_ids}
-    sel = np.array([str(i) in ids for i in net.pipes.id], dtype=bool)
     unknown = ids - {str(i) for i in net.pipes.id}
     if unknown:
         from cleanheat.errors import InputIssue
@@ -180,8 +178,27 @@ def replace_pipes(net: Network, pipe_ids: Sequence[str]) -> Network:
 
         raise NetworkInputError("unknown pipe ids", [InputIssue(f"no pipe {u!r}", field="pipes")
                                                      for u in sorted(unknown)[:20]])
-    cat = pipe_catalogue()
-    _dn, u_new = cat.by_inner_diameter(net.pipes.inner_diameter_m)
+    return np.array([str(i) in ids for i in net.pipes.id], dtype=bool)
+
+
+def preinsulated_u(net: Network) -> np.ndarray:
+    """U' [W/(m K)] of a pre-insulated replacement of every pipe (catalogue, by inner diameter)."""
+    _dn, u_new = pipe_catalogue().by_inner_diameter(net.pipes.inner_diameter_m)
+    return np.asarray(u_new, dtype=float)
+
+
+def already_preinsulated(net: Network, pipe_ids: Sequence[str]) -> list[str]:
+    """The pipes of ``pipe_ids`` whose U' is already at (or below) the pre-insulated catalogue value, so that
+    replacing them saves nothing (e.g. every pipe of a GeoJSON import, which takes the catalogue U')."""
+    sel = _selection(net, pipe_ids)
+    done = sel & (net.pipes.u_w_per_mk <= preinsulated_u(net) * (1.0 + 1e-9))
+    return [str(i) for i in net.pipes.id[done]]
+
+
+def replace_pipes(net: Network, pipe_ids: Sequence[str]) -> Network:
+    """The network with the given pipes replaced by pre-insulated ones (catalogue U' by DN / diameter)."""
+    sel = _selection(net, pipe_ids)
+    u_new = preinsulated_u(net)
     u = np.where(sel, np.minimum(u_new, net.pipes.u_w_per_mk), net.pipes.u_w_per_mk)
     ins = np.where(sel, "pre-insulated", net.pipes.insulation)
     return net.replace(pipes=net.pipes.replace(u_w_per_mk=u, insulation=ins))
@@ -193,6 +210,8 @@ class RenovationResult:
     scenario: SeasonalLoss
     price_yuan_per_gj: Decimal
     description: str
+    replaced: tuple[str, ...] = ()
+    already_preinsulated: tuple[str, ...] = ()  # of ``replaced``: nothing to gain from replacing these
 
     @property
     def saved_gj(self) -> float:
@@ -208,7 +227,25 @@ class RenovationResult:
                 "scenario_heat_loss_gj": self.scenario.heat_loss_gj, "saved_gj": self.saved_gj,
                 "price_yuan_per_gj": str(self.price_yuan_per_gj), "saved_yuan": str(self.saved_yuan),
                 "base_heat_loss_pct": self.base.loss_pct, "scenario_heat_loss_pct": self.scenario.loss_pct,
-                "price_source": heat_value()["source"]}
+                "price_source": heat_value()["source"], "pipes_replaced": len(self.replaced),
+                "pipes_already_preinsulated": list(self.already_preinsulated),
+                "note_zh": self.note_zh, "note_en": self.note_en}
+
+    @property
+    def note_en(self) -> str:
+        """Why (part of) the pipe replacement saves nothing; empty when every chosen pipe is improved."""
+        n, k = len(self.replaced), len(self.already_preinsulated)
+        if not k:
+            return ""
+        return (f"{k} of the {n} pipes to replace {'is' if n == 1 else 'are'} already pre-insulated (U' at the "
+                f"catalogue value); no saving from replacing {'it' if k == 1 else 'them'}")
+
+    @property
+    def note_zh(self) -> str:
+        n, k = len(self.replaced), len(self.already_preinsulated)
+        if not k:
+            return ""
+        return f"拟更换的 {n} 条管段中有 {k} 条已是预制保温管（线热损失系数已达目录值），更换这些管段没有节能量"
 
 
 def renovation(net: Network, season: SeasonConditions, *, replace: Sequence[str] = (), supply_offset_k: float = 0.0,
@@ -217,6 +254,8 @@ def renovation(net: Network, season: SeasonConditions, *, replace: Sequence[str]
     """Seasonal GJ and yuan saved by replacing ``replace`` pipes and/or shifting the supply temperature."""
     price = price_yuan_per_gj if price_yuan_per_gj is not None else Decimal(str(heat_value()["price_yuan_per_gj"]))
     base = base or seasonal_heat_loss(net, season, options=options)
+    replace = list(dict.fromkeys(str(p) for p in replace))
+    done = already_preinsulated(net, replace) if replace else []
     scen_net = replace_pipes(net, replace) if replace else net
     scen = seasonal_heat_loss(scen_net, season, options=options, supply_offset_k=supply_offset_k)
     parts = []
@@ -225,7 +264,8 @@ def renovation(net: Network, season: SeasonConditions, *, replace: Sequence[str]
     if supply_offset_k:
         parts.append(f"supply temperature {supply_offset_k:+g} K")
     return RenovationResult(base=base, scenario=scen, price_yuan_per_gj=price,
-                            description="; ".join(parts) or "no change")
+                            description="; ".join(parts) or "no change", replaced=tuple(replace),
+                            already_preinsulated=tuple(done))
 
 
 def season_label(today: date | None = None) -> str:

@@ -195,15 +195,27 @@ def dump_native(net: Network) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ GeoJSON
 _DN_RE = re.compile(r"(\d+)")
+GEOJSON_SUPPLY_TEMPERATURE_C = 85.0
+GEOJSON_RETURN_TEMPERATURE_C = 55.0
+GEOJSON_INSULATION = ("pre-insulated", "old")
 
 
-def parse_geojson(doc: dict[str, Any], file: str | None = None, *, supply_temperature_c: float = 85.0,
-                  return_temperature_c: float = 55.0, supply_pressure_bar: float = 4.0, lift_bar: float = 2.0,
+def parse_geojson(doc: dict[str, Any], file: str | None = None, *,
+                  supply_temperature_c: float = GEOJSON_SUPPLY_TEMPERATURE_C,
+                  return_temperature_c: float = GEOJSON_RETURN_TEMPERATURE_C, supply_pressure_bar: float = 4.0,
+                  lift_bar: float = 2.0,
                   ground_temperature_c: float = 5.0, roughness_mm: float | None = None,
-                  name: str | None = None) -> Network:
+                  name: str | None = None, insulation: str = "pre-insulated") -> Network:
     """Import a sized network GeoJSON (DistrictHeatSim layout: ``flow line``, ``return line``, ``HAST`` with
-    ``qext_W``, ``heat source``). Line end points within 1 cm on the same side are one node."""
+    ``qext_W``, ``heat source``). Line end points within 1 cm on the same side are one node.
+
+    The files carry no insulation state: ``insulation="pre-insulated"`` gives every pipe the catalogue's
+    pre-insulated U'; ``"old"`` gives ``old_pipe_factor`` times that (an old trench pipe with degraded mineral
+    wool, ``network/data/pipe_catalogue.yaml``)."""
     issues: list[InputIssue] = []
+    if insulation not in GEOJSON_INSULATION:
+        raise NetworkInputError("unknown insulation state", [InputIssue(
+            f"insulation must be one of {', '.join(GEOJSON_INSULATION)}, not {insulation!r}", field="insulation")])
     feats = doc.get("features")
     if doc.get("type") != "FeatureCollection" or not isinstance(feats, list):
         raise NetworkInputError("not a GeoJSON FeatureCollection", [InputIssue("expected a FeatureCollection",
@@ -268,7 +280,7 @@ def parse_geojson(doc: dict[str, Any], file: str | None = None, *, supply_temper
         to.append(b)
         diam.append(d_mm / 1000.0)
         dns.append(dn)
-        us.append(float(u[0]))
+        us.append(float(u[0]) * (cat.old_pipe_factor if insulation == "old" else 1.0))
         pid.append(f"{side[0]}{len(pid)}")
         pside.append(side)
     sup_nodes = {v for (s, *_), v in keys.items() if s == "supply"}
@@ -317,7 +329,7 @@ def parse_geojson(doc: dict[str, Any], file: str | None = None, *, supply_temper
     nd = Nodes.build(nn, id=[f"{sides[i][0]}{i}" for i in range(nn)], x_m=xs, y_m=ys, side=sides)
     pp = Pipes.build(frm, to, length, diam, id=pid, roughness_m=np.full(len(frm), rough), u_w_per_mk=us,
                      ground_temperature_k=np.full(len(frm), ground_temperature_c + K0), dn=dns, side=pside,
-                     kind=["pipe"] * len(frm), insulation=["pre-insulated"] * len(frm))
+                     kind=["pipe"] * len(frm), insulation=[insulation] * len(frm))
     cc = Consumers.build(c_sup, c_ret, c_q, id=c_id, control=["treturn"] * len(c_sup),
                          return_temperature_k=np.full(len(c_sup), return_temperature_c + K0))
     n_s = len(s_sup)

@@ -344,6 +344,9 @@ def renovation_scenario(session: Session, actor: Actor, settings: Settings, netw
     run.options = {"pipes": chosen, "worst": worst, "supply_offset_k": supply_offset_k,
                    "price_yuan_per_gj": d["price_yuan_per_gj"], "bin_k": bin_k}
     run.summary = d
+    if res.already_preinsulated:  # replacing these saves nothing: say so with the result
+        run.warnings = [{"code": "already_preinsulated", "message_zh": res.note_zh, "message_en": res.note_en,
+                         "ids": list(res.already_preinsulated)}]
     run.saved_gj = res.saved_gj
     run.saved_yuan = res.saved_yuan
     run.detail = {"pipes": chosen}
