@@ -141,11 +141,16 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     """Render a page with the common context: language, ``T``, navigation, the actor, the CSRF token."""
     lang = language(request)
     nav = [n for n in request.app.state.nav if actor is not None and n.visible_to(actor.role)]
+    active = active_nav_path(nav, request.url.path)
+    shown, more = split_nav(nav)
     ctx = {
         "request": request,
         "lang": lang,
         "T": translator(lang),
         "nav": nav,
+        "nav_shown": shown,
+        "nav_more": more,
+        "nav_active": active,
         "actor": actor,
         "csrf_token": csrf_token(request),
         "path": request.url.path,
@@ -153,6 +158,32 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     }
     ctx.update(context or {})
     return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+
+
+def active_nav_path(nav: list, path: str) -> str | None:
+    """The path of the one menu entry to highlight: the longest entry path that is ``path`` or a parent of it
+    (``/assets/sources/X`` highlights "Heat sources", not also "Registry" at ``/assets``)."""
+    best = None
+    for item in nav:
+        p = item.path.rstrip("/") or "/"
+        if (path == p or path.startswith(p + "/")) and (best is None or len(p) > len(best)):
+            best = item.path
+    return best
+
+
+#: Menus up to this length are shown whole; longer ones put secondary entries into "更多 / More".
+NAV_WHOLE = 6
+
+
+def split_nav(nav: list) -> tuple[list, list]:
+    """Entries for the bar and entries for the "更多 / More" menu (secondary ones: audit log, users...).
+
+    The bar's script moves further entries from the end of the bar into "more" when the window is too narrow
+    (without script the bar scrolls sideways), so the bar never wraps.
+    """
+    if len(nav) <= NAV_WHOLE:
+        return list(nav), []
+    return [n for n in nav if not n.secondary], [n for n in nav if n.secondary]
 
 
 def flash(request: Request, kind: str, message: str, details: list[str] | None = None) -> None:
