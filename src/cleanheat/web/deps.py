@@ -14,7 +14,7 @@ from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor
 from cleanheat.config import Settings
 from cleanheat.store.engine import session_scope
-from cleanheat.web.i18n import pick_language, translator
+from cleanheat.web.i18n import labeller, pick_language, translator
 
 
 class LoginRequired(Exception):
@@ -136,6 +136,33 @@ def language(request: Request) -> str:
     return pick_language(request.cookies.get("lang"), request.app.state.settings.default_language)
 
 
+def unit_names(app) -> dict[str, tuple[str, str]]:  # noqa: ANN001
+    """Administrative unit code -> (name_zh, name_en), read once from the city's plan data."""
+    names = getattr(app.state, "unit_names", None)
+    if names is None:
+        from cleanheat.programme.plan_data import read_plan
+
+        try:
+            names = {u.code: (u.name_zh, u.name_en) for u in read_plan(app.state.settings.city_dir).units}
+        except Exception:  # noqa: BLE001 - names are cosmetic; a missing plan shows the codes
+            names = {}
+        app.state.unit_names = names
+    return names
+
+
+def unit_namer(app, lang: str):  # noqa: ANN001, ANN201
+    """``U(code)`` in templates: the administrative unit's name in the page language (the code when unknown)."""
+    names = unit_names(app)
+
+    def U(code: str | None) -> str:  # noqa: N802
+        if not code:
+            return "—"
+        n = names.get(code)
+        return (n[1] if lang == "en" and n[1] else n[0]) if n else code
+
+    return U
+
+
 def render(request: Request, template: str, context: dict[str, Any] | None = None,
            actor: Actor | None = None, status_code: int = 200) -> HTMLResponse:
     """Render a page with the common context: language, ``T``, navigation, the actor, the CSRF token."""
@@ -147,6 +174,8 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "request": request,
         "lang": lang,
         "T": translator(lang),
+        "L": labeller(lang),
+        "U": unit_namer(request.app, lang),
         "nav": nav,
         "nav_shown": shown,
         "nav_more": more,
