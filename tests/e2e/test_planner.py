@@ -41,6 +41,16 @@ def test_scenario_editor_solve_and_results(planner_app, page, login_as):
     assert page.locator("#binding tbody tr").count() >= 1
     assert page.locator("#areas tbody tr").count() == 50
     shot(page, "planner-result")
+    # every series is named in a plain (not paged) legend that fits inside its chart
+    for cid in ("chart-rates", "chart-mix", "chart-map"):
+        legend = page.evaluate("""(id) => { const c = echarts.getInstanceByDom(document.getElementById(id));
+            const lg = c.getModel().getComponent('legend', 0), v = c.getViewOfComponentModel(lg);
+            const r = v.group.getBoundingRect(), m = v.group.transform || [1, 0, 0, 1, 0, 0];
+            return {type: lg.get('type') || lg.mainType, scroll: lg.subType, n: lg.getData().length,
+                    series: c.getOption().series.length, right: m[4] + r.x + r.width, bottom: m[5] + r.y + r.height,
+                    w: c.getWidth(), h: c.getHeight()}; }""", cid)
+        assert legend["scroll"] != "scroll" and legend["n"] == legend["series"], (cid, legend)
+        assert legend["right"] <= legend["w"] and legend["bottom"] <= legend["h"], (cid, legend)
     # the saved scenario kept the edit
     page.go_back()
     page.reload()

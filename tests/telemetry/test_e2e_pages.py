@@ -84,6 +84,18 @@ def test_station_page_shows_live_values(city_app, page, login_as):  # noqa: F811
     assert page.locator("#v-E-S01-C\\.heat_power_kw").inner_text() == "1234.50"
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # still the same page load
     shot(page, "telemetry-station")
+    # in English the tiles name the points (no raw keys); each axis of the flow chart carries its unit
+    station_url = page.url
+    page.goto(f"{url}/lang/en?next=/")
+    page.goto(station_url)
+    page.wait_for_load_state("networkidle")
+    tiles = page.locator(".v .n").all_inner_texts()
+    assert "Secondary flow" in tiles and not [t for t in tiles if "_" in t], tiles
+    page.wait_for_function("(echarts.getInstanceByDom(document.getElementById('flow-chart')).getOption().yAxis"
+                           " || []).length === 3")
+    axes = page.evaluate("echarts.getInstanceByDom(document.getElementById('flow-chart')).getOption().yAxis"
+                         ".map(a => a.name)")
+    assert axes == ["kW", "kg/s", "kPa"], axes
 
 
 def test_overview_alarms_compliance_quarantine_and_resident(city_app, page, login_as, browser):  # noqa: F811

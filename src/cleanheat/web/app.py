@@ -17,9 +17,11 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from cleanheat import __version__
+from cleanheat.auth import service as auth_service
+from cleanheat.auth.service import Actor
 from cleanheat.config import Settings
 from cleanheat.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
-from cleanheat.store.engine import make_engine, make_sessionmaker
+from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from cleanheat.web import formatting, routes
 from cleanheat.web.deps import LoginRequired, render, verify_csrf
 
@@ -98,6 +100,27 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
 
+def _actor_of(request: Request):  # noqa: ANN202
+    """The logged-in user for an error page's menu (None when there is none or it cannot be read)."""
+    try:
+        uid = request.session.get("uid")
+        if uid is None:
+            return None
+        with session_scope(request.app.state.sessionmaker) as s:
+            user = auth_service.get_user(s, int(uid))
+            return Actor.for_user(user) if user is not None else None
+    except Exception:  # noqa: BLE001 - an error page must render even when the session or database does not
+        return None
+
+
+def _error_page(request: Request, code: int, error: dict, headers=None):  # noqa: ANN001, ANN202
+    response = render(request, "error.html", {"code": code, "error": error}, actor=_actor_of(request),
+                      status_code=code)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, _exc: LoginRequired):
@@ -110,7 +133,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             body["issues"] = [i.as_dict() for i in exc.issues]
         if _wants_json(request):
             return JSONResponse(body, status_code=code)
-        return render(request, "error.html", {"code": code, "error": body}, status_code=code)
+        return _error_page(request, code, body)
 
     for exc_type in _ERROR_STATUS:
         app.add_exception_handler(exc_type, _domain_error)
@@ -119,12 +142,20 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: HTTPException):
         if _wants_json(request) or exc.status_code == 401:
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        return render(request, "error.html", {"code": exc.status_code, "error": {"detail": exc.detail}},
-                      status_code=exc.status_code)
+        return _error_page(request, exc.status_code, {"detail": exc.detail})
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
-        return JSONResponse({"detail": "invalid request", "issues": exc.errors()}, status_code=422)
+        if _wants_json(request):
+            return JSONResponse({"detail": "invalid request", "issues": exc.errors()}, status_code=422)
+        # a page with a bad query value or an incomplete form: the error page, naming the field and the value
+        issues = []
+        for e in exc.errors():
+            loc = [str(x) for x in e.get("loc", ()) if x not in ("query", "body", "path", "form")]
+            value = e.get("input")
+            shown = f" ({value!r})" if isinstance(value, str | int | float) else ""
+            issues.append({"where": ".".join(loc) or "?", "message": f"{e.get('msg', '')}{shown}"})
+        return _error_page(request, 422, {"detail": "", "issues": issues})
 
 
 def all_routes(app: FastAPI) -> list:

@@ -14,7 +14,7 @@ from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor
 from cleanheat.config import Settings
 from cleanheat.store.engine import session_scope
-from cleanheat.web.i18n import pick_language, translator
+from cleanheat.web.i18n import labeller, pick_language, translator
 
 
 class LoginRequired(Exception):
@@ -136,16 +136,50 @@ def language(request: Request) -> str:
     return pick_language(request.cookies.get("lang"), request.app.state.settings.default_language)
 
 
+def unit_names(app) -> dict[str, tuple[str, str]]:  # noqa: ANN001
+    """Administrative unit code -> (name_zh, name_en), read once from the city's plan data."""
+    names = getattr(app.state, "unit_names", None)
+    if names is None:
+        from cleanheat.programme.plan_data import read_plan
+
+        try:
+            names = {u.code: (u.name_zh, u.name_en) for u in read_plan(app.state.settings.city_dir).units}
+        except Exception:  # noqa: BLE001 - names are cosmetic; a missing plan shows the codes
+            names = {}
+        app.state.unit_names = names
+    return names
+
+
+def unit_namer(app, lang: str):  # noqa: ANN001, ANN201
+    """``U(code)`` in templates: the administrative unit's name in the page language (the code when unknown)."""
+    names = unit_names(app)
+
+    def U(code: str | None) -> str:  # noqa: N802
+        if not code:
+            return "—"
+        n = names.get(code)
+        return (n[1] if lang == "en" and n[1] else n[0]) if n else code
+
+    return U
+
+
 def render(request: Request, template: str, context: dict[str, Any] | None = None,
            actor: Actor | None = None, status_code: int = 200) -> HTMLResponse:
     """Render a page with the common context: language, ``T``, navigation, the actor, the CSRF token."""
     lang = language(request)
     nav = [n for n in request.app.state.nav if actor is not None and n.visible_to(actor.role)]
+    active = active_nav_path(nav, request.url.path)
+    shown, more = split_nav(nav)
     ctx = {
         "request": request,
         "lang": lang,
         "T": translator(lang),
+        "L": labeller(lang),
+        "U": unit_namer(request.app, lang),
         "nav": nav,
+        "nav_shown": shown,
+        "nav_more": more,
+        "nav_active": active,
         "actor": actor,
         "csrf_token": csrf_token(request),
         "path": request.url.path,
@@ -153,6 +187,32 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     }
     ctx.update(context or {})
     return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+
+
+def active_nav_path(nav: list, path: str) -> str | None:
+    """The path of the one menu entry to highlight: the longest entry path that is ``path`` or a parent of it
+    (``/assets/sources/X`` highlights "Heat sources", not also "Registry" at ``/assets``)."""
+    best = None
+    for item in nav:
+        p = item.path.rstrip("/") or "/"
+        if (path == p or path.startswith(p + "/")) and (best is None or len(p) > len(best)):
+            best = item.path
+    return best
+
+
+#: Menus up to this length are shown whole; longer ones put secondary entries into "更多 / More".
+NAV_WHOLE = 6
+
+
+def split_nav(nav: list) -> tuple[list, list]:
+    """Entries for the bar and entries for the "更多 / More" menu (secondary ones: audit log, users...).
+
+    The bar's script moves further entries from the end of the bar into "more" when the window is too narrow
+    (without script the bar scrolls sideways), so the bar never wraps.
+    """
+    if len(nav) <= NAV_WHOLE:
+        return list(nav), []
+    return [n for n in nav if not n.secondary], [n for n in nav if n.secondary]
 
 
 def flash(request: Request, kind: str, message: str, details: list[str] | None = None) -> None:

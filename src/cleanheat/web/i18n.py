@@ -26,3 +26,66 @@ STATUS_LABELS = {
     "missed": ("未达标", "Missed"),
     "no_data": ("无数据", "No data"),
 }
+
+#: Quarterly report workflow states.
+REPORT_STATUS_LABELS = {
+    "submitted": ("待审核", "Awaiting review"),
+    "accepted": ("已接受", "Accepted"),
+    "returned": ("已退回", "Returned"),
+    "superseded": ("已被替代", "Superseded"),
+}
+#: Registry states of stations and devices.
+ASSET_STATUS_LABELS = {
+    "in_service": ("在用", "In service"),
+    "planned": ("规划", "Planned"),
+    "retired": ("停用", "Retired"),
+    "active": ("在用", "Active"),
+}
+EMITTER_LABELS = {"radiator": ("散热器", "Radiators"), "floor": ("地暖", "Floor heating")}
+
+
+def vocabularies() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Code -> (Chinese, English) labels by vocabulary name, for ``L(vocabulary, code)`` in templates."""
+    from cleanheat.assets import vocab
+    from cleanheat.programme.model import AREA_TYPE_LABELS
+
+    return {
+        "report_status": REPORT_STATUS_LABELS, "rate_status": STATUS_LABELS, "asset_status": ASSET_STATUS_LABELS,
+        "emitter": EMITTER_LABELS, "source_kind": vocab.SOURCE_KINDS, "fuel": vocab.FUELS,
+        "emission_class": vocab.EMISSION_CLASSES, "source_status": vocab.STATUSES, "event": vocab.EVENTS,
+        "vintage": vocab.VINTAGES, "area_type": AREA_TYPE_LABELS, "point": POINT_LABELS,
+    }
+
+
+def labeller(lang: str) -> Callable[[str, str | None], str]:
+    """``L(vocabulary, code)``: the code's label in the page language (the code itself when unknown)."""
+    vocabs = vocabularies()
+    i = 1 if lang == "en" else 0
+
+    def L(vocabulary: str, code: str | None) -> str:  # noqa: N802
+        if code is None or code == "":
+            return "—"
+        labels = vocabs[vocabulary].get(code)
+        return labels[i] if labels and labels[i] else str(code)
+
+    return L
+
+#: Measurement points by key (the device catalogue holds Chinese names only).
+POINT_LABELS = {
+    "p_supply_temp_c": ("一次供水温度", "Primary supply temperature"),
+    "p_return_temp_c": ("一次回水温度", "Primary return temperature"),
+    "s_supply_temp_c": ("二次供水温度", "Secondary supply temperature"),
+    "s_return_temp_c": ("二次回水温度", "Secondary return temperature"),
+    "p_flow_kg_s": ("一次流量", "Primary flow"),
+    "s_flow_kg_s": ("二次流量", "Secondary flow"),
+    "s_supply_pressure_kpa": ("二次供水压力", "Secondary supply pressure"),
+    "s_return_pressure_kpa": ("二次回水压力", "Secondary return pressure"),
+    "heat_power_kw": ("热功率", "Heat power"),
+    "heat_energy_gj": ("累计热量", "Heat energy (cumulative)"),
+    "heat_energy_kwh": ("累计热量", "Heat energy (cumulative)"),
+    "supply_temp_c": ("供水温度", "Supply temperature"),
+    "return_temp_c": ("回水温度", "Return temperature"),
+    "flow_kg_s": ("流量", "Flow"),
+    "room_temp_c": ("室温", "Room temperature"),
+    "outdoor_temp_c": ("室外温度", "Outdoor temperature"),
+}

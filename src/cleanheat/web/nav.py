@@ -15,6 +15,8 @@ class NavItem:
     order: int = 100
     #: Roles that see the entry; empty means every logged-in user.
     roles: frozenset[Role] = frozenset()
+    #: Rarely used entries (administration) go into the "更多 / More" menu when the bar is full.
+    secondary: bool = False
 
     def visible_to(self, role: Role) -> bool:
         return not self.roles or role in self.roles or role == Role.ADMIN

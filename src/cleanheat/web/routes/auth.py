@@ -18,7 +18,7 @@ from cleanheat.web.nav import NavItem
 router = APIRouter()
 
 NAV = [NavItem("/admin/audit", "审计日志", "Audit log", order=900,
-               roles=frozenset({Role.ADMIN, Role.PROGRAMME_OFFICE}))]
+               roles=frozenset({Role.ADMIN, Role.PROGRAMME_OFFICE}), secondary=True)]
 
 
 def _safe_next(target: str | None) -> str:
@@ -119,7 +119,8 @@ def audit_page(request: Request, db: DbSession,
 # --- administration of users (admin only) ----------------------------------------------------------------------
 
 Admin = Annotated[Actor, Depends(require_roles(Role.ADMIN, page=True))]
-NAV.append(NavItem("/admin/users", "用户管理", "Users", order=910, roles=frozenset({Role.ADMIN})))
+NAV.append(NavItem("/admin/users", "用户管理", "Users", order=910, roles=frozenset({Role.ADMIN}),
+                   secondary=True))
 
 
 @router.get("/admin/users", include_in_schema=False)

@@ -36,7 +36,8 @@ VIEW = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
 NAV = [
     NavItem("/telemetry", "监测运行", "Live network", order=300, roles=frozenset(VIEW)),
     NavItem("/telemetry/alarms", "告警", "Alarms", order=310, roles=frozenset(VIEW)),
-    NavItem("/me", "我的家", "My home", order=50, roles=frozenset({Role.RESIDENT})),
+    NavItem("/me", "我的家", "My home", order=950, roles=frozenset({Role.RESIDENT}),
+            secondary=True),  # a resident's only entry; last (in "more") for an admin looking in
 ]
 
 ViewPage = Annotated[Actor, Depends(require_roles(*VIEW, page=True))]
