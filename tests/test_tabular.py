@@ -43,3 +43,11 @@ def test_gbk_csv_and_cell_locations():
 def test_storable_text_removes_nul_and_cuts():
     assert storable_text("MN\x00X", 4) == "MN\\x"
     assert storable_text(None) == ""
+
+
+def test_a_non_excel_file_named_xlsx_gets_a_plain_message():
+    with pytest.raises(InputError) as exc:
+        read_workbook(b"%PDF-1.7 not a workbook", "report.xlsx")
+    (issue,) = exc.value.issues
+    assert "不是 .xlsx 格式" in issue.message and "save it as .xlsx or .csv" in issue.message
+    assert "BadZipFile" not in issue.message and issue.file == "report.xlsx"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -66,8 +67,13 @@ def read_workbook(data: bytes, filename: str) -> dict[str, Sheet]:
                     rows.append([Cell(v, r_idx, get_column_letter(c_idx)) for c_idx, v in enumerate(row, start=1)])
                 sheets[ws.title] = Sheet(ws.title, rows)
             wb.close()
-        except Exception as exc:  # openpyxl and zipfile raise many types for broken files
-            raise InputError(f"{filename}: not a readable Excel workbook",
+        except zipfile.BadZipFile as exc:
+            raise InputError(f"{filename}: 不是 Excel 工作簿 / not an Excel workbook", [InputIssue(
+                "文件不是 .xlsx 格式（可能是其他格式改了扩展名，或文件已损坏）；请用 Excel 另存为 .xlsx 或 .csv "
+                "(the file is not in .xlsx format: another format renamed, or damaged; save it as .xlsx or .csv)",
+                file=filename)]) from exc
+        except Exception as exc:  # openpyxl raises many types for broken workbooks
+            raise InputError(f"{filename}: 无法读取的 Excel 工作簿 / not a readable Excel workbook",
                              [InputIssue(f"无法读取 (cannot read): {type(exc).__name__}: {exc}", file=filename)]) from exc
         return sheets
     if suffix == ".csv":
@@ -78,13 +84,14 @@ def read_workbook(data: bytes, filename: str) -> dict[str, Sheet]:
             except UnicodeDecodeError:
                 continue
         else:
-            raise InputError(f"{filename}: not UTF-8 or GBK text", [InputIssue("undecodable bytes", file=filename)])
+            raise InputError(f"{filename}: 不是 UTF-8 或 GBK 文本 / not UTF-8 or GBK text",
+                             [InputIssue("无法解码的字节 (undecodable bytes)", file=filename)])
         rows = []
         for r_idx, row in enumerate(csv.reader(io.StringIO(text)), start=1):
             rows.append([Cell(v, r_idx, get_column_letter(c_idx)) for c_idx, v in enumerate(row, start=1)])
         return {"csv": Sheet("csv", rows)}
-    raise InputError(f"{filename}: unsupported file type {suffix or '(none)'}",
-                     [InputIssue("use .xlsx or .csv", file=filename)])
+    raise InputError(f"{filename}: 不支持的文件类型 / unsupported file type {suffix or '(none)'}",
+                     [InputIssue("请使用 .xlsx 或 .csv (use .xlsx or .csv)", file=filename)])
 
 
 def parse_number(cell: Cell) -> Decimal:
