@@ -184,6 +184,9 @@ def test_resident_sees_own_household_only(client, small_city):
     csrf = login(client, "resident")
     page = client.get("/me").text
     assert "16.0" in page and "低于18℃" in page
+    # a fault report of only spaces is refused on the page itself, with the reason, not on an error page
+    r = client.post("/me/requests", data={"kind": "fault", "message": "   ", "csrf_token": csrf})
+    assert r.status_code == 200 and "请描述故障" in r.text and "not submitted" in r.text
     r = client.post("/me/requests", data={"kind": "fault", "message": "卧室暖气片不热", "csrf_token": csrf},
                     follow_redirects=False)
     assert r.status_code == 303

@@ -148,7 +148,7 @@ def create_user_form(request: Request, db: DbSession, actor: Admin, username: An
         db.rollback()
         flash(request, "error", f"创建失败 / not created: {exc}")
     else:
-        flash(request, "ok", f"已创建用户 {username}")
+        flash(request, "ok", f"已创建用户 / user created: {username}")
     return RedirectResponse("/admin/users", status_code=303)
 
 

@@ -65,9 +65,10 @@ async def import_page(request: Request, db: DbSession, settings: AppSettings, ac
         result = _import(db, actor, settings, data, file.filename or "upload.xlsx")
     except InputError as exc:
         db.rollback()
-        flash(request, "error", f"导入失败，未导入任何数据：{exc.summary}", [str(i) for i in exc.issues][:50])
+        flash(request, "error", f"导入失败，未导入任何数据 / import refused, nothing imported: {exc.summary}", [str(i) for i in exc.issues][:50])
         return RedirectResponse("/assets/sources", status_code=303)
-    flash(request, "ok", f"导入成功：新增 {result['created']}，更新 {result['updated']}，状态变化 {result['events']}")
+    flash(request, "ok", f"导入成功：新增 {result['created']}，更新 {result['updated']}，状态变化 {result['events']} / "
+                           f"imported: {result['created']} new, {result['updated']} updated, {result['events']} events")
     return RedirectResponse("/assets/sources", status_code=303)
 
 
@@ -93,7 +94,7 @@ def add_event_page(request: Request, code: str, db: DbSession, actor: Writer, ev
         db.rollback()
         flash(request, "error", str(exc))
         return RedirectResponse(f"/assets/sources/{code}", status_code=303)
-    flash(request, "ok", f"已记录：{EVENTS[event][0]} {effective_date}")
+    flash(request, "ok", f"已记录 / recorded: {EVENTS[event][0]} {EVENTS[event][1]} {effective_date}")
     return RedirectResponse(f"/assets/sources/{code}", status_code=303)
 
 

@@ -201,9 +201,10 @@ async def upload_report(request: Request, db: DbSession, settings: AppSettings, 
                          reason.strip() if correction else None)
     except InputError as exc:
         db.rollback()
-        flash(request, "error", f"导入失败，未导入任何数据：{exc.summary}", [str(i) for i in exc.issues])
+        flash(request, "error", f"导入失败，未导入任何数据 / import refused, nothing imported: {exc.summary}", [str(i) for i in exc.issues])
         return RedirectResponse("/programme/reports", status_code=303)
-    flash(request, "ok", f"已提交 {report.period} 报告（第 {report.version} 版），等待审核。")
+    flash(request, "ok", f"已提交 {report.period} 报告（第 {report.version} 版），等待审核。 / "
+                           f"Report {report.period} (version {report.version}) submitted for review.")
     return RedirectResponse(f"/programme/reports/{report.id}", status_code=303)
 
 
@@ -233,7 +234,8 @@ def review_form(request: Request, report_id: int, db: DbSession, actor: Reviewer
         db.rollback()
         flash(request, "error", exc.summary, [str(i) for i in exc.issues])
         return RedirectResponse(f"/programme/reports/{report_id}", status_code=303)
-    flash(request, "ok", f"报告 {r.period}（第 {r.version} 版）已{'接受' if r.status == 'accepted' else '退回'}。")
+    flash(request, "ok", f"报告 {r.period}（第 {r.version} 版）已{'接受' if r.status == 'accepted' else '退回'}。 / "
+                           f"Report {r.period} (version {r.version}) {'accepted' if r.status == 'accepted' else 'returned'}.")
     return RedirectResponse("/programme/reports?status=submitted", status_code=303)
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit
+from cleanheat.errors import InputError
 from cleanheat.telemetry import alarms as alarm_service
 from cleanheat.telemetry import service
 from cleanheat.telemetry.config import TelemetryConfig
@@ -426,9 +427,14 @@ def resident_page(request: Request, db: DbSession, actor: ResidentPage):
 @router.post("/me/requests", include_in_schema=False, dependencies=[CsrfChecked])
 def resident_request_page(request: Request, db: DbSession, actor: ResidentPage, kind: Annotated[str, Form()],
                           message: Annotated[str, Form()] = ""):
-    service.create_request(db, actor, kind, message)
-    flash(request, "ok", {"warmer": "已提交调高温度申请", "cooler": "已提交调低温度申请",
-                          "fault": "已提交报修"}.get(kind, "已提交"))
+    try:
+        service.create_request(db, actor, kind, message)
+    except InputError as exc:
+        flash(request, "error", f"未提交 / not submitted: {exc.summary}", [str(i) for i in exc.issues])
+        return RedirectResponse("/me", status_code=303)
+    flash(request, "ok", {"warmer": "已提交调高温度申请 / request for a warmer home submitted",
+                          "cooler": "已提交调低温度申请 / request for a cooler home submitted",
+                          "fault": "已提交报修 / fault report submitted"}.get(kind, "已提交 / submitted"))
     return RedirectResponse("/me", status_code=303)
 
 
