@@ -50,3 +50,17 @@ def test_report_heading_translated(client, accepted_report):
     assert "第1版" in h1 and "已接受" in h1 and "accepted" not in h1, h1
     for path in ("/programme/reports", "/programme/units/daoli"):
         assert ">accepted<" not in client.get(path).text, path
+
+
+def test_units_of_measure_and_baseline_facts_in_english(client, accepted_report):
+    login(client, "office")
+    client.get("/lang/en")
+    cjk = re.compile(r"[台蒸吨个公里万元]")
+    plan = main_text(client.get("/programme/plan").text)
+    baseline = plan.split("Energy mix / network", 1)[1].split("Clean-heating-rate targets", 1)[0]
+    assert "Primary network length" in baseline and "Coal" in baseline and not cjk.search(baseline), baseline
+    tasks = main_text(client.get("/programme/tasks").text)
+    assert "t/h" in tasks and "km" in tasks and not re.search(r"\d [台蒸个公]", tasks)
+    client.get("/lang/zh")
+    tasks = main_text(client.get("/programme/tasks").text)
+    assert "蒸吨" in tasks and "公里" in tasks

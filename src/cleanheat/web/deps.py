@@ -14,7 +14,7 @@ from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor
 from cleanheat.config import Settings
 from cleanheat.store.engine import session_scope
-from cleanheat.web.i18n import labeller, pick_language, translator
+from cleanheat.web.i18n import labeller, pick_language, translator, unit_translator
 
 
 class LoginRequired(Exception):
@@ -176,6 +176,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "T": translator(lang),
         "L": labeller(lang),
         "U": unit_namer(request.app, lang),
+        "M": unit_translator(lang),
         "nav": nav,
         "nav_shown": shown,
         "nav_more": more,

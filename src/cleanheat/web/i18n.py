@@ -20,6 +20,34 @@ def translator(lang: str) -> Callable[[str, str], str]:
     return T
 
 
+#: Units of measure as the plan and the forms write them (Chinese) -> English, for ``M(unit)`` in templates.
+MEASURE_UNITS = {
+    "万m²": "10⁴ m²", "台": "units", "蒸吨": "t/h", "个": "", "公里": "km", "户": "households", "项": "projects",
+    "元": "yuan", "万元": "10⁴ yuan", "亿元": "10⁸ yuan", "元/m²": "yuan/m²", "元/GJ": "yuan/GJ",
+    "元/户·季": "yuan/household·season", "元/季": "yuan/season", "%": "%",
+}
+
+#: English names of the plan's baseline facts (data/harbin/baseline.yaml names them in Chinese), by key.
+BASELINE_FACT_EN = {
+    "coal": "Coal", "gas": "Natural gas", "electric": "Electricity", "renewable": "Renewables",
+    "waste_heat_ground_source": "Industrial waste heat, ground source etc.",
+    "total_km": "District-heating network, total length", "primary_km": "Primary network length",
+    "secondary_km": "Secondary network length", "urban_km": "Network in the urban area (approx.)",
+    "county_km": "Network in counties (approx.)",
+}
+
+
+def unit_translator(lang: str) -> Callable[[str | None], str]:
+    """``M(unit)``: a unit of measure in the page language (unknown units are shown as they are)."""
+
+    def M(unit: str | None) -> str:  # noqa: N802 - reads well in templates
+        if not unit:
+            return ""
+        return MEASURE_UNITS.get(unit, unit) if lang == "en" else unit
+
+    return M
+
+
 STATUS_LABELS = {
     "met": ("达标", "Met"),
     "lagging": ("滞后", "Behind"),

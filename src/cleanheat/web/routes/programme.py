@@ -17,7 +17,7 @@ from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES, Period
 from cleanheat.programme.plan_store import load_plan
 from cleanheat.programme.reports_io import parse_report, write_template
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles
-from cleanheat.web.i18n import STATUS_LABELS
+from cleanheat.web.i18n import BASELINE_FACT_EN, STATUS_LABELS
 from cleanheat.web.nav import NavItem
 
 router = APIRouter()
@@ -148,6 +148,7 @@ def plan_page(request: Request, db: DbSession, actor: Viewer):
     proposals = planner_service.list_proposals(db, actor)[:10]
     return render(request, "programme/plan.html", {"plan": plan, "labels": AREA_TYPE_LABELS, "proposals": proposals,
                                                    "area_types": AREA_TYPES, "groups": {g[0]: g for g in plan.technology_groups},
+                                                   "fact_en": BASELINE_FACT_EN,
                                                    "task_display_unit": lambda t: {"area_m2": "万m²", "share": "%"}.get(t.measure, t.unit_zh),
                                                    "scale": lambda t: 1e4 if t.measure == "area_m2" else (0.01 if t.measure == "share" else 1)},
                   actor=actor)
