@@ -107,6 +107,9 @@ def test_company_uploads_solves_analyses_and_downloads(settings):
         [note] = ren["warnings"]
         assert note["code"] == "already_preinsulated" and sorted(note["ids"]) == sorted(ren["options"]["pipes"])
         assert note["message_en"].startswith("5 of the 5 pipes to replace are already pre-insulated")
+        login(c, "htjt")  # the page shows the note beside the scenario
+        c.get("/lang/en")
+        assert "5 of the 5 pipes to replace are already pre-insulated" in c.get(f"/network/{net_id}").text
         bad = c.post(f"/api/network/networks/{net_id}/renovation", headers=h, json={"pipes": ["no-such-pipe"]})
         assert bad.status_code == 422 and "no-such-pipe" in bad.text
         assert c.post(f"/api/network/networks/{net_id}/renovation", headers=h, json={}).status_code == 422

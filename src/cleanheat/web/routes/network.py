@@ -153,8 +153,9 @@ def renovation_page(request: Request, network_id: int, db: DbSession, settings: 
         flash(request, "error", f"改造方案无法计算 / scenario not run: {exc.summary}", _issues(exc))
         return RedirectResponse(f"/network/{network_id}#renovation", status_code=303)
     if run.status == "ok":
+        notes = [f"{w['message_zh']} / {w['message_en']}" for w in (run.warnings or []) if w.get("message_zh")]
         flash(request, "ok", f"改造方案：每采暖季节约 {run.saved_gj:,.1f} GJ，{run.saved_yuan} 元 / "
-                             f"scenario saves {run.saved_gj:,.1f} GJ and {run.saved_yuan} yuan per season")
+                             f"scenario saves {run.saved_gj:,.1f} GJ and {run.saved_yuan} yuan per season", notes)
     else:
         flash(request, "error", f"分析失败 / analysis failed: {run.error}")
     return RedirectResponse(f"/network/{network_id}#renovation", status_code=303)
