@@ -64,3 +64,11 @@ def test_units_of_measure_and_baseline_facts_in_english(client, accepted_report)
     client.get("/lang/zh")
     tasks = main_text(client.get("/programme/tasks").text)
     assert "蒸吨" in tasks and "公里" in tasks
+
+
+def test_about_targets_are_marked_on_the_task_board(client, accepted_report):
+    login(client, "office")
+    html = client.get("/programme/tasks?year=2021&quarter=4").text
+    row = next(r for r in html.split("<tr") if "smart_heating_area" in r or "智慧供热面积" in r)
+    assert "≈" in row and "95%" in row
+    assert sum("≈" in r for r in html.split("<tr")) == 1  # only the plan's one "about" target

@@ -104,6 +104,7 @@ class TaskResult:
     completion: float | None
     status: str | None
     gap: float | None
+    comparator: str = ">="  # "~": the plan says "about" (左右), met within ABOUT_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -332,4 +333,4 @@ def _task_result(plan: PlanData, task: TaskSpec, period: Period, final: bool, re
     return TaskResult(task.code, task.name_zh, task.name_en, task.measure, task.unit_zh, task.clause,
                       task.responsible, tgt.value if tgt else None, tgt.year if tgt else None,
                       tgt.basis if tgt else None, expected, reported, registry, actual, source, completion, status,
-                      gap)
+                      gap, tgt.comparator if tgt else ">=")

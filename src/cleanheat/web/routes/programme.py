@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor
 from cleanheat.errors import InputError, InputIssue, NotFoundError
-from cleanheat.programme import publish, service
+from cleanheat.programme import indicators, publish, service
 from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES, Period
 from cleanheat.programme.plan_store import load_plan
 from cleanheat.programme.reports_io import parse_report, write_template
@@ -162,7 +162,7 @@ def tasks_page(request: Request, db: DbSession, settings: AppSettings, actor: Vi
     ev = service.evaluate(db, actor, plan, year=period.year, period=period, settings=settings)
     return render(request, "programme/tasks.html", {
         "plan": plan, "ev": ev, "period": period, "status_labels": STATUS_LABELS, "periods": plan.periods(),
-        "task_display": publish.task_display,
+        "task_display": publish.task_display, "met_share": round((1 - indicators.ABOUT_TOLERANCE) * 100),
     }, actor=actor)
 
 
