@@ -153,3 +153,12 @@ class WorkerProc:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+
+def run_cli(settings, broker: Broker, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``cleanheat ARGS`` in a subprocess on the test database and broker."""
+    env = os.environ | {"CLEANHEAT_DATABASE_URL": settings.database_url, "CLEANHEAT_VAR_DIR": str(settings.var_dir),
+                        "CLEANHEAT_SECRET_KEY": "x", "CLEANHEAT_TELEMETRY_MQTT_URL": broker.url,
+                        "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "cleanheat.cli.main", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)

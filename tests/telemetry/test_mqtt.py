@@ -21,7 +21,7 @@ from cleanheat.twin.sim import CitySim
 from cleanheat.twin.sinks import MqttSink
 from cleanheat.weather.epw import harbin_epw_path, read_epw
 from tests.helpers import bootstrap
-from tests.telemetry.conftest import WorkerProc
+from tests.telemetry.conftest import WorkerProc, run_cli
 
 H = 3_600_000
 pytestmark = pytest.mark.slow
@@ -124,3 +124,91 @@ def test_two_workers_share_one_subscription(settings, session_factory, broker, t
     assert all(m > sink.messages * 0.2 for m in per_worker.values()), per_worker  # both did a fair share
     assert sum(per_worker.values()) == sink.messages  # each message handled by exactly one worker
     assert dup == 0 and inserted == n
+
+
+def _settled(session_factory, quiet_s: float = 2.0, timeout: float = 60.0) -> int:
+    """The number of stored readings once it has not changed for ``quiet_s``."""
+    last, since, deadline = _stored(session_factory), time.time(), time.time() + timeout
+    while time.time() - since < quiet_s and time.time() < deadline:
+        time.sleep(0.2)
+        now = _stored(session_factory)
+        if now != last:
+            last, since = now, time.time()
+    return last
+
+
+def _messages_by_worker(session_factory) -> dict[str, int]:
+    with session_factory() as s:
+        return dict(s.execute(select(IngestBatch.worker, func.sum(IngestBatch.messages))
+                              .group_by(IngestBatch.worker)).all())
+
+
+def _session_present(broker, client_id: str) -> bool:
+    """Connect as ``client_id`` resuming its session (expiry 0: this probe leaves none behind)."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    flags, done = {}, threading.Event()
+
+    def on_connect(client, userdata, f, rc, props):
+        flags["present"] = f.session_present
+        done.set()
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.on_connect = on_connect
+    c.connect("127.0.0.1", broker.port, clean_start=False)
+    c.loop_start()
+    try:
+        assert done.wait(10)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return flags["present"]
+
+
+def test_retire_a_worker_id(settings, session_factory, broker, tmp_path):
+    """A stopped worker id keeps its session in the shared group and its share waits for it; ``retire-worker``
+    ingests that share, ends the session, and from then on the remaining worker gets every message."""
+    sim, token, _points, start = _city(settings, session_factory, "R")
+    samples = sim.samples(start, start + 6 * H)
+    half = start + 3 * H
+    one = WorkerProc(settings, broker, "ingest-1", tmp_path)
+    two = WorkerProc(settings, broker, "ingest-2", tmp_path)
+    sink = MqttSink(broker.url, "htjt", {"*": token}, client_id="twin-retire-test")
+    try:
+        one.wait_connected()
+        two.wait_connected()
+        one.stop()  # SIGTERM: a clean stop; the broker keeps the session (7 days) in the shared group
+        for t0 in range(start, half, 600_000):
+            sink.send([s for s in samples if t0 <= s[1] < t0 + 600_000])
+        sink.flush()
+        first = sum(len(v) for _, ts, v in samples if ts < half)
+        waiting = _settled(session_factory)
+        assert 0 < waiting < first  # ingest-2 got only its round-robin share; the rest is queued for ingest-1
+        r = run_cli(settings, broker, "telemetry", "retire-worker", "ingest-1", "--idle-s", "2")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "retired ingest-1" in r.stdout, r.stdout
+        assert _stored(session_factory) == first  # the queued share is stored, by the retire step itself
+        assert not _session_present(broker, "ingest-1")  # the broker has forgotten the id
+        before, m1 = _messages_by_worker(session_factory), sink.messages
+        assert before["ingest-1"] > 0 and sum(before.values()) == m1
+        for t0 in range(half, start + 6 * H, 600_000):
+            sink.send([s for s in samples if t0 <= s[1] < t0 + 600_000])
+        sink.close()
+        n = sum(len(v) for _, _, v in samples)
+        got = _wait_for(session_factory, n)
+        again = run_cli(settings, broker, "telemetry", "retire-worker", "ingest-1", "--idle-s", "1")
+    finally:
+        two.stop()
+        one.stop()
+    assert got == n
+    assert again.returncode == 0 and "no session" in again.stdout, again.stdout
+    after = _messages_by_worker(session_factory)
+    # everything published after the retire step went to ingest-2, each message handled once
+    assert after == {"ingest-1": before["ingest-1"], "ingest-2": before["ingest-2"] + sink.messages - m1}
+    with session_factory() as s:
+        dup = s.scalar(select(func.sum(IngestBatch.duplicates)))
+        inserted = s.scalar(select(func.sum(IngestBatch.inserted)))
+        assert s.scalar(select(func.count()).select_from(Quarantine)) == 0
+    assert dup == 0 and inserted == n  # every reading once

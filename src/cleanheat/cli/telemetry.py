@@ -72,6 +72,39 @@ def worker(
                       f"{t.quarantined} quarantined")
 
 
+@app.command("retire-worker")
+def retire_worker(
+    client_id: Annotated[str, typer.Argument(help="The MQTT client id of a worker that will not run again.")],
+    mqtt_url: Annotated[str | None, typer.Option(help="Broker (default CLEANHEAT_TELEMETRY_MQTT_URL).")] = None,
+    idle_s: Annotated[float, typer.Option(help="Done when no queued message arrived for this long (s).")] = 5.0,
+) -> None:
+    """Retire a worker id for good: ingest every message the broker queued for it, then end its session.
+
+    Stop the worker with this id first. The broker keeps a stopped worker's session (and, with the shared
+    subscription, keeps giving it its share of the messages) until the session expires; after this command
+    the remaining workers get all messages. Nothing is lost; running it twice is harmless."""
+    from cleanheat.telemetry.config import TelemetryConfig
+    from cleanheat.telemetry.mqtt import MqttIngestWorker, RetireError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = TelemetryConfig()
+    if mqtt_url:
+        config = config.model_copy(update={"mqtt_url": mqtt_url})
+    w = MqttIngestWorker(_engine(), config, client_id=client_id)
+    try:
+        res = w.retire(idle_s=idle_s)
+    except (RetireError, ConnectionError) as exc:
+        w.close()
+        console.print(f"[red]not retired:[/red] {exc}")
+        raise typer.Exit(1) from None
+    t = w.pipeline.totals
+    if not res.session_present:
+        console.print(f"{client_id}: the broker had no session for this id; nothing was queued (nothing to retire)")
+        return
+    console.print(f"retired {client_id}: {t.messages} queued messages ingested ({t.inserted} stored, "
+                  f"{t.duplicates} duplicates, {t.quarantined} quarantined); the broker has forgotten its session")
+
+
 @app.command("jobs")
 def jobs_cmd(
     once: Annotated[bool, typer.Option(help="One round, then exit.")] = False,

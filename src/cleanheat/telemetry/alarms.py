@@ -385,27 +385,46 @@ def _dt(ms: int) -> datetime:
 
 def evaluate_alarms(session: Session, now_ms: int, *, season: Season | None = None,
                     ctx: dict[int, PointCtx] | None = None) -> AlarmRun:
-    """Evaluate every enabled rule valid at ``now_ms`` and move alarms through their lifecycle."""
+    """Evaluate every enabled rule valid at ``now_ms`` and move alarms through their lifecycle.
+
+    Two steps, so that the write is short and never follows a read in the same SQLite transaction:
+
+    1. each rule's condition is read from the rollups on a connection of its own, one transaction per rule
+       (a rule whose query fails is skipped; PostgreSQL's transaction of the caller is not touched);
+    2. the alarms of all rules are updated in the caller's session, one savepoint per rule, after taking the
+       write lock first on SQLite (``BEGIN IMMEDIATE``, waiting up to the busy timeout for a writer such as an
+       ingest worker). A read followed by a write in one deferred SQLite transaction fails at once with
+       ``database is locked`` when another connection committed in between (the busy timeout does not apply).
+    """
     season = season or Season()
     ctx = ctx if ctx is not None else point_context(session)
     today = _dt(now_ms).date()
     run = AlarmRun()
-    rules = list(session.scalars(select(AlarmRule).where(AlarmRule.enabled.is_(True)).order_by(AlarmRule.id)))
+    rules = [r for r in session.scalars(select(AlarmRule).where(AlarmRule.enabled.is_(True)).order_by(AlarmRule.id))
+             if not ((r.valid_from and r.valid_from > today) or (r.valid_to and r.valid_to < today))]
+    found: dict[int, list[Condition]] = {}
+    with session.get_bind().connect() as conn:
+        for rule in rules:
+            try:
+                with conn.begin():
+                    found[rule.id] = _conditions(conn, rule, ctx, now_ms, season)
+            except Exception as exc:  # noqa: BLE001 - any failure of one rule must not stop the others
+                _skip(run, rule.code, exc)
+    if not found:
+        return run
+    _lock_for_write(session)
     for rule in rules:
-        if (rule.valid_from and rule.valid_from > today) or (rule.valid_to and rule.valid_to < today):
+        if rule.id not in found:
             continue
         code = rule.code
         part = AlarmRun()
         try:
-            # one savepoint per rule: a rule that fails (bad parameters stored before they were checked, a
-            # database error) is logged and skipped; the other rules and the caller's transaction go on
+            # one savepoint per rule: a rule whose write fails is logged and skipped; the other rules and the
+            # caller's transaction go on
             with session.begin_nested():
-                # the connection is taken inside the savepoint, so that the SAVEPOINT is emitted before the
-                # rule's statements (on PostgreSQL a failed statement otherwise aborts the whole transaction)
-                _evaluate_rule(session, session.connection(), rule, ctx, now_ms, season, part)
+                _apply(session, rule, found[rule.id], now_ms, part)
         except Exception as exc:  # noqa: BLE001 - any failure of one rule must not stop the others
-            log.exception("alarm rule %s failed and was skipped", code)
-            run.failed[code] = f"{type(exc).__name__}: {exc}"[:300]
+            _skip(run, code, exc)
             continue
         run.raised += part.raised
         run.cleared += part.cleared
@@ -413,12 +432,30 @@ def evaluate_alarms(session: Session, now_ms: int, *, season: Season | None = No
     return run
 
 
-def _evaluate_rule(session: Session, conn, rule: AlarmRule, ctx: dict[int, PointCtx], now_ms: int,
-                   season: Season, run: AlarmRun) -> None:
+def _skip(run: AlarmRun, code: str, exc: Exception) -> None:
+    log.exception("alarm rule %s failed and was skipped", code)
+    run.failed[code] = f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _lock_for_write(session: Session) -> None:
+    """SQLite: start the session's transaction with the write lock (``BEGIN IMMEDIATE``, which waits for another
+    writer up to the busy timeout), unless it is in a transaction already. PostgreSQL: nothing to do."""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.driver_connection
+    if not raw.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _conditions(conn, rule: AlarmRule, ctx: dict[int, PointCtx], now_ms: int, season: Season) -> list[Condition]:
     if rule.kind == "room_min":
-        conds = _eval_room_min(conn, rule, ctx, now_ms, season)
-    else:
-        conds = _EVAL[rule.kind](conn, rule, ctx, now_ms)
+        return _eval_room_min(conn, rule, ctx, now_ms, season)
+    return _EVAL[rule.kind](conn, rule, ctx, now_ms)
+
+
+def _apply(session: Session, rule: AlarmRule, conds: list[Condition], now_ms: int, run: AlarmRun) -> None:
+    """Raise, update and clear the alarms of ``rule`` for the conditions found."""
     found = {c.dedup_key: c for c in conds}
     open_rows = {a.dedup_key: a for a in session.scalars(
         select(Alarm).where(Alarm.rule_id == rule.id, Alarm.state != "cleared"))}

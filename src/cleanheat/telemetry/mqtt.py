@@ -11,6 +11,12 @@ Devices publish to ``<prefix>/<org>/<device>/readings`` (see ``telemetry.payload
   redelivery into counted duplicates, never into double rows.
 
 Malformed messages are quarantined (kept whole) and acknowledged: they never stop the worker.
+
+Retiring a worker id (``retire``): the broker keeps a stopped worker's session for the session expiry and, with a
+shared subscription, goes on giving that session its round-robin share of the messages, which wait until the id
+connects again. ``retire`` resumes the session, leaves the subscription, ingests everything queued for it
+(acknowledging after commit, as the worker does) and disconnects with session expiry 0: the broker forgets the
+id and sends its share to the remaining workers. Nothing is lost.
 """
 
 from __future__ import annotations
@@ -35,6 +41,19 @@ def topic_filter(config: TelemetryConfig, shared: bool = True) -> str:
     return f"$share/{config.mqtt_share_group}/{base}" if shared and config.mqtt_share_group else base
 
 
+class RetireError(RuntimeError):
+    """Retiring a worker id could not finish; the broker keeps the session (nothing is lost), try again."""
+
+
+@dataclass
+class RetireResult:
+    client_id: str
+    #: whether the broker still had a session for the id (False: nothing was queued, nothing to do)
+    session_present: bool
+    #: messages ingested from the session's queue
+    messages: int
+
+
 @dataclass
 class _Received:
     mid: int
@@ -55,6 +74,12 @@ class MqttIngestWorker:
         self._queue: queue.Queue[_Received] = queue.Queue()
         self._stop = threading.Event()
         self._connected = threading.Event()
+        self._disconnected = threading.Event()
+        self._unsubscribed: dict[int, list] = {}
+        self._unsub_done = threading.Condition()
+        self._subscribe_on_connect = True
+        self.session_present: bool | None = None
+        self.disconnect_reason = None
         self.client = None
         self.messages = 0
 
@@ -64,12 +89,16 @@ class MqttIngestWorker:
         if reason_code.is_failure:
             log.error("MQTT connect refused: %s", reason_code)
             return
-        client.subscribe(topic_filter(self.config, self.shared), qos=1)
-        log.info("MQTT connected (session present: %s)", getattr(flags, "session_present", None))
+        self.session_present = getattr(flags, "session_present", None)
+        if self._subscribe_on_connect:
+            client.subscribe(topic_filter(self.config, self.shared), qos=1)
+        log.info("MQTT connected (session present: %s)", self.session_present)
         self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
+        self.disconnect_reason = reason_code
+        self._disconnected.set()
         if not self._stop.is_set():
             log.warning("MQTT disconnected: %s (reconnecting)", reason_code)
 
@@ -81,24 +110,32 @@ class MqttIngestWorker:
                 token = v
         self._queue.put(_Received(msg.mid, msg.topic, msg.payload, token))
 
+    def _on_unsubscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        with self._unsub_done:
+            self._unsubscribed[mid] = list(reason_codes)
+            self._unsub_done.notify_all()
+
     # --- lifecycle -----------------------------------------------------------------------------------
 
-    def connect(self) -> None:
+    def connect(self, *, reconnect: bool = True) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
         url = urlparse(self.config.mqtt_url)
+        # reconnect=False (retire): one connection only; the network loop ends with it
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
-                             manual_ack=True)
+                             manual_ack=True, reconnect_on_failure=reconnect)
         if url.username:
             client.username_pw_set(url.username, url.password)
         client.on_connect, client.on_disconnect, client.on_message = (self._on_connect, self._on_disconnect,
                                                                      self._on_message)
+        client.on_unsubscribe = self._on_unsubscribe
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.config.mqtt_session_expiry_s
         props.ReceiveMaximum = self.config.mqtt_receive_maximum
         client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._disconnected.clear()
         client.connect(url.hostname or "127.0.0.1", url.port or 1883, keepalive=30, clean_start=False,
                        properties=props)
         client.loop_start()
@@ -106,8 +143,9 @@ class MqttIngestWorker:
         if not self._connected.wait(15):
             raise ConnectionError(f"no MQTT connection to {self.config.mqtt_url}")
 
-    def run(self, *, until_idle_s: float | None = None, on_batch=None) -> None:
-        """Process batches until ``stop()`` (or, with ``until_idle_s``, until nothing arrived for that long)."""
+    def run(self, *, until_idle_s: float | None = None, on_batch=None, connection: bool = False) -> None:
+        """Process batches until ``stop()`` (or, with ``until_idle_s``, until nothing arrived for that long; with
+        ``connection``, also when the connection ends)."""
         if self.client is None:
             self.connect()
         idle_since = time.monotonic()
@@ -118,6 +156,8 @@ class MqttIngestWorker:
             try:
                 batch.append(self._queue.get(timeout=0.2))
             except queue.Empty:
+                if connection and self._disconnected.is_set():
+                    return
                 if until_idle_s is not None and time.monotonic() - idle_since > until_idle_s:
                     return
                 continue
@@ -148,6 +188,47 @@ class MqttIngestWorker:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def retire(self, *, idle_s: float = 5.0, timeout_s: float = 30.0) -> RetireResult:
+        """Retire this client id for good: resume its session, leave the subscription, ingest everything queued
+        for it, then disconnect with session expiry 0 so that the broker forgets the session.
+
+        The worker with this id must be stopped (a second connection with the same id takes the session over).
+        Raises ``RetireError`` when the connection ends early (the session is kept, nothing is lost)."""
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        self._subscribe_on_connect = False
+        self.connect(reconnect=False)
+        present = bool(self.session_present)
+        if present:
+            # both filters: whichever the worker used (--shared or --no-shared); "no subscription existed" is fine
+            filters = list(dict.fromkeys([topic_filter(self.config, True), topic_filter(self.config, False)]))
+            rc, mid = self.client.unsubscribe(filters)
+            if rc != 0:
+                raise RetireError(f"{self.client_id}: UNSUBSCRIBE not sent ({rc})")
+            with self._unsub_done:
+                if not self._unsub_done.wait_for(lambda: mid in self._unsubscribed or self._disconnected.is_set(),
+                                                 timeout_s):
+                    raise RetireError(f"{self.client_id}: no UNSUBACK from the broker within {timeout_s:g} s")
+            bad = [str(c) for c in self._unsubscribed.get(mid, []) if c.is_failure and c.value != 0x11]
+            if bad:
+                raise RetireError(f"{self.client_id}: the broker refused to unsubscribe ({', '.join(bad)})")
+            # the queued messages keep coming after UNSUBACK: ingest them until none arrived for idle_s
+            self.run(until_idle_s=idle_s, connection=True)
+        if self._disconnected.is_set():
+            raise RetireError(f"{self.client_id}: the connection ended while retiring ({self.disconnect_reason}); "
+                              "is a worker with this id still running? Stop it and retire again (the session and "
+                              "its messages are kept)")
+        self._stop.set()  # the disconnect below is ours
+        props = Properties(PacketTypes.DISCONNECT)
+        props.SessionExpiryInterval = 0
+        self.client.disconnect(properties=props)
+        if not self._disconnected.wait(timeout_s):
+            raise RetireError(f"{self.client_id}: DISCONNECT did not complete within {timeout_s:g} s")
+        self.client.loop_stop()
+        self.client = None
+        return RetireResult(self.client_id, present, self.messages)
 
     def close(self) -> None:
         self._stop.set()
