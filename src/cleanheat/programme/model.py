@@ -20,6 +20,16 @@ CLEAN_RULES = ("clean", "not_clean", "clean_if_ultra_low", "clean_if_compliant")
 PERIOD_RE = re.compile(r"^(\d{4})Q([1-4])$")
 
 
+def task_display_unit(measure: str, unit_zh: str) -> str:
+    """The unit a task is shown and filled in with: 万m² for areas, % for shares, else the plan's own unit."""
+    return {"area_m2": "万m²", "share": "%"}.get(measure, unit_zh)
+
+
+def task_display_scale(measure: str) -> float:
+    """Stored value / displayed value (m² per 万m², fraction per %)."""
+    return 1e4 if measure == "area_m2" else (0.01 if measure == "share" else 1)
+
+
 @dataclass(frozen=True, order=True)
 class Period:
     """A calendar quarter, e.g. ``Period(2020, 4)`` = 2020Q4."""

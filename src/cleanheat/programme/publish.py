@@ -24,7 +24,14 @@ from cleanheat.config import Settings
 from cleanheat.errors import InputError, InputIssue
 from cleanheat.programme import service
 from cleanheat.programme.indicators import Evaluation
-from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES, Period, PlanData
+from cleanheat.programme.model import (
+    AREA_TYPE_LABELS,
+    AREA_TYPES,
+    Period,
+    PlanData,
+    task_display_scale,
+    task_display_unit,
+)
 from cleanheat.programme.tables import Report
 from cleanheat.web import formatting
 
@@ -45,8 +52,8 @@ def parse_report_period(text: str) -> tuple[Period, bool]:
 
 def task_display(task) -> tuple[float | None, float, str]:  # noqa: ANN001
     """(target, actual, unit) in display units (万m², %)."""
-    scale = 1e4 if task.measure == "area_m2" else (0.01 if task.measure == "share" else 1)
-    unit = {"area_m2": "万m²", "share": "%"}.get(task.measure, task.unit_zh)
+    scale = task_display_scale(task.measure)
+    unit = task_display_unit(task.measure, task.unit_zh)
     return (task.target / scale if task.target is not None else None), task.actual / scale, unit
 
 

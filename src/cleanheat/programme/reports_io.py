@@ -18,7 +18,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from cleanheat.errors import InputIssue
 from cleanheat.programme.errors import ReportImportError
-from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES, Period, PlanData
+from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES, Period, PlanData, task_display_unit
 from cleanheat.tabular import Cell, Sheet, parse_number, read_workbook
 
 M2_PER_WAN = 10_000
@@ -73,10 +73,6 @@ _HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
 _INPUT_FILL = PatternFill("solid", fgColor="FFF9E5")
 _THIN = Side(style="thin", color="B7C4D1")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-
-
-def _task_display_unit(measure: str, unit_zh: str) -> str:
-    return {"area_m2": "万m²", "share": "%"}.get(measure, unit_zh)
 
 
 def write_template(plan: PlanData, reporter: Reporter, period: Period) -> bytes:
@@ -155,7 +151,7 @@ def write_template(plan: PlanData, reporter: Reporter, period: Period) -> bytes:
     for c in ts[3]:
         c.font, c.fill, c.border = Font(bold=True), _HEAD_FILL, _BORDER
     for task in plan.tasks:
-        unit = _task_display_unit(task.measure, task.unit_zh)
+        unit = task_display_unit(task.measure, task.unit_zh)
         basis = "水平" if all(t.basis == "level" for t in task.targets) else "累计"
         targets = []
         for y in years:

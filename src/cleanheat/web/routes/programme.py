@@ -13,7 +13,13 @@ from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor
 from cleanheat.errors import InputError, InputIssue, NotFoundError
 from cleanheat.programme import indicators, publish, service
-from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES, Period
+from cleanheat.programme.model import (
+    AREA_TYPE_LABELS,
+    AREA_TYPES,
+    Period,
+    task_display_scale,
+    task_display_unit,
+)
 from cleanheat.programme.plan_store import load_plan
 from cleanheat.programme.reports_io import parse_report, write_template
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles
@@ -149,8 +155,8 @@ def plan_page(request: Request, db: DbSession, actor: Viewer):
     return render(request, "programme/plan.html", {"plan": plan, "labels": AREA_TYPE_LABELS, "proposals": proposals,
                                                    "area_types": AREA_TYPES, "groups": {g[0]: g for g in plan.technology_groups},
                                                    "fact_en": BASELINE_FACT_EN,
-                                                   "task_display_unit": lambda t: {"area_m2": "万m²", "share": "%"}.get(t.measure, t.unit_zh),
-                                                   "scale": lambda t: 1e4 if t.measure == "area_m2" else (0.01 if t.measure == "share" else 1)},
+                                                   "task_display_unit": lambda t: task_display_unit(t.measure, t.unit_zh),
+                                                   "scale": lambda t: task_display_scale(t.measure)},
                   actor=actor)
 
 
