@@ -12,6 +12,7 @@ from cleanheat.config import Settings
 from cleanheat.programme.model import AREA_TYPE_LABELS, Period, PlanData
 from cleanheat.programme.plan_data import read_plan
 from cleanheat.programme.reports_io import AREAS, COVER, TASKS, Reporter, write_template
+from tests.helpers import bootstrap, make_client
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +83,11 @@ def daoli_file(plan) -> bytes:
 @pytest.fixture
 def data_dir() -> Path:
     return Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def client(settings):
+    """A test client of the web app on a bootstrapped database (the programme loaded, no demo data)."""
+    bootstrap(settings)
+    with make_client(settings) as c:
+        yield c

@@ -2,22 +2,13 @@
 
 from decimal import Decimal
 
-import pytest
-
 from cleanheat.planner.tables import PlannerProposal
 from cleanheat.store.engine import session_scope
-from tests.helpers import bootstrap, login, make_client, token
+from tests.helpers import login, token
 from tests.programme.conftest import fill_template, reporter_for_unit
 
 PAGES = ["/programme/overview", "/programme/overview?year=2020&quarter=2", "/programme/area/rural",
          "/programme/tasks", "/programme/reports", "/programme/plan", "/programme/publish"]
-
-
-@pytest.fixture
-def client(settings):
-    bootstrap(settings)
-    with make_client(settings) as c:
-        yield c
 
 
 def test_pages_render_for_office_and_unit(client, plan, session_factory):

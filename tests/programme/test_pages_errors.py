@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import bootstrap, login, make_client, token
-
-
-@pytest.fixture
-def client(settings):
-    bootstrap(settings)
-    with make_client(settings) as c:
-        yield c
+from tests.helpers import login, token
 
 
 @pytest.mark.parametrize("path", ["/programme/overview?year=abc", "/planner/compare?ids=abc",

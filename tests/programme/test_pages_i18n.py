@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.helpers import bootstrap, login, make_client, token
+from tests.helpers import login, token
 from tests.programme.conftest import fill_template, reporter_for_unit
 
 
@@ -17,13 +17,6 @@ def strip(html: str) -> str:
 def main_text(html: str) -> str:
     main = html.split("<main>", 1)[1].split("</main>", 1)[0]
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", "", main, flags=re.S)))
-
-
-@pytest.fixture
-def client(settings):
-    bootstrap(settings)
-    with make_client(settings) as c:
-        yield c
 
 
 @pytest.fixture

@@ -6,17 +6,10 @@ from sqlalchemy import func, select
 from cleanheat.auth.tables import AuditLog
 from cleanheat.programme.tables import Report, ReportArea
 from cleanheat.store.engine import make_engine
-from tests.helpers import bootstrap, make_client, token
+from tests.helpers import token
 from tests.programme.conftest import DAOLI_AREAS, fill_template, reporter_for_unit
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-@pytest.fixture
-def client(settings):
-    bootstrap(settings)
-    with make_client(settings) as c:
-        yield c
 
 
 def count(settings, table) -> int:
