@@ -8,6 +8,8 @@ server at ``CLEANHEAT_TEST_PG_URL``, default postgres@127.0.0.1:5432 with trust 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,11 +43,34 @@ def pg_admin_url() -> str:
     return PG_ADMIN_URL
 
 
-def create_pg_database(admin_url: str) -> str:
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated once per test session; each test gets a copy (migrating costs seconds)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:  # fold the WAL into the file, so a plain copy holds everything
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin_url: str) -> Iterator[str]:
+    """A PostgreSQL database migrated once per test session, copied with ``CREATE DATABASE ... TEMPLATE``."""
+    url = create_pg_database(pg_admin_url)
+    try:
+        migrate.upgrade(url)
+        yield url.rsplit("/", 1)[1]
+    finally:
+        drop_pg_database(pg_admin_url, url)
+
+
+def create_pg_database(admin_url: str, template: str | None = None) -> str:
     name = f"cleanheat_t_{uuid.uuid4().hex[:12]}"
     eng = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with eng.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
     eng.dispose()
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
@@ -60,16 +85,16 @@ def drop_pg_database(admin_url: str, url: str) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database on each backend."""
+    """A fresh, migrated database on each backend (a copy of the session's migrated template)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-        migrate.upgrade(url)
-        yield url
+        template = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "test.db"
+        shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
     else:
         admin = request.getfixturevalue("pg_admin_url")
-        url = create_pg_database(admin)
+        url = create_pg_database(admin, template=request.getfixturevalue("pg_template"))
         try:
-            migrate.upgrade(url)
             yield url
         finally:
             drop_pg_database(admin, url)
