@@ -53,7 +53,8 @@ def load_policy(path: Path = DATA_DIR / "password_policy.yaml") -> PasswordPolic
 
 
 def _is_repetition(p: str, max_unit: int) -> bool:
-    return any(len(p) % n == 0 and p == p[:n] * (len(p) // n) for n in range(1, max_unit + 1))
+    """True when ``p`` is one short unit repeated (the last repetition may be cut off: abcabcabca)."""
+    return any(p == (p[:n] * (len(p) // n + 1))[:len(p)] for n in range(1, max_unit + 1))
 
 
 def _is_sequence(p: str, rows: tuple[str, ...]) -> bool:
