@@ -16,12 +16,11 @@ class AuthConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLEANHEAT_AUTH_", env_file=".env", extra="ignore")
 
     account_free_failures: int = Field(
-        default=5, description="Wrong passwords for one account before each further attempt must wait.")
+        default=5, description="Wrong passwords in a row for one account after which each further attempt must wait.")
     address_free_failures: int = Field(
-        default=20, description="Failed logins from one client address before each further attempt must wait.")
+        default=20, description="Failed logins from one client address after which each further attempt must wait.")
     backoff_base_s: float = Field(
-        default=1.0, description="Wait after the first failure beyond the free ones; doubles with each further "
-                                 "failure [s].")
+        default=1.0, description="The first wait (after the free failures); doubles with each further failure [s].")
     backoff_max_s: float = Field(default=900.0, description="Longest wait between login attempts [s].")
     lockout_after_failures: int = Field(
         default=10, description="Consecutive wrong passwords that lock an account until an administrator unlocks "
