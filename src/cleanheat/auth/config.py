@@ -18,7 +18,7 @@ class AuthConfig(BaseSettings):
     account_free_failures: int = Field(
         default=5, description="Wrong passwords in a row for one account after which each further attempt must wait.")
     address_free_failures: int = Field(
-        default=20, description="Failed logins from one client address after which each further attempt must wait.")
+        default=50, description="Failed logins from one client address after which each further attempt must wait.")
     backoff_base_s: float = Field(
         default=1.0, description="The first wait (after the free failures); doubles with each further failure [s].")
     backoff_max_s: float = Field(default=900.0, description="Longest wait between login attempts [s].")
