@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     city: str = Field(default="harbin", description="Which city's programme under data_dir to load.")
     secret_key: str = Field(
         default="",
-        description="Key signing session cookies. Empty: generated once and kept in var_dir/secret_key.",
+        description="Secret key of the installation (login sessions are kept server-side and do not need it). "
+                    "Empty: generated once and kept in var_dir/secret_key.",
     )
     host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
     port: int = Field(default=8000, description="Port the web server listens on.")
@@ -50,7 +51,8 @@ class Settings(BaseSettings):
         default=False,
         description="Send the session cookie over HTTPS only (set true behind TLS in production).",
     )
-    session_max_age_s: int = Field(default=8 * 3600, description="Lifetime of a login session [s].")
+    session_max_age_s: int = Field(default=8 * 3600,
+                                   description="A login session ends after this long without a request [s].")
     token_max_age_days: int = Field(default=90, description="Lifetime of an API bearer token [days].")
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, description="Largest accepted upload [bytes].")
     display_timezone: str = Field(default="Asia/Shanghai", description="Time zone used to display times.")

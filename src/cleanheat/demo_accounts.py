@@ -1,6 +1,6 @@
 """The demo logins created by ``cleanheat init --demo`` (synthetic demo city only).
 
-The password is the same for every demo account: ``CLEANHEAT_DEMO_PASSWORD`` or, by default, ``demo-2019``.
+The password is the same for every demo account: ``CLEANHEAT_DEMO_PASSWORD`` or, by default, ``demo-harbin-2019``.
 Never run a production installation with ``--demo``.
 """
 
@@ -38,7 +38,7 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
 
 
 def demo_password() -> str:
-    return os.environ.get("CLEANHEAT_DEMO_PASSWORD", "demo-2019")
+    return os.environ.get("CLEANHEAT_DEMO_PASSWORD", "demo-harbin-2019")
 
 
 def ensure_demo_accounts(session: Session, extra: tuple[DemoAccount, ...] = ()) -> int:

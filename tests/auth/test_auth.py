@@ -1,6 +1,7 @@
 import pytest
 
-from cleanheat.auth.passwords import WeakPasswordError, hash_password, verify_password
+from cleanheat.auth.passwords import hash_password, verify_password
+from cleanheat.auth.policy import WeakPasswordError, enforce_password
 from cleanheat.web.app import all_routes, create_app
 from tests.helpers import PASSWORD, bootstrap, login, make_client, token
 
@@ -11,7 +12,7 @@ def test_argon2_hash_and_verify():
     assert verify_password(h, "correct horse")
     assert not verify_password(h, "wrong horse")
     with pytest.raises(WeakPasswordError):
-        hash_password("short")
+        enforce_password("short")
 
 
 @pytest.fixture

@@ -10,11 +10,22 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cleanheat.auth.passwords import hash_password, needs_rehash, verify_password
+from cleanheat.auth import sessions as session_records
+from cleanheat.auth import throttle
+from cleanheat.auth.passwords import dummy_hash, hash_password, needs_rehash, verify_password
+from cleanheat.auth.policy import enforce_password
 from cleanheat.auth.roles import ALLOWED_ROLES, CITY_WIDE_ROLES, OrgKind, Role
-from cleanheat.auth.tables import ApiToken, AuditLog, Organisation, User
+from cleanheat.auth.tables import ApiToken, AuditLog, AuthSession, Organisation, User
 from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
 from cleanheat.store.base import utcnow
+
+#: Shown when a user who must change their password tries anything else (pages redirect; the API refuses).
+PASSWORD_CHANGE_REQUIRED = ("请先登录网页修改密码（管理员设置的初始密码或重置密码必须更改） / change your password first: "
+                            "log in on the web page (a password set by an administrator must be changed)")
+
+
+class PasswordChangeRequiredError(PermissionDeniedError):
+    """The user must change the password an administrator set before using the platform."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,8 @@ class Actor:
     org_kind: OrgKind | None = None
     org_code: str | None = None
     admin_unit_code: str | None = None
+    #: The user must choose a new password before doing anything else (admin-created account or reset).
+    must_change_password: bool = False
 
     @property
     def city_wide(self) -> bool:
@@ -60,6 +73,7 @@ class Actor:
             org_kind=OrgKind(org.kind),
             org_code=org.code,
             admin_unit_code=org.admin_unit_code,
+            must_change_password=user.must_change_password,
         )
 
 
@@ -125,8 +139,14 @@ def list_orgs(session: Session, actor: Actor) -> list[Organisation]:
 # --- users ---------------------------------------------------------------------------------------------
 
 def create_user(session: Session, actor: Actor, *, username: str, password: str, role: Role | str,
-                org_code: str, display_name: str = "", language: str = "zh") -> User:
+                org_code: str, display_name: str = "", language: str = "zh",
+                must_change_password: bool | None = None) -> User:
+    """Create a user. ``must_change_password`` defaults to True when a logged-in administrator creates the
+    account (the initial password was chosen by someone else) and False for system loaders (demo, tests)."""
     actor.require_roles(Role.ADMIN)
+    enforce_password(password, username)
+    if must_change_password is None:
+        must_change_password = actor.user_id is not None
     role = Role(role)
     org = get_org_by_code(session, org_code)
     if role not in ALLOWED_ROLES[OrgKind(org.kind)]:
@@ -143,21 +163,65 @@ def create_user(session: Session, actor: Actor, *, username: str, password: str,
         role=role.value,
         org_id=org.id,
         language=language,
+        must_change_password=must_change_password,
     )
     session.add(user)
     session.flush()
-    audit(session, actor, "create", "user", user.id, {"username": username, "role": role.value, "org": org_code})
+    audit(session, actor, "create", "user", user.id, {"username": username, "role": role.value, "org": org_code,
+                                                      "must_change_password": must_change_password})
     return user
 
 
-def set_password(session: Session, actor: Actor, username: str, password: str) -> None:
+def _user_by_name(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise NotFoundError(f"user {username!r} not found")
+    return user
+
+
+def set_password(session: Session, actor: Actor, username: str, password: str,
+                 must_change_password: bool | None = None) -> User:
+    """Set a user's password (checked against the policy) and end all their sessions and API tokens.
+
+    Set by someone else (an administrator, the CLI): the user must change it at the next login.
+    """
+    user = _user_by_name(session, username)
     if actor.role != Role.ADMIN and actor.user_id != user.id:
         raise PermissionDeniedError("only an administrator may change another user's password")
+    enforce_password(password, user.username)
     user.password_hash = hash_password(password)
-    audit(session, actor, "set_password", "user", user.id)
+    user.must_change_password = (actor.user_id != user.id) if must_change_password is None else must_change_password
+    ended = end_all_access(session, user.id)
+    audit(session, actor, "set_password", "user", user.id,
+          {"username": user.username, "must_change_password": user.must_change_password, **ended})
+    return user
+
+
+def change_own_password(session: Session, actor: Actor, current: str, new: str) -> User:
+    """The actor changes their own password: the current one must be right and the new one different."""
+    user = session.get(User, actor.user_id) if actor.user_id is not None else None
+    if user is None:
+        raise PermissionDeniedError("only a logged-in user has a password to change")
+    if not verify_password(user.password_hash, current):
+        raise InputError("当前密码不正确 / the current password is wrong",
+                         [InputIssue("当前密码不正确", field="current_password",
+                                     message_en="the current password is wrong")])
+    if new == current:
+        raise InputError("新密码不能与当前密码相同 / the new password must differ from the current one",
+                         [InputIssue("新密码不能与当前密码相同", field="new_password",
+                                     message_en="the new password must differ from the current one")])
+    return set_password(session, actor, user.username, new, must_change_password=False)
+
+
+def end_all_access(session: Session, user_id: int) -> dict[str, int]:
+    """Revoke every login session and API token of ``user_id``."""
+    now = utcnow()
+    n_sessions = session_records.revoke_all(session, user_id, now)
+    tokens = list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked.is_(False))))
+    for tok in tokens:
+        tok.revoked = True
+    session.flush()
+    return {"sessions_ended": n_sessions, "tokens_revoked": len(tokens)}
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
@@ -165,7 +229,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.is_active:
         # Spend comparable time whether or not the user exists.
-        verify_password(_DUMMY_HASH, password)
+        verify_password(dummy_hash(), password)
         return None
     if not verify_password(user.password_hash, password):
         return None
@@ -173,9 +237,6 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     return user
-
-
-_DUMMY_HASH = hash_password("dummy-password-for-timing")
 
 
 def list_users(session: Session, actor: Actor) -> list[User]:
@@ -192,8 +253,7 @@ def set_active(session: Session, actor: Actor, username: str, active: bool) -> U
         raise ConflictError("you cannot deactivate yourself")
     user.is_active = active
     if not active:
-        for tok in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)):
-            tok.revoked = True
+        end_all_access(session, user.id)
     audit(session, actor, "activate" if active else "deactivate", "user", user.id, {"username": username})
     return user
 
@@ -211,6 +271,8 @@ def _token_digest(token: str) -> str:
 
 def issue_token(session: Session, user: User, *, name: str = "api", max_age_days: int = 90) -> str:
     """Create a bearer token for ``user``; the clear token is returned once and never stored."""
+    if user.must_change_password:
+        raise PasswordChangeRequiredError(PASSWORD_CHANGE_REQUIRED)
     token = "ch_" + secrets.token_urlsafe(32)
     session.add(ApiToken(user_id=user.id, name=name, token_hash=_token_digest(token),
                          expires_at=utcnow() + timedelta(days=max_age_days)))
@@ -225,6 +287,65 @@ def user_for_token(session: Session, token: str) -> User | None:
         return None
     row.last_used_at = utcnow()
     return row.user
+
+
+def list_tokens(session: Session, actor: Actor) -> list[ApiToken]:
+    """The actor's own API tokens, newest first (the token itself is never stored, only its hash)."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id)
+                                .order_by(ApiToken.id.desc())))
+
+
+def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
+    """Revoke one API token; its owner or an administrator may."""
+    row = session.get(ApiToken, token_id)
+    if row is None or (row.user_id != actor.user_id and actor.role != Role.ADMIN):
+        raise NotFoundError(f"API token {token_id} not found")
+    if not row.revoked:
+        row.revoked = True
+        audit(session, actor, "revoke", "api_token", row.id, {"name": row.name, "user_id": row.user_id})
+    return row
+
+
+def list_sessions(session: Session, actor: Actor) -> list[AuthSession]:
+    """The actor's own live login sessions, most recently used first."""
+    return session_records.list_live(session, actor.user_id, utcnow()) if actor.user_id is not None else []
+
+
+def revoke_session(session: Session, actor: Actor, session_id: int) -> None:
+    """End one of the actor's own login sessions (an administrator may end anyone's)."""
+    row = session.get(AuthSession, session_id)
+    if row is None or (row.user_id != actor.user_id and actor.role != Role.ADMIN):
+        raise NotFoundError(f"session {session_id} not found")
+    session_records.revoke(session, row.id, utcnow())
+    audit(session, actor, "revoke", "session", row.id, {"user_id": row.user_id})
+
+
+def locked_accounts(session: Session, actor: Actor) -> dict[str, object]:
+    """Lower-case username -> lock time of every account locked by failed logins (administrators only)."""
+    actor.require_roles(Role.ADMIN)
+    return throttle.locked_accounts(session)
+
+
+def unlock_account(session: Session, actor: Actor, username: str) -> bool:
+    """Unlock an account locked by failed logins (and forget its failures); True when it was locked."""
+    actor.require_roles(Role.ADMIN)
+    was_locked = throttle.unlock(session, username)
+    user = session.scalar(select(User).where(User.username == username))
+    audit(session, actor, "unlock", "user", user.id if user else username,
+          {"username": username, "was_locked": was_locked})
+    return was_locked
+
+
+def cleanup_expired(session: Session, config, now=None) -> dict[str, int]:  # noqa: ANN001
+    """Delete ended login sessions, long-expired or long-revoked API tokens and lapsed failure counts."""
+    from sqlalchemy import delete
+
+    now = now or utcnow()
+    old = now - timedelta(days=30)
+    tokens = session.execute(delete(ApiToken).where((ApiToken.expires_at < old) | (
+        ApiToken.revoked.is_(True) & (ApiToken.created_at < old)))).rowcount
+    return {"sessions": session_records.cleanup(session, now), "tokens": tokens,
+            "failures": throttle.cleanup(session, config, now)}
 
 
 def revoke_tokens(session: Session, actor: Actor, user_id: int) -> int:

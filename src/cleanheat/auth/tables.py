@@ -1,10 +1,10 @@
-"""Tables of the auth area: organisations, users, API tokens, audit log."""
+"""Tables of the auth area: organisations, users, API tokens, login sessions, login failures, audit log."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cleanheat.store.base import Base, UTCDateTime, utcnow
@@ -38,6 +38,9 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(8), default="zh")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Set when an administrator created the account or reset its password: the user must choose a new one
+    #: at the next login (pages redirect to the change form; API tokens are refused until then).
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     organisation: Mapped[Organisation] = relationship(back_populates="users", lazy="joined")
 
@@ -57,6 +60,43 @@ class ApiToken(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class AuthSession(Base):
+    """A login session of the web pages. The cookie carries only a random id; its SHA-256 is stored here with
+    the session's data (user id, CSRF token, flash messages), so a session is revoked by marking its row."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Sliding: ``last_seen_at`` + the session lifetime (``CLEANHEAT_SESSION_MAX_AGE_S``).
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+
+
+class LoginFailure(Base):
+    """Consecutive failed logins of one account (``kind`` "account", key: the lower-case username, known or not)
+    or one client address (``kind`` "address"): the state of the back-off and of the account lockout."""
+
+    __tablename__ = "auth_login_failures"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(128))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    #: No attempt is verified before this time (exponential back-off).
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Accounts only: locked until an administrator unlocks it.
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AuditLog(Base):

@@ -87,15 +87,17 @@ def user_create(
     org: Annotated[str, typer.Option(help="Organisation code.")],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     display_name: str = "",
+    change_at_login: Annotated[bool, typer.Option(help="The user must change the password at the first login "
+                                                       "(--no-change-at-login for service accounts).")] = True,
 ) -> None:
-    """Create a user (the password is hashed with argon2)."""
+    """Create a user (the password is checked against the policy and hashed with argon2)."""
     from cleanheat.auth import service
     from cleanheat.auth.service import Actor
     from cleanheat.cli.common import db_session
 
     with reported_errors(), db_session() as session:
         service.create_user(session, Actor.system(), username=username, password=password, role=role,
-                            org_code=org, display_name=display_name)
+                            org_code=org, display_name=display_name, must_change_password=change_at_login)
     console.print(f"created user {username}")
 
 
@@ -103,15 +105,29 @@ def user_create(
 def user_password(
     username: str,
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    change_at_login: Annotated[bool, typer.Option(help="The user must change the password at the next login.")]
+    = True,
 ) -> None:
-    """Set a user's password."""
+    """Set a user's password: all their login sessions and API tokens end."""
     from cleanheat.auth import service
     from cleanheat.auth.service import Actor
     from cleanheat.cli.common import db_session
 
     with reported_errors(), db_session() as session:
-        service.set_password(session, Actor.system(), username, password)
-    console.print(f"password of {username} changed")
+        service.set_password(session, Actor.system(), username, password, must_change_password=change_at_login)
+    console.print(f"password of {username} changed; their sessions and API tokens have ended")
+
+
+@user_app.command("unlock")
+def user_unlock(username: str) -> None:
+    """Unlock an account locked after too many wrong passwords."""
+    from cleanheat.auth import service
+    from cleanheat.auth.service import Actor
+    from cleanheat.cli.common import db_session
+
+    with reported_errors(), db_session() as session:
+        was_locked = service.unlock_account(session, Actor.system(), username)
+    console.print(f"unlocked {username}" if was_locked else f"{username} was not locked")
 
 
 @user_app.command("token")

@@ -14,16 +14,18 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
-from starlette.middleware.sessions import SessionMiddleware
 
 from cleanheat import __version__
 from cleanheat.auth import service as auth_service
+from cleanheat.auth.config import AuthConfig
+from cleanheat.auth.middleware import ServerSessionMiddleware
+from cleanheat.auth.passwords import configure_hashing
 from cleanheat.auth.service import Actor
 from cleanheat.config import Settings
 from cleanheat.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from cleanheat.web import formatting, routes
-from cleanheat.web.deps import LoginRequired, render, verify_csrf
+from cleanheat.web.deps import LoginRequired, PasswordChangeRequired, render, verify_csrf
 
 WEB_DIR = Path(__file__).parent
 
@@ -76,14 +78,10 @@ def create_app(settings: Settings, *, engine=None, background: bool = True) -> F
         localtime=lambda v, fmt="%Y-%m-%d %H:%M": formatting.local_time(v, settings.display_timezone, fmt),
     )
     app.state.templates = templates
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.resolved_secret_key(),
-        session_cookie="cleanheat_session",
-        max_age=settings.session_max_age_s,
-        same_site="lax",
-        https_only=settings.cookie_secure,
-    )
+    app.state.auth_config = auth_config = AuthConfig()
+    configure_hashing(auth_config.hash_concurrency, auth_config.hash_wait_s)
+    app.add_middleware(ServerSessionMiddleware, factory=app.state.sessionmaker,
+                       max_age_s=settings.session_max_age_s, https_only=settings.cookie_secure)
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
 
     nav = []
@@ -125,6 +123,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, _exc: LoginRequired):
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def _password_change_required(request: Request, _exc: PasswordChangeRequired):
+        return RedirectResponse("/account/password", status_code=303)
 
     async def _domain_error(request: Request, exc: Exception):
         code = next(c for t, c in _ERROR_STATUS.items() if isinstance(exc, t))

@@ -21,6 +21,10 @@ class LoginRequired(Exception):
     """Raised by page dependencies when nobody is logged in; handled as a redirect to /login."""
 
 
+class PasswordChangeRequired(Exception):
+    """Raised by page dependencies when the user must first change their password (redirect to the form)."""
+
+
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -50,6 +54,8 @@ def optional_actor(request: Request, db: DbSession) -> Actor | None:
         if user is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired token",
                                 headers={"WWW-Authenticate": "Bearer"})
+        if user.must_change_password:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, auth_service.PASSWORD_CHANGE_REQUIRED)
         request.state.via_token = True
         return Actor.for_user(user)
     uid = request.session.get("uid")
@@ -67,12 +73,16 @@ def api_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
     if actor is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "authentication required",
                             headers={"WWW-Authenticate": "Bearer"})
+    if actor.must_change_password:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, auth_service.PASSWORD_CHANGE_REQUIRED)
     return actor
 
 
 def page_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
     if actor is None:
         raise LoginRequired()
+    if actor.must_change_password:
+        raise PasswordChangeRequired()
     return actor
 
 

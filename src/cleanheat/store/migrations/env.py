@@ -30,7 +30,7 @@ def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001
     table = obj if type_ == "table" else getattr(obj, "table", None)
     tname = getattr(table, "name", name)
     if _area == "auth":
-        return tname in AUTH_TABLES
+        return tname in AUTH_TABLES or tname.startswith("auth_")
     return tname.startswith(f"{_area}_")
 
 
