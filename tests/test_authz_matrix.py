@@ -375,6 +375,8 @@ class World:
     ids: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: list[User] = field(default_factory=list)
     resident_points: tuple[int, int] = (0, 0)  # (the resident's own point, another household's point)
+    anon: TestClient | None = None  # a client without a session
+    tables: list[str] = field(default_factory=list)  # every table, for the row-count fingerprint
 
     def session(self):  # noqa: ANN201
         from cleanheat.store.engine import session_scope
@@ -723,10 +725,9 @@ def world(request, tmp_path_factory) -> Iterator[World]:
 
 def _fingerprint(w: World) -> tuple[int, ...]:
     """Row counts of every table: a refused write must not change any of them (nor add an audit record)."""
-    names = getattr(w, "_tables", None)
-    if names is None:
-        names = w._tables = sorted(inspect(w.app.state.engine).get_table_names())
-    sql = "SELECT " + ", ".join(f'(SELECT count(*) FROM "{n}")' for n in names)
+    if not w.tables:
+        w.tables = sorted(inspect(w.app.state.engine).get_table_names())
+    sql = "SELECT " + ", ".join(f'(SELECT count(*) FROM "{n}")' for n in w.tables)
     with w.app.state.engine.connect() as conn:
         return tuple(conn.execute(text(sql)).one())
 
