@@ -71,6 +71,18 @@ ROUTES: dict[str, str] = {
     "GET /admin/users":                               "AD",
     "POST /admin/users":                              "AD",
     "POST /admin/users/{username}/active":            "AD | = | user",
+    "POST /admin/users/{username}/password":          "AD | = | user",
+    "POST /admin/users/{username}/unlock":            "AD | = | user",
+    "GET /account":                                   "*",
+    "GET /account/password":                          "*",
+    "POST /account/password":                         "*",
+    "POST /account/tokens/{token_id}/revoke":         "* | AD | utoken",
+    "POST /account/sessions/{session_id}/revoke":     "* | AD | usession",
+    "GET /api/auth/tokens":                           "*",
+    "GET /api/auth/sessions":                         "*",
+    "POST /api/auth/password":                        "*",
+    "DELETE /api/auth/tokens/{token_id}":             "* | AD | utoken",
+    "DELETE /api/auth/sessions/{session_id}":         "* | AD | usession",
     "GET /":                                          "*",
     "GET /healthz":                                   "public",
     # --- assets registry --------------------------------------------------------------------------------
@@ -627,9 +639,41 @@ def _fresh_scenario(w: World, _u: User | None) -> tuple[Params, Params]:
     return {"scenario_id": new}, None
 
 
+def _user_token(w: World, u: User | None) -> tuple[Params, Params]:
+    """Bearer tokens are the user's own: a fresh token of ``u`` and one of the second company's user."""
+    from cleanheat.auth import service as auth_service
+    from cleanheat.auth.tables import ApiToken
+    from cleanheat.auth.tables import User as UserRow
+
+    def fresh(username: str) -> int:
+        with w.session() as s:
+            user = s.scalar(select(UserRow).where(UserRow.username == username))
+            auth_service.issue_token(s, user, name="matrix")
+            return s.scalar(select(func.max(ApiToken.id)).where(ApiToken.user_id == user.id))
+
+    return (None if u is None else {"token_id": fresh(u.username)}), {"token_id": fresh(SECOND_COMPANY)}
+
+
+def _user_session(w: World, u: User | None) -> tuple[Params, Params]:
+    """Login sessions are the user's own: a second (not the test client's) session of ``u`` and one of the
+    second company's user, each from a separate login."""
+    from cleanheat.auth.tables import AuthSession
+    from cleanheat.auth.tables import User as UserRow
+
+    def fresh(username: str) -> int:
+        _login(w.app, username)
+        with w.session() as s:
+            uid = s.scalar(select(UserRow.id).where(UserRow.username == username))
+            return s.scalar(select(func.max(AuthSession.id)).where(AuthSession.user_id == uid))
+
+    return (None if u is None else {"session_id": fresh(u.username)}), {"session_id": fresh(SECOND_COMPANY)}
+
+
 SOURCES: dict[str, Callable[[World, User | None], tuple[Params, Params]]] = {
     "lang": _fixed(lang="zh"),
     "user": _fixed(username="veolia"),
+    "utoken": _user_token,
+    "usession": _user_session,
     "device": _by_org("device", "device_code"),
     "area_type": _fixed(area_type="urban"),
     "a_networks": _by_org("a_networks", "record_id"),
