@@ -291,42 +291,45 @@ def _large_boilers(rng: random.Random) -> list[_Proto]:
     return large
 
 
+def _capacities(rng: random.Random, n: int, total_t_h: float, spread: float, digits: int) -> list[float]:
+    """``n`` capacities [t/h] around the mean, rounded to ``digits``, summing exactly to ``total_t_h``."""
+    raw = [rng.uniform(1 - spread, 1 + spread) for _ in range(n)]
+    k = total_t_h / sum(raw)
+    caps = [round(r * k, digits) for r in raw]
+    caps[-1] = round(caps[-1] + total_t_h - sum(caps), digits)
+    return caps
+
+
 def _small_boilers(rng: random.Random, prefix: str, n: int, total_t_h: float, area_types: tuple[str, ...],
                    done_share: float, years: tuple[int, ...], removals: tuple[tuple[str, float], ...]) -> list[_Proto]:
-    """Coal boilers below 35 t/h to remove: demolished, connected to the network (并网) or replaced."""
-    caps = [rng.uniform(0.5, 1.5) for _ in range(n)]
-    k = total_t_h / sum(caps)
+    """Coal boilers below 35 t/h to remove: demolished or connected to the network (并网)."""
     out = []
-    for i in range(n):
+    for i, cap in enumerate(_capacities(rng, n, total_t_h, 0.15 if total_t_h / n > 20 else 0.5, 1)):
         code = f"{prefix}{i + 1:03d}"
-        p = _Proto(code, f"小型燃煤锅炉{code[-4:]}", "", rng.choice(area_types), "coal_boiler", "coal",
-                   min(34.0, round(caps[i] * k, 1)), [], year=rng.randint(1995, 2013))
+        p = _Proto(code, f"小型燃煤锅炉{code[-4:]}", "", rng.choice(area_types), "coal_boiler", "coal", cap, [],
+                   year=rng.randint(1995, 2013))
         if rng.random() < done_share:
-            r, acc = rng.random(), 0.0
-            event = removals[-1][0]
-            for ev, share in removals:
-                acc += share
-                if r < acc:
-                    event = ev
-                    break
+            event = rng.choices([e for e, _ in removals], weights=[w for _, w in removals])[0]
             p.events.append((event, _quarter_date(rng, rng.choice(years), rng.choice((2, 3)))))
         out.append(p)
     return out
 
 
+#: 2019 conversions (§三(一)2-4): prefix, boilers, t/h, event, share done
+CONVERSIONS = (("SYN-CG-", 17, 58, "converted_gas", 1.0), ("SYN-CE-", 405, 388, "converted_electric", 0.97),
+               ("SYN-CB-", 111, 170, "converted_biomass", 0.93))
+
+
 def _conversions(rng: random.Random) -> list[_Proto]:
-    """2019: 17 coal->gas (58 t/h), 405 coal->electric (388 t/h), 111 coal->biomass (170 t/h)."""
+    """2019: 17 coal->gas (58 t/h), 405 coal->electric (388 t/h), 111 coal->biomass (170 t/h). They are part of the
+    664 county/fringe and rural boilers below 35 t/h the plan removes (the urban ones are 10-35 t/h)."""
     out = []
-    for prefix, n, total, event, share in (("SYN-CG-", 17, 58, "converted_gas", 1.0),
-                                           ("SYN-CE-", 405, 388, "converted_electric", 0.97),
-                                           ("SYN-CB-", 111, 170, "converted_biomass", 0.93)):
-        caps = [rng.uniform(0.5, 1.5) for _ in range(n)]
-        k = total / sum(caps)
-        for i in range(n):
+    for prefix, n, total, event, share in CONVERSIONS:
+        for i, cap in enumerate(_capacities(rng, n, total, 0.5, 2)):
             code = f"{prefix}{i + 1:03d}"
-            ats = ("urban", "county_fringe") if event == "converted_gas" else AREA_TYPES  # no rural gas network
-            p = _Proto(code, f"燃煤锅炉{code[-4:]}", "", rng.choice(ats), "coal_boiler", "coal",
-                       round(caps[i] * k, 2), [], year=rng.randint(1995, 2013))
+            ats = ("county_fringe",) if event == "converted_gas" else ("county_fringe", "rural")  # no rural gas
+            p = _Proto(code, f"燃煤锅炉{code[-4:]}", "", rng.choice(ats), "coal_boiler",
+                       "coal", cap, [], year=rng.randint(1995, 2013))
             if rng.random() < share:
                 p.events.append((event, _quarter_date(rng, 2019, rng.choice((2, 3)))))
             out.append(p)
@@ -336,13 +339,11 @@ def _conversions(rng: random.Random) -> list[_Proto]:
 def _new_sources(rng: random.Random) -> list[_Proto]:
     """HIG's 19 gas peak-load boilers (610 t/h), new boilers (GB 13271-2014 table 2): 18 in 2020, one in 2021;
     and one new coal boiler commissioned in 2020 that is not ultra-low (a registry warning)."""
-    caps = [rng.uniform(0.8, 1.2) for _ in range(19)]
-    k = 610 / sum(caps)
     out = []
-    for i in range(19):
+    for i, cap in enumerate(_capacities(rng, 19, 610, 0.2, 1)):
         year = 2020 if i < 18 else 2021
         out.append(_Proto(f"SYN-GP-{i + 1:03d}", f"燃气调峰锅炉{i + 1}#", "htjt", "urban", "gas_boiler", "gas",
-                          round(caps[i] * k, 1), [("commissioned", _quarter_date(rng, year, rng.choice((2, 3))))],
+                          cap, [("commissioned", _quarter_date(rng, year, rng.choice((2, 3))))],
                           vintage="new", year=year))
     out.append(_Proto("SYN-NW-001", "新建燃煤锅炉（未达超低排放）", "", "county_fringe", "coal_boiler", "coal", 20.0,
                       [("commissioned", date(2020, 10, 8))], unit="shuangcheng", vintage="new", year=2020))
@@ -432,9 +433,11 @@ def synthesise_registry(plan: PlanData, seed: int = SEED) -> tuple[list[SourceIn
     rng = random.Random(seed + 1)
     protos = _large_boilers(rng)
     protos += _small_boilers(rng, "SYN-DM-U", 84, 2400, ("urban",), 0.96, (2019, 2019, 2020),
-                             (("demolished", 0.5), ("connected_network", 0.4), ("converted_gas", 0.1)))
-    protos += _small_boilers(rng, "SYN-DM-C", 664, 1200, ("county_fringe", "rural"), 0.9, (2019, 2020, 2021),
-                             (("demolished", 0.6), ("connected_network", 0.3), ("converted_biomass", 0.1)))
+                             (("demolished", 0.55), ("connected_network", 0.45)))
+    # the 664 county/fringe and rural boilers (1200 t/h): the 533 of the 2019 conversions and 131 others
+    n_conv, t_conv = sum(c[1] for c in CONVERSIONS), sum(c[2] for c in CONVERSIONS)
+    protos += _small_boilers(rng, "SYN-DM-C", 664 - n_conv, 1200 - t_conv, ("county_fringe", "rural"), 0.9,
+                             (2019, 2020, 2021), (("demolished", 0.6), ("connected_network", 0.4)))
     protos += _conversions(rng)
     protos += _new_sources(rng)
     cells = reference_areas(plan, seed)
