@@ -119,3 +119,17 @@ def test_failing_bag_filter_shows_torn_bags_in_its_failing_seasons():
     season0 = [r["avg"] for r in rows if r["ts"] < datetime(2020, 6, 1, tzinfo=UTC)]
     later = [r["avg"] for r in rows if r["ts"] >= datetime(2020, 6, 1, tzinfo=UTC)]
     assert min(season0) >= 900 and max(later) <= 350
+
+
+def test_a_boiler_registered_in_mw_only_is_judged_by_its_steam_capacity(settings, session_factory):
+    bootstrap(settings)
+    with session_scope(session_factory) as s:
+        office = Actor.for_user(s.scalar(select(User).where(User.username == "office")))
+        hs.upsert_sources(s, office, [SourceInput(code="MW1", name_zh="MW1", owner_org_code="htjt",
+                                                  admin_unit_code="daoli", area_type="urban", kind="coal_boiler",
+                                                  fuel="coal", capacity_mw=29.0, emission_class="ultra_low")],
+                          mw_per_t_h_value=0.7)
+        s.execute(hs.HeatSource.__table__.update().values(capacity_t_h=None))  # as a registry row giving MW only
+        s.expire_all()
+        chosen = demo._choose(s, list(s.scalars(select(hs.HeatSource))))
+    assert [(src.code, sc.role) for src, sc in chosen] == [("MW1", "coal")]  # 29 MW = 41 t/h >= 35

@@ -37,7 +37,7 @@ from cleanheat.auth.tables import Organisation
 from cleanheat.config import Settings
 from cleanheat.emissions.hj212.codec import CHINA_TZ, encode, parse_frame
 from cleanheat.emissions.ingest import BulkWriter, IngestRecord, bulk_insert
-from cleanheat.emissions.limits import facts_at, read_limit_table
+from cleanheat.emissions.limits import MW_PER_T_H, facts_at, read_limit_table
 from cleanheat.emissions.processing import (
     POLLUTANTS,
     Sample,
@@ -136,7 +136,10 @@ def _candidates(session: Session, sources: list[HeatSource]) -> dict[str, list[H
     def key(s: HeatSource) -> tuple:  # the plan's named units (not sources the demo added to fill a unit)
         return (s.org_id not in companies, s.code.startswith("SYN-AD-"), s.code)
 
-    big = [s for s in sources if (s.capacity_t_h or 0) >= 35 and s.status not in ("demolished", "connected_network")]
+    def t_h(s: HeatSource) -> float:
+        return s.capacity_t_h if s.capacity_t_h is not None else (s.capacity_mw or 0.0) / MW_PER_T_H
+
+    big = [s for s in sources if t_h(s) >= 35 and s.status not in ("demolished", "connected_network")]
     return {
         "chp": sorted((s for s in big if "chp" in s.kind and ul(s)), key=key),
         "coal": sorted((s for s in big if s.kind == "coal_boiler" and ul(s)), key=key),
