@@ -156,7 +156,9 @@ def test_task_counts_use_the_fuel_at_the_time_of_the_event(db, settings):
         rules = {t.code: dict(t.registry_rule, measure=t.measure) for t in plan.tasks if t.registry_rule}
         c = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2021, 12, 31))
         assert c["coal_to_gas_count"] == 1
-        assert c["coal_demolish_urban_count"] == 0  # it burned gas when it was demolished
+        # The conversion took the coal boiler out of coal service (替代) and counts once toward the removal task;
+        # the later demolition (it burned gas then) does not count again.
+        assert c["coal_demolish_urban_count"] == 1 and c["coal_demolish_urban_capacity"] == 20
         # Re-importing the source row keeps the status its events give.
         import_registry(s, actor(s, "office"), workbook([row("C1", t_h=20)]), "r.xlsx", plan, 0.7)
         src = hs.get_source(s, actor(s, "office"), "C1")

@@ -159,3 +159,19 @@ def test_inconsistent_plan_data_is_refused_with_locations(tmp_path, plan):
     with pytest.raises(PlanDataError) as exc:
         read_plan(tmp_path / "x")
     assert any(i.file == "tasks.yaml" and i.field == "network_renovation_km" for i in exc.value.issues)
+
+
+def test_a_misspelt_registry_rule_key_is_refused(tmp_path):
+    """A typo in a registry rule would silently drop a filter (and count every boiler): it is an error."""
+    import shutil
+
+    from cleanheat.config import Settings
+    from cleanheat.programme.errors import PlanDataError
+
+    shutil.copytree(Settings().city_dir, tmp_path / "x")
+    path = tmp_path / "x" / "tasks.yaml"
+    tasks = path.read_text(encoding="utf-8").replace("owners: [htjt]", "owner: [htjt]", 1)
+    path.write_text(tasks, encoding="utf-8")
+    with pytest.raises(PlanDataError) as exc:
+        read_plan(tmp_path / "x")
+    assert any(i.field == "gas_peaking_boilers_count.registry" and "owner" in i.message for i in exc.value.issues)

@@ -156,7 +156,7 @@ def _apply_events(src: HeatSource) -> None:
     status, fuel, emission_class = "in_service", src.fuel, src.emission_class
     last = None
     for ev in sorted(src.events, key=lambda e: (e.effective_date, e.id or 0)):
-        status = EVENTS[ev.event][2]
+        status = EVENTS[ev.event][2] or status
         fuel = EVENT_NEW_FUEL.get(ev.event, fuel)
         if ev.event == "ultra_low_retrofitted":
             emission_class = "ultra_low"
@@ -202,50 +202,19 @@ def retired(status: str) -> bool:
 
 def count_for_rules(session: Session, rules: dict[str, dict], since: date, until: date,
                     mw_per_t_h_value: float = 0.7) -> dict[str, float]:
-    """Task code -> count (``measure: count``) or capacity [t/h] of sources whose rule event happened in
-    [since, until]. A rule: ``event`` (required), ``fuel`` (registered fuel before the event),
-    ``min_capacity_t_h`` (>=), ``below_capacity_t_h`` (<), ``area_types``, ``kinds``, ``measure``. ``fuel`` is matched
-    against the fuel the source burned just before the event (conversions before it count), so a boiler converted to
-    gas and later demolished counts as a coal-to-gas conversion, not as a coal boiler demolished."""
-    rows = list(session.execute(
-        select(HeatSourceEvent.event, HeatSourceEvent.effective_date, HeatSource.id, HeatSource.fuel,
-               HeatSource.capacity_t_h, HeatSource.capacity_mw, HeatSource.area_type, HeatSource.kind,
-               HeatSourceEvent.id)
-        .join(HeatSource, HeatSource.id == HeatSourceEvent.source_id)
-        .where(HeatSourceEvent.effective_date <= until)
-        .order_by(HeatSource.id, HeatSourceEvent.effective_date, HeatSourceEvent.id)
-    ))
-    # The fuel a source burned just before each event: its registered fuel, changed by earlier conversions.
-    events = []
-    fuel_now: dict[int, str] = {}
-    for ev, d, sid, fuel, cap_t_h, cap_mw, area_type, kind, _eid in rows:
-        before = fuel_now.get(sid, fuel)
-        if d >= since:
-            events.append((ev, d, sid, before, cap_t_h, cap_mw, area_type, kind))
-        fuel_now[sid] = EVENT_NEW_FUEL.get(ev, before)
-    out: dict[str, float] = {}
-    for code, rule in rules.items():
-        seen: set[int] = set()
-        total = 0.0
-        for ev, _d, sid, fuel, cap_t_h, cap_mw, area_type, kind in events:
-            if ev != rule["event"] or sid in seen:
-                continue
-            if rule.get("fuel") and fuel != rule["fuel"]:
-                continue
-            cap = cap_t_h if cap_t_h is not None else (cap_mw / mw_per_t_h_value if cap_mw is not None else None)
-            if "min_capacity_t_h" in rule and (cap is None or cap < rule["min_capacity_t_h"]):
-                continue
-            if "below_capacity_t_h" in rule and (cap is None or cap >= rule["below_capacity_t_h"]):
-                continue
-            if rule.get("area_types") and area_type not in rule["area_types"]:
-                continue
-            if rule.get("kinds") and kind not in rule["kinds"]:
-                continue
-            seen.add(sid)
-            total += 1 if rule.get("measure", "count") == "count" else (cap or 0.0)
-        out[code] = total
-    return out
+    """Task code -> count, capacity [t/h] or share counted from the registry's events in [since, until]
+    (rules and their meaning: :mod:`cleanheat.assets.registry_tasks`)."""
+    from cleanheat.assets import registry_tasks
+
+    return registry_tasks.count_for_rules(session, rules, since, until, mw_per_t_h_value)
 
 
 def registry_is_empty(session: Session) -> bool:
     return session.scalar(select(func.count()).select_from(HeatSource)) == 0
+
+
+def warnings(session: Session, actor: Actor) -> list:
+    """Registry warnings on the sources the actor may see (:mod:`cleanheat.assets.registry_checks`)."""
+    from cleanheat.assets.registry_checks import registry_warnings
+
+    return registry_warnings(session, _scope(select(HeatSource), actor))

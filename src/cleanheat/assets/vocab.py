@@ -28,7 +28,7 @@ EMISSION_CLASSES = {
     "ultra_low": ("超低排放", "Ultra-low emission"),
 }
 VINTAGES = {"existing": ("在用", "Existing"), "new": ("新建", "New")}
-#: event -> (label zh, label en, resulting status)
+#: event -> (label zh, label en, resulting status; None: unchanged)
 EVENTS = {
     "commissioned": ("投运", "Commissioned", "in_service"),
     "ultra_low_retrofitted": ("超低排放改造", "Ultra-low retrofit", "ultra_low"),
@@ -36,6 +36,8 @@ EVENTS = {
     "converted_electric": ("煤改电", "Converted to electricity", "converted_electric"),
     "converted_biomass": ("生物质改造", "Converted to biomass", "converted_biomass"),
     "connected_network": ("并网（关停并入管网）", "Connected to the network", "connected_network"),
+    #: 扩建 (capacity added): the status stays what it was
+    "expanded": ("扩建", "Expanded", None),
     "demolished": ("拆除", "Demolished", "demolished"),
 }
 STATUSES = {

@@ -1,12 +1,22 @@
 """Demo data of the emissions area (``cleanheat init --demo``; synthetic, labelled so).
 
-* Monitoring points for the demo heat companies' combustion sources (htjt, veolia, huaneng, suibao). When the
-  registry has no source of those companies yet, demo sources coded ``DEMO-CEMS-*`` are created first.
-* Evaluated hours for the programme's heating seasons 2019-2020, 2020-2021 and 2021 up to 31 December (so that
-  the programme evaluation has monitoring evidence); one coal boiler of suibao runs with frequent NOx
-  exceedances in the 2020-2021 season and so fails the compliance threshold.
-* The last seven days (or the month so far, when longer) as real HJ 212 hourly packets (2025 edition), stored and evaluated through the
-  same path as the receiver's, plus a few malformed packets; so the pages are alive after ``make run``.
+* Monitoring points for a chosen set of registered combustion sources, each with a *scenario* so that the
+  programme evaluation of 2019, 2020 and 2021 meets every kind of evidence (see :data:`ROLES`):
+  coal CHP units and ultra-low coal boilers >= 35 t/h that comply; one CHP unit whose 2020-2021 season breaks
+  down in January-April (a window cut at 31 December looks compliant, the whole season does not); one boiler whose
+  NOx exceeds its limit in ~13 % of valid hours (the share over all pollutants stays above 95 %, so only a
+  per-pollutant judgement fails it); one boiler whose data logger was offline for most of the 2019-2020 season
+  (too little data); biomass boilers with bag-filter differential pressure (one failing: dust over the limit and
+  a pressure drop that says the bags are torn); a new gas peak-load boiler (monitored, not required). All the
+  other required sources of the registry have no monitoring point (the "no evidence" path).
+  When the registry has no source of the demo companies yet, demo sources coded ``DEMO-CEMS-*`` are created.
+* Evaluated hours for the programme's heating seasons 2019-2020, 2020-2021 and 2021 up to 31 December.
+* Bag-filter differential pressure: daily values (interval ``day``) of factor :data:`BAG_FILTER_DP` in
+  ``emissions_readings`` at the biomass points, in Pa — HJ 212 carries process (工况) values of a bag filter
+  (process digit 6) as ``g6xxyy`` factors; the factor number used here is not confirmed (confidence K).
+* The last seven days (or the month so far, when longer) as real HJ 212 hourly packets (2025 edition), stored and
+  evaluated through the same path as the receiver's, plus a few malformed packets; so the pages are alive after
+  ``make run``.
 
 Idempotent: points are keyed by MN, sources by code; a point that already exists gets no new data.
 """
@@ -15,7 +25,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
@@ -27,7 +37,7 @@ from cleanheat.auth.tables import Organisation
 from cleanheat.config import Settings
 from cleanheat.emissions.hj212.codec import CHINA_TZ, encode, parse_frame
 from cleanheat.emissions.ingest import BulkWriter, IngestRecord, bulk_insert
-from cleanheat.emissions.limits import read_limit_table
+from cleanheat.emissions.limits import MW_PER_T_H, facts_at, read_limit_table
 from cleanheat.emissions.processing import (
     POLLUTANTS,
     Sample,
@@ -40,7 +50,7 @@ from cleanheat.emissions.processing import (
 from cleanheat.emissions.processing import HourValue as HV
 from cleanheat.emissions.rollup import local_day, point_context, run_maintenance
 from cleanheat.emissions.simstacks import model_for
-from cleanheat.emissions.tables import DayValue, Exceedance, HourValue, MonitoringPoint
+from cleanheat.emissions.tables import DayValue, Exceedance, HourValue, MonitoringPoint, Reading
 from cleanheat.store.base import utcnow
 
 ORDER = 50
@@ -65,43 +75,103 @@ DEMO_SOURCES = [
 HISTORY = [(date(2019, 10, 20), date(2020, 4, 20)), (date(2020, 10, 20), date(2021, 4, 20)),
            (date(2021, 10, 20), date(2021, 12, 31))]
 COMBUSTION = ("coal", "gas", "biomass", "oil")
-#: monitored sources per company when the registry already holds the companies' sources
-PER_COMPANY = 2
+#: GB 13271-2014: boilers built from this day on are new boilers (table 2) [S]
+GB13271_NEW_FROM = date(2014, 7, 1)
 
 
-def _pick(session: Session, sources: list[HeatSource], orgs: dict[str, int]) -> list[HeatSource]:
-    """A few sources per company from a larger registry: its largest CHP or earliest ultra-low coal unit, and
-    a gas or biomass boiler when it has one (else a second coal unit)."""
-    retrofits = dict(session.execute(
-        select(HeatSourceEvent.source_id, HeatSourceEvent.effective_date)
-        .where(HeatSourceEvent.event == "ultra_low_retrofitted")).all())
-    far = date(9999, 1, 1)
+#: HJ 212 process factor of a bag filter's differential pressure [Pa] (g + process 6 + factor 01 + device 01;
+#: confidence K: the factor number is not confirmed against HJ 212 table B.7)
+BAG_FILTER_DP = "g60101"
+READY = date(2019, 10, 1)  # ultra-low (or converted) by then: every programme season is judged as such
 
-    def key(s: HeatSource) -> tuple:
-        return ("chp" not in s.kind, retrofits.get(s.id, far), -(s.capacity_t_h or (s.capacity_mw or 0) / 0.7),
-                s.code)
 
-    chosen = []
-    for company in COMPANIES:
-        own = [s for s in sources if s.org_id == orgs.get(company)]
-        coal = sorted((s for s in own if s.current_fuel == "coal"), key=key)
-        other = sorted((s for s in own if s.current_fuel != "coal"), key=key)
-        chosen += (coal[:1] + other[:1] + coal[1:2])[:PER_COMPANY]
-    return chosen
+@dataclass(frozen=True)
+class Scenario:
+    """How a demo point's history departs from a clean stack (per season index k of HISTORY)."""
+
+    role: str
+    #: share of valid hours (every season) in which only NOx / only dust exceeds its limit
+    nox_share: float = 0.0
+    pm_share: float = 0.0
+    pm_seasons: tuple[int, ...] = ()
+    #: season index whose January-April hours exceed (SO2 and NOx) with ``late_share``
+    late_season: int | None = None
+    late_share: float = 0.0
+    #: local days (first, last inclusive) the data logger was offline
+    offline: tuple[tuple[date, date], ...] = ()
+    bag_filter: bool = False
+    exceedance_rate: float = 0.004
+
+
+#: role -> (how many, scenario); the order is the order points are created in
+ROLES = {
+    "chp": (3, Scenario("chp")),
+    "chp_late": (1, Scenario("chp_late", late_season=1, late_share=0.25)),
+    "coal": (3, Scenario("coal")),
+    "coal_nox": (1, Scenario("coal_nox", nox_share=0.13, exceedance_rate=0.0)),
+    "coal_offline": (1, Scenario("coal_offline", offline=((date(2019, 11, 10), date(2020, 2, 29)),))),
+    "biomass": (3, Scenario("biomass", bag_filter=True)),
+    "biomass_failing": (1, Scenario("biomass_failing", bag_filter=True, pm_share=0.3, pm_seasons=(1, 2))),
+    "gas": (1, Scenario("gas")),
+}
+
+
+def _ready(s: HeatSource, events: dict[int, dict[str, date]], event: str) -> bool:
+    d = events.get(s.id, {}).get(event)
+    return d is not None and d <= READY
+
+
+def _candidates(session: Session, sources: list[HeatSource]) -> dict[str, list[HeatSource]]:
+    """Sources fit for each kind of role, demo companies' sources first."""
+    events: dict[int, dict[str, date]] = defaultdict(dict)
+    for sid, ev, d in session.execute(select(HeatSourceEvent.source_id, HeatSourceEvent.event,
+                                             HeatSourceEvent.effective_date)):
+        events[sid].setdefault(ev, d)
+    companies = {o.id for o in session.scalars(select(Organisation).where(Organisation.code.in_(COMPANIES)))}
+
+    def ul(s: HeatSource) -> bool:
+        return s.fuel == "coal" and (_ready(s, events, "ultra_low_retrofitted") or (
+            s.emission_class == "ultra_low" and "ultra_low_retrofitted" not in events.get(s.id, {})))
+
+    def key(s: HeatSource) -> tuple:  # the plan's named units (not sources the demo added to fill a unit)
+        return (s.org_id not in companies, s.code.startswith("SYN-AD-"), s.code)
+
+    def t_h(s: HeatSource) -> float:
+        return s.capacity_t_h if s.capacity_t_h is not None else (s.capacity_mw or 0.0) / MW_PER_T_H
+
+    big = [s for s in sources if t_h(s) >= 35 and s.status not in ("demolished", "connected_network")]
+    return {
+        "chp": sorted((s for s in big if "chp" in s.kind and ul(s)), key=key),
+        "coal": sorted((s for s in big if s.kind == "coal_boiler" and ul(s)), key=key),
+        "biomass": sorted((s for s in sources if s.current_fuel == "biomass" and (
+            s.fuel == "biomass" or _ready(s, events, "converted_biomass"))), key=key),
+        "gas": sorted((s for s in sources if s.kind == "gas_boiler" and s.vintage == "new"), key=key),
+    }
+
+
+def _choose(session: Session, sources: list[HeatSource]) -> list[tuple[HeatSource, Scenario]]:
+    cands = _candidates(session, sources)
+    out, used = [], set()
+    for role, (n, scenario) in ROLES.items():
+        pool = cands[role.split("_")[0]]
+        picked = [s for s in pool if s.id not in used][:n]
+        used.update(s.id for s in picked)
+        out += [(s, scenario) for s in picked]
+    return out
 
 
 def _ensure_sources(session: Session, orgs: dict[str, int]) -> list[HeatSource]:
     """The companies' combustion sources to monitor; demo ones are created when the registry has none."""
-    existing = list(session.scalars(select(HeatSource).where(HeatSource.org_id.in_(orgs.values()),
-                                                             HeatSource.current_fuel.in_(COMBUSTION))
+    existing = list(session.scalars(select(HeatSource).where(HeatSource.current_fuel.in_(COMBUSTION))
                                     .order_by(HeatSource.code)))
-    if existing:
-        return _pick(session, existing, orgs)
+    if any(s.org_id in orgs.values() for s in existing):
+        return existing
     made = []
     for suffix, company, kind, fuel, klass, cap_t, cap_mw, area, unit, area_type, events, name in DEMO_SOURCES:
         src = HeatSource(code=PREFIX + suffix, name_zh=name, plant_name=name.split(" ")[0], org_id=orgs[company],
                          admin_unit_code=unit, area_type=area_type, kind=kind, fuel=fuel, current_fuel=fuel,
-                         capacity_t_h=cap_t, capacity_mw=cap_mw, emission_class=klass, vintage="existing",
+                         capacity_t_h=cap_t, capacity_mw=cap_mw, emission_class=klass,
+                         vintage="new" if min(d for _, d in events) >= GB13271_NEW_FROM else "existing",
                          served_area_m2=area, status="in_service", note="合成演示数据 / synthetic demo data")
         src.events = [HeatSourceEvent(event=e, effective_date=d, note="demo", recorded_by="system:demo")
                       for e, d in events]
@@ -115,8 +185,37 @@ def _mn(i: int) -> str:
     return f"0100DE{i:018d}"
 
 
-def _history(session: Session, point: MonitoringPoint, model, bad_season: int | None,
-             rng: random.Random) -> int:
+def _season_hours(ctx, model, scenario: Scenario, k: int, first: date, last: date, rng: random.Random,
+                  now: datetime):
+    """(ts, limit_set, ref_o2, o2, converted values, flag) of the hours with data in one season."""
+    in_service: dict[date, bool] = {}
+    t = datetime(first.year, first.month, first.day, tzinfo=CHINA_TZ).astimezone(UTC)
+    end = datetime(last.year, last.month, last.day, tzinfo=CHINA_TZ).astimezone(UTC) + timedelta(days=1)
+    m = replace(model, exceedance_rate=scenario.exceedance_rate)
+    while t < end and t < now:
+        day = local_day(t)
+        if day not in in_service:
+            in_service[day] = facts_at(ctx.facts, day).in_service and not any(
+                a <= day <= b for a, b in scenario.offline)
+        limit_set, ref_o2 = ctx.limits_on(day)
+        # 1 % of the hours the link was down: no data
+        if in_service[day] and rng.random() >= 0.01 and ref_o2 is not None:
+            o2, zs, flag = m.hour_sample(t)
+            limits = {p: limit_set.limit(p) for p in POLLUTANTS} if limit_set else {}
+            lim = limits.get
+            if scenario.nox_share and lim("a21002") and rng.random() < scenario.nox_share:
+                zs["a21002"] = lim("a21002") * rng.uniform(1.1, 1.5)
+            if k in scenario.pm_seasons and lim("a34013") and rng.random() < scenario.pm_share:
+                zs["a34013"] = lim("a34013") * rng.uniform(1.1, 2.0)
+            if k == scenario.late_season and day.month <= 4 and rng.random() < scenario.late_share:
+                for p in ("a21026", "a21002"):
+                    if lim(p):
+                        zs[p] = lim(p) * rng.uniform(1.1, 1.6)
+            yield t, limit_set, ref_o2, o2, zs, flag
+        t += timedelta(hours=1)
+
+
+def _history(session: Session, point: MonitoringPoint, model, scenario: Scenario, rng: random.Random) -> int:
     """Evaluated hours, days and exceedance events of the programme seasons, computed with the same pure
     functions as live data (one sample per hour stands in for its 60 minutes)."""
     ctx = point_context(session, point, read_limit_table())
@@ -124,28 +223,29 @@ def _history(session: Session, point: MonitoringPoint, model, bad_season: int | 
     hours: list[dict] = []
     now = utcnow()
     for k, (first, last) in enumerate(HISTORY):
-        m = replace(model, exceedance_rate=0.09 if k == bad_season else model.exceedance_rate)
-        t = datetime(first.year, first.month, first.day, tzinfo=CHINA_TZ).astimezone(UTC)
-        end = datetime(last.year, last.month, last.day, tzinfo=CHINA_TZ).astimezone(UTC) + timedelta(days=1)
-        while t < end and t < now:
-            limit_set, ref_o2 = ctx.limits_on(local_day(t))
-            if rng.random() >= 0.01 and ref_o2 is not None:  # 1 % of the hours the link was down: no data
-                o2, zs_by_p, flag = m.hour_sample(t)
-                maintenance = rng.random() < 0.01
-                for p in POLLUTANTS:
-                    meas = zs_by_p[p] * (21 - o2) / (21 - m.ref_o2_pct)
-                    h = evaluate_hour(p, [], Sample(meas, o2, "M" if maintenance else flag, zs_by_p[p]),
-                                      ref_o2_pct=ref_o2, limit_mg_m3=limit_set.limit(p) if limit_set else None,
-                                      rules=rules)
-                    hours.append({"point_id": point.id, "ts": t, "pollutant": p, "conc_mg_m3": h.conc_mg_m3,
-                                      "o2_pct": h.o2_pct, "conc_zs_mg_m3": h.conc_zs_mg_m3,
-                                      "device_zs_mg_m3": h.device_zs_mg_m3, "limit_mg_m3": h.limit_mg_m3, "ref_o2_pct": ref_o2,
-                                      "limit_set": limit_set.id if limit_set else None, "valid": h.valid,
-                                      "exceeded": h.exceeded, "valid_minutes": None, "minutes_received": None, "flag": h.flag,
-                                      "basis": "device", "reason": h.reason, "computed_at": now})
-            t += timedelta(hours=1)
+        for t, limit_set, ref_o2, o2, zs_by_p, flag in _season_hours(ctx, model, scenario, k, first, last, rng, now):
+            maintenance = rng.random() < 0.01
+            for p in POLLUTANTS:
+                meas = zs_by_p[p] * (21 - o2) / (21 - model.ref_o2_pct)
+                h = evaluate_hour(p, [], Sample(meas, o2, "M" if maintenance else flag, zs_by_p[p]),
+                                  ref_o2_pct=ref_o2, limit_mg_m3=limit_set.limit(p) if limit_set else None,
+                                  rules=rules)
+                hours.append({"point_id": point.id, "ts": t, "pollutant": p, "conc_mg_m3": h.conc_mg_m3,
+                              "o2_pct": h.o2_pct, "conc_zs_mg_m3": h.conc_zs_mg_m3,
+                              "device_zs_mg_m3": h.device_zs_mg_m3, "limit_mg_m3": h.limit_mg_m3, "ref_o2_pct": ref_o2,
+                              "limit_set": limit_set.id if limit_set else None, "valid": h.valid,
+                              "exceeded": h.exceeded, "valid_minutes": None, "minutes_received": None,
+                              "flag": h.flag, "basis": "device", "reason": h.reason, "computed_at": now})
     conn = session.connection()
     bulk_insert(conn, HourValue.__table__, hours)
+    _days_and_events(session, point, hours, rules)
+    if scenario.bag_filter:
+        bulk_insert(conn, Reading.__table__, _bag_filter_days(point, scenario, rng, now))
+    session.flush()
+    return len(hours)
+
+
+def _days_and_events(session: Session, point: MonitoringPoint, hours: list[dict], rules) -> None:
     by_day: dict[tuple, list] = defaultdict(list)
     by_p: dict[str, list] = defaultdict(list)
     for h in hours:
@@ -157,16 +257,33 @@ def _history(session: Session, point: MonitoringPoint, model, bad_season: int | 
     for (d, p), vals in sorted(by_day.items()):
         dv = evaluate_day(p, vals, limit_mg_m3=vals[0].limit_mg_m3, rules=rules)
         days.append({"point_id": point.id, "day": d, "pollutant": p, "valid_hours": dv.valid_hours, "valid": dv.valid,
-                         "conc_zs_mg_m3": dv.conc_zs_mg_m3, "max_zs_mg_m3": dv.max_zs_mg_m3,
-                         "exceeded_hours": dv.exceeded_hours, "limit_mg_m3": dv.limit_mg_m3})
-    bulk_insert(conn, DayValue.__table__, days)
+                     "conc_zs_mg_m3": dv.conc_zs_mg_m3, "max_zs_mg_m3": dv.max_zs_mg_m3,
+                     "exceeded_hours": dv.exceeded_hours, "limit_mg_m3": dv.limit_mg_m3})
+    bulk_insert(session.connection(), DayValue.__table__, days)
     for p, vals in by_p.items():
         for run in exceedance_runs(vals):
             session.add(Exceedance(point_id=point.id, pollutant=p, start_ts=run.start, end_ts=run.end,
                                    hours=run.hours, max_zs_mg_m3=run.max_zs_mg_m3, limit_mg_m3=run.limit_mg_m3,
                                    active=False, note="合成演示数据 / synthetic demo data"))
-    session.flush()
-    return len(hours)
+
+
+def _bag_filter_days(point: MonitoringPoint, scenario: Scenario, rng: random.Random, now: datetime) -> list[dict]:
+    """Daily bag-filter differential pressure [Pa]: 900-1400 Pa in order; torn bags (the failing scenario's
+    seasons) drop it to 150-350 Pa."""
+    rows = []
+    for k, (first, last) in enumerate(HISTORY):
+        torn = k in scenario.pm_seasons
+        d = first
+        while d <= last:
+            ts = datetime(d.year, d.month, d.day, tzinfo=CHINA_TZ).astimezone(UTC)
+            if ts >= now:
+                break
+            mean = rng.uniform(150, 350) if torn else rng.uniform(900, 1400)
+            rows.append({"point_id": point.id, "interval": "day", "ts": ts, "factor": BAG_FILTER_DP,
+                         "avg": round(mean, 1), "min": round(mean * 0.85, 1), "max": round(mean * 1.15, 1),
+                         "cou": None, "zs_avg": None, "zs_min": None, "zs_max": None, "flag": "N"})
+            d += timedelta(days=1)
+    return rows
 
 
 def _live(point: MonitoringPoint, model, hours: int, now: datetime) -> list[IngestRecord]:
@@ -191,19 +308,19 @@ def load_demo(session: Session, settings: Settings) -> str:
     orgs = {o.code: o.id for o in session.scalars(select(Organisation).where(Organisation.code.in_(COMPANIES)))}
     if not orgs:
         return "no demo heat companies (load the programme first); nothing done"
-    sources = _ensure_sources(session, orgs)
+    chosen = _choose(session, _ensure_sources(session, orgs))
     known = {p.source_id for p in session.scalars(select(MonitoringPoint))}
-    new_points = []
-    for i, src in enumerate(sources, start=1):
+    new_points: list[tuple[MonitoringPoint, Scenario]] = []
+    for i, (src, scenario) in enumerate(chosen, start=1):
         if src.id in known:
             continue
         mn = _mn(i)
         if session.scalar(select(MonitoringPoint).where(MonitoringPoint.mn == mn)) is not None:
             continue
         point = MonitoringPoint(mn=mn, password=f"dm{i:04d}", source_id=src.id, name_zh=f"{src.name_zh} 排放口1",
-                                stack_no="1", note="合成演示数据 / synthetic demo data")
+                                stack_no="1", note=f"合成演示数据 / synthetic demo data ({scenario.role})")
         session.add(point)
-        new_points.append(point)
+        new_points.append((point, scenario))
     session.flush()
     if not new_points:
         return "demo monitoring points exist already; nothing added"
@@ -212,16 +329,13 @@ def load_demo(session: Session, settings: Settings) -> str:
     rng = random.Random(2019)
     n_hist = 0
     records: list[IngestRecord] = []
-    coal_boilers = [p for p in new_points if p.source.current_fuel == "coal" and "chp" not in p.source.kind]
-    bad_point = next((p for p in coal_boilers if p.source.org_id == orgs.get("suibao")), None) or \
-        (coal_boilers[-1] if coal_boilers else None)
     # the last 7 days, or the month so far when longer (so the month-to-date compliance report has its month)
     month_start = now.astimezone(CHINA_TZ).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     live_hours = max(24 * 7, int((now - month_start).total_seconds() // 3600))
-    for point in new_points:
+    for point, scenario in new_points:
         ctx = point_context(session, point, table)
         model = model_for(ctx.limits_on(now.date()), point.mn, point.password, seed=point.id, exceedance_rate=0.004)
-        n_hist += _history(session, point, model, 1 if point is bad_point else None, rng)
+        n_hist += _history(session, point, model, scenario, rng)
         records += _live(point, replace(model, exceedance_rate=0.03), live_hours, now)
     session.flush()
     # a few malformed packets as a real receiver keeps them

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from cleanheat.assets.registry_tasks import RULE_KEYS as REGISTRY_RULE_KEYS
 from cleanheat.errors import InputIssue
 from cleanheat.programme.errors import PlanDataError
 from cleanheat.programme.model import (
@@ -126,6 +127,11 @@ def read_plan(directory: Path) -> PlanData:
         spec = TaskSpec(t["code"], t["name_zh"], t.get("name_en", ""), t["measure"], t["unit_zh"], scope,
                         t["clause"], tuple(resp.get(t["clause"], ())), targets, t.get("registry"), t.get("note", ""))
         need(spec.measure in MEASURES, "tasks", f"unknown measure {spec.measure!r}", f"{spec.code}.measure")
+        if spec.registry_rule is not None:
+            unknown = set(spec.registry_rule) - REGISTRY_RULE_KEYS
+            need(not unknown, "tasks", f"unknown registry rule keys {sorted(unknown)}", f"{spec.code}.registry")
+            need(spec.registry_rule.get("measure", spec.measure) == spec.measure, "tasks",
+                 "the registry rule's measure differs from the task's", f"{spec.code}.registry")
         need(bool(spec.responsible), "tasks", f"no responsible units for clause {spec.clause}", spec.code)
         for x in targets:
             need(x.basis in ("cumulative", "level"), "tasks", f"unknown basis {x.basis!r}", spec.code)

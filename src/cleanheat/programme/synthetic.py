@@ -43,7 +43,7 @@ _CLEAN_MIX_2018 = {
 _DIRTY_MIX_2018 = {
     "urban": {"coal_boiler": 0.95, "loose_coal": 0.05},
     "county_fringe": {"coal_boiler": 0.70, "loose_coal": 0.30},
-    "rural": {"loose_coal": 0.93, "coal_briquette": 0.07},
+    "rural": {"loose_coal": 0.88, "coal_briquette": 0.07, "coal_boiler": 0.05},
 }
 # Where newly clean area comes from (shares of the yearly gain).
 _GAIN_MIX = {
@@ -197,10 +197,60 @@ def _company_reports(plan: PlanData, org_names: dict[str, str], rng: random.Rand
 
 
 # --- registry -------------------------------------------------------------------------------------------------
+#
+# The registry agrees with the reports: at the reference period (the last quarter of the programme) the served
+# area of the registered sources in service, per unit x area type x technology, equals what the unit reports for
+# that technology (REGISTERED_TECHS; the other technologies — loose coal, briquettes, solar, geothermal, waste
+# heat — are household appliances or projects, not registered boilers). A CHP unit's served area follows from its
+# heat output: capacity_mw is the heat it supplies and served_area_m2 = capacity_mw / CHP_DESIGN_LOAD_W_M2.
 
+REGISTERED_TECHS = ("coal_chp_ultralow", "coal_boiler_ultralow", "coal_boiler", "gas", "electric", "biomass")
+REFERENCE_PERIOD = Period(2021, 4)
+#: design heat load of the buildings a CHP unit serves [W/m²] (synthetic; Harbin 40-60 W/m², DOMAIN.md §5.5)
+CHP_DESIGN_LOAD_W_M2 = 45.0
+#: served area of a boiler already removed at the reference period, per t/h: 0.7 MW at ~50 W/m² (synthetic)
+_RETIRED_AREA_PER_T_H = 0.7e6 / 50.0
 _LARGE_OWNERS_URBAN = ("veolia", "huaneng", "htjt", "jieneng")
 _LARGE_OWNERS_COUNTY = ("suibao", "shengrui", "hongda")
 _LARGE_CAPS = (35, 58, 75, 116, 130, 220, 410, 420)
+_NOTE = "合成演示数据 synthetic demo"
+_FUEL_OF_EVENT = {"converted_gas": "gas", "converted_electric": "electric", "converted_biomass": "biomass"}
+_RETIRING = ("demolished", "connected_network")
+
+
+@dataclass
+class _Proto:
+    """A source before it is placed in a unit: what decides its technology at the reference period."""
+
+    code: str
+    name: str
+    owner: str
+    area_type: str
+    kind: str
+    fuel: str
+    cap_t_h: float
+    events: list[tuple[str, date]]
+    unit: str | None = None
+    vintage: str = "existing"
+    year: int | None = None
+    heat_mw: float | None = None
+    area_m2: float = 0.0
+    cls: str = "ordinary"
+
+    def tech_at(self, day: date) -> str | None:
+        """The report technology this source's area counts under on ``day`` (None: not in service)."""
+        done = [e for e, d in self.events if d <= day]
+        if any(e in _RETIRING for e in done) or ("commissioned" in [e for e, _ in self.events]
+                                                 and "commissioned" not in done):
+            return None
+        for e in reversed(done):
+            if e in _FUEL_OF_EVENT:
+                return _FUEL_OF_EVENT[e]
+        if self.fuel != "coal":
+            return {"gas": "gas", "biomass": "biomass", "electricity": "electric"}[self.fuel]
+        if self.kind == "chp":
+            return "coal_chp_ultralow"
+        return "coal_boiler_ultralow" if "ultra_low_retrofitted" in done or self.cls == "ultra_low" else "coal_boiler"
 
 
 def _quarter_date(rng: random.Random, year: int, quarter: int) -> date:
@@ -208,96 +258,203 @@ def _quarter_date(rng: random.Random, year: int, quarter: int) -> date:
     return date(year, month, rng.randint(1, 28))
 
 
-def synthesise_registry(plan: PlanData, seed: int = SEED) -> tuple[list[SourceInput], list[tuple[str, str, date, str]]]:
-    """Heat sources and events so that the boiler tasks can be counted from the registry (some behind)."""
-    rng = random.Random(seed + 1)
-    sources: list[SourceInput] = []
-    events: list[tuple[str, str, date, str]] = []
-    urban_units = [u.code for u in plan.units if "urban" in u.area_types]
-    county_units = [u.code for u in plan.units if "county_fringe" in u.area_types and "urban" not in u.area_types]
-    all_units = [u.code for u in plan.units]
-
-    def add(code, name, owner, unit, at, kind, fuel, cap, cls="ordinary", area=0.0):  # noqa: ANN001, ANN202
-        sources.append(SourceInput(code=code, name_zh=name, owner_org_code=owner, admin_unit_code=unit, area_type=at,
-                                   kind=kind, fuel=fuel, capacity_t_h=float(cap), emission_class=cls,
-                                   commissioned_year=rng.randint(1995, 2016), served_area_m2=area,
-                                   note="合成演示数据 synthetic demo"))
-
-    # Ultra-low retrofits of large coal boilers: 212 urban + 66 county; 72 (10185 t/h) in 2019.
+def _large_boilers(rng: random.Random) -> list[_Proto]:
+    """Ultra-low retrofits of coal boilers >= 35 t/h: 212 urban + 66 county; 72 (10185 t/h) in 2019; nine urban
+    boilers still pending at the end of 2021 (behind the target)."""
     large = []
     for i in range(212):
-        owner = _LARGE_OWNERS_URBAN[i % 4]
         cap = rng.choice(_LARGE_CAPS)
-        large.append((f"SYN-UL-U{i + 1:03d}", owner, rng.choice(urban_units), "urban", cap))
+        large.append(_Proto(f"SYN-UL-U{i + 1:03d}", "", _LARGE_OWNERS_URBAN[i % 4], "urban",
+                            "chp" if cap >= 220 else "coal_boiler", "coal", cap, []))
     for i in range(66):
-        owner = _LARGE_OWNERS_COUNTY[i % 3]
-        cap = rng.choice((35, 40, 58, 75, 116))
-        large.append((f"SYN-UL-C{i + 1:03d}", owner, rng.choice(county_units), "county_fringe", cap))
-    rng.shuffle(large)
-    first = sorted(large[:72], key=lambda x: x[0])
-    # Scale the 2019 boilers' capacities so that they total the plan's 10185 t/h.
-    s = sum(x[4] for x in first)
-    scaled = {x[0]: max(35.0, round(x[4] * 10185 / s)) for x in first}
-    diff = 10185 - sum(scaled.values())
-    scaled[first[0][0]] += diff
-    done_by = {}
-    rest = large[72:]
-    # 2020-2021: most of the rest, a few urban boilers still pending at the end of 2021 (behind target).
-    pending = {x[0] for x in rest if x[3] == "urban"}
-    pending = set(sorted(pending)[:9])
+        owner, cap = _LARGE_OWNERS_COUNTY[i % 3], rng.choice((35, 40, 58, 75, 116))
+        kind = "chp" if owner in ("suibao", "hongda") and cap >= 75 else "coal_boiler"
+        large.append(_Proto(f"SYN-UL-C{i + 1:03d}", "", owner, "county_fringe", kind, "coal", cap, []))
+    order = list(large)
+    rng.shuffle(order)
+    first = sorted(order[:72], key=lambda x: x.code)
+    total = sum(x.cap_t_h for x in first)
+    for x in first:  # the 2019 boilers total the plan's 10185 t/h
+        x.cap_t_h = max(35.0, round(x.cap_t_h * 10185 / total))
+    first[0].cap_t_h += 10185 - sum(x.cap_t_h for x in first)
+    rest = order[72:]
+    pending = set(sorted(x.code for x in rest if x.area_type == "urban" and x.kind == "coal_boiler")[:9])
     for x in first:
-        done_by[x[0]] = _quarter_date(rng, 2019, rng.choice((2, 3)))
+        x.events.append(("ultra_low_retrofitted", _quarter_date(rng, 2019, rng.choice((2, 3)))))
     for x in rest:
-        if x[0] in pending:
-            continue
-        year = rng.choice((2020, 2020, 2021))
-        done_by[x[0]] = _quarter_date(rng, year, rng.choice((2, 3)))
-    for code, owner, unit, at, cap in large:
-        cap = scaled.get(code, cap)
-        kind = "chp" if cap >= 220 else "coal_boiler"
-        add(code, f"{'热电机组' if kind == 'chp' else '燃煤锅炉'}{code[-4:]}", owner, unit, at, kind, "coal", cap,
-            area=cap * 0.7 * 1e6 / 50.0)  # ~50 W/m² design load: served area from capacity (synthetic)
-        if code in done_by:
-            events.append((code, "ultra_low_retrofitted", done_by[code], "合成演示数据"))
+        if x.code not in pending:
+            year = rng.choice((2020, 2020, 2021))
+            x.events.append(("ultra_low_retrofitted", _quarter_date(rng, year, rng.choice((2, 3)))))
+    for x in large:
+        x.name = f"{'热电机组' if x.kind == 'chp' else '燃煤锅炉'}{x.code[-4:]}"
+        x.year = rng.randint(1995, 2013)
+    return large
 
-    # Demolitions of small coal boilers (< 35 t/h): urban 84 (2400 t/h), county/rural 664 (1200 t/h).
-    def smalls(prefix, n, total_cap, ats, units, done_share, years):  # noqa: ANN001, ANN202
-        caps = [rng.uniform(0.5, 1.5) for _ in range(n)]
-        k = total_cap / sum(caps)
-        for i in range(n):
-            unit = rng.choice(units)
-            at = rng.choice([a for a in ats if a in plan.unit(unit).area_types])
+
+def _capacities(rng: random.Random, n: int, total_t_h: float, spread: float, digits: int) -> list[float]:
+    """``n`` capacities [t/h] around the mean, rounded to ``digits``, summing exactly to ``total_t_h``."""
+    raw = [rng.uniform(1 - spread, 1 + spread) for _ in range(n)]
+    k = total_t_h / sum(raw)
+    caps = [round(r * k, digits) for r in raw]
+    caps[-1] = round(caps[-1] + total_t_h - sum(caps), digits)
+    return caps
+
+
+def _small_boilers(rng: random.Random, prefix: str, n: int, total_t_h: float, area_types: tuple[str, ...],
+                   done_share: float, years: tuple[int, ...], removals: tuple[tuple[str, float], ...]) -> list[_Proto]:
+    """Coal boilers below 35 t/h to remove: demolished or connected to the network (并网)."""
+    out = []
+    for i, cap in enumerate(_capacities(rng, n, total_t_h, 0.15 if total_t_h / n > 20 else 0.5, 1)):
+        code = f"{prefix}{i + 1:03d}"
+        p = _Proto(code, f"小型燃煤锅炉{code[-4:]}", "", rng.choice(area_types), "coal_boiler", "coal", cap, [],
+                   year=rng.randint(1995, 2013))
+        if rng.random() < done_share:
+            event = rng.choices([e for e, _ in removals], weights=[w for _, w in removals])[0]
+            p.events.append((event, _quarter_date(rng, rng.choice(years), rng.choice((2, 3)))))
+        out.append(p)
+    return out
+
+
+#: 2019 conversions (§三(一)2-4): prefix, boilers, t/h, event, share done
+CONVERSIONS = (("SYN-CG-", 17, 58, "converted_gas", 1.0), ("SYN-CE-", 405, 388, "converted_electric", 0.97),
+               ("SYN-CB-", 111, 170, "converted_biomass", 0.93))
+
+
+def _conversions(rng: random.Random) -> list[_Proto]:
+    """2019: 17 coal->gas (58 t/h), 405 coal->electric (388 t/h), 111 coal->biomass (170 t/h). They are part of the
+    664 county/fringe and rural boilers below 35 t/h the plan removes (the urban ones are 10-35 t/h)."""
+    out = []
+    for prefix, n, total, event, share in CONVERSIONS:
+        for i, cap in enumerate(_capacities(rng, n, total, 0.5, 2)):
             code = f"{prefix}{i + 1:03d}"
-            add(code, f"小型燃煤锅炉{code[-4:]}", f"gov-{unit}", unit, at, "coal_boiler", "coal",
-                min(34.0, round(caps[i] * k, 1)))
-            if rng.random() < done_share:
-                events.append((code, "demolished", _quarter_date(rng, rng.choice(years), rng.choice((2, 3))),
-                               "合成演示数据"))
-
-    smalls("SYN-DM-U", 84, 2400, ("urban",), urban_units, 0.96, (2019, 2019, 2020))
-    smalls("SYN-DM-C", 664, 1200, ("county_fringe", "rural"), county_units, 0.9, (2019, 2020, 2021))
-
-    # 2019 conversions: 17 coal->gas (58 t/h), 405 coal->electric (388 t/h), 111 coal->biomass (170 t/h).
-    for prefix, n, total, event, share in (("SYN-CG-", 17, 58, "converted_gas", 1.0),
-                                           ("SYN-CE-", 405, 388, "converted_electric", 0.97),
-                                           ("SYN-CB-", 111, 170, "converted_biomass", 0.93)):
-        caps = [rng.uniform(0.5, 1.5) for _ in range(n)]
-        k = total / sum(caps)
-        for i in range(n):
-            unit = rng.choice(all_units)
-            at = rng.choice(plan.unit(unit).area_types)
-            code = f"{prefix}{i + 1:03d}"
-            add(code, f"燃煤锅炉{code[-4:]}", f"gov-{unit}", unit, at, "coal_boiler", "coal", round(caps[i] * k, 2))
+            ats = ("county_fringe",) if event == "converted_gas" else ("county_fringe", "rural")  # no rural gas
+            p = _Proto(code, f"燃煤锅炉{code[-4:]}", "", rng.choice(ats), "coal_boiler",
+                       "coal", cap, [], year=rng.randint(1995, 2013))
             if rng.random() < share:
-                events.append((code, event, _quarter_date(rng, 2019, rng.choice((2, 3))), "合成演示数据"))
+                p.events.append((event, _quarter_date(rng, 2019, rng.choice((2, 3)))))
+            out.append(p)
+    return out
 
-    # 2020: HIG's 19 gas peak-load boilers (610 t/h).
-    caps = [rng.uniform(0.8, 1.2) for _ in range(19)]
-    k = 610 / sum(caps)
-    for i in range(19):
-        code = f"SYN-GP-{i + 1:03d}"
-        add(code, f"燃气调峰锅炉{i + 1}#", "htjt", rng.choice(urban_units), "urban", "gas_boiler", "gas",
-            round(caps[i] * k, 1))
-        if i < 18:
-            events.append((code, "commissioned", _quarter_date(rng, 2020, rng.choice((2, 3))), "合成演示数据"))
+
+def _new_sources(rng: random.Random) -> list[_Proto]:
+    """HIG's 19 gas peak-load boilers (610 t/h), new boilers (GB 13271-2014 table 2): 18 in 2020, one in 2021;
+    and one new coal boiler commissioned in 2020 that is not ultra-low (a registry warning)."""
+    out = []
+    for i, cap in enumerate(_capacities(rng, 19, 610, 0.2, 1)):
+        year = 2020 if i < 18 else 2021
+        out.append(_Proto(f"SYN-GP-{i + 1:03d}", f"燃气调峰锅炉{i + 1}#", "htjt", "urban", "gas_boiler", "gas",
+                          cap, [("commissioned", _quarter_date(rng, year, rng.choice((2, 3))))],
+                          vintage="new", year=year))
+    out.append(_Proto("SYN-NW-001", "新建燃煤锅炉（未达超低排放）", "", "county_fringe", "coal_boiler", "coal", 20.0,
+                      [("commissioned", date(2020, 10, 8))], unit="shuangcheng", vintage="new", year=2020))
+    return out
+
+
+#: a source added where a unit reports a technology no generated source has: kind, fuel, t/h, class, name
+_ADDED = {"coal_chp_ultralow": ("chp", "coal", 220.0, "ultra_low", "热电机组"),
+          "coal_boiler_ultralow": ("coal_boiler", "coal", 58.0, "ultra_low", "燃煤锅炉（超低）"),
+          "coal_boiler": ("coal_boiler", "coal", 14.0, "ordinary", "燃煤锅炉"),
+          "gas": ("gas_boiler", "gas", 10.0, "ordinary", "燃气锅炉"),
+          "electric": ("electric_boiler", "electricity", 5.0, "ordinary", "电锅炉"),
+          "biomass": ("biomass_boiler", "biomass", 10.0, "ordinary", "生物质锅炉")}
+
+
+def reference_areas(plan: PlanData, seed: int = SEED) -> dict[tuple[str, str, str], float]:
+    """(unit, area type, technology) -> area [m²] the synthetic reports give at the reference period, for the
+    technologies the registry covers."""
+    out = {}
+    for r in synthesise_reports(plan, {}, seed):
+        if r.admin_unit_code and r.period == REFERENCE_PERIOD:
+            for (at, tech), a in r.areas.items():
+                if tech in REGISTERED_TECHS and a > 0:
+                    out[(r.admin_unit_code, at, tech)] = a
+    return out
+
+
+def _assign_units(protos: list[_Proto], cells: dict[tuple[str, str, str], float], plan: PlanData,
+                  rng: random.Random, day: date) -> dict[tuple[str, str, str], list[_Proto]]:
+    """Place every source in a unit; each reported cell gets at least one source (added when none is left)."""
+    groups: dict[tuple[str, str], list[_Proto]] = defaultdict(list)
+    placed: dict[tuple[str, str, str], list[_Proto]] = defaultdict(list)
+    for p in protos:
+        tech = p.tech_at(day)
+        if tech is None:
+            p.unit = p.unit or rng.choice([u.code for u in plan.units if p.area_type in u.area_types])
+            p.area_m2 = round(p.cap_t_h * _RETIRED_AREA_PER_T_H)
+        elif p.unit is not None:
+            placed[(p.unit, p.area_type, tech)].append(p)
+        else:
+            groups[(tech, p.area_type)].append(p)
+    added = 0
+    for tech in REGISTERED_TECHS:
+        for at in AREA_TYPES:
+            todo = sorted((c for c in cells if c[2] == tech and c[1] == at and not placed.get(c)),
+                          key=lambda c: (-cells[c], c))
+            pool = groups.pop((tech, at), [])
+            rng.shuffle(pool)
+            for cell in todo:
+                if not pool:
+                    added += 1
+                    kind, fuel, cap, cls, name = _ADDED[tech]
+                    pool.append(_Proto(f"SYN-AD-{added:03d}", f"{name}AD{added:03d}", "", at, kind, fuel, cap, [],
+                                       cls=cls, year=rng.randint(1995, 2013)))
+                placed[cell].append(pool.pop())
+            mine = [c for c in cells if c[2] == tech and c[1] == at]
+            for p in pool:  # the rest where the area is
+                if mine:
+                    placed[rng.choices(mine, weights=[cells[c] for c in mine])[0]].append(p)
+                else:  # no unit reports this technology in this area type: a source serving nothing yet
+                    p.unit = rng.choice([u.code for u in plan.units if at in u.area_types])
+    for (unit, _at, _tech), ps in placed.items():
+        for p in ps:
+            p.unit = unit
+    return placed
+
+
+def _split_areas(placed: dict[tuple[str, str, str], list[_Proto]], cells: dict[tuple[str, str, str], float]) -> None:
+    """Share each cell's reported area over its sources by capacity; a CHP unit's area from its heat output."""
+    for cell, ps in placed.items():
+        area = cells.get(cell, 0.0)
+        weights = [p.cap_t_h for p in ps]
+        total = sum(weights) or 1.0
+        left = area
+        for i, p in enumerate(ps):
+            share = left if i == len(ps) - 1 else round(area * weights[i] / total)
+            if p.kind == "chp":
+                p.heat_mw = round(share * CHP_DESIGN_LOAD_W_M2 / 1e6, 3)
+                share = round(p.heat_mw * 1e6 / CHP_DESIGN_LOAD_W_M2)
+            p.area_m2 = share
+            left -= share
+
+
+def synthesise_registry(plan: PlanData, seed: int = SEED) -> tuple[list[SourceInput], list[tuple[str, str, date, str]]]:
+    """Heat sources and events so that the boiler tasks can be counted from the registry (some behind) and the
+    registered served area agrees with the reports at :data:`REFERENCE_PERIOD` (see above)."""
+    rng = random.Random(seed + 1)
+    protos = _large_boilers(rng)
+    protos += _small_boilers(rng, "SYN-DM-U", 84, 2400, ("urban",), 0.96, (2019, 2019, 2020),
+                             (("demolished", 0.55), ("connected_network", 0.45)))
+    # the 664 county/fringe and rural boilers (1200 t/h): the 533 of the 2019 conversions and 131 others
+    n_conv, t_conv = sum(c[1] for c in CONVERSIONS), sum(c[2] for c in CONVERSIONS)
+    protos += _small_boilers(rng, "SYN-DM-C", 664 - n_conv, 1200 - t_conv, ("county_fringe", "rural"), 0.9,
+                             (2019, 2020, 2021), (("demolished", 0.6), ("connected_network", 0.4)))
+    protos += _conversions(rng)
+    protos += _new_sources(rng)
+    cells = reference_areas(plan, seed)
+    placed = _assign_units(protos, cells, plan, rng, REFERENCE_PERIOD.end_date())
+    _split_areas(placed, cells)
+    protos += [p for ps in placed.values() for p in ps if p.code.startswith("SYN-AD-")]
+    sources, events = [], []
+    urban_owner = 0
+    for p in protos:
+        owner = p.owner
+        if not owner and p.kind == "chp":
+            owner = _LARGE_OWNERS_URBAN[urban_owner % 4] if p.area_type == "urban" else "suibao"
+            urban_owner += 1
+        sources.append(SourceInput(
+            code=p.code, name_zh=p.name, owner_org_code=owner or f"gov-{p.unit}", admin_unit_code=p.unit,
+            area_type=p.area_type, kind=p.kind, fuel=p.fuel, capacity_t_h=p.cap_t_h, capacity_mw=p.heat_mw,
+            emission_class=p.cls, vintage=p.vintage, commissioned_year=p.year, served_area_m2=float(p.area_m2),
+            note=_NOTE + ("; 供热面积按供热出力 / area from heat output" if p.heat_mw else "")))
+        events += [(p.code, e, d, "合成演示数据") for e, d in p.events]
     return sources, events

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from cleanheat.assets import heat_sources as hs
 from cleanheat.assets.heat_source_import import import_registry, registry_template
+from cleanheat.assets.registry_checks import source_warnings
 from cleanheat.assets.vocab import EMISSION_CLASSES, EVENTS, FUELS, SOURCE_KINDS, STATUSES
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor
@@ -48,7 +49,7 @@ def sources_page(request: Request, db: DbSession, actor: Viewer, unit: str | Non
         "plan": plan, "rows": rows[(page - 1) * per_page: page * per_page], "total": total, "page": page,
         "pages": max(1, (total + per_page - 1) // per_page), "by_status": by_status, "vocab": VOCAB,
         "filters": {"unit": unit or "", "status": status or "", "fuel": fuel or ""},
-        "can_write": actor.role in (*hs.WRITE_ROLES, Role.ADMIN),
+        "can_write": actor.role in (*hs.WRITE_ROLES, Role.ADMIN), "warnings": hs.warnings(db, actor),
     }, actor=actor)
 
 
@@ -80,6 +81,7 @@ def source_page(request: Request, code: str, db: DbSession, actor: Viewer):
     owner = db.get(Organisation, src.org_id)
     return render(request, "heat_sources/detail.html", {
         "s": src, "owner": owner, "vocab": VOCAB, "today": local_today().isoformat(),
+        "warnings": source_warnings(src),
         "can_write": actor.role in (Role.PROGRAMME_OFFICE, Role.ECOLOGY_BUREAU, Role.ADMIN)
         or (actor.role == Role.HEAT_COMPANY and src.org_id == actor.org_id),
     }, actor=actor)
@@ -126,6 +128,8 @@ class SourceOut(BaseModel):
     lon: float | None
     lat: float | None
     events: list[EventOut] = []
+    #: registry warnings (e.g. a new coal source that is not ultra-low), English text
+    warnings: list[str] = []
 
 
 def _out(s, with_events: bool = False) -> SourceOut:  # noqa: ANN001
@@ -135,7 +139,8 @@ def _out(s, with_events: bool = False) -> SourceOut:  # noqa: ANN001
                      vintage=s.vintage, served_area_m2=s.served_area_m2, status=s.status, status_date=s.status_date,
                      lon=s.lon, lat=s.lat,
                      events=[EventOut(event=e.event, effective_date=e.effective_date, note=e.note,
-                                      recorded_by=e.recorded_by) for e in s.events] if with_events else [])
+                                      recorded_by=e.recorded_by) for e in s.events] if with_events else [],
+                     warnings=[w.message_en for w in source_warnings(s)] if with_events else [])
 
 
 @router.get("/api/assets/heat-sources", response_model=list[SourceOut], tags=["assets"])
