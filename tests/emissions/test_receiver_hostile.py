@@ -446,3 +446,16 @@ def test_logger_from_a_full_address_gets_in_once_idle_ones_time_out(world):
 def test_docs_say_how_to_rotate_a_password():
     doc = (ROOT / "docs" / "emissions.md").read_text(encoding="utf-8")
     assert re.search(r"cleanheat emissions points set-password --mn", doc)
+
+
+def test_simulator_drives_simulated_and_demo_points_only(world):
+    """Only hashes are stored, so the simulator knows the passwords of points whose passwords follow a rule."""
+    from cleanheat.emissions.demo import _mn
+    from cleanheat.emissions.simstacks import stack_models, synthetic_password
+
+    assert synthetic_password(_mn(7)) == "dm0007" and synthetic_password(MN) is None
+    with world.session() as s:
+        models = stack_models(s, 6, register=True)
+        stored = dict(s.execute(select(MonitoringPoint.mn, MonitoringPoint.password_hash)).all())
+    assert len(models) == 2 and all(m.mn.startswith("SIM") for m in models)  # the 4 real points are skipped
+    assert all(verify_password(m.password, stored[m.mn]) for m in models)
