@@ -9,8 +9,10 @@ Group commit: a packet is answered (9014 ...) only after the transaction holding
 has a future (:meth:`StoreSink.barrier`); a connection's replies wait on the future of the batch that holds their
 packets, and the writer resolves it after the commit (True), or with False when the write failed — then the
 replies are withheld (``ReceiverStats.replies_withheld``) and the logger resends; a resent packet changes no
-value (idempotent upsert). A waiting reply makes the writer start at once rather than after
-``flush_interval_s``; while one batch is written the next one gathers. A crash can cause a resend, never a loss. A batch the database refuses is written in parts; a record
+value (idempotent upsert). Batches are written every ``flush_interval_s`` or at ``batch_size`` records, so an
+answer waits at most about ``flush_interval_s`` plus one commit (loggers wait seconds for answers); writing at
+every packet instead would make many small transactions (and, with ``--workers`` on SQLite, contention for the
+write lock). A crash can cause a resend, never a loss. A batch the database refuses is written in parts; a record
 it still refuses is stored as a malformed packet (reason ``db_error``, raw bytes kept) and counted
 (``SinkStats.db_rejected``). Only records that could not be written at all (database unavailable) are retried.
 """
@@ -117,7 +119,6 @@ class StoreSink:
         """The future of the commit of every record submitted so far."""
         if self._future is None:
             self._future = asyncio.get_running_loop().create_future()
-        self._wake.set()  # someone waits for answers: write now (the next batch gathers meanwhile)
         return self._future
 
     @property
