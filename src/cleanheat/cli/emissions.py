@@ -76,22 +76,24 @@ def serve(
     opts = ServeOptions(receiver=ReceiverOptions(host=host, port=port, reuse_port=reuse_port, **limits),
                         maintenance_interval_s=maintenance_interval, stats_interval_s=stats_interval)
 
-    def show(receiver) -> None:
-        st = receiver.server.stats
-        console.print(f"[dim]{datetime.now():%H:%M:%S}[/] connections {st.connections_open} · ok {st.frames_ok} · "
-                      f"malformed {sum(st.frames_bad.values())} {dict(st.frames_bad) or ''} · written "
-                      f"{receiver.sink.stats.written} · refused by the database {receiver.sink.stats.db_rejected} · "
-                      f"write errors {receiver.sink.stats.errors} · backlog {receiver.sink.backlog} · answers "
-                      f"withheld {st.replies_withheld} · connections refused {st.connections_refused} (per "
-                      f"address {st.connections_refused_address}) · closed idle {st.closed_idle} / no login "
-                      f"{st.closed_login} / abuse {st.closed_abuse} · dropped {st.bytes_dropped} bytes in "
-                      f"{st.records_dropped} pieces", highlight=False)
-
     def ready(receiver) -> None:
         console.print(f"[bold green]HJ 212 receiver[/] listening on {host}:{receiver.server.port} · "
                       f"{len(receiver.directory.points)} monitoring points · database {settings.database_url}")
 
-    _run(run(settings, opts, on_stats=show, ready=ready), use_uvloop)
+    _run(run(settings, opts, on_stats=_show_stats, ready=ready), use_uvloop)
+
+
+def _show_stats(receiver) -> None:
+    """The receiver's counters: what an operator watches (refusals, closures, drops, withheld answers)."""
+    st = receiver.server.stats
+    console.print(f"[dim]{datetime.now():%H:%M:%S}[/] connections {st.connections_open} · ok {st.frames_ok} · "
+                  f"malformed {sum(st.frames_bad.values())} {dict(st.frames_bad) or ''} · written "
+                  f"{receiver.sink.stats.written} · refused by the database {receiver.sink.stats.db_rejected} · "
+                  f"write errors {receiver.sink.stats.errors} · backlog {receiver.sink.backlog} · answers "
+                  f"withheld {st.replies_withheld} · connections refused {st.connections_refused} (per "
+                  f"address {st.connections_refused_address}) · closed idle {st.closed_idle} / no login "
+                  f"{st.closed_login} / abuse {st.closed_abuse} · dropped {st.bytes_dropped} bytes in "
+                  f"{st.records_dropped} pieces", highlight=False)
 
 
 def _serve_workers(workers: int, argv: list[str]) -> None:
