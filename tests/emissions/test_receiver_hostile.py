@@ -227,6 +227,38 @@ def test_replies_wait_for_the_commit_and_are_withheld_when_it_fails():
     asyncio.run(run())
 
 
+def test_half_closed_peer_gets_its_answers_then_the_close():
+    async def run():
+        sink = BarrierSink()
+        server = ReceiverServer(StaticDirectory({MN: AUTH}), sink, options())
+        proto, t = server.protocol_factory(), FakeTransport()
+        proto.connection_made(t)
+        proto.data_received(REALTIME)
+        assert proto.eof_received() is True and not t.closed  # an answer is still waiting for its commit
+        sink.futures[0].set_result(True)
+        await asyncio.sleep(0)
+        assert t.written == [ANSWER] and t.closed
+    asyncio.run(run())
+
+
+def test_peer_that_does_not_read_its_answers_is_not_read_either():
+    async def run():
+        sink = ListSink()
+        server = ReceiverServer(StaticDirectory({MN: AUTH}), sink, options())
+        proto, t = server.protocol_factory(), FakeTransport()
+        proto.connection_made(t)
+        proto.pause_writing()  # the transport's write buffer is full
+        assert t.paused
+        sink.congested = True
+        proto.data_received(REALTIME)
+        proto.resume_writing()
+        assert t.paused  # still paused: the sink is congested
+        sink.congested = False
+        server.resume_all()
+        assert not t.paused
+    asyncio.run(run())
+
+
 def test_per_address_cap_and_login_timeout_on_injected_transports():
     async def run():
         server = ReceiverServer(StaticDirectory({MN: AUTH}), ListSink(),
