@@ -106,7 +106,10 @@ def main() -> None:
         log_file = open(tmp / "receiver.log", "w")  # noqa: SIM115 - kept open for the receiver's lifetime
         proc = subprocess.Popen([sys.executable, "-m", "cleanheat.cli.main", "emissions", "serve", "--port", str(port),
                                  "--stats-interval", "0", "--maintenance-interval", "0",
-                                 "--max-connections", str(args.connections + 100), "--workers", str(args.workers)],
+                                 "--max-connections", str(args.connections + 100),
+                                 # every simulated logger connects from 127.0.0.1
+                                 "--max-connections-per-address", str(args.connections + 100),
+                                 "--workers", str(args.workers)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=log_file)
         wait_port(port)
         fr = args.fault_rate

@@ -15,6 +15,7 @@ from cleanheat.assets.heat_sources import SourceInput
 from cleanheat.auth.service import Actor
 from cleanheat.auth.tables import User
 from cleanheat.emissions import demo
+from cleanheat.emissions.hj212.passwords import hash_password
 from cleanheat.emissions.limits import read_limit_table
 from cleanheat.emissions.rollup import local_day, point_context
 from cleanheat.emissions.simstacks import model_for
@@ -69,11 +70,11 @@ def test_sources_are_chosen_for_every_role(registry):
 
 def _hours(session, code: str, scenario: demo.Scenario, season: int) -> list[tuple]:
     src = session.scalar(select(hs.HeatSource).where(hs.HeatSource.code == code))
-    point = MonitoringPoint(mn=f"TEST{src.id:020d}", password="x", source_id=src.id, name_zh=code)
+    point = MonitoringPoint(mn=f"TEST{src.id:020d}", password_hash=hash_password("x"), source_id=src.id, name_zh=code)
     session.add(point)
     session.flush()
     ctx = point_context(session, point, read_limit_table())
-    model = model_for(ctx.limits_on(date(2020, 1, 1)), point.mn, point.password, seed=1,
+    model = model_for(ctx.limits_on(date(2020, 1, 1)), point.mn, "x", seed=1,
                       exceedance_rate=scenario.exceedance_rate)
     first, last = demo.HISTORY[season]
     return list(demo._season_hours(ctx, model, scenario, season, first, last, random.Random(7), NOW))

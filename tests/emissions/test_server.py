@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from cleanheat.emissions.hj212.codec import encode, make_packet, parse_frame, split_packet
 from cleanheat.emissions.hj212.codes import read_code_tables
 from cleanheat.emissions.hj212.deframer import Deframer, Frame
+from cleanheat.emissions.hj212.passwords import hash_password
 from cleanheat.emissions.hj212.server import (
     ConnectionHandler,
     ListSink,
@@ -36,7 +37,7 @@ def options(**kw) -> ReceiverOptions:
 
 def handler(points=None, **kw) -> tuple[ConnectionHandler, ListSink]:
     sink = ListSink()
-    d = StaticDirectory({MN: PointAuth(1, "123456")} if points is None else points)
+    d = StaticDirectory({MN: PointAuth(1, hash_password("123456"))} if points is None else points)
     return ConnectionHandler(d, sink, options(**kw), peer="10.0.0.1:5000", clock=lambda: NOW), sink
 
 
@@ -79,9 +80,9 @@ def test_chunks_garbage_and_several_frames_per_read():
     ("points", "frame", "reason", "qn_rtn"),
     [
         ({}, REALTIME, "unknown_mn", "4"),
-        ({MN: PointAuth(1, "999999")}, REALTIME, "bad_password", "3"),
-        ({MN: PointAuth(1, "123456")}, encode(parse_frame(REALTIME), crc="modbus"), "crc_modbus", "9"),
-        ({MN: PointAuth(1, "123456", active=False)}, REALTIME, "unknown_mn", "4"),
+        ({MN: PointAuth(1, hash_password("999999"))}, REALTIME, "bad_password", "3"),
+        ({MN: PointAuth(1, hash_password("123456"))}, encode(parse_frame(REALTIME), crc="modbus"), "crc_modbus", "9"),
+        ({MN: PointAuth(1, hash_password("123456"), active=False)}, REALTIME, "unknown_mn", "4"),
     ],
 )
 def test_rejected_packets_are_kept_with_reason_and_answered(points, frame, reason, qn_rtn):
@@ -95,7 +96,7 @@ def test_rejected_packets_are_kept_with_reason_and_answered(points, frame, reaso
 
 
 def test_modbus_device_accepted_when_configured():
-    h, sink = handler({MN: PointAuth(1, "123456", crc_variant="modbus")})
+    h, sink = handler({MN: PointAuth(1, hash_password("123456"), crc_variant="modbus")})
     assert h.feed(encode(parse_frame(REALTIME), crc="modbus")) == [ANSWER]
     assert sink.records[0].ok
 
@@ -140,7 +141,7 @@ def test_2025_heartbeat_and_time_calibration_request():
 
 
 def test_2005_packet_codes_are_mapped():
-    h, sink = handler({"88888880000001": PointAuth(7, "123456")})
+    h, sink = handler({"88888880000001": PointAuth(7, hash_password("123456"))})
     seg = (b"ST=32;CN=2011;PW=123456;MN=88888880000001;CP=&&DataTime=20241215103000;02-Rtd=80,02-Flag=N;"
            b"S01-Rtd=10.1&&")
     from cleanheat.emissions.hj212.crc import crc16_hj212
@@ -210,7 +211,7 @@ def test_protocol_on_injected_transport():
 
 async def _protocol_on_injected_transport():
     sink = ListSink()
-    server = ReceiverServer(StaticDirectory({MN: PointAuth(1, "123456")}), sink, options(idle_timeout_s=0.05))
+    server = ReceiverServer(StaticDirectory({MN: PointAuth(1, hash_password("123456"))}), sink, options(idle_timeout_s=0.05))
     proto = server.protocol_factory()
     t = FakeTransport()
     proto.connection_made(t)
@@ -394,7 +395,7 @@ def test_wrong_password_peer_does_not_take_over_the_point():
 
 async def _wrong_password_peer_does_not_take_over_the_point():
     sink = ListSink()
-    server = ReceiverServer(StaticDirectory({MN: PointAuth(1, "123456")}), sink, options())
+    server = ReceiverServer(StaticDirectory({MN: PointAuth(1, hash_password("123456"))}), sink, options())
     real, t_real = server.protocol_factory(), FakeTransport()
     real.connection_made(t_real)
     real.data_received(REALTIME)

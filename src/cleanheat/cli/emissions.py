@@ -34,10 +34,18 @@ def serve(
     host: Annotated[str, typer.Option(help="Bind address (0.0.0.0 to accept data loggers from the network).")]
     = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 9212,
-    max_connections: Annotated[int, typer.Option(help="Connections accepted at once.")] = 5000,
-    idle_timeout: Annotated[float, typer.Option(help="Close a connection silent for this long (s).")] = 600.0,
-    max_bad_per_minute: Annotated[int, typer.Option(help="Close a connection sending more malformed frames "
-                                                         "than this per minute.")] = 600,
+    max_connections: Annotated[int | None, typer.Option(help="Connections accepted at once "
+                                                              "(default CLEANHEAT_HJ212_MAX_CONNECTIONS).")] = None,
+    max_connections_per_address: Annotated[int | None, typer.Option(
+        help="Connections accepted at once from one address (default "
+             "CLEANHEAT_HJ212_MAX_CONNECTIONS_PER_ADDRESS).")] = None,
+    idle_timeout: Annotated[float | None, typer.Option(help="Close a connection silent for this long (s) "
+                                                            "(default CLEANHEAT_HJ212_IDLE_TIMEOUT_S).")] = None,
+    login_timeout: Annotated[float | None, typer.Option(
+        help="Close a connection without a valid packet of a registered point after this long (s) "
+             "(default CLEANHEAT_HJ212_LOGIN_TIMEOUT_S).")] = None,
+    max_bad_per_minute: Annotated[int | None, typer.Option(help="Close a connection sending more malformed "
+                                                                "frames than this per minute.")] = None,
     maintenance_interval: Annotated[float, typer.Option(help="Evaluate hours and check alarms every N s.")] = 60.0,
     stats_interval: Annotated[float, typer.Option(help="Print counters every N s (0: never).")] = 30.0,
     use_uvloop: Annotated[bool, typer.Option("--uvloop/--no-uvloop", help="Use uvloop when installed.")] = True,
@@ -45,7 +53,12 @@ def serve(
                                               "than one on a multi-core machine.")] = 1,
     reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
-    """Receive HJ 212 packets over TCP, store them (malformed ones too, with the reason) and evaluate them."""
+    """Receive HJ 212 packets over TCP, store them (malformed ones too, with the reason) and evaluate them.
+
+    A packet is answered only after it is committed to the database. Connection limits and timeouts are the
+    CLEANHEAT_HJ212_* settings (docs/emissions.md); the counters (refused, closed, dropped bytes, withheld
+    answers) are printed every --stats-interval seconds."""
+    from cleanheat.emissions.hj212.config import ReceiverConfig
     from cleanheat.emissions.hj212.server import ReceiverOptions
     from cleanheat.emissions.receiver import ServeOptions
     from cleanheat.emissions.receiver import serve as run
@@ -55,23 +68,32 @@ def serve(
         return
     settings = load_settings()
     require_database(settings)
-    opts = ServeOptions(receiver=ReceiverOptions(host=host, port=port, max_connections=max_connections,
-                                                 idle_timeout_s=idle_timeout, max_bad_per_minute=max_bad_per_minute,
-                                                 reuse_port=reuse_port),
+    cfg = ReceiverConfig()
+    given = {"max_connections": max_connections, "max_connections_per_address": max_connections_per_address,
+             "idle_timeout_s": idle_timeout, "login_timeout_s": login_timeout,
+             "max_bad_per_minute": max_bad_per_minute}
+    limits = cfg.model_dump() | {k: v for k, v in given.items() if v is not None}
+    opts = ServeOptions(receiver=ReceiverOptions(host=host, port=port, reuse_port=reuse_port, **limits),
                         maintenance_interval_s=maintenance_interval, stats_interval_s=stats_interval)
-
-    def show(receiver) -> None:
-        st = receiver.server.stats
-        console.print(f"[dim]{datetime.now():%H:%M:%S}[/] connections {st.connections_open} · ok {st.frames_ok} · "
-                      f"malformed {sum(st.frames_bad.values())} {dict(st.frames_bad) or ''} · written "
-                      f"{receiver.sink.stats.written} · refused by the database {receiver.sink.stats.db_rejected} · "
-                      f"write errors {receiver.sink.stats.errors} · backlog {receiver.sink.backlog}", highlight=False)
 
     def ready(receiver) -> None:
         console.print(f"[bold green]HJ 212 receiver[/] listening on {host}:{receiver.server.port} · "
                       f"{len(receiver.directory.points)} monitoring points · database {settings.database_url}")
 
-    _run(run(settings, opts, on_stats=show, ready=ready), use_uvloop)
+    _run(run(settings, opts, on_stats=_show_stats, ready=ready), use_uvloop)
+
+
+def _show_stats(receiver) -> None:
+    """The receiver's counters: what an operator watches (refusals, closures, drops, withheld answers)."""
+    st = receiver.server.stats
+    console.print(f"[dim]{datetime.now():%H:%M:%S}[/] connections {st.connections_open} · ok {st.frames_ok} · "
+                  f"malformed {sum(st.frames_bad.values())} {dict(st.frames_bad) or ''} · written "
+                  f"{receiver.sink.stats.written} · refused by the database {receiver.sink.stats.db_rejected} · "
+                  f"write errors {receiver.sink.stats.errors} · backlog {receiver.sink.backlog} · answers "
+                  f"withheld {st.replies_withheld} · connections refused {st.connections_refused} (per "
+                  f"address {st.connections_refused_address}) · closed idle {st.closed_idle} / no login "
+                  f"{st.closed_login} / abuse {st.closed_abuse} · dropped {st.bytes_dropped} bytes in "
+                  f"{st.records_dropped} pieces", highlight=False)
 
 
 def _serve_workers(workers: int, argv: list[str]) -> None:
@@ -368,6 +390,23 @@ def points_list() -> None:
             table.add_row(str(p.id), p.mn, p.source.code, p.name_zh, p.crc_variant, "yes" if p.active else "no",
                           p.last_packet_at.isoformat(timespec="seconds") if p.last_packet_at else "–")
     console.print(table)
+
+
+@points_app.command("set-password")
+def points_set_password(
+    mn: Annotated[str, typer.Option(help="HJ 212 MN of the data logger.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          help="The new HJ 212 access password (PW).")],
+) -> None:
+    """Rotate a point's HJ 212 password (PW): set the new one on the data logger and here (only a hash is
+    stored). A running receiver accepts the new password after its next directory refresh (30 s by default);
+    until the logger is switched over, its packets are kept as bad_password and it resends them."""
+    from cleanheat.auth.service import Actor
+    from cleanheat.emissions import service
+
+    with reported_errors(), db_session() as session:
+        p = service.set_password(session, Actor.system("cli"), mn, password)
+        console.print(f"password of point {p.id} ({p.mn}) set")
 
 
 @points_app.command("add")

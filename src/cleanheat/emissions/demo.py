@@ -36,6 +36,7 @@ from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
 from cleanheat.config import Settings
 from cleanheat.emissions.hj212.codec import CHINA_TZ, encode, parse_frame
+from cleanheat.emissions.hj212.passwords import hash_password
 from cleanheat.emissions.ingest import BulkWriter, IngestRecord, bulk_insert
 from cleanheat.emissions.limits import MW_PER_T_H, facts_at, read_limit_table
 from cleanheat.emissions.processing import (
@@ -49,7 +50,7 @@ from cleanheat.emissions.processing import (
 )
 from cleanheat.emissions.processing import HourValue as HV
 from cleanheat.emissions.rollup import local_day, point_context, run_maintenance
-from cleanheat.emissions.simstacks import model_for
+from cleanheat.emissions.simstacks import model_for, synthetic_password
 from cleanheat.emissions.tables import DayValue, Exceedance, HourValue, MonitoringPoint, Reading
 from cleanheat.store.base import utcnow
 
@@ -317,8 +318,9 @@ def load_demo(session: Session, settings: Settings) -> str:
         mn = _mn(i)
         if session.scalar(select(MonitoringPoint).where(MonitoringPoint.mn == mn)) is not None:
             continue
-        point = MonitoringPoint(mn=mn, password=f"dm{i:04d}", source_id=src.id, name_zh=f"{src.name_zh} 排放口1",
-                                stack_no="1", note=f"合成演示数据 / synthetic demo data ({scenario.role})")
+        point = MonitoringPoint(mn=mn, password_hash=hash_password(f"dm{i:04d}"), source_id=src.id,
+                                name_zh=f"{src.name_zh} 排放口1", stack_no="1",
+                                note=f"合成演示数据 / synthetic demo data ({scenario.role})")
         session.add(point)
         new_points.append((point, scenario))
     session.flush()
@@ -334,7 +336,8 @@ def load_demo(session: Session, settings: Settings) -> str:
     live_hours = max(24 * 7, int((now - month_start).total_seconds() // 3600))
     for point, scenario in new_points:
         ctx = point_context(session, point, table)
-        model = model_for(ctx.limits_on(now.date()), point.mn, point.password, seed=point.id, exceedance_rate=0.004)
+        model = model_for(ctx.limits_on(now.date()), point.mn, synthetic_password(point.mn), seed=point.id,
+                          exceedance_rate=0.004)
         n_hist += _history(session, point, model, scenario, rng)
         records += _live(point, replace(model, exceedance_rate=0.03), live_hours, now)
     session.flush()

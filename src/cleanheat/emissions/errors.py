@@ -35,9 +35,11 @@ REASONS: dict[str, tuple[str, str]] = {
     "bad_value": ("数值错误", "bad value"),
     "bad_time": ("时间格式错误", "bad time"),
     "unknown_mn": ("未登记的设备（MN）", "MN not registered"),
+    "empty_mn": ("设备编号（MN）为空", "empty MN"),
     "bad_password": ("访问密码错误", "wrong password (PW)"),
     "incomplete_split": ("分包不完整", "split packet incomplete"),
     "rate_limited": ("超过连接限额", "connection limit exceeded"),
+    "dropped": ("超出保存限额，已丢弃（计数）", "over the storage limit, dropped (counted)"),
     "db_error": ("数据库拒收（原始报文已保存）", "refused by the database (raw bytes kept)"),
 }
 

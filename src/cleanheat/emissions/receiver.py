@@ -3,7 +3,16 @@ evaluation (hours, days, exceedances, missing-data alarms). ``cleanheat emission
 
 All database work runs in one worker thread (SQLite has one writer; PostgreSQL does not mind), so the event loop
 only parses and answers. Records wait in memory until written; while too many wait, connections stop being read
-(TCP back-pressure) instead of anything being dropped. A batch the database refuses is written in parts; a record
+(TCP back-pressure) instead of anything being dropped.
+
+Group commit: a packet is answered (9014 ...) only after the transaction holding it is committed. Each batch
+has a future (:meth:`StoreSink.barrier`); a connection's replies wait on the future of the batch that holds their
+packets, and the writer resolves it after the commit (True), or with False when the write failed — then the
+replies are withheld (``ReceiverStats.replies_withheld``) and the logger resends; a resent packet changes no
+value (idempotent upsert). Batches are written every ``flush_interval_s`` or at ``batch_size`` records, so an
+answer waits at most about ``flush_interval_s`` plus one commit (loggers wait seconds for answers); writing at
+every packet instead would make many small transactions (and, with ``--workers`` on SQLite, contention for the
+write lock). A crash can cause a resend, never a loss. A batch the database refuses is written in parts; a record
 it still refuses is stored as a malformed packet (reason ``db_error``, raw bytes kept) and counted
 (``SinkStats.db_rejected``). Only records that could not be written at all (database unavailable) are retried.
 """
@@ -51,7 +60,7 @@ class DbPointDirectory:
     def refresh(self) -> int:
         factory = make_sessionmaker(self.engine)
         with session_scope(factory) as session:
-            rows = session.execute(select(MonitoringPoint.mn, MonitoringPoint.id, MonitoringPoint.password,
+            rows = session.execute(select(MonitoringPoint.mn, MonitoringPoint.id, MonitoringPoint.password_hash,
                                           MonitoringPoint.crc_variant, MonitoringPoint.active)).all()
         self.points = {mn: PointAuth(pid, pw, crc, active) for mn, pid, pw, crc, active in rows}
         self._last_refresh = time.monotonic()
@@ -60,7 +69,7 @@ class DbPointDirectory:
 
     def lookup(self, mn: str) -> PointAuth | None:
         auth = self.points.get(mn)
-        if auth is None:
+        if auth is None and mn:
             self.refresh_wanted = True  # a point registered since the last refresh is picked up soon
         return auth
 
@@ -74,6 +83,8 @@ class SinkStats:
     #: records the database refused, kept as malformed packets (reason db_error)
     db_rejected: int = 0
     max_pending: int = 0
+    #: batches whose write failed: their replies were withheld (the records are retried)
+    failed_batches: int = 0
 
 
 @dataclass
@@ -90,6 +101,8 @@ class StoreSink:
 
     def __post_init__(self) -> None:
         self.pending: list[IngestRecord] = []
+        #: resolved when the records now pending are committed (True) or their write failed (False)
+        self._future: asyncio.Future | None = None
         self.inflight = 0
         self._wake = asyncio.Event()
         self._closing = False
@@ -101,6 +114,12 @@ class StoreSink:
         self.stats.max_pending = max(self.stats.max_pending, n)
         if n >= self.batch_size:
             self._wake.set()
+
+    def barrier(self) -> asyncio.Future:
+        """The future of the commit of every record submitted so far."""
+        if self._future is None:
+            self._future = asyncio.get_running_loop().create_future()
+        return self._future
 
     @property
     def congested(self) -> bool:
@@ -123,14 +142,19 @@ class StoreSink:
                 pass
             self._wake.clear()
             if not self.pending:
+                _resolve(self._future, True)
+                self._future = None
                 if self._closing:
                     return
                 continue
             batch, self.pending = self.pending, []
+            done, self._future = self._future, None
             self.inflight = len(batch)
             try:
                 ws = await loop.run_in_executor(self.executor, self.writer.write_salvaging, batch)
             except Exception as exc:  # noqa: BLE001 - the database took nothing more: keep the rest, retry
+                _resolve(done, False)  # no answer for a packet that may not be stored: the logger resends
+                self.stats.failed_batches += 1
                 remaining = exc.remaining if isinstance(exc, WriteAborted) else batch
                 if isinstance(exc, WriteAborted):
                     self.stats.written += exc.stats.packets
@@ -145,6 +169,7 @@ class StoreSink:
                 continue
             backoff = 0.5
             self.inflight = 0
+            _resolve(done, True)
             self.stats.written += ws.packets
             self.stats.db_rejected += ws.db_rejected
             if ws.db_rejected:
@@ -158,6 +183,11 @@ class StoreSink:
     async def close(self) -> None:
         self._closing = True
         self._wake.set()
+
+
+def _resolve(fut: asyncio.Future | None, committed: bool) -> None:
+    if fut is not None and not fut.done():
+        fut.set_result(committed)
 
 
 @dataclass

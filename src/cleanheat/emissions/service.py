@@ -26,6 +26,7 @@ from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
 from cleanheat.emissions.compliance import ComplianceSummary, PollutantStats, month_bounds
 from cleanheat.emissions.hj212.crc import CRC_VARIANT_NAMES
+from cleanheat.emissions.hj212.passwords import hash_password, verify_password
 from cleanheat.emissions.processing import POLLUTANTS, Rules, read_rules
 from cleanheat.emissions.tables import Alarm, DayValue, Exceedance, HourValue, MonitoringPoint, RawPacket
 from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
@@ -124,7 +125,8 @@ def register_point(session: Session, actor: Actor, data: PointInput) -> Monitori
         raise InputError("监测点信息有误 / invalid monitoring point", issues)
     if session.scalar(select(MonitoringPoint).where(MonitoringPoint.mn == data.mn)) is not None:
         raise ConflictError(f"MN {data.mn} 已登记 / is already registered")
-    point = MonitoringPoint(mn=data.mn, password=data.password, crc_variant=data.crc_variant, source_id=source.id,
+    point = MonitoringPoint(mn=data.mn, password_hash=hash_password(data.password), crc_variant=data.crc_variant,
+                            source_id=source.id,
                             name_zh=data.name_zh or f"{source.name_zh} 排放口{data.stack_no or ''}".strip(),
                             stack_no=data.stack_no, ref_o2_pct=data.ref_o2_pct, active=data.active, note=data.note)
     session.add(point)
@@ -135,19 +137,30 @@ def register_point(session: Session, actor: Actor, data: PointInput) -> Monitori
     return point
 
 
+def set_password(session: Session, actor: Actor, mn: str, password: str) -> MonitoringPoint:
+    """Rotate the HJ 212 password of the point with this MN (only its hash is stored; a running receiver picks
+    the change up at its next directory refresh, within ``directory_refresh_s``)."""
+    actor.require_roles(*MANAGE_ROLES)
+    point_id = session.scalar(select(MonitoringPoint.id).where(MonitoringPoint.mn == mn))
+    if point_id is None:
+        raise NotFoundError(f"MN {mn} 未登记 / is not registered")
+    return update_point(session, actor, point_id, password=password)
+
+
 def update_point(session: Session, actor: Actor, point_id: int, *, password: str | None = None,
                  crc_variant: str | None = None, active: bool | None = None, ref_o2_pct: float | None = None,
                  clear_ref_o2: bool = False, note: str | None = None) -> MonitoringPoint:
     actor.require_roles(*MANAGE_ROLES)
     point = get_point(session, actor, point_id)
     changes: dict[str, object] = {}
-    probe = PointInput(mn=point.mn, password=password or point.password, source_code=point.source.code,
+    probe = PointInput(mn=point.mn, password="unchanged" if password is None else password,
+                       source_code=point.source.code,
                        crc_variant=crc_variant or point.crc_variant, ref_o2_pct=ref_o2_pct)
     issues = [i for i in probe.issues() if i.field != "mn"]
     if issues:
         raise InputError("监测点信息有误 / invalid monitoring point", issues)
-    if password is not None and password != point.password:
-        point.password = password
+    if password is not None and not verify_password(password, point.password_hash):
+        point.password_hash = hash_password(password)  # only the hash is stored
         changes["password"] = "changed"
     if crc_variant is not None and crc_variant != point.crc_variant:
         changes["crc_variant"] = [point.crc_variant, crc_variant]

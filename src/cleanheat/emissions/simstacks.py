@@ -11,6 +11,7 @@ from cleanheat.assets.tables import HeatSource
 from cleanheat.auth.roles import OrgKind
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
+from cleanheat.emissions.hj212.passwords import hash_password
 from cleanheat.emissions.limits import read_limit_table
 from cleanheat.emissions.rollup import point_context
 from cleanheat.emissions.tables import MonitoringPoint
@@ -18,6 +19,16 @@ from cleanheat.emissions.traffic import StackModel
 from cleanheat.store.base import utcnow
 
 SIM_PREFIX = "SIM-"
+
+
+def synthetic_password(mn: str) -> str | None:
+    """The HJ 212 password of a simulated (``SIM`` + 21 digits) or demo (``0100DE`` + 18 digits) point, which
+    follow a rule; None for any other point (only its hash is stored, so a real point cannot be simulated)."""
+    if mn.startswith("SIM") and len(mn) == 24 and mn[3:].isdigit():
+        return f"sim{int(mn[3:]):05d}"
+    if mn.startswith("0100DE") and len(mn) == 24 and mn[6:].isdigit():
+        return f"dm{int(mn[6:]):04d}"
+    return None
 
 
 def model_for(ctx_limits, mn: str, password: str, seed: int, exceedance_rate: float,
@@ -34,7 +45,8 @@ def model_for(ctx_limits, mn: str, password: str, seed: int, exceedance_rate: fl
 
 def stack_models(session: Session, n: int, *, register: bool = False, seed: int = 1,
                  exceedance_rate: float = 0.02, today: date | None = None) -> list[StackModel]:
-    """Models of the first ``n`` active points (registering SIM-nnnn sources and points when asked)."""
+    """Models of the first ``n`` active points (registering SIM-nnnn sources and points when asked); only
+    simulated and demo points, whose passwords follow a rule (:func:`synthetic_password`), can be simulated."""
     points = list(session.scalars(select(MonitoringPoint).where(MonitoringPoint.active.is_(True))
                                   .order_by(MonitoringPoint.id).limit(n)))
     if register and len(points) < n:
@@ -45,8 +57,11 @@ def stack_models(session: Session, n: int, *, register: bool = False, seed: int 
     today = today or utcnow().date()
     out = []
     for p in points:
+        password = synthetic_password(p.mn)
+        if password is None:  # a real point: its password is not known here
+            continue
         ctx = point_context(session, p, table)
-        out.append(model_for(ctx.limits_on(today), p.mn, p.password, seed + p.id, exceedance_rate))
+        out.append(model_for(ctx.limits_on(today), p.mn, password, seed + p.id, exceedance_rate))
     return out
 
 
@@ -72,7 +87,8 @@ def register_sim_points(session: Session, count: int, *, org_code: str | None = 
                          status="in_service", note="synthetic (simulator)")
         session.add(src)
         session.flush()
-        session.add(MonitoringPoint(mn=f"SIM{i:021d}", password=f"sim{i:05d}", source_id=src.id,
+        mn = f"SIM{i:021d}"
+        session.add(MonitoringPoint(mn=mn, password_hash=hash_password(synthetic_password(mn)), source_id=src.id,
                                     name_zh=f"模拟排放口 {i}", stack_no="1", note="synthetic (simulator)"))
         made += 1
     session.flush()

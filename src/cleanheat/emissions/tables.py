@@ -43,8 +43,9 @@ class MonitoringPoint(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: HJ 212 MN (24 hex chars in 2017; 14 in 2005)
     mn: Mapped[str] = mapped_column(String(32), unique=True)
-    #: HJ 212 access password (PW); sent in clear by the device on every packet
-    password: Mapped[str] = mapped_column(String(64))
+    #: hash of the HJ 212 access password (PW), which the device sends in clear on every packet; the password
+    #: itself is not stored (hj212/passwords.py: salted PBKDF2-SHA256)
+    password_hash: Mapped[str] = mapped_column(String(128))
     #: hj212 | modbus | none (some devices compute the wrong CRC; see hj212/crc.py)
     crc_variant: Mapped[str] = mapped_column(String(8), default="hj212")
     source_id: Mapped[int] = mapped_column(ForeignKey("assets_heat_sources.id", ondelete="CASCADE"), index=True)

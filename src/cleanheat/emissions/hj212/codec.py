@@ -120,17 +120,17 @@ class Packet:
     @property
     def flag(self) -> int | None:
         v = self._h.get("Flag")
-        return int(v) if v is not None else None
+        return int(v) if v else None  # an empty field (real loggers send them) is no value
 
     @property
     def pnum(self) -> int | None:
         v = self._h.get("PNUM")
-        return int(v) if v is not None else None
+        return int(v) if v else None  # an empty field (real loggers send them) is no value
 
     @property
     def pno(self) -> int | None:
         v = self._h.get("PNO")
-        return int(v) if v is not None else None
+        return int(v) if v else None  # an empty field (real loggers send them) is no value
 
     @property
     def ack_requested(self) -> bool:
@@ -382,13 +382,15 @@ def _field_pos(header: list[tuple[str, str]], name: str) -> int:
 
 
 def _check_header(h: dict[str, str], header: list[tuple[str, str]], seg: _Seg, warnings: list[str]) -> None:
-    if not _CN_RE.match(h["CN"]):
+    # Empty fields (``PW=;MN=;``) are what real loggers send: they parse, and the receiver decides what a packet
+    # without an MN or a command code is (it keeps it with the reason).
+    if h["CN"] and not _CN_RE.match(h["CN"]):
         raise seg.error("bad_cn", f"CN {h['CN']!r} is not 4 digits", _field_pos(header, "CN"), "CN")
     if not h["MN"]:
-        raise seg.error("missing_field", "MN is empty", _field_pos(header, "MN"), "MN")
+        warnings.append("MN is empty")
     flag_text = h.get("Flag")
     flag = 0
-    if flag_text is not None:
+    if flag_text:
         if not flag_text.isdigit() or not flag_text.isascii() or int(flag_text) > 255:
             raise seg.error("bad_flag", f"Flag {flag_text!r} is not an integer 0..255", _field_pos(header, "Flag"),
                             "Flag")
@@ -398,12 +400,14 @@ def _check_header(h: dict[str, str], header: list[tuple[str, str]], seg: _Seg, w
                             "1 = 2017, 2 = 2025)", _field_pos(header, "Flag"), "Flag")
     for name in ("PNUM", "PNO"):
         v = h.get(name)
+        if v == "":
+            continue
         if v is None:
             if flag & FLAG_SPLIT:
                 raise seg.error("missing_field", f"Flag has the split bit D but {name} is missing", 0, name)
         elif not (v.isascii() and v.isdigit()) or int(v) < 1:
             raise seg.error("bad_field", f"{name} {v!r} is not a positive integer", _field_pos(header, name), name)
-    if "PNUM" in h and "PNO" in h and int(h["PNO"]) > int(h["PNUM"]):
+    if h.get("PNUM") and h.get("PNO") and int(h["PNO"]) > int(h["PNUM"]):
         raise seg.error("bad_field", f"PNO {h['PNO']} exceeds PNUM {h['PNUM']}", _field_pos(header, "PNO"), "PNO")
     qn = h.get("QN")
     if qn is not None and not _QN_RE.match(qn):
