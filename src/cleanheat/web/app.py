@@ -24,6 +24,7 @@ from cleanheat.errors import ConflictError, InputError, NotFoundError, Permissio
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from cleanheat.web import formatting, routes
 from cleanheat.web.deps import LoginRequired, render, verify_csrf
+from cleanheat.web.security_headers import SecurityHeadersMiddleware
 
 WEB_DIR = Path(__file__).parent
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, engine=None, background: bool = True) -> F
         same_site="lax",
         https_only=settings.cookie_secure,
     )
+    app.add_middleware(SecurityHeadersMiddleware, docs_path=app.docs_url)
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
 
     nav = []
