@@ -77,6 +77,8 @@ def _assert_nothing_ran(page, seen: list[str]) -> None:
     assert page.evaluate("window.__xss") is None
     assert page.evaluate(INJECTED) == 0
     assert seen == [], seen
+    # htmx evaluates nothing either (hx-on, js: values, trigger filters, scripts in swapped content)
+    assert page.evaluate("() => [htmx.config.allowEval, htmx.config.allowScriptTags]") == [False, False]
 
 
 # ------------------------------------------------------------------------------------------ network ids
