@@ -73,13 +73,13 @@ def test_station_page_shows_live_values(city_app, page, login_as):  # noqa: F811
     before = value.inner_text()
     assert re.fullmatch(r"\d+\.\d\d", before), before
     # the trend charts drew their lines (ECharts renders into a canvas)
-    page.wait_for_function("document.querySelectorAll('#temp-chart canvas').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#temp-chart canvas').length > 0")
     page.wait_for_selector("#live-dot.on", timeout=10_000)
     # a new reading arrives (as from a device); the page shows it without a reload
     msg = ParsedMessage(token=None, readings=[("E-S01-C", "s_supply_temp_c", now + 1000, 66.66, "e2e"),
                                              ("E-S01-C", "heat_power_kw", now + 1000, 1234.5, "e2e")])
     pipe.ingest([Inbound(parsed=msg, trusted=True, location="e2e")], now_ms=now + 1000)
-    page.wait_for_function("document.getElementById('v-E-S01-C.s_supply_temp_c').textContent === '66.66'",
+    page.wait_for_function("() => document.getElementById('v-E-S01-C.s_supply_temp_c').textContent === '66.66'",
                            timeout=15_000)
     assert page.locator("#v-E-S01-C\\.heat_power_kw").inner_text() == "1234.50"
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # still the same page load
@@ -91,7 +91,7 @@ def test_station_page_shows_live_values(city_app, page, login_as):  # noqa: F811
     page.wait_for_load_state("networkidle")
     tiles = page.locator(".v .n").all_inner_texts()
     assert "Secondary flow" in tiles and not [t for t in tiles if "_" in t], tiles
-    page.wait_for_function("(echarts.getInstanceByDom(document.getElementById('flow-chart')).getOption().yAxis"
+    page.wait_for_function("() => (echarts.getInstanceByDom(document.getElementById('flow-chart')).getOption().yAxis"
                            " || []).length === 3")
     axes = page.evaluate("echarts.getInstanceByDom(document.getElementById('flow-chart')).getOption().yAxis"
                          ".map(a => a.name)")
@@ -102,7 +102,7 @@ def test_overview_alarms_compliance_quarantine_and_resident(city_app, page, logi
     url = city_app[0]
     login_as(url, "htjt")
     page.goto(f"{url}/telemetry")
-    page.wait_for_function("document.querySelectorAll('#power-chart canvas').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#power-chart canvas').length > 0")
     assert page.locator("#c-online").inner_text() == "3 / 3"
     shot(page, "telemetry-overview")
     page.goto(f"{url}/telemetry/alarms")

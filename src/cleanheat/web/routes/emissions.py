@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
@@ -160,7 +159,7 @@ def point_page(request: Request, point_id: int, db: DbSession, actor: PageActor,
     alarms = service.list_alarms(db, actor, point_id=point_id, limit=20)
     packets = service.list_packets(db, actor, point_id=point_id, limit=20) if _can_manage(actor) else []
     return render(request, "emissions/point.html", _common(actor) | {
-        "point": point, "chart_json": json.dumps(chart, ensure_ascii=False), "days": days, "hours_count": len(hours),
+        "point": point, "chart": chart, "days": days, "hours_count": len(hours),
         "by_day": sorted(by_day.items(), reverse=True), "limit_set": limit_set, "ref_o2": ref_o2,
         "events": events, "alarms": alarms, "packets": packets, "range": (_local(lo), _local(hi)),
         "factors": read_code_tables().factors, "can_manage": _can_manage(actor)}, actor=actor)

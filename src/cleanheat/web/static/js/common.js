@@ -1,0 +1,69 @@
+// Shared page helpers. Pages run no inline script (Content-Security-Policy script-src 'self'): each page's code is a
+// file in /static/js/ and reads its server data from <script type="application/json" id="..."> blocks.
+(function () {
+  "use strict";
+  const ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "`": "&#96;"};
+
+  // Escape text for HTML: use it for everything user-provided that goes into innerHTML or an ECharts tooltip
+  // formatter (ECharts puts a formatter's return value into the page as HTML).
+  function esc(value) {
+    if (value === null || value === undefined) return "";
+    return String(value).replace(/[&<>"'`]/g, (c) => ESC[c]);
+  }
+
+  // The JSON data block with this id (null when the page has none).
+  function data(id) {
+    const el = document.getElementById(id);
+    return el ? JSON.parse(el.textContent) : null;
+  }
+
+  window.cleanheat = Object.assign(window.cleanheat || {}, {esc: esc, data: data});
+
+  // top bar: never wrap. Entries that do not fit move (from the end) into "更多 / More"; the highlighted entry stays.
+  function fitNav() {
+    const nav = document.querySelector("header.top nav.main");
+    if (!nav) return;
+    const links = nav.querySelector(".links"), more = nav.querySelector("details.more"), menu = more.querySelector(".menu");
+    const summary = more.querySelector("summary"), own = menu.children.length;
+    function fit() {
+      while (menu.children.length > own) links.appendChild(menu.firstElementChild);
+      more.hidden = own === 0;
+      while (links.scrollWidth > links.clientWidth + 1 && links.children.length > 1) {
+        let last = links.lastElementChild;
+        if (last.classList.contains("active")) last = last.previousElementSibling;
+        more.hidden = false;
+        menu.insertBefore(last, menu.children[menu.children.length - own] || null);
+      }
+      summary.classList.toggle("active", !!menu.querySelector("a.active"));
+    }
+    fit();
+    window.addEventListener("resize", fit);
+    if (document.fonts) document.fonts.ready.then(fit);
+    document.addEventListener("click", (e) => { if (more.open && !more.contains(e.target)) more.open = false; });
+  }
+
+  // Declarative behaviours instead of inline handlers:
+  //   <form data-confirm="text">            asks before submitting
+  //   <a data-back href="/">                goes back in the history (the href is the fallback)
+  //   <select data-period-picker>           "2021Q3" -> ?year=2021&quarter=3 on the current page
+  document.addEventListener("submit", (e) => {
+    const form = e.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) e.preventDefault();
+  });
+  document.addEventListener("click", (e) => {
+    const a = e.target.closest("a[data-back]");
+    if (a && window.history.length > 1) { e.preventDefault(); window.history.back(); }
+  });
+  document.addEventListener("change", (e) => {
+    const sel = e.target.closest("select[data-period-picker]");
+    if (!sel) return;
+    const [y, q] = sel.value.split("Q");
+    const u = new URL(window.location.href);
+    u.searchParams.set("year", y);
+    u.searchParams.set("quarter", q);
+    window.location.href = u.toString();
+  });
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fitNav);
+  else fitNav();
+})();
