@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     session_max_age_s: int = Field(default=8 * 3600, description="Lifetime of a login session [s].")
     token_max_age_days: int = Field(default=90, description="Lifetime of an API bearer token [days].")
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, description="Largest accepted upload [bytes].")
+    body_max_bytes: int = Field(
+        default=1024 * 1024,
+        description="Largest accepted request body other than an upload (JSON, forms) [bytes]; larger: HTTP 413.",
+    )
     display_timezone: str = Field(default="Asia/Shanghai", description="Time zone used to display times.")
     compliance_threshold: float = Field(
         default=0.95,

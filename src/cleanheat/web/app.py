@@ -24,6 +24,7 @@ from cleanheat.errors import ConflictError, InputError, NotFoundError, Permissio
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from cleanheat.web import formatting, routes
 from cleanheat.web.deps import LoginRequired, render, verify_csrf
+from cleanheat.web.limits import RequestLimits
 
 WEB_DIR = Path(__file__).parent
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, engine=None, background: bool = True) -> F
         localtime=lambda v, fmt="%Y-%m-%d %H:%M": formatting.local_time(v, settings.display_timezone, fmt),
     )
     app.state.templates = templates
+    app.add_middleware(RequestLimits)  # inside the session middleware: it reads the session, before any body
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.resolved_secret_key(),
