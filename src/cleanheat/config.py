@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         path = self.var_dir / "secret_key"
         if path.exists():
             return path.read_text().strip()
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = secrets.token_urlsafe(48)
         path.write_text(key)
         path.chmod(0o600)

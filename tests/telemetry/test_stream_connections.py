@@ -104,8 +104,8 @@ def test_fifty_open_streams_hold_no_connections_and_others_still_answer(live):
         # wait for the pool timeout, 30 s, and fail)
         with httpx.Client(base_url=url, timeout=20) as other:
             assert other.get("/healthz").status_code == 200
-            office = _login(url, "office")
-            assert other.get("/telemetry", cookies=office).status_code == 200
+        with httpx.Client(base_url=url, timeout=20, cookies=_login(url, "office")) as other:
+            assert other.get("/telemetry").status_code == 200
     finally:
         for t in tabs:
             t.stop()

@@ -40,6 +40,7 @@ from cleanheat.web.deps import (
     require_roles,
 )
 from cleanheat.web.nav import NavItem
+from cleanheat.web.params import EpochMs, Id, Limit
 
 log = logging.getLogger("cleanheat.web.telemetry")
 router = APIRouter()
@@ -182,7 +183,7 @@ def overview_api(db: DbSession, actor: ViewApi):
 
 
 @router.get("/api/telemetry/stations/{station_id}/latest", tags=["telemetry"])
-def station_latest_api(db: DbSession, actor: ViewApi, station_id: int):
+def station_latest_api(db: DbSession, actor: ViewApi, station_id: Id):
     d = service.station_detail(db, actor, station_id)
     return {"station_id": station_id, "now_ms": d["now_ms"],
             "devices": [{"code": dev.code, "kind": dev.kind, "values": [v.as_dict() for v in d["values"][dev.id]]}
@@ -190,14 +191,14 @@ def station_latest_api(db: DbSession, actor: ViewApi, station_id: int):
 
 
 @router.get("/api/telemetry/stations/{station_id}/series", tags=["telemetry"])
-def station_series_api(db: DbSession, actor: ViewApi, station_id: int, hours: Hours = 24.0, band: bool = False):
+def station_series_api(db: DbSession, actor: ViewApi, station_id: Id, hours: Hours = 24.0, band: bool = False):
     """Trends of the station controller's points: ``[bucket_ms, mean]`` (``band``: ``[bucket_ms, mean, min, max]``)
     from the finest rollup that shows the span in at most 1,500 buckets."""
     return _json(service.station_series(db, actor, station_id, hours=max(hours, 0.5), band=band))
 
 
 @router.get("/api/telemetry/points/{point_id}/series", tags=["telemetry"])
-def point_series_api(db: DbSession, actor: ApiActor, point_id: int, start_ms: int, end_ms: int,
+def point_series_api(db: DbSession, actor: ApiActor, point_id: Id, start_ms: EpochMs, end_ms: EpochMs,
                      resolution: str | None = None):
     if resolution not in (None, "raw", "1m", "1h", "1d"):
         raise HTTPException(422, "resolution: raw | 1m | 1h | 1d")
@@ -214,13 +215,13 @@ def _alarm_json(a) -> dict:
 
 
 @router.get("/api/telemetry/alarms", tags=["telemetry"])
-def alarms_api(db: DbSession, actor: ViewApi, state: str | None = None, open_only: bool = False, limit: int = 200):
+def alarms_api(db: DbSession, actor: ViewApi, state: str | None = None, open_only: bool = False, limit: Limit = 200):
     return [_alarm_json(a) for a in alarm_service.list_alarms(db, actor, state=state, open_only=open_only,
                                                               limit=min(limit, 2000))]
 
 
 @router.post("/api/telemetry/alarms/{alarm_id}/ack", tags=["telemetry"], dependencies=[CsrfChecked])
-def ack_api(db: DbSession, actor: CompanyApi, alarm_id: int):
+def ack_api(db: DbSession, actor: CompanyApi, alarm_id: Id):
     return _alarm_json(alarm_service.acknowledge(db, actor, alarm_id))
 
 
@@ -261,7 +262,7 @@ def webhook_api(request: Request, db: DbSession, actor: CompanyApi, body: Webhoo
 
 
 @router.get("/api/telemetry/quarantine", tags=["telemetry"])
-def quarantine_api(db: DbSession, actor: ViewApi, reason: str | None = None, limit: int = 200):
+def quarantine_api(db: DbSession, actor: ViewApi, reason: str | None = None, limit: Limit = 200):
     rows = service.list_quarantine(db, actor, reason=reason, limit=min(limit, 2000))
     return {"counts": service.quarantine_counts(db, actor),
             "items": [{"id": q.id, "received_at": q.received_at.isoformat(), "source": q.source, "reason": q.reason,
@@ -308,7 +309,7 @@ def tokens_api(db: DbSession, actor: CompanyApi):
 
 
 @router.delete("/api/telemetry/tokens/{token_id}", tags=["telemetry"], status_code=204, dependencies=[CsrfChecked])
-def revoke_token_api(request: Request, db: DbSession, actor: CompanyApi, token_id: int):
+def revoke_token_api(request: Request, db: DbSession, actor: CompanyApi, token_id: Id):
     row = revoke_device_token(db, actor, token_id)
     pipe = getattr(request.app.state, "telemetry_pipeline", None)
     if pipe is not None:
@@ -369,7 +370,7 @@ def overview_page(request: Request, db: DbSession, actor: ViewPage):
 
 
 @router.get("/telemetry/stations/{station_id}", include_in_schema=False)
-def station_page(request: Request, db: DbSession, actor: ViewPage, station_id: int, hours: Hours = 24.0):
+def station_page(request: Request, db: DbSession, actor: ViewPage, station_id: Id, hours: Hours = 24.0):
     d = service.station_detail(db, actor, station_id)
     alarms = alarm_service.list_alarms(db, actor, station_id=station_id, limit=20)
     return render(request, "telemetry/station.html", _common(request) | d | {"alarms": alarms, "hours": hours},
@@ -385,7 +386,7 @@ def alarms_page(request: Request, db: DbSession, actor: ViewPage, state: str | N
 
 
 @router.post("/telemetry/alarms/{alarm_id}/ack", include_in_schema=False, dependencies=[CsrfChecked])
-def ack_page(request: Request, db: DbSession, actor: CompanyPage, alarm_id: int):
+def ack_page(request: Request, db: DbSession, actor: CompanyPage, alarm_id: Id):
     a = alarm_service.acknowledge(db, actor, alarm_id)
     if request.headers.get("hx-request"):
         rules = {r.id: r for r in alarm_service.list_rules(db, actor)}
@@ -414,7 +415,7 @@ def requests_page(request: Request, db: DbSession, actor: ViewPage):
 
 
 @router.post("/telemetry/requests/{request_id}/close", include_in_schema=False, dependencies=[CsrfChecked])
-def close_request_page(request: Request, db: DbSession, actor: CompanyPage, request_id: int):
+def close_request_page(request: Request, db: DbSession, actor: CompanyPage, request_id: Id):
     service.close_request(db, actor, request_id)
     return RedirectResponse("/telemetry/requests", status_code=303)
 
