@@ -14,6 +14,7 @@ from cleanheat.auth.roles import ROLE_LABELS, Role
 from cleanheat.auth.service import Actor
 from cleanheat.web.deps import ApiActor, AppSettings, CsrfChecked, DbSession, PageActor, render, require_roles
 from cleanheat.web.nav import NavItem
+from cleanheat.web.params import Limit
 
 router = APIRouter()
 
