@@ -167,13 +167,14 @@ def test_a_formula_saved_with_its_value_reads_the_value():
     assert read_workbook(data, "r.xlsx")["Sheet"].rows[0][0].value == 7
 
 
-@pytest.mark.parametrize("formula", ["=VLOOKUP(A1,B1:C2,2)", "=Other!A1", "=1/0", "=A1+1", "=B1", "=(1+2"])
+@pytest.mark.parametrize("formula", ["=VLOOKUP(A1,B1:C2,2)", "=Other!A1", "=1/0", "=A1+1", "=B1", "=(1+2", "=1e20",
+                                     "=" + "(" * 3000 + "1" + ")" * 3000])
 def test_a_formula_that_cannot_be_evaluated_is_refused_naming_the_cell(formula):
     data = _formula_book({"B1": formula if formula != "=B1" else "=B1"}, {"A1": "text"})
     with pytest.raises(InputError) as exc:
         read_workbook(data, "r.xlsx")
     (issue,) = exc.value.issues
-    assert (issue.sheet, issue.row, issue.column) == ("Sheet", 1, "B") and formula in issue.message
+    assert (issue.sheet, issue.row, issue.column) == ("Sheet", 1, "B") and formula[:60] in issue.message
 
 
 HOSTILE_TEXT = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-1+1", "@SUM(A1)", "\tx", "'=already", "#N/A", "-5",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from decimal import Decimal, DivisionByZero, InvalidOperation
+from decimal import Decimal
 
 from openpyxl.utils import column_index_from_string
 
@@ -19,6 +19,10 @@ _TOKEN = re.compile(r"""
     | (?P<op>[-+*/(),])
     )""", re.VERBOSE)
 _REF = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d{1,7})")
+
+
+#: A formula's result may be at most 10**15 in size (far beyond any area, count or amount in a report).
+MAX_EXPONENT = 15
 
 
 class FormulaError(ValueError):
@@ -62,10 +66,12 @@ class Evaluator:
             raise FormulaError("空公式 (empty formula)")
         try:
             value = self._expr()
-        except (DivisionByZero, InvalidOperation) as exc:
+        except ArithmeticError as exc:  # division by zero, overflow, invalid operations
             raise FormulaError("无法计算（如除以零）(cannot be computed, e.g. division by zero)") from exc
         if self.i != len(self.tokens):
             raise FormulaError(f"公式无法解析 (cannot parse formula) near “{self.tokens[self.i][1]}”")
+        if not value.is_finite() or value.adjusted() > MAX_EXPONENT:
+            raise FormulaError(f"结果超出范围 (result out of range: above 1e{MAX_EXPONENT})")
         return value
 
     def _peek(self) -> tuple[str, str] | None:

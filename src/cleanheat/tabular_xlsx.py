@@ -172,7 +172,8 @@ def _evaluate(values: dict, pending: dict, filename: str, sheet: str) -> None:
         try:
             values[key] = _number(formula_value(key))
         except (FormulaError, RecursionError) as exc:
-            formula = pending[key] if isinstance(pending[key], str) else getattr(pending[key], "text", "")
+            formula = pending[key] if isinstance(pending[key], str) else str(getattr(pending[key], "text", ""))
+            formula = formula if len(formula) <= 80 else formula[:77] + "..."
             raise InputError(f"{filename}: 公式无法读取 / a formula cannot be read", [InputIssue(
                 f"公式 {formula} 没有保存计算结果且无法计算：{exc}；请在 Excel 中重新计算并保存，或填写数值 "
                 f"(the formula has no saved value and cannot be evaluated; recalculate and save in Excel, "
