@@ -55,6 +55,10 @@ class Settings(BaseSettings):
                                    description="A login session ends after this long without a request [s].")
     token_max_age_days: int = Field(default=90, description="Lifetime of an API bearer token [days].")
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, description="Largest accepted upload [bytes].")
+    body_max_bytes: int = Field(
+        default=1024 * 1024,
+        description="Largest accepted request body other than an upload (JSON, forms) [bytes]; larger: HTTP 413.",
+    )
     display_timezone: str = Field(default="Asia/Shanghai", description="Time zone used to display times.")
     compliance_threshold: float = Field(
         default=0.95,
@@ -75,7 +79,7 @@ class Settings(BaseSettings):
         path = self.var_dir / "secret_key"
         if path.exists():
             return path.read_text().strip()
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = secrets.token_urlsafe(48)
         path.write_text(key)
         path.chmod(0o600)

@@ -6,7 +6,6 @@ and nothing is imported if there is any.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -31,8 +30,19 @@ from cleanheat.auth.service import Actor
 from cleanheat.auth.tables import Organisation
 from cleanheat.errors import InputError, InputIssue
 from cleanheat.programme.model import PlanData
-from cleanheat.tabular import Cell, Sheet, header_map, parse_number, read_workbook
+from cleanheat.tabular import (
+    Cell,
+    Sheet,
+    SheetLimits,
+    header_map,
+    parse_number,
+    read_workbook,
+    workbook_bytes,
+)
 from cleanheat.timeutil import local_today
+
+#: A heat-source workbook: at most 20,000 rows and 60 columns per sheet.
+SOURCE_LIMITS = SheetLimits(max_rows=20_000, max_cols=60)
 
 SOURCE_SHEET = "热源"
 EVENT_SHEET = "状态变化"
@@ -87,7 +97,7 @@ def _header_row(sheet: Sheet, columns: dict, required: tuple[str, ...], filename
 def parse_registry(data: bytes, filename: str, plan: PlanData, org_codes: dict[str, str],
                    *, today: date | None = None) -> ParsedRegistry:
     """Parse a registry workbook or CSV. ``org_codes`` maps organisation codes and names to codes."""
-    sheets = read_workbook(data, filename)
+    sheets = read_workbook(data, filename, SOURCE_LIMITS)
     issues: list[InputIssue] = []
     units = {u.code: u for u in plan.units} | {u.name_zh: u for u in plan.units}
     src_sheet = sheets.get(SOURCE_SHEET) or (sheets.get("csv") if "csv" in sheets else None)
@@ -297,6 +307,4 @@ def registry_template() -> bytes:
         for cell in sheet[1]:
             cell.font = Font(bold=True)
             cell.fill = PatternFill("solid", fgColor="DDEBF7")
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(wb)

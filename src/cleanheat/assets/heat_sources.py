@@ -131,7 +131,7 @@ def upsert_sources(session: Session, actor: Actor, items: list[SourceInput], *, 
             created += 1
         else:
             if not can_read_all(actor) and src.org_id != actor.org_id:
-                raise PermissionDeniedError(f"heat source {item.code} belongs to another organisation")
+                raise PermissionDeniedError(f"编码 {item.code} 已被占用 / code {item.code} is taken")
             updated += 1
         src.name_zh, src.plant_name, src.unit_no = item.name_zh, item.plant_name, item.unit_no
         src.org_id, src.admin_unit_code, src.area_type = owner.id, item.admin_unit_code, item.area_type

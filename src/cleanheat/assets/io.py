@@ -20,10 +20,13 @@ from cleanheat.assets.registry_errors import AssetImportError
 from cleanheat.assets.schemas import KIND_ORDER, KIND_SCHEMAS
 from cleanheat.assets.service import SheetRow
 from cleanheat.errors import InputIssue
-from cleanheat.tabular import Sheet, read_workbook
+from cleanheat.tabular import Sheet, SheetLimits, csv_cell, read_workbook, workbook_bytes
 
 SHEET_ALIASES = {"热网": "networks", "换热站": "stations", "楼栋": "buildings", "住户": "households",
                  "设备": "devices", "测点": "points"}
+
+#: A registry file: at most 50,000 records and 60 columns per sheet.
+REGISTRY_LIMITS = SheetLimits(max_rows=50_000, max_cols=60, max_cells=2_000_000)
 
 
 def sheet_kind(name: str) -> str:
@@ -57,14 +60,14 @@ def _sheet_rows(sheet: Sheet, kind: str, file: str) -> list[SheetRow]:
 def read_assets_xlsx(data: bytes, file: str = "assets.xlsx") -> list[SheetRow]:
     """Every sheet of a workbook (a damaged workbook is an ``InputError`` naming the file)."""
     rows: list[SheetRow] = []
-    for sheet in read_workbook(data, file).values():
+    for sheet in read_workbook(data, file, REGISTRY_LIMITS).values():
         rows += _sheet_rows(sheet, sheet_kind(sheet.name), file)
     return rows
 
 
 def read_assets_csv(data: bytes, kind: str, file: str = "assets.csv") -> list[SheetRow]:
     """One kind of record from a CSV file (UTF-8 with or without BOM, or GBK)."""
-    sheet = read_workbook(data, file if file.lower().endswith(".csv") else file + ".csv")["csv"]
+    sheet = read_workbook(data, file if file.lower().endswith(".csv") else file + ".csv", REGISTRY_LIMITS)["csv"]
     rows = _sheet_rows(sheet, kind, file)
     if not any(not c.empty for r in sheet.rows for c in r):
         raise AssetImportError(f"{file}: empty CSV", [InputIssue("no header row", file=file, row=1)])
@@ -99,9 +102,7 @@ def write_assets_xlsx(tables: dict[str, list[dict]]) -> bytes:
         ws.append(cols)
         for row in tables.get(kind, []):
             ws.append([_plain(row.get(c)) for c in cols])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(wb)
 
 
 def write_assets_csv(tables: dict[str, list[dict]], kind: str) -> str:
@@ -110,7 +111,7 @@ def write_assets_csv(tables: dict[str, list[dict]], kind: str) -> str:
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     w.writeheader()
     for row in tables.get(kind, []):
-        w.writerow({c: "" if row.get(c) is None else _plain(row.get(c)) for c in cols})
+        w.writerow({c: "" if row.get(c) is None else csv_cell(_plain(row.get(c))) for c in cols})
     return buf.getvalue()
 
 

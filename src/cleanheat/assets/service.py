@@ -164,10 +164,8 @@ class _Resolver:
             model = _REF_MODELS[kind]
             self.cache[key] = self.session.scalar(select(model).where(model.code == code))
         row = self.cache[key]
-        if row is None:
+        if row is None or row.org_id != org_id:  # another organisation's record: as if it did not exist
             raise LookupError(f"unknown {kind[:-1].replace('_', ' ')} {code!r}")
-        if row.org_id != org_id:
-            raise LookupError(f"{kind[:-1].replace('_', ' ')} {code!r} belongs to another organisation")
         return row
 
     def remember(self, kind: str, row) -> None:
@@ -218,7 +216,8 @@ def _upsert(session: Session, actor: Actor, kind: str, item: BaseModel, resolver
     model = MODELS[kind]
     row = session.scalar(select(model).where(model.code == item.code))
     if row is not None and row.org_id != org.id:
-        raise LookupError(f"code {item.code!r} is already used by another organisation")
+        # say only that the code is taken: not who holds it, nor that another organisation does
+        raise LookupError(f"编码 {item.code!r} 已被占用 / code {item.code!r} is taken")
     data = item.model_dump(exclude={"org_code"})
     refs = {}
     for fld, ref_kind in REFERENCES[kind].items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -11,6 +10,7 @@ from cleanheat.emissions.hj212.codec import CHINA_TZ
 from cleanheat.emissions.hj212.codes import read_code_tables
 from cleanheat.emissions.processing import POLLUTANTS, read_rules
 from cleanheat.emissions.service import MonthlyReport
+from cleanheat.tabular import workbook_bytes
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
 POLLUTANT_LABELS = {"a34013": ("颗粒物", "PM"), "a21026": ("二氧化硫", "SO2"), "a21002": ("氮氧化物", "NOx")}
@@ -106,9 +106,7 @@ def monthly_xlsx(report: MonthlyReport) -> bytes:
     ]:
         notes.append([line])
     notes.column_dimensions["A"].width = 120
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(wb)
 
 
 def _env() -> Environment:

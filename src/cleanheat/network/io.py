@@ -30,6 +30,7 @@ from cleanheat.network.io_bench import FORMAT_ID as BENCH_FORMAT
 from cleanheat.network.io_bench import dhnet_results, parse_dhnet_bench
 from cleanheat.network.model import Consumers, Network, Nodes, Pipes, Pumps, Sources, Valves
 from cleanheat.network.results import NetworkResult
+from cleanheat.tabular import csv_cell
 
 NATIVE_FORMAT = "cleanheat-network/1"
 FORMATS = ("native", BENCH_FORMAT, "geojson")
@@ -491,8 +492,8 @@ def write_result_csv(r: NetworkResult, directory: str | Path) -> list[Path]:
         with path.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             keys = list(cols)
-            w.writerow(keys)
-            w.writerows(zip(*(cols[k] for k in keys), strict=True))
+            w.writerow([csv_cell(k) for k in keys])
+            w.writerows([csv_cell(v) for v in row] for row in zip(*(cols[k] for k in keys), strict=True))
         out.append(path)
     return out
 

@@ -32,6 +32,7 @@ from cleanheat.network.io import FORMATS, dump_native, parse_native, parse_netwo
 from cleanheat.network.model import Network
 from cleanheat.network.solver import solve
 from cleanheat.network.tables import NetworkRun, PipeResult, StoredNetwork
+from cleanheat.tabular import csv_cell
 
 READ_ROLES = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
 WRITE_ROLES = (Role.HEAT_COMPANY,)
@@ -436,8 +437,8 @@ def run_result_csv(session: Session, actor: Actor, run_id: int, table: str = "pi
     buf = io.StringIO()
     w = csv.writer(buf)
     keys = list(cols)
-    w.writerow(keys)
-    w.writerows(zip(*(cols[k] for k in keys), strict=True))
+    w.writerow([csv_cell(k) for k in keys])
+    w.writerows([csv_cell(v) for v in row] for row in zip(*(cols[k] for k in keys), strict=True))
     return buf.getvalue()
 
 

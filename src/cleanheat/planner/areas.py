@@ -35,9 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from cleanheat.errors import InputIssue
+from cleanheat.errors import InputError, InputIssue
 from cleanheat.planner.catalogue import AREA_TYPES, Catalogue
 from cleanheat.planner.errors import AreaDataError
+from cleanheat.tabular import SheetLimits, csv_cell, csv_unescape, read_workbook
 
 REQUIRED = ("code", "area_type", "households", "current_heating", "network_distance_km", "gas_available",
             "grid_spare_mw")
@@ -143,19 +144,25 @@ def _read_csv_text(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]
     for i, rec in enumerate(reader):
         if not any(x.strip() for x in rec):
             continue
+        rec = [csv_unescape(x) for x in rec]
         rows.append((start + i + 2, {h: (rec[j].strip() if j < len(rec) else "") for j, h in enumerate(header)}))
     return header, rows, comments
 
 
-def _read_xlsx(data: bytes) -> tuple[str, list[str], list[tuple[int, dict[str, str]]], list[str]]:
-    from openpyxl import load_workbook
+#: An area file: at most this many areas (rows) and columns per sheet.
+AREA_LIMITS = SheetLimits(max_rows=50_000, max_cols=100)
 
-    wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    ws = wb["areas"] if "areas" in wb.sheetnames else wb.worksheets[0]
-    it = ws.iter_rows(values_only=True)
+
+def _read_xlsx(data: bytes, file: str) -> tuple[str, list[str], list[tuple[int, dict[str, str]]], list[str]]:
+    """The "areas" sheet (else the first) read by ``read_workbook``: size limits, formulas evaluated or refused."""
+    sheets = read_workbook(data, file, AREA_LIMITS)
+    if not sheets:
+        return "", [], [], []
+    ws = sheets.get("areas") or next(iter(sheets.values()))
     comments, header, rows = [], [], []
-    for r, rec in enumerate(it, start=1):
-        cells = ["" if v is None else str(v).strip() for v in rec]
+    for rec in ws.rows:
+        r = rec[0].row
+        cells = [c.text for c in rec]
         if not header:
             if cells and cells[0].startswith("#"):
                 comments.append(cells[0].lstrip("# "))
@@ -167,8 +174,7 @@ def _read_xlsx(data: bytes) -> tuple[str, list[str], list[tuple[int, dict[str, s
         if not any(cells):
             continue
         rows.append((r, {h: (cells[j] if j < len(cells) else "") for j, h in enumerate(header) if h}))
-    wb.close()
-    return ws.title, [h for h in header if h], rows, comments
+    return ws.name, [h for h in header if h], rows, comments
 
 
 def read_areas(path: Path | str, catalogue: Catalogue, *, data: bytes | None = None, name: str | None = None) -> AreaSet:
@@ -183,7 +189,9 @@ def read_areas(path: Path | str, catalogue: Catalogue, *, data: bytes | None = N
     sheet = None
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         try:
-            sheet, header, rows, comments = _read_xlsx(data)
+            sheet, header, rows, comments = _read_xlsx(data, file)
+        except InputError as exc:
+            raise AreaDataError(exc.summary, exc.issues) from exc
         except Exception as exc:
             raise AreaDataError(f"{file}: not a readable Excel workbook",
                                 [InputIssue(f"无法读取 Excel 文件: {exc}", file=file)]) from exc
@@ -358,5 +366,5 @@ def write_areas_csv(areas: AreaSet, catalogue: Catalogue, comment: str | None = 
     w = csv.DictWriter(buf, fieldnames=columns_for(catalogue), lineterminator="\n")
     w.writeheader()
     for row in areas.to_rows():
-        w.writerow({k: row.get(k, "") for k in columns_for(catalogue)})
+        w.writerow({k: csv_cell(row.get(k, "")) for k in columns_for(catalogue)})
     return buf.getvalue()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cleanheat.planner.catalogue import Catalogue
 from cleanheat.programme.model import AREA_TYPE_LABELS
+from cleanheat.tabular import workbook_bytes
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates" / "planner"
 POLLUTANTS = (("co2_t", "CO2", "t"), ("pm_kg", "PM", "kg"), ("so2_kg", "SO2", "kg"), ("nox_kg", "NOx", "kg"))
@@ -125,9 +126,7 @@ def write_xlsx(summary: dict, areas: list[dict], cat: Catalogue, lang: str = "zh
     for o in cat.options:
         for k, q in o.quantities().items():
             ws.append([o.code, k, q.value, q.low, q.high, q.confidence, q.source])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(wb)
 
 
 def _chart_png(summary: dict, cat: Catalogue, lang: str) -> tuple[str, str]:

@@ -6,7 +6,6 @@ technology mix, ranking of units, task progress, units behind target, monitoring
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,6 +32,7 @@ from cleanheat.programme.model import (
     task_display_unit,
 )
 from cleanheat.programme.tables import Report
+from cleanheat.tabular import workbook_bytes
 from cleanheat.web import formatting
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
@@ -201,6 +201,4 @@ def render_xlsx(ctx: dict) -> bytes:
                        round((v.share_within_limits or 0) * 100, 1) if v.share_within_limits is not None else None,
                        v.valid_hours, {True: "达标", False: "不达标", None: "无数据"}[v.compliant],
                        round(v.reclassified_m2 / 1e4, 1), v.reason])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(wb)

@@ -6,7 +6,6 @@ listing every problem with its sheet, row and column; nothing is stored by this 
 from __future__ import annotations
 
 import hashlib
-import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,13 +18,16 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from cleanheat.errors import InputIssue
 from cleanheat.programme.errors import ReportImportError
 from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES, Period, PlanData, task_display_unit
-from cleanheat.tabular import Cell, Sheet, parse_number, read_workbook
+from cleanheat.tabular import Cell, Sheet, SheetLimits, parse_number, read_workbook, workbook_bytes
 
 M2_PER_WAN = 10_000
 #: A single cell above this many 万m² (2亿m², half the city) can only be an area typed in m².
 MAX_PLAUSIBLE_WAN_M2 = 20_000
 #: Sums of technology rows may differ from the stated totals by rounding only.
 SUM_TOLERANCE = 0.005
+
+#: A unit's report workbook (a few dozen rows per sheet): at most 2,000 rows and 100 columns per sheet.
+REPORT_LIMITS = SheetLimits(max_rows=2_000, max_cols=100)
 
 COVER = "封面"
 AREAS = "取暖面积"
@@ -173,9 +175,7 @@ def write_template(plan: PlanData, reporter: Reporter, period: Period) -> bytes:
     ts.column_dimensions["A"].width = 30
     ts.column_dimensions["B"].width = 46
     ts.column_dimensions["E"].width = 14
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(wb)
 
 
 # --- parsing -----------------------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def _value_after(sheet: Sheet, label: str) -> Cell | None:
 
 def parse_report(data: bytes, filename: str, plan: PlanData, reporters: dict[str, Reporter]) -> ParsedReport:
     """Parse a filled template (.xlsx) or a CSV. ``reporters`` maps organisation codes and names."""
-    sheets = read_workbook(data, filename)
+    sheets = read_workbook(data, filename, REPORT_LIMITS)
     sha = hashlib.sha256(data).hexdigest()
     if "csv" in sheets:
         return _parse_csv(sheets["csv"], filename, sha, plan, reporters)

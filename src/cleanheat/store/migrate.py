@@ -11,7 +11,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from cleanheat.store.engine import normalise_url
+from cleanheat.store.engine import normalise_url, prepare_sqlite_file
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -25,6 +25,7 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "heads") -> None:
     """Create or migrate the schema at ``database_url`` to the newest revision of every branch."""
+    prepare_sqlite_file(database_url)  # a new SQLite file is created owner-only (0600)
     command.upgrade(alembic_config(database_url), revision)
 
 

@@ -26,6 +26,12 @@ class TelemetryConfig(BaseSettings):
     mqtt_require_token: bool = Field(default=True,
                                      description="Refuse MQTT messages without a valid device token in the payload "
                                                  "(false when the broker authenticates devices itself).")
+    stream_max_per_user: int = Field(default=8, ge=1,
+                                     description="Live-update streams (open live pages) one user may hold at once; "
+                                                 "one more is refused with HTTP 429.")
+    http_ingest_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024,
+                                       description="Largest body of one HTTP ingest request (a batch of readings) "
+                                                   "[bytes]; larger: HTTP 413 before it is read.")
     batch_max_messages: int = Field(default=500, description="Messages written per transaction by a worker.")
     batch_max_wait_ms: int = Field(default=200, description="Longest a worker waits to fill a batch [ms].")
     future_tolerance_s: int = Field(default=300,

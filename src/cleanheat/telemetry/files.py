@@ -15,11 +15,14 @@ from datetime import datetime
 from pathlib import Path
 
 from cleanheat.errors import InputError, InputIssue
-from cleanheat.tabular import Cell, read_workbook
+from cleanheat.tabular import Cell, SheetLimits, read_workbook
 from cleanheat.telemetry.payload import ParsedMessage
 from cleanheat.telemetry.pipeline import Inbound, IngestPipeline, IngestResult
 from cleanheat.telemetry.storage import BatchCounts
 from cleanheat.telemetry.validation import TokenGrant, parse_ts_ms
+
+#: A readings file: at most 200,000 rows of a few columns (split longer backfills into several files).
+READINGS_LIMITS = SheetLimits(max_rows=200_000, max_cols=20, max_cells=2_000_000)
 
 REQUIRED = ("device", "point", "ts", "value")
 
@@ -52,7 +55,7 @@ def _ts(cell: Cell) -> str:
 def read_readings_file(data: bytes, file: str = "readings.csv") -> list[tuple[str, str, str, object, int]]:
     """(device, point, ts, value, row number) of every row of a CSV or Excel file; numeric values become floats."""
     try:
-        sheets = read_workbook(data, file)
+        sheets = read_workbook(data, file, READINGS_LIMITS)
     except BackfillError:
         raise
     except InputError as exc:  # undecodable text, a damaged workbook, an unsupported type: refused whole

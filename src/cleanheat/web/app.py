@@ -26,6 +26,7 @@ from cleanheat.errors import ConflictError, InputError, NotFoundError, Permissio
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from cleanheat.web import formatting, routes
 from cleanheat.web.deps import LoginRequired, PasswordChangeRequired, render, verify_csrf
+from cleanheat.web.limits import RequestLimits
 from cleanheat.web.security_headers import SecurityHeadersMiddleware
 
 WEB_DIR = Path(__file__).parent
@@ -81,9 +82,10 @@ def create_app(settings: Settings, *, engine=None, background: bool = True) -> F
     app.state.templates = templates
     app.state.auth_config = auth_config = AuthConfig()
     configure_hashing(auth_config.hash_concurrency, auth_config.hash_wait_s)
+    app.add_middleware(RequestLimits)  # inside the session middleware: it reads the session, before any body
     app.add_middleware(ServerSessionMiddleware, factory=app.state.sessionmaker,
                        max_age_s=settings.session_max_age_s, https_only=settings.cookie_secure)
-    app.add_middleware(SecurityHeadersMiddleware, docs_path=app.docs_url)
+    app.add_middleware(SecurityHeadersMiddleware, docs_path=app.docs_url)  # outermost: every response has them
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
 
     nav = []

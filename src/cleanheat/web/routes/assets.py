@@ -28,6 +28,7 @@ from cleanheat.auth.service import Actor
 from cleanheat.errors import InputError, InputIssue
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles
 from cleanheat.web.nav import NavItem
+from cleanheat.web.params import Id, Limit, Offset, PageNo
 
 router = APIRouter()
 VIEW = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
@@ -83,7 +84,7 @@ def point_api(db: DbSession, actor: EditApi, settings: AppSettings, body: PointI
 
 
 def _list_route(kind: str):  # noqa: ANN202
-    def list_api(db: DbSession, actor: ViewApi, limit: int = 1000, offset: int = 0):
+    def list_api(db: DbSession, actor: ViewApi, limit: Limit = 1000, offset: Offset = 0):
         return [OUT[kind].model_validate(r).model_dump()
                 for r in service.list_records(db, actor, kind, limit=min(limit, 10000), offset=offset)]
 
@@ -92,7 +93,7 @@ def _list_route(kind: str):  # noqa: ANN202
 
 
 def _get_route(kind: str):  # noqa: ANN202
-    def get_api(db: DbSession, actor: ViewApi, record_id: int):
+    def get_api(db: DbSession, actor: ViewApi, record_id: Id):
         return OUT[kind].model_validate(service.get_record(db, actor, kind, record_id)).model_dump()
 
     get_api.__doc__ = f"One of the {KIND_LABELS[kind][1].lower()}."
@@ -146,12 +147,12 @@ def index_page(request: Request, db: DbSession, actor: ViewPage):
 
 
 @router.get("/assets/stations/{station_id}", include_in_schema=False)
-def station_page(request: Request, db: DbSession, actor: ViewPage, station_id: int):
+def station_page(request: Request, db: DbSession, actor: ViewPage, station_id: Id):
     return render(request, "assets/station.html", _ctx() | service.station_tree(db, actor, station_id), actor=actor)
 
 
 @router.get("/assets/devices", include_in_schema=False)
-def devices_page(request: Request, db: DbSession, actor: ViewPage, kind: str | None = None, page: int = 1):
+def devices_page(request: Request, db: DbSession, actor: ViewPage, kind: str | None = None, page: PageNo = 1):
     rows = service.list_records(db, actor, "devices")
     if kind:
         rows = [d for d in rows if d.kind == kind]

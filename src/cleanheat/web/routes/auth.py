@@ -28,6 +28,7 @@ from cleanheat.web.deps import (
     require_roles,
 )
 from cleanheat.web.nav import NavItem
+from cleanheat.web.params import Limit
 
 router = APIRouter()
 
@@ -179,7 +180,7 @@ class AuditOut(BaseModel):
 
 @router.get("/api/audit", response_model=list[AuditOut], tags=["auth"])
 def audit_api(db: DbSession, actor: Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PROGRAMME_OFFICE))],
-              limit: int = 200):
+              limit: Limit = 200):
     rows = auth_service.list_audit(db, actor, limit=min(limit, 2000))
     return [AuditOut(at=r.at.isoformat(), actor=r.actor, action=r.action, entity=r.entity,
                      entity_id=r.entity_id, summary=r.summary, detail=r.detail) for r in rows]

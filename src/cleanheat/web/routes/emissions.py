@@ -35,6 +35,7 @@ from cleanheat.programme.plan_data import read_plan
 from cleanheat.store.base import utcnow
 from cleanheat.web.deps import ApiActor, AppSettings, CsrfChecked, DbSession, PageActor, flash, render
 from cleanheat.web.nav import NavItem
+from cleanheat.web.params import Id
 
 log = logging.getLogger("cleanheat.emissions.web")
 router = APIRouter()
@@ -121,7 +122,7 @@ def _check_days(**days: date | None) -> None:
 
 
 @router.get("/emissions/points/{point_id}", include_in_schema=False)
-def point_page(request: Request, point_id: int, db: DbSession, actor: PageActor,
+def point_page(request: Request, point_id: Id, db: DbSession, actor: PageActor,
                days: Annotated[int, Query(ge=1, le=93)] = 7, end: date | None = None):
     _check_days(end=end)
     point = service.get_point(db, actor, point_id)
@@ -176,7 +177,7 @@ def events_page(request: Request, db: DbSession, actor: PageActor, open_only: bo
 
 
 @router.post("/emissions/events/{event_id}/ack", include_in_schema=False, dependencies=[CsrfChecked])
-def ack_event_form(request: Request, event_id: int, db: DbSession, actor: PageActor,
+def ack_event_form(request: Request, event_id: Id, db: DbSession, actor: PageActor,
                    note: Annotated[str, Form()] = ""):
     service.acknowledge_exceedance(db, actor, event_id, note)
     flash(request, "ok", "已确认超标事件 / exceedance acknowledged")
@@ -184,7 +185,7 @@ def ack_event_form(request: Request, event_id: int, db: DbSession, actor: PageAc
 
 
 @router.post("/emissions/alarms/{alarm_id}/ack", include_in_schema=False, dependencies=[CsrfChecked])
-def ack_alarm_form(request: Request, alarm_id: int, db: DbSession, actor: PageActor):
+def ack_alarm_form(request: Request, alarm_id: Id, db: DbSession, actor: PageActor):
     service.acknowledge_alarm(db, actor, alarm_id)
     flash(request, "ok", "已确认报警 / alarm acknowledged")
     return RedirectResponse(request.headers.get("referer") or "/emissions/events", status_code=303)
@@ -257,7 +258,7 @@ def register_point_form(request: Request, db: DbSession, actor: PageActor,
 
 
 @router.post("/emissions/points/{point_id}", include_in_schema=False, dependencies=[CsrfChecked])
-def update_point_form(request: Request, point_id: int, db: DbSession, actor: PageActor,
+def update_point_form(request: Request, point_id: Id, db: DbSession, actor: PageActor,
                       active: Annotated[str, Form()] = "", crc_variant: Annotated[str, Form()] = "",
                       password: Annotated[str, Form()] = ""):
     service.update_point(db, actor, point_id, active=active == "1", crc_variant=crc_variant or None,
@@ -366,7 +367,7 @@ def api_register_point(body: PointCreate, db: DbSession, actor: ApiActor, settin
 
 
 @router.get("/api/emissions/points/{point_id}/hours", response_model=list[HourPublic], tags=["emissions"])
-def api_hours(point_id: int, db: DbSession, actor: ApiActor, start: Annotated[datetime, Query(alias="from")],
+def api_hours(point_id: Id, db: DbSession, actor: ApiActor, start: Annotated[datetime, Query(alias="from")],
               end: Annotated[datetime, Query(alias="to")]):
     """Evaluated hours of a point in [from, to) (ISO times; naive ones are Beijing time)."""
     _check_days(**{"from": start.date(), "to": end.date()})
@@ -386,14 +387,14 @@ def _event_public(e) -> ExceedancePublic:
 
 
 @router.get("/api/emissions/exceedances", response_model=list[ExceedancePublic], tags=["emissions"])
-def api_exceedances(db: DbSession, actor: ApiActor, active_only: bool = False, point_id: int | None = None):
+def api_exceedances(db: DbSession, actor: ApiActor, active_only: bool = False, point_id: Id | None = None):
     return [_event_public(e) for e in service.list_exceedances(db, actor, active_only=active_only,
                                                                point_id=point_id)]
 
 
 @router.post("/api/emissions/exceedances/{event_id}/ack", response_model=ExceedancePublic, tags=["emissions"],
              dependencies=[CsrfChecked])
-def api_ack(event_id: int, body: AckIn, db: DbSession, actor: ApiActor):
+def api_ack(event_id: Id, body: AckIn, db: DbSession, actor: ApiActor):
     return _event_public(service.acknowledge_exceedance(db, actor, event_id, body.note))
 
 

@@ -21,6 +21,7 @@ from cleanheat.programme.plan_store import load_plan
 from cleanheat.timeutil import local_today
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles
 from cleanheat.web.nav import NavItem
+from cleanheat.web.params import Limit, PageNo
 
 router = APIRouter()
 ROLES = (Role.PROGRAMME_OFFICE, Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU, Role.REPORTING_UNIT)
@@ -35,7 +36,7 @@ VOCAB = {"kinds": SOURCE_KINDS, "fuels": FUELS, "classes": EMISSION_CLASSES, "ev
 
 @router.get("/assets/sources", include_in_schema=False)
 def sources_page(request: Request, db: DbSession, actor: Viewer, unit: str | None = None, status: str | None = None,
-                 fuel: str | None = None, page: int = 1):
+                 fuel: str | None = None, page: PageNo = 1):
     plan = load_plan(db)
     rows = hs.list_sources(db, actor, admin_unit_code=unit or None, status=status or None, fuel=fuel or None)
     per_page = 100
@@ -145,7 +146,7 @@ def _out(s, with_events: bool = False) -> SourceOut:  # noqa: ANN001
 
 @router.get("/api/assets/heat-sources", response_model=list[SourceOut], tags=["assets"])
 def api_list(db: DbSession, actor: ApiViewer, unit: str | None = None, status: str | None = None,
-             fuel: str | None = None, limit: int = 1000):
+             fuel: str | None = None, limit: Limit = 1000):
     return [_out(s) for s in hs.list_sources(db, actor, admin_unit_code=unit, status=status, fuel=fuel,
                                              limit=min(limit, 10000))]
 

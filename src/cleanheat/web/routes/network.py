@@ -21,6 +21,7 @@ from cleanheat.network.friction import MODELS
 from cleanheat.network.io import FORMATS
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles, verify_csrf
 from cleanheat.web.nav import NavItem
+from cleanheat.web.params import Id, Limit
 
 router = APIRouter()
 NAV = [NavItem("/network", "管网计算", "Networks", order=60, roles=frozenset(service.READ_ROLES))]
@@ -92,7 +93,7 @@ async def upload_page(request: Request, db: DbSession, settings: AppSettings, ac
 
 
 @router.get("/network/{network_id}", include_in_schema=False)
-def network_page(request: Request, network_id: int, db: DbSession, actor: Viewer, run: int | None = None):
+def network_page(request: Request, network_id: Id, db: DbSession, actor: Viewer, run: Id | None = None):
     net = service.get_network(db, actor, network_id)
     solve_run = service.get_run(db, actor, run) if run else service.latest_run(db, actor, network_id)
     if solve_run is not None and (solve_run.network_id != net.id or solve_run.kind != "solve"):
@@ -113,7 +114,7 @@ def network_page(request: Request, network_id: int, db: DbSession, actor: Viewer
 
 
 @router.post("/network/{network_id}/solve", include_in_schema=False, dependencies=[CsrfChecked])
-def solve_page(request: Request, network_id: int, db: DbSession, actor: Writer,
+def solve_page(request: Request, network_id: Id, db: DbSession, actor: Writer,
                pandapipes_compatible: Annotated[str, Form()] = "", friction_model: Annotated[str, Form()] = ""):
     try:
         run = service.solve_network(db, actor, network_id, pandapipes_compatible=bool(pandapipes_compatible),
@@ -130,7 +131,7 @@ def solve_page(request: Request, network_id: int, db: DbSession, actor: Writer,
 
 
 @router.post("/network/{network_id}/seasonal", include_in_schema=False, dependencies=[CsrfChecked])
-def seasonal_page(request: Request, network_id: int, db: DbSession, settings: AppSettings, actor: Writer):
+def seasonal_page(request: Request, network_id: Id, db: DbSession, settings: AppSettings, actor: Writer):
     run = service.seasonal_analysis(db, actor, settings, network_id)
     if run.status == "ok":
         flash(request, "ok", f"采暖季热损失 / seasonal heat loss: {run.summary['heat_loss_gj']:,.0f} GJ")
@@ -140,7 +141,7 @@ def seasonal_page(request: Request, network_id: int, db: DbSession, settings: Ap
 
 
 @router.post("/network/{network_id}/renovation", include_in_schema=False, dependencies=[CsrfChecked])
-def renovation_page(request: Request, network_id: int, db: DbSession, settings: AppSettings, actor: Writer,
+def renovation_page(request: Request, network_id: Id, db: DbSession, settings: AppSettings, actor: Writer,
                     pipes: Annotated[list[str] | None, Form()] = None, worst: Annotated[str, Form()] = "",
                     supply_offset_k: Annotated[str, Form()] = "", price_yuan_per_gj: Annotated[str, Form()] = ""):
     try:
@@ -162,7 +163,7 @@ def renovation_page(request: Request, network_id: int, db: DbSession, settings: 
 
 
 @router.post("/network/{network_id}/delete", include_in_schema=False, dependencies=[CsrfChecked])
-def delete_page(request: Request, network_id: int, db: DbSession, actor: Writer):
+def delete_page(request: Request, network_id: Id, db: DbSession, actor: Writer):
     net = service.get_network(db, actor, network_id)
     name = net.name
     service.delete_network(db, actor, network_id)
@@ -277,7 +278,7 @@ async def api_upload(db: DbSession, settings: AppSettings, actor: ApiWriter, fil
     return _detail(db, actor, stored.id)
 
 
-def _detail(db, actor: Actor, network_id: int) -> NetworkDetailOut:  # noqa: ANN001
+def _detail(db, actor: Actor, network_id: Id) -> NetworkDetailOut:  # noqa: ANN001
     n = service.get_network(db, actor, network_id)
     latest = service.latest_run(db, actor, network_id)
     return NetworkDetailOut(**_net_out(n).model_dump(), latest_solve=_run_out(latest) if latest else None,
@@ -285,18 +286,18 @@ def _detail(db, actor: Actor, network_id: int) -> NetworkDetailOut:  # noqa: ANN
 
 
 @router.get("/api/network/networks/{network_id}", response_model=NetworkDetailOut, tags=["network"])
-def api_get(network_id: int, db: DbSession, actor: ApiViewer):
+def api_get(network_id: Id, db: DbSession, actor: ApiViewer):
     return _detail(db, actor, network_id)
 
 
 @router.delete("/api/network/networks/{network_id}", status_code=204, tags=["network"])
-def api_delete(network_id: int, db: DbSession, actor: ApiWriter):
+def api_delete(network_id: Id, db: DbSession, actor: ApiWriter):
     service.delete_network(db, actor, network_id)
     return Response(status_code=204)
 
 
 @router.get("/api/network/networks/{network_id}/model", tags=["network"])
-def api_model(network_id: int, db: DbSession, actor: ApiViewer):
+def api_model(network_id: Id, db: DbSession, actor: ApiViewer):
     """The stored network as a ``cleanheat-network/1`` document."""
     return service.get_network(db, actor, network_id).model
 
@@ -307,7 +308,7 @@ class SolveIn(BaseModel):
 
 
 @router.post("/api/network/networks/{network_id}/solve", response_model=RunOut, status_code=201, tags=["network"])
-def api_solve(network_id: int, db: DbSession, actor: ApiWriter, body: SolveIn | None = None):
+def api_solve(network_id: Id, db: DbSession, actor: ApiWriter, body: SolveIn | None = None):
     """Solve the stored network; a solve that does not converge is stored and returned with status 'failed'."""
     body = body or SolveIn()
     return _run_out(service.solve_network(db, actor, network_id, pandapipes_compatible=body.pandapipes_compatible,
@@ -320,7 +321,7 @@ class SeasonalIn(BaseModel):
 
 @router.post("/api/network/networks/{network_id}/seasonal", response_model=RunOut, status_code=201,
              tags=["network"])
-def api_seasonal(network_id: int, db: DbSession, settings: AppSettings, actor: ApiWriter,
+def api_seasonal(network_id: Id, db: DbSession, settings: AppSettings, actor: ApiWriter,
                  body: SeasonalIn | None = None):
     """Seasonal heat loss with Harbin's hourly weather (GJ per season; the worst pipes per km in ``detail``)."""
     run = service.seasonal_analysis(db, actor, settings, network_id, bin_k=(body or SeasonalIn()).bin_k)
@@ -336,7 +337,7 @@ class RenovationIn(BaseModel):
 
 @router.post("/api/network/networks/{network_id}/renovation", response_model=RunOut, status_code=201,
              tags=["network"])
-def api_renovation(network_id: int, body: RenovationIn, db: DbSession, settings: AppSettings, actor: ApiWriter):
+def api_renovation(network_id: Id, body: RenovationIn, db: DbSession, settings: AppSettings, actor: ApiWriter):
     """Renovation scenario: GJ and yuan saved per season (``saved_gj``, ``saved_yuan``)."""
     return _run_out(service.renovation_scenario(db, actor, settings, network_id, pipe_ids=body.pipes,
                                                 worst=body.worst, supply_offset_k=body.supply_offset_k,
@@ -344,12 +345,12 @@ def api_renovation(network_id: int, body: RenovationIn, db: DbSession, settings:
 
 
 @router.get("/api/network/networks/{network_id}/runs", response_model=list[RunOut], tags=["network"])
-def api_runs(network_id: int, db: DbSession, actor: ApiViewer, kind: str | None = None):
+def api_runs(network_id: Id, db: DbSession, actor: ApiViewer, kind: str | None = None):
     return [_run_out(r) for r in service.list_runs(db, actor, network_id, kind)]
 
 
 @router.get("/api/network/networks/{network_id}/map", tags=["network"])
-def api_map(network_id: int, db: DbSession, actor: ApiViewer, run: int | None = None):
+def api_map(network_id: Id, db: DbSession, actor: ApiViewer, run: Id | None = None):
     """Pipe segments (node coordinates) with their results, consumers and sources: what the page draws."""
     return service.map_data(db, actor, network_id, run)
 
@@ -359,31 +360,31 @@ class RunDetailOut(RunOut):
 
 
 @router.get("/api/network/runs/{run_id}", response_model=RunDetailOut, tags=["network"])
-def api_run(run_id: int, db: DbSession, actor: ApiViewer):
+def api_run(run_id: Id, db: DbSession, actor: ApiViewer):
     r = service.get_run(db, actor, run_id)
     return RunDetailOut(**_run_out(r).model_dump(), detail=r.detail or {})
 
 
 @router.get("/api/network/runs/{run_id}/worst-pipes", tags=["network"])
-def api_worst(run_id: int, db: DbSession, actor: ApiViewer, top: int = 20):
+def api_worst(run_id: Id, db: DbSession, actor: ApiViewer, top: Limit = 20):
     """The pipes with the highest heat loss per metre (W/m = kW/km) in a solve."""
     return service.worst_pipes(db, actor, run_id, max(1, min(top, 1000)))
 
 
 @router.get("/api/network/runs/{run_id}/result.json", tags=["network"])
-def api_result_json(run_id: int, db: DbSession, actor: ApiViewer):
+def api_result_json(run_id: Id, db: DbSession, actor: ApiViewer):
     doc = service.run_result_json(db, actor, run_id)
     return _download(json.dumps(doc, ensure_ascii=False), "application/json", f"network-run-{run_id}.json")
 
 
 @router.get("/api/network/runs/{run_id}/result.geojson", tags=["network"])
-def api_result_geojson(run_id: int, db: DbSession, actor: ApiViewer):
+def api_result_geojson(run_id: Id, db: DbSession, actor: ApiViewer):
     doc = service.run_result_geojson(db, actor, run_id)
     return _download(json.dumps(doc, ensure_ascii=False), "application/geo+json", f"network-run-{run_id}.geojson")
 
 
 @router.get("/api/network/runs/{run_id}/result.csv", tags=["network"])
-def api_result_csv(run_id: int, db: DbSession, actor: ApiViewer, table: str = "pipes"):
+def api_result_csv(run_id: Id, db: DbSession, actor: ApiViewer, table: str = "pipes"):
     text = service.run_result_csv(db, actor, run_id, table)
     return _download("\ufeff" + text, "text/csv; charset=utf-8", f"network-run-{run_id}-{table}.csv")
 

@@ -20,6 +20,7 @@ from cleanheat.planner.scenario import CAP_KEYS
 from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, language, render, require_roles
 from cleanheat.web.nav import NavItem
+from cleanheat.web.params import Id, PageNo
 
 router = APIRouter()
 
@@ -78,17 +79,17 @@ def new_scenario(request: Request, db: DbSession, actor: PageWriter, settings: A
 
 
 @router.get("/planner/scenarios/{scenario_id}", include_in_schema=False)
-def edit_scenario(request: Request, scenario_id: int, db: DbSession, actor: PageReader, settings: AppSettings):
+def edit_scenario(request: Request, scenario_id: Id, db: DbSession, actor: PageReader, settings: AppSettings):
     return _editor(request, db, actor, settings, row=service.get_scenario(db, actor, scenario_id))
 
 
-async def _save(request: Request, db, actor: Actor, settings, scenario_id: int | None):
+async def _save(request: Request, db, actor: Actor, settings, scenario_id: Id | None):
     form = dict((await request.form()).items())
     # checking and solving are CPU work: keep them off the event loop
     return await run_in_threadpool(_save_sync, request, db, actor, settings, scenario_id, form)
 
 
-def _save_sync(request: Request, db, actor: Actor, settings, scenario_id: int | None, form: dict):
+def _save_sync(request: Request, db, actor: Actor, settings, scenario_id: Id | None, form: dict):
     row = service.get_scenario(db, actor, scenario_id) if scenario_id else None
     base = row.yaml_text if row else None
     ctx = _ctx(settings)
@@ -120,24 +121,24 @@ async def create_scenario(request: Request, db: DbSession, actor: PageWriter, se
 
 
 @router.post("/planner/scenarios/{scenario_id}", include_in_schema=False, dependencies=[CsrfChecked])
-async def update_scenario(request: Request, scenario_id: int, db: DbSession, actor: PageWriter, settings: AppSettings):
+async def update_scenario(request: Request, scenario_id: Id, db: DbSession, actor: PageWriter, settings: AppSettings):
     return await _save(request, db, actor, settings, scenario_id)
 
 
 @router.post("/planner/scenarios/{scenario_id}/solve", include_in_schema=False, dependencies=[CsrfChecked])
-def solve_page(scenario_id: int, db: DbSession, actor: PageWriter, settings: AppSettings):
+def solve_page(scenario_id: Id, db: DbSession, actor: PageWriter, settings: AppSettings):
     res = service.solve_scenario(db, actor, settings, scenario_id)
     return RedirectResponse(f"/planner/results/{res.id}", status_code=303)
 
 
 @router.post("/planner/scenarios/{scenario_id}/sensitivity", include_in_schema=False, dependencies=[CsrfChecked])
-def sensitivity_page(scenario_id: int, db: DbSession, actor: PageWriter, settings: AppSettings):
+def sensitivity_page(scenario_id: Id, db: DbSession, actor: PageWriter, settings: AppSettings):
     res = service.run_sensitivity(db, actor, settings, scenario_id)
     return RedirectResponse(f"/planner/results/{res.id}", status_code=303)
 
 
 @router.post("/planner/scenarios/{scenario_id}/delete", include_in_schema=False, dependencies=[CsrfChecked])
-def delete_page(request: Request, scenario_id: int, db: DbSession, actor: PageWriter):
+def delete_page(request: Request, scenario_id: Id, db: DbSession, actor: PageWriter):
     service.delete_scenario(db, actor, scenario_id)
     flash(request, "ok", "情景已删除" if language(request) == "zh" else "Scenario deleted")
     return RedirectResponse("/planner", status_code=303)
@@ -173,8 +174,8 @@ def _map_points(view: service.ResultView) -> list[dict]:
 
 
 @router.get("/planner/results/{result_id}", include_in_schema=False)
-def result_page(request: Request, result_id: int, db: DbSession, actor: PageReader, settings: AppSettings,
-                unit: str = "", area_type: str = "", page: int = 1):
+def result_page(request: Request, result_id: Id, db: DbSession, actor: PageReader, settings: AppSettings,
+                unit: str = "", area_type: str = "", page: PageNo = 1):
     view = service.get_result(db, actor, result_id)
     ctx = _ctx(settings)
     if view.row.kind == "sensitivity":
@@ -193,14 +194,14 @@ def result_page(request: Request, result_id: int, db: DbSession, actor: PageRead
 
 
 @router.get("/planner/results/{result_id}/report.{fmt}", include_in_schema=False)
-def report_download(request: Request, result_id: int, fmt: str, db: DbSession, actor: PageWriter,
+def report_download(request: Request, result_id: Id, fmt: str, db: DbSession, actor: PageWriter,
                     settings: AppSettings):
     content, media, name = service.result_report(db, actor, settings, result_id, fmt, language(request))
     return Response(content, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.post("/planner/results/{result_id}/propose", include_in_schema=False, dependencies=[CsrfChecked])
-def propose_page(request: Request, result_id: int, db: DbSession, actor: PageWriter,
+def propose_page(request: Request, result_id: Id, db: DbSession, actor: PageWriter,
                  title: Annotated[str, Form()], note: Annotated[str, Form()] = ""):
     p = service.propose(db, actor, result_id, title=title, note=note)
     flash(request, "ok", "已提出规划建议" if language(request) == "zh" else "Proposal saved")
@@ -209,14 +210,14 @@ def propose_page(request: Request, result_id: int, db: DbSession, actor: PageWri
 
 @router.get("/planner/compare", include_in_schema=False)
 def compare_page(request: Request, db: DbSession, actor: PageReader, settings: AppSettings,
-                 ids: Annotated[list[int], Query()] = []):  # noqa: B006
+                 ids: Annotated[list[Id], Query()] = []):  # noqa: B006
     cols = service.compare_results(db, actor, ids) if ids else []
     return render(request, "planner/compare.html", {**_ctx(settings), "cols": cols,
                                                     "results": service.list_results(db, actor)}, actor)
 
 
 @router.get("/planner/scenarios/{scenario_id}/areas/{code}", include_in_schema=False)
-def area_page(request: Request, scenario_id: int, code: str, db: DbSession, actor: PageReader,
+def area_page(request: Request, scenario_id: Id, code: str, db: DbSession, actor: PageReader,
               settings: AppSettings):
     a = service.area_appraisal(db, actor, settings, scenario_id, code)
     options_json = [json.loads(json.dumps(asdict(o), default=str)) for o in a["options"]]
@@ -225,14 +226,14 @@ def area_page(request: Request, scenario_id: int, code: str, db: DbSession, acto
 
 
 @router.get("/planner/proposals/{proposal_id}", include_in_schema=False)
-def proposal_page(request: Request, proposal_id: int, db: DbSession, actor: PageReader, settings: AppSettings):
+def proposal_page(request: Request, proposal_id: Id, db: DbSession, actor: PageReader, settings: AppSettings):
     p = service.get_proposal(db, actor, proposal_id)
     return render(request, "planner/proposal.html", {**_ctx(settings), "p": p,
                                                      "rates": service.proposal_labels(p)}, actor)
 
 
 @router.get("/planner/proposals/{proposal_id}/export.yaml", include_in_schema=False)
-def proposal_export_page(proposal_id: int, db: DbSession, actor: PageReader, settings: AppSettings,
+def proposal_export_page(proposal_id: Id, db: DbSession, actor: PageReader, settings: AppSettings,
                          kind: str = "targets"):
     text = service.export_proposal_yaml(db, actor, proposal_id, kind=kind, settings=settings)
     return PlainTextResponse(text, media_type="application/yaml", headers={
@@ -304,20 +305,20 @@ def api_create_scenario(body: ScenarioCreate, db: DbSession, actor: ApiWriter, s
 
 
 @router.get("/api/planner/scenarios/{scenario_id}", tags=["planner"])
-def api_scenario(scenario_id: int, db: DbSession, actor: ApiReader) -> ScenarioPublic:
+def api_scenario(scenario_id: Id, db: DbSession, actor: ApiReader) -> ScenarioPublic:
     row = service.get_scenario(db, actor, scenario_id)
     return ScenarioPublic(id=row.id, name=row.name, description=row.description, yaml_text=row.yaml_text)
 
 
 @router.post("/api/planner/scenarios/{scenario_id}/solve", tags=["planner"], dependencies=[CsrfChecked])
-def api_solve(scenario_id: int, db: DbSession, actor: ApiWriter, settings: AppSettings) -> dict:
+def api_solve(scenario_id: Id, db: DbSession, actor: ApiWriter, settings: AppSettings) -> dict:
     """Solve a saved scenario; returns the result summary (status, cost, rates, emissions, shadow prices...)."""
     res = service.solve_scenario(db, actor, settings, scenario_id)
     return {"id": res.id, **res.summary}
 
 
 @router.get("/api/planner/results/{result_id}", tags=["planner"])
-def api_result(result_id: int, db: DbSession, actor: ApiReader) -> dict:
+def api_result(result_id: Id, db: DbSession, actor: ApiReader) -> dict:
     """A result; ``areas`` holds the per-area rows the caller may see (its own unit for reporting units)."""
     view = service.get_result(db, actor, result_id)
     return {"id": view.row.id, "kind": view.row.kind, "scenario_id": view.row.scenario_id, **view.summary,
@@ -325,7 +326,7 @@ def api_result(result_id: int, db: DbSession, actor: ApiReader) -> dict:
 
 
 @router.get("/api/planner/scenarios/{scenario_id}/areas/{code}/appraisal", tags=["planner"])
-def api_area(scenario_id: int, code: str, db: DbSession, actor: ApiReader, settings: AppSettings) -> dict:
+def api_area(scenario_id: Id, code: str, db: DbSession, actor: ApiReader, settings: AppSettings) -> dict:
     a = service.area_appraisal(db, actor, settings, scenario_id, code)
     a.pop("scenario")
     a["options"] = [json.loads(json.dumps(asdict(o), default=str)) for o in a["options"]]
@@ -346,12 +347,12 @@ def _proposal_json(p) -> dict:
 
 
 @router.get("/api/planner/proposals/{proposal_id}", tags=["planner"])
-def api_proposal(proposal_id: int, db: DbSession, actor: ApiReader) -> dict:
+def api_proposal(proposal_id: Id, db: DbSession, actor: ApiReader) -> dict:
     return _proposal_json(service.get_proposal(db, actor, proposal_id))
 
 
 @router.get("/api/planner/proposals/{proposal_id}/export", tags=["planner"])
-def api_proposal_export(proposal_id: int, db: DbSession, actor: ApiReader, settings: AppSettings,
+def api_proposal_export(proposal_id: Id, db: DbSession, actor: ApiReader, settings: AppSettings,
                         kind: str = "targets"):
     return PlainTextResponse(service.export_proposal_yaml(db, actor, proposal_id, kind=kind, settings=settings),
                              media_type="application/yaml")

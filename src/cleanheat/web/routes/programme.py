@@ -25,6 +25,7 @@ from cleanheat.programme.reports_io import parse_report, write_template
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles
 from cleanheat.web.i18n import BASELINE_FACT_EN, STATUS_LABELS
 from cleanheat.web.nav import NavItem
+from cleanheat.web.params import Id
 
 router = APIRouter()
 
@@ -216,7 +217,7 @@ async def upload_report(request: Request, db: DbSession, settings: AppSettings, 
 
 
 @router.get("/programme/reports/{report_id}", include_in_schema=False)
-def report_page(request: Request, report_id: int, db: DbSession, actor: Submitter):
+def report_page(request: Request, report_id: Id, db: DbSession, actor: Submitter):
     plan = load_plan(db)
     report = service.get_report(db, actor, report_id)
     history = service.report_history(db, actor, report)
@@ -233,7 +234,7 @@ def report_page(request: Request, report_id: int, db: DbSession, actor: Submitte
 
 
 @router.post("/programme/reports/{report_id}/review", include_in_schema=False, dependencies=[CsrfChecked])
-def review_form(request: Request, report_id: int, db: DbSession, actor: Reviewer,
+def review_form(request: Request, report_id: Id, db: DbSession, actor: Reviewer,
                 decision: Annotated[str, Form()], comment: Annotated[str, Form()] = ""):
     try:
         r = service.review_report(db, actor, report_id, decision, comment)
@@ -370,7 +371,7 @@ def api_reports(db: DbSession, actor: ApiSubmitter, period: str | None = None, s
 
 
 @router.get("/api/programme/reports/{report_id}", response_model=ReportOut, tags=["programme"])
-def api_report(report_id: int, db: DbSession, actor: ApiSubmitter):
+def api_report(report_id: Id, db: DbSession, actor: ApiSubmitter):
     return _report_out(db, service.get_report(db, actor, report_id))
 
 
@@ -389,7 +390,7 @@ class ReviewIn(BaseModel):
 
 
 @router.post("/api/programme/reports/{report_id}/review", response_model=ReportOut, tags=["programme"])
-def api_review(report_id: int, body: ReviewIn, db: DbSession, actor: ApiReviewer):
+def api_review(report_id: Id, body: ReviewIn, db: DbSession, actor: ApiReviewer):
     return _report_out(db, service.review_report(db, actor, report_id, body.decision, body.comment))
 
 

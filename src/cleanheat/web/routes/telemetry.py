@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.errors import InputError
+from cleanheat.store.engine import session_scope
 from cleanheat.telemetry import alarms as alarm_service
 from cleanheat.telemetry import service
 from cleanheat.telemetry.config import TelemetryConfig
@@ -27,8 +28,19 @@ from cleanheat.telemetry.files import backfill, read_readings_file
 from cleanheat.telemetry.pipeline import Inbound, IngestPipeline
 from cleanheat.telemetry.tokens import issue_device_token, list_device_tokens, revoke_device_token
 from cleanheat.telemetry.validation import REASONS, token_digest, token_still_valid
-from cleanheat.web.deps import ApiActor, AppSettings, CsrfChecked, DbSession, flash, render, require_roles
+from cleanheat.web.deps import (
+    ApiActor,
+    AppSettings,
+    CsrfChecked,
+    DbSession,
+    flash,
+    optional_actor,
+    page_actor,
+    render,
+    require_roles,
+)
 from cleanheat.web.nav import NavItem
+from cleanheat.web.params import EpochMs, Id, Limit
 
 log = logging.getLogger("cleanheat.web.telemetry")
 router = APIRouter()
@@ -47,6 +59,9 @@ CompanyPage = Annotated[Actor, Depends(require_roles(Role.HEAT_COMPANY, page=Tru
 CompanyApi = Annotated[Actor, Depends(require_roles(Role.HEAT_COMPANY))]
 ResidentPage = Annotated[Actor, Depends(require_roles(Role.RESIDENT, page=True))]
 ResidentApi = Annotated[Actor, Depends(require_roles(Role.RESIDENT))]
+
+#: the largest database id (a 64-bit signed integer); larger ids in a scope are refused (422), never a 500
+MAX_ID = 2**63 - 1
 
 #: a span of time to show [h]: finite, positive, at most the 400 days of 1-minute rollups (else 422)
 MAX_HOURS = 24 * 400
@@ -115,9 +130,10 @@ def _device_grant(request: Request, pipe: IngestPipeline):
 async def _ingest(request: Request, settings, device: str | None) -> IngestOut:
     pipe = _pipeline(request)
     grant = await run_in_threadpool(_device_grant, request, pipe)
-    body = await request.body()
-    if len(body) > settings.upload_max_bytes:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"at most {settings.upload_max_bytes} bytes")
+    body = await request.body()  # at most http_ingest_max_bytes (web.limits refuses larger bodies while reading)
+    limit = _config(request).http_ingest_max_bytes
+    if len(body) > limit:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"at most {limit} bytes")
     where = f"HTTP {request.url.path}"
     res = await run_in_threadpool(pipe.ingest, [Inbound(payload=body, grant=grant, device=device, location=where)])
     return IngestOut(**res.as_dict())
@@ -167,7 +183,7 @@ def overview_api(db: DbSession, actor: ViewApi):
 
 
 @router.get("/api/telemetry/stations/{station_id}/latest", tags=["telemetry"])
-def station_latest_api(db: DbSession, actor: ViewApi, station_id: int):
+def station_latest_api(db: DbSession, actor: ViewApi, station_id: Id):
     d = service.station_detail(db, actor, station_id)
     return {"station_id": station_id, "now_ms": d["now_ms"],
             "devices": [{"code": dev.code, "kind": dev.kind, "values": [v.as_dict() for v in d["values"][dev.id]]}
@@ -175,14 +191,14 @@ def station_latest_api(db: DbSession, actor: ViewApi, station_id: int):
 
 
 @router.get("/api/telemetry/stations/{station_id}/series", tags=["telemetry"])
-def station_series_api(db: DbSession, actor: ViewApi, station_id: int, hours: Hours = 24.0, band: bool = False):
+def station_series_api(db: DbSession, actor: ViewApi, station_id: Id, hours: Hours = 24.0, band: bool = False):
     """Trends of the station controller's points: ``[bucket_ms, mean]`` (``band``: ``[bucket_ms, mean, min, max]``)
     from the finest rollup that shows the span in at most 1,500 buckets."""
     return _json(service.station_series(db, actor, station_id, hours=max(hours, 0.5), band=band))
 
 
 @router.get("/api/telemetry/points/{point_id}/series", tags=["telemetry"])
-def point_series_api(db: DbSession, actor: ApiActor, point_id: int, start_ms: int, end_ms: int,
+def point_series_api(db: DbSession, actor: ApiActor, point_id: Id, start_ms: EpochMs, end_ms: EpochMs,
                      resolution: str | None = None):
     if resolution not in (None, "raw", "1m", "1h", "1d"):
         raise HTTPException(422, "resolution: raw | 1m | 1h | 1d")
@@ -199,13 +215,13 @@ def _alarm_json(a) -> dict:
 
 
 @router.get("/api/telemetry/alarms", tags=["telemetry"])
-def alarms_api(db: DbSession, actor: ViewApi, state: str | None = None, open_only: bool = False, limit: int = 200):
+def alarms_api(db: DbSession, actor: ViewApi, state: str | None = None, open_only: bool = False, limit: Limit = 200):
     return [_alarm_json(a) for a in alarm_service.list_alarms(db, actor, state=state, open_only=open_only,
                                                               limit=min(limit, 2000))]
 
 
 @router.post("/api/telemetry/alarms/{alarm_id}/ack", tags=["telemetry"], dependencies=[CsrfChecked])
-def ack_api(db: DbSession, actor: CompanyApi, alarm_id: int):
+def ack_api(db: DbSession, actor: CompanyApi, alarm_id: Id):
     return _alarm_json(alarm_service.acknowledge(db, actor, alarm_id))
 
 
@@ -246,7 +262,7 @@ def webhook_api(request: Request, db: DbSession, actor: CompanyApi, body: Webhoo
 
 
 @router.get("/api/telemetry/quarantine", tags=["telemetry"])
-def quarantine_api(db: DbSession, actor: ViewApi, reason: str | None = None, limit: int = 200):
+def quarantine_api(db: DbSession, actor: ViewApi, reason: str | None = None, limit: Limit = 200):
     rows = service.list_quarantine(db, actor, reason=reason, limit=min(limit, 2000))
     return {"counts": service.quarantine_counts(db, actor),
             "items": [{"id": q.id, "received_at": q.received_at.isoformat(), "source": q.source, "reason": q.reason,
@@ -293,7 +309,7 @@ def tokens_api(db: DbSession, actor: CompanyApi):
 
 
 @router.delete("/api/telemetry/tokens/{token_id}", tags=["telemetry"], status_code=204, dependencies=[CsrfChecked])
-def revoke_token_api(request: Request, db: DbSession, actor: CompanyApi, token_id: int):
+def revoke_token_api(request: Request, db: DbSession, actor: CompanyApi, token_id: Id):
     row = revoke_device_token(db, actor, token_id)
     pipe = getattr(request.app.state, "telemetry_pipeline", None)
     if pipe is not None:
@@ -354,7 +370,7 @@ def overview_page(request: Request, db: DbSession, actor: ViewPage):
 
 
 @router.get("/telemetry/stations/{station_id}", include_in_schema=False)
-def station_page(request: Request, db: DbSession, actor: ViewPage, station_id: int, hours: Hours = 24.0):
+def station_page(request: Request, db: DbSession, actor: ViewPage, station_id: Id, hours: Hours = 24.0):
     d = service.station_detail(db, actor, station_id)
     alarms = alarm_service.list_alarms(db, actor, station_id=station_id, limit=20)
     return render(request, "telemetry/station.html", _common(request) | d | {"alarms": alarms, "hours": hours},
@@ -370,7 +386,7 @@ def alarms_page(request: Request, db: DbSession, actor: ViewPage, state: str | N
 
 
 @router.post("/telemetry/alarms/{alarm_id}/ack", include_in_schema=False, dependencies=[CsrfChecked])
-def ack_page(request: Request, db: DbSession, actor: CompanyPage, alarm_id: int):
+def ack_page(request: Request, db: DbSession, actor: CompanyPage, alarm_id: Id):
     a = alarm_service.acknowledge(db, actor, alarm_id)
     if request.headers.get("hx-request"):
         rules = {r.id: r for r in alarm_service.list_rules(db, actor)}
@@ -399,7 +415,7 @@ def requests_page(request: Request, db: DbSession, actor: ViewPage):
 
 
 @router.post("/telemetry/requests/{request_id}/close", include_in_schema=False, dependencies=[CsrfChecked])
-def close_request_page(request: Request, db: DbSession, actor: CompanyPage, request_id: int):
+def close_request_page(request: Request, db: DbSession, actor: CompanyPage, request_id: Id):
     service.close_request(db, actor, request_id)
     return RedirectResponse("/telemetry/requests", status_code=303)
 
@@ -445,8 +461,8 @@ def _snapshot(request: Request, actor: Actor, scope: str) -> dict:
         if scope == "overview":
             data = {"stations": service.overview_json(service.overview(session, actor)),
                     "open_alarms": len(alarm_service.list_alarms(session, actor, open_only=True, limit=1000))}
-        elif scope.startswith("station:"):
-            sid = int(scope.split(":", 1)[1])
+        elif scope.startswith("station:") and scope[8:].isdecimal() and 0 < int(scope[8:]) <= MAX_ID:
+            sid = int(scope[8:])
             d = service.station_detail(session, actor, sid)
             data = {"values": {f"{dev.code}.{v.key}": [v.value, v.ts_ms, v.fresh] for dev in d["devices"]
                                for v in d["values"][dev.id]},
@@ -460,30 +476,85 @@ def _snapshot(request: Request, actor: Actor, scope: str) -> dict:
     return data
 
 
+def _stream_viewer(request: Request) -> Actor:
+    """The viewer of a stream, read in a session closed at once. A stream lives for hours: a ``DbSession``
+    dependency would keep its pooled connection all that time (dependencies with ``yield`` end after the
+    response), and a few open tabs would exhaust the pool for everyone."""
+    with session_scope(request.app.state.sessionmaker) as db:
+        return require_roles(*VIEW, page=True)(page_actor(optional_actor(request, db)))
+
+
+class _StreamSlots:
+    """Open streams per user, at most ``TelemetryConfig.stream_max_per_user`` (a tab more gets 429)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open: dict[int, int] = {}
+
+    def take(self, user_id: int, limit: int) -> bool:
+        with self.lock:
+            if self.open.get(user_id, 0) >= limit:
+                return False
+            self.open[user_id] = self.open.get(user_id, 0) + 1
+            return True
+
+    def give_back(self, user_id: int) -> None:
+        with self.lock:
+            self.open[user_id] -= 1
+            if not self.open[user_id]:
+                del self.open[user_id]
+
+
+def _stream_slots(request: Request) -> _StreamSlots:
+    slots = getattr(request.app.state, "telemetry_stream_slots", None)
+    if slots is None:
+        with _pipeline_lock:
+            slots = getattr(request.app.state, "telemetry_stream_slots", None)
+            if slots is None:
+                slots = request.app.state.telemetry_stream_slots = _StreamSlots()
+    return slots
+
+
 @router.get("/telemetry/stream", include_in_schema=False)
-async def stream(request: Request, actor: ViewPage, scope: str = "overview", interval_s: float = 2.0):
-    """Server-sent events: the scope's snapshot whenever it changes (checked every ``interval_s``)."""
-    _snapshot(request, actor, scope)  # authorise and validate the scope before streaming
+async def stream(request: Request, actor: Annotated[Actor, Depends(_stream_viewer)], scope: str = "overview",
+                 interval_s: Annotated[float, Query(allow_inf_nan=False)] = 2.0):
+    """Server-sent events: the scope's snapshot whenever it changes (checked every ``interval_s``).
+
+    Each read opens and closes its own database session; no connection is held between reads."""
+    await run_in_threadpool(_snapshot, request, actor, scope)  # authorise and validate the scope first
     interval_s = min(max(interval_s, 0.5), 30.0)
+    slots, user_id = _stream_slots(request), actor.user_id or 0
+    limit = _config(request).stream_max_per_user
+    if not slots.take(user_id, limit):
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"最多同时打开 {limit} 个实时页面 / at most {limit} live pages open at once")
 
     async def events():
-        last, quiet = None, 0.0
-        while not await request.is_disconnected():
-            data = await run_in_threadpool(_snapshot, request, actor, scope)
-            body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-            digest = hashlib.sha1(body.encode()).hexdigest()
-            if digest != last:
-                last, quiet = digest, 0.0
-                yield f"event: snapshot\ndata: {body}\n\n"
-            else:
-                quiet += interval_s
-                if quiet >= 15:
-                    quiet = 0.0
-                    yield ": keep-alive\n\n"
-            await asyncio.sleep(interval_s)
+        try:
+            async for chunk in _events(request, actor, scope, interval_s):
+                yield chunk
+        finally:
+            slots.give_back(user_id)
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+
+async def _events(request: Request, actor: Actor, scope: str, interval_s: float):
+    last, quiet = None, 0.0
+    while not await request.is_disconnected():
+        data = await run_in_threadpool(_snapshot, request, actor, scope)
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        digest = hashlib.sha1(body.encode()).hexdigest()
+        if digest != last:
+            last, quiet = digest, 0.0
+            yield f"event: snapshot\ndata: {body}\n\n"
+        else:
+            quiet += interval_s
+            if quiet >= 15:
+                quiet = 0.0
+                yield ": keep-alive\n\n"
+        await asyncio.sleep(interval_s)
 
 
 # --- background work ---------------------------------------------------------------------------------------
