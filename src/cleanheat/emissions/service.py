@@ -17,14 +17,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from cleanheat.assets.tables import HeatSource
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
-from cleanheat.emissions.compliance import ComplianceSummary, PollutantStats, month_bounds
+from cleanheat.emissions.compliance import ComplianceSummary, PollutantStats, month_bounds, window_hours
 from cleanheat.emissions.hj212.crc import CRC_VARIANT_NAMES
 from cleanheat.emissions.processing import POLLUTANTS, Rules, read_rules
 from cleanheat.emissions.tables import Alarm, DayValue, Exceedance, HourValue, MonitoringPoint, RawPacket
@@ -250,13 +250,17 @@ def _next_hour(t: datetime) -> datetime:
 
 def compliance_summaries(session: Session, point_ids: list[int], lo: datetime, hi: datetime, *, threshold: float,
                          rules: Rules | None = None, hours_in_period: int | None = None,
-                         hours_by_point: dict[int, int] | None = None) -> dict[int, ComplianceSummary]:
-    """Per point: statistics of the evaluated hours in [lo, hi), aggregated in SQL (no access check: callers
-    pass visible points). The hours a point is measured against are ``hours_by_point[pid]`` when given, else
-    ``hours_in_period``, else the length of the window."""
+                         hours_by_point: dict[int, int] | None = None,
+                         windows: list[tuple[datetime, datetime]] | None = None) -> dict[int, ComplianceSummary]:
+    """Per point and pollutant: statistics of the evaluated hours in [lo, hi) — or in the disjoint ``windows``
+    (e.g. the heating days of a year), still one aggregate query — (no access check: callers pass visible
+    points). The hours a point is measured against are ``hours_by_point[pid]`` when given, else
+    ``hours_in_period``, else the length of the window(s)."""
     rules = rules or read_rules()
     if not point_ids:
         return {}
+    windows = list(windows) if windows else [(lo, hi)]
+    in_windows = or_(*[and_(HourValue.ts >= a, HourValue.ts < b) for a, b in windows])
     judged = HourValue.valid & HourValue.limit_mg_m3.is_not(None) & HourValue.conc_zs_mg_m3.is_not(None)
 
     def one(cond):  # noqa: ANN001, ANN202 - SQL: how many rows satisfy cond
@@ -266,11 +270,12 @@ def compliance_summaries(session: Session, point_ids: list[int], lo: datetime, h
     rows = session.execute(
         select(HourValue.point_id, HourValue.pollutant, func.count(), one(HourValue.valid), one(judged),
                one(judged & HourValue.exceeded), func.max(zs_valid), func.avg(zs_valid), func.max(HourValue.limit_mg_m3))
-        .where(HourValue.point_id.in_(point_ids), HourValue.ts >= lo, HourValue.ts < hi)
+        .where(HourValue.point_id.in_(point_ids), in_windows)
         .group_by(HourValue.point_id, HourValue.pollutant)).all()
-    n_hours = hours_in_period if hours_in_period is not None else int((hi - lo).total_seconds() // 3600)
+    n_hours = hours_in_period if hours_in_period is not None else window_hours(windows)
     events = dict(session.execute(select(Exceedance.point_id, func.count()).where(
-        Exceedance.point_id.in_(point_ids), Exceedance.start_ts < hi, Exceedance.end_ts > lo)
+        Exceedance.point_id.in_(point_ids),
+        or_(*[and_(Exceedance.start_ts < b, Exceedance.end_ts > a) for a, b in windows]))
         .group_by(Exceedance.point_id)).all())
     stats: dict[int, dict[str, PollutantStats]] = defaultdict(dict)
     for pid, pol, n, valid, jud, exc, mx, mean, lim in rows:
@@ -281,7 +286,7 @@ def compliance_summaries(session: Session, point_ids: list[int], lo: datetime, h
                                          int(exc or 0), int(jud or 0), mx, float(mean) if mean is not None else None,
                                          lim)
     return {pid: ComplianceSummary(lo, hi, {p: stats[pid][p] for p in POLLUTANTS if p in stats[pid]}, threshold,
-                                   rules.min_valid_hour_share, events.get(pid, 0))
+                                   rules.min_valid_hour_share, events.get(pid, 0), windows=tuple(windows))
             for pid in point_ids}
 
 
