@@ -203,10 +203,26 @@ def source_verdicts_for_periods(session: Session, plan: PlanData, periods: list[
     return out
 
 
+def in_service_days(facts: SourceFacts, day_windows: list[tuple[date, date]]) -> int:
+    """Days of the (first, last inclusive) windows on which the source was in service (as ``facts_at``: from
+    its first ``commissioned`` event to its first ``demolished`` event; without events, by its status)."""
+    if not facts.events and facts.status in ("demolished", "retired"):
+        return 0
+    commissioned = [d for ev, d in facts.events if ev == "commissioned"]
+    gone = [d for ev, d in facts.events if ev == "demolished"]
+    start, end = (min(commissioned) if commissioned else None), (min(gone) if gone else None)
+    n = 0
+    for first, last in day_windows:
+        lo = max(first, start) if start else first
+        hi = min(last, end - timedelta(days=1)) if end else last
+        n += max(0, (hi - lo).days + 1)
+    return n
+
+
 def _window_verdicts(session: Session, ctx: _Ctx, windows: list[tuple[datetime, datetime]], last: date
                      ) -> list[SourceVerdict]:
     """The verdicts of every classified source over ``windows`` (``last``: the day its facts are taken at)."""
-    days = [d for lo, hi in as_days(windows) for d in (lo + timedelta(days=i) for i in range((hi - lo).days + 1))]
+    day_windows = as_days(windows)
     hours_total = window_hours(windows)
     todo: list[tuple[HeatSource, SourceVerdict, FactsAt, Requirement, float]] = []
     hours_by_point: dict[int, int] = {}
@@ -227,7 +243,7 @@ def _window_verdicts(session: Session, ctx: _Ctx, windows: list[tuple[datetime, 
                              share_within_limits=None, valid_hours=0, required=req.monitoring,
                              points=tuple(p.mn for p in ctx.points[src.id]),
                              bag_filter=bag if isinstance(bag, bool) else None, rules=req.rules, threshold=thr)
-        in_service = min(sum(1 for d in days if facts_at(f, d).in_service) * 24, hours_total)
+        in_service = min(in_service_days(f, day_windows) * 24, hours_total)
         if in_service == 0:  # heats nothing in the windows: nothing to verify, no area to apportion
             verdicts[src.id] = replace(base, evidence="not_required", served_area_m2=0.0,
                                        reason="期内未运行 / not in service in the windows")

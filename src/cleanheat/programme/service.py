@@ -312,6 +312,26 @@ def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, perio
     return ev
 
 
+def supervision_list(session: Session, actor: Actor, plan: PlanData, period: Period,
+                     settings: Settings | None = None) -> tuple[list[SourceVerdict], list, list]:
+    """Every classified registered source with its supervision requirement, monitoring points, data capture,
+    bag filter and evidence for ``period`` (scoped like the evaluation), the windows, and the rules applied
+    (``data/emissions/supervision.yaml``). Empty without the emissions area."""
+    actor.require_roles(*EVALUATION_ROLES)
+    link = _link()
+    if link is None:
+        return [], [], []
+    rows = verdicts_for_periods(session, plan, [period], settings)[period]
+    if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU):
+        own = actor.admin_unit_code
+        own_sources = _own_source_codes(session, actor) if actor.role == Role.HEAT_COMPANY else set()
+        rows = [v for v in rows if (own and v.admin_unit_code == own) or v.source_code in own_sources]
+    from cleanheat.emissions.supervision import read_supervision, supervision_path
+
+    rules = list(read_supervision(supervision_path((settings or Settings()).data_dir)).rules)
+    return rows, evidence_windows(period, settings), rules
+
+
 def _own_source_codes(session: Session, actor: Actor) -> set[str]:
     from cleanheat.assets.tables import HeatSource
 
@@ -338,7 +358,7 @@ def unit_series(session: Session, actor: Actor, plan: PlanData, unit_code: str, 
     out = []
     for p, ev in _quarterly_evaluations(session, plan, upto, settings):
         u = next(x for x in ev.units if x.code == unit_code)
-        out.append({"period": str(p)} | {k: (r.actual, r.target) for k, r in u.rates.items()})
+        out.append({"period": str(p)} | {k: (r.actual, r.target, r.verified) for k, r in u.rates.items()})
     return out
 
 
