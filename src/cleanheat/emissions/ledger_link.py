@@ -21,7 +21,7 @@ registered heat source that burns or supplies something the programme classifies
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -43,7 +43,7 @@ from cleanheat.emissions.compliance import (
 from cleanheat.emissions.hj212.codec import CHINA_TZ
 from cleanheat.emissions.limits import FactsAt, SourceFacts, facts_at, profile_for
 from cleanheat.emissions.processing import POLLUTANTS, Rules, read_rules
-from cleanheat.emissions.service import compliance_summaries
+from cleanheat.emissions.service import segment_counts, summaries_from_segments
 from cleanheat.emissions.supervision import Requirement, Supervision, read_supervision, supervision_path
 from cleanheat.emissions.tables import MonitoringPoint
 from cleanheat.programme.model import Period, PlanData, SourceVerdict
@@ -159,6 +159,34 @@ class _Ctx:
     supervision: Supervision
     rules: Rules
     threshold: float | None
+    #: (source id, day) -> (facts at, technology, requirement, threshold): the same for every window ending then
+    static: dict = field(default_factory=dict)
+    #: segment_counts of all points over all the call's windows (one query)
+    counts: dict = field(default_factory=dict)
+
+    def static_for(self, src: HeatSource, last: date) -> tuple:
+        key = (src.id, last)
+        if key not in self.static:
+            f = self.facts[src.id]
+            at = facts_at(f, last)
+            key2 = (src.id, at)  # what follows depends on the date only through the facts at it
+            if key2 not in self.static:
+                tech = technology_for(f, at)
+                req = self.supervision.requirement_for(f, last, src.area_type, at) if tech else None
+                thr = (self.threshold if self.threshold is not None else
+                       self.supervision.threshold_for(profile_for(f, last)).value) if tech else None
+                base = None
+                if tech:
+                    bag = (src.extra or {}).get("bag_filter")
+                    base = SourceVerdict(
+                        source_code=src.code, name_zh=src.name_zh, admin_unit_code=src.admin_unit_code,
+                        area_type=src.area_type, technology=tech, served_area_m2=float(src.served_area_m2 or 0.0),
+                        compliant=None, share_within_limits=None, valid_hours=0, required=req.monitoring,
+                        points=tuple(p.mn for p in self.points[src.id]),
+                        bag_filter=bag if isinstance(bag, bool) else None, rules=req.rules, threshold=thr)
+                self.static[key2] = (at, tech, req, thr, base)
+            self.static[key] = self.static[key2]
+        return self.static[key]
 
 
 def all_source_facts(session: Session, sources: list[HeatSource]) -> dict[int, SourceFacts]:
@@ -190,17 +218,29 @@ def source_verdicts_for_periods(session: Session, plan: PlanData, periods: list[
     ctx = _Ctx(sources, all_source_facts(session, sources), points,
                read_supervision(supervision_path(settings.data_dir)), rules or read_rules(settings.data_dir),
                threshold)
-    by_window: dict[tuple, list[SourceVerdict]] = {}
-    out: dict[Period, list[SourceVerdict]] = {}
+    plan_windows = {}
     for period in periods:
         days = period_days(season, period)
-        windows = clipped_windows(days, now)
-        last = days[-1][1] if days else period.end_date()
+        plan_windows[period] = (clipped_windows(days, now), days[-1][1] if days else period.end_date())
+    segments = elementary_segments([w for w, _ in plan_windows.values()])
+    all_points = [p.id for ps in points.values() for p in ps]
+    ctx.counts = segment_counts(session, all_points, segments)
+    by_window: dict[tuple, list[SourceVerdict]] = {}
+    out: dict[Period, list[SourceVerdict]] = {}
+    for period, (windows, last) in plan_windows.items():
         key = (tuple(windows), last)
         if key not in by_window:
-            by_window[key] = _window_verdicts(session, ctx, windows, last)
+            seg_ids = [i for i, (a, b) in enumerate(segments) if any(lo <= a and b <= hi for lo, hi in windows)]
+            by_window[key] = _window_verdicts(ctx, windows, last, seg_ids)
         out[period] = list(by_window[key])
     return out
+
+
+def elementary_segments(window_sets: list[list[tuple[datetime, datetime]]]) -> list[tuple[datetime, datetime]]:
+    """The disjoint pieces every window of every set is a union of (cut at all their boundaries)."""
+    windows = {w for ws in window_sets for w in ws}
+    cuts = sorted({t for w in windows for t in w})
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if any(lo <= a and b <= hi for lo, hi in windows)]
 
 
 def in_service_days(facts: SourceFacts, day_windows: list[tuple[date, date]]) -> int:
@@ -219,7 +259,7 @@ def in_service_days(facts: SourceFacts, day_windows: list[tuple[date, date]]) ->
     return n
 
 
-def _window_verdicts(session: Session, ctx: _Ctx, windows: list[tuple[datetime, datetime]], last: date
+def _window_verdicts(ctx: _Ctx, windows: list[tuple[datetime, datetime]], last: date, seg_ids: list[int]
                      ) -> list[SourceVerdict]:
     """The verdicts of every classified source over ``windows`` (``last``: the day its facts are taken at)."""
     day_windows = as_days(windows)
@@ -229,31 +269,26 @@ def _window_verdicts(session: Session, ctx: _Ctx, windows: list[tuple[datetime, 
     verdicts: dict[int, SourceVerdict] = {}
     for src in ctx.sources:
         f = ctx.facts[src.id]
-        at = facts_at(f, last)
-        tech = technology_for(f, at)
+        at, tech, req, thr, base = ctx.static_for(src, last)
         if tech is None:
             continue
-        req = ctx.supervision.requirement_for(f, last, src.area_type)
-        thr = ctx.threshold if ctx.threshold is not None else \
-            ctx.supervision.threshold_for(profile_for(f, last)).value
-        bag = (src.extra or {}).get("bag_filter")
-        base = SourceVerdict(source_code=src.code, name_zh=src.name_zh, admin_unit_code=src.admin_unit_code,
-                             area_type=src.area_type, technology=tech,
-                             served_area_m2=float(src.served_area_m2 or 0.0), compliant=None,
-                             share_within_limits=None, valid_hours=0, required=req.monitoring,
-                             points=tuple(p.mn for p in ctx.points[src.id]),
-                             bag_filter=bag if isinstance(bag, bool) else None, rules=req.rules, threshold=thr)
         in_service = min(in_service_days(f, day_windows) * 24, hours_total)
         if in_service == 0:  # heats nothing in the windows: nothing to verify, no area to apportion
             verdicts[src.id] = replace(base, evidence="not_required", served_area_m2=0.0,
                                        reason="期内未运行 / not in service in the windows")
             continue
+        if not ctx.points[src.id]:  # no data to read: the verdict depends on the registration only
+            key = ("no-point", src.id, at)
+            if key not in ctx.static:
+                ctx.static[key] = _finish(base, tech, at, req, None)
+            verdicts[src.id] = ctx.static[key]
+            continue
         todo.append((src, base, at, req, thr))
         for p in ctx.points[src.id]:
             hours_by_point[p.id] = in_service
-    sums = compliance_summaries(session, list(hours_by_point), windows[0][0], windows[-1][1],
-                                threshold=ctx.threshold or 0.95, rules=ctx.rules, hours_by_point=hours_by_point,
-                                windows=windows) if hours_by_point and windows else {}
+    sums = summaries_from_segments(ctx.counts, seg_ids, list(hours_by_point), windows,
+                                   threshold=ctx.threshold or 0.95, rules=ctx.rules,
+                                   hours_by_point=hours_by_point) if hours_by_point and windows else {}
     for src, base, at, req, thr in todo:
         summary = _combine([replace(sums[p.id], label=p.mn) for p in ctx.points[src.id]
                             if p.id in sums and (p.active or sums[p.id].pollutants)], thr,

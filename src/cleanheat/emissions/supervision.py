@@ -16,7 +16,7 @@ import yaml
 
 from cleanheat.emissions.errors import LimitTableError
 from cleanheat.emissions.hj212.codes import emissions_data_dir
-from cleanheat.emissions.limits import SourceFacts, SourceProfile, facts_at
+from cleanheat.emissions.limits import FactsAt, SourceFacts, SourceProfile, facts_at
 from cleanheat.errors import InputIssue
 
 REQUIREMENTS = ("monitoring", "ultra_low", "bag_filter")
@@ -36,9 +36,9 @@ class SupervisionRule:
     source: str
     confidence: str
 
-    def applies(self, facts: SourceFacts, on: date, area_type: str) -> bool:
+    def applies(self, facts: SourceFacts, on: date, area_type: str, at: FactsAt | None = None) -> bool:
         m = self.match
-        at = facts_at(facts, on)
+        at = at or facts_at(facts, on)
         if "fuel" in m and at.fuel not in m["fuel"]:
             return False
         if "kind" in m and m["kind"] != ("chp" if facts.is_chp else "boiler"):
@@ -88,8 +88,10 @@ class Supervision:
     thresholds: tuple[Threshold, ...]
     path: str = ""
 
-    def requirement_for(self, facts: SourceFacts, on: date, area_type: str) -> Requirement:
-        hits = [r for r in self.rules if r.applies(facts, on, area_type)]
+    def requirement_for(self, facts: SourceFacts, on: date, area_type: str, at: FactsAt | None = None
+                        ) -> Requirement:
+        at = at or facts_at(facts, on)
+        hits = [r for r in self.rules if r.applies(facts, on, area_type, at)]
         req = {k: any(k in r.requires for r in hits) for k in REQUIREMENTS}
         return Requirement(**req, rules=tuple(r.id for r in hits), clauses=tuple(r.clause for r in hits))
 
