@@ -51,6 +51,12 @@ def test_which_sources_must_be_monitored(f, area, monitoring, ultra_low, bag, ru
     assert all(req.clauses)  # every requirement says which clause it comes from
 
 
+def test_rules_describe_their_conditions():
+    rules = {r.id: r for r in read_supervision().rules}
+    assert rules["coal-boiler-ge35-ultra-low"].describe() == "fuel coal; kind boiler; capacity_t_h ≥ 35 t/h"
+    assert rules["coal-new-ultra-low"].describe() == "fuel coal; commissioned from 2019-01-01"
+
+
 def test_a_converted_boiler_follows_its_fuel():
     """A 40 t/h coal boiler converted to gas in 2020 must be monitored before, not after."""
     f = SourceFacts(kind="coal_boiler", fuel="coal", current_fuel="gas", capacity_t_h=40.0,

@@ -36,6 +36,20 @@ class SupervisionRule:
     source: str
     confidence: str
 
+    def describe(self) -> str:
+        """The conditions in words, e.g. "fuel coal; kind boiler; capacity ≥ 35 t/h"."""
+        ops = {"ge": "≥", "lt": "<", "from": "from", "before": "before"}
+        parts = []
+        for k, v in self.match.items():
+            if isinstance(v, dict):
+                unit = " t/h" if k == "capacity_t_h" else ""
+                parts.append(f"{k} " + ", ".join(f"{ops.get(o, o)} {x}{unit}" for o, x in v.items()))
+            elif isinstance(v, list):
+                parts.append(f"{k} {'/'.join(map(str, v))}")
+            else:
+                parts.append(f"{k} {v}")
+        return "; ".join(parts) or "all sources"
+
     def applies(self, facts: SourceFacts, on: date, area_type: str, at: FactsAt | None = None) -> bool:
         m = self.match
         at = at or facts_at(facts, on)

@@ -178,6 +178,13 @@ class Evaluation:
     windows: tuple = ()
     unattributed: list[UnattributedArea] = field(default_factory=list)
 
+    def evidence_rows(self, unit: str | None = None) -> list[VerificationResult]:
+        """The sources that carry reported clean area (optionally of one unit), the unevidenced and removed
+        area first (for pages and reports; the full list is ``verification``)."""
+        rows = [v for v in self.verification if (v.counted_clean_m2 or v.unverified_m2 or v.reclassified_m2)
+                and (unit is None or v.admin_unit_code == unit)]
+        return sorted(rows, key=lambda v: (-(v.unverified_m2 + v.reclassified_m2), v.source_code))
+
 
 def status_for(actual: float | None, target: float | None, *, final: bool, comparator: str = ">=") -> str | None:
     """达标 / 滞后 / 未达标 as ``met`` / ``lagging`` / ``missed`` (None without a target or without data)."""

@@ -104,7 +104,7 @@ def build_context(session: Session, actor: Actor, plan: PlanData, period: Period
         "chart_rates": charts.data_uri(chart_rates), "chart_trend": charts.data_uri(chart_trend),
         "chart_tech": charts.data_uri(chart_tech), "generated": now.strftime("%Y-%m-%d %H:%M"),
         "wan": formatting.wan_m2, "pct": formatting.pct, "num": formatting.num, "share": formatting.share_pct,
-        "basis": basis, "basis_zh": BASIS_ZH, "lead": lambda r: lead(r, basis), "evidence_zh": EVIDENCE_ZH,
+        "basis": basis, "basis_zh": BASIS_ZH, "tech_zh": {t.code: t.name_zh for t in plan.technologies}, "lead": lambda r: lead(r, basis), "evidence_zh": EVIDENCE_ZH,
     }
 
 

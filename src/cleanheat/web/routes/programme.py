@@ -104,6 +104,7 @@ def overview(request: Request, db: DbSession, settings: AppSettings, actor: View
         "plan": plan, "ev": ev, "period": period, "trend": trend, "labels": AREA_TYPE_LABELS,
         "area_types": AREA_TYPES, "status_labels": STATUS_LABELS, "periods": plan.periods(),
         "pending": service.pending_count(db, actor) if actor.city_wide else 0,
+        "tech_names": {t.code: (t.name_zh, t.name_en) for t in plan.technologies},
     }, actor=actor)
 
 
@@ -146,6 +147,7 @@ def unit_page(request: Request, code: str, db: DbSession, settings: AppSettings,
         "status_labels": STATUS_LABELS, "reports": reports, "figures": figures, "periods": plan.periods(),
         "verification": [v for v in ev.verification if v.admin_unit_code == code],
         "unattributed": [a for a in ev.unattributed if a.admin_unit_code == code], "windows": ev.windows,
+        "ev_rows": ev.evidence_rows(code), "tech_names": {t.code: (t.name_zh, t.name_en) for t in plan.technologies},
     }, actor=actor)
 
 
@@ -160,6 +162,7 @@ def supervision_page(request: Request, db: DbSession, settings: AppSettings, act
     return render(request, "programme/supervision.html", {
         "plan": plan, "period": period, "rows": rows, "windows": windows, "rules": rules,
         "periods": plan.periods(), "labels": AREA_TYPE_LABELS,
+        "tech_names": {t.code: (t.name_zh, t.name_en) for t in plan.technologies},
     }, actor=actor)
 
 
