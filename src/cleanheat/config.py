@@ -62,7 +62,14 @@ class Settings(BaseSettings):
     display_timezone: str = Field(default="Asia/Shanghai", description="Time zone used to display times.")
     compliance_threshold: float = Field(
         default=0.95,
-        description="Share of valid hours within limits a coal source needs over the season to count as clean.",
+        description="Share of valid hours within limits per pollutant on the emissions monitoring pages and the "
+                    "monthly report (the programme's evidence uses data/emissions/supervision.yaml).",
+    )
+    report_rate_basis: str = Field(
+        default="verified",
+        description="Which clean-heating rate a published programme report leads with: verified (only area with "
+                    "monitoring evidence) or reported; both are shown and the report states which leads.",
+        pattern="^(verified|reported)$",
     )
     default_language: str = Field(default="zh", description="Default page language: zh or en.")
 

@@ -145,17 +145,36 @@ def test_non_compliant_sources_move_area_out_of_clean():
         SourceVerdict("S1", "甲热电", "a", "urban", "coal_chp_ultralow", 25.0, False, 0.80, 4000, "SO2 over limit"),
         SourceVerdict("S2", "甲热电2", "a", "urban", "coal_chp_ultralow", 50.0, False, 0.50, 4000, ""),
         SourceVerdict("S3", "乙锅炉", "b", "county_fringe", "coal_chp_ultralow", 10.0, True, 0.99, 4000, ""),
-        SourceVerdict("S4", "甲燃气", "a", "urban", "gas", 5.0, False, 0.1, 100, ""),  # gas is clean regardless
+        SourceVerdict("S4", "甲燃气", "a", "urban", "gas", 5.0, False, 0.1, 100, ""),
     ]
     ev = evaluate(small_plan(), Period(2020, 4), [A, B], verdicts=verdicts)
-    # Unit a reported 60 under coal_chp_ultralow: S1 removes 25, S2 at most the remaining 35.
+    # Unit a reported 60 under coal_chp_ultralow; its registered sources serve 25 + 50 = 75, so each source's
+    # share is scaled by 60/75 = 0.8: S1 20, S2 40, both non-compliant -> 60 moved out of clean.
     assert ev.rates["urban"].clean_area_m2 == pytest.approx(70 - 60)
     assert ev.rates["urban"].reclassified_m2 == pytest.approx(60)
     assert ev.rates["urban"].reported_clean_area_m2 == pytest.approx(70)
     v = {x.source_code: x for x in ev.verification}
-    assert v["S1"].reclassified_m2 == 25 and v["S2"].reclassified_m2 == 35
-    assert v["S3"].reclassified_m2 == 0 and v["S4"].reclassified_m2 == 0
+    assert v["S1"].reclassified_m2 == pytest.approx(20) and v["S2"].reclassified_m2 == pytest.approx(40)
+    # Gas is a plain clean technology: a non-compliant gas source stays in the reported figure (10) but its
+    # 5 m2 are not verified; the 5 m2 of reported gas beyond registered sources need no evidence.
+    assert v["S4"].reclassified_m2 == 0 and v["S4"].unverified_m2 == pytest.approx(5)
+    assert ev.rates["urban"].verified_clean_area_m2 == pytest.approx(5)
+    assert ev.rates["urban"].verified == pytest.approx(5 / 100)
+    # Unit b reported 30 under coal_chp_ultralow, S3 (compliant) serves 10: 10 verified, 20 from no
+    # registered source are unverified (monitored technology).
+    assert v["S3"].reclassified_m2 == 0 and v["S3"].counted_clean_m2 == pytest.approx(10)
     assert ev.rates["county_fringe"].actual == pytest.approx(0.6)
+    assert ev.rates["county_fringe"].verified == pytest.approx(10 / 50)
+    assert ev.rates["county_fringe"].unverified_m2 == pytest.approx(20)
+    # Biomass (clean_if_compliant) reported in rural by a (5) and b (6) with no registered source: unverified.
+    assert ev.rates["rural"].actual == pytest.approx(11 / 50) and ev.rates["rural"].verified == 0
+    un = {(x.admin_unit_code, x.area_type, x.technology): x.unverified_m2 for x in ev.unattributed}
+    assert un == {("a", "rural", "biomass"): 5, ("b", "county_fringe", "coal_chp_ultralow"): 20,
+                  ("b", "rural", "biomass"): 6}
+    # city: heated 120 + 80 = 200; reported-minus-non-compliant clean 10 + 30 + 11 = 51; verified 5 + 10 + 0
+    assert ev.rates["city"].actual == pytest.approx(51 / 200)
+    assert ev.rates["city"].verified == pytest.approx(15 / 200)
+    assert ev.rates["city"].unverified_m2 == pytest.approx(36)
     tech = {x.group: x for x in ev.technologies}
     assert tech["clean_coal"].area_m2 == pytest.approx(90 - 60)
     assert tech["coal"].area_m2 == pytest.approx(30 + 15 + 20 + 24 + 60)

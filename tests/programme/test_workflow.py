@@ -185,7 +185,7 @@ def test_monitoring_verdicts_are_scoped_to_the_viewer(client, settings, plan, da
 
     def codes(user):
         ev = client.get("/api/programme/evaluation", params={"year": 2020}, headers=token(client, user)).json()
-        return sorted(v["source_code"] for v in ev["verification"])
+        return sorted(v["code"] for v in ev["verification"]["sources"])
 
     assert codes("office") == ["S-DAOLI", "S-NANGANG"]
     assert codes("eeb") == ["S-DAOLI", "S-NANGANG"]

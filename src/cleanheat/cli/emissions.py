@@ -320,16 +320,22 @@ def report(
 
 
 @app.command()
-def verdicts(
-    period: Annotated[str, typer.Option(help="Programme period YYYYQn, e.g. 2020Q4.")],
+def supervision(
+    period: Annotated[str, typer.Option(help="Programme period YYYYQn, e.g. 2021Q4 (Q4 = the whole year).")],
+    format: Annotated[str, typer.Option("--format", help="table | json")] = "table",  # noqa: A002
 ) -> None:
-    """The monitoring verdicts the programme evaluation uses for a period (one line per source)."""
+    """Supervision list: per registered source, whether it must be monitored (rules of
+    data/emissions/supervision.yaml), its monitoring points, data capture, bag filter, per-pollutant shares and
+    evidence state over the period's heating days (docs/evidence.md)."""
     from rich.table import Table
 
-    from cleanheat.emissions.ledger_link import source_verdicts
+    from cleanheat.emissions.compliance import fmt_share
+    from cleanheat.emissions.ledger_link import period_windows, source_verdicts
     from cleanheat.programme.model import Period
     from cleanheat.programme.plan_data import read_plan
 
+    if format not in ("json", "table"):
+        raise typer.BadParameter("--format must be json or table")
     settings = load_settings()
     try:
         per = Period.parse(period)
@@ -337,15 +343,39 @@ def verdicts(
         raise typer.BadParameter(str(exc)) from None
     with reported_errors(), db_session(settings) as session:
         vs = source_verdicts(session, read_plan(settings.city_dir), per, settings=settings)
-    table = Table(title=f"热源监测结论 Source verdicts {per}")
-    for col in ("source", "technology", "unit / area", "served 万m²", "compliant", "share", "valid h", "reason"):
+    windows = period_windows([per], settings=settings)[per]
+    if format == "json":
+        print(json.dumps({"period": str(per),
+                          "windows": [{"start": a.isoformat(), "end": b.isoformat()} for a, b in windows],
+                          "sources": [{"code": v.source_code, "name_zh": v.name_zh, "unit": v.admin_unit_code,
+                                       "area_type": v.area_type, "technology": v.technology, "required": v.required,
+                                       "rules": list(v.rules), "points": list(v.points), "capture": v.capture,
+                                       "bag_filter": v.bag_filter, "threshold": v.threshold,
+                                       "evidence": v.evidence, "pollutants": {k: dict(x) for k, x in
+                                                                              v.pollutants.items()},
+                                       "served_area_m2": v.served_area_m2, "reason": v.reason} for v in vs]},
+                         ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"热源监管清单 Supervision list {per} — "
+                        + "; ".join(f"{a}..{b}" for a, b in windows))
+    for col in ("source", "technology", "unit / area", "required", "points", "capture", "bag filter",
+                "per pollutant", "evidence", "reason"):
         table.add_column(col)
     for v in vs:
-        table.add_row(v.source_code, v.technology, f"{v.admin_unit_code}/{v.area_type}", f"{v.served_area_m2 / 1e4:.1f}",
-                      {True: "yes", False: "NO", None: "–"}[v.compliant],
-                      "–" if v.share_within_limits is None else f"{v.share_within_limits:.1%}", str(v.valid_hours),
-                      v.reason)
+        table.add_row(v.source_code, v.technology, f"{v.admin_unit_code}/{v.area_type}",
+                      ("yes " + ",".join(v.rules)) if v.required else "no", ", ".join(v.points) or "–",
+                      fmt_share(v.capture), {True: "yes", False: "NO", None: "–"}[v.bag_filter],
+                      " ".join(f"{k} {fmt_share(x['compliant_share'])}" for k, x in v.pollutants.items()) or "–",
+                      v.evidence, v.reason)
     console.print(table)
+
+
+@app.command(hidden=True)
+def verdicts(
+    period: Annotated[str, typer.Option(help="Programme period YYYYQn, e.g. 2020Q4.")],
+) -> None:
+    """The evidence the programme evaluation uses for a period (same as ``supervision``)."""
+    supervision(period=period, format="table")
 
 
 @app.command()

@@ -1,9 +1,10 @@
-"""Compliance statistics over a period (a month, a heating season) from evaluated hours. Pure.
+"""Compliance statistics over a period (a month, the heating days of a year) from evaluated hours. Pure.
 
-Basis (DOMAIN.md §2.5, §6.3): the hourly converted means of the limited pollutants; only valid hours count. The
-share within limits is over valid pollutant-hours: Σ hours within the limit / Σ valid hours, all pollutants
-with a limit together. A period is compliant when that share reaches the threshold and the data capture reaches
-``min_valid_hour_share`` (less is too little evidence).
+Basis (DOMAIN.md §2.5, §6.3; docs/evidence.md): the hourly converted means of the limited pollutants; only valid
+hours count. Each pollutant is judged on its own: its share within the limit = its valid hours at or below the
+limit / its valid hours with a limit. A period is compliant when **every** limited pollutant's share reaches the
+threshold (pollutants are never pooled: NOx over the limit in 14 % of its hours fails even when PM and SO2 are
+clean) and the data capture reaches ``min_valid_hour_share`` (less is too little evidence).
 
 Data capture of one monitoring point: the lowest, over the pollutants with a limit, of valid hours / that
 pollutant's ``hours_in_period`` — the hours the source was in service when the caller says so (the ledger link),
@@ -20,6 +21,26 @@ from datetime import date, datetime, time, timedelta
 
 from cleanheat.emissions.hj212.codec import CHINA_TZ
 from cleanheat.emissions.processing import POLLUTANTS, Rules
+
+#: display names of the pollutant codes (HJ 212 Table B.2) — reports name pollutants, not codes
+POLLUTANT_NAMES = {"a34013": ("颗粒物", "PM"), "a21026": ("二氧化硫", "SO2"), "a21002": ("氮氧化物", "NOx"),
+                   "a20057": ("汞", "Hg")}
+
+
+def pollutant_name(code: str, lang: str = "en") -> str:
+    zh, en = POLLUTANT_NAMES.get(code, (code, code))
+    return zh if lang == "zh" else en
+
+
+def fmt_share(share: float | None, digits: int = 1) -> str:
+    """A share as a percentage truncated (not rounded) to ``digits`` decimals, so a share below a threshold of at
+    most ``digits`` decimals never prints as the threshold ("95.0 % < 95 %" cannot appear): 0.94996 -> "94.9%"."""
+    if share is None:
+        return "–"
+    from decimal import ROUND_FLOOR, Decimal
+
+    pct = (Decimal(repr(float(share))) * 100).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_FLOOR)
+    return f"{pct}%"
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,18 @@ class ComplianceSummary:
     label: str = ""
     #: the per-point summaries a combined summary was made of (each must reach the capture)
     parts: tuple[ComplianceSummary, ...] = field(default=())
+    #: the [start, end) windows the hours were taken from (empty: the one window [start, end))
+    windows: tuple[tuple[datetime, datetime], ...] = field(default=())
+
+    @property
+    def limited(self) -> list[PollutantStats]:
+        """The pollutants with a limit and judged hours (the ones compliance is decided on)."""
+        return [p for p in self.pollutants.values() if p.limit_mg_m3 is not None and p.judged_hours]
+
+    @property
+    def failing(self) -> list[PollutantStats]:
+        """The limited pollutants whose share within the limit is below the threshold."""
+        return [p for p in self.limited if (p.share_within or 0.0) < self.threshold]
 
     @property
     def hours_in_period(self) -> int:
@@ -85,7 +118,9 @@ class ComplianceSummary:
 
     @property
     def share_within(self) -> float | None:
-        return self.within / self.judged if self.judged else None
+        """The lowest share within the limit over the limited pollutants (never a pooled share)."""
+        shares = [p.share_within for p in self.limited if p.share_within is not None]
+        return min(shares) if shares else None
 
     @property
     def valid_hours(self) -> int:
@@ -110,11 +145,11 @@ class ComplianceSummary:
 
     @property
     def compliant(self) -> bool | None:
-        """None: no judged hours (no evidence); else share ≥ threshold and enough capture."""
-        share = self.share_within
-        if share is None:
+        """None: no judged hours (no evidence); else every limited pollutant's share ≥ threshold and enough
+        capture."""
+        if not self.limited:
             return None
-        return share >= self.threshold and (self.capture or 0.0) >= self.min_capture
+        return not self.failing and (self.capture or 0.0) >= self.min_capture
 
     @property
     def reason(self) -> str:
@@ -131,36 +166,43 @@ class ComplianceSummary:
         if share is None:
             return "期内无有效的限值小时数据" if zh else "no valid hourly data with a limit in the period"
         parts = []
-        if share < self.threshold:
-            worst = [p for p in self.pollutants.values() if p.share_within is not None and p.share_within < 1]
-            if zh:
-                detail = "，".join(f"{p.pollutant} 超过 {p.limit_mg_m3:g} 共 {p.exceeded_hours} 小时" for p in worst)
-                parts.append(f"有效小时达标率 {share:.1%} < {self.threshold:.0%}（{detail}）")
-            else:
-                detail = ", ".join(f"{p.pollutant} {p.exceeded_hours} h over {p.limit_mg_m3:g}" for p in worst)
-                parts.append(f"{share:.1%} of valid hours within limits < {self.threshold:.0%} ({detail})")
+        thr = fmt_share(self.threshold)
+        for p in self.failing:
+            name, share_txt = pollutant_name(p.pollutant, lang), fmt_share(p.share_within)
+            parts.append(f"{name} 有效小时达标率 {share_txt} < {thr}（超过 {p.limit_mg_m3:g} mg/m³ 共 "
+                         f"{p.exceeded_hours} 小时，有效 {p.judged_hours} 小时）" if zh else
+                         f"{name} {share_txt} of valid hours within the limit < {thr} ({p.exceeded_hours} of "
+                         f"{p.judged_hours} h over {p.limit_mg_m3:g} mg/m³)")
         if (self.capture or 0.0) < self.min_capture:
             short = self.short_parts
             where = ""
             if short:
-                where = "（" + "，".join(f"{p.label or '?'} {p.capture or 0:.1%}" for p in short) + "）" if zh else \
-                    " (" + ", ".join(f"{p.label or '?'} {p.capture or 0:.1%}" for p in short) + ")"
-            parts.append(f"数据有效率 {self.capture or 0:.1%} < {self.min_capture:.0%}{where}" if zh else
-                         f"data capture {self.capture or 0:.1%} < {self.min_capture:.0%}{where}")
+                where = "（" + "，".join(f"{p.label or '?'} {fmt_share(p.capture or 0)}" for p in short) + "）" \
+                    if zh else " (" + ", ".join(f"{p.label or '?'} {fmt_share(p.capture or 0)}" for p in short) + ")"
+            parts.append(f"数据有效率 {fmt_share(self.capture or 0)} < {fmt_share(self.min_capture)}{where}" if zh
+                         else f"data capture {fmt_share(self.capture or 0)} < {fmt_share(self.min_capture)}{where}")
         return ("；" if zh else "; ").join(parts)
+
+
+def window_hours(windows: Iterable[tuple[datetime, datetime]]) -> int:
+    """Whole hours in a set of disjoint [start, end) windows."""
+    return sum(max(0, int((hi - lo).total_seconds() // 3600)) for lo, hi in windows)
 
 
 def summarise(records: Iterable[HourRecord], start: datetime, end: datetime, *, threshold: float,
               rules: Rules | None = None, pollutants: Iterable[str] = POLLUTANTS, exceedance_events: int = 0,
-              hours_in_period: int | None = None) -> ComplianceSummary:
-    """Statistics of the hours in ``[start, end)`` per pollutant. ``hours_in_period`` overrides the hour count
-    the capture is measured against (e.g. only the hours the source was in service)."""
+              hours_in_period: int | None = None,
+              windows: tuple[tuple[datetime, datetime], ...] = ()) -> ComplianceSummary:
+    """Statistics of the hours in ``[start, end)`` (or in the disjoint ``windows``) per pollutant.
+    ``hours_in_period`` overrides the hour count the capture is measured against (e.g. only the hours the source
+    was in service)."""
     rules = rules or Rules()
-    n_hours = hours_in_period if hours_in_period is not None else int((end - start).total_seconds() // 3600)
+    windows = windows or ((start, end),)
+    n_hours = hours_in_period if hours_in_period is not None else window_hours(windows)
     acc: dict[str, dict] = {p: {"data": 0, "valid": 0, "within": 0, "exc": 0, "judged": 0, "zs": [], "limit": None}
                             for p in pollutants}
     for r in records:
-        if not (start <= r.ts < end) or r.pollutant not in acc:
+        if not any(lo <= r.ts < hi for lo, hi in windows) or r.pollutant not in acc:
             continue
         a = acc[r.pollutant]
         a["data"] += 1
@@ -184,7 +226,8 @@ def summarise(records: Iterable[HourRecord], start: datetime, end: datetime, *, 
                                   max(zs) if zs else None, sum(zs) / len(zs) if zs else None, a["limit"])
     # pollutants the point never reported do not count against it
     stats = {p: s for p, s in stats.items() if s.hours_with_data}
-    return ComplianceSummary(start, end, stats, threshold, rules.min_valid_hour_share, exceedance_events)
+    return ComplianceSummary(start, end, stats, threshold, rules.min_valid_hour_share, exceedance_events,
+                             windows=tuple(windows))
 
 
 # --- periods ------------------------------------------------------------------------------------------------
@@ -216,6 +259,18 @@ class SeasonDates:
             if s <= period_end:
                 return s, min(e, period_end), f"{s.year}-{e.year}"
         raise ValueError(f"no heating season before {period_end}")  # pragma: no cover
+
+
+    def heating_days(self, first: date, last: date) -> list[tuple[date, date]]:
+        """The heating days inside [first, last] (both inclusive) as (first day, last day) windows, in order:
+        for a calendar year the January–April part of one season and the October–December start of the next."""
+        out = []
+        for year in range(first.year - 1, last.year + 1):
+            s, e = self.season_starting(year)
+            lo, hi = max(s, first), min(e, last)
+            if lo <= hi:
+                out.append((lo, hi))
+        return out
 
 
 def day_bounds(first: date, last_inclusive: date) -> tuple[datetime, datetime]:

@@ -1,26 +1,27 @@
 """The link from monitoring to the programme ledger: does a heat source's area count as clean?
 
 ``source_verdicts(session, plan, period)`` returns one :class:`~cleanheat.programme.model.SourceVerdict` per
-registered heat source with a monitoring point (sources without one give no evidence and are not listed). For each:
+registered heat source that burns or supplies something the programme classifies (docs/evidence.md):
 
-* the window: the heating season containing the end of ``period``, or the last one that ended before it, cut at
-  the period's end (season dates from ``data/<city>/climate.yaml``);
-* the programme technology its heated area counts under: coal CHP -> ``coal_chp_ultralow``; coal boiler of class
-  ultra_low -> ``coal_boiler_ultralow`` (otherwise ``coal_boiler``); biomass -> ``biomass``; gas -> ``gas``
-  (fuel and class as they were at the end of the window, following the source's dated events);
-* compliance: the share of valid pollutant-hours within limits over the window (``compliance.py``) against
-  ``threshold`` (``Settings.compliance_threshold`` unless given), with a data capture of at least
-  ``min_valid_hour_share`` measured against the hours the source was in service, at every monitoring point of
-  the source (inactive points without data in the window are left out); None when there is no evidence (no
-  point, or no valid hour with a limit);
-* a coal source counted under an ``*_ultralow`` technology that is not registered as ultra-low at that time is
-  not compliant, whatever its data (reason given).
+* the windows (:func:`period_windows`): every heating day inside the period — for a year-end (Q4) evaluation the
+  whole calendar year (January–April of one season and the October–December start of the next), for Q1–Q3 the
+  quarter's heating days (Q3 has none: the heating days of the year so far), cut at ``now``; season dates from
+  ``data/<city>/climate.yaml``;
+* the programme technology its heated area counts under (:func:`technology_for`), from the fuel and class at the
+  end of the last window (following the source's dated events);
+* the supervision requirement (``data/emissions/supervision.yaml``: monitoring, ultra-low, bag filter);
+* the evidence state: ``no_monitoring_point`` / ``insufficient_data`` (capture below
+  ``rules.yaml: min_valid_hour_share`` at some point or pollutant, or no judged hour) for a source that must be
+  monitored, ``not_required`` for one that need not be and gives no sufficient data, else ``compliant`` when every
+  limited pollutant's share of valid hours within the limit reaches the threshold (``supervision.yaml``), else
+  ``non_compliant``. A coal source counted as ultra-low but not registered ultra-low, or a source required to
+  have a bag filter that is registered without one, is ``non_compliant`` whatever its data.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -28,16 +29,30 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cleanheat.assets.tables import HeatSource
+from cleanheat.assets.tables import HeatSource, HeatSourceEvent
 from cleanheat.config import Settings
-from cleanheat.emissions.compliance import ComplianceSummary, PollutantStats, SeasonDates, day_bounds
-from cleanheat.emissions.limits import FactsAt, SourceFacts, facts_at
+from cleanheat.emissions.compliance import (
+    ComplianceSummary,
+    PollutantStats,
+    SeasonDates,
+    day_bounds,
+    fmt_share,
+    pollutant_name,
+    window_hours,
+)
+from cleanheat.emissions.hj212.codec import CHINA_TZ
+from cleanheat.emissions.limits import FactsAt, SourceFacts, facts_at, profile_for
 from cleanheat.emissions.processing import POLLUTANTS, Rules, read_rules
-from cleanheat.emissions.rollup import source_facts
-from cleanheat.emissions.service import compliance_summaries
+from cleanheat.emissions.service import segment_counts, summaries_from_segments
+from cleanheat.emissions.supervision import Requirement, Supervision, read_supervision, supervision_path
 from cleanheat.emissions.tables import MonitoringPoint
 from cleanheat.programme.model import Period, PlanData, SourceVerdict
 from cleanheat.store.base import utcnow
+
+#: registry fuel -> programme technology (coal is split by kind and class in technology_for)
+TECHNOLOGY_OF_FUEL = {"biomass": "biomass", "gas": "gas", "natural_gas": "gas", "lng": "gas",
+                      "electricity": "electric", "geothermal": "geothermal", "waste_heat": "waste_heat",
+                      "solar": "solar"}
 
 
 def read_season(climate_yaml: Path) -> SeasonDates:
@@ -47,17 +62,57 @@ def read_season(climate_yaml: Path) -> SeasonDates:
 
 
 def technology_for(facts: SourceFacts, at: FactsAt) -> str | None:
-    """The programme technology a source's heated area is reported under (None: not a monitored kind)."""
+    """The programme technology a source's heated area is reported under (None: nothing the plan classifies).
+    A coal CHP unit always counts under ``coal_chp_ultralow`` (the plan requires every one to be ultra-low);
+    a coal boiler under ``coal_boiler_ultralow`` only when registered ultra-low."""
     if at.fuel == "coal":
         if facts.is_chp:
             return "coal_chp_ultralow"
         return "coal_boiler_ultralow" if at.emission_class == "ultra_low" else "coal_boiler"
-    if at.fuel == "biomass":
-        return "biomass"
-    if at.fuel in ("gas", "natural_gas", "lng"):
-        return "gas"
-    return None
+    return TECHNOLOGY_OF_FUEL.get(at.fuel)
 
+
+# --- windows -----------------------------------------------------------------------------------------------
+
+def period_days(season: SeasonDates, period: Period) -> list[tuple[date, date]]:
+    """The heating days a period's evaluation covers, as (first, last inclusive) windows (docs/evidence.md)."""
+    y = period.year
+    if period.is_year_end:
+        return season.heating_days(date(y, 1, 1), date(y, 12, 31))
+    first = date(y, 3 * period.quarter - 2, 1)
+    days = season.heating_days(first, period.end_date())
+    return days or season.heating_days(date(y, 1, 1), period.end_date())
+
+
+def clipped_windows(days: list[tuple[date, date]], now: datetime) -> list[tuple[datetime, datetime]]:
+    """The day windows as [start, end) aware datetimes (Beijing days), cut at the last full hour before ``now``;
+    windows wholly after ``now`` are dropped."""
+    cut = now.replace(minute=0, second=0, microsecond=0)
+    out = []
+    for first, last in days:
+        lo, hi = day_bounds(first, last)
+        hi = min(hi, cut)
+        if hi > lo:
+            out.append((lo, hi))
+    return out
+
+
+def as_days(windows: list[tuple[datetime, datetime]]) -> list[tuple[date, date]]:
+    """[start, end) datetimes -> (first day, last day inclusive) in Beijing time (for display)."""
+    return [(lo.astimezone(CHINA_TZ).date(), (hi - timedelta(microseconds=1)).astimezone(CHINA_TZ).date())
+            for lo, hi in windows]
+
+
+def period_windows(periods: list[Period], *, settings: Settings | None = None, now: datetime | None = None
+                   ) -> dict[Period, list[tuple[date, date]]]:
+    """The heating days each period's evaluation covered (after the cut at ``now``)."""
+    settings = settings or Settings()
+    season = read_season(settings.city_dir / "climate.yaml")
+    now = now or utcnow()
+    return {p: as_days(clipped_windows(period_days(season, p), now)) for p in periods}
+
+
+# --- verdicts ----------------------------------------------------------------------------------------------
 
 def _combine(summaries: list[ComplianceSummary], threshold: float, min_capture: float) -> ComplianceSummary | None:
     """One summary of a source's points: hours added up per pollutant; the capture is the lowest point's."""
@@ -82,15 +137,68 @@ def _combine(summaries: list[ComplianceSummary], threshold: float, min_capture: 
             sum(m * w for m, w in means) / wsum if wsum else None,
             max((s.limit_mg_m3 for s in sts if s.limit_mg_m3 is not None), default=None))
     return ComplianceSummary(first.start, first.end, pollutants, threshold, min_capture,
-                             sum(s.exceedance_events for s in summaries), parts=tuple(summaries))
+                             sum(s.exceedance_events for s in summaries), parts=tuple(summaries),
+                             windows=first.windows)
 
 
 def source_verdicts(session: Session, plan: PlanData, period: Period, *, settings: Settings | None = None,
                     threshold: float | None = None, rules: Rules | None = None,
                     now: datetime | None = None) -> list[SourceVerdict]:
-    """Monitoring verdicts on the registered combustion sources for ``period`` (see the module docstring)."""
+    """Evidence on the registered sources for ``period`` (see the module docstring)."""
     return source_verdicts_for_periods(session, plan, [period], settings=settings, threshold=threshold,
                                        rules=rules, now=now)[period]
+
+
+@dataclass
+class _Ctx:
+    """What every window's evaluation shares (read once per call)."""
+
+    sources: list[HeatSource]
+    facts: dict[int, SourceFacts]
+    points: dict[int, list[MonitoringPoint]]
+    supervision: Supervision
+    rules: Rules
+    threshold: float | None
+    #: (source id, day) -> (facts at, technology, requirement, threshold): the same for every window ending then
+    static: dict = field(default_factory=dict)
+    #: segment_counts of all points over all the call's windows (one query)
+    counts: dict = field(default_factory=dict)
+
+    def static_for(self, src: HeatSource, last: date) -> tuple:
+        key = (src.id, last)
+        if key not in self.static:
+            f = self.facts[src.id]
+            at = facts_at(f, last)
+            key2 = (src.id, at)  # what follows depends on the date only through the facts at it
+            if key2 not in self.static:
+                tech = technology_for(f, at)
+                req = self.supervision.requirement_for(f, last, src.area_type, at) if tech else None
+                thr = (self.threshold if self.threshold is not None else
+                       self.supervision.threshold_for(profile_for(f, last)).value) if tech else None
+                base = None
+                if tech:
+                    bag = (src.extra or {}).get("bag_filter")
+                    base = SourceVerdict(
+                        source_code=src.code, name_zh=src.name_zh, admin_unit_code=src.admin_unit_code,
+                        area_type=src.area_type, technology=tech, served_area_m2=float(src.served_area_m2 or 0.0),
+                        compliant=None, share_within_limits=None, valid_hours=0, required=req.monitoring,
+                        points=tuple(p.mn for p in self.points[src.id]),
+                        bag_filter=bag if isinstance(bag, bool) else None, rules=req.rules, threshold=thr)
+                self.static[key2] = (at, tech, req, thr, base)
+            self.static[key] = self.static[key2]
+        return self.static[key]
+
+
+def all_source_facts(session: Session, sources: list[HeatSource]) -> dict[int, SourceFacts]:
+    """The dated facts of many sources with one query for all their events."""
+    events: dict[int, list[tuple[str, date]]] = defaultdict(list)
+    for sid, ev, d in session.execute(select(HeatSourceEvent.source_id, HeatSourceEvent.event,
+                                             HeatSourceEvent.effective_date)):
+        events[sid].append((ev, d))
+    return {s.id: SourceFacts(kind=s.kind, fuel=s.fuel, current_fuel=s.current_fuel,
+                              emission_class=s.emission_class, vintage=s.vintage, capacity_t_h=s.capacity_t_h,
+                              capacity_mw=s.capacity_mw, status=s.status, events=tuple(events[s.id]),
+                              commissioned_year=s.commissioned_year) for s in sources}
 
 
 def source_verdicts_for_periods(session: Session, plan: PlanData, periods: list[Period], *,
@@ -98,77 +206,130 @@ def source_verdicts_for_periods(session: Session, plan: PlanData, periods: list[
                                 rules: Rules | None = None, now: datetime | None = None
                                 ) -> dict[Period, list[SourceVerdict]]:
     """:func:`source_verdicts` for several periods (a trend): the sources, their dated facts and the rules are
-    read once, each distinct season window is evaluated once, with one aggregate query for all points."""
+    read once, each distinct set of windows is evaluated once, with one aggregate query for all points.
+    ``threshold`` overrides the per-source thresholds of ``supervision.yaml`` (e.g. for a what-if)."""
     settings = settings or Settings()
-    threshold = settings.compliance_threshold if threshold is None else threshold
-    rules = rules or read_rules(settings.data_dir)
     season = read_season(settings.city_dir / "climate.yaml")
     now = now or utcnow()
-
-    points_by_source: dict[int, list[MonitoringPoint]] = defaultdict(list)
+    points: dict[int, list[MonitoringPoint]] = defaultdict(list)
     for p in session.scalars(select(MonitoringPoint)):
-        points_by_source[p.source_id].append(p)
-    sources = list(session.scalars(select(HeatSource).where(HeatSource.id.in_(list(points_by_source)))
-                                   .order_by(HeatSource.code))) if points_by_source else []
-    facts = {src.id: source_facts(session, src) for src in sources}
-
+        points[p.source_id].append(p)
+    sources = list(session.scalars(select(HeatSource).order_by(HeatSource.code)))
+    ctx = _Ctx(sources, all_source_facts(session, sources), points,
+               read_supervision(supervision_path(settings.data_dir)), rules or read_rules(settings.data_dir),
+               threshold)
+    plan_windows = {}
+    for period in periods:
+        days = period_days(season, period)
+        plan_windows[period] = (clipped_windows(days, now), days[-1][1] if days else period.end_date())
+    segments = elementary_segments([w for w, _ in plan_windows.values()])
+    all_points = [p.id for ps in points.values() for p in ps]
+    ctx.counts = segment_counts(session, all_points, segments)
     by_window: dict[tuple, list[SourceVerdict]] = {}
     out: dict[Period, list[SourceVerdict]] = {}
-    for period in periods:
-        first, last, label = season.window_for(period.end_date())
-        lo, hi = day_bounds(first, last)
-        hi = min(hi, now.replace(minute=0, second=0, microsecond=0))
-        key = (first, last, hi)
+    for period, (windows, last) in plan_windows.items():
+        key = (tuple(windows), last)
         if key not in by_window:
-            by_window[key] = _window_verdicts(session, sources, facts, points_by_source, first, last, label,
-                                              lo, hi, threshold, rules)
+            seg_ids = [i for i, (a, b) in enumerate(segments) if any(lo <= a and b <= hi for lo, hi in windows)]
+            by_window[key] = _window_verdicts(ctx, windows, last, seg_ids)
         out[period] = list(by_window[key])
     return out
 
 
-def _window_verdicts(session: Session, sources: list[HeatSource], facts: dict[int, SourceFacts],
-                     points_by_source: dict[int, list[MonitoringPoint]], first: date, last: date, label: str,
-                     lo: datetime, hi: datetime, threshold: float, rules: Rules) -> list[SourceVerdict]:
-    window_hours = max(0, int((hi - lo).total_seconds() // 3600))
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    judged: list[tuple[HeatSource, str, SourceVerdict, FactsAt]] = []
+def elementary_segments(window_sets: list[list[tuple[datetime, datetime]]]) -> list[tuple[datetime, datetime]]:
+    """The disjoint pieces every window of every set is a union of (cut at all their boundaries)."""
+    windows = {w for ws in window_sets for w in ws}
+    cuts = sorted({t for w in windows for t in w})
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if any(lo <= a and b <= hi for lo, hi in windows)]
+
+
+def in_service_days(facts: SourceFacts, day_windows: list[tuple[date, date]]) -> int:
+    """Days of the (first, last inclusive) windows on which the source was in service (as ``facts_at``: from
+    its first ``commissioned`` event to its first ``demolished`` event; without events, by its status)."""
+    if not facts.events and facts.status in ("demolished", "retired"):
+        return 0
+    commissioned = [d for ev, d in facts.events if ev == "commissioned"]
+    gone = [d for ev, d in facts.events if ev == "demolished"]
+    start, end = (min(commissioned) if commissioned else None), (min(gone) if gone else None)
+    n = 0
+    for first, last in day_windows:
+        lo = max(first, start) if start else first
+        hi = min(last, end - timedelta(days=1)) if end else last
+        n += max(0, (hi - lo).days + 1)
+    return n
+
+
+def _window_verdicts(ctx: _Ctx, windows: list[tuple[datetime, datetime]], last: date, seg_ids: list[int]
+                     ) -> list[SourceVerdict]:
+    """The verdicts of every classified source over ``windows`` (``last``: the day its facts are taken at)."""
+    day_windows = as_days(windows)
+    hours_total = window_hours(windows)
+    todo: list[tuple[HeatSource, SourceVerdict, FactsAt, Requirement, float]] = []
     hours_by_point: dict[int, int] = {}
     verdicts: dict[int, SourceVerdict] = {}
-    for src in sources:
-        f = facts[src.id]
-        at = facts_at(f, last)
-        tech = technology_for(f, at)
+    for src in ctx.sources:
+        f = ctx.facts[src.id]
+        at, tech, req, thr, base = ctx.static_for(src, last)
         if tech is None:
             continue
-        in_service_days = sum(1 for d in days if facts_at(f, d).in_service)
-        hours_in_service = min(in_service_days * 24, window_hours)
-        base = SourceVerdict(source_code=src.code, name_zh=src.name_zh, admin_unit_code=src.admin_unit_code,
-                             area_type=src.area_type, technology=tech,
-                             served_area_m2=float(src.served_area_m2 or 0.0), compliant=None,
-                             share_within_limits=None, valid_hours=0)
-        if hours_in_service == 0:
-            verdicts[src.id] = replace(base, reason=f"{label} 采暖季未运行 / not in service in the {label} season")
+        in_service = min(in_service_days(f, day_windows) * 24, hours_total)
+        if in_service == 0:  # heats nothing in the windows: nothing to verify, no area to apportion
+            verdicts[src.id] = replace(base, evidence="not_required", served_area_m2=0.0,
+                                       reason="期内未运行 / not in service in the windows")
             continue
-        judged.append((src, tech, base, at))
-        for p in points_by_source[src.id]:
-            hours_by_point[p.id] = hours_in_service
-    sums = compliance_summaries(session, list(hours_by_point), lo, hi, threshold=threshold, rules=rules,
-                                hours_by_point=hours_by_point) if hours_by_point else {}
-    for src, tech, base, at in judged:
-        points = points_by_source[src.id]
-        summary = _combine([replace(sums[p.id], label=p.mn) for p in points
-                            if p.active or sums[p.id].pollutants], threshold, rules.min_valid_hour_share)
-        share = summary.share_within if summary else None
-        compliant = summary.compliant if summary else None
-        if compliant is None:
-            reason = f"{label} 采暖季无有效小时数据 / no valid hourly data in the {label} season"
-        elif not compliant:
-            reason = f"{label} 采暖季：{summary.reason_zh} / {label} season: {summary.reason}"
+        if not ctx.points[src.id]:  # no data to read: the verdict depends on the registration only
+            key = ("no-point", src.id, at)
+            if key not in ctx.static:
+                ctx.static[key] = _finish(base, tech, at, req, None)
+            verdicts[src.id] = ctx.static[key]
+            continue
+        todo.append((src, base, at, req, thr))
+        for p in ctx.points[src.id]:
+            hours_by_point[p.id] = in_service
+    sums = summaries_from_segments(ctx.counts, seg_ids, list(hours_by_point), windows,
+                                   threshold=ctx.threshold or 0.95, rules=ctx.rules,
+                                   hours_by_point=hours_by_point) if hours_by_point and windows else {}
+    for src, base, at, req, thr in todo:
+        summary = _combine([replace(sums[p.id], label=p.mn) for p in ctx.points[src.id]
+                            if p.id in sums and (p.active or sums[p.id].pollutants)], thr,
+                           ctx.rules.min_valid_hour_share)
+        verdicts[src.id] = _finish(base, base.technology, at, req, summary)
+    return [verdicts[src.id] for src in ctx.sources if src.id in verdicts]
+
+
+def _pollutants(summary: ComplianceSummary | None) -> dict[str, dict]:
+    if summary is None:
+        return {}
+    return {pollutant_name(p.pollutant): {"valid_hours": p.judged_hours, "compliant_share": p.share_within}
+            for p in summary.pollutants.values() if p.limit_mg_m3 is not None}
+
+
+def _finish(base: SourceVerdict, tech: str, at: FactsAt, req: Requirement, summary: ComplianceSummary | None
+            ) -> SourceVerdict:
+    """The evidence state and its reason (docs/evidence.md, "States")."""
+    share = summary.share_within if summary else None
+    capture = summary.capture if summary else None
+    if summary is None or summary.compliant is None or (capture or 0.0) < summary.min_capture:
+        if not req.monitoring:
+            state, why = "not_required", "监测非必需 / monitoring not required"
+        elif summary is None and not base.points:
+            state, why = "no_monitoring_point", "须在线监测但无监测点 / must be monitored, has no monitoring point"
         else:
-            reason = f"{label} 采暖季: {share:.1%} 有效小时达标 / of valid hours within limits"
-        if tech.endswith("_ultralow") and at.emission_class != "ultra_low":
-            compliant = False
-            reason = f"未登记为超低排放 / not registered as ultra-low emission; {reason}"
-        verdicts[src.id] = replace(base, compliant=compliant, share_within_limits=share,
-                                   valid_hours=summary.valid_hours if summary else 0, reason=reason)
-    return [verdicts[src.id] for src in sources if src.id in verdicts]
+            state = "insufficient_data"
+            why = (f"数据不足 / insufficient data: {summary.reason_zh} / {summary.reason}" if summary
+                   else "期内无有效小时数据 / no valid hourly data in the windows")
+    elif summary.compliant:
+        state = "compliant"
+        why = "各污染物有效小时达标率 / share of valid hours within the limit: " + ", ".join(
+            f"{pollutant_name(p.pollutant)} {fmt_share(p.share_within)}" for p in summary.limited) + \
+            f" ≥ {fmt_share(summary.threshold)}"
+    else:
+        state, why = "non_compliant", f"{summary.reason_zh} / {summary.reason}"
+    if tech.endswith("_ultralow") and at.emission_class != "ultra_low":
+        state, why = "non_compliant", f"未登记为超低排放 / not registered as ultra-low emission; {why}"
+    if req.bag_filter and base.bag_filter is False:
+        state, why = "non_compliant", f"未配套布袋除尘 / no bag filter registered (方案 §四(五)); {why}"
+    compliant = {"compliant": True, "non_compliant": False}.get(state)
+    return replace(base, evidence=state, compliant=compliant, share_within_limits=share,
+                   valid_hours=summary.valid_hours if summary else 0, reason=why, pollutants=_pollutants(summary),
+                   capture=capture)

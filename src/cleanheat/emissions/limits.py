@@ -202,6 +202,15 @@ class SourceFacts:
     capacity_mw: float | None = None
     status: str = "in_service"
     events: tuple[tuple[str, date], ...] = field(default=())
+    commissioned_year: int | None = None
+
+    @property
+    def commissioned(self) -> date | None:
+        """The commissioning date: the first ``commissioned`` event, else 1 January of ``commissioned_year``."""
+        dates = [d for ev, d in self.events if ev == "commissioned"]
+        if dates:
+            return min(dates)
+        return date(self.commissioned_year, 1, 1) if self.commissioned_year else None
 
     @property
     def capacity_steam_t_h(self) -> float | None:
@@ -246,16 +255,31 @@ def facts_at(facts: SourceFacts, on: date) -> FactsAt:
     return FactsAt(fuel=fuel, emission_class=emission_class, in_service=in_service)
 
 
+#: From these dates a source commissioned on or after them is "new" whatever its registered vintage:
+#: GB 13271-2014 §4.1 / Table 2 (new boilers from 2014-07-01), GB 13223-2011 §4.1 (new units from 2012-01-01).
+NEW_FROM = {"boiler": date(2014, 7, 1), "power": date(2012, 1, 1)}
+
+
+def vintage_for(facts: SourceFacts, scope: str) -> str:
+    """``new`` when commissioned on or after the standard's new-source date (GB 13271-2014 Table 2 for boilers,
+    GB 13223-2011 for power units), else the registered vintage (no date: the registration decides)."""
+    c = facts.commissioned
+    if c is not None and c >= NEW_FROM[scope]:
+        return "new"
+    return facts.vintage
+
+
 def profile_for(facts: SourceFacts, on: date) -> SourceProfile | None:
-    """The limit profile of a source on ``on`` (None when it burns nothing the tables cover)."""
+    """The limit profile of a source on ``on`` (None when it burns nothing the tables cover). The vintage
+    follows the commissioning date (:func:`vintage_for`)."""
     at = facts_at(facts, on)
     group = FUEL_GROUP_OF.get(at.fuel)
     if group is None:
         return None
     cap = facts.capacity_steam_t_h
     scope = "power" if facts.is_chp and (cap is None or cap > POWER_SCOPE_MIN_T_H) else "boiler"
-    return SourceProfile(scope=scope, fuel_group=group, emission_class=at.emission_class, vintage=facts.vintage,
-                         capacity_t_h=cap)
+    return SourceProfile(scope=scope, fuel_group=group, emission_class=at.emission_class,
+                         vintage=vintage_for(facts, scope), capacity_t_h=cap)
 
 
 def all_profiles(capacities: Iterable[float | None] = (5.0, 20.0, 100.0, None)) -> list[SourceProfile]:

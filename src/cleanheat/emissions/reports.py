@@ -99,8 +99,9 @@ def monthly_xlsx(report: MonthlyReport) -> bytes:
         "Data: HJ 212 minute and hourly uploads; converted by the platform to the reference O2 of the source's limits.",
         f"有效小时：≥ {rules.hour_min_valid_minutes} 个有效分钟（标记 N），或标记 N 的小时上传值（分钟数据不足时）。",
         f"Valid hour: >= {rules.hour_min_valid_minutes} valid minutes (flag N), or a valid hourly upload.",
-        "达标率 = 有效小时中折算浓度不超过限值的小时数 / 有效小时数（各污染物合计）。",
-        "Share within = valid hours at or below the limit / valid hours (all pollutants together).",
+        "达标率 = 有效小时中折算浓度不超过限值的小时数 / 有效小时数（各污染物分别计算，合计行为最低者）。",
+        "Share within = valid hours at or below the limit / valid hours, per pollutant; the total line shows the "
+        "lowest pollutant (a point complies only when every pollutant reaches the threshold).",
         "限值见 data/emissions/limits.yaml（含来源与置信度）。Limits: data/emissions/limits.yaml.",
         "污染物 pollutants: " + ", ".join(f"{p} {factors[p].name_zh} {factors[p].name_en}" for p in POLLUTANTS),
     ]:

@@ -53,7 +53,7 @@ def source_facts(session: Session, source: HeatSource) -> SourceFacts:
     return SourceFacts(kind=source.kind, fuel=source.fuel, current_fuel=source.current_fuel,
                        emission_class=source.emission_class, vintage=source.vintage,
                        capacity_t_h=source.capacity_t_h, capacity_mw=source.capacity_mw, status=source.status,
-                       events=tuple((e, d) for e, d in events))
+                       events=tuple((e, d) for e, d in events), commissioned_year=source.commissioned_year)
 
 
 @dataclass

@@ -17,14 +17,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from cleanheat.assets.tables import HeatSource
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
-from cleanheat.emissions.compliance import ComplianceSummary, PollutantStats, month_bounds
+from cleanheat.emissions.compliance import ComplianceSummary, PollutantStats, month_bounds, window_hours
 from cleanheat.emissions.hj212.crc import CRC_VARIANT_NAMES
 from cleanheat.emissions.hj212.passwords import hash_password, verify_password
 from cleanheat.emissions.processing import POLLUTANTS, Rules, read_rules
@@ -263,39 +263,110 @@ def _next_hour(t: datetime) -> datetime:
 
 def compliance_summaries(session: Session, point_ids: list[int], lo: datetime, hi: datetime, *, threshold: float,
                          rules: Rules | None = None, hours_in_period: int | None = None,
-                         hours_by_point: dict[int, int] | None = None) -> dict[int, ComplianceSummary]:
-    """Per point: statistics of the evaluated hours in [lo, hi), aggregated in SQL (no access check: callers
-    pass visible points). The hours a point is measured against are ``hours_by_point[pid]`` when given, else
-    ``hours_in_period``, else the length of the window."""
+                         hours_by_point: dict[int, int] | None = None,
+                         windows: list[tuple[datetime, datetime]] | None = None) -> dict[int, ComplianceSummary]:
+    """Per point and pollutant: statistics of the evaluated hours in [lo, hi) — or in the disjoint ``windows``
+    (e.g. the heating days of a year), still one aggregate query — (no access check: callers pass visible
+    points). The hours a point is measured against are ``hours_by_point[pid]`` when given, else
+    ``hours_in_period``, else the length of the window(s)."""
     rules = rules or read_rules()
     if not point_ids:
         return {}
+    windows = list(windows) if windows else [(lo, hi)]
     judged = HourValue.valid & HourValue.limit_mg_m3.is_not(None) & HourValue.conc_zs_mg_m3.is_not(None)
 
     def one(cond):  # noqa: ANN001, ANN202 - SQL: how many rows satisfy cond
         return func.sum(case((cond, 1), else_=0))
 
     zs_valid = case((HourValue.valid, HourValue.conc_zs_mg_m3), else_=None)
+    # one range per window, each able to use the (point, ts) key; the partial sums are added up in SQL
+    parts = [select(HourValue.point_id.label("pid"), HourValue.pollutant.label("pol"), func.count().label("n"),
+                    one(HourValue.valid).label("valid"), one(judged).label("jud"),
+                    one(judged & HourValue.exceeded).label("exc"), func.max(zs_valid).label("mx"),
+                    func.sum(zs_valid).label("zsum"), func.count(zs_valid).label("zn"),
+                    func.max(HourValue.limit_mg_m3).label("lim"))
+             .where(HourValue.point_id.in_(point_ids), HourValue.ts >= a, HourValue.ts < b)
+             .group_by(HourValue.point_id, HourValue.pollutant) for a, b in windows]
+    u = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
     rows = session.execute(
-        select(HourValue.point_id, HourValue.pollutant, func.count(), one(HourValue.valid), one(judged),
-               one(judged & HourValue.exceeded), func.max(zs_valid), func.avg(zs_valid), func.max(HourValue.limit_mg_m3))
-        .where(HourValue.point_id.in_(point_ids), HourValue.ts >= lo, HourValue.ts < hi)
-        .group_by(HourValue.point_id, HourValue.pollutant)).all()
-    n_hours = hours_in_period if hours_in_period is not None else int((hi - lo).total_seconds() // 3600)
+        select(u.c.pid, u.c.pol, func.sum(u.c.n), func.sum(u.c.valid), func.sum(u.c.jud), func.sum(u.c.exc),
+               func.max(u.c.mx), func.sum(u.c.zsum), func.sum(u.c.zn), func.max(u.c.lim))
+        .group_by(u.c.pid, u.c.pol)).all()
+    n_hours = hours_in_period if hours_in_period is not None else window_hours(windows)
     events = dict(session.execute(select(Exceedance.point_id, func.count()).where(
-        Exceedance.point_id.in_(point_ids), Exceedance.start_ts < hi, Exceedance.end_ts > lo)
+        Exceedance.point_id.in_(point_ids),
+        or_(*[and_(Exceedance.start_ts < b, Exceedance.end_ts > a) for a, b in windows]))
         .group_by(Exceedance.point_id)).all())
     stats: dict[int, dict[str, PollutantStats]] = defaultdict(dict)
-    for pid, pol, n, valid, jud, exc, mx, mean, lim in rows:
+    for pid, pol, n, valid, jud, exc, mx, zsum, zn, lim in rows:
         if pol not in POLLUTANTS:
             continue
+        mean = float(zsum) / int(zn) if zn else None
         hours = hours_by_point.get(pid, n_hours) if hours_by_point else n_hours
         stats[pid][pol] = PollutantStats(pol, hours, int(n), int(valid or 0), int((jud or 0) - (exc or 0)),
                                          int(exc or 0), int(jud or 0), mx, float(mean) if mean is not None else None,
                                          lim)
     return {pid: ComplianceSummary(lo, hi, {p: stats[pid][p] for p in POLLUTANTS if p in stats[pid]}, threshold,
-                                   rules.min_valid_hour_share, events.get(pid, 0))
+                                   rules.min_valid_hour_share, events.get(pid, 0), windows=tuple(windows))
             for pid in point_ids}
+
+
+def segment_counts(session: Session, point_ids: list[int], segments: list[tuple[datetime, datetime]]
+                   ) -> dict[tuple[int, int, str], tuple]:
+    """Per (segment index, point, pollutant): (rows, valid, judged, exceeded, max zs, Σ zs, n zs, limit) of the
+    evaluated hours in each of the disjoint [start, end) ``segments`` — one aggregate query for all of them (a
+    trend adds up the segments of each period's windows instead of querying every period)."""
+    if not point_ids or not segments:
+        return {}
+    judged = HourValue.valid & HourValue.limit_mg_m3.is_not(None) & HourValue.conc_zs_mg_m3.is_not(None)
+
+    def one(cond):  # noqa: ANN001, ANN202
+        return func.sum(case((cond, 1), else_=0))
+
+    zs_valid = case((HourValue.valid, HourValue.conc_zs_mg_m3), else_=None)
+    seg = case(*[(and_(HourValue.ts >= a, HourValue.ts < b), i) for i, (a, b) in enumerate(segments)],
+               else_=-1).label("seg")
+    rows = session.execute(
+        select(seg, HourValue.point_id, HourValue.pollutant, func.count(), one(HourValue.valid), one(judged),
+               one(judged & HourValue.exceeded), func.max(zs_valid), func.sum(zs_valid), func.count(zs_valid),
+               func.max(HourValue.limit_mg_m3))
+        .where(HourValue.point_id.in_(point_ids), HourValue.ts >= min(a for a, _ in segments),
+               HourValue.ts < max(b for _, b in segments))
+        .group_by(seg, HourValue.point_id, HourValue.pollutant)).all()
+    return {(int(i), pid, pol): tuple(rest) for i, pid, pol, *rest in rows if i is not None and int(i) >= 0}
+
+
+def summaries_from_segments(counts: dict[tuple[int, int, str], tuple], seg_ids: list[int], point_ids: list[int],
+                            windows: list[tuple[datetime, datetime]], *, threshold: float, rules: Rules,
+                            hours_by_point: dict[int, int]) -> dict[int, ComplianceSummary]:
+    """The :func:`compliance_summaries` of ``point_ids`` over the segments ``seg_ids`` (whose union is
+    ``windows``), added up from :func:`segment_counts`."""
+    acc: dict[tuple[int, str], list] = {}
+    wanted = set(seg_ids)
+    for (i, pid, pol), (n, valid, jud, exc, mx, zsum, zn, lim) in counts.items():
+        if i not in wanted or pol not in POLLUTANTS:
+            continue
+        a = acc.setdefault((pid, pol), [0, 0, 0, 0, None, 0.0, 0, None])
+        a[0] += int(n)
+        a[1] += int(valid or 0)
+        a[2] += int(jud or 0)
+        a[3] += int(exc or 0)
+        a[4] = mx if a[4] is None or (mx is not None and mx > a[4]) else a[4]
+        a[5] += float(zsum or 0.0)
+        a[6] += int(zn or 0)
+        a[7] = lim if a[7] is None or (lim is not None and lim > a[7]) else a[7]
+    lo, hi = windows[0][0], windows[-1][1]
+    out = {}
+    for pid in point_ids:
+        stats = {}
+        for pol in POLLUTANTS:
+            a = acc.get((pid, pol))
+            if a is None:
+                continue
+            stats[pol] = PollutantStats(pol, hours_by_point.get(pid, 0), a[0], a[1], a[2] - a[3], a[3], a[2], a[4],
+                                        a[5] / a[6] if a[6] else None, a[7])
+        out[pid] = ComplianceSummary(lo, hi, stats, threshold, rules.min_valid_hour_share, 0, windows=tuple(windows))
+    return out
 
 
 @dataclass

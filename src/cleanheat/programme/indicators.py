@@ -4,9 +4,15 @@ Definitions (documented in docs/programme.md):
 
 * **Clean-heating rate** (清洁取暖率) of an area type = clean heated area / total heated area, by floor area,
   over the units whose reports are counted. Technologies count as clean by ``technologies.yaml``; coal counts
-  only as ultra-low (``clean_if_ultra_low``). When monitoring shows a registered ultra-low coal or biomass source
-  non-compliant (``SourceVerdict.compliant is False``), its served area is moved from clean to not clean (at
-  most the area its unit reported under that technology and area type).
+  only as ultra-low (``clean_if_ultra_low``). Two figures (docs/evidence.md):
+  *reported* (``actual``): the clean area reported, less the area of sources whose evidence is ``non_compliant``;
+  *verified* (``verified``): only the clean area backed by ``compliant`` or ``not_required`` evidence.
+  Apportionment (:func:`apportion`), within one unit × area type × clean technology: each registered source's
+  served area, scaled down by min(1, reported / registered served area), is moved out of clean when its evidence
+  is ``non_compliant`` under a monitored technology (``clean_if_*``; under a plain ``clean`` one such as gas it
+  stays reported but unverified), unverified when it is ``no_monitoring_point`` / ``insufficient_data``,
+  verified otherwise; reported area beyond the registered served area is verified for technologies without a monitoring
+  rule (``clean``) and unverified ("no registered source") for ``clean_if_ultra_low`` / ``clean_if_compliant``.
 * **City rate** = all clean area / all heated area. The plan sets no city target; the city target is derived as
   the area-type targets weighted by each type's heated area (``targets.yaml: city_rate_rule``).
 * **Status** against the target of the evaluated year: ``met`` (达标) when actual >= target (for targets stated
@@ -26,7 +32,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from cleanheat.programme.model import AREA_TYPES, Period, PlanData, SourceVerdict, TaskSpec
+from cleanheat.programme.model import AREA_TYPES, EVIDENCED, Period, PlanData, SourceVerdict, TaskSpec
+
+MONITORED_RULES = ("clean_if_ultra_low", "clean_if_compliant")
 
 ABOUT_TOLERANCE = 0.05
 
@@ -56,6 +64,15 @@ class RateResult:
     gap_m2: float | None
     reported_clean_area_m2: float
     reclassified_m2: float = 0.0
+    verified_clean_area_m2: float = 0.0
+    verified: float | None = None  # verified clean area / heated area
+    verified_status: str | None = None
+    verified_gap_m2: float | None = None
+
+    @property
+    def unverified_m2(self) -> float:
+        """Clean area counted in the reported figure without evidence (no point, too little data, no source)."""
+        return self.clean_area_m2 - self.verified_clean_area_m2
 
 
 @dataclass(frozen=True)
@@ -120,6 +137,28 @@ class VerificationResult:
     valid_hours: int
     reclassified_m2: float
     reason: str
+    evidence: str = ""
+    required: bool = False
+    pollutants: Mapping[str, Mapping] = field(default_factory=dict)
+    counted_clean_m2: float = 0.0
+    unverified_m2: float = 0.0
+    points: tuple[str, ...] = ()
+    capture: float | None = None
+    bag_filter: bool | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class UnattributedArea:
+    """Clean area a unit reported under a monitored technology beyond the served area of its registered sources
+    (no source, so no evidence)."""
+
+    admin_unit_code: str
+    area_type: str
+    technology: str
+    reported_m2: float
+    registered_m2: float
+    unverified_m2: float
 
 
 @dataclass(frozen=True)
@@ -135,6 +174,16 @@ class Evaluation:
     units_reporting: int
     units_total: int
     reference_city_target: float | None = None
+    #: the heating days the evidence covers, as (first, last inclusive) dates
+    windows: tuple = ()
+    unattributed: list[UnattributedArea] = field(default_factory=list)
+
+    def evidence_rows(self, unit: str | None = None) -> list[VerificationResult]:
+        """The sources that carry reported clean area (optionally of one unit), the unevidenced and removed
+        area first (for pages and reports; the full list is ``verification``)."""
+        rows = [v for v in self.verification if (v.counted_clean_m2 or v.unverified_m2 or v.reclassified_m2)
+                and (unit is None or v.admin_unit_code == unit)]
+        return sorted(rows, key=lambda v: (-(v.unverified_m2 + v.reclassified_m2), v.source_code))
 
 
 def status_for(actual: float | None, target: float | None, *, final: bool, comparator: str = ">=") -> str | None:
@@ -168,47 +217,93 @@ def city_target(plan: PlanData, year: int, heated_by_type: Mapping[str, float]) 
 
 
 def _rate(area_type: str, heated: float, clean: float, reported_clean: float, target: float | None,
-          final: bool, reclassified: float = 0.0) -> RateResult:
+          final: bool, reclassified: float = 0.0, verified_clean: float | None = None) -> RateResult:
+    verified_clean = clean if verified_clean is None else verified_clean
     actual = clean / heated if heated > 0 else None
+    verified = verified_clean / heated if heated > 0 else None
     gap = (target * heated - clean) if (target is not None and heated > 0) else None
+    vgap = (target * heated - verified_clean) if (target is not None and heated > 0) else None
     return RateResult(area_type, heated, clean, actual, target, status_for(actual, target, final=final), gap,
-                      reported_clean, reclassified)
+                      reported_clean, reclassified, verified_clean, verified,
+                      status_for(verified, target, final=final), vgap)
 
 
-def reclassify(plan: PlanData, figures: Iterable[UnitFigures], verdicts: Iterable[SourceVerdict]
-               ) -> tuple[dict[tuple[str, str, str], float], list[VerificationResult]]:
-    """Area to move from clean to not clean per (unit, area_type, technology), from failed verdicts."""
+@dataclass(frozen=True)
+class Apportionment:
+    """Per (unit, area type, technology): area moved out of clean (non-compliant) and clean area unverified."""
+
+    moved: dict[tuple[str, str, str], float]
+    unverified: dict[tuple[str, str, str], float]
+    sources: list[VerificationResult]
+    unattributed: list[UnattributedArea]
+
+
+def _rule(plan: PlanData, technology: str) -> str:
+    try:
+        return plan.technology(technology).clean_rule
+    except KeyError:
+        return "not_clean"
+
+
+def apportion(plan: PlanData, figures: Iterable[UnitFigures], verdicts: Iterable[SourceVerdict]) -> Apportionment:
+    """Split each unit's reported clean area by the evidence of the registered sources serving it (module
+    docstring; docs/evidence.md "Apportionment")."""
     reported: dict[tuple[str, str, str], float] = defaultdict(float)
     for f in figures:
         if f.admin_unit_code:
             for (at, tech), a in f.areas.items():
                 reported[(f.admin_unit_code, at, tech)] += a
+    by_key: dict[tuple[str, str, str], list[SourceVerdict]] = defaultdict(list)
+    for v in verdicts:
+        if _rule(plan, v.technology) != "not_clean":
+            by_key[(v.admin_unit_code, v.area_type, v.technology)].append(v)
     moved: dict[tuple[str, str, str], float] = defaultdict(float)
-    results = []
-    for v in sorted(verdicts, key=lambda v: v.source_code):
-        key = (v.admin_unit_code, v.area_type, v.technology)
-        amount = 0.0
-        try:
-            rule = plan.technology(v.technology).clean_rule
-        except KeyError:
-            rule = "clean"
-        if v.compliant is False and rule in ("clean_if_ultra_low", "clean_if_compliant"):
-            room = reported.get(key, 0.0) - moved[key]
-            amount = max(0.0, min(v.served_area_m2, room))
-            moved[key] += amount
-        results.append(VerificationResult(v.source_code, v.name_zh, v.admin_unit_code, v.area_type, v.technology,
-                                          v.served_area_m2, v.compliant, v.share_within_limits, v.valid_hours,
-                                          amount, v.reason))
-    return dict(moved), results
+    unverified: dict[tuple[str, str, str], float] = defaultdict(float)
+    results, unattributed = [], []
+    for key in sorted(set(by_key) | {k for k, a in reported.items() if a > 0 and _rule(plan, k[2]) != "not_clean"}):
+        rep = reported.get(key, 0.0)
+        registered = sum(v.served_area_m2 for v in by_key[key])
+        scale = min(1.0, rep / registered) if registered > 0 else 0.0
+        for v in by_key[key]:
+            share = v.served_area_m2 * scale
+            state = v.state
+            # non-compliant area leaves the reported figure only under a monitored technology; under a plain
+            # clean one (gas) it stays reported but is not verified
+            out_m2 = share if state == "non_compliant" and _rule(plan, v.technology) in MONITORED_RULES else 0.0
+            unver = share - out_m2 if state not in EVIDENCED else 0.0
+            moved[key] += out_m2
+            unverified[key] += unver
+            results.append(VerificationResult(
+                v.source_code, v.name_zh, v.admin_unit_code, v.area_type, v.technology, v.served_area_m2,
+                v.compliant, v.share_within_limits, v.valid_hours, out_m2, v.reason, state, v.required,
+                dict(v.pollutants), share - out_m2 - unver, unver, v.points, v.capture, v.bag_filter, v.threshold))
+        excess = max(0.0, rep - registered)
+        if excess > 0 and _rule(plan, key[2]) in MONITORED_RULES:
+            unverified[key] += excess
+            unattributed.append(UnattributedArea(*key, rep, registered, excess))
+    results.sort(key=lambda r: r.source_code)
+    return Apportionment(dict(moved), dict(unverified), results, unattributed)
+
+
+def reclassify(plan: PlanData, figures: Iterable[UnitFigures], verdicts: Iterable[SourceVerdict]
+               ) -> tuple[dict[tuple[str, str, str], float], list[VerificationResult]]:
+    """Area to move from clean to not clean per (unit, area_type, technology) (see :func:`apportion`)."""
+    a = apportion(plan, figures, verdicts)
+    return a.moved, a.sources
 
 
 def evaluate(plan: PlanData, period: Period, figures: list[UnitFigures], *,
              registry_counts: Mapping[str, float] | None = None,
-             verdicts: Iterable[SourceVerdict] = (), annual: bool = False) -> Evaluation:
-    """Evaluate the programme at ``period`` (``annual=True``: the year-end evaluation of ``period.year``)."""
+             verdicts: Iterable[SourceVerdict] = (), annual: bool = False, windows: Iterable = ()) -> Evaluation:
+    """Evaluate the programme at ``period`` (``annual=True``: the year-end evaluation of ``period.year``).
+    ``windows``: the heating days the verdicts cover (reported with the result)."""
     year = period.year
     final = annual or period.is_year_end
-    moved, verification = reclassify(plan, figures, verdicts)
+    app = apportion(plan, figures, verdicts)
+    moved, verification = app.moved, app.sources
+    unver = defaultdict(float)  # (unit, area_type)
+    for (unit, at, _tech), a in app.unverified.items():
+        unver[(unit, at)] += a
 
     # --- rates by unit and area type -----------------------------------------------------------------
     heated = defaultdict(float)  # (unit, area_type)
@@ -237,14 +332,16 @@ def evaluate(plan: PlanData, period: Period, figures: list[UnitFigures], *,
         if f is not None:
             for at in u.area_types:
                 rates[at] = _rate(at, heated[(u.code, at)], clean[(u.code, at)], reported_clean[(u.code, at)],
-                                  plan.rate_target(at, year), final, reclass_by_unit_type[(u.code, at)])
+                                  plan.rate_target(at, year), final, reclass_by_unit_type[(u.code, at)],
+                                  clean[(u.code, at)] - unver[(u.code, at)])
             h = sum(heated[(u.code, at)] for at in u.area_types)
             c = sum(clean[(u.code, at)] for at in u.area_types)
             rc = sum(reported_clean[(u.code, at)] for at in u.area_types)
             tgt = city_target(plan, year, {at: heated[(u.code, at)] for at in u.area_types}) \
                 if all(plan.rate_target(at, year) is not None for at in u.area_types) else None
             rates["all"] = _rate("all", h, c, rc, tgt, final,
-                                 sum(reclass_by_unit_type[(u.code, at)] for at in u.area_types))
+                                 sum(reclass_by_unit_type[(u.code, at)] for at in u.area_types),
+                                 c - sum(unver[(u.code, at)] for at in u.area_types))
         units_out.append(UnitResult(u.code, u.name_zh, u.name_en, f.report_period if f else None,
                                     bool(f and f.report_period != period), rates))
 
@@ -255,12 +352,14 @@ def evaluate(plan: PlanData, period: Period, figures: list[UnitFigures], *,
         c = sum(v for (u, t), v in clean.items() if t == at)
         rc = sum(v for (u, t), v in reported_clean.items() if t == at)
         rr = sum(v for (u, t), v in reclass_by_unit_type.items() if t == at)
+        uv = sum(v for (u, t), v in unver.items() if t == at)
         heated_by_type[at] = h
-        rates_out[at] = _rate(at, h, c, rc, plan.rate_target(at, year), final, rr)
+        rates_out[at] = _rate(at, h, c, rc, plan.rate_target(at, year), final, rr, c - uv)
     h_all = sum(heated.values())
     c_all = sum(clean.values())
     rates_out["city"] = _rate("city", h_all, c_all, sum(reported_clean.values()),
-                              city_target(plan, year, heated_by_type), final, sum(moved.values()))
+                              city_target(plan, year, heated_by_type), final, sum(moved.values()),
+                              c_all - sum(unver.values()))
 
     # --- technologies --------------------------------------------------------------------------------
     group_area = defaultdict(float)
@@ -303,7 +402,8 @@ def evaluate(plan: PlanData, period: Period, figures: list[UnitFigures], *,
 
     ref = next((r.min_rate for r in plan.reference_city_targets if r.year == year), None)
     return Evaluation(plan.code, year, period, rates_out, units_out, techs_out, tasks_out, verification,
-                      units_reporting=len(by_unit), units_total=len(plan.units), reference_city_target=ref)
+                      units_reporting=len(by_unit), units_total=len(plan.units), reference_city_target=ref,
+                      windows=tuple(windows), unattributed=app.unattributed)
 
 
 def _task_result(plan: PlanData, task: TaskSpec, period: Period, final: bool, reported: float,

@@ -6,6 +6,7 @@ Units: areas in m², capacities in t/h, lengths in km, rates and shares as fract
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 AREA_TYPES: tuple[str, ...] = ("urban", "county_fringe", "rural")
@@ -250,14 +251,19 @@ class PlanData:
         return self.start_year <= period.year <= self.end_year
 
 
+#: evidence states of a source in the evaluated windows (docs/evidence.md)
+EVIDENCE_STATES = ("compliant", "non_compliant", "no_monitoring_point", "insufficient_data", "not_required")
+EVIDENCED = frozenset({"compliant", "not_required"})
+
+
 @dataclass(frozen=True)
 class SourceVerdict:
     """Monitoring evidence on one registered heat source, used to verify the clean area it heats.
 
-    Supplied by the emissions area (``cleanheat.emissions.ledger_link.source_verdicts``). A source whose
-    technology is ``clean_if_ultra_low`` or ``clean_if_compliant`` and whose verdict is ``compliant=False``
-    has its ``served_area_m2`` counted as not clean in the evaluation (at most the area its unit reported
-    under that technology and area type).
+    Supplied by the emissions area (``cleanheat.emissions.ledger_link.source_verdicts``). ``evidence`` is one of
+    :data:`EVIDENCE_STATES`; area reported as clean under the source's technology counts as *verified* clean only
+    with ``compliant`` or ``not_required`` evidence, and ``non_compliant`` area is moved out of clean (see
+    ``indicators.apportion``). ``compliant`` is kept for callers of the earlier interface (None: no evidence).
     """
 
     source_code: str
@@ -267,6 +273,25 @@ class SourceVerdict:
     technology: str  # programme technology code its heated area is reported under, e.g. coal_chp_ultralow
     served_area_m2: float
     compliant: bool | None  # None: no monitoring evidence for the period
-    share_within_limits: float | None  # share of valid hours within limits over the season
+    share_within_limits: float | None  # lowest per-pollutant share of valid hours within the limit
     valid_hours: int
     reason: str = ""
+    evidence: str = ""  # one of EVIDENCE_STATES; "" (older callers): derived from ``compliant``
+    required: bool = False  # the supervision rules require monitoring
+    #: pollutant name (PM, SO2, NOx) -> {"valid_hours": int, "compliant_share": float | None}
+    pollutants: Mapping[str, Mapping] = field(default_factory=dict)
+    points: tuple[str, ...] = ()  # MN of the source's monitoring points
+    capture: float | None = None  # data capture of the weakest point and pollutant
+    bag_filter: bool | None = None  # as registered (None: not recorded)
+    rules: tuple[str, ...] = ()  # ids of the supervision rules that apply
+    threshold: float | None = None  # share each pollutant had to reach
+
+    @property
+    def state(self) -> str:
+        if self.evidence:
+            return self.evidence
+        if self.compliant is True:
+            return "compliant"
+        if self.compliant is False:
+            return "non_compliant"
+        return "insufficient_data"  # the earlier interface listed monitored sources only

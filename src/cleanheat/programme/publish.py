@@ -57,24 +57,39 @@ def task_display(task) -> tuple[float | None, float, str]:  # noqa: ANN001
     return (task.target / scale if task.target is not None else None), task.actual / scale, unit
 
 
+BASIS_ZH = {"verified": "核验口径", "reported": "上报口径"}
+EVIDENCE_ZH = {"compliant": "达标", "non_compliant": "不达标", "no_monitoring_point": "无监测点",
+               "insufficient_data": "数据不足", "not_required": "无需监测"}
+
+
+def lead(r, basis: str) -> tuple:  # noqa: ANN001 - a RateResult
+    """(rate, status, gap_m2, clean_area_m2) of the figure a report leads with (``Settings.report_rate_basis``)."""
+    if basis == "verified":
+        return r.verified, r.verified_status, r.verified_gap_m2, r.verified_clean_area_m2
+    return r.actual, r.status, r.gap_m2, r.clean_area_m2
+
+
 def build_context(session: Session, actor: Actor, plan: PlanData, period: Period, annual: bool,
                   settings: Settings | None = None) -> dict:
+    settings = settings or Settings()
     ev = service.evaluate(session, actor, plan, year=period.year, period=period, settings=settings)
     trend = service.trend(session, actor, plan, period, settings)
+    basis = settings.report_rate_basis
+    suffix = "_verified" if basis == "verified" else ""
     plan_synthetic = session.scalar(select(func.count()).select_from(Report).where(
         Report.synthetic.is_(True), Report.status == "accepted")) or 0
     units_ranked = sorted([u for u in ev.units if "all" in u.rates],
-                          key=lambda u: -((u.rates["all"].actual or 0) - (u.rates["all"].target or 0)))
-    behind = [u for u in units_ranked if u.rates["all"].status in ("lagging", "missed")]
+                          key=lambda u: -((lead(u.rates["all"], basis)[0] or 0) - (u.rates["all"].target or 0)))
+    behind = [u for u in units_ranked if lead(u.rates["all"], basis)[1] in ("lagging", "missed")]
     missing = [u for u in ev.units if u.report_period is None or u.stale]
     tasks_behind = [t for t in ev.tasks if t.status in ("lagging", "missed")]
     labels = [AREA_TYPE_LABELS[k][0] for k in (*AREA_TYPES, "city")]
-    chart_rates = charts.bars_vs_target(labels, [ev.rates[k].actual for k in (*AREA_TYPES, "city")],
+    chart_rates = charts.bars_vs_target(labels, [lead(ev.rates[k], basis)[0] for k in (*AREA_TYPES, "city")],
                                         [ev.rates[k].target for k in (*AREA_TYPES, "city")],
-                                        title=f"{period} 清洁取暖率与目标")
+                                        title=f"{period} 清洁取暖率（{BASIS_ZH[basis]}）与目标")
     chart_trend = charts.lines([t["period"] for t in trend],
-                               {AREA_TYPE_LABELS[k][0]: [t[k] for t in trend] for k in (*AREA_TYPES, "city")},
-                               title="清洁取暖率季度走势")
+                               {AREA_TYPE_LABELS[k][0]: [t[k + suffix] for t in trend] for k in (*AREA_TYPES, "city")},
+                               title=f"清洁取暖率季度走势（{BASIS_ZH[basis]}）")
     techs = [t for t in ev.technologies if t.area_m2 > 0]
     chart_tech = charts.horizontal_bars([t.name_zh for t in techs], [t.area_m2 / 1e4 for t in techs],
                                         title="各取暖方式取暖面积（万m²）")
@@ -88,7 +103,8 @@ def build_context(session: Session, actor: Actor, plan: PlanData, period: Period
         "task_display": task_display, "synthetic": plan_synthetic > 0,
         "chart_rates": charts.data_uri(chart_rates), "chart_trend": charts.data_uri(chart_trend),
         "chart_tech": charts.data_uri(chart_tech), "generated": now.strftime("%Y-%m-%d %H:%M"),
-        "wan": formatting.wan_m2, "pct": formatting.pct, "num": formatting.num,
+        "wan": formatting.wan_m2, "pct": formatting.pct, "num": formatting.num, "share": formatting.share_pct,
+        "basis": basis, "basis_zh": BASIS_ZH, "tech_zh": {t.code: t.name_zh for t in plan.technologies}, "lead": lambda r: lead(r, basis), "evidence_zh": EVIDENCE_ZH,
     }
 
 
@@ -130,16 +146,22 @@ def render_xlsx(ctx: dict) -> bytes:
     ws["A1"].font = Font(bold=True, size=14)
     ws.append([f"依据：{ctx['plan'].title_zh}"])
     ws.append([f"生成时间：{ctx['generated']}（北京时间）；报送单位 {ev.units_reporting}/{ev.units_total}"])
+    ws.append([f"主口径：{BASIS_ZH[ctx['basis']]}（核验口径只计有在线监测证据的清洁面积；上报口径为单位上报的清洁面积"
+               f"扣除监测不达标热源面积）。核验时段："
+               + "；".join(f"{a} – {b}" for a, b in ev.windows)])
     if ctx["synthetic"]:
         ws.append(["注意：本报告包含合成演示数据 (contains SYNTHETIC demo data)"])
     ws.append([])
-    header(ws, ["区域类型", "取暖面积(万m²)", "清洁取暖面积(万m²)", "清洁取暖率(%)", "目标(%)", "状态", "缺口(万m²)"])
+    header(ws, ["区域类型", "取暖面积(万m²)", "清洁取暖面积(万m²)", "清洁取暖率(%)", "目标(%)", "状态", "缺口(万m²)",
+                "上报清洁率(%)", "核验清洁率(%)", "无证据面积(万m²)", "核验状态"])
     first = ws.max_row + 1
     for k in (*AREA_TYPES, "city"):
         r = ev.rates[k]
-        ws.append([AREA_TYPE_LABELS[k][0], round(r.heated_area_m2 / 1e4, 1), round(r.clean_area_m2 / 1e4, 1),
-                   round((r.actual or 0) * 100, 2), round((r.target or 0) * 100, 2) if r.target else None,
-                   STATUS_ZH[r.status], round((r.gap_m2 or 0) / 1e4, 1)])
+        rate, status, gap, clean = lead(r, ctx["basis"])
+        ws.append([AREA_TYPE_LABELS[k][0], round(r.heated_area_m2 / 1e4, 1), round(clean / 1e4, 1),
+                   round((rate or 0) * 100, 2), round((r.target or 0) * 100, 2) if r.target else None,
+                   STATUS_ZH[status], round((gap or 0) / 1e4, 1), round((r.actual or 0) * 100, 2),
+                   round((r.verified or 0) * 100, 2), round(r.unverified_m2 / 1e4, 1), STATUS_ZH[r.verified_status]])
     chart = BarChart()
     chart.title, chart.y_axis.title = "清洁取暖率与目标 (%)", "%"
     chart.add_data(Reference(ws, min_col=4, max_col=5, min_row=first - 1, max_row=ws.max_row), titles_from_data=True)
@@ -193,12 +215,27 @@ def render_xlsx(ctx: dict) -> bytes:
         r = u.rates["all"]
         bh.append([u.name_zh, round((r.actual or 0) * 100, 2), round((r.target or 0) * 100, 2),
                    round((r.gap_m2 or 0) / 1e4, 1), STATUS_ZH[r.status]])
-    if ev.verification:
-        vs = wb.create_sheet("在线监测核验")
-        header(vs, ["热源", "单位", "区域类型", "供热面积(万m²)", "达标小时比例(%)", "有效小时", "结论", "调出清洁面积(万m²)", "说明"])
-        for v in ev.verification:
-            vs.append([v.name_zh, v.admin_unit_code, AREA_TYPE_LABELS[v.area_type][0], round(v.served_area_m2 / 1e4, 1),
-                       round((v.share_within_limits or 0) * 100, 1) if v.share_within_limits is not None else None,
-                       v.valid_hours, {True: "达标", False: "不达标", None: "无数据"}[v.compliant],
-                       round(v.reclassified_m2 / 1e4, 1), v.reason])
+    if ev.verification or ev.unattributed:
+        _verification_sheet(wb, ev, header)
     return workbook_bytes(wb)
+
+
+def _verification_sheet(wb: Workbook, ev: Evaluation, header) -> None:  # noqa: ANN001
+    """The evidence per source and the reported clean area without a registered source (docs/evidence.md)."""
+    vs = wb.create_sheet("在线监测核验")
+    vs.append(["核验时段：" + "；".join(f"{a} – {b}" for a, b in ev.windows)])
+    pols = ("PM", "SO2", "NOx")
+    header(vs, ["热源", "单位", "区域类型", "取暖方式", "供热面积(万m²)", "须监测", "结论"]
+           + [f"{p} 有效小时达标率" for p in pols]
+           + ["核验清洁(万m²)", "无证据(万m²)", "调出(万m²)", "说明"])
+    for v in ev.verification:
+        vs.append([v.name_zh, v.admin_unit_code, AREA_TYPE_LABELS[v.area_type][0], v.technology,
+                   round(v.served_area_m2 / 1e4, 1), "是" if v.required else "否", EVIDENCE_ZH.get(v.evidence, "")]
+                  + [formatting.share_pct(v.pollutants[p]["compliant_share"], 2) if p in v.pollutants else None
+                     for p in pols]
+                  + [round(v.counted_clean_m2 / 1e4, 1), round(v.unverified_m2 / 1e4, 1),
+                     round(v.reclassified_m2 / 1e4, 1), v.reason])
+    for a in ev.unattributed:
+        vs.append(["（无登记热源）", a.admin_unit_code, AREA_TYPE_LABELS[a.area_type][0], a.technology,
+                   round(a.registered_m2 / 1e4, 1), "是", "无监测点", None, None, None, 0.0,
+                   round(a.unverified_m2 / 1e4, 1), 0.0, f"上报 {a.reported_m2 / 1e4:.1f} 万m² 超出登记热源供热面积"])

@@ -241,16 +241,28 @@ def source_verdicts(session: Session, plan: PlanData, period: Period, settings: 
     return verdicts_for_periods(session, plan, [period], settings)[period]
 
 
-def verdicts_for_periods(session: Session, plan: PlanData, periods: list[Period], settings: Settings | None = None
-                         ) -> dict[Period, list[SourceVerdict]]:
-    """Monitoring verdicts for several periods at once (a trend reads the sources and each season window once)."""
+def _link():  # noqa: ANN202 - the emissions area's ledger link, or None when it is not installed
     try:
-        link = importlib.import_module("cleanheat.emissions.ledger_link")
+        return importlib.import_module("cleanheat.emissions.ledger_link")
     except ModuleNotFoundError as exc:
         if exc.name not in ("cleanheat.emissions", "cleanheat.emissions.ledger_link"):
             raise
+        return None
+
+
+def verdicts_for_periods(session: Session, plan: PlanData, periods: list[Period], settings: Settings | None = None
+                         ) -> dict[Period, list[SourceVerdict]]:
+    """Monitoring verdicts for several periods at once (a trend reads the sources and each set of windows once)."""
+    link = _link()
+    if link is None:
         return {p: [] for p in periods}
     return link.source_verdicts_for_periods(session, plan, periods, settings=settings)
+
+
+def evidence_windows(period: Period, settings: Settings | None = None) -> list:
+    """The heating days (first, last inclusive) the evidence of ``period`` covers (empty without emissions)."""
+    link = _link()
+    return link.period_windows([period], settings=settings)[period] if link else []
 
 
 def _quarterly_evaluations(session: Session, plan: PlanData, upto: Period, settings: Settings | None
@@ -284,6 +296,7 @@ def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, perio
         registry_counts=registry_counts(session, plan, period),
         verdicts=source_verdicts(session, plan, period, settings) if with_verification else (),
         annual=period.is_year_end,
+        windows=evidence_windows(period, settings) if with_verification else (),
     )
     if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU):
         own = actor.admin_unit_code
@@ -294,8 +307,29 @@ def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, perio
             # Monitoring verdicts: a unit sees those of sources in its area, a company those of its own sources.
             "verification": [v for v in ev.verification
                              if (own and v.admin_unit_code == own) or v.source_code in own_sources],
+            "unattributed": [a for a in ev.unattributed if own and a.admin_unit_code == own],
         })
     return ev
+
+
+def supervision_list(session: Session, actor: Actor, plan: PlanData, period: Period,
+                     settings: Settings | None = None) -> tuple[list[SourceVerdict], list, list]:
+    """Every classified registered source with its supervision requirement, monitoring points, data capture,
+    bag filter and evidence for ``period`` (scoped like the evaluation), the windows, and the rules applied
+    (``data/emissions/supervision.yaml``). Empty without the emissions area."""
+    actor.require_roles(*EVALUATION_ROLES)
+    link = _link()
+    if link is None:
+        return [], [], []
+    rows = verdicts_for_periods(session, plan, [period], settings)[period]
+    if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU):
+        own = actor.admin_unit_code
+        own_sources = _own_source_codes(session, actor) if actor.role == Role.HEAT_COMPANY else set()
+        rows = [v for v in rows if (own and v.admin_unit_code == own) or v.source_code in own_sources]
+    from cleanheat.emissions.supervision import read_supervision, supervision_path
+
+    rules = list(read_supervision(supervision_path((settings or Settings()).data_dir)).rules)
+    return rows, evidence_windows(period, settings), rules
 
 
 def _own_source_codes(session: Session, actor: Actor) -> set[str]:
@@ -310,6 +344,7 @@ def trend(session: Session, actor: Actor, plan: PlanData, upto: Period, settings
     against monitoring like the headline figures)."""
     actor.require_roles(*EVALUATION_ROLES)
     return [{"period": str(p)} | {k: r.actual for k, r in ev.rates.items()}
+            | {f"{k}_verified": r.verified for k, r in ev.rates.items()}
             | {f"{k}_target": r.target for k, r in ev.rates.items()}
             for p, ev in _quarterly_evaluations(session, plan, upto, settings)]
 
@@ -323,16 +358,30 @@ def unit_series(session: Session, actor: Actor, plan: PlanData, unit_code: str, 
     out = []
     for p, ev in _quarterly_evaluations(session, plan, upto, settings):
         u = next(x for x in ev.units if x.code == unit_code)
-        out.append({"period": str(p)} | {k: (r.actual, r.target) for k, r in u.rates.items()})
+        out.append({"period": str(p)} | {k: (r.actual, r.target, r.verified) for k, r in u.rates.items()})
     return out
 
 
 def evaluation_to_dict(ev: indicators.Evaluation) -> dict:
-    """The JSON form of an evaluation (``rates.urban|county_fringe|rural|city`` with actual, target, status, gap_m2)."""
+    """The JSON form of an evaluation (``rates.urban|county_fringe|rural|city`` with actual (reported), verified,
+    unverified_m2, target, status, gap_m2; ``verification`` with the windows, one entry per source heating area
+    reported as clean, and the reported area no registered source accounts for; docs/evidence.md)."""
     def rate(r: indicators.RateResult) -> dict:
         return {"actual": r.actual, "target": r.target, "status": r.status, "gap_m2": r.gap_m2,
                 "heated_area_m2": r.heated_area_m2, "clean_area_m2": r.clean_area_m2,
-                "reported_clean_area_m2": r.reported_clean_area_m2, "reclassified_m2": r.reclassified_m2}
+                "reported_clean_area_m2": r.reported_clean_area_m2, "reclassified_m2": r.reclassified_m2,
+                "verified": r.verified, "verified_clean_area_m2": r.verified_clean_area_m2,
+                "unverified_m2": r.unverified_m2, "verified_status": r.verified_status,
+                "verified_gap_m2": r.verified_gap_m2}
+
+    def source(v: indicators.VerificationResult) -> dict:
+        return {"code": v.source_code, "name_zh": v.name_zh, "admin_unit_code": v.admin_unit_code,
+                "technology": v.technology, "area_type": v.area_type, "served_area_m2": v.served_area_m2,
+                "evidence": v.evidence, "required": v.required,
+                "pollutants": {k: dict(x) for k, x in v.pollutants.items()},
+                "counted_clean_m2": v.counted_clean_m2, "unverified_m2": v.unverified_m2,
+                "reclassified_m2": v.reclassified_m2, "points": list(v.points), "capture": v.capture,
+                "bag_filter": v.bag_filter, "threshold": v.threshold, "reason": v.reason}
 
     return {
         "plan": ev.plan_code,
@@ -346,7 +395,9 @@ def evaluation_to_dict(ev: indicators.Evaluation) -> dict:
                    "stale": u.stale, "rates": {k: rate(r) for k, r in u.rates.items()}} for u in ev.units],
         "technologies": [asdict(t) for t in ev.technologies],
         "tasks": [asdict(t) | {"responsible": list(t.responsible)} for t in ev.tasks],
-        "verification": [asdict(v) for v in ev.verification],
+        "verification": {"windows": [{"start": a.isoformat(), "end": b.isoformat()} for a, b in ev.windows],
+                         "sources": [source(v) for v in ev.verification],
+                         "unattributed": [asdict(a) for a in ev.unattributed]},
     }
 
 

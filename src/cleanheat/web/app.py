@@ -76,7 +76,7 @@ def create_app(settings: Settings, *, engine=None, background: bool = True) -> F
     app.state.sessionmaker = make_sessionmaker(engine)
     templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
     templates.env.filters.update(
-        wan=formatting.wan_m2, pct=formatting.pct, num=formatting.num,
+        wan=formatting.wan_m2, pct=formatting.pct, num=formatting.num, share=formatting.share_pct,
         localtime=lambda v, fmt="%Y-%m-%d %H:%M": formatting.local_time(v, settings.display_timezone, fmt),
     )
     app.state.templates = templates

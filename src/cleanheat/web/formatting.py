@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from zoneinfo import ZoneInfo
 
 M2_PER_WAN = 10_000
@@ -20,6 +20,15 @@ def pct(fraction: float | None, digits: int = 1) -> str:
     if fraction is None:
         return "–"
     return f"{fraction * 100:.{digits}f}%"
+
+
+def share_pct(fraction: float | None, digits: int = 1) -> str:
+    """A share as a percentage truncated (not rounded) to ``digits`` decimals: a share below a threshold never
+    prints as the threshold (0.94996 -> "94.9%", never "95.0%")."""
+    if fraction is None:
+        return "–"
+    q = (Decimal(repr(float(fraction))) * 100).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_FLOOR)
+    return f"{q}%"
 
 
 def num(value: float | Decimal | None, digits: int = 1) -> str:

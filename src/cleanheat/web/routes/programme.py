@@ -37,6 +37,8 @@ NAV = [
                                                                             Role.HEAT_COMPANY})),
     NavItem("/programme/reports", "季度报表", "Reports", order=30, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
                                                                                Role.HEAT_COMPANY})),
+    NavItem("/programme/supervision", "监管清单", "Supervision", order=33, roles=frozenset({Role.PROGRAMME_OFFICE,
+                                                                                        Role.ECOLOGY_BUREAU})),
     NavItem("/programme/plan", "方案目标", "Plan & targets", order=35, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
                                                                                  Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
     NavItem("/programme/publish", "评价报告", "Publications", order=40, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
@@ -92,8 +94,9 @@ def overview(request: Request, db: DbSession, settings: AppSettings, actor: View
     chart = {
         "keys": keys, "labels": [AREA_TYPE_LABELS[k][1 if lang_en else 0] for k in keys],
         "actual": [ev.rates[k].actual for k in keys], "target": [ev.rates[k].target for k in keys], "trend": trend,
+        "verified": [ev.rates[k].verified for k in keys], "t_verified": "Verified" if lang_en else "核验",
         "tech_names": [t.name_en if lang_en else t.name_zh for t in techs], "tech_areas": [t.area_m2 for t in techs],
-        "t_actual": "Actual" if lang_en else "实际", "t_target": "Target" if lang_en else "目标",
+        "t_actual": "Reported" if lang_en else "上报", "t_target": "Target" if lang_en else "目标",
         "t_wan": "10⁴ m²" if lang_en else "万m²",
     }
     ranked = sorted([u for u in ev.units if u.rates],
@@ -102,6 +105,7 @@ def overview(request: Request, db: DbSession, settings: AppSettings, actor: View
         "plan": plan, "ev": ev, "period": period, "trend": trend, "labels": AREA_TYPE_LABELS,
         "area_types": AREA_TYPES, "status_labels": STATUS_LABELS, "periods": plan.periods(),
         "pending": service.pending_count(db, actor) if actor.city_wide else 0,
+        "tech_names": {t.code: (t.name_zh, t.name_en) for t in plan.technologies},
     }, actor=actor)
 
 
@@ -143,6 +147,23 @@ def unit_page(request: Request, code: str, db: DbSession, settings: AppSettings,
         "plan": plan, "unit": unit, "u": u, "period": period, "series": series, "labels": AREA_TYPE_LABELS,
         "status_labels": STATUS_LABELS, "reports": reports, "figures": figures, "periods": plan.periods(),
         "verification": [v for v in ev.verification if v.admin_unit_code == code],
+        "unattributed": [a for a in ev.unattributed if a.admin_unit_code == code], "windows": ev.windows,
+        "ev_rows": ev.evidence_rows(code), "tech_names": {t.code: (t.name_zh, t.name_en) for t in plan.technologies},
+    }, actor=actor)
+
+
+@router.get("/programme/supervision", include_in_schema=False)
+def supervision_page(request: Request, db: DbSession, settings: AppSettings, actor: Viewer,
+                     year: YearQ = None, quarter: QuarterQ = None):
+    """Supervision list: per registered source, whether it must be monitored (and by which clause), its
+    monitoring points, data capture, bag filter and current evidence (docs/evidence.md)."""
+    plan = load_plan(db)
+    period = _pick_period(plan, year, quarter)
+    rows, windows, rules = service.supervision_list(db, actor, plan, period, settings)
+    return render(request, "programme/supervision.html", {
+        "plan": plan, "period": period, "rows": rows, "windows": windows, "rules": rules,
+        "periods": plan.periods(), "labels": AREA_TYPE_LABELS,
+        "tech_names": {t.code: (t.name_zh, t.name_en) for t in plan.technologies},
     }, actor=actor)
 
 
