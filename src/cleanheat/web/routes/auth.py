@@ -28,7 +28,7 @@ from cleanheat.web.deps import (
     require_roles,
 )
 from cleanheat.web.nav import NavItem
-from cleanheat.web.params import Limit
+from cleanheat.web.params import Id, Limit
 
 router = APIRouter()
 
@@ -322,7 +322,7 @@ def change_password_form(request: Request, db: DbSession, actor: AccountActor,
 
 
 @router.post("/account/tokens/{token_id}/revoke", include_in_schema=False, dependencies=[CsrfChecked])
-def revoke_token_form(request: Request, token_id: int, db: DbSession, actor: AccountActor):
+def revoke_token_form(request: Request, token_id: Id, db: DbSession, actor: AccountActor):
     from cleanheat.web.deps import flash
 
     row = auth_service.revoke_token(db, actor, token_id)
@@ -331,7 +331,7 @@ def revoke_token_form(request: Request, token_id: int, db: DbSession, actor: Acc
 
 
 @router.post("/account/sessions/{session_id}/revoke", include_in_schema=False, dependencies=[CsrfChecked])
-def revoke_session_form(request: Request, session_id: int, db: DbSession, actor: AccountActor):
+def revoke_session_form(request: Request, session_id: Id, db: DbSession, actor: AccountActor):
     from cleanheat.web.deps import flash
 
     auth_service.revoke_session(db, actor, session_id)
@@ -370,7 +370,7 @@ def my_tokens(db: DbSession, actor: ApiActor):
 
 
 @router.delete("/api/auth/tokens/{token_id}", response_model=TokenInfo, tags=["auth"])
-def revoke_my_token(token_id: int, db: DbSession, actor: ApiActor):
+def revoke_my_token(token_id: Id, db: DbSession, actor: ApiActor):
     """Revoke one of the caller's API tokens."""
     return TokenInfo.model_validate(auth_service.revoke_token(db, actor, token_id), from_attributes=True)
 
@@ -387,7 +387,7 @@ def my_sessions(request: Request, db: DbSession, actor: ApiActor):
 
 
 @router.delete("/api/auth/sessions/{session_id}", status_code=204, tags=["auth"])
-def revoke_my_session(session_id: int, db: DbSession, actor: ApiActor):
+def revoke_my_session(session_id: Id, db: DbSession, actor: ApiActor):
     """End one of the caller's login sessions."""
     auth_service.revoke_session(db, actor, session_id)
 
