@@ -196,6 +196,7 @@ ROUTES: dict[str, str] = {
     "GET /programme/units/{code}":                    "AD PO RU EB | AD PO EB | unit ?year=2099",
     "GET /programme/plan":                            "AD PO RU HC EB",
     "GET /programme/tasks":                           "AD PO RU HC EB | | ?year=2099",
+    "GET /programme/supervision":                     "AD PO RU HC EB | | ?year=2099",
     "GET /programme/reports":                         "AD PO RU HC",
     "GET /programme/reports/template":                "AD PO RU HC | AD PO | unit_q",
     "POST /programme/reports/upload":                 "AD PO RU HC",
