@@ -21,6 +21,8 @@ from cleanheat.config import Settings
 from cleanheat.store import migrate
 from cleanheat.store.engine import make_engine, make_sessionmaker
 
+pytest_plugins = ["tests.suite_rules"]  # the e2e marker of browser tests; no skips under CI=true
+
 PG_ADMIN_URL = os.environ.get("CLEANHEAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b.strip() for b in os.environ.get("CLEANHEAT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 

@@ -25,7 +25,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
-pytestmark = pytest.mark.e2e
+# The tests here are marked ``e2e`` by tests/suite_rules.py (a ``pytestmark`` in a conftest has no effect).
 
 
 def _free_port() -> int:
