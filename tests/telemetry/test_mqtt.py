@@ -24,7 +24,9 @@ from tests.helpers import bootstrap
 from tests.telemetry.conftest import WorkerProc, run_cli
 
 H = 3_600_000
-pytestmark = pytest.mark.slow
+# Each test runs a private broker and two or three worker interpreters (about both cores): under pytest-xdist they
+# stay on one worker, one after another, so two such process sets never compete with each other.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mqtt")]
 
 
 def _city(settings, session_factory, prefix: str):
