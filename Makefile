@@ -52,12 +52,16 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/cleanheat serve
 
-test: system-deps postgres $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+# Both cores (pytest-xdist; TEST_WORKERS=0 runs in one process); tests marked xdist_group stay on one worker.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
-# Without the real-browser tests.
-test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not e2e"
+test: system-deps postgres $(STAMP)
+	$(PYTEST)
+
+# Without the real-browser tests (marked e2e by tests/suite_rules.py).
+test-fast: postgres $(STAMP)
+	$(PYTEST) -m "not e2e"
 
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -20,6 +20,9 @@ from sqlalchemy import create_engine, text
 from cleanheat.config import Settings
 from cleanheat.store import migrate
 from cleanheat.store.engine import make_engine, make_sessionmaker
+from tests import snapshots
+
+pytest_plugins = ["tests.suite_rules"]  # the e2e marker of browser tests; no skips under CI=true
 
 PG_ADMIN_URL = os.environ.get("CLEANHEAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b.strip() for b in os.environ.get("CLEANHEAT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
@@ -51,6 +54,7 @@ def sqlite_template(tmp_path_factory) -> Path:
     with sqlite3.connect(path) as conn:  # fold the WAL into the file, so a plain copy holds everything
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
+    snapshots.TEMPLATES["sqlite"] = path
     return path
 
 
@@ -60,8 +64,10 @@ def pg_template(pg_admin_url: str) -> Iterator[str]:
     url = create_pg_database(pg_admin_url)
     try:
         migrate.upgrade(url)
+        snapshots.TEMPLATES["postgresql"] = (pg_admin_url, url.rsplit("/", 1)[1])
         yield url.rsplit("/", 1)[1]
     finally:
+        snapshots.drop_all("postgresql")
         drop_pg_database(pg_admin_url, url)
 
 

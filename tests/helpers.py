@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from cleanheat.auth import service as auth_service
 from cleanheat.auth.service import Actor
-from cleanheat.config import Settings
+from cleanheat.config import REPO_ROOT, Settings
 from cleanheat.programme.bootstrap import load_reference
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from cleanheat.web.app import create_app
+from tests import snapshots
 
 PASSWORD = "test-password-1"
 
@@ -29,11 +31,20 @@ TEST_USERS = {
 
 
 def bootstrap(settings: Settings, users: dict[str, tuple[str, str]] | None = None) -> None:
-    """Load the programme's reference data and create the test users."""
+    """Load the programme's reference data and create the test users (on a fresh database: a copy of the
+    session's bootstrapped snapshot, see tests/snapshots.py)."""
+    users = users or TEST_USERS
+    shipped_city = Path(settings.city_dir).resolve().is_relative_to(REPO_ROOT / "data")  # not a test's own copy
+    key = (str(settings.city_dir), tuple(sorted(users.items())))
+    if not (shipped_city and snapshots.restore(settings, key, lambda s: _bootstrap(s, users))):
+        _bootstrap(settings, users)
+
+
+def _bootstrap(settings: Settings, users: dict[str, tuple[str, str]]) -> None:
     engine = make_engine(settings.database_url)
     with session_scope(make_sessionmaker(engine)) as session:
         load_reference(session, settings)
-        for name, (role, org) in (users or TEST_USERS).items():
+        for name, (role, org) in users.items():
             auth_service.create_user(session, Actor.system("test"), username=name, password=PASSWORD, role=role,
                                      org_code=org)
     engine.dispose()

@@ -18,7 +18,8 @@ from tests.helpers import TEST_USERS, bootstrap, login, make_client
 
 WEB = Path(__file__).resolve().parents[1] / "src" / "cleanheat" / "web"
 TEMPLATES = sorted((WEB / "templates").rglob("*.html"))
-SCRIPTS = sorted((WEB / "static").rglob("*.js"))
+#: the project's own page scripts (vendored libraries are not ours to scan)
+SCRIPTS = sorted(p for p in (WEB / "static").rglob("*.js") if "vendor" not in p.parts)
 
 _JINJA = re.compile(r"\{%.*?%\}|\{\{.*?\}\}|\{#.*?#\}", re.S)
 _SCRIPT_TAG = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.S | re.I)
@@ -62,8 +63,6 @@ def test_templates_have_no_inline_script(path: Path):
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
 def test_page_scripts_do_not_eval(path: Path):
-    if "vendor" in path.parts:
-        pytest.skip("vendored library")
     text = path.read_text(encoding="utf-8")
     assert not re.search(r"\beval\s*\(|new Function\s*\(|insertAdjacentHTML|document\.write", text)
     # innerHTML is only ever given escaped text (this codebase uses textContent / DOM nodes instead)

@@ -17,7 +17,6 @@ import pytest
 import uvicorn
 
 from cleanheat.config import Settings
-from cleanheat.store import migrate
 from cleanheat.web.app import create_app
 from tests.helpers import PASSWORD, bootstrap
 
@@ -25,7 +24,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
-pytestmark = pytest.mark.e2e
+# The tests here are marked ``e2e`` by tests/suite_rules.py (a ``pytestmark`` in a conftest has no effect).
 
 
 def _free_port() -> int:
@@ -41,10 +40,10 @@ class LiveApp:
 
 
 @pytest.fixture
-def e2e_settings(tmp_path: Path) -> Settings:
+def e2e_settings(tmp_path: Path, sqlite_template: Path) -> Settings:
+    shutil.copyfile(sqlite_template, tmp_path / "e2e.db")  # the session's migrated template (tests/conftest.py)
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'e2e.db'}", var_dir=tmp_path / "var",
                         secret_key="e2e-secret")
-    migrate.upgrade(settings.database_url)
     bootstrap(settings)
     return settings
 

@@ -232,10 +232,19 @@ async def _protocol_on_injected_transport():
     sink.congested = False
     server.resume_all()
     assert not t.paused
-    await asyncio.sleep(0.12)  # idle timeout
+    await _until(lambda: t.closed)  # the idle timeout (0.05 s) closes it
     assert t.closed and server.stats.closed_idle == 1
     proto.connection_lost(None)
     assert server.stats.connections_open == 0 and MN not in server.by_mn
+
+
+async def _until(condition, timeout_s: float = 60.0) -> None:
+    """Wait for ``condition()`` (a generous bound: it fails only if it never happens)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
 
 
 async def _send(port: int, chunks: list[bytes], expect_replies: int) -> list[bytes]:
@@ -275,7 +284,7 @@ async def _tcp_receiver_stores_everything(world):
         await w2.drain()
         w2.close()
         await w2.wait_closed()
-        await asyncio.sleep(0.2)
+        await _until(lambda: receiver.server.stats.connections_open == 0)  # the server has seen it go
         await receiver.drain()
         stats = await receiver.run_maintenance_now()
     finally:
@@ -308,7 +317,8 @@ async def _tcp_receiver_survives_nul_packets(world):
     await receiver.start()
     try:
         await _send(receiver.server.port, [nul_mn], expect_replies=1)
-        await asyncio.sleep(0.2)  # the NUL packet is written in a batch of its own ...
+        await receiver.drain(timeout_s=60)  # the NUL packet is written in a batch of its own ...
+        assert receiver.sink.backlog == 0
         replies = await _send(receiver.server.port, [nul_qn, *good], expect_replies=6)  # ... then the rest
         assert [parse_frame(r).cn for r in replies] == ["9014"] * 6
         await receiver.drain(timeout_s=10)

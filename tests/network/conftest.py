@@ -1,60 +1,69 @@
-"""Fixtures for the network tests: the shared benchmark generator (../shared/tools/pandapipes_bench.py) is run as
-a script (it is not copied into this repository) to write seeded dhnet-bench/1 networks and pandapipes' results."""
+"""Fixtures for the network tests: seeded dhnet-bench/1 networks and pandapipes' results for them.
+
+They are shipped in ``data/pandapipes/`` (written by ``make_golden.py``, which runs the shared benchmark generator
+../shared/tools/pandapipes_bench.py; its code is not copied here), so these tests never depend on ../shared being
+present. A case that is not shipped is computed live with the generator if it is there, and fails otherwise.
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-_CANDIDATES = [ROOT.parent / "shared" / "tools", ROOT.parents[1] / "shared" / "tools", Path("/work/shared/tools")]
+from tests.network.make_golden import MANIFEST, case_tag, find_tool, read_gz, run_tool
 
 
-def bench_tool() -> Path | None:
-    for d in _CANDIDATES:
-        if (d / "pandapipes_bench.py").exists():
-            return d / "pandapipes_bench.py"
-    return None
+@cache
+def shipped() -> dict[str, dict]:
+    return {c["tag"]: c for c in json.loads(MANIFEST.read_text(encoding="utf-8"))["cases"]}
+
+
+def _tool_or_fail(tag: str) -> Path:
+    tool = find_tool()
+    if tool is None:
+        pytest.fail(f"no shipped pandapipes reference for {tag}: add the case to tests/network/make_golden.py and "
+                    "run it (it needs ../shared/tools/pandapipes_bench.py)")
+    return tool
 
 
 @pytest.fixture(scope="session")
 def pandapipes_case(tmp_path_factory):
-    """``case(n, **opts) -> (net_doc, result_doc)`` solved by pandapipes (cached per session)."""
-    tool = bench_tool()
-    if tool is None:
-        pytest.skip("../shared/tools/pandapipes_bench.py not found")
-    cache: dict = {}
-    base = tmp_path_factory.mktemp("ppbench")
+    """``case(n, **opts) -> (net_doc, result_doc)`` solved by pandapipes (shipped, cached per session)."""
+    cache_: dict[str, tuple[dict, dict]] = {}
 
     def case(n: int, **opts) -> tuple[dict, dict]:
-        key = (n, tuple(sorted(opts.items())))
-        if key not in cache:
-            tag = f"{n}_" + "_".join(f"{k}{v}" for k, v in sorted(opts.items()))
-            net, res = base / f"net_{tag}.json", base / f"res_{tag}.json"
-            args = [sys.executable, str(tool), "-n", str(n), "--repeats", "0", "--dump-net", str(net),
-                    "--dump-results", str(res)]
-            for k, v in opts.items():
-                args += [f"--{k.replace('_', '-')}", str(v)]
-            subprocess.run(args, check=True, capture_output=True, timeout=300)
-            cache[key] = (json.loads(net.read_text()), json.loads(res.read_text()))
-        return cache[key]
+        tag = case_tag(n, opts)
+        if tag not in cache_:
+            entry = shipped().get(tag)
+            if entry is not None and entry["results"]:
+                cache_[tag] = (read_gz(entry["net"]), read_gz(entry["results"]))
+            else:
+                net, res = run_tool(_tool_or_fail(tag), n, opts, tmp_path_factory.mktemp("ppbench"))
+                cache_[tag] = (json.loads(net.read_text()), json.loads(res.read_text()))
+        return cache_[tag]
 
     return case
 
 
 @pytest.fixture(scope="session")
 def bench_generator():
-    """The benchmark generator's ``generate_spec`` (imported from the shared tool, not copied)."""
-    tool = bench_tool()
-    if tool is None:
-        pytest.skip("../shared/tools/pandapipes_bench.py not found")
-    sys.path.insert(0, str(tool.parent))
-    try:
-        import pandapipes_bench
-    finally:
-        sys.path.remove(str(tool.parent))
-    return pandapipes_bench.generate_spec
+    """The benchmark generator's ``generate_spec(n_consumers=1000, **opts)``: shipped networks, else the tool."""
+
+    def generate_spec(n_consumers: int = 1000, **opts) -> dict:
+        tag = case_tag(n_consumers, opts)
+        entry = shipped().get(tag)
+        if entry is not None:
+            return read_gz(entry["net"])
+        tool = _tool_or_fail(tag)
+        sys.path.insert(0, str(tool.parent))
+        try:
+            import pandapipes_bench
+        finally:
+            sys.path.remove(str(tool.parent))
+        return pandapipes_bench.generate_spec(n_consumers=n_consumers, **opts)
+
+    return generate_spec
