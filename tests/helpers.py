@@ -73,3 +73,13 @@ def csrf_of(client: TestClient, path: str = "/admin/audit") -> str:
     m = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
     assert m, "no CSRF token in page"
     return m.group(1)
+
+
+def run_async(coro):  # noqa: ANN001, ANN201
+    """``asyncio.run(coro)`` on a thread of its own: a browser test earlier on the same xdist worker leaves
+    Playwright's event loop running in the main thread, where ``asyncio.run`` refuses to start."""
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -865,8 +865,8 @@ def _check_csrf(w: World, spec: Spec) -> str | None:
     admin = next(u for u in w.users if u.role == "AD")
     own, other = SOURCES[spec.source](w, admin) if spec.source else ({}, None)
     url = _url(spec, own if own is not None else other)
-    before = _fingerprint(w)
     client = _login(w.app, admin.username)[0] if spec.fresh_login else admin.client
+    before = _fingerprint(w)  # after the login: a login adds its session record
     r = _send(w, client, spec, url, None)
     if r.status_code != 403 or "CSRF" not in r.text:
         return f"AD without CSRF token {spec.method} {url}: want 403 (CSRF), got {r.status_code} {r.text[:160]!r}"

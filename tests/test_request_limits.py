@@ -4,6 +4,7 @@ bounded (4xx, never 500); the SQLite database is readable by its owner only."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import re
 import stat
@@ -56,7 +57,9 @@ def post(app, path: str, headers: dict[str, str], chunks: list[bytes]) -> Probe:
              "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
              "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
              "client": ("127.0.0.1", 1234), "server": ("testserver", 80)}
-    asyncio.run(app(scope, probe.receive, probe.send))
+    # on a thread of its own: a browser test on the same xdist worker may leave Playwright's loop running here
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, app(scope, probe.receive, probe.send)).result()
     return probe
 
 

@@ -21,6 +21,7 @@ from cleanheat.emissions.hj212.codec import build_packet, parse_frame
 from cleanheat.emissions.hj212.deframer import Deframer, Frame
 from cleanheat.emissions.tables import RawPacket
 from cleanheat.store.engine import make_engine
+from tests.helpers import run_async
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 
@@ -109,7 +110,7 @@ def test_every_acknowledged_packet_survives_sigkill(world, tmp_path):
     proc = _start(world.settings, port, tmp_path / "receiver.log")
     acked: set[str] = set()
     try:
-        sent = asyncio.run(_stream_until_kill(port, proc, acked, min_acks=300))
+        sent = run_async(_stream_until_kill(port, proc, acked, min_acks=300))
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -37,6 +37,7 @@ from cleanheat.emissions.receiver import Receiver, ServeOptions
 from cleanheat.emissions.tables import MonitoringPoint, RawPacket
 from tests.emissions.test_hj212_codec import ANSWER, REALTIME
 from tests.emissions.test_server import MN, NOW, FakeTransport, options
+from tests.helpers import run_async
 
 ROOT = Path(__file__).resolve().parents[2]
 PW = "123456"
@@ -224,7 +225,7 @@ def test_replies_wait_for_the_commit_and_are_withheld_when_it_fails():
         sink.futures[1].set_result(False)  # the batch failed to commit: no answer, the logger resends
         await asyncio.sleep(0)
         assert t.written == [ANSWER] and server.stats.replies_withheld == 1
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_half_closed_peer_gets_its_answers_then_the_close():
@@ -238,7 +239,7 @@ def test_half_closed_peer_gets_its_answers_then_the_close():
         sink.futures[0].set_result(True)
         await asyncio.sleep(0)
         assert t.written == [ANSWER] and t.closed
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_peer_that_does_not_read_its_answers_is_not_read_either():
@@ -256,7 +257,7 @@ def test_peer_that_does_not_read_its_answers_is_not_read_either():
         sink.congested = False
         server.resume_all()
         assert not t.paused
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_per_address_cap_and_login_timeout_on_injected_transports():
@@ -272,7 +273,7 @@ def test_per_address_cap_and_login_timeout_on_injected_transports():
         protos[1][0].data_received(b"hello")  # talks, but never logs in (slowloris)
         await asyncio.sleep(0.2)
         assert not protos[0][1].closed and protos[1][1].closed and server.stats.closed_login == 1
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_receiver_settings_are_documented():
@@ -401,7 +402,7 @@ async def _hostile_streams(world) -> None:
 
 def test_hostile_streams_over_tcp(world):
     """Bad CRC, bad length, a 10 MB line, binary garbage and slowloris against the real receiver."""
-    asyncio.run(asyncio.wait_for(_hostile_streams(world), 600))
+    run_async(asyncio.wait_for(_hostile_streams(world), 600))
 
 
 async def _many_connections(world, n: int) -> None:
@@ -442,7 +443,7 @@ def test_two_thousand_connections(world):
     n = 2000 if limit >= 4400 else max(100, (limit - 400) // 2)
     if n < 2000:
         print(f"RLIMIT_NOFILE hard limit {limit}: scaled down to {n} connections")  # noqa: T201
-    asyncio.run(asyncio.wait_for(_many_connections(world, n), 600))
+    run_async(asyncio.wait_for(_many_connections(world, n), 600))
 
 
 def test_logger_from_a_full_address_gets_in_once_idle_ones_time_out(world):
@@ -472,7 +473,7 @@ def test_logger_from_a_full_address_gets_in_once_idle_ones_time_out(world):
             for _, w in conns:
                 w.close()
             await r.stop()
-    asyncio.run(asyncio.wait_for(run(), 300))
+    run_async(asyncio.wait_for(run(), 300))
 
 
 def test_docs_say_how_to_rotate_a_password():

@@ -25,6 +25,7 @@ from cleanheat.emissions.receiver import Receiver, ServeOptions
 from cleanheat.emissions.tables import RawPacket, Reading
 from cleanheat.emissions.traffic import StackModel
 from tests.emissions.test_hj212_codec import ANSWER, HOURLY, REALTIME, STANDARD_EXAMPLE
+from tests.helpers import run_async
 
 MN = "010000A8900016F000169DC0"
 NOW = datetime(2024, 12, 15, 3, 0, tzinfo=UTC)
@@ -206,7 +207,7 @@ class FakeTransport:
 
 
 def test_protocol_on_injected_transport():
-    asyncio.run(_protocol_on_injected_transport())
+    run_async(_protocol_on_injected_transport())
 
 
 async def _protocol_on_injected_transport():
@@ -261,7 +262,7 @@ async def _send(port: int, chunks: list[bytes], expect_replies: int) -> list[byt
 
 
 def test_tcp_receiver_stores_everything(world):
-    asyncio.run(_tcp_receiver_stores_everything(world))
+    run_async(_tcp_receiver_stores_everything(world))
 
 
 async def _tcp_receiver_stores_everything(world):
@@ -303,7 +304,7 @@ async def _tcp_receiver_stores_everything(world):
 def test_tcp_receiver_survives_nul_packets(world):
     """One packet with NUL in its text fields (PostgreSQL refuses NUL in text) must not stop ingest: it is stored
     (NUL written as ``\\x00``, raw bytes exact) and the packets after it are stored too."""
-    asyncio.run(_tcp_receiver_survives_nul_packets(world))
+    run_async(_tcp_receiver_survives_nul_packets(world))
 
 
 async def _tcp_receiver_survives_nul_packets(world):
@@ -343,7 +344,7 @@ def test_sink_keeps_a_record_the_database_refuses(world):
     """A record the database refuses even after sanitising (here: an unregistered point id, a foreign-key
     violation) is kept as a malformed packet with its raw bytes and the database error; the rest of its batch
     is stored; the sink counts it and does not retry the batch."""
-    asyncio.run(_sink_keeps_a_record_the_database_refuses(world))
+    run_async(_sink_keeps_a_record_the_database_refuses(world))
 
 
 async def _sink_keeps_a_record_the_database_refuses(world):
@@ -400,7 +401,7 @@ def test_factor_codes_and_flags_that_cannot_be_stored_are_malformed(old, new, re
 def test_wrong_password_peer_does_not_take_over_the_point():
     """A peer sending the point's MN with a wrong PW (or a bad CRC) must not become the connection host commands
     (which carry the point's real password) go to."""
-    asyncio.run(_wrong_password_peer_does_not_take_over_the_point())
+    run_async(_wrong_password_peer_does_not_take_over_the_point())
 
 
 async def _wrong_password_peer_does_not_take_over_the_point():
