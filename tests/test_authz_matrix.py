@@ -48,6 +48,10 @@ from sqlalchemy import func, inspect, select, text
 
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
+# one xdist worker runs the whole module, so the demo world is built once per backend (module fixtures are
+# rebuilt whenever a worker switches modules)
+pytestmark = pytest.mark.xdist_group("authz_matrix")
+
 ROLES = ("AD", "PO", "RU", "HC", "EB", "RE")
 #: the users each role is tested as (the demo logins; RU as a district and as a county)
 USERS = (("AD", "admin"), ("PO", "office"), ("RU", "daoli"), ("RU", "binxian"), ("HC", "htjt"), ("EB", "eeb"),

@@ -19,7 +19,9 @@ from cleanheat.config import Settings
 from cleanheat.demo_accounts import DEMO_ACCOUNTS, demo_password
 from tests.e2e.conftest import ARTIFACTS, serve, shot
 
-pytestmark = pytest.mark.e2e
+# one xdist worker runs the whole module, so its demo database is built once (module fixtures are rebuilt
+# whenever a worker switches modules)
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("xss_csp")]
 
 ROOT = Path(__file__).resolve().parents[2]
 P_IMG = '<img src=x onerror="window.__xss=1">'
