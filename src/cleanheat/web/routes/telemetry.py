@@ -84,16 +84,22 @@ def _config(request: Request) -> TelemetryConfig:
 _pipeline_lock = threading.Lock()
 
 
+def _app_singleton(request: Request, name: str, make):  # noqa: ANN001, ANN202
+    """``request.app.state.<name>``, made once per app by ``make()`` (double-checked under a lock)."""
+    obj = getattr(request.app.state, name, None)
+    if obj is None:
+        with _pipeline_lock:
+            obj = getattr(request.app.state, name, None)
+            if obj is None:
+                obj = make()
+                setattr(request.app.state, name, obj)
+    return obj
+
+
 def _pipeline(request: Request) -> IngestPipeline:
     """One ingest pipeline per app (the registry snapshot and validator state live in it)."""
-    pipe = getattr(request.app.state, "telemetry_pipeline", None)
-    if pipe is None:
-        with _pipeline_lock:
-            pipe = getattr(request.app.state, "telemetry_pipeline", None)
-            if pipe is None:
-                pipe = IngestPipeline(request.app.state.engine, _config(request), worker="http", source="http")
-                request.app.state.telemetry_pipeline = pipe
-    return pipe
+    return _app_singleton(request, "telemetry_pipeline", lambda: IngestPipeline(
+        request.app.state.engine, _config(request), worker="http", source="http"))
 
 
 # --- ingest (device tokens) -----------------------------------------------------------------------------
@@ -506,13 +512,7 @@ class _StreamSlots:
 
 
 def _stream_slots(request: Request) -> _StreamSlots:
-    slots = getattr(request.app.state, "telemetry_stream_slots", None)
-    if slots is None:
-        with _pipeline_lock:
-            slots = getattr(request.app.state, "telemetry_stream_slots", None)
-            if slots is None:
-                slots = request.app.state.telemetry_stream_slots = _StreamSlots()
-    return slots
+    return _app_singleton(request, "telemetry_stream_slots", _StreamSlots)
 
 
 @router.get("/telemetry/stream", include_in_schema=False)
