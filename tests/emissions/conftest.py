@@ -76,3 +76,19 @@ def world(settings, session_factory) -> World:
                                                                           stack_no="1"))
             points[src] = p.id
     return World(settings, session_factory, sources, points)
+
+
+def store_hours(session: Session, rows: list[dict]) -> None:
+    """Store evaluated hours and, as the rollup does after ingest, the daily values the programme evaluation
+    reads (``rollup.rebuild_days``)."""
+    from cleanheat.emissions.processing import read_rules
+    from cleanheat.emissions.rollup import local_day, rebuild_days, upsert
+    from cleanheat.emissions.tables import HourValue
+
+    days: dict[int, set] = {}
+    for r in rows:
+        days.setdefault(r["point_id"], set()).add(local_day(r["ts"]))
+    for i in range(0, len(rows), 5000):
+        upsert(session, HourValue.__table__, rows[i:i + 5000], ("point_id", "ts", "pollutant"))
+    for pid, ds in days.items():
+        rebuild_days(session, pid, ds, read_rules())

@@ -11,12 +11,11 @@ import pytest
 from cleanheat.assets.tables import HeatSource
 from cleanheat.emissions.compliance import CHINA_TZ
 from cleanheat.emissions.ledger_link import period_windows, source_verdicts
-from cleanheat.emissions.rollup import upsert
-from cleanheat.emissions.tables import HourValue
 from cleanheat.programme import indicators
 from cleanheat.programme.model import Period
 from cleanheat.programme.plan_data import read_plan
 from cleanheat.programme.service import evaluation_to_dict
+from tests.emissions.conftest import store_hours
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -46,9 +45,9 @@ def hour_rows(point_id: int, windows, nox_over=lambda ts: False) -> list[dict]: 
 
 
 def store(world, rows: list[dict]) -> None:  # noqa: ANN001
+    """Store the hours and, as the rollup does after ingest, the daily values the evaluation reads."""
     with world.session() as s:
-        for i in range(0, len(rows), 5000):
-            upsert(s, HourValue.__table__, rows[i:i + 5000], ("point_id", "ts", "pollutant"))
+        store_hours(s, rows)
 
 
 def in_feb(ts: datetime) -> bool:

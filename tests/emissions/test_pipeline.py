@@ -24,6 +24,7 @@ from cleanheat.errors import ConflictError, InputError, PermissionDeniedError
 from cleanheat.programme.model import Period
 from cleanheat.programme.plan_data import read_plan
 from cleanheat.store.engine import make_engine
+from tests.emissions.conftest import store_hours
 
 H0 = datetime(2020, 12, 1, 0, tzinfo=UTC)  # 08:00 Beijing time
 H = timedelta(hours=1)
@@ -126,13 +127,9 @@ def test_ledger_verdicts(world):
     lo = datetime(2020, 10, 19, 16, tzinfo=UTC)  # 2020-10-20 00:00 Beijing time
     hi = datetime(2021, 3, 31, 16, tzinfo=UTC)
     with world.session() as s:
-        table = HourValue.__table__
-        upsert(s, table, _season_hours(world.points["T-CHP1"], lo, hi, exceed_every=100), ("point_id", "ts",
-                                                                                        "pollutant"))
-        upsert(s, table, _season_hours(world.points["T-BLR1"], lo, hi, exceed_every=5), ("point_id", "ts",
-                                                                                       "pollutant"))
-        upsert(s, table, _season_hours(world.points["T-BIO1"], lo, hi, valid_every=2), ("point_id", "ts",
-                                                                                       "pollutant"))
+        store_hours(s, _season_hours(world.points["T-CHP1"], lo, hi, exceed_every=100))
+        store_hours(s, _season_hours(world.points["T-BLR1"], lo, hi, exceed_every=5))
+        store_hours(s, _season_hours(world.points["T-BIO1"], lo, hi, valid_every=2))
     now = datetime(2026, 1, 1, tzinfo=UTC)
     with world.session() as s:
         verdicts = {v.source_code: v for v in source_verdicts(s, plan, Period(2021, 1), settings=world.settings,
@@ -183,25 +180,21 @@ def test_verdict_capture_over_hours_in_service_and_per_point(world):
     hi = datetime(2021, 3, 31, 16, tzinfo=UTC)  # end of 2021Q1 (window of 163 days)
     served = datetime(2021, 2, 19, 16, tzinfo=UTC)  # commissioned 2021-02-20: 40 days in service
     eeb = actor("ecology_bureau")
-    table = HourValue.__table__
     with world.session() as s:
         gas = s.get(HeatSource, world.sources["T-GAS1"])
         gas.events = [HeatSourceEvent(event="commissioned", effective_date=date(2021, 2, 20))]
         # in service 40 of 163 days, every in-service hour valid and within limits
-        upsert(s, table, _season_hours(world.points["T-GAS1"], served, hi), ("point_id", "ts", "pollutant"))
+        store_hours(s, _season_hours(world.points["T-GAS1"], served, hi))
         # a coal CHP with two stacks, each valid in 40 % of the hours (together 80 %)
         chp2 = service.register_point(s, eeb, PointInput(mn="010000A8900016F000169DD0", password="123456",
                                                          source_code="T-CHP1", stack_no="2")).id
-        upsert(s, table, _season_hours(world.points["T-CHP1"], lo, hi, valid_if=lambda i: i % 5 < 2),
-               ("point_id", "ts", "pollutant"))
-        upsert(s, table, _season_hours(chp2, lo, hi, valid_if=lambda i: 2 <= i % 5 < 4),
-               ("point_id", "ts", "pollutant"))
+        store_hours(s, _season_hours(world.points["T-CHP1"], lo, hi, valid_if=lambda i: i % 5 < 2))
+        store_hours(s, _season_hours(chp2, lo, hi, valid_if=lambda i: 2 <= i % 5 < 4))
         # a coal boiler with two stacks, each valid in 80 % of the hours
         blr2 = service.register_point(s, eeb, PointInput(mn="010000A8900016F000169DD1", password="223344",
                                                          source_code="T-BLR1", stack_no="2")).id
         for pid, off in ((world.points["T-BLR1"], 0), (blr2, 1)):
-            upsert(s, table, _season_hours(pid, lo, hi, valid_if=lambda i, o=off: (i + o) % 5 != 0),
-                   ("point_id", "ts", "pollutant"))
+            store_hours(s, _season_hours(pid, lo, hi, valid_if=lambda i, o=off: (i + o) % 5 != 0))
     with world.session() as s:
         verdicts = {v.source_code: v for v in source_verdicts(s, plan, Period(2021, 1), settings=world.settings,
                                                               now=datetime(2026, 1, 1, tzinfo=UTC))}
@@ -224,6 +217,29 @@ def test_verdict_capture_over_hours_in_service_and_per_point(world):
         one_by_one = {p: source_verdicts(s, plan, p, settings=world.settings, now=now) for p in periods}
     assert many == one_by_one
     assert many[Period(2021, 1)] == list(verdicts.values())
+
+
+def test_daily_counts_equal_hourly_counts_over_whole_days(world):
+    """The evaluation reads daily values (issue #11/#13): over whole Beijing days, and over a window cut at a
+    mid-day ``now``, their sums equal the hourly aggregates (rows, valid, judged, exceeded, max, Σ, n, limit)."""
+    pid = world.points["T-BLR1"]
+    lo = datetime(2020, 11, 30, 16, tzinfo=UTC)  # 2020-12-01 00:00 Beijing time
+    now = lo + timedelta(days=5, hours=13)  # no hour after it has come yet
+    with world.session() as s:
+        store_hours(s, _season_hours(pid, lo, now, exceed_every=7, valid_every=3))
+    segments = [(lo, lo + timedelta(days=2)), (lo + timedelta(days=3), now)]
+    with world.session() as s:
+        hourly = service.segment_counts(s, [pid], segments)
+        daily = service.day_segment_counts(s, [pid], segments)
+    assert set(daily) == set(hourly) and len(daily) == 2 * 3  # two segments x three pollutants
+    for key, h in hourly.items():
+        d = daily[key]
+        assert [int(x) for x in d[:4]] == [int(x) for x in h[:4]], key
+        assert d[4] == pytest.approx(h[4]) and float(d[5]) == pytest.approx(float(h[5]))
+        assert int(d[6]) == int(h[6]) and d[7] == h[7]
+    # segment 1 = 48 h; every third hour valid (16); NOx over its limit in the valid hours i % 7 == 0 and
+    # i % 3 == 0, i.e. i % 21 == 0 among i = 0..47: 0, 21, 42 -> 3 hours
+    assert daily[(0, pid, "a21002")][:4] == (48, 16, 16, 3)
 
 
 def test_sql_aggregates_equal_pure_summary(world):

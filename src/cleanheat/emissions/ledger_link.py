@@ -43,7 +43,7 @@ from cleanheat.emissions.compliance import (
 from cleanheat.emissions.hj212.codec import CHINA_TZ
 from cleanheat.emissions.limits import FactsAt, SourceFacts, facts_at, profile_for
 from cleanheat.emissions.processing import POLLUTANTS, Rules, read_rules
-from cleanheat.emissions.service import segment_counts, summaries_from_segments
+from cleanheat.emissions.service import day_segment_counts, summaries_from_segments
 from cleanheat.emissions.supervision import Requirement, Supervision, read_supervision, supervision_path
 from cleanheat.emissions.tables import MonitoringPoint
 from cleanheat.programme.model import Period, PlanData, SourceVerdict
@@ -224,7 +224,7 @@ def source_verdicts_for_periods(session: Session, plan: PlanData, periods: list[
         plan_windows[period] = (clipped_windows(days, now), days[-1][1] if days else period.end_date())
     segments = elementary_segments([w for w, _ in plan_windows.values()])
     all_points = [p.id for ps in points.values() for p in ps]
-    ctx.counts = segment_counts(session, all_points, segments)
+    ctx.counts = day_segment_counts(session, all_points, segments)
     by_window: dict[tuple, list[SourceVerdict]] = {}
     out: dict[Period, list[SourceVerdict]] = {}
     for period, (windows, last) in plan_windows.items():

@@ -230,14 +230,18 @@ class DayValue:
     max_zs_mg_m3: float | None
     exceeded_hours: int
     limit_mg_m3: float | None
+    judged_hours: int = 0  # valid hours with a limit and a converted value
+    data_hours: int = 0  # hours with any data
 
 
 def evaluate_day(pollutant: str, hours: Iterable[HourValue], *, limit_mg_m3: float | None,
                  rules: Rules = Rules()) -> DayValue:
+    hours = list(hours)
     good = [h.conc_zs_mg_m3 for h in hours if h.valid and h.conc_zs_mg_m3 is not None]
     exceeded = sum(1 for h in hours if h.exceeded)
+    judged = sum(1 for h in hours if h.valid and h.conc_zs_mg_m3 is not None and h.limit_mg_m3 is not None)
     return DayValue(pollutant, len(good), len(good) >= rules.day_min_valid_hours, _mean(good),
-                    max(good) if good else None, exceeded, limit_mg_m3)
+                    max(good) if good else None, exceeded, limit_mg_m3, judged, len(hours))
 
 
 # --- exceedance events and missing data --------------------------------------------------------------------

@@ -336,6 +336,34 @@ def segment_counts(session: Session, point_ids: list[int], segments: list[tuple[
     return {(int(i), pid, pol): tuple(rest) for i, pid, pol, *rest in rows if i is not None and int(i) >= 0}
 
 
+def day_segment_counts(session: Session, point_ids: list[int], segments: list[tuple[datetime, datetime]]
+                       ) -> dict[tuple[int, int, str], tuple]:
+    """:func:`segment_counts` read from the daily values (one row per point, day and pollutant instead of 24):
+    each segment must be a union of whole Beijing-time days, except that its end may cut the last day (at
+    ``now``: the hours after it have not come yet). The programme evaluation reads this; the rollup keeps the
+    daily values in step with the hours (``rollup.rebuild_days``)."""
+    if not point_ids or not segments:
+        return {}
+    china = _china()
+    days = [(lo.astimezone(china).date(), (hi - timedelta(microseconds=1)).astimezone(china).date())
+            for lo, hi in segments]
+    seg = case(*[(and_(DayValue.day >= a, DayValue.day <= b), i) for i, (a, b) in enumerate(days)],
+               else_=-1).label("seg")
+    limited = DayValue.limit_mg_m3.is_not(None)
+    judged = func.coalesce(DayValue.judged_hours, case((limited, DayValue.valid_hours), else_=0))
+    with_zs = case((DayValue.conc_zs_mg_m3.is_not(None), DayValue.valid_hours), else_=0)
+    rows = session.execute(
+        select(seg, DayValue.point_id, DayValue.pollutant,
+               func.sum(func.coalesce(DayValue.data_hours, DayValue.valid_hours)), func.sum(DayValue.valid_hours),
+               func.sum(judged), func.sum(DayValue.exceeded_hours), func.max(DayValue.max_zs_mg_m3),
+               func.sum(DayValue.conc_zs_mg_m3 * DayValue.valid_hours), func.sum(with_zs),
+               func.max(DayValue.limit_mg_m3))
+        .where(DayValue.point_id.in_(point_ids), DayValue.day >= min(a for a, _ in days),
+               DayValue.day <= max(b for _, b in days))
+        .group_by(seg, DayValue.point_id, DayValue.pollutant)).all()
+    return {(int(i), pid, pol): tuple(rest) for i, pid, pol, *rest in rows if i is not None and int(i) >= 0}
+
+
 def summaries_from_segments(counts: dict[tuple[int, int, str], tuple], seg_ids: list[int], point_ids: list[int],
                             windows: list[tuple[datetime, datetime]], *, threshold: float, rules: Rules,
                             hours_by_point: dict[int, int]) -> dict[int, ComplianceSummary]:

@@ -153,6 +153,11 @@ class DayValue(Base):
     max_zs_mg_m3: Mapped[float | None] = mapped_column(Float, nullable=True)
     exceeded_hours: Mapped[int] = mapped_column(Integer, default=0)
     limit_mg_m3: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: valid hours with a limit and a converted value (the denominator of the share within the limit);
+    #: NULL on rows from before emissions_0003 without stored hours (read as valid_hours when limited)
+    judged_hours: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: hours with any data (valid or not)
+    data_hours: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Exceedance(Base):
