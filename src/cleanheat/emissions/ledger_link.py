@@ -41,7 +41,7 @@ from cleanheat.emissions.compliance import (
     window_hours,
 )
 from cleanheat.emissions.hj212.codec import CHINA_TZ
-from cleanheat.emissions.limits import FactsAt, SourceFacts, facts_at, profile_for
+from cleanheat.emissions.limits import FUEL_EVENTS, FactsAt, SourceFacts, facts_at, profile_for
 from cleanheat.emissions.processing import POLLUTANTS, Rules, read_rules
 from cleanheat.emissions.service import day_segment_counts, summaries_from_segments
 from cleanheat.emissions.supervision import Requirement, Supervision, read_supervision, supervision_path
@@ -243,14 +243,19 @@ def elementary_segments(window_sets: list[list[tuple[datetime, datetime]]]) -> l
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if any(lo <= a and b <= hi for lo, hi in windows)]
 
 
-def in_service_days(facts: SourceFacts, day_windows: list[tuple[date, date]]) -> int:
-    """Days of the (first, last inclusive) windows on which the source was in service (as ``facts_at``: from
-    its first ``commissioned`` event to its first ``demolished`` event; without events, by its status)."""
+def in_service_days(facts: SourceFacts, day_windows: list[tuple[date, date]], last: date | None = None) -> int:
+    """Days of the (first, last inclusive) windows on which the source was in service under the technology it
+    counts under at ``last`` (as ``facts_at``: from its first ``commissioned`` event to its first ``demolished``
+    event; without events, by its status). A fuel change (e.g. ``converted_biomass``) on or before ``last``
+    starts the count again: the days it burnt the earlier fuel were under other rules (docs/evidence.md)."""
     if not facts.events and facts.status in ("demolished", "retired"):
         return 0
     commissioned = [d for ev, d in facts.events if ev == "commissioned"]
     gone = [d for ev, d in facts.events if ev == "demolished"]
     start, end = (min(commissioned) if commissioned else None), (min(gone) if gone else None)
+    changes = [d for ev, d in facts.events if ev in FUEL_EVENTS and (last is None or d <= last)]
+    if changes:
+        start = max(start, max(changes)) if start else max(changes)
     n = 0
     for first, last in day_windows:
         lo = max(first, start) if start else first
@@ -272,7 +277,7 @@ def _window_verdicts(ctx: _Ctx, windows: list[tuple[datetime, datetime]], last: 
         at, tech, req, thr, base = ctx.static_for(src, last)
         if tech is None:
             continue
-        in_service = min(in_service_days(f, day_windows) * 24, hours_total)
+        in_service = min(in_service_days(f, day_windows, last) * 24, hours_total)
         if in_service == 0:  # heats nothing in the windows: nothing to verify, no area to apportion
             verdicts[src.id] = replace(base, evidence="not_required", served_area_m2=0.0,
                                        reason="期内未运行 / not in service in the windows")

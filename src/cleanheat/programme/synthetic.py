@@ -264,12 +264,11 @@ def _large_boilers(rng: random.Random) -> list[_Proto]:
     large = []
     for i in range(212):
         cap = rng.choice(_LARGE_CAPS)
-        large.append(_Proto(f"SYN-UL-U{i + 1:03d}", "", _LARGE_OWNERS_URBAN[i % 4], "urban",
-                            "chp" if cap >= 220 else "coal_boiler", "coal", cap, []))
+        large.append(_Proto(f"SYN-UL-U{i + 1:03d}", "", _LARGE_OWNERS_URBAN[i % 4], "urban", "coal_boiler", "coal",
+                            cap, []))
     for i in range(66):
         owner, cap = _LARGE_OWNERS_COUNTY[i % 3], rng.choice((35, 40, 58, 75, 116))
-        kind = "chp" if owner in ("suibao", "hongda") and cap >= 75 else "coal_boiler"
-        large.append(_Proto(f"SYN-UL-C{i + 1:03d}", "", owner, "county_fringe", kind, "coal", cap, []))
+        large.append(_Proto(f"SYN-UL-C{i + 1:03d}", "", owner, "county_fringe", "coal_boiler", "coal", cap, []))
     order = list(large)
     rng.shuffle(order)
     first = sorted(order[:72], key=lambda x: x.code)
@@ -289,6 +288,26 @@ def _large_boilers(rng: random.Random) -> list[_Proto]:
         x.name = f"{'热电机组' if x.kind == 'chp' else '燃煤锅炉'}{x.code[-4:]}"
         x.year = rng.randint(1995, 2013)
     return large
+
+
+#: The coal CHP units of the plan's named heat-source companies (§三(一)1): owner, area type, units, t/h each.
+#: Their area counts as clean coal in the plan's 2018 baseline, so they are registered ultra-low before the
+#: programme (the national ultra-low retrofit of coal power units, 2015-2018); the 212 + 66 boilers >= 35 t/h
+#: the plan retrofits in 2019-2021 are the companies' heating boilers.
+_CHP_UNITS = (("veolia", "urban", 4, 420.0), ("huaneng", "urban", 4, 670.0), ("htjt", "urban", 4, 410.0),
+              ("jieneng", "urban", 3, 220.0), ("suibao", "county_fringe", 2, 220.0),
+              ("hongda", "county_fringe", 2, 130.0))
+
+
+def _chp_units(rng: random.Random) -> list[_Proto]:
+    out = []
+    for owner, area_type, n, cap in _CHP_UNITS:
+        for k in range(n):
+            code = f"SYN-CHP-{owner.upper()}-{k + 1}"
+            out.append(_Proto(code, f"热电机组 {owner} #{k + 1}", owner, area_type, "chp", "coal", cap,
+                              [("ultra_low_retrofitted", _quarter_date(rng, rng.choice((2017, 2018)), 3))],
+                              year=rng.randint(1990, 2012)))
+    return out
 
 
 def _capacities(rng: random.Random, n: int, total_t_h: float, spread: float, digits: int) -> list[float]:
@@ -432,6 +451,7 @@ def synthesise_registry(plan: PlanData, seed: int = SEED) -> tuple[list[SourceIn
     registered served area agrees with the reports at :data:`REFERENCE_PERIOD` (see above)."""
     rng = random.Random(seed + 1)
     protos = _large_boilers(rng)
+    protos += _chp_units(random.Random(seed + 2))  # own stream: the other draws stay as they were
     protos += _small_boilers(rng, "SYN-DM-U", 84, 2400, ("urban",), 0.96, (2019, 2019, 2020),
                              (("demolished", 0.55), ("connected_network", 0.45)))
     # the 664 county/fringe and rural boilers (1200 t/h): the 533 of the 2019 conversions and 131 others
