@@ -242,6 +242,35 @@ def test_daily_counts_equal_hourly_counts_over_whole_days(world):
     assert daily[(0, pid, "a21002")][:4] == (48, 16, 16, 3)
 
 
+def test_verdicts_are_computed_once_per_change_of_their_inputs(world):
+    """The second evaluation of the same windows is served from the cache (the same objects); new daily data,
+    a registry event or a new monitoring point make the next one compute again, with the new result."""
+    plan = read_plan(world.settings.city_dir)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    lo = datetime(2020, 10, 19, 16, tzinfo=UTC)
+    hi = datetime(2021, 3, 31, 16, tzinfo=UTC)
+    with world.session() as s:
+        store_hours(s, _season_hours(world.points["T-BLR1"], lo, hi))
+
+    def verdicts():  # noqa: ANN202
+        with world.session() as s:
+            return {v.source_code: v for v in source_verdicts(s, plan, Period(2021, 1), settings=world.settings,
+                                                              now=now)}
+
+    first, again = verdicts(), verdicts()
+    assert first["T-BLR1"].evidence == "compliant" and again["T-BLR1"] is first["T-BLR1"]
+    with world.session() as s:  # NOx over the limit in every hour: the days are rebuilt, the cache is stale
+        store_hours(s, _season_hours(world.points["T-BLR1"], lo, hi, exceed_every=1))
+    changed = verdicts()
+    assert changed["T-BLR1"].evidence == "non_compliant" and changed["T-BLR1"] is not first["T-BLR1"]
+    with world.session() as s:  # a registry event: T-BLR1 demolished before 2021
+        from cleanheat.assets.tables import HeatSource, HeatSourceEvent
+
+        src = s.get(HeatSource, world.sources["T-BLR1"])
+        src.events.append(HeatSourceEvent(event="demolished", effective_date=date(2020, 12, 1)))
+    assert verdicts()["T-BLR1"].evidence == "not_required"  # not in service in the windows
+
+
 def test_sql_aggregates_equal_pure_summary(world):
     pid = world.points["T-BLR1"]
     lo, hi = datetime(2020, 12, 1, tzinfo=UTC), datetime(2020, 12, 8, tzinfo=UTC)

@@ -264,7 +264,7 @@ def _days_and_events(session: Session, point: MonitoringPoint, hours: list[dict]
         days.append({"point_id": point.id, "day": d, "pollutant": p, "valid_hours": dv.valid_hours, "valid": dv.valid,
                      "conc_zs_mg_m3": dv.conc_zs_mg_m3, "max_zs_mg_m3": dv.max_zs_mg_m3,
                      "exceeded_hours": dv.exceeded_hours, "limit_mg_m3": dv.limit_mg_m3,
-                     "judged_hours": dv.judged_hours, "data_hours": dv.data_hours})
+                     "judged_hours": dv.judged_hours, "data_hours": dv.data_hours, "computed_at": utcnow()})
     bulk_insert(session.connection(), DayValue.__table__, days)
     for p, vals in by_p.items():
         for run in exceedance_runs(vals):

@@ -43,6 +43,7 @@ from cleanheat.emissions.processing import POLLUTANTS, Rules
 from cleanheat.emissions.rollup import PointContext
 from cleanheat.emissions.supervision import Supervision
 from cleanheat.emissions.tables import DayValue, MonitoringPoint
+from cleanheat.store.base import utcnow
 
 ARCHIVE_NOTE = "合成演示数据：方案期（2019–2021）日数据归档 / synthetic demo data: daily archive of the programme years"
 #: share of the required sources the demo leaves without a monitoring point (the "no evidence" path)
@@ -159,6 +160,7 @@ def archive_days(ctx: PointContext, facts: SourceFacts, table: LimitTable, scena
     level = rng.uniform(0.25, 0.5)  # the stack's typical share of its limit
     dusty = np.array([any(a <= d <= b for a, b in scenario.dusty) for d in days])
     rows: list[dict] = []
+    stamp = utcnow()
     for p in POLLUTANTS:
         lim = limits[p]
         limited = ~np.isnan(lim)
@@ -175,7 +177,8 @@ def archive_days(ctx: PointContext, facts: SourceFacts, table: LimitTable, scena
             rows.append({"point_id": ctx.point_id, "day": d, "pollutant": p, "valid_hours": nv,
                          "valid": nv >= rules.day_min_valid_hours, "conc_zs_mg_m3": round(m, 2) if nv else None,
                          "max_zs_mg_m3": round(mx, 2) if nv else None, "exceeded_hours": ne,
-                         "limit_mg_m3": None if li != li else li, "judged_hours": nj, "data_hours": nd})
+                         "limit_mg_m3": None if li != li else li, "judged_hours": nj, "data_hours": nd,
+                         "computed_at": stamp})
     return rows
 
 

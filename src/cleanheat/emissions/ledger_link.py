@@ -20,13 +20,14 @@ registered heat source that burns or supplies something the programme classifies
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from cleanheat.assets.tables import HeatSource, HeatSourceEvent
@@ -41,11 +42,19 @@ from cleanheat.emissions.compliance import (
     window_hours,
 )
 from cleanheat.emissions.hj212.codec import CHINA_TZ
-from cleanheat.emissions.limits import FUEL_EVENTS, FactsAt, SourceFacts, facts_at, profile_for
+from cleanheat.emissions.limits import (
+    FUEL_EVENTS,
+    FactsAt,
+    SourceFacts,
+    emissions_data_dir,
+    facts_at,
+    limits_path,
+    profile_for,
+)
 from cleanheat.emissions.processing import POLLUTANTS, Rules, read_rules
 from cleanheat.emissions.service import day_segment_counts, summaries_from_segments
 from cleanheat.emissions.supervision import Requirement, Supervision, read_supervision, supervision_path
-from cleanheat.emissions.tables import MonitoringPoint
+from cleanheat.emissions.tables import DayValue, MonitoringPoint
 from cleanheat.programme.model import Period, PlanData, SourceVerdict
 from cleanheat.store.base import utcnow
 
@@ -211,6 +220,77 @@ def source_verdicts_for_periods(session: Session, plan: PlanData, periods: list[
     settings = settings or Settings()
     season = read_season(settings.city_dir / "climate.yaml")
     now = now or utcnow()
+    plan_windows = {}
+    for period in periods:
+        days = period_days(season, period)
+        plan_windows[period] = (clipped_windows(days, now), days[-1][1] if days else period.end_date())
+    cacheable = threshold is None and rules is None
+    stamp = inputs_fingerprint(session, settings) if cacheable else None
+    if cacheable:
+        hits = {p: _CACHE.get((stamp, tuple(w), last)) for p, (w, last) in plan_windows.items()}
+        if all(v is not None for v in hits.values()):
+            return {p: list(v) for p, v in hits.items()}
+    out = _compute(session, settings, plan_windows, threshold, rules)
+    if cacheable:
+        for p, (w, last) in plan_windows.items():
+            _CACHE.put((stamp, tuple(w), last), tuple(out[p]))
+    return out
+
+
+class _VerdictCache:
+    """Verdicts per (inputs fingerprint, windows): computed once per change of their inputs (issue #13 item 1),
+    per process, least recently used first out."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self.data: OrderedDict[tuple, tuple[SourceVerdict, ...]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple) -> tuple[SourceVerdict, ...] | None:
+        with self.lock:
+            v = self.data.get(key)
+            if v is not None:
+                self.data.move_to_end(key)
+            return v
+
+    def put(self, key: tuple, value: tuple[SourceVerdict, ...]) -> None:
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.data.clear()
+
+
+_CACHE = _VerdictCache()
+
+
+def inputs_fingerprint(session: Session, settings: Settings) -> tuple:
+    """What the verdicts depend on, read cheaply: the newest daily value (every writer of ``emissions_days`` sets
+    ``computed_at``; indexed), the monitoring points, the registry (sources and their dated events), the rule
+    files, and the database (two databases never share a stamp)."""
+    days = session.scalar(select(func.max(DayValue.computed_at)))
+    pts = session.execute(select(func.count(), func.max(MonitoringPoint.id), func.sum(MonitoringPoint.source_id),
+                                 func.sum(case((MonitoringPoint.active, 1), else_=0)))).one()
+    srcs = session.execute(select(func.count(), func.max(HeatSource.updated_at), func.max(HeatSource.id))).one()
+    evs = session.execute(select(func.count(), func.max(HeatSourceEvent.id),
+                                 func.max(HeatSourceEvent.recorded_at))).one()
+    files = []
+    for path in (supervision_path(settings.data_dir), emissions_data_dir(settings.data_dir) / "rules.yaml",
+                 limits_path(settings.data_dir), settings.city_dir / "climate.yaml"):
+        try:
+            st = path.stat()
+            files.append((str(path), st.st_mtime_ns, st.st_size))
+        except OSError:
+            files.append((str(path), None, None))
+    return (str(session.get_bind().url), days, tuple(pts), tuple(srcs), tuple(evs), tuple(files))
+
+
+def _compute(session: Session, settings: Settings, plan_windows: dict, threshold: float | None,
+             rules: Rules | None) -> dict[Period, list[SourceVerdict]]:
     points: dict[int, list[MonitoringPoint]] = defaultdict(list)
     for p in session.scalars(select(MonitoringPoint)):
         points[p.source_id].append(p)
@@ -218,10 +298,6 @@ def source_verdicts_for_periods(session: Session, plan: PlanData, periods: list[
     ctx = _Ctx(sources, all_source_facts(session, sources), points,
                read_supervision(supervision_path(settings.data_dir)), rules or read_rules(settings.data_dir),
                threshold)
-    plan_windows = {}
-    for period in periods:
-        days = period_days(season, period)
-        plan_windows[period] = (clipped_windows(days, now), days[-1][1] if days else period.end_date())
     segments = elementary_segments([w for w, _ in plan_windows.values()])
     all_points = [p.id for ps in points.values() for p in ps]
     ctx.counts = day_segment_counts(session, all_points, segments)

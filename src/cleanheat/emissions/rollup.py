@@ -171,12 +171,13 @@ def rebuild_days(session: Session, point_id: int, days: Iterable[date], rules: R
             if limit is not None:
                 limits[(d, pollutant)] = limit
     rows = []
+    stamp = utcnow()
     for (d, p), values in grouped.items():
         dv = proc.evaluate_day(p, values, limit_mg_m3=limits.get((d, p)), rules=rules)
         rows.append({"point_id": point_id, "day": d, "pollutant": p, "valid_hours": dv.valid_hours, "valid": dv.valid,
                          "conc_zs_mg_m3": dv.conc_zs_mg_m3, "max_zs_mg_m3": dv.max_zs_mg_m3,
                          "exceeded_hours": dv.exceeded_hours, "limit_mg_m3": dv.limit_mg_m3,
-                     "judged_hours": dv.judged_hours, "data_hours": dv.data_hours})
+                     "judged_hours": dv.judged_hours, "data_hours": dv.data_hours, "computed_at": stamp})
     upsert(session, DayValue.__table__, rows, ("point_id", "day", "pollutant"))
     return len(rows)
 

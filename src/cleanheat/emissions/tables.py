@@ -158,6 +158,8 @@ class DayValue(Base):
     judged_hours: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: hours with any data (valid or not)
     data_hours: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: when the row was last written (every writer sets it; the evaluation cache keys on its maximum)
+    computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class Exceedance(Base):
