@@ -32,7 +32,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from cleanheat.programme.model import AREA_TYPES, EVIDENCED, Period, PlanData, SourceVerdict, TaskSpec
+from cleanheat.programme.model import (
+    AREA_TYPES,
+    EVIDENCE_STATES,
+    EVIDENCED,
+    Period,
+    PlanData,
+    SourceVerdict,
+    TaskSpec,
+)
 
 MONITORED_RULES = ("clean_if_ultra_low", "clean_if_compliant")
 
@@ -178,12 +186,26 @@ class Evaluation:
     windows: tuple = ()
     unattributed: list[UnattributedArea] = field(default_factory=list)
 
-    def evidence_rows(self, unit: str | None = None) -> list[VerificationResult]:
+    def evidence_rows(self, unit: str | None = None, *, gaps_only: bool = False) -> list[VerificationResult]:
         """The sources that carry reported clean area (optionally of one unit), the unevidenced and removed
-        area first (for pages and reports; the full list is ``verification``)."""
+        area first (for pages and reports; the full list is ``verification``). ``gaps_only``: only the sources
+        with unevidenced or removed area (what the office has to chase)."""
         rows = [v for v in self.verification if (v.counted_clean_m2 or v.unverified_m2 or v.reclassified_m2)
-                and (unit is None or v.admin_unit_code == unit)]
+                and (unit is None or v.admin_unit_code == unit)
+                and (not gaps_only or v.unverified_m2 + v.reclassified_m2 > 0)]
         return sorted(rows, key=lambda v: (-(v.unverified_m2 + v.reclassified_m2), v.source_code))
+
+    def evidence_summary(self, unit: str | None = None) -> list[dict]:
+        """Per evidence state (in :data:`EVIDENCE_STATES` order): sources, served, verified clean, unevidenced
+        and removed area [m²] of the sources that carry reported clean area (optionally of one unit)."""
+        acc: dict[str, dict] = {}
+        for v in self.evidence_rows(unit):
+            a = acc.setdefault(v.evidence, {"evidence": v.evidence, "sources": 0, "served_area_m2": 0.0,
+                                             "counted_clean_m2": 0.0, "unverified_m2": 0.0, "reclassified_m2": 0.0})
+            a["sources"] += 1
+            for k in ("served_area_m2", "counted_clean_m2", "unverified_m2", "reclassified_m2"):
+                a[k] += getattr(v, k)
+        return [acc[s] for s in EVIDENCE_STATES if s in acc]
 
 
 def status_for(actual: float | None, target: float | None, *, final: bool, comparator: str = ">=") -> str | None:
