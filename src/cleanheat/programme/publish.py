@@ -33,7 +33,7 @@ from cleanheat.programme.model import (
 )
 from cleanheat.programme.tables import Report
 from cleanheat.tabular import workbook_bytes
-from cleanheat.web import formatting
+from cleanheat.units import num, pct, share_pct, wan_m2
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
 STATUS_ZH = {"met": "达标", "lagging": "滞后", "missed": "未达标", "no_data": "无数据", None: "—"}
@@ -103,7 +103,7 @@ def build_context(session: Session, actor: Actor, plan: PlanData, period: Period
         "task_display": task_display, "synthetic": plan_synthetic > 0,
         "chart_rates": charts.data_uri(chart_rates), "chart_trend": charts.data_uri(chart_trend),
         "chart_tech": charts.data_uri(chart_tech), "generated": now.strftime("%Y-%m-%d %H:%M"),
-        "wan": formatting.wan_m2, "pct": formatting.pct, "num": formatting.num, "share": formatting.share_pct,
+        "wan": wan_m2, "pct": pct, "num": num, "share": share_pct,
         "basis": basis, "basis_zh": BASIS_ZH, "tech_zh": {t.code: t.name_zh for t in plan.technologies}, "lead": lambda r: lead(r, basis), "evidence_zh": EVIDENCE_ZH,
     }
 
@@ -231,7 +231,7 @@ def _verification_sheet(wb: Workbook, ev: Evaluation, header) -> None:  # noqa: 
     for v in ev.verification:
         vs.append([v.name_zh, v.admin_unit_code, AREA_TYPE_LABELS[v.area_type][0], v.technology,
                    round(v.served_area_m2 / 1e4, 1), "是" if v.required else "否", EVIDENCE_ZH.get(v.evidence, "")]
-                  + [formatting.share_pct(v.pollutants[p]["compliant_share"], 2) if p in v.pollutants else None
+                  + [share_pct(v.pollutants[p]["compliant_share"], 2) if p in v.pollutants else None
                      for p in pols]
                   + [round(v.counted_clean_m2 / 1e4, 1), round(v.unverified_m2 / 1e4, 1),
                      round(v.reclassified_m2 / 1e4, 1), v.reason])

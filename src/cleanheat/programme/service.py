@@ -326,9 +326,8 @@ def supervision_list(session: Session, actor: Actor, plan: PlanData, period: Per
         own = actor.admin_unit_code
         own_sources = _own_source_codes(session, actor) if actor.role == Role.HEAT_COMPANY else set()
         rows = [v for v in rows if (own and v.admin_unit_code == own) or v.source_code in own_sources]
-    from cleanheat.emissions.supervision import read_supervision, supervision_path
-
-    rules = list(read_supervision(supervision_path((settings or Settings()).data_dir)).rules)
+    # through the ledger link (loaded only when the emissions area is installed): programme never imports emissions
+    rules = list(link.read_supervision(link.supervision_path((settings or Settings()).data_dir)).rules)
     return rows, evidence_windows(period, settings), rules
 
 

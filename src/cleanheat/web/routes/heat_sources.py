@@ -179,7 +179,7 @@ def api_event(code: str, body: EventIn, db: DbSession, actor: ApiWriter):
 def _import(db, actor: Actor, settings, data: bytes, filename: str) -> dict:  # noqa: ANN001
     if len(data) > settings.upload_max_bytes:
         raise InputError("file too large", [InputIssue("文件过大", file=filename)])
-    return import_registry(db, actor, data, filename, load_plan(db), hs.mw_per_t_h(settings.city_dir))
+    return import_registry(db, actor, data, filename, load_plan(db).units, hs.mw_per_t_h(settings.city_dir))
 
 
 def _xlsx(content: bytes, name: str) -> Response:
