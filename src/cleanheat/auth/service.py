@@ -129,6 +129,12 @@ def upsert_org(session: Session, actor: Actor, *, code: str, name_zh: str, kind:
     return org
 
 
+def org_names(session: Session, actor: Actor) -> dict[int, str]:
+    """Every organisation's Chinese name by id (not scoped: names are shown beside reports and sources to any
+    signed-in ``actor``)."""
+    return dict(session.execute(select(Organisation.id, Organisation.name_zh)).all())
+
+
 def list_orgs(session: Session, actor: Actor) -> list[Organisation]:
     q = select(Organisation).order_by(Organisation.id)
     if not actor.city_wide:
@@ -170,6 +176,11 @@ def create_user(session: Session, actor: Actor, *, username: str, password: str,
     audit(session, actor, "create", "user", user.id, {"username": username, "role": role.value, "org": org_code,
                                                       "must_change_password": must_change_password})
     return user
+
+
+def find_user(session: Session, username: str) -> User | None:
+    """The user called ``username`` (None when there is none)."""
+    return session.scalar(select(User).where(User.username == username))
 
 
 def _user_by_name(session: Session, username: str) -> User:

@@ -133,15 +133,12 @@ def user_unlock(username: str) -> None:
 @user_app.command("token")
 def user_token(username: str, name: str = "cli") -> None:
     """Issue an API bearer token for a user (printed once)."""
-    from sqlalchemy import select
-
     from cleanheat.auth import service
-    from cleanheat.auth.tables import User
     from cleanheat.cli.common import db_session
 
     settings = load_settings()
     with reported_errors(), db_session(settings) as session:
-        user = session.scalar(select(User).where(User.username == username))
+        user = service.find_user(session, username)
         if user is None:
             raise typer.BadParameter(f"no user {username!r}")
         print(service.issue_token(session, user, name=name, max_age_days=settings.token_max_age_days))

@@ -90,14 +90,12 @@ def review(
 def list_(period: Annotated[str | None, typer.Option(help="Only this quarter.")] = None,
           status: Annotated[str | None, typer.Option(help="submitted | accepted | returned | superseded")] = None) -> None:
     """List progress reports."""
-    from sqlalchemy import select
-
-    from cleanheat.auth.tables import Organisation
+    from cleanheat.auth.service import org_names
     from cleanheat.programme import service
 
     with reported_errors(), db_session() as session:
         rows = service.list_reports(session, Actor.system("cli"), period=period, status=status, limit=5000)
-        names = {o.id: o.name_zh for o in session.scalars(select(Organisation))}
+        names = org_names(session, Actor.system("cli"))
         table = Table("id", "单位 unit", "报告期 period", "版本 v", "状态 status", "提交 by", "文件 file")
         for r in rows:
             table.add_row(str(r.id), names.get(r.org_id, "?"), r.period, str(r.version), r.status, r.submitted_by,

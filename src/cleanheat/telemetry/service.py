@@ -257,6 +257,12 @@ def compliance(session: Session, actor: Actor, *, start_ms: int, end_ms: int, li
 
 # --- quarantine and ingest counters -----------------------------------------------------------------------
 
+def reading_count(session: Session, actor: Actor) -> int:
+    """Readings stored, all companies (city-wide roles only)."""
+    actor.require_roles(Role.PROGRAMME_OFFICE)
+    return session.scalar(select(func.count()).select_from(Reading)) or 0
+
+
 def quarantine_counts(session: Session, actor: Actor) -> dict[str, int]:
     actor.require_roles(*READ_ROLES)
     q = select(Quarantine.reason, func.count()).group_by(Quarantine.reason)

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
 from cleanheat.auth.roles import Role
-from cleanheat.auth.service import Actor
+from cleanheat.auth.service import Actor, org_names
 from cleanheat.errors import InputError, InputIssue, NotFoundError
 from cleanheat.programme import indicators, publish, service
 from cleanheat.programme.model import (
@@ -203,11 +203,7 @@ def reports_page(request: Request, db: DbSession, actor: Submitter, period: str 
     reports = service.list_reports(db, actor, period=period or None, status=status or None)
     reporters = service.visible_reporters(db, actor, plan)
     orgs = {r.org_code: r for r in reporters}
-    from sqlalchemy import select
-
-    from cleanheat.auth.tables import Organisation
-
-    names = {o.id: o.name_zh for o in db.scalars(select(Organisation))}
+    names = org_names(db, actor)
     return render(request, "programme/reports.html", {
         "plan": plan, "reports": reports, "reporters": reporters, "orgs": orgs, "names": names,
         "periods": plan.periods(), "default_period": str(_latest_period(plan)), "filter_period": period or "",
