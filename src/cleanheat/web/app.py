@@ -1,5 +1,5 @@
 """The app factory. Routers are discovered in ``cleanheat.web.routes``: each module exposes ``router``
-(and optionally ``NAV``), so an area adds pages without touching this file."""
+(and optionally ``NAV`` and ``lifespan``; ``ROUTES_CONTRACT``), so an area adds pages without touching this file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pkgutil
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -23,10 +23,12 @@ from cleanheat.auth.passwords import configure_hashing
 from cleanheat.auth.service import Actor
 from cleanheat.config import Settings
 from cleanheat.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
+from cleanheat.plugins import Contract, function_of, list_of
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from cleanheat.web import formatting, routes
 from cleanheat.web.deps import LoginRequired, PasswordChangeRequired, render, verify_csrf
 from cleanheat.web.limits import RequestLimits
+from cleanheat.web.nav import NavItem
 from cleanheat.web.security_headers import SecurityHeadersMiddleware
 
 WEB_DIR = Path(__file__).parent
@@ -34,10 +36,15 @@ WEB_DIR = Path(__file__).parent
 _ERROR_STATUS = {NotFoundError: 404, PermissionDeniedError: 403, ConflictError: 409, InputError: 422}
 
 
+#: what a ``cleanheat.web.routes.<area>`` module exposes (checked at discovery; a misspelt name fails loudly)
+ROUTES_CONTRACT = Contract("route module", required={"router": APIRouter},
+                           optional={"NAV": list_of(NavItem), "lifespan": function_of(1)})
+
+
 def discover_routers() -> list:
     modules = []
     for mod in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
-        modules.append(importlib.import_module(f"{routes.__name__}.{mod.name}"))
+        modules.append(ROUTES_CONTRACT.check(importlib.import_module(f"{routes.__name__}.{mod.name}")))
     return modules
 
 
