@@ -442,7 +442,7 @@ def test_two_thousand_connections(world):
     limit = _raise_fd_limit(8192)
     n = 2000 if limit >= 4400 else max(100, (limit - 400) // 2)
     if n < 2000:
-        print(f"RLIMIT_NOFILE hard limit {limit}: scaled down to {n} connections")  # noqa: T201
+        print(f"RLIMIT_NOFILE hard limit {limit}: scaled down to {n} connections")
     run_async(asyncio.wait_for(_many_connections(world, n), 600))
 
 

@@ -102,7 +102,7 @@ def test_malformed_supervision_file_names_row_and_field(tmp_path):
     assert (1, "match") in fields and (1, "compliance_thresholds.value") in fields
 
 
-def _hours(start: datetime, n: int, nox_exceeds) -> list[HourRecord]:  # noqa: ANN001
+def _hours(start: datetime, n: int, nox_exceeds) -> list[HourRecord]:
     out = []
     for i in range(n):
         ts = start + timedelta(hours=i)

@@ -19,7 +19,7 @@ from cleanheat.assets.vocab import EVENT_NEW_FUEL, EVENTS, RETIRED_STATUSES
 from cleanheat.auth.roles import OrgKind, Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
-from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError  # noqa: F401
+from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
 from cleanheat.timeutil import local_today
 
 WRITE_ROLES = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE, Role.ECOLOGY_BUREAU)
@@ -61,7 +61,7 @@ def can_read_all(actor: Actor) -> bool:
     return actor.role in READ_ALL_ROLES
 
 
-def _scope(query, actor: Actor):  # noqa: ANN001, ANN202
+def _scope(query, actor: Actor):
     if can_read_all(actor):
         return query
     if actor.role == Role.REPORTING_UNIT and actor.admin_unit_code:

@@ -347,7 +347,7 @@ def unlock_account(session: Session, actor: Actor, username: str) -> bool:
     return was_locked
 
 
-def cleanup_expired(session: Session, config, now=None) -> dict[str, int]:  # noqa: ANN001
+def cleanup_expired(session: Session, config, now=None) -> dict[str, int]:
     """Delete ended login sessions, long-expired or long-revoked API tokens and lapsed failure counts."""
     from sqlalchemy import delete
 

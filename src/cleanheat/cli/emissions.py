@@ -322,7 +322,7 @@ def report(
 @app.command()
 def supervision(
     period: Annotated[str, typer.Option(help="Programme period YYYYQn, e.g. 2021Q4 (Q4 = the whole year).")],
-    format: Annotated[str, typer.Option("--format", help="table | json")] = "table",  # noqa: A002
+    format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
     """Supervision list: per registered source, whether it must be monitored (rules of
     data/emissions/supervision.yaml), its monitoring points, data capture, bag filter, per-pollutant shares and

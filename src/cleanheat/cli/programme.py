@@ -107,7 +107,7 @@ def list_(period: Annotated[str | None, typer.Option(help="Only this quarter.")]
 def evaluate(
     year: Annotated[int, typer.Option(help="Programme year evaluated against its targets.")],
     period: Annotated[str | None, typer.Option(help="Quarter (default: the year's Q4 = annual evaluation).")] = None,
-    format: Annotated[str, typer.Option("--format", help="json | table")] = "table",  # noqa: A002
+    format: Annotated[str, typer.Option("--format", help="json | table")] = "table",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write JSON here instead of stdout.")] = None,
 ) -> None:
     """Clean-heating rates by area type, per unit and city-wide; technologies; tasks — each against its target."""
@@ -153,7 +153,7 @@ def evaluate(
 @app.command()
 def report(
     period: Annotated[str, typer.Option(help="A quarter (2020Q4) or a year (2021) for the annual report.")],
-    format: Annotated[str, typer.Option("--format", help="pdf | xlsx | html")] = "pdf",  # noqa: A002
+    format: Annotated[str, typer.Option("--format", help="pdf | xlsx | html")] = "pdf",
     output: Annotated[Path | None, typer.Option("-o", "--output",
                                                 help="Output file (default: report-PERIOD.FORMAT).")] = None,
 ) -> None:

@@ -152,7 +152,7 @@ class StoreSink:
             self.inflight = len(batch)
             try:
                 ws = await loop.run_in_executor(self.executor, self.writer.write_salvaging, batch)
-            except Exception as exc:  # noqa: BLE001 - the database took nothing more: keep the rest, retry
+            except Exception as exc:  # the database took nothing more: keep the rest, retry
                 _resolve(done, False)  # no answer for a packet that may not be stored: the logger resends
                 self.stats.failed_batches += 1
                 remaining = exc.remaining if isinstance(exc, WriteAborted) else batch
@@ -251,7 +251,7 @@ class Receiver:
             await asyncio.sleep(interval)
             try:
                 await loop.run_in_executor(self.executor, fn)
-            except Exception as exc:  # noqa: BLE001 - a failed periodic job is logged and retried next time
+            except Exception as exc:  # a failed periodic job is logged and retried next time
                 log.error("periodic job %s failed: %r", getattr(fn, "__name__", fn), exc)
 
     async def _stats_loop(self) -> None:

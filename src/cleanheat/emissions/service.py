@@ -275,7 +275,7 @@ def compliance_summaries(session: Session, point_ids: list[int], lo: datetime, h
     windows = list(windows) if windows else [(lo, hi)]
     judged = HourValue.valid & HourValue.limit_mg_m3.is_not(None) & HourValue.conc_zs_mg_m3.is_not(None)
 
-    def one(cond):  # noqa: ANN001, ANN202 - SQL: how many rows satisfy cond
+    def one(cond):  # SQL: how many rows satisfy cond
         return func.sum(case((cond, 1), else_=0))
 
     zs_valid = case((HourValue.valid, HourValue.conc_zs_mg_m3), else_=None)
@@ -320,7 +320,7 @@ def segment_counts(session: Session, point_ids: list[int], segments: list[tuple[
         return {}
     judged = HourValue.valid & HourValue.limit_mg_m3.is_not(None) & HourValue.conc_zs_mg_m3.is_not(None)
 
-    def one(cond):  # noqa: ANN001, ANN202
+    def one(cond):
         return func.sum(case((cond, 1), else_=0))
 
     zs_valid = case((HourValue.valid, HourValue.conc_zs_mg_m3), else_=None)

@@ -148,7 +148,7 @@ class _Logger:
                 if isinstance(ev, Frame):
                     try:
                         p = parse_frame(ev.data)
-                    except Exception:  # noqa: BLE001 - count, never crash the simulator
+                    except Exception:  # count, never crash the simulator
                         self.stats.answers["unparseable"] += 1
                         continue
                     key = p.cn if p.cn != "9011" else f"9011:{p.cp_fields.get('QnRtn', '?')}"

@@ -43,7 +43,7 @@ BAR = 1e5
 
 # --- scoping ---------------------------------------------------------------------------------------------
 
-def _scope(query, actor: Actor):  # noqa: ANN001, ANN202
+def _scope(query, actor: Actor):
     if actor.city_wide:
         return query
     return query.where(StoredNetwork.org_id == actor.org_id)
@@ -220,7 +220,7 @@ def solve_network(session: Session, actor: Actor, network_id: int, *, pandapipes
     return run
 
 
-def _store_pipes(session: Session, run_id: int, net: Network, r) -> None:  # noqa: ANN001
+def _store_pipes(session: Session, run_id: int, net: Network, r) -> None:
     p = net.pipes
     n = len(p)
     if not n:

@@ -50,7 +50,7 @@ def parse_report_period(text: str) -> tuple[Period, bool]:
         raise InputError("bad period", [InputIssue(f"“{text}”应为季度（如 2020Q4）或年份（如 2021）", field="period")]) from exc
 
 
-def task_display(task) -> tuple[float | None, float, str]:  # noqa: ANN001
+def task_display(task) -> tuple[float | None, float, str]:
     """(target, actual, unit) in display units (万m², %)."""
     scale = task_display_scale(task.measure)
     unit = task_display_unit(task.measure, task.unit_zh)
@@ -62,7 +62,7 @@ EVIDENCE_ZH = {"compliant": "达标", "non_compliant": "不达标", "no_monitori
                "insufficient_data": "数据不足", "not_required": "无需监测"}
 
 
-def lead(r, basis: str) -> tuple:  # noqa: ANN001 - a RateResult
+def lead(r, basis: str) -> tuple:  # a RateResult
     """(rate, status, gap_m2, clean_area_m2) of the figure a report leads with (``Settings.report_rate_basis``)."""
     if basis == "verified":
         return r.verified, r.verified_status, r.verified_gap_m2, r.verified_clean_area_m2
@@ -135,7 +135,7 @@ def render_xlsx(ctx: dict) -> bytes:
     wb = Workbook()
     bold, head = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
 
-    def header(ws, cols: list[str]) -> None:  # noqa: ANN001
+    def header(ws, cols: list[str]) -> None:
         ws.append(cols)
         for c in ws[ws.max_row]:
             c.font, c.fill = bold, head
@@ -220,7 +220,7 @@ def render_xlsx(ctx: dict) -> bytes:
     return workbook_bytes(wb)
 
 
-def _verification_sheet(wb: Workbook, ev: Evaluation, header) -> None:  # noqa: ANN001
+def _verification_sheet(wb: Workbook, ev: Evaluation, header) -> None:
     """The evidence per source and the reported clean area without a registered source (docs/evidence.md)."""
     vs = wb.create_sheet("在线监测核验")
     vs.append(["核验时段：" + "；".join(f"{a} – {b}" for a, b in ev.windows)])

@@ -377,7 +377,7 @@ def _task_value(measure: str, v: Decimal) -> float:
     return float(v)
 
 
-def _check_task_value(task, cell: Cell, filename: str, sheet: str, issues: _Issues) -> float | None:  # noqa: ANN001
+def _check_task_value(task, cell: Cell, filename: str, sheet: str, issues: _Issues) -> float | None:
     try:
         v = parse_number(cell)
     except ValueError as exc:

@@ -149,7 +149,7 @@ def review_report(session: Session, actor: Actor, report_id: int, decision: str,
     return report
 
 
-def _scoped_reports(actor: Actor):  # noqa: ANN202
+def _scoped_reports(actor: Actor):
     q = select(Report).options(selectinload(Report.areas), selectinload(Report.tasks))
     if not actor.city_wide:
         q = q.where(Report.org_id == actor.org_id)
@@ -241,7 +241,7 @@ def source_verdicts(session: Session, plan: PlanData, period: Period, settings: 
     return verdicts_for_periods(session, plan, [period], settings)[period]
 
 
-def _link():  # noqa: ANN202 - the emissions area's ledger link, or None when it is not installed
+def _link():  # the emissions area's ledger link, or None when it is not installed
     try:
         return importlib.import_module("cleanheat.emissions.ledger_link")
     except ModuleNotFoundError as exc:

@@ -77,7 +77,7 @@ def make_engine(database_url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
-def _sqlite_on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+def _sqlite_on_connect(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")

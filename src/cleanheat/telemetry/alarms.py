@@ -408,7 +408,7 @@ def evaluate_alarms(session: Session, now_ms: int, *, season: Season | None = No
             try:
                 with conn.begin():
                     found[rule.id] = _conditions(conn, rule, ctx, now_ms, season)
-            except Exception as exc:  # noqa: BLE001 - any failure of one rule must not stop the others
+            except Exception as exc:  # any failure of one rule must not stop the others
                 _skip(run, rule.code, exc)
     if not found:
         return run
@@ -423,7 +423,7 @@ def evaluate_alarms(session: Session, now_ms: int, *, season: Season | None = No
             # caller's transaction go on
             with session.begin_nested():
                 _apply(session, rule, found[rule.id], now_ms, part)
-        except Exception as exc:  # noqa: BLE001 - any failure of one rule must not stop the others
+        except Exception as exc:  # any failure of one rule must not stop the others
             _skip(run, code, exc)
             continue
         run.raised += part.raised

@@ -48,7 +48,7 @@ def discover_routers() -> list:
     return modules
 
 
-def create_app(settings: Settings, *, engine=None, background: bool = True) -> FastAPI:  # noqa: ANN001
+def create_app(settings: Settings, *, engine=None, background: bool = True) -> FastAPI:
     """Build the web app for ``settings`` (the database must already be migrated: ``cleanheat init``).
 
     Route modules may expose ``lifespan(app)``, an async context manager run while the app serves (e.g. an
@@ -109,7 +109,7 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
 
-def _actor_of(request: Request):  # noqa: ANN202
+def _actor_of(request: Request):
     """The logged-in user for an error page's menu (None when there is none or it cannot be read)."""
     try:
         uid = request.session.get("uid")
@@ -118,11 +118,11 @@ def _actor_of(request: Request):  # noqa: ANN202
         with session_scope(request.app.state.sessionmaker) as s:
             user = auth_service.get_user(s, int(uid))
             return Actor.for_user(user) if user is not None else None
-    except Exception:  # noqa: BLE001 - an error page must render even when the session or database does not
+    except Exception:  # an error page must render even when the session or database does not
         return None
 
 
-def _error_page(request: Request, code: int, error: dict, headers=None):  # noqa: ANN001, ANN202
+def _error_page(request: Request, code: int, error: dict, headers=None):
     response = render(request, "error.html", {"code": code, "error": error}, actor=_actor_of(request),
                       status_code=code)
     if headers:
@@ -175,7 +175,7 @@ def all_routes(app: FastAPI) -> list:
     """Every route of the app, with included routers flattened (routers are included without a prefix)."""
     out = []
 
-    def walk(routes) -> None:  # noqa: ANN001
+    def walk(routes) -> None:
         for r in routes:
             inner = getattr(r, "original_router", None)
             if inner is not None:

@@ -67,7 +67,7 @@ async def lifespan(app):
         while True:
             try:
                 await asyncio.to_thread(job)
-            except Exception as exc:  # noqa: BLE001 - logged; tried again next round
+            except Exception as exc:  # logged; tried again next round
                 log.error("emissions maintenance failed: %r", exc)
             await asyncio.sleep(MAINTENANCE_INTERVAL_S)
 

@@ -84,7 +84,7 @@ def _config(request: Request) -> TelemetryConfig:
 _pipeline_lock = threading.Lock()
 
 
-def _app_singleton(request: Request, name: str, make):  # noqa: ANN001, ANN202
+def _app_singleton(request: Request, name: str, make):
     """``request.app.state.<name>``, made once per app by ``make()`` (double-checked under a lock)."""
     obj = getattr(request.app.state, name, None)
     if obj is None:
