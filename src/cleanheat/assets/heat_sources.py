@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from cleanheat.assets.tables import HeatSource, HeatSourceEvent
-from cleanheat.assets.vocab import EVENT_NEW_FUEL, EVENTS, RETIRED_STATUSES
+from cleanheat.assets.vocab import EVENT_NEW_FUEL, EVENTS
 from cleanheat.auth.roles import OrgKind, Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
@@ -192,10 +192,6 @@ def add_events_bulk(session: Session, actor: Actor, rows: list[tuple[str, str, d
     for code, event, d, note in rows:
         add_event(session, actor, code, event, d, note, today=today)
     return len(rows)
-
-
-def retired(status: str) -> bool:
-    return status in RETIRED_STATUSES
 
 
 # --- counting programme tasks from the registry ----------------------------------------------------------

@@ -103,15 +103,6 @@ def get_org_by_code(session: Session, code: str) -> Organisation:
     return org
 
 
-def find_org(session: Session, key: str) -> Organisation | None:
-    """An organisation by code, Chinese name or English name."""
-    return session.scalar(
-        select(Organisation).where(
-            (Organisation.code == key) | (Organisation.name_zh == key) | (Organisation.name_en == key)
-        )
-    )
-
-
 def upsert_org(session: Session, actor: Actor, *, code: str, name_zh: str, kind: OrgKind | str,
                name_en: str = "", admin_unit_code: str | None = None) -> Organisation:
     actor.require_roles(Role.ADMIN)
@@ -357,16 +348,6 @@ def cleanup_expired(session: Session, config, now=None) -> dict[str, int]:
         ApiToken.revoked.is_(True) & (ApiToken.created_at < old)))).rowcount
     return {"sessions": session_records.cleanup(session, now), "tokens": tokens,
             "failures": throttle.cleanup(session, config, now)}
-
-
-def revoke_tokens(session: Session, actor: Actor, user_id: int) -> int:
-    if actor.role != Role.ADMIN and actor.user_id != user_id:
-        raise PermissionDeniedError("only an administrator may revoke another user's tokens")
-    rows = list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked.is_(False))))
-    for row in rows:
-        row.revoked = True
-    audit(session, actor, "revoke", "api_token", user_id, {"count": len(rows)})
-    return len(rows)
 
 
 def list_audit(session: Session, actor: Actor, limit: int = 200) -> list[AuditLog]:

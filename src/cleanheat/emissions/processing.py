@@ -34,7 +34,6 @@ O2 = "a19001"
 POLLUTANTS = ("a34013", "a21026", "a21002")
 #: Command code -> interval of the values it carries.
 INTERVAL_OF_CN = {"2011": "rtd", "2051": "minute", "2061": "hour", "2031": "day"}
-INTERVALS = ("rtd", "minute", "hour", "day")
 HOUR = timedelta(hours=1)
 
 

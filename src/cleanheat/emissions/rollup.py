@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import and_, delete, select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from cleanheat.assets.tables import HeatSource, HeatSourceEvent
@@ -308,11 +308,3 @@ def run_maintenance(session: Session, *, now: datetime | None = None, rules: Rul
             break
     raised, cleared = check_missing_data(session, now, rules)
     return MaintenanceStats(hours, days, events, raised, cleared)
-
-
-def hours_between(session: Session, point_ids: Iterable[int], lo: datetime, hi: datetime) -> list[HourRow]:
-    ids = list(point_ids)
-    if not ids:
-        return []
-    return list(session.scalars(select(HourRow).where(and_(HourRow.point_id.in_(ids), HourRow.ts >= lo,
-                                                           HourRow.ts < hi)).order_by(HourRow.ts)))

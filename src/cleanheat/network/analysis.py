@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from importlib import resources
@@ -266,11 +265,3 @@ def renovation(net: Network, season: SeasonConditions, *, replace: Sequence[str]
     return RenovationResult(base=base, scenario=scen, price_yuan_per_gj=price,
                             description="; ".join(parts) or "no change", replaced=tuple(replace),
                             already_preinsulated=tuple(done))
-
-
-def season_label(today: date | None = None) -> str:
-    from cleanheat.timeutil import local_today
-
-    today = today or local_today()
-    y = today.year if today.month >= 7 else today.year - 1
-    return f"{y}-{y + 1}"

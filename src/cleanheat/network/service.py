@@ -36,7 +36,6 @@ from cleanheat.tabular import csv_cell
 
 READ_ROLES = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
 WRITE_ROLES = (Role.HEAT_COMPANY,)
-RUN_KINDS = ("solve", "seasonal", "renovation")
 K0 = 273.15
 BAR = 1e5
 
@@ -489,4 +488,3 @@ def _r(v: float) -> float | None:
     if v is None or not math.isfinite(v):
         return None
     return float(f"{v:.6g}")
-

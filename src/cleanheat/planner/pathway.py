@@ -44,7 +44,6 @@ from cleanheat.planner.scenario import Scenario
 from cleanheat.programme.model import AREA_TYPE_LABELS
 
 WAN = 1e4
-TOL = 1e-7
 #: Row kinds that express what the city wants (made elastic to explain an infeasible scenario).
 REQUIREMENTS = ("rate_target", "tech_target", "cap")
 ROW_UNITS = {  # row unit, how one row unit converts to the reported unit, reported unit

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from cleanheat.assets import heat_sources
-from cleanheat.auth.roles import REPORTING_ORG_KINDS, OrgKind, Role
+from cleanheat.auth.roles import REPORTING_ORG_KINDS, Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
 from cleanheat.config import Settings
@@ -398,7 +398,3 @@ def evaluation_to_dict(ev: indicators.Evaluation) -> dict:
                          "sources": [source(v) for v in ev.verification],
                          "unattributed": [asdict(a) for a in ev.unattributed]},
     }
-
-
-def is_reporting_org(org: Organisation) -> bool:
-    return OrgKind(org.kind) in REPORTING_ORG_KINDS

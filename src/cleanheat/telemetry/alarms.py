@@ -526,20 +526,6 @@ def list_rules(session: Session, actor: Actor) -> list[AlarmRule]:
     return list(session.scalars(q))
 
 
-def set_rule_enabled(session: Session, actor: Actor, rule_id: int, enabled: bool) -> AlarmRule:
-    rule = session.get(AlarmRule, rule_id)
-    if rule is None:
-        raise NotFoundError(f"rule {rule_id} not found")
-    if rule.org_id is None:
-        actor.require_roles()  # installation-wide rules: administrators only
-    else:
-        actor.require_roles(Role.HEAT_COMPANY)
-        actor.require_org(rule.org_id)
-    rule.enabled = enabled
-    audit(session, actor, "enable" if enabled else "disable", "alarm_rule", rule.id)
-    return rule
-
-
 def create_rule(session: Session, actor: Actor, *, code: str, name_zh: str, kind: str, params: dict,
                 severity: str = "major", name_en: str = "", source: str = "") -> AlarmRule:
     """A company's own rule (applies to its own points only)."""

@@ -31,8 +31,3 @@ class Season:
 def read_season(city_dir: Path) -> Season:
     doc = yaml.safe_load((Path(city_dir) / "climate.yaml").read_text(encoding="utf-8"))["heating_season"]
     return Season(doc["start"]["month"], doc["start"]["day"], doc["end"]["month"], doc["end"]["day"])
-
-
-def statutory_min_room_c(city_dir: Path) -> float:
-    doc = yaml.safe_load((Path(city_dir) / "climate.yaml").read_text(encoding="utf-8"))
-    return float(doc["statutory_min_room_temp_c"]["value"])

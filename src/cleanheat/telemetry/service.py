@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -35,10 +34,6 @@ STATION_KEYS = ("p_supply_temp_c", "p_return_temp_c", "s_supply_temp_c", "s_retu
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def ms_to_dt(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
 @dataclass

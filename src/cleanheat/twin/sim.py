@@ -22,11 +22,6 @@ import numpy as np
 from cleanheat.telemetry.season import Season
 from cleanheat.twin import model
 from cleanheat.twin.city import (
-    BUILDING_METER_POINTS,
-    HOUSEHOLD_METER_POINTS,
-    ROOM_POINTS,
-    STATION_POINTS,
-    WEATHER_POINTS,
     CitySpec,
 )
 from cleanheat.weather.epw import WeatherYear
@@ -318,6 +313,3 @@ class CitySim:
 
     def device_kind(self, code: str) -> str:
         return next(d[1] for d in self.spec.devices() if d[0] == code)
-
-
-ALL_POINT_KEYS = STATION_POINTS + BUILDING_METER_POINTS + ROOM_POINTS + HOUSEHOLD_METER_POINTS + WEATHER_POINTS

@@ -24,7 +24,7 @@ the start of the frame and the field; no other exception escapes :func:`parse_fr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -672,7 +672,3 @@ def notice_answer(packet: Packet) -> Packet:
     """A 9013 notice answer."""
     return make_packet(qn=packet.qn, st="91", cn="9013", pw=packet.pw, mn=packet.mn,
                        flag=reply_header_flag(packet), cp=None)
-
-
-def iter_factor_values(packet: Packet) -> Iterable[tuple[str, dict[str, str]]]:
-    return packet.cp.items()

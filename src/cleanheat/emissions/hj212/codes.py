@@ -52,12 +52,6 @@ class CodeTables:
     def command(self, cn: str) -> Command | None:
         return self.commands.get(cn)
 
-    def factor_name(self, code: str, lang: str = "zh") -> str:
-        f = self.factors.get(code)
-        if f is None:
-            return code
-        return f.name_zh if lang == "zh" else f.name_en
-
 
 def emissions_data_dir(data_dir: Path | None = None) -> Path:
     return (data_dir or DEFAULT_DATA_DIR) / "emissions"
