@@ -58,7 +58,7 @@ def monthly_xlsx(report: MonthlyReport) -> bytes:
     ws.append([f"重点排污单位（供热热源）在线监测月度达标报告 Monthly CEMS compliance report — {report.label}"])
     ws["A1"].font = Font(bold=True, size=13)
     ws.append([(f"达标判定：有效小时折算均值不超过限值的比例 ≥ {report.threshold:.0%}，且数据有效率 ≥ "
-                f"{read_rules().min_valid_hour_share:.0%} / share of valid hours within limits ≥ threshold")])
+                f"{report.min_valid_share:.0%} / share of valid hours within limits ≥ threshold")])
     ws.append([f"生成时间 generated {report.generated_at.astimezone(CHINA_TZ):%Y-%m-%d %H:%M} (北京时间)"])
     ws.append([])
     header = ["MN", "监测点 point", "热源 source", "热源编码 code", "企业 company", "区县 unit", "污染物 pollutant",

@@ -30,6 +30,7 @@ from cleanheat.emissions.processing import HOUR, O2, POLLUTANTS, Rules, Sample
 from cleanheat.emissions.tables import Alarm, DayValue, DirtyHour, Exceedance, MonitoringPoint, Reading
 from cleanheat.emissions.tables import HourValue as HourRow
 from cleanheat.store.base import utcnow
+from cleanheat.timeutil import PROGRAMME_UTC_OFFSET
 
 EVENT_WINDOW = timedelta(hours=72)
 
@@ -162,9 +163,8 @@ def rebuild_days(session: Session, point_id: int, days: Iterable[date], rules: R
     grouped: dict[tuple[date, str], list] = defaultdict(list)
     limits: dict[tuple[date, str], float | None] = {}
     wanted = set(days)
-    eight = timedelta(hours=8)
     for ts, pollutant, zs, valid, exceeded, limit in hrs:
-        d = (ts + eight).date()  # Beijing day (UTC+8, no daylight saving)
+        d = (ts + PROGRAMME_UTC_OFFSET).date()  # Beijing day (UTC+8, no daylight saving)
         if d in wanted:
             grouped[(d, pollutant)].append(proc.HourValue(
                 pollutant, None, None, zs, None, valid, None, None, None, "", "", limit, exceeded))

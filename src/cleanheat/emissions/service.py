@@ -383,6 +383,8 @@ class MonthlyReport:
     threshold: float
     rows: list[MonthlyRow] = field(default_factory=list)
     generated_at: datetime = field(default_factory=utcnow)
+    #: the data-capture share a point needs (rules.yaml ``min_valid_hour_share``) [0..1]
+    min_valid_share: float = 0.0
 
     @property
     def label(self) -> str:
@@ -399,10 +401,12 @@ def monthly_report(session: Session, actor: Actor, year: int, month: int, *, thr
     hi = min(hi, _next_hour(now or utcnow()))  # month to date
     if hi <= lo:
         raise InputError("月份尚未开始 / the month has not begun", [InputIssue(f"{year}-{month:02d}", field="month")])
+    rules = rules or read_rules()
     sums = compliance_summaries(session, [p.id for p in points], lo, hi, threshold=threshold, rules=rules)
     companies = dict(session.execute(select(Organisation.id, Organisation.name_zh)).all())
     return MonthlyReport(year, month, threshold,
-                         [MonthlyRow(p, companies.get(p.source.org_id, ""), sums[p.id]) for p in points])
+                         [MonthlyRow(p, companies.get(p.source.org_id, ""), sums[p.id]) for p in points],
+                         min_valid_share=rules.min_valid_hour_share)
 
 
 # --- series, days, events, alarms, packets --------------------------------------------------------------------

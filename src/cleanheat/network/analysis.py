@@ -27,12 +27,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from cleanheat.climate import read_climate
 from cleanheat.network.catalogue import pipe_catalogue
 from cleanheat.network.model import Network
 from cleanheat.network.solver import solve
+from cleanheat.units import J_PER_GJ
 
 K0 = 273.15
-J_PER_GJ = 1e9
 
 
 @dataclass(frozen=True)
@@ -79,19 +80,20 @@ def heat_value() -> dict:
     return yaml.safe_load(resources.files("cleanheat.network").joinpath("data/heat_value.yaml").read_text())
 
 
-def harbin_season(data_dir: Path, bin_k: float = 2.0) -> SeasonConditions:
-    """Heating-season bins from Harbin's typical weather year and climate.yaml."""
-    from cleanheat.weather.epw import harbin_epw_path, read_epw
+def heating_season_conditions(city_dir: Path, bin_k: float = 2.0) -> SeasonConditions:
+    """Heating-season bins [K wide] of the city's typical weather year, with the season dates and design
+    temperatures of ``<city_dir>/climate.yaml`` (:func:`cleanheat.climate.read_climate`)."""
+    from cleanheat.weather.epw import read_epw
 
-    climate = yaml.safe_load((Path(data_dir) / "harbin" / "climate.yaml").read_text(encoding="utf-8"))
-    weather = read_epw(harbin_epw_path(data_dir))
-    start = climate["heating_season"]["start"]
-    end = climate["heating_season"]["end"]
+    climate = read_climate(city_dir)
+    if climate.weather_file is None:
+        raise ValueError(f"{Path(city_dir) / 'climate.yaml'}: no weather_file")
+    weather = read_epw(climate.weather_file)
+    season = climate.season
     local = weather.time_utc + np.timedelta64(int(weather.utc_offset_h * 3600), "s")
     months = local.astype("datetime64[M]").astype(int) % 12 + 1
     days = (local.astype("datetime64[D]") - local.astype("datetime64[M]")).astype(int) + 1
-    md = months * 100 + days
-    in_season = (md >= start["month"] * 100 + start["day"]) | (md < end["month"] * 100 + end["day"])
+    in_season = season.mask(months, days)
     depths = sorted(weather.ground_temp_c)
     depth = min(depths, key=lambda d: abs(d - 1.5)) if depths else None
     if depth is not None:
@@ -99,10 +101,9 @@ def harbin_season(data_dir: Path, bin_k: float = 2.0) -> SeasonConditions:
     else:
         t_ground_h = np.full(len(months), 5.0)
     return season_bins(weather.dry_bulb_c[in_season], t_ground_h[in_season],
-                       t_design_c=float(climate["design"]["outdoor_design_temp_c"]["value"]),
-                       t_indoor_c=float(climate["design"]["indoor_design_temp_c"]["value"]), bin_k=bin_k,
-                       source=f"{weather.station}, heating season {start['month']}/{start['day']}-"
-                              f"{end['month']}/{end['day']}, ground at {depth} m")
+                       t_design_c=climate.outdoor_design_c, t_indoor_c=climate.indoor_design_c, bin_k=bin_k,
+                       source=f"{weather.station}, heating season {season.start_month}/{season.start_day}-"
+                              f"{season.end_month}/{season.end_day}, ground at {depth} m")
 
 
 def season_bins(t_out_c: np.ndarray, t_ground_c: np.ndarray, *, t_design_c: float, t_indoor_c: float,

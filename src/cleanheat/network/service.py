@@ -25,7 +25,7 @@ from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit, get_org_by_code
 from cleanheat.config import Settings
 from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
-from cleanheat.network.analysis import harbin_season, heat_value, renovation, seasonal_heat_loss
+from cleanheat.network.analysis import heat_value, heating_season_conditions, renovation, seasonal_heat_loss
 from cleanheat.network.errors import NetworkSolveError, NonConvergenceError
 from cleanheat.network.friction import MODELS
 from cleanheat.network.io import FORMATS, dump_native, parse_native, parse_network, result_json
@@ -273,7 +273,7 @@ def seasonal_analysis(session: Session, actor: Actor, settings: Settings, networ
     if not 0.5 <= bin_k <= 10:
         raise InputError("bad bin width", [InputIssue("bin_k must be between 0.5 and 10 K", field="bin_k")])
     net = model_of(stored)
-    season = harbin_season(settings.data_dir, bin_k=bin_k)
+    season = heating_season_conditions(settings.city_dir, bin_k=bin_k)
     run = NetworkRun(network_id=stored.id, kind="seasonal", options={"bin_k": bin_k}, created_by=actor.actor)
     try:
         loss = seasonal_heat_loss(net, season)
@@ -330,7 +330,7 @@ def renovation_scenario(session: Session, actor: Actor, settings: Settings, netw
         raise InputError("nothing to change", [InputIssue("choose pipes to replace or a supply temperature change",
                                                           field="pipes")])
     net = model_of(stored)
-    season = harbin_season(settings.data_dir, bin_k=bin_k)
+    season = heating_season_conditions(settings.city_dir, bin_k=bin_k)
     run = NetworkRun(network_id=stored.id, kind="renovation", created_by=actor.actor)
     try:
         base = seasonal_heat_loss(net, season)

@@ -14,13 +14,11 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from cleanheat.climate import HeatingSeason, read_climate
 from cleanheat.planner.catalogue import CopCurve
+from cleanheat.units import J_PER_GJ, S_PER_H
 from cleanheat.weather.epw import WeatherYear
-
-S_PER_H = 3600.0
-J_PER_GJ = 1e9
 
 
 @dataclass(frozen=True)
@@ -65,10 +63,9 @@ class ClimateProfile:
 
 def season_mask(local_month: np.ndarray, local_day: np.ndarray, start: tuple[int, int],
                 end: tuple[int, int]) -> np.ndarray:
-    """Hours within a season running from ``start`` to ``end`` (both days included), across the new year."""
-    md = local_month * 100 + local_day
-    s, e = start[0] * 100 + start[1], end[0] * 100 + end[1]
-    return (md >= s) | (md <= e) if s > e else (md >= s) & (md <= e)
+    """Hours within a season running from ``start`` to ``end`` (month, day; both days included), across the new
+    year (:meth:`cleanheat.climate.HeatingSeason.mask`)."""
+    return HeatingSeason(*start, *end).mask(local_month, local_day)
 
 
 def climate_profile(weather: WeatherYear, *, indoor_c: float, design_c: float, season_start: tuple[int, int],
@@ -85,16 +82,15 @@ def climate_profile(weather: WeatherYear, *, indoor_c: float, design_c: float, s
 
 
 def read_climate_yaml(path: Path) -> dict:
-    """Design temperatures and season dates from ``data/<city>/climate.yaml``."""
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    design = doc["design"]
-    season = doc["heating_season"]
+    """Design temperatures [°C] and season dates of ``data/<city>/climate.yaml`` (read by
+    :func:`cleanheat.climate.read_climate`) as the keyword arguments of :func:`climate_profile`."""
+    c = read_climate(Path(path).parent)
     return {
-        "indoor_c": float(design["indoor_design_temp_c"]["value"]),
-        "design_c": float(design["outdoor_design_temp_c"]["value"]),
-        "season_start": (int(season["start"]["month"]), int(season["start"]["day"])),
-        "season_end": (int(season["end"]["month"]), int(season["end"]["day"])),
-        "source": f"{path.name}: {design['outdoor_design_temp_c']['source']}; season {season['source']}",
+        "indoor_c": c.indoor_design_c,
+        "design_c": c.outdoor_design_c,
+        "season_start": c.season.start,
+        "season_end": c.season.end,
+        "source": f"{Path(path).name}: {c.design_source}; season {c.season_source}",
     }
 
 

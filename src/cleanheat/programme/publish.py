@@ -33,6 +33,7 @@ from cleanheat.programme.model import (
 )
 from cleanheat.programme.tables import Report
 from cleanheat.tabular import workbook_bytes
+from cleanheat.timeutil import PROGRAMME_TZ
 from cleanheat.units import num, pct, share_pct, wan_m2
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
@@ -93,7 +94,7 @@ def build_context(session: Session, actor: Actor, plan: PlanData, period: Period
     techs = [t for t in ev.technologies if t.area_m2 > 0]
     chart_tech = charts.horizontal_bars([t.name_zh for t in techs], [t.area_m2 / 1e4 for t in techs],
                                         title="各取暖方式取暖面积（万m²）")
-    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    now = datetime.now(ZoneInfo(PROGRAMME_TZ))
     return {
         "plan": plan, "ev": ev, "period": period, "annual": annual, "trend": trend,
         "title": f"{plan.city}冬季清洁取暖{'年度' if annual else '季度'}评价报告（{period.year}年"

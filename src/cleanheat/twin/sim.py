@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from cleanheat.telemetry.season import Season
+from cleanheat.timeutil import PROGRAMME_UTC_OFFSET_H
 from cleanheat.twin import model
 from cleanheat.twin.city import (
     CitySpec,
@@ -28,7 +29,7 @@ from cleanheat.weather.epw import WeatherYear
 
 HOUR_MS = 3_600_000
 YEAR_H = 8760
-LOCAL_OFFSET_MS = 8 * HOUR_MS  # Harbin, UTC+8 (no daylight saving)
+LOCAL_OFFSET_MS = PROGRAMME_UTC_OFFSET_H * HOUR_MS  # Harbin, UTC+8 (no daylight saving)
 FAULT_KINDS = ("stuck", "leak", "lost_link", "underheat")
 
 

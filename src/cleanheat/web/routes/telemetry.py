@@ -28,6 +28,7 @@ from cleanheat.telemetry.files import backfill, read_readings_file
 from cleanheat.telemetry.pipeline import Inbound, IngestPipeline
 from cleanheat.telemetry.tokens import issue_device_token, list_device_tokens, revoke_device_token
 from cleanheat.telemetry.validation import REASONS, token_digest, token_still_valid
+from cleanheat.timeutil import PROGRAMME_TZ
 from cleanheat.web.deps import (
     ApiActor,
     AppSettings,
@@ -347,7 +348,7 @@ def resident_request_api(db: DbSession, actor: ResidentApi, body: RequestIn):
 
 # --- pages -------------------------------------------------------------------------------------------------
 
-def fmt_ms(ms: int | None, fmt: str = "%m-%d %H:%M:%S", tz: str = "Asia/Shanghai") -> str:
+def fmt_ms(ms: int | None, fmt: str = "%m-%d %H:%M:%S", tz: str = PROGRAMME_TZ) -> str:
     """A time in ms since the epoch, shown in the display time zone."""
     if ms is None:
         return "–"
