@@ -116,14 +116,14 @@ class LimitTable:
         return sorted(out)
 
 
-def limits_path(data_dir: Path | None = None) -> Path:
+def limits_path(data_dir: Path) -> Path:
     return emissions_data_dir(data_dir) / "limits.yaml"
 
 
 @lru_cache(maxsize=8)
-def read_limit_table(path: Path | None = None) -> LimitTable:
-    """Read and validate the limit table; every problem is reported with its row and field."""
-    path = path or limits_path()
+def read_limit_table(path: Path) -> LimitTable:
+    """Read and validate the limit table (``limits_path(settings.data_dir)``); every problem is reported with its
+    row and field."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     issues: list[InputIssue] = []
     sets: list[LimitSet] = []

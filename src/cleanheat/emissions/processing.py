@@ -48,8 +48,8 @@ class Rules:
 
 
 @lru_cache(maxsize=8)
-def read_rules(data_dir: Path | None = None) -> Rules:
-    """The rules in ``data/emissions/rules.yaml``."""
+def read_rules(data_dir: Path) -> Rules:
+    """The rules in ``<data_dir>/emissions/rules.yaml`` (``data_dir``: ``Settings.data_dir``)."""
     raw = yaml.safe_load((emissions_data_dir(data_dir) / "rules.yaml").read_text(encoding="utf-8"))
     v, c, a = raw["validity"], raw["compliance"], raw["alarms"]
     return Rules(

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from cleanheat.emissions.limits import (
     LimitTable,
     SourceFacts,
     facts_at,
+    limits_path,
     profile_for,
     read_limit_table,
 )
@@ -79,9 +81,15 @@ class PointContext:
         return self._cache[day]
 
 
-def point_context(session: Session, point: MonitoringPoint, table: LimitTable | None = None) -> PointContext:
-    return PointContext(point.id, source_facts(session, point.source), table or read_limit_table(),
-                        point.ref_o2_pct)
+def point_context(session: Session, point: MonitoringPoint, table: LimitTable) -> PointContext:
+    """What evaluating ``point`` needs: its source's facts, the limit ``table``, its reference O2 [%]."""
+    return PointContext(point.id, source_facts(session, point.source), table, point.ref_o2_pct)
+
+
+def maintenance_rules(data_dir: Path) -> dict:
+    """The keyword arguments ``rules`` and ``table`` of :func:`run_maintenance` for ``data_dir``
+    (``Settings.data_dir``)."""
+    return {"rules": proc.read_rules(data_dir), "table": read_limit_table(limits_path(data_dir))}
 
 
 # --- upserts ---------------------------------------------------------------------------------------------
@@ -238,10 +246,9 @@ class MaintenanceStats:
     alarms_cleared: int
 
 
-def evaluate_dirty(session: Session, *, rules: Rules, table: LimitTable | None = None,
+def evaluate_dirty(session: Session, *, rules: Rules, table: LimitTable,
                    max_hours: int = 20000) -> tuple[int, int, int]:
     """Evaluate queued hours (and their days and exceedance events). Returns (hours, days, events)."""
-    table = table or read_limit_table()
     dirty = session.execute(select(DirtyHour.point_id, DirtyHour.ts).order_by(DirtyHour.point_id, DirtyHour.ts)
                             .limit(max_hours)).all()
     if not dirty:
@@ -295,10 +302,10 @@ def check_missing_data(session: Session, now: datetime, rules: Rules) -> tuple[i
     return raised, cleared
 
 
-def run_maintenance(session: Session, *, now: datetime | None = None, rules: Rules | None = None,
-                    table: LimitTable | None = None, max_rounds: int = 50) -> MaintenanceStats:
-    """Evaluate the queued hours (up to ``max_rounds`` batches), then raise / clear missing-data alarms."""
-    rules = rules or proc.read_rules()
+def run_maintenance(session: Session, *, rules: Rules, table: LimitTable, now: datetime | None = None,
+                    max_rounds: int = 50) -> MaintenanceStats:
+    """Evaluate the queued hours (up to ``max_rounds`` batches), then raise / clear missing-data alarms, with
+    the ``rules`` and limit ``table`` of the settings' data directory (:func:`maintenance_rules`)."""
     now = now or utcnow()
     hours = days = events = 0
     for _ in range(max_rounds):
