@@ -68,8 +68,8 @@ def test_import_sources_and_events_then_count_tasks(db, settings):
         b1 = s.scalar(select(HeatSource).where(HeatSource.code == "B1"))
         assert b1.status == "ultra_low" and b1.emission_class == "ultra_low" and b1.served_area_m2 == 100e4
         rules = {t.code: dict(t.registry_rule, measure=t.measure) for t in plan.tasks if t.registry_rule}
-        c2019 = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2019, 12, 31))
-        c2021 = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2021, 12, 31))
+        c2019 = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2019, 12, 31), 0.7)
+        c2021 = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2021, 12, 31), 0.7)
     assert c2019["coal_ultralow_count"] == 1 and c2019["coal_ultralow_capacity"] == 58
     assert c2021["coal_ultralow_count"] == 3
     assert c2021["coal_ultralow_capacity"] == pytest.approx(58 + 420 + 29 / 0.7)
@@ -154,7 +154,7 @@ def test_task_counts_use_the_fuel_at_the_time_of_the_event(db, settings):
         import_registry(s, actor(s, "office"), data, "r.xlsx", plan.units, 0.7)
     with session_scope(db) as s:
         rules = {t.code: dict(t.registry_rule, measure=t.measure) for t in plan.tasks if t.registry_rule}
-        c = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2021, 12, 31))
+        c = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2021, 12, 31), 0.7)
         assert c["coal_to_gas_count"] == 1
         # The conversion took the coal boiler out of coal service (替代) and counts once toward the removal task;
         # the later demolition (it burned gas then) does not count again.

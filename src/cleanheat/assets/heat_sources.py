@@ -197,8 +197,9 @@ def add_events_bulk(session: Session, actor: Actor, rows: list[tuple[str, str, d
 # --- counting programme tasks from the registry ----------------------------------------------------------
 
 def count_for_rules(session: Session, rules: dict[str, dict], since: date, until: date,
-                    mw_per_t_h_value: float = 0.7) -> dict[str, float]:
+                    mw_per_t_h_value: float) -> dict[str, float]:
     """Task code -> count, capacity [t/h] or share counted from the registry's events in [since, until]
+    (``mw_per_t_h_value``: MW per t/h, :func:`mw_per_t_h` of the city, for sources registered in MW only)
     (rules and their meaning: :mod:`cleanheat.assets.registry_tasks`)."""
     from cleanheat.assets import registry_tasks
 

@@ -227,12 +227,15 @@ def counted_figures(session: Session, plan: PlanData, period: Period) -> list[in
     return figures_at(accepted_reports(session, plan), period)
 
 
-def registry_counts(session: Session, plan: PlanData, period: Period) -> dict[str, float] | None:
-    """Task progress counted from the heat-source registry (None when the registry is empty)."""
+def registry_counts(session: Session, plan: PlanData, period: Period, settings: Settings | None = None
+                    ) -> dict[str, float] | None:
+    """Task progress counted from the heat-source registry (None when the registry is empty; MW per t/h from
+    the settings' ``conversions.yaml``)."""
     if heat_sources.registry_is_empty(session):
         return None
     rules = {t.code: dict(t.registry_rule, measure=t.measure) for t in plan.tasks if t.registry_rule}
-    return heat_sources.count_for_rules(session, rules, date(plan.start_year, 1, 1), period.end_date())
+    return heat_sources.count_for_rules(session, rules, date(plan.start_year, 1, 1), period.end_date(),
+                                        heat_sources.mw_per_t_h((settings or Settings()).city_dir))
 
 
 def source_verdicts(session: Session, plan: PlanData, period: Period, settings: Settings | None = None
@@ -293,7 +296,7 @@ def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, perio
                          [InputIssue(f"{period} 不在方案期 {plan.start_year}–{plan.end_year} 内", field="period")])
     ev = indicators.evaluate(
         plan, period, counted_figures(session, plan, period),
-        registry_counts=registry_counts(session, plan, period),
+        registry_counts=registry_counts(session, plan, period, settings),
         verdicts=source_verdicts(session, plan, period, settings) if with_verification else (),
         annual=period.is_year_end,
         windows=evidence_windows(period, settings) if with_verification else (),
