@@ -27,7 +27,8 @@ READ_ALL_ROLES = frozenset({Role.ADMIN, Role.PROGRAMME_OFFICE, Role.ECOLOGY_BURE
 
 
 def mw_per_t_h(city_dir: Path) -> float:
-    """MW per 蒸吨 from data/<city>/conversions.yaml (0.7 by the common convention)."""
+    """Heat output per 蒸吨 [MW per t/h of steam] from ``<city_dir>/conversions.yaml`` (0.7 by the common
+    convention); the one source of this conversion."""
     doc = yaml.safe_load((city_dir / "conversions.yaml").read_text(encoding="utf-8"))
     return float(doc["mw_per_t_h"]["value"])
 

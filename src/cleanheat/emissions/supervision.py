@@ -118,6 +118,7 @@ class Supervision:
 
 
 def supervision_path(data_dir: Path) -> Path:
+    """The supervision rules under ``data_dir`` (``Settings.data_dir``)."""
     return emissions_data_dir(data_dir) / "supervision.yaml"
 
 

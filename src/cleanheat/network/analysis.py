@@ -61,6 +61,7 @@ class SeasonalLoss:
 
     @property
     def loss_pct(self) -> float:
+        """Heat loss as a share of the heat the sources supply [%]."""
         return 100.0 * self.heat_loss_gj / self.heat_source_gj if self.heat_source_gj else float("nan")
 
     def ranking(self, net: Network, top: int = 20) -> list[dict]:
@@ -77,6 +78,7 @@ class SeasonalLoss:
 
 @lru_cache(maxsize=1)
 def heat_value() -> dict:
+    """The value of saved heat (``network/data/heat_value.yaml``: price [yuan/GJ] with its source)."""
     return yaml.safe_load(resources.files("cleanheat.network").joinpath("data/heat_value.yaml").read_text())
 
 
@@ -108,6 +110,8 @@ def heating_season_conditions(city_dir: Path, bin_k: float = 2.0) -> SeasonCondi
 
 def season_bins(t_out_c: np.ndarray, t_ground_c: np.ndarray, *, t_design_c: float, t_indoor_c: float,
                 bin_k: float = 2.0, source: str = "") -> SeasonConditions:
+    """Group hourly outdoor temperatures ``t_out_c`` [°C] (ground ``t_ground_c`` [°C]) into bins ``bin_k`` [K]
+    wide: mean temperatures and hours [h] per bin, with the design and indoor temperatures [°C]."""
     t_out_c = np.asarray(t_out_c, dtype=float)
     t_ground_c = np.asarray(t_ground_c, dtype=float)
     k = np.floor(t_out_c / bin_k).astype(int)
@@ -120,7 +124,9 @@ def season_bins(t_out_c: np.ndarray, t_ground_c: np.ndarray, *, t_design_c: floa
 
 def operating_point(net: Network, t_out_c: float, t_ground_c: float, season: SeasonConditions, *,
                     supply_min_c: float = 65.0, return_min_c: float = 40.0, supply_offset_k: float = 0.0) -> Network:
-    """The network at one outdoor temperature (load fraction, quality regulation, ground temperature)."""
+    """The network at one outdoor temperature ``t_out_c`` [°C] (load fraction, quality regulation between
+    ``supply_min_c``/``return_min_c`` [°C] and design, ground temperature ``t_ground_c`` [°C], supply shifted by
+    ``supply_offset_k`` [K])."""
     q = float(np.clip((season.t_indoor_c - t_out_c) / (season.t_indoor_c - season.t_design_c), 0.0, 1.0))
     s = net.sources
     ts_des = s.supply_temperature_k - K0

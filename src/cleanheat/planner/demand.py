@@ -36,10 +36,12 @@ class ClimateProfile:
 
     @property
     def season_hours(self) -> int:
+        """Hours in the heating season [h]."""
         return len(self.season_temps_c)
 
     @property
     def mean_temp_c(self) -> float:
+        """Mean outdoor temperature over the season hours [°C]."""
         return float(self.season_temps_c.mean())
 
     @property
@@ -52,12 +54,12 @@ class ClimateProfile:
         return np.asarray(q_design_w_m2, dtype=float) * self.heat_gj_per_w_m2
 
     def seasonal_cop(self, curve: CopCurve) -> float:
-        """Load-weighted seasonal COP: Σ load / Σ (load / COP(T_h))."""
+        """Load-weighted seasonal COP [-]: Σ load / Σ (load / COP(T_h))."""
         w = self.load_fraction
         return float(w.sum() / (w / curve.cop(self.season_temps_c)).sum())
 
     def design_cop(self, curve: CopCurve) -> float:
-        """COP at the outdoor design temperature (sizes the grid connection)."""
+        """COP [-] at the outdoor design temperature (sizes the grid connection)."""
         return float(curve.cop(self.design_c))
 
 
@@ -70,7 +72,8 @@ def season_mask(local_month: np.ndarray, local_day: np.ndarray, start: tuple[int
 
 def climate_profile(weather: WeatherYear, *, indoor_c: float, design_c: float, season_start: tuple[int, int],
                     season_end: tuple[int, int], source: str = "") -> ClimateProfile:
-    """Build the profile from an hourly weather year (local standard time decides the season days)."""
+    """Build the profile from an hourly weather year (local standard time decides the season days); ``indoor_c``
+    and ``design_c`` [°C], ``season_start``/``season_end`` (month, day), both days heated."""
     local = weather.local_time().astype("datetime64[D]")
     months = (local.astype("datetime64[M]").astype(int) % 12) + 1
     days = (local - local.astype("datetime64[M]")).astype(int) + 1
@@ -95,7 +98,7 @@ def read_climate_yaml(path: Path) -> dict:
 
 
 def season_days(start: tuple[int, int], end: tuple[int, int], year: int = 2001) -> int:
-    """Days in a season from ``start`` to ``end`` inclusive (non-leap year by default)."""
+    """Days [d] in a season from ``start`` to ``end`` (month, day) inclusive (non-leap year by default)."""
     s = date(year, *start)
     e = date(year + 1 if start > end else year, *end)
     return (e - s).days + 1

@@ -26,7 +26,8 @@ RESOLUTIONS = {"1m": ("telemetry_rollup_1m", MIN_MS), "1h": ("telemetry_rollup_1
 
 
 def day_start_ms(ts_ms: int, offset_h: int = PROGRAMME_UTC_OFFSET_H) -> int:
-    """Start of the local day (UTC+offset_h) containing ``ts_ms``, as UTC milliseconds."""
+    """Start of the local day (UTC+``offset_h`` [h]) containing ``ts_ms`` [ms since the epoch], as UTC
+    milliseconds [ms]."""
     off = offset_h * HOUR_MS
     return (ts_ms + off) // DAY_MS * DAY_MS - off
 
