@@ -196,9 +196,10 @@ def _may_see_point(session: Session, actor: Actor, p: Point) -> bool:
 
 # --- room-temperature compliance (室温达标率) --------------------------------------------------------------
 
-def compliance(session: Session, actor: Actor, *, start_ms: int, end_ms: int, limit_c: float = 18.0) -> dict:
-    """Per building: measured rooms, rooms whose mean over the period is at least ``limit_c`` (达标户数/测温户数),
-    and the share of measured room-hours at or above it; from the hourly rollups."""
+def compliance(session: Session, actor: Actor, *, start_ms: int, end_ms: int, limit_c: float) -> dict:
+    """Per building: measured rooms, rooms whose mean over the period is at least ``limit_c`` [°C] (the statutory
+    minimum of climate.yaml; 达标户数/测温户数), and the share of measured room-hours at or above it; from the hourly
+    rollups."""
     actor.require_roles(*READ_ROLES)
     q = (select(Point.id, Household.building_id).join(Device, Point.device_id == Device.id)
          .join(Household, Device.household_id == Household.id).where(Point.key == "room_temp_c"))

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit
+from cleanheat.climate import read_climate
 from cleanheat.errors import InputError
 from cleanheat.store.engine import session_scope
 from cleanheat.telemetry import alarms as alarm_service
@@ -279,9 +280,10 @@ def quarantine_api(db: DbSession, actor: ViewApi, reason: str | None = None, lim
 
 
 @router.get("/api/telemetry/compliance", tags=["telemetry"])
-def compliance_api(db: DbSession, actor: ViewApi, hours: Hours = 24.0):
+def compliance_api(db: DbSession, actor: ViewApi, settings: AppSettings, hours: Hours = 24.0):
     end = service.now_ms()
-    c = service.compliance(db, actor, start_ms=end - int(hours * 3_600_000), end_ms=end)
+    c = service.compliance(db, actor, start_ms=end - int(hours * 3_600_000), end_ms=end,
+                           limit_c=read_climate(settings.city_dir).statutory_min_room_c)
     return {"limit_c": c["limit_c"], "total": c["total"],
             "buildings": [{"code": r["building"].code, "name_zh": r["building"].name_zh, "rooms": r["rooms"],
                            "measured": r["measured"], "compliant": r["compliant"], "rate": r["rate"],
@@ -402,9 +404,10 @@ def ack_page(request: Request, db: DbSession, actor: CompanyPage, alarm_id: Id):
 
 
 @router.get("/telemetry/compliance", include_in_schema=False)
-def compliance_page(request: Request, db: DbSession, actor: ViewPage, hours: Hours = 24.0):
+def compliance_page(request: Request, db: DbSession, actor: ViewPage, settings: AppSettings, hours: Hours = 24.0):
     end = service.now_ms()
-    c = service.compliance(db, actor, start_ms=end - int(hours * 3_600_000), end_ms=end)
+    c = service.compliance(db, actor, start_ms=end - int(hours * 3_600_000), end_ms=end,
+                           limit_c=read_climate(settings.city_dir).statutory_min_room_c)
     return render(request, "telemetry/compliance.html", _common(request) | {"c": c, "hours": hours}, actor=actor)
 
 
