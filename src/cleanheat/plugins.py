@@ -55,7 +55,7 @@ class Contract:
     optional: Mapping[str, Check] = field(default_factory=dict)
     #: how close (0..1, difflib ratio, case ignored) a public name must be to a contract name to count as a
     #: misspelling of it
-    cutoff: float = 0.75
+    cutoff: float = 0.8
 
     @property
     def names(self) -> tuple[str, ...]:
