@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from cleanheat.config import Settings  # noqa: E402
+from cleanheat.emissions.limits import limits_path, read_limit_table  # noqa: E402
 from cleanheat.emissions.simstacks import register_sim_points, stack_models  # noqa: E402
 from cleanheat.emissions.simulator import SimOptions, simulate  # noqa: E402
 from cleanheat.emissions.tables import RawPacket, Reading  # noqa: E402
@@ -94,7 +95,8 @@ def main() -> None:
             load_reference(s, settings)
             register_sim_points(s, args.connections)
         with session_scope(make_sessionmaker(engine)) as s:
-            models = stack_models(s, args.connections, exceedance_rate=0.02)
+            models = stack_models(s, args.connections, exceedance_rate=0.02,
+                                  table=read_limit_table(limits_path(settings.data_dir)))
         # packets per simulated minute per stack: 2 x 2011 + 1 x 2051 (+ 2061 once an hour)
         total = args.rate * args.seconds
         minutes = max(1, math.ceil(total / args.connections / (3 + 1 / 60)))
@@ -103,7 +105,7 @@ def main() -> None:
 
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         env = os.environ | {"CLEANHEAT_DATABASE_URL": url, "CLEANHEAT_VAR_DIR": str(tmp / "var")}
-        log_file = open(tmp / "receiver.log", "w")  # noqa: SIM115 - kept open for the receiver's lifetime
+        log_file = open(tmp / "receiver.log", "w")
         proc = subprocess.Popen([sys.executable, "-m", "cleanheat.cli.main", "emissions", "serve", "--port", str(port),
                                  "--stats-interval", "0", "--maintenance-interval", "0",
                                  "--max-connections", str(args.connections + 100),

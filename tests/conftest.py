@@ -35,7 +35,7 @@ def _pg_available() -> bool:
             conn.execute(text("SELECT 1"))
         eng.dispose()
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 

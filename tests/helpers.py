@@ -75,7 +75,7 @@ def csrf_of(client: TestClient, path: str = "/admin/audit") -> str:
     return m.group(1)
 
 
-def run_async(coro):  # noqa: ANN001, ANN201
+def run_async(coro):
     """``asyncio.run(coro)`` on a thread of its own: a browser test earlier on the same xdist worker leaves
     Playwright's event loop running in the main thread, where ``asyncio.run`` refuses to start."""
     import asyncio

@@ -316,7 +316,7 @@ def parse_spec(key: str, line: str) -> Spec:
 SPECS = {key: parse_spec(key, line) for key, line in ROUTES.items()}
 
 
-def app_route_keys(app) -> set[str]:  # noqa: ANN001
+def app_route_keys(app) -> set[str]:
     from starlette.routing import Mount
 
     from cleanheat.web.app import all_routes
@@ -331,13 +331,13 @@ def app_route_keys(app) -> set[str]:  # noqa: ANN001
     return keys
 
 
-def table_differences(app) -> tuple[list[str], list[str]]:  # noqa: ANN001
+def table_differences(app) -> tuple[list[str], list[str]]:
     """(routes of the app without a ROUTES line, ROUTES lines without a route in the app)"""
     present = app_route_keys(app)
     return sorted(present - set(ROUTES)), sorted(set(ROUTES) - present)
 
 
-def _bare_app(tmp_path: Path):  # noqa: ANN202
+def _bare_app(tmp_path: Path):
     from cleanheat.config import Settings
     from cleanheat.web.app import create_app
 
@@ -395,7 +395,7 @@ class World:
     anon: TestClient | None = None  # a client without a session
     tables: list[str] = field(default_factory=list)  # every table, for the row-count fingerprint
 
-    def session(self):  # noqa: ANN201
+    def session(self):
         from cleanheat.store.engine import session_scope
 
         return session_scope(self.sessions)
@@ -404,7 +404,7 @@ class World:
 SECOND_COMPANY = "veolia"
 
 
-def _load_demo(settings) -> None:  # noqa: ANN001
+def _load_demo(settings) -> None:
     from cleanheat.cli.core import run_init
 
     run_init(settings, demo=True)
@@ -460,7 +460,7 @@ def _alarms_and_requests(w: World) -> None:
             s.add(EAlarm(point_id=point, kind="missing_data", started_at=now - timedelta(hours=2)))
 
 
-def _first_by_org(s, model, *, where=None) -> dict[str, Any]:  # noqa: ANN001
+def _first_by_org(s, model, *, where=None) -> dict[str, Any]:
     """Organisation code -> the smallest id of ``model`` owned by it."""
     from cleanheat.auth.tables import Organisation
 
@@ -613,7 +613,7 @@ def _stream(w: World, u: User | None) -> tuple[Params, Params]:
     return (None if own is None else bad), (bad if city_wide else {"_query": f"scope=station:{other['station_id']}"})
 
 
-def _copy_row(w: World, model, row_id: int, **changes: Any) -> int:  # noqa: ANN001
+def _copy_row(w: World, model, row_id: int, **changes: Any) -> int:
     with w.session() as s:
         row = s.get(model, row_id)
         cols = {c.key: getattr(row, c.key) for c in inspect(model).column_attrs if c.key != "id"}
@@ -718,7 +718,7 @@ def test_every_source_is_used_and_known():
 
 # --- the world fixture (once per backend) --------------------------------------------------------------------
 
-def _login(app, username: str) -> tuple[TestClient, str]:  # noqa: ANN001
+def _login(app, username: str) -> tuple[TestClient, str]:
     from cleanheat.demo_accounts import demo_password
     from tests.helpers import csrf_of
 
@@ -787,7 +787,7 @@ def _url(spec: Spec, params: dict[str, Any]) -> str:
     return f"{path}?{query}" if query else path
 
 
-def _send(w: World, client: TestClient, spec: Spec, url: str, csrf: str | None):  # noqa: ANN202
+def _send(w: World, client: TestClient, spec: Spec, url: str, csrf: str | None):
     headers = {"X-CSRF-Token": csrf} if csrf else {}
     kwargs: dict[str, Any] = {"headers": headers, "follow_redirects": False}
     if spec.method in UNSAFE:
@@ -796,7 +796,7 @@ def _send(w: World, client: TestClient, spec: Spec, url: str, csrf: str | None):
     return client.request(spec.method, url, **kwargs)
 
 
-def outcome(r) -> str:  # noqa: ANN001
+def outcome(r) -> str:
     """allowed | input (allowed, the minimal input refused) | refused | login (redirected to log in) | error"""
     code = r.status_code
     if 300 <= code < 400:

@@ -28,7 +28,7 @@ def _xlsx(formula: str | None = None) -> bytes:
     return buf.getvalue()
 
 
-def _rewrite(data: bytes, edit) -> bytes:  # noqa: ANN001
+def _rewrite(data: bytes, edit) -> bytes:
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
@@ -81,7 +81,7 @@ ENDPOINTS = [
 
 
 @pytest.fixture
-def client(settings):  # noqa: ANN001, ANN201
+def client(settings):
     bootstrap(settings)
     return TestClient(create_app(settings, background=False), raise_server_exceptions=False)
 

@@ -51,7 +51,7 @@ class Probe:
         return {k.decode(): v.decode() for k, v in start["headers"]}
 
 
-def post(app, path: str, headers: dict[str, str], chunks: list[bytes]) -> Probe:  # noqa: ANN001
+def post(app, path: str, headers: dict[str, str], chunks: list[bytes]) -> Probe:
     probe = Probe(chunks)
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
              "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
@@ -64,13 +64,13 @@ def post(app, path: str, headers: dict[str, str], chunks: list[bytes]) -> Probe:
 
 
 @pytest.fixture
-def app(settings):  # noqa: ANN001, ANN201
+def app(settings):
     bootstrap(settings)
     return create_app(settings, background=False)
 
 
 @pytest.fixture
-def htjt(app) -> dict[str, str]:  # noqa: ANN001
+def htjt(app) -> dict[str, str]:
     return token(TestClient(app), "htjt")
 
 

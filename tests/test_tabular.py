@@ -66,7 +66,7 @@ def test_a_non_excel_file_named_xlsx_gets_a_plain_message():
 
 # --- issue #10.4/#10.5: dimension bombs, zip bombs, formula cells, export text stays text ---------------------
 
-def _patched(data: bytes, part: str, edit) -> bytes:  # noqa: ANN001
+def _patched(data: bytes, part: str, edit) -> bytes:
     """The workbook ``data`` with one zip part rewritten by ``edit(bytes) -> bytes``."""
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()

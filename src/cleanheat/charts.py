@@ -16,8 +16,8 @@ from functools import lru_cache
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib import font_manager
 
 log = logging.getLogger(__name__)
 PALETTE = ["#0b6e4f", "#3b8ea5", "#f2a541", "#c44536", "#6c757d", "#8e7dbe", "#58a4b0", "#d4a373"]
@@ -50,14 +50,14 @@ def use_cjk_font() -> None:
     plt.rcParams["axes.unicode_minus"] = False
 
 
-def _figure(width_in: float = 7.0, height_in: float = 3.2):  # noqa: ANN202
+def _figure(width_in: float = 7.0, height_in: float = 3.2):
     use_cjk_font()
     fig, ax = plt.subplots(figsize=(width_in, height_in), dpi=150)
     ax.spines[["top", "right"]].set_visible(False)
     return fig, ax
 
 
-def _png(fig) -> bytes:  # noqa: ANN001
+def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png")

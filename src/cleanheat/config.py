@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cleanheat.timeutil import PROGRAMME_TZ
+
 #: Repository root when running from a checkout (src layout); used only for defaults.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +61,7 @@ class Settings(BaseSettings):
         default=1024 * 1024,
         description="Largest accepted request body other than an upload (JSON, forms) [bytes]; larger: HTTP 413.",
     )
-    display_timezone: str = Field(default="Asia/Shanghai", description="Time zone used to display times.")
+    display_timezone: str = Field(default=PROGRAMME_TZ, description="Time zone used to display times.")
     compliance_threshold: float = Field(
         default=0.95,
         description="Share of valid hours within limits per pollutant on the emissions monitoring pages and the "

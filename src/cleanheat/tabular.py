@@ -147,7 +147,7 @@ def csv_unescape(text: str) -> str:
     return text
 
 
-def workbook_bytes(wb) -> bytes:  # noqa: ANN001
+def workbook_bytes(wb) -> bytes:
     """Save an openpyxl workbook with every text cell stored as text: openpyxl turns strings starting with
     ``=`` into formulas (and ``#N/A`` etc. into errors); user text must never run, nor vanish on re-import."""
     for ws in wb.worksheets:

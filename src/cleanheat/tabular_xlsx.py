@@ -38,7 +38,7 @@ def read_xlsx(data: bytes, filename: str, limits: SheetLimits) -> dict[str, Shee
         return {ws.title: _read_sheet(wb, ws, filename, limits) for ws in wb.worksheets}
     except InputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a damaged sheet (bad XML, bad shared-string index, ...)
+    except Exception as exc:  # a damaged sheet (bad XML, bad shared-string index, ...)
         raise _unreadable(filename, exc) from exc
     finally:
         wb.close()
@@ -74,19 +74,19 @@ def _check_zip(data: bytes, filename: str, limits: SheetLimits) -> None:
 class _Parser(WorkSheetParser):
     """openpyxl's sheet parser reading cached values, and also the formula of each formula cell."""
 
-    def parse_cell(self, element):  # noqa: ANN001, ANN201
+    def parse_cell(self, element):
         cell = super().parse_cell(element)
         if element.find("{http://schemas.openxmlformats.org/spreadsheetml/2006/main}f") is not None:
             cell["formula"] = self.parse_formula(element)  # also registers shared formulas for later cells
         return cell
 
 
-def _read_sheet(wb, ws, filename: str, limits: SheetLimits) -> Sheet:  # noqa: ANN001
+def _read_sheet(wb, ws, filename: str, limits: SheetLimits) -> Sheet:
     values: dict[tuple[int, int], object] = {}
     pending: dict[tuple[int, int], object] = {}
-    with ws._get_source() as src:  # noqa: SLF001 - the stream of present cells; iter_rows pads to the dimension
-        parser = _Parser(src, ws._shared_strings, data_only=True, epoch=wb.epoch,  # noqa: SLF001
-                         date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)  # noqa: SLF001
+    with ws._get_source() as src:  # the stream of present cells; iter_rows pads to the dimension
+        parser = _Parser(src, ws._shared_strings, data_only=True, epoch=wb.epoch,
+                         date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
         for _idx, row in parser.parse():
             for c in row:
                 value, formula = c["value"], c.get("formula")
@@ -148,7 +148,7 @@ def _evaluate(values: dict, pending: dict, filename: str, sheet: str) -> None:
                                f"(the referenced cell is not a number)")
         return Decimal(str(v))
 
-    def cells_in(r1: int, c1: int, r2: int, c2: int):  # noqa: ANN202
+    def cells_in(r1: int, c1: int, r2: int, c2: int):
         for key in [k for k in values if r1 <= k[0] <= r2 and c1 <= k[1] <= c2]:
             spend()
             v = num(key, True)

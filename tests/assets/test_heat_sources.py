@@ -60,7 +60,7 @@ def test_import_sources_and_events_then_count_tasks(db, settings):
          ["B3", "拆除", "2019-07-01", ""], ["B4", "超低排放改造", "2021-06-30", ""]],
     )
     with session_scope(db) as s:
-        result = import_registry(s, actor(s, "htjt"), data, "r.xlsx", plan, 0.7)
+        result = import_registry(s, actor(s, "htjt"), data, "r.xlsx", plan.units, 0.7)
     assert result == {"created": 4, "updated": 0, "events": 4}
     with session_scope(db) as s:
         b4 = s.scalar(select(HeatSource).where(HeatSource.code == "B4"))
@@ -68,8 +68,8 @@ def test_import_sources_and_events_then_count_tasks(db, settings):
         b1 = s.scalar(select(HeatSource).where(HeatSource.code == "B1"))
         assert b1.status == "ultra_low" and b1.emission_class == "ultra_low" and b1.served_area_m2 == 100e4
         rules = {t.code: dict(t.registry_rule, measure=t.measure) for t in plan.tasks if t.registry_rule}
-        c2019 = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2019, 12, 31))
-        c2021 = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2021, 12, 31))
+        c2019 = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2019, 12, 31), 0.7)
+        c2021 = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2021, 12, 31), 0.7)
     assert c2019["coal_ultralow_count"] == 1 and c2019["coal_ultralow_capacity"] == 58
     assert c2021["coal_ultralow_count"] == 3
     assert c2021["coal_ultralow_capacity"] == pytest.approx(58 + 420 + 29 / 0.7)
@@ -83,7 +83,7 @@ def test_bad_registry_rows_import_nothing_and_are_located(db, settings):
                      row("B5", area=2_500_000), row("B1"), row("B6", lon=10.0), row("B7", at="农村", unit="南岗区", t_h=-4)],
                     [["B1", "爆炸", "2019-01-01", ""], ["B1", "拆除", "2099-01-01", ""]])
     with pytest.raises(InputError) as exc, session_scope(db) as s:
-        import_registry(s, actor(s, "office"), data, "r.xlsx", plan, 0.7)
+        import_registry(s, actor(s, "office"), data, "r.xlsx", plan.units, 0.7)
     where = {(i.sheet, i.row, i.column) for i in exc.value.issues}
     assert ("热源", 3, "D") in where  # unknown unit
     assert ("热源", 4, "H") in where  # unknown kind
@@ -102,12 +102,12 @@ def test_company_registers_only_its_own_sources_and_sees_only_them(db, settings)
     plan = read_plan(settings.city_dir)
     with session_scope(db) as s:
         import_registry(s, actor(s, "office"), workbook([row("H1", owner="htjt"), row("V1", owner="veolia")]),
-                        "r.xlsx", plan, 0.7)
+                        "r.xlsx", plan.units, 0.7)
     with session_scope(db) as s:
         assert [x.code for x in hs.list_sources(s, actor(s, "htjt"))] == ["H1"]
         assert [x.code for x in hs.list_sources(s, actor(s, "eeb"))] == ["H1", "V1"]
         with pytest.raises(PermissionDeniedError) as exc:
-            import_registry(s, actor(s, "htjt"), workbook([row("V2", owner="veolia")]), "r.xlsx", plan, 0.7)
+            import_registry(s, actor(s, "htjt"), workbook([row("V2", owner="veolia")]), "r.xlsx", plan.units, 0.7)
         assert "own" in str(exc.value)
     with session_scope(db) as s, pytest.raises(NotFoundError):  # another company's source is invisible
         hs.add_event(s, actor(s, "htjt"), "V1", "demolished", date(2020, 1, 1))
@@ -116,7 +116,7 @@ def test_company_registers_only_its_own_sources_and_sees_only_them(db, settings)
 def test_events_rules(db, settings):
     plan = read_plan(settings.city_dir)
     with session_scope(db) as s:
-        import_registry(s, actor(s, "office"), workbook([row("B1")]), "r.xlsx", plan, 0.7)
+        import_registry(s, actor(s, "office"), workbook([row("B1")]), "r.xlsx", plan.units, 0.7)
     with session_scope(db) as s:
         a = actor(s, "htjt")
         hs.add_event(s, a, "B1", "converted_gas", date(2019, 5, 1))
@@ -151,16 +151,16 @@ def test_task_counts_use_the_fuel_at_the_time_of_the_event(db, settings):
     plan = read_plan(settings.city_dir)
     data = workbook([row("C1", t_h=20)], [["C1", "煤改气", "2019-05-01", ""], ["C1", "拆除", "2020-05-01", ""]])
     with session_scope(db) as s:
-        import_registry(s, actor(s, "office"), data, "r.xlsx", plan, 0.7)
+        import_registry(s, actor(s, "office"), data, "r.xlsx", plan.units, 0.7)
     with session_scope(db) as s:
         rules = {t.code: dict(t.registry_rule, measure=t.measure) for t in plan.tasks if t.registry_rule}
-        c = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2021, 12, 31))
+        c = hs.count_for_rules(s, rules, date(2019, 1, 1), date(2021, 12, 31), 0.7)
         assert c["coal_to_gas_count"] == 1
         # The conversion took the coal boiler out of coal service (替代) and counts once toward the removal task;
         # the later demolition (it burned gas then) does not count again.
         assert c["coal_demolish_urban_count"] == 1 and c["coal_demolish_urban_capacity"] == 20
         # Re-importing the source row keeps the status its events give.
-        import_registry(s, actor(s, "office"), workbook([row("C1", t_h=20)]), "r.xlsx", plan, 0.7)
+        import_registry(s, actor(s, "office"), workbook([row("C1", t_h=20)]), "r.xlsx", plan.units, 0.7)
         src = hs.get_source(s, actor(s, "office"), "C1")
         assert src.status == "demolished" and src.current_fuel == "gas"
 
@@ -171,7 +171,7 @@ def test_the_shipped_template_imports_as_it_is(db, settings):
 
     plan = read_plan(settings.city_dir)
     with session_scope(db) as s:
-        result = import_registry(s, actor(s, "htjt"), registry_template(), "热源.xlsx", plan, 0.7)
+        result = import_registry(s, actor(s, "htjt"), registry_template(), "热源.xlsx", plan.units, 0.7)
     assert result == {"created": 1, "updated": 0, "events": 1}
     with session_scope(db) as s:
         src = s.scalar(select(HeatSource).where(HeatSource.code == "HTJT-B01"))
@@ -183,6 +183,6 @@ def test_unknown_emission_class_lists_the_allowed_ones(db, settings):
     bad = row("B1")
     bad[11] = "在用"
     with pytest.raises(InputError) as exc, session_scope(db) as s:
-        import_registry(s, actor(s, "office"), workbook([bad]), "r.xlsx", plan, 0.7)
+        import_registry(s, actor(s, "office"), workbook([bad]), "r.xlsx", plan.units, 0.7)
     (issue,) = exc.value.issues
     assert (issue.row, issue.column) == (2, "L") and "超低排放" in issue.message and "一般排放限值" in issue.message

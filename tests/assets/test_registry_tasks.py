@@ -58,7 +58,7 @@ EVENTS = [
 
 def counts(session, plan, until: date) -> dict[str, float]:
     rules = {t.code: dict(t.registry_rule, measure=t.measure) for t in plan.tasks if t.registry_rule}
-    return hs.count_for_rules(session, rules, date(2019, 1, 1), until)
+    return hs.count_for_rules(session, rules, date(2019, 1, 1), until, 0.7)
 
 
 def test_tasks_are_counted_from_connection_replacement_and_band_events(db, settings):

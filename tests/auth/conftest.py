@@ -15,7 +15,7 @@ def app_client(settings):
         yield c
 
 
-def configure(client, **values) -> AuthConfig:  # noqa: ANN001
+def configure(client, **values) -> AuthConfig:
     """Give the client's app these auth settings (the rest default)."""
     cfg = AuthConfig(**values)
     client.app.state.auth_config = cfg

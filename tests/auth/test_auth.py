@@ -123,3 +123,16 @@ def test_csrf_is_required_on_every_cookie_authenticated_write(client, settings):
     # With the token (header) the request reaches the route (here: a review of a report that does not exist).
     r = client.post("/api/programme/reports/999/review", json={"decision": "accept"}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 404
+
+
+def test_healthz_user_lookup_and_org_names(client, settings):
+    """The queries moved out of routes and commands: the health check, a user by name, organisation names."""
+    from cleanheat.auth.service import Actor, find_user, org_names
+    from cleanheat.cli.common import db_session
+
+    assert client.get("/healthz").json() == {"ok": True}
+    with db_session(settings) as s:
+        assert find_user(s, "office").username == "office"
+        assert find_user(s, "nobody") is None
+        names = org_names(s, Actor.system("test"))
+    assert len(names) >= 2 and all(isinstance(k, int) and v for k, v in names.items())

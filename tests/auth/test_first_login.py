@@ -10,7 +10,7 @@ INITIAL = "Initial-pass-2026"
 CHOSEN = "Songhua-river-in-winter"
 
 
-def _admin_creates_newbie(client) -> None:  # noqa: ANN001
+def _admin_creates_newbie(client) -> None:
     csrf = login(client, "admin")
     r = client.post("/admin/users", data={"csrf_token": csrf, "username": "newbie", "password": INITIAL,
                                           "role": "reporting_unit", "org_code": "gov-acheng"})

@@ -16,7 +16,7 @@ COOKIE = "cleanheat_session"
 NEW_PASSWORD = "Songhua-river-in-winter"
 
 
-def _replay(client, cookie: str):  # noqa: ANN001, ANN202
+def _replay(client, cookie: str):
     """GET /api/me with only this session cookie."""
     client.cookies.clear()
     client.cookies.set(COOKIE, cookie)

@@ -149,7 +149,7 @@ class _BlockingHasher:
         self.lock = threading.Lock()
         self.release = threading.Event()
 
-    def verify(self, _hash, _password):  # noqa: ANN001, ANN201
+    def verify(self, _hash, _password):
         with self.lock:
             self.inside += 1
             self.most_inside = max(self.most_inside, self.inside)

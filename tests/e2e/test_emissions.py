@@ -7,12 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cleanheat.config import REPO_ROOT
 from cleanheat.emissions.ingest import BulkWriter
-from cleanheat.emissions.rollup import run_maintenance
+from cleanheat.emissions.rollup import maintenance_rules, run_maintenance
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from tests.e2e.conftest import serve, shot
 from tests.emissions.conftest import POINTS, make_sources
 from tests.emissions.test_pipeline import minutes
+
+DATA = REPO_ROOT / "data"
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +40,7 @@ def emissions_app(e2e_settings):
         recs += minutes(ids["T-BLR1"], hour, 60, nox=30.0, o2=9.0)
     BulkWriter(engine).write(recs)
     with session_scope(make_sessionmaker(engine)) as s:
-        run_maintenance(s)
+        run_maintenance(s, **maintenance_rules(DATA))
     engine.dispose()
     server, thread, url = serve(e2e_settings)
     yield url, ids

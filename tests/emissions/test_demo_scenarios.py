@@ -14,14 +14,17 @@ from cleanheat.assets import heat_sources as hs
 from cleanheat.assets.heat_sources import SourceInput
 from cleanheat.auth.service import Actor
 from cleanheat.auth.tables import User
+from cleanheat.config import REPO_ROOT
 from cleanheat.emissions import demo
 from cleanheat.emissions.hj212.passwords import hash_password
-from cleanheat.emissions.limits import read_limit_table
+from cleanheat.emissions.limits import limits_path, read_limit_table
 from cleanheat.emissions.rollup import local_day, point_context
 from cleanheat.emissions.simstacks import model_for
 from cleanheat.emissions.tables import MonitoringPoint
 from cleanheat.store.engine import session_scope
 from tests.helpers import bootstrap
+
+DATA = REPO_ROOT / "data"
 
 NOW = datetime(2022, 6, 1, tzinfo=UTC)
 
@@ -73,7 +76,7 @@ def _hours(session, code: str, scenario: demo.Scenario, season: int) -> list[tup
     point = MonitoringPoint(mn=f"TEST{src.id:020d}", password_hash=hash_password("x"), source_id=src.id, name_zh=code)
     session.add(point)
     session.flush()
-    ctx = point_context(session, point, read_limit_table())
+    ctx = point_context(session, point, read_limit_table(limits_path(DATA)))
     model = model_for(ctx.limits_on(date(2020, 1, 1)), point.mn, "x", seed=1,
                       exceedance_rate=scenario.exceedance_rate)
     first, last = demo.HISTORY[season]

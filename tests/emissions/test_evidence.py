@@ -26,7 +26,7 @@ HOURS_2021 = (110 + 73) * 24  # 4392
 FEB_2021 = (datetime(2021, 2, 1, tzinfo=CHINA_TZ), datetime(2021, 3, 1, tzinfo=CHINA_TZ))  # 28 days = 672 h
 
 
-def hour_rows(point_id: int, windows, nox_over=lambda ts: False) -> list[dict]:  # noqa: ANN001
+def hour_rows(point_id: int, windows, nox_over=lambda ts: False) -> list[dict]:
     """Every hour of the windows valid; PM, SO2 within limits; NOx over its limit when ``nox_over(ts)``."""
     rows = []
     for lo, hi in windows:
@@ -44,7 +44,7 @@ def hour_rows(point_id: int, windows, nox_over=lambda ts: False) -> list[dict]: 
     return rows
 
 
-def store(world, rows: list[dict]) -> None:  # noqa: ANN001
+def store(world, rows: list[dict]) -> None:
     """Store the hours and, as the rollup does after ingest, the daily values the evaluation reads."""
     with world.session() as s:
         store_hours(s, rows)
@@ -79,7 +79,7 @@ def test_bag_filter_rule(world):
     store(world, hour_rows(world.points["T-BIO1"], WINDOWS_2021))
     plan = read_plan(world.settings.city_dir)
 
-    def bio_with(bag):  # noqa: ANN001, ANN202
+    def bio_with(bag):
         with world.session() as s:
             src = s.get(HeatSource, world.sources["T-BIO1"])
             src.extra = {} if bag is None else {"bag_filter": bag}

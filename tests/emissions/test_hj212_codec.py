@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cleanheat.config import REPO_ROOT
 from cleanheat.emissions.errors import HJ212Error
 from cleanheat.emissions.hj212 import codec
 from cleanheat.emissions.hj212.codec import (
@@ -28,6 +29,8 @@ from cleanheat.emissions.hj212.crc import (
     crc16_modbus_reference,
 )
 from cleanheat.emissions.hj212.reassembly import SplitAssembler
+
+DATA = REPO_ROOT / "data"
 
 # HJ 212-2017 §6.1 example; its prose says "1C08" but the packet itself shows 1C80 (a typo in the standard,
 # DOMAIN.md §1.3); Modbus CRC of the same bytes is 0x0759.
@@ -209,7 +212,7 @@ def test_2005_codes_mapped_to_2017():
           b"02-Rtd=80,02-ZsRtd=90;S01-Rtd=10.1;B02-Rtd=30.0&&"
     p = parse_frame(_frame(seg))
     assert p.qn is None and p.flag is None
-    mapped = map_codes(p, read_code_tables().old_to_new)
+    mapped = map_codes(p, read_code_tables(DATA).old_to_new)
     assert set(mapped.cp) == {"a34013", "a21026", "a19001", "a00000"}
     assert mapped.cp["a21026"] == {"Rtd": "80", "ZsRtd": "90"}
     assert mapped.cp_fields["DataTime"] == "20040516020111"
@@ -298,7 +301,7 @@ def test_numbers_and_times():
 
 
 def test_code_tables_include_2025_heartbeat():
-    tables = read_code_tables()
+    tables = read_code_tables(DATA)
     assert tables.command("9015").kind == "upload" and tables.command("9015").editions == {"2025"}
     assert tables.command("2061").kind == "upload"
     assert tables.old_to_new["S01"] == "a19001"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cleanheat.config import REPO_ROOT
 from cleanheat.emissions.compliance import HourRecord, SeasonDates, month_bounds, summarise
 from cleanheat.emissions.errors import HJ212Error, LimitTableError
 from cleanheat.emissions.hj212.codec import CHINA_TZ, parse_frame
@@ -16,6 +17,7 @@ from cleanheat.emissions.limits import (
     SourceProfile,
     all_profiles,
     facts_at,
+    limits_path,
     profile_for,
     read_limit_table,
 )
@@ -32,11 +34,13 @@ from cleanheat.emissions.processing import (
 )
 from tests.emissions.test_hj212_codec import HOURLY, REALTIME
 
+DATA = REPO_ROOT / "data"
+
 T0 = datetime(2020, 12, 1, 0, tzinfo=UTC)
 
 
 def test_limit_table_reads_and_never_overlaps():
-    table = read_limit_table()
+    table = read_limit_table(limits_path(DATA))
     assert len(table.sets) >= 10
     for s in table.sets:
         assert s.source and s.limits
@@ -66,13 +70,13 @@ def test_limit_table_reads_and_never_overlaps():
     ],
 )
 def test_limit_selection(profile, on, set_id, pm, so2, nox, o2):
-    s = read_limit_table().select(profile, on)
+    s = read_limit_table(limits_path(DATA)).select(profile, on)
     assert s.id == set_id
     assert (s.limit("a34013"), s.limit("a21026"), s.limit("a21002"), s.ref_o2_pct) == (pm, so2, nox, o2)
 
 
 def test_limits_are_dated():
-    table = read_limit_table()
+    table = read_limit_table(limits_path(DATA))
     small = SourceProfile("boiler", "coal", "ordinary", "existing", 6)
     assert table.select(small, date(2016, 6, 30)) is None  # GB 13271-2014 reaches <=10 t/h on 2016-07-01
     assert table.select(small, date(2016, 7, 1)).id == "gb13271-2014-t1-coal-le10"
@@ -82,7 +86,7 @@ def test_limits_are_dated():
 
 
 def test_malformed_limit_table_names_row_and_field(tmp_path):
-    raw = yaml.safe_load(Path(read_limit_table().path).read_text(encoding="utf-8"))
+    raw = yaml.safe_load(Path(read_limit_table(limits_path(DATA)).path).read_text(encoding="utf-8"))
     raw["limit_sets"][2]["limits_mg_m3"]["a34013"]["value"] = -1
     raw["limit_sets"][4]["match"]["scope"] = "furnace"
     del raw["limit_sets"][5]["source"]
@@ -205,7 +209,7 @@ def test_missing_hourly_data():
 
 
 def test_rules_file_matches_defaults():
-    assert read_rules() == Rules()
+    assert read_rules(DATA) == Rules()
 
 
 def test_monthly_compliance_summary():

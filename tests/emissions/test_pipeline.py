@@ -11,10 +11,12 @@ from sqlalchemy import func, select
 from cleanheat.auth.roles import OrgKind, Role
 from cleanheat.auth.service import Actor
 from cleanheat.auth.tables import AuditLog
+from cleanheat.config import REPO_ROOT
 from cleanheat.emissions import service
 from cleanheat.emissions.compliance import HourRecord, summarise
 from cleanheat.emissions.ingest import BulkWriter, IngestRecord
 from cleanheat.emissions.ledger_link import source_verdicts, source_verdicts_for_periods
+from cleanheat.emissions.limits import limits_path, read_limit_table
 from cleanheat.emissions.processing import Reading, Rules
 from cleanheat.emissions.rollup import run_maintenance, upsert
 from cleanheat.emissions.service import PointInput
@@ -25,6 +27,9 @@ from cleanheat.programme.model import Period
 from cleanheat.programme.plan_data import read_plan
 from cleanheat.store.engine import make_engine
 from tests.emissions.conftest import store_hours
+
+DATA = REPO_ROOT / "data"
+TABLE = read_limit_table(limits_path(DATA))
 
 H0 = datetime(2020, 12, 1, 0, tzinfo=UTC)  # 08:00 Beijing time
 H = timedelta(hours=1)
@@ -65,7 +70,7 @@ def test_ingest_evaluate_exceedances_and_alarms(world, engine):
     BulkWriter(engine).write(recs[:60])
     now = H0 + 5 * H + 30 * M
     with world.session() as s:
-        m = run_maintenance(s, now=now, rules=Rules())
+        m = run_maintenance(s, now=now, rules=Rules(), table=TABLE)
         assert m.hours == 5 * 3
         rows = {(h.ts, h.pollutant): h for h in s.scalars(select(HourValue).where(HourValue.point_id == chp))}
         nox = [rows[(H0 + i * H, "a21002")] for i in range(5)]
@@ -90,11 +95,11 @@ def test_ingest_evaluate_exceedances_and_alarms(world, engine):
         assert chp not in open_ and open_ == {world.points[k] for k in ("T-BLR1", "T-BIO1", "T-GAS1")}
     with world.session() as s:
         later = H0 + 6 * H + 1 * M  # hour 4 ended at H0+5h; one hour more passed
-        assert run_maintenance(s, now=later, rules=Rules()).alarms_raised == 1
-        assert run_maintenance(s, now=later, rules=Rules()).alarms_raised == 0  # state changes only
+        assert run_maintenance(s, now=later, rules=Rules(), table=TABLE).alarms_raised == 1
+        assert run_maintenance(s, now=later, rules=Rules(), table=TABLE).alarms_raised == 0  # state changes only
     BulkWriter(engine).write(minutes(chp, H0 + 5 * H, 60, nox=80.0, o2=6.0))
     with world.session() as s:
-        st = run_maintenance(s, now=H0 + 6 * H + 2 * M, rules=Rules())
+        st = run_maintenance(s, now=H0 + 6 * H + 2 * M, rules=Rules(), table=TABLE)
         assert st.alarms_cleared == 1
         evs = list(s.scalars(select(Exceedance).where(Exceedance.point_id == chp).order_by(Exceedance.start_ts)))
         assert len(evs) == 2 and evs[1].active and evs[1].hours == 1
@@ -206,7 +211,7 @@ def test_verdict_capture_over_hours_in_service_and_per_point(world):
     assert blr.compliant is True, blr.reason
     with world.session() as s:
         sums = service.compliance_summaries(s, [world.points["T-CHP1"], chp2], lo, hi, threshold=0.95,
-                                            hours_in_period=163 * 24)
+                                            rules=Rules(), hours_in_period=163 * 24)
     assert [round(x.capture, 3) for x in sums.values()] == [0.4, 0.4]
     # a trend evaluates many periods in one pass (one query per season window, sources with different hours in
     # service in one query): the verdicts are those of one call per period
@@ -252,7 +257,7 @@ def test_verdicts_are_computed_once_per_change_of_their_inputs(world):
     with world.session() as s:
         store_hours(s, _season_hours(world.points["T-BLR1"], lo, hi))
 
-    def verdicts():  # noqa: ANN202
+    def verdicts():
         with world.session() as s:
             return {v.source_code: v for v in source_verdicts(s, plan, Period(2021, 1), settings=world.settings,
                                                               now=now)}

@@ -47,7 +47,7 @@ def _start(settings, port: int, log_path: Path) -> subprocess.Popen:
     env = os.environ | {"CLEANHEAT_DATABASE_URL": settings.database_url, "CLEANHEAT_VAR_DIR": str(settings.var_dir),
                         "CLEANHEAT_SECRET_KEY": "x", "PYTHONUNBUFFERED": "1",
                         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    log = open(log_path, "w")  # noqa: SIM115 - closed when the process is gone
+    log = open(log_path, "w")  # closed when the process is gone
     proc = subprocess.Popen([sys.executable, "-m", "cleanheat.cli.main", "emissions", "serve", "--port", str(port),
                              "--stats-interval", "0", "--maintenance-interval", "0"], env=env, stdout=log,
                             stderr=subprocess.STDOUT)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from cleanheat.config import REPO_ROOT
 from cleanheat.emissions.hj212.codec import encode, make_packet, parse_frame, split_packet
 from cleanheat.emissions.hj212.codes import read_code_tables
 from cleanheat.emissions.hj212.deframer import Deframer, Frame
@@ -27,12 +28,14 @@ from cleanheat.emissions.traffic import StackModel
 from tests.emissions.test_hj212_codec import ANSWER, HOURLY, REALTIME, STANDARD_EXAMPLE
 from tests.helpers import run_async
 
+DATA = REPO_ROOT / "data"
+
 MN = "010000A8900016F000169DC0"
 NOW = datetime(2024, 12, 15, 3, 0, tzinfo=UTC)
 
 
 def options(**kw) -> ReceiverOptions:
-    t = read_code_tables()
+    t = read_code_tables(DATA)
     return ReceiverOptions(commands=t.commands, code_map=t.old_to_new, **kw)
 
 

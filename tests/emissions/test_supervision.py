@@ -7,13 +7,16 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from cleanheat.config import REPO_ROOT
 from cleanheat.emissions.compliance import CHINA_TZ, HourRecord, SeasonDates, fmt_share, summarise
 from cleanheat.emissions.errors import LimitTableError
 from cleanheat.emissions.ledger_link import clipped_windows, in_service_days, period_days, period_windows
-from cleanheat.emissions.limits import SourceFacts, profile_for, read_limit_table
+from cleanheat.emissions.limits import SourceFacts, limits_path, profile_for, read_limit_table
 from cleanheat.emissions.processing import Rules
-from cleanheat.emissions.supervision import read_supervision
+from cleanheat.emissions.supervision import read_supervision, supervision_path
 from cleanheat.programme.model import Period
+
+DATA = REPO_ROOT / "data"
 
 HARBIN = SeasonDates(10, 20, 4, 20)
 ON = date(2021, 12, 31)
@@ -46,13 +49,13 @@ def facts(kind: str, fuel: str, *, cap_t_h: float | None = None, cls: str = "ord
     (facts("heat_pump", "electricity"), "urban", False, False, False, ()),
 ])
 def test_which_sources_must_be_monitored(f, area, monitoring, ultra_low, bag, rules):
-    req = read_supervision().requirement_for(f, ON, area)
+    req = read_supervision(supervision_path(DATA)).requirement_for(f, ON, area)
     assert (req.monitoring, req.ultra_low, req.bag_filter, req.rules) == (monitoring, ultra_low, bag, rules)
     assert all(req.clauses)  # every requirement says which clause it comes from
 
 
 def test_rules_describe_their_conditions():
-    rules = {r.id: r for r in read_supervision().rules}
+    rules = {r.id: r for r in read_supervision(supervision_path(DATA)).rules}
     assert rules["coal-boiler-ge35-ultra-low"].describe() == "fuel coal; kind boiler; capacity_t_h ≥ 35 t/h"
     assert rules["coal-new-ultra-low"].describe() == "fuel coal; commissioned from 2019-01-01"
 
@@ -61,12 +64,12 @@ def test_a_converted_boiler_follows_its_fuel():
     """A 40 t/h coal boiler converted to gas in 2020 must be monitored before, not after."""
     f = SourceFacts(kind="coal_boiler", fuel="coal", current_fuel="gas", capacity_t_h=40.0,
                     events=(("converted_gas", date(2020, 6, 1)),))
-    assert read_supervision().requirement_for(f, date(2019, 12, 31), "urban").monitoring
-    assert not read_supervision().requirement_for(f, date(2020, 12, 31), "urban").monitoring
+    assert read_supervision(supervision_path(DATA)).requirement_for(f, date(2019, 12, 31), "urban").monitoring
+    assert not read_supervision(supervision_path(DATA)).requirement_for(f, date(2020, 12, 31), "urban").monitoring
 
 
 def test_threshold_per_scope_and_class():
-    sup = read_supervision()
+    sup = read_supervision(supervision_path(DATA))
     # a 670 t/h ultra-low coal CHP is a power unit: 99 % (ultra-low electricity-price rule)
     chp = profile_for(facts("chp", "coal", cap_t_h=670.0, cls="ultra_low"), ON)
     assert chp.scope == "power" and sup.threshold_for(chp).value == 0.99
@@ -79,7 +82,7 @@ def test_threshold_per_scope_and_class():
 def test_limit_table_follows_the_commissioning_date():
     """A gas peak boiler built in 2020 is a new boiler (GB 13271-2014 Table 2: PM 20, SO2 50, NOx 200) even when
     registered as existing; one built in 2010 stays on Table 1 (NOx 400)."""
-    table = read_limit_table()
+    table = read_limit_table(limits_path(DATA))
     new = profile_for(facts("gas_boiler", "gas", cap_t_h=83.0, commissioned=date(2020, 10, 1)), ON)
     old = profile_for(facts("gas_boiler", "gas", cap_t_h=83.0, commissioned=date(2010, 10, 1)), ON)
     undated = profile_for(facts("gas_boiler", "gas", cap_t_h=83.0, vintage="new"), ON)
@@ -102,7 +105,7 @@ def test_malformed_supervision_file_names_row_and_field(tmp_path):
     assert (1, "match") in fields and (1, "compliance_thresholds.value") in fields
 
 
-def _hours(start: datetime, n: int, nox_exceeds) -> list[HourRecord]:  # noqa: ANN001
+def _hours(start: datetime, n: int, nox_exceeds) -> list[HourRecord]:
     out = []
     for i in range(n):
         ts = start + timedelta(hours=i)

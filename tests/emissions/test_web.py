@@ -11,12 +11,15 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from cleanheat.auth.tables import AuditLog
+from cleanheat.config import REPO_ROOT
 from cleanheat.emissions.hj212.codec import CHINA_TZ
 from cleanheat.emissions.ingest import BulkWriter
-from cleanheat.emissions.rollup import run_maintenance
+from cleanheat.emissions.rollup import maintenance_rules, run_maintenance
 from cleanheat.emissions.tables import Exceedance, MonitoringPoint
 from tests.emissions.test_pipeline import minutes
 from tests.helpers import login, make_client, token
+
+DATA = REPO_ROOT / "data"
 
 T0 = datetime(2020, 12, 1, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -30,7 +33,7 @@ def client(world, engine):
         recs += minutes(world.points["T-BLR1"], T0 + i * H, 60, nox=70.0 if i == 2 else 30.0, o2=9.0)
     BulkWriter(engine).write(recs)
     with world.session() as s:
-        run_maintenance(s, now=T0 + 3 * H)
+        run_maintenance(s, now=T0 + 3 * H, **maintenance_rules(DATA))
     with make_client(world.settings) as c:
         yield c
 

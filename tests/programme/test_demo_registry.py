@@ -10,11 +10,13 @@ from datetime import date
 
 import pytest
 
-from cleanheat.config import Settings
-from cleanheat.emissions.limits import SourceFacts, profile_for, read_limit_table
+from cleanheat.config import REPO_ROOT, Settings
+from cleanheat.emissions.limits import SourceFacts, limits_path, profile_for, read_limit_table
 from cleanheat.programme import synthetic as sy
 from cleanheat.programme.model import AREA_TYPES
 from cleanheat.programme.plan_data import read_plan
+
+DATA = REPO_ROOT / "data"
 
 FUEL_TECH = {"gas": "gas", "electricity": "electric", "biomass": "biomass"}
 CONVERSIONS = {"converted_gas": "gas", "converted_electric": "electricity", "converted_biomass": "biomass"}
@@ -92,7 +94,7 @@ def test_gas_peak_boilers_are_new_boilers_judged_by_table_2(registry):
     assert len(peak) == 19 and sum(s.capacity_t_h for s in peak) == pytest.approx(610, abs=0.5)
     commissioned = sorted(d for c, e, d, _ in events if c.startswith("SYN-GP-") and e == "commissioned")
     assert sum(1 for d in commissioned if d.year == 2020) == 18
-    table = read_limit_table()
+    table = read_limit_table(limits_path(DATA))
     for s in peak:
         assert s.vintage == "new" and s.owner_org_code == "htjt" and s.area_type == "urban"
         facts = SourceFacts(kind=s.kind, fuel=s.fuel, current_fuel=s.fuel, vintage=s.vintage,

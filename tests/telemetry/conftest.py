@@ -104,7 +104,7 @@ def broker(tmp_path: Path):
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
                     f"max_inflight_messages 1000\npersistence true\npersistence_location {data}/\n"
                     "autosave_interval 5\n")
-    log = open(data / "broker.log", "w")  # noqa: SIM115
+    log = open(data / "broker.log", "w")
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 10
     while True:
@@ -131,7 +131,7 @@ class WorkerProc:
                             "CLEANHEAT_TELEMETRY_BATCH_MAX_WAIT_MS": "100", "PYTHONUNBUFFERED": "1"}
         args = [sys.executable, "-m", "cleanheat.cli.main", "telemetry", "worker", "--client-id", client_id,
                 "--mqtt-url", broker.url, "--shared" if shared else "--no-shared"]
-        self.log = open(self.log_path, "w")  # noqa: SIM115
+        self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_connected(self, timeout: float = 30) -> None:

@@ -49,7 +49,7 @@ def test_alarm_rules_are_evaluated_while_ingest_writes(small_city):
                 ts += 500
                 batches[0] += 1
                 time.sleep(0.005)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     writer = threading.Thread(target=ingest)

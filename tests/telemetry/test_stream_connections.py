@@ -18,7 +18,7 @@ from tests.helpers import PASSWORD, bootstrap
 STREAMS = 50
 
 
-def _serve(app):  # noqa: ANN001, ANN202
+def _serve(app):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -30,7 +30,7 @@ def _serve(app):  # noqa: ANN001, ANN202
     return server, thread, f"http://127.0.0.1:{port}"
 
 
-def wait_for(condition, timeout_s: float, what: str) -> None:  # noqa: ANN001
+def wait_for(condition, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
@@ -64,7 +64,7 @@ class _Tab(threading.Thread):
                 for line in r.iter_lines():
                     if line.startswith("event: snapshot"):
                         self.got_snapshot.set()
-        except Exception as exc:  # noqa: BLE001 - reported by the test (closing the tab ends it too)
+        except Exception as exc:  # reported by the test (closing the tab ends it too)
             if not self.close.is_set():
                 self.error = repr(exc)
 
@@ -73,12 +73,12 @@ class _Tab(threading.Thread):
         self.close.set()
         try:
             self.client.close()
-        except Exception:  # noqa: BLE001, S110 - closing while the other thread reads may complain
+        except Exception:  # closing while the other thread reads may complain
             pass
 
 
 @pytest.fixture
-def live(settings):  # noqa: ANN001, ANN201
+def live(settings):
     bootstrap(settings)
     app = create_app(settings, background=False)
     app.state.telemetry_config = TelemetryConfig(stream_max_per_user=STREAMS)

@@ -6,9 +6,11 @@ and nothing is imported if there is any.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Protocol
 
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
@@ -29,7 +31,6 @@ from cleanheat.assets.vocab import (
 from cleanheat.auth.service import Actor
 from cleanheat.auth.tables import Organisation
 from cleanheat.errors import InputError, InputIssue
-from cleanheat.programme.model import PlanData
 from cleanheat.tabular import (
     Cell,
     Sheet,
@@ -40,13 +41,26 @@ from cleanheat.tabular import (
     workbook_bytes,
 )
 from cleanheat.timeutil import local_today
+from cleanheat.units import M2_PER_WAN
 
 #: A heat-source workbook: at most 20,000 rows and 60 columns per sheet.
 SOURCE_LIMITS = SheetLimits(max_rows=20_000, max_cols=60)
 
 SOURCE_SHEET = "热源"
 EVENT_SHEET = "状态变化"
-M2_PER_WAN = 10_000
+
+
+class AdminUnit(Protocol):
+    """What the import needs of an administrative unit (the programme's ``AdminUnitSpec`` fits): its code, Chinese
+    name (either may appear in the workbook) and the area types it contains."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name_zh(self) -> str: ...
+    @property
+    def area_types(self) -> tuple[str, ...]: ...
+
 
 SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
     "code": ("编码", "code"),
@@ -94,12 +108,14 @@ def _header_row(sheet: Sheet, columns: dict, required: tuple[str, ...], filename
     return None, {}
 
 
-def parse_registry(data: bytes, filename: str, plan: PlanData, org_codes: dict[str, str],
+def parse_registry(data: bytes, filename: str, admin_units: Iterable[AdminUnit], org_codes: dict[str, str],
                    *, today: date | None = None) -> ParsedRegistry:
-    """Parse a registry workbook or CSV. ``org_codes`` maps organisation codes and names to codes."""
+    """Parse a registry workbook or CSV. ``admin_units`` are the programme's units (a row names one by code or
+    Chinese name); ``org_codes`` maps organisation codes and names to codes."""
     sheets = read_workbook(data, filename, SOURCE_LIMITS)
     issues: list[InputIssue] = []
-    units = {u.code: u for u in plan.units} | {u.name_zh: u for u in plan.units}
+    admin_units = list(admin_units)
+    units = {u.code: u for u in admin_units} | {u.name_zh: u for u in admin_units}
     src_sheet = sheets.get(SOURCE_SHEET) or (sheets.get("csv") if "csv" in sheets else None)
     ev_sheet = sheets.get(EVENT_SHEET)
     if src_sheet is not None and "csv" in sheets:
@@ -277,10 +293,10 @@ def org_code_map(session: Session) -> dict[str, str]:
     return out
 
 
-def import_registry(session: Session, actor: Actor, data: bytes, filename: str, plan: PlanData,
+def import_registry(session: Session, actor: Actor, data: bytes, filename: str, admin_units: Iterable[AdminUnit],
                     mw_per_t_h_value: float, *, today: date | None = None) -> dict[str, int]:
     """Parse and import; any problem raises InputError and nothing is written (the caller rolls back)."""
-    parsed = parse_registry(data, filename, plan, org_code_map(session), today=today)
+    parsed = parse_registry(data, filename, admin_units, org_code_map(session), today=today)
     created, updated = upsert_sources(session, actor, parsed.sources, mw_per_t_h_value=mw_per_t_h_value,
                                       origin=filename)
     known = {c for (c,) in session.execute(select(HeatSource.code))}

@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from cleanheat.assets.tables import HeatSource, HeatSourceEvent
-from cleanheat.assets.vocab import EVENT_NEW_FUEL, EVENTS, RETIRED_STATUSES
+from cleanheat.assets.vocab import EVENT_NEW_FUEL, EVENTS
 from cleanheat.auth.roles import OrgKind, Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
-from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError  # noqa: F401
+from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
 from cleanheat.timeutil import local_today
 
 WRITE_ROLES = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE, Role.ECOLOGY_BUREAU)
@@ -27,7 +27,8 @@ READ_ALL_ROLES = frozenset({Role.ADMIN, Role.PROGRAMME_OFFICE, Role.ECOLOGY_BURE
 
 
 def mw_per_t_h(city_dir: Path) -> float:
-    """MW per 蒸吨 from data/<city>/conversions.yaml (0.7 by the common convention)."""
+    """Heat output per 蒸吨 [MW per t/h of steam] from ``<city_dir>/conversions.yaml`` (0.7 by the common
+    convention); the one source of this conversion."""
     doc = yaml.safe_load((city_dir / "conversions.yaml").read_text(encoding="utf-8"))
     return float(doc["mw_per_t_h"]["value"])
 
@@ -61,7 +62,7 @@ def can_read_all(actor: Actor) -> bool:
     return actor.role in READ_ALL_ROLES
 
 
-def _scope(query, actor: Actor):  # noqa: ANN001, ANN202
+def _scope(query, actor: Actor):
     if can_read_all(actor):
         return query
     if actor.role == Role.REPORTING_UNIT and actor.admin_unit_code:
@@ -194,15 +195,12 @@ def add_events_bulk(session: Session, actor: Actor, rows: list[tuple[str, str, d
     return len(rows)
 
 
-def retired(status: str) -> bool:
-    return status in RETIRED_STATUSES
-
-
 # --- counting programme tasks from the registry ----------------------------------------------------------
 
 def count_for_rules(session: Session, rules: dict[str, dict], since: date, until: date,
-                    mw_per_t_h_value: float = 0.7) -> dict[str, float]:
+                    mw_per_t_h_value: float) -> dict[str, float]:
     """Task code -> count, capacity [t/h] or share counted from the registry's events in [since, until]
+    (``mw_per_t_h_value``: MW per t/h, :func:`mw_per_t_h` of the city, for sources registered in MW only)
     (rules and their meaning: :mod:`cleanheat.assets.registry_tasks`)."""
     from cleanheat.assets import registry_tasks
 

@@ -61,7 +61,7 @@ def source_warnings(src: HeatSource, programme_start: date = PROGRAMME_START) ->
     return out
 
 
-def registry_warnings(session: Session, sources_query=None) -> list[RegistryWarning]:  # noqa: ANN001
+def registry_warnings(session: Session, sources_query=None) -> list[RegistryWarning]:
     """Warnings on every source of ``sources_query`` (a select of HeatSource, already scoped; default: all)."""
     q = sources_query if sources_query is not None else select(HeatSource)
     q = q.where(HeatSource.fuel == "coal", HeatSource.emission_class != "ultra_low").options(

@@ -148,7 +148,7 @@ def evaluate_rules(rules: dict[str, dict], sources: Iterable[SourceRow], events:
     return out
 
 
-def read_registry(session: Session, until: date, mw_per_t_h_value: float = 0.7
+def read_registry(session: Session, until: date, mw_per_t_h_value: float
                   ) -> tuple[list[SourceRow], list[EventRow]]:
     """The sources and their events up to ``until`` (a source first commissioned after ``until`` is left out)."""
     owners = dict(session.execute(select(Organisation.id, Organisation.code)).all())
@@ -176,7 +176,7 @@ def read_registry(session: Session, until: date, mw_per_t_h_value: float = 0.7
 
 
 def count_for_rules(session: Session, rules: dict[str, dict], since: date, until: date,
-                    mw_per_t_h_value: float = 0.7) -> dict[str, float]:
+                    mw_per_t_h_value: float) -> dict[str, float]:
     """Task code -> value of each rule over the registry's events in [since, until] (see the module docstring)."""
     sources, events = read_registry(session, until, mw_per_t_h_value)
     return evaluate_rules(rules, sources, events, since)

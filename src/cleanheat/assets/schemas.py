@@ -89,10 +89,6 @@ class HouseholdIn(_In):
     resident_username: str | None = None
 
 
-DEVICE_KINDS = ("station_controller", "room_sensor", "heat_meter", "weather_station", "source_meter",
-                "pressure_sensor")
-
-
 class DeviceIn(_In):
     name_zh: str = ""
     kind: Literal["station_controller", "room_sensor", "heat_meter", "weather_station", "source_meter",

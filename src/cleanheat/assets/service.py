@@ -96,15 +96,6 @@ def get_record(session: Session, actor: Actor, kind: str, record_id: int):
     return row
 
 
-def get_by_code(session: Session, actor: Actor, kind: str, code: str):
-    actor.require_roles(*READ_ROLES)
-    model = MODELS[kind]
-    row = session.scalar(select(model).where(model.code == code))
-    if row is None or not actor.can_access_org(row.org_id):
-        raise NotFoundError(f"{kind[:-1]} {code!r} not found")
-    return row
-
-
 def station_tree(session: Session, actor: Actor, station_id: int) -> dict:
     """A station with its buildings, their households and every device below it."""
     station = get_record(session, actor, "stations", station_id)
@@ -293,17 +284,6 @@ def upsert_device_with_points(session: Session, actor: Actor, device: DeviceIn, 
         upsert(session, actor, "points", pin, data_dir=data_dir)
     session.refresh(dev)
     return dev
-
-
-def set_status(session: Session, actor: Actor, kind: str, record_id: int, status: str) -> None:
-    """Retire or re-activate a device or station (records are never deleted while telemetry refers to them)."""
-    allowed = {"devices": ("active", "retired"), "stations": ("in_service", "planned", "retired")}
-    if kind not in allowed or status not in allowed[kind]:
-        raise InputError(f"status {status!r} not allowed for {kind}", [InputIssue(status, field="status")])
-    actor.require_roles(*WRITE_ROLES)
-    row = get_record(session, actor, kind, record_id)
-    row.status = status
-    audit(session, actor, "set_status", kind[:-1], row.id, {"status": status})
 
 
 # --- import ----------------------------------------------------------------------------------------------

@@ -49,8 +49,6 @@ STATUSES = {
     "connected_network": ("已并网", "Connected to the network"),
     "demolished": ("已拆除", "Demolished"),
 }
-#: Statuses in which the source no longer burns anything itself.
-RETIRED_STATUSES = frozenset({"connected_network", "demolished"})
 EVENT_NEW_FUEL = {"converted_gas": "gas", "converted_electric": "electricity", "converted_biomass": "biomass"}
 AREA_TYPE_ALIASES = {
     "城市城区": "urban", "城区": "urban", "urban": "urban",

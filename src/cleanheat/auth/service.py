@@ -103,15 +103,6 @@ def get_org_by_code(session: Session, code: str) -> Organisation:
     return org
 
 
-def find_org(session: Session, key: str) -> Organisation | None:
-    """An organisation by code, Chinese name or English name."""
-    return session.scalar(
-        select(Organisation).where(
-            (Organisation.code == key) | (Organisation.name_zh == key) | (Organisation.name_en == key)
-        )
-    )
-
-
 def upsert_org(session: Session, actor: Actor, *, code: str, name_zh: str, kind: OrgKind | str,
                name_en: str = "", admin_unit_code: str | None = None) -> Organisation:
     actor.require_roles(Role.ADMIN)
@@ -127,6 +118,12 @@ def upsert_org(session: Session, actor: Actor, *, code: str, name_zh: str, kind:
     session.flush()
     audit(session, actor, action, "organisation", org.id, {"code": code, "kind": kind.value})
     return org
+
+
+def org_names(session: Session, actor: Actor) -> dict[int, str]:
+    """Every organisation's Chinese name by id (not scoped: names are shown beside reports and sources to any
+    signed-in ``actor``)."""
+    return dict(session.execute(select(Organisation.id, Organisation.name_zh)).all())
 
 
 def list_orgs(session: Session, actor: Actor) -> list[Organisation]:
@@ -170,6 +167,11 @@ def create_user(session: Session, actor: Actor, *, username: str, password: str,
     audit(session, actor, "create", "user", user.id, {"username": username, "role": role.value, "org": org_code,
                                                       "must_change_password": must_change_password})
     return user
+
+
+def find_user(session: Session, username: str) -> User | None:
+    """The user called ``username`` (None when there is none)."""
+    return session.scalar(select(User).where(User.username == username))
 
 
 def _user_by_name(session: Session, username: str) -> User:
@@ -336,7 +338,7 @@ def unlock_account(session: Session, actor: Actor, username: str) -> bool:
     return was_locked
 
 
-def cleanup_expired(session: Session, config, now=None) -> dict[str, int]:  # noqa: ANN001
+def cleanup_expired(session: Session, config, now=None) -> dict[str, int]:
     """Delete ended login sessions, long-expired or long-revoked API tokens and lapsed failure counts."""
     from sqlalchemy import delete
 
@@ -346,16 +348,6 @@ def cleanup_expired(session: Session, config, now=None) -> dict[str, int]:  # no
         ApiToken.revoked.is_(True) & (ApiToken.created_at < old)))).rowcount
     return {"sessions": session_records.cleanup(session, now), "tokens": tokens,
             "failures": throttle.cleanup(session, config, now)}
-
-
-def revoke_tokens(session: Session, actor: Actor, user_id: int) -> int:
-    if actor.role != Role.ADMIN and actor.user_id != user_id:
-        raise PermissionDeniedError("only an administrator may revoke another user's tokens")
-    rows = list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked.is_(False))))
-    for row in rows:
-        row.revoked = True
-    audit(session, actor, "revoke", "api_token", user_id, {"count": len(rows)})
-    return len(rows)
 
 
 def list_audit(session: Session, actor: Actor, limit: int = 200) -> list[AuditLog]:

@@ -161,13 +161,15 @@ def simulate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Send realistic CEMS traffic (2011, 2051, 2061, 2031) with faults to a receiver."""
+    from cleanheat.emissions.limits import limits_path, read_limit_table
     from cleanheat.emissions.simstacks import stack_models
     from cleanheat.emissions.simulator import SimOptions
     from cleanheat.emissions.simulator import simulate as run
 
     settings = load_settings()
     with reported_errors(), db_session(settings) as session:
-        models = stack_models(session, sources, register=register, seed=seed, exceedance_rate=exceedance_rate)
+        models = stack_models(session, sources, table=read_limit_table(limits_path(settings.data_dir)),
+                              register=register, seed=seed, exceedance_rate=exceedance_rate)
     if not models:
         err_console.print("no monitoring points registered: run `cleanheat init --demo` or use --register")
         raise typer.Exit(1)
@@ -263,10 +265,11 @@ def parse(
 @app.command()
 def evaluate() -> None:
     """Evaluate queued hours (hours, days, exceedances) and check missing-data alarms now."""
-    from cleanheat.emissions.rollup import run_maintenance
+    from cleanheat.emissions.rollup import maintenance_rules, run_maintenance
 
-    with reported_errors(), db_session() as session:
-        st = run_maintenance(session)
+    settings = load_settings()
+    with reported_errors(), db_session(settings) as session:
+        st = run_maintenance(session, **maintenance_rules(settings.data_dir))
     console.print(f"hours {st.hours} · days {st.days} · exceedance events {st.events} · alarms raised "
                   f"{st.alarms_raised} · cleared {st.alarms_cleared}")
 
@@ -297,7 +300,8 @@ def report(
     y, m = _month(month)
     with reported_errors(), db_session(settings) as session:
         rep = service.monthly_report(session, Actor.system("report"), y, m,
-                                     threshold=threshold if threshold is not None else settings.compliance_threshold)
+                                     threshold=threshold if threshold is not None else settings.compliance_threshold,
+                                     data_dir=settings.data_dir)
         if out is not None:
             if out.suffix.lower() == ".xlsx":
                 out.write_bytes(reports.monthly_xlsx(rep))
@@ -322,7 +326,7 @@ def report(
 @app.command()
 def supervision(
     period: Annotated[str, typer.Option(help="Programme period YYYYQn, e.g. 2021Q4 (Q4 = the whole year).")],
-    format: Annotated[str, typer.Option("--format", help="table | json")] = "table",  # noqa: A002
+    format: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
     """Supervision list: per registered source, whether it must be monitored (rules of
     data/emissions/supervision.yaml), its monitoring points, data capture, bag filter, per-pollutant shares and

@@ -10,6 +10,7 @@ import typer
 
 from cleanheat import cli as cli_pkg
 from cleanheat.cli.common import console, load_settings, reported_errors, require_database
+from cleanheat.plugins import Contract
 
 app = typer.Typer(
     name="cleanheat",
@@ -20,12 +21,15 @@ app = typer.Typer(
 
 _SKIP = {"main", "common", "core"}
 
+#: what an area's ``cleanheat.cli.<area>`` module exposes (checked when the command starts)
+CONTRACT = Contract("CLI module", required={"app": typer.Typer, "NAME": str})
+
 
 def _register_area_commands() -> None:
     for mod in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
         if mod.name in _SKIP:
             continue
-        module = importlib.import_module(f"{cli_pkg.__name__}.{mod.name}")
+        module = CONTRACT.check(importlib.import_module(f"{cli_pkg.__name__}.{mod.name}"))
         app.add_typer(module.app, name=module.NAME, help=module.app.info.help)
 
 
@@ -133,15 +137,12 @@ def user_unlock(username: str) -> None:
 @user_app.command("token")
 def user_token(username: str, name: str = "cli") -> None:
     """Issue an API bearer token for a user (printed once)."""
-    from sqlalchemy import select
-
     from cleanheat.auth import service
-    from cleanheat.auth.tables import User
     from cleanheat.cli.common import db_session
 
     settings = load_settings()
     with reported_errors(), db_session(settings) as session:
-        user = session.scalar(select(User).where(User.username == username))
+        user = service.find_user(session, username)
         if user is None:
             raise typer.BadParameter(f"no user {username!r}")
         print(service.issue_token(session, user, name=name, max_age_days=settings.token_max_age_days))

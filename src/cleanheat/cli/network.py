@@ -102,9 +102,9 @@ def convert(
 
 
 def _season(bin_k: float):
-    from cleanheat.network.analysis import harbin_season
+    from cleanheat.network.analysis import heating_season_conditions
 
-    return harbin_season(load_settings().data_dir, bin_k=bin_k)
+    return heating_season_conditions(load_settings().city_dir, bin_k=bin_k)
 
 
 @app.command()

@@ -90,14 +90,12 @@ def review(
 def list_(period: Annotated[str | None, typer.Option(help="Only this quarter.")] = None,
           status: Annotated[str | None, typer.Option(help="submitted | accepted | returned | superseded")] = None) -> None:
     """List progress reports."""
-    from sqlalchemy import select
-
-    from cleanheat.auth.tables import Organisation
+    from cleanheat.auth.service import org_names
     from cleanheat.programme import service
 
     with reported_errors(), db_session() as session:
         rows = service.list_reports(session, Actor.system("cli"), period=period, status=status, limit=5000)
-        names = {o.id: o.name_zh for o in session.scalars(select(Organisation))}
+        names = org_names(session, Actor.system("cli"))
         table = Table("id", "单位 unit", "报告期 period", "版本 v", "状态 status", "提交 by", "文件 file")
         for r in rows:
             table.add_row(str(r.id), names.get(r.org_id, "?"), r.period, str(r.version), r.status, r.submitted_by,
@@ -109,7 +107,7 @@ def list_(period: Annotated[str | None, typer.Option(help="Only this quarter.")]
 def evaluate(
     year: Annotated[int, typer.Option(help="Programme year evaluated against its targets.")],
     period: Annotated[str | None, typer.Option(help="Quarter (default: the year's Q4 = annual evaluation).")] = None,
-    format: Annotated[str, typer.Option("--format", help="json | table")] = "table",  # noqa: A002
+    format: Annotated[str, typer.Option("--format", help="json | table")] = "table",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write JSON here instead of stdout.")] = None,
 ) -> None:
     """Clean-heating rates by area type, per unit and city-wide; technologies; tasks — each against its target."""
@@ -155,7 +153,7 @@ def evaluate(
 @app.command()
 def report(
     period: Annotated[str, typer.Option(help="A quarter (2020Q4) or a year (2021) for the annual report.")],
-    format: Annotated[str, typer.Option("--format", help="pdf | xlsx | html")] = "pdf",  # noqa: A002
+    format: Annotated[str, typer.Option("--format", help="pdf | xlsx | html")] = "pdf",
     output: Annotated[Path | None, typer.Option("-o", "--output",
                                                 help="Output file (default: report-PERIOD.FORMAT).")] = None,
 ) -> None:

@@ -33,7 +33,7 @@ def import_(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) 
 
     settings = load_settings()
     with reported_errors(), db_session(settings) as session:
-        result = import_registry(session, Actor.system("cli"), file.read_bytes(), file.name, load_plan(session),
+        result = import_registry(session, Actor.system("cli"), file.read_bytes(), file.name, load_plan(session).units,
                                  mw_per_t_h(settings.city_dir))
     console.print(f"导入成功 imported: {result}")
 

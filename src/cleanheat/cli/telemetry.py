@@ -223,15 +223,12 @@ def rollup_cmd() -> None:
 @app.command("stats")
 def stats_cmd() -> None:
     """Readings stored, quarantined by reason, and batches per worker."""
-    from sqlalchemy import func, select
-
     from cleanheat.auth.service import Actor
     from cleanheat.telemetry import service
-    from cleanheat.telemetry.tables import Reading
 
     with db_session() as session:
         actor = Actor.system()
-        n = session.scalar(select(func.count()).select_from(Reading))
+        n = service.reading_count(session, actor)
         console.print(f"readings stored: {n}")
         q = service.quarantine_counts(session, actor)
         console.print(f"quarantined: {sum(q.values())} {q}")

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from cleanheat.climate import HeatingSeason
 from cleanheat.emissions.hj212.codec import CHINA_TZ
 from cleanheat.emissions.processing import POLLUTANTS, Rules
 
@@ -239,38 +240,9 @@ def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
     return start, end
 
 
-@dataclass(frozen=True)
-class SeasonDates:
-    start_month: int
-    start_day: int
-    end_month: int
-    end_day: int
-
-    def season_starting(self, year: int) -> tuple[date, date]:
-        """The heating season that starts in ``year`` (ends the next year)."""
-        end_year = year + 1 if (self.end_month, self.end_day) <= (self.start_month, self.start_day) else year
-        return date(year, self.start_month, self.start_day), date(end_year, self.end_month, self.end_day)
-
-    def window_for(self, period_end: date) -> tuple[date, date, str]:
-        """The heating season containing ``period_end`` or the last one ending before it, cut at
-        ``period_end``: (first day, last day inclusive, label like "2020-2021")."""
-        for year in (period_end.year, period_end.year - 1, period_end.year - 2):
-            s, e = self.season_starting(year)
-            if s <= period_end:
-                return s, min(e, period_end), f"{s.year}-{e.year}"
-        raise ValueError(f"no heating season before {period_end}")  # pragma: no cover
-
-
-    def heating_days(self, first: date, last: date) -> list[tuple[date, date]]:
-        """The heating days inside [first, last] (both inclusive) as (first day, last day) windows, in order:
-        for a calendar year the January–April part of one season and the October–December start of the next."""
-        out = []
-        for year in range(first.year - 1, last.year + 1):
-            s, e = self.season_starting(year)
-            lo, hi = max(s, first), min(e, last)
-            if lo <= hi:
-                out.append((lo, hi))
-        return out
+#: The heating season (one type for every area: :class:`cleanheat.climate.HeatingSeason`; the name is kept for
+#: the callers of this module).
+SeasonDates = HeatingSeason
 
 
 def day_bounds(first: date, last_inclusive: date) -> tuple[datetime, datetime]:

@@ -39,9 +39,10 @@ from cleanheat.emissions.demo_archive import add_archive
 from cleanheat.emissions.hj212.codec import CHINA_TZ, encode, parse_frame
 from cleanheat.emissions.hj212.passwords import hash_password
 from cleanheat.emissions.ingest import BulkWriter, IngestRecord, bulk_insert
-from cleanheat.emissions.limits import MW_PER_T_H, facts_at, read_limit_table
+from cleanheat.emissions.limits import MW_PER_T_H, LimitTable, facts_at, limits_path, read_limit_table
 from cleanheat.emissions.processing import (
     POLLUTANTS,
+    Rules,
     Sample,
     evaluate_day,
     evaluate_hour,
@@ -220,11 +221,11 @@ def _season_hours(ctx, model, scenario: Scenario, k: int, first: date, last: dat
         t += timedelta(hours=1)
 
 
-def _history(session: Session, point: MonitoringPoint, model, scenario: Scenario, rng: random.Random) -> int:
+def _history(session: Session, point: MonitoringPoint, model, scenario: Scenario, rng: random.Random,
+             table: LimitTable, rules: Rules) -> int:
     """Evaluated hours, days and exceedance events of the programme seasons, computed with the same pure
     functions as live data (one sample per hour stands in for its 60 minutes)."""
-    ctx = point_context(session, point, read_limit_table())
-    rules = read_rules()
+    ctx = point_context(session, point, table)
     hours: list[dict] = []
     now = utcnow()
     for k, (first, last) in enumerate(HISTORY):
@@ -331,7 +332,8 @@ def load_demo(session: Session, settings: Settings) -> str:
     session.flush()
     if not new_points:
         return "demo monitoring points exist already; nothing added"
-    table = read_limit_table()
+    table = read_limit_table(limits_path(settings.data_dir))
+    rules = read_rules(settings.data_dir)
     now = utcnow()
     rng = random.Random(2019)
     n_hist = 0
@@ -343,7 +345,7 @@ def load_demo(session: Session, settings: Settings) -> str:
         ctx = point_context(session, point, table)
         model = model_for(ctx.limits_on(now.date()), point.mn, synthetic_password(point.mn), seed=point.id,
                           exceedance_rate=0.004)
-        n_hist += _history(session, point, model, scenario, rng)
+        n_hist += _history(session, point, model, scenario, rng, table, rules)
         records += _live(point, replace(model, exceedance_rate=0.03), live_hours, now)
     session.flush()
     # a few malformed packets as a real receiver keeps them
@@ -356,13 +358,13 @@ def load_demo(session: Session, settings: Settings) -> str:
                      peer="192.0.2.12:50002", reason="garbage", error="bytes outside any frame (10 bytes)"),
     ]
     BulkWriter(session.get_bind()).write(records, connection=session.connection())
-    stats = run_maintenance(session, now=now)
+    stats = run_maintenance(session, now=now, rules=rules, table=table)
     for point, scenario in new_points:
         if scenario.bag_filter:  # the plan's bag filter (方案 §四(五)), registered with the source
             src = session.get(HeatSource, point.source_id)
             src.extra = {**(src.extra or {}), "bag_filter": True}
     n_arch, n_days, n_unmon = add_archive(
-        session, supervision=read_supervision(supervision_path(settings.data_dir)), table=table, rules=read_rules(),
+        session, supervision=read_supervision(supervision_path(settings.data_dir)), table=table, rules=rules,
         history=HISTORY, now=now, first_mn=ARCHIVE_FIRST_MN, mn_of=_mn)
     session.flush()
     audit(session, Actor.system("demo"), "create", "emissions_point", "",

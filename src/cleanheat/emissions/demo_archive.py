@@ -187,7 +187,7 @@ def _mark_bag_filter(src: HeatSource, value: bool) -> None:
 
 
 def add_archive(session: Session, *, supervision: Supervision, table: LimitTable, rules: Rules,
-                history: list[tuple[date, date]], now: datetime, first_mn: int, mn_of) -> tuple[int, int, int]:  # noqa: ANN001
+                history: list[tuple[date, date]], now: datetime, first_mn: int, mn_of) -> tuple[int, int, int]:
     """Archive points and their daily values for the required sources without a point yet. Returns (points,
     daily rows, sources left unmonitored)."""
     have = {pid for (pid,) in session.execute(select(MonitoringPoint.source_id))}

@@ -73,7 +73,7 @@ class WriteStats:
                           self.db_rejected + other.db_rejected)
 
 
-class WriteAborted(Exception):  # noqa: N818 - not an error of the input: the database is unavailable
+class WriteAborted(Exception):  # not an error of the input: the database is unavailable
     """The database refused even a minimal malformed-packet record (unavailable, locked): ``remaining`` are the
     records not written (in order), ``stats`` what was written before."""
 
@@ -172,7 +172,7 @@ class BulkWriter:
             return self.write(records)
         except _TRANSIENT as exc:
             raise WriteAborted(list(records), WriteStats(0, 0, 0, 0), exc) from exc
-        except Exception as exc:  # noqa: BLE001 - some record is refused: find it below
+        except Exception as exc:  # some record is refused: find it below
             log.warning("a batch of %d records failed (%r); writing it in parts", len(records), exc)
         done = WriteStats(0, 0, 0, 0)
         mid = len(records) // 2
@@ -184,7 +184,7 @@ class BulkWriter:
                 continue
             except _TRANSIENT as exc:
                 raise WriteAborted(seg + [r for s in reversed(todo) for r in s], done, exc) from exc
-            except Exception as exc:  # noqa: BLE001 - split further, or keep the single record as malformed
+            except Exception as exc:  # split further, or keep the single record as malformed
                 if len(seg) > 1:
                     mid = len(seg) // 2
                     todo += [seg[mid:], seg[:mid]]
@@ -195,7 +195,7 @@ class BulkWriter:
                       len(r.raw), error)
             try:
                 s = self.write([rejected_record(r, error)])
-            except Exception as exc2:  # noqa: BLE001 - the database takes nothing: retry later
+            except Exception as exc2:  # the database takes nothing: retry later
                 raise WriteAborted(seg + [x for s in reversed(todo) for x in s], done, exc2) from exc2
             done += WriteStats(s.packets, s.malformed, s.readings, s.dirty_hours, 1)
         return done

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import yaml
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from cleanheat.assets.tables import HeatSource, HeatSourceEvent
+from cleanheat.climate import read_heating_season
 from cleanheat.config import Settings
 from cleanheat.emissions.compliance import (
     ComplianceSummary,
@@ -65,9 +65,7 @@ TECHNOLOGY_OF_FUEL = {"biomass": "biomass", "gas": "gas", "natural_gas": "gas", 
 
 
 def read_season(climate_yaml: Path) -> SeasonDates:
-    hs = yaml.safe_load(climate_yaml.read_text(encoding="utf-8"))["heating_season"]
-    return SeasonDates(int(hs["start"]["month"]), int(hs["start"]["day"]), int(hs["end"]["month"]),
-                       int(hs["end"]["day"]))
+    return read_heating_season(climate_yaml.parent)
 
 
 def technology_for(facts: SourceFacts, at: FactsAt) -> str | None:

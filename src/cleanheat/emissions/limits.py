@@ -74,6 +74,7 @@ class LimitSet:
         return self.capacity_le_t_h is None or (cap is not None and cap <= self.capacity_le_t_h)
 
     def limit(self, pollutant: str) -> float | None:
+        """The limit of ``pollutant`` [mg/m³ at the set's reference O2] (None: not limited)."""
         p = self.limits.get(pollutant)
         return p.limit_mg_m3 if p else None
 
@@ -116,14 +117,15 @@ class LimitTable:
         return sorted(out)
 
 
-def limits_path(data_dir: Path | None = None) -> Path:
+def limits_path(data_dir: Path) -> Path:
+    """The limit table under ``data_dir`` (``Settings.data_dir``)."""
     return emissions_data_dir(data_dir) / "limits.yaml"
 
 
 @lru_cache(maxsize=8)
-def read_limit_table(path: Path | None = None) -> LimitTable:
-    """Read and validate the limit table; every problem is reported with its row and field."""
-    path = path or limits_path()
+def read_limit_table(path: Path) -> LimitTable:
+    """Read and validate the limit table (``limits_path(settings.data_dir)``); every problem is reported with its
+    row and field."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     issues: list[InputIssue] = []
     sets: list[LimitSet] = []
@@ -214,6 +216,7 @@ class SourceFacts:
 
     @property
     def capacity_steam_t_h(self) -> float | None:
+        """Capacity [t/h of steam]: the registered one, else derived from the MW [MW]."""
         if self.capacity_t_h is not None:
             return self.capacity_t_h
         if self.capacity_mw is not None:

@@ -34,7 +34,6 @@ O2 = "a19001"
 POLLUTANTS = ("a34013", "a21026", "a21002")
 #: Command code -> interval of the values it carries.
 INTERVAL_OF_CN = {"2011": "rtd", "2051": "minute", "2061": "hour", "2031": "day"}
-INTERVALS = ("rtd", "minute", "hour", "day")
 HOUR = timedelta(hours=1)
 
 
@@ -49,8 +48,8 @@ class Rules:
 
 
 @lru_cache(maxsize=8)
-def read_rules(data_dir: Path | None = None) -> Rules:
-    """The rules in ``data/emissions/rules.yaml``."""
+def read_rules(data_dir: Path) -> Rules:
+    """The rules in ``<data_dir>/emissions/rules.yaml`` (``data_dir``: ``Settings.data_dir``)."""
     raw = yaml.safe_load((emissions_data_dir(data_dir) / "rules.yaml").read_text(encoding="utf-8"))
     v, c, a = raw["validity"], raw["compliance"], raw["alarms"]
     return Rules(

@@ -34,7 +34,7 @@ from cleanheat.config import Settings
 from cleanheat.emissions.hj212.codes import read_code_tables
 from cleanheat.emissions.hj212.server import PointAuth, ReceiverOptions, ReceiverServer
 from cleanheat.emissions.ingest import BulkWriter, IngestRecord, WriteAborted
-from cleanheat.emissions.rollup import run_maintenance
+from cleanheat.emissions.rollup import maintenance_rules, run_maintenance
 from cleanheat.emissions.tables import MonitoringPoint
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 
@@ -152,7 +152,7 @@ class StoreSink:
             self.inflight = len(batch)
             try:
                 ws = await loop.run_in_executor(self.executor, self.writer.write_salvaging, batch)
-            except Exception as exc:  # noqa: BLE001 - the database took nothing more: keep the rest, retry
+            except Exception as exc:  # the database took nothing more: keep the rest, retry
                 _resolve(done, False)  # no answer for a packet that may not be stored: the logger resends
                 self.stats.failed_batches += 1
                 remaining = exc.remaining if isinstance(exc, WriteAborted) else batch
@@ -251,7 +251,7 @@ class Receiver:
             await asyncio.sleep(interval)
             try:
                 await loop.run_in_executor(self.executor, fn)
-            except Exception as exc:  # noqa: BLE001 - a failed periodic job is logged and retried next time
+            except Exception as exc:  # a failed periodic job is logged and retried next time
                 log.error("periodic job %s failed: %r", getattr(fn, "__name__", fn), exc)
 
     async def _stats_loop(self) -> None:
@@ -261,7 +261,7 @@ class Receiver:
 
     def maintenance(self):
         with session_scope(make_sessionmaker(self.engine)) as session:
-            stats = run_maintenance(session)
+            stats = run_maintenance(session, **maintenance_rules(self.settings.data_dir))
         self.maintenance_runs += 1
         self.last_maintenance = stats
         return stats

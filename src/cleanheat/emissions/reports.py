@@ -7,8 +7,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cleanheat.emissions.hj212.codec import CHINA_TZ
-from cleanheat.emissions.hj212.codes import read_code_tables
-from cleanheat.emissions.processing import POLLUTANTS, read_rules
+from cleanheat.emissions.processing import POLLUTANTS
 from cleanheat.emissions.service import MonthlyReport
 from cleanheat.tabular import workbook_bytes
 
@@ -58,7 +57,7 @@ def monthly_xlsx(report: MonthlyReport) -> bytes:
     ws.append([f"重点排污单位（供热热源）在线监测月度达标报告 Monthly CEMS compliance report — {report.label}"])
     ws["A1"].font = Font(bold=True, size=13)
     ws.append([(f"达标判定：有效小时折算均值不超过限值的比例 ≥ {report.threshold:.0%}，且数据有效率 ≥ "
-                f"{read_rules().min_valid_hour_share:.0%} / share of valid hours within limits ≥ threshold")])
+                f"{report.rules.min_valid_hour_share:.0%} / share of valid hours within limits ≥ threshold")])
     ws.append([f"生成时间 generated {report.generated_at.astimezone(CHINA_TZ):%Y-%m-%d %H:%M} (北京时间)"])
     ws.append([])
     header = ["MN", "监测点 point", "热源 source", "热源编码 code", "企业 company", "区县 unit", "污染物 pollutant",
@@ -92,8 +91,8 @@ def monthly_xlsx(report: MonthlyReport) -> bytes:
         ws.column_dimensions[get_column_letter(i)].width = w
     ws.freeze_panes = "A6"
     notes = wb.create_sheet("说明 Notes")
-    rules = read_rules()
-    factors = read_code_tables().factors
+    rules = report.rules
+    names = report.pollutant_names
     for line in [
         "数据来源：HJ 212 在线监测上传的分钟、小时数据；平台按热源所属限值表的基准氧含量重新折算。",
         "Data: HJ 212 minute and hourly uploads; converted by the platform to the reference O2 of the source's limits.",
@@ -103,7 +102,7 @@ def monthly_xlsx(report: MonthlyReport) -> bytes:
         "Share within = valid hours at or below the limit / valid hours, per pollutant; the total line shows the "
         "lowest pollutant (a point complies only when every pollutant reaches the threshold).",
         "限值见 data/emissions/limits.yaml（含来源与置信度）。Limits: data/emissions/limits.yaml.",
-        "污染物 pollutants: " + ", ".join(f"{p} {factors[p].name_zh} {factors[p].name_en}" for p in POLLUTANTS),
+        "污染物 pollutants: " + ", ".join(f"{p} {' '.join(names.get(p, ('', '')))}" for p in POLLUTANTS),
     ]:
         notes.append([line])
     notes.column_dimensions["A"].width = 120
@@ -119,7 +118,7 @@ def _env() -> Environment:
 
 def monthly_html(report: MonthlyReport) -> str:
     return _env().get_template("emissions/report_pdf.html").render(
-        report=report, rules=read_rules(), labels=[(p, POLLUTANT_LABELS[p][0]) for p in POLLUTANTS],
+        report=report, rules=report.rules, labels=[(p, POLLUTANT_LABELS[p][0]) for p in POLLUTANTS],
         generated=report.generated_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"))
 
 

@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import and_, delete, select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from cleanheat.assets.tables import HeatSource, HeatSourceEvent
@@ -23,6 +24,7 @@ from cleanheat.emissions.limits import (
     LimitTable,
     SourceFacts,
     facts_at,
+    limits_path,
     profile_for,
     read_limit_table,
 )
@@ -30,6 +32,7 @@ from cleanheat.emissions.processing import HOUR, O2, POLLUTANTS, Rules, Sample
 from cleanheat.emissions.tables import Alarm, DayValue, DirtyHour, Exceedance, MonitoringPoint, Reading
 from cleanheat.emissions.tables import HourValue as HourRow
 from cleanheat.store.base import utcnow
+from cleanheat.timeutil import PROGRAMME_UTC_OFFSET
 
 EVENT_WINDOW = timedelta(hours=72)
 
@@ -78,9 +81,15 @@ class PointContext:
         return self._cache[day]
 
 
-def point_context(session: Session, point: MonitoringPoint, table: LimitTable | None = None) -> PointContext:
-    return PointContext(point.id, source_facts(session, point.source), table or read_limit_table(),
-                        point.ref_o2_pct)
+def point_context(session: Session, point: MonitoringPoint, table: LimitTable) -> PointContext:
+    """What evaluating ``point`` needs: its source's facts, the limit ``table``, its reference O2 [%]."""
+    return PointContext(point.id, source_facts(session, point.source), table, point.ref_o2_pct)
+
+
+def maintenance_rules(data_dir: Path) -> dict:
+    """The keyword arguments ``rules`` and ``table`` of :func:`run_maintenance` for ``data_dir``
+    (``Settings.data_dir``)."""
+    return {"rules": proc.read_rules(data_dir), "table": read_limit_table(limits_path(data_dir))}
 
 
 # --- upserts ---------------------------------------------------------------------------------------------
@@ -162,9 +171,8 @@ def rebuild_days(session: Session, point_id: int, days: Iterable[date], rules: R
     grouped: dict[tuple[date, str], list] = defaultdict(list)
     limits: dict[tuple[date, str], float | None] = {}
     wanted = set(days)
-    eight = timedelta(hours=8)
     for ts, pollutant, zs, valid, exceeded, limit in hrs:
-        d = (ts + eight).date()  # Beijing day (UTC+8, no daylight saving)
+        d = (ts + PROGRAMME_UTC_OFFSET).date()  # Beijing day (UTC+8, no daylight saving)
         if d in wanted:
             grouped[(d, pollutant)].append(proc.HourValue(
                 pollutant, None, None, zs, None, valid, None, None, None, "", "", limit, exceeded))
@@ -240,10 +248,9 @@ class MaintenanceStats:
     alarms_cleared: int
 
 
-def evaluate_dirty(session: Session, *, rules: Rules, table: LimitTable | None = None,
+def evaluate_dirty(session: Session, *, rules: Rules, table: LimitTable,
                    max_hours: int = 20000) -> tuple[int, int, int]:
     """Evaluate queued hours (and their days and exceedance events). Returns (hours, days, events)."""
-    table = table or read_limit_table()
     dirty = session.execute(select(DirtyHour.point_id, DirtyHour.ts).order_by(DirtyHour.point_id, DirtyHour.ts)
                             .limit(max_hours)).all()
     if not dirty:
@@ -297,10 +304,10 @@ def check_missing_data(session: Session, now: datetime, rules: Rules) -> tuple[i
     return raised, cleared
 
 
-def run_maintenance(session: Session, *, now: datetime | None = None, rules: Rules | None = None,
-                    table: LimitTable | None = None, max_rounds: int = 50) -> MaintenanceStats:
-    """Evaluate the queued hours (up to ``max_rounds`` batches), then raise / clear missing-data alarms."""
-    rules = rules or proc.read_rules()
+def run_maintenance(session: Session, *, rules: Rules, table: LimitTable, now: datetime | None = None,
+                    max_rounds: int = 50) -> MaintenanceStats:
+    """Evaluate the queued hours (up to ``max_rounds`` batches), then raise / clear missing-data alarms, with
+    the ``rules`` and limit ``table`` of the settings' data directory (:func:`maintenance_rules`)."""
     now = now or utcnow()
     hours = days = events = 0
     for _ in range(max_rounds):
@@ -310,11 +317,3 @@ def run_maintenance(session: Session, *, now: datetime | None = None, rules: Rul
             break
     raised, cleared = check_missing_data(session, now, rules)
     return MaintenanceStats(hours, days, events, raised, cleared)
-
-
-def hours_between(session: Session, point_ids: Iterable[int], lo: datetime, hi: datetime) -> list[HourRow]:
-    ids = list(point_ids)
-    if not ids:
-        return []
-    return list(session.scalars(select(HourRow).where(and_(HourRow.point_id.in_(ids), HourRow.ts >= lo,
-                                                           HourRow.ts < hi)).order_by(HourRow.ts)))

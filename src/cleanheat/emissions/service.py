@@ -16,6 +16,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
 from cleanheat.emissions.compliance import ComplianceSummary, PollutantStats, month_bounds, window_hours
+from cleanheat.emissions.hj212.codes import read_code_tables
 from cleanheat.emissions.hj212.crc import CRC_VARIANT_NAMES
 from cleanheat.emissions.hj212.passwords import hash_password, verify_password
 from cleanheat.emissions.processing import POLLUTANTS, Rules, read_rules
@@ -217,10 +219,11 @@ class PointStatus:
         return "normal"
 
 
-def point_statuses(session: Session, actor: Actor, *, now: datetime | None = None, threshold: float = 0.95,
-                   rules: Rules | None = None) -> list[PointStatus]:
+def point_statuses(session: Session, actor: Actor, *, threshold: float, rules: Rules,
+                   now: datetime | None = None) -> list[PointStatus]:
+    """Each visible point's state and month-to-date compliance (``threshold`` [0..1]: the settings';
+    ``rules``: ``read_rules(settings.data_dir)``)."""
     now = now or utcnow()
-    rules = rules or read_rules()
     points = list_points(session, actor)
     if not points:
         return []
@@ -262,20 +265,19 @@ def _next_hour(t: datetime) -> datetime:
 # --- compliance ------------------------------------------------------------------------------------------
 
 def compliance_summaries(session: Session, point_ids: list[int], lo: datetime, hi: datetime, *, threshold: float,
-                         rules: Rules | None = None, hours_in_period: int | None = None,
+                         rules: Rules, hours_in_period: int | None = None,
                          hours_by_point: dict[int, int] | None = None,
                          windows: list[tuple[datetime, datetime]] | None = None) -> dict[int, ComplianceSummary]:
     """Per point and pollutant: statistics of the evaluated hours in [lo, hi) — or in the disjoint ``windows``
     (e.g. the heating days of a year), still one aggregate query — (no access check: callers pass visible
     points). The hours a point is measured against are ``hours_by_point[pid]`` when given, else
     ``hours_in_period``, else the length of the window(s)."""
-    rules = rules or read_rules()
     if not point_ids:
         return {}
     windows = list(windows) if windows else [(lo, hi)]
     judged = HourValue.valid & HourValue.limit_mg_m3.is_not(None) & HourValue.conc_zs_mg_m3.is_not(None)
 
-    def one(cond):  # noqa: ANN001, ANN202 - SQL: how many rows satisfy cond
+    def one(cond):  # SQL: how many rows satisfy cond
         return func.sum(case((cond, 1), else_=0))
 
     zs_valid = case((HourValue.valid, HourValue.conc_zs_mg_m3), else_=None)
@@ -320,7 +322,7 @@ def segment_counts(session: Session, point_ids: list[int], segments: list[tuple[
         return {}
     judged = HourValue.valid & HourValue.limit_mg_m3.is_not(None) & HourValue.conc_zs_mg_m3.is_not(None)
 
-    def one(cond):  # noqa: ANN001, ANN202
+    def one(cond):
         return func.sum(case((cond, 1), else_=0))
 
     zs_valid = case((HourValue.valid, HourValue.conc_zs_mg_m3), else_=None)
@@ -411,15 +413,20 @@ class MonthlyReport:
     threshold: float
     rows: list[MonthlyRow] = field(default_factory=list)
     generated_at: datetime = field(default_factory=utcnow)
+    #: the rules the report was judged by (``rules.yaml``: valid hour, data-capture share)
+    rules: Rules = field(default_factory=Rules)
+    #: pollutant code -> (Chinese name, English name) (``factors.yaml``)
+    pollutant_names: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return f"{self.year}-{self.month:02d}"
 
 
-def monthly_report(session: Session, actor: Actor, year: int, month: int, *, threshold: float,
-                   rules: Rules | None = None, now: datetime | None = None) -> MonthlyReport:
-    """Monthly compliance of every visible monitoring point."""
+def monthly_report(session: Session, actor: Actor, year: int, month: int, *, threshold: float, data_dir: Path,
+                   now: datetime | None = None) -> MonthlyReport:
+    """Monthly compliance of every visible monitoring point (``threshold`` [0..1]; the rules and pollutant names
+    of ``data_dir``, the settings' data directory)."""
     if not (1 <= month <= 12) or not (2000 <= year <= 2100):
         raise InputError("月份无效 / invalid month", [InputIssue(f"{year}-{month}", field="month")])
     points = list_points(session, actor)
@@ -427,10 +434,14 @@ def monthly_report(session: Session, actor: Actor, year: int, month: int, *, thr
     hi = min(hi, _next_hour(now or utcnow()))  # month to date
     if hi <= lo:
         raise InputError("月份尚未开始 / the month has not begun", [InputIssue(f"{year}-{month:02d}", field="month")])
+    rules = read_rules(data_dir)
+    factors = read_code_tables(data_dir).factors
     sums = compliance_summaries(session, [p.id for p in points], lo, hi, threshold=threshold, rules=rules)
     companies = dict(session.execute(select(Organisation.id, Organisation.name_zh)).all())
     return MonthlyReport(year, month, threshold,
-                         [MonthlyRow(p, companies.get(p.source.org_id, ""), sums[p.id]) for p in points])
+                         [MonthlyRow(p, companies.get(p.source.org_id, ""), sums[p.id]) for p in points],
+                         rules=rules, pollutant_names={p: (factors[p].name_zh, factors[p].name_en)
+                                                       for p in POLLUTANTS if p in factors})
 
 
 # --- series, days, events, alarms, packets --------------------------------------------------------------------

@@ -12,7 +12,7 @@ from cleanheat.auth.roles import OrgKind
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
 from cleanheat.emissions.hj212.passwords import hash_password
-from cleanheat.emissions.limits import read_limit_table
+from cleanheat.emissions.limits import LimitTable
 from cleanheat.emissions.rollup import point_context
 from cleanheat.emissions.tables import MonitoringPoint
 from cleanheat.emissions.traffic import StackModel
@@ -43,7 +43,7 @@ def model_for(ctx_limits, mn: str, password: str, seed: int, exceedance_rate: fl
                       exceedance_factor=1.0 / share_of_limit * 1.25)
 
 
-def stack_models(session: Session, n: int, *, register: bool = False, seed: int = 1,
+def stack_models(session: Session, n: int, *, table: LimitTable, register: bool = False, seed: int = 1,
                  exceedance_rate: float = 0.02, today: date | None = None) -> list[StackModel]:
     """Models of the first ``n`` active points (registering SIM-nnnn sources and points when asked); only
     simulated and demo points, whose passwords follow a rule (:func:`synthetic_password`), can be simulated."""
@@ -53,7 +53,6 @@ def stack_models(session: Session, n: int, *, register: bool = False, seed: int 
         register_sim_points(session, n - len(points))
         points = list(session.scalars(select(MonitoringPoint).where(MonitoringPoint.active.is_(True))
                                       .order_by(MonitoringPoint.id).limit(n)))
-    table = read_limit_table()
     today = today or utcnow().date()
     out = []
     for p in points:

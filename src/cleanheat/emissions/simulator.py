@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from cleanheat.emissions.hj212.codec import encode, parse_frame
 from cleanheat.emissions.hj212.deframer import Deframer, Frame
 from cleanheat.emissions.traffic import DAY, HOUR, MINUTE, StackModel
+from cleanheat.timeutil import PROGRAMME_UTC_OFFSET
 
 
 @dataclass
@@ -104,7 +105,7 @@ def schedule(model: StackModel, start: datetime, minutes: int, rtd_per_minute: i
         end = t + MINUTE
         if end.minute == 0:
             yield model.hour_packet(end - HOUR)
-            local = end + timedelta(hours=8)
+            local = end + PROGRAMME_UTC_OFFSET
             if local.hour == 0:
                 yield model.day_packet(end - DAY)
 
@@ -148,7 +149,7 @@ class _Logger:
                 if isinstance(ev, Frame):
                     try:
                         p = parse_frame(ev.data)
-                    except Exception:  # noqa: BLE001 - count, never crash the simulator
+                    except Exception:  # count, never crash the simulator
                         self.stats.answers["unparseable"] += 1
                         continue
                     key = p.cn if p.cn != "9011" else f"9011:{p.cp_fields.get('QnRtn', '?')}"
@@ -241,7 +242,7 @@ async def simulate(models: list[StackModel], opts: SimOptions,
                 if delay > 0:
                     await asyncio.sleep(delay)
             else:  # real time: wait until the packet's own time
-                sent_at = datetime.strptime(p.qn, "%Y%m%d%H%M%S%f").replace(tzinfo=UTC) - timedelta(hours=8)
+                sent_at = datetime.strptime(p.qn, "%Y%m%d%H%M%S%f").replace(tzinfo=UTC) - PROGRAMME_UTC_OFFSET
                 delay = (sent_at - datetime.now(UTC)).total_seconds()
                 if delay > 0:
                     await asyncio.sleep(delay)

@@ -117,14 +117,14 @@ class Supervision:
                               [InputIssue("no default threshold row", file=self.path)])
 
 
-def supervision_path(data_dir: Path | None = None) -> Path:
+def supervision_path(data_dir: Path) -> Path:
+    """The supervision rules under ``data_dir`` (``Settings.data_dir``)."""
     return emissions_data_dir(data_dir) / "supervision.yaml"
 
 
 @lru_cache(maxsize=8)
-def read_supervision(path: Path | None = None) -> Supervision:
+def read_supervision(path: Path) -> Supervision:
     """Read and validate the rules; every problem is reported with its row and field."""
-    path = path or supervision_path()
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     issues: list[InputIssue] = []
 

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 
 from cleanheat.emissions.hj212.codec import Packet, format_qn, format_time, make_packet
+from cleanheat.timeutil import PROGRAMME_UTC_OFFSET
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -97,7 +98,7 @@ class StackModel:
         return self._u(_K_MNT, self._hour_index(t)) < self.maintenance_rate
 
     def minute_flag(self, t: datetime) -> str:
-        local = t + timedelta(hours=8)
+        local = t + PROGRAMME_UTC_OFFSET
         if local.hour == self.calibration_hour and local.minute < self.calibration_minutes:
             return "C"
         if self.in_maintenance(t):
@@ -113,7 +114,7 @@ class StackModel:
             return self._gauss(base, n, sigma)
 
         i = 0
-        local_h = (t + timedelta(hours=8)).hour + t.minute / 60
+        local_h = (t + PROGRAMME_UTC_OFFSET).hour + t.minute / 60
         load = 0.85 + 0.15 * math.cos((local_h - 6) / 24 * 2 * math.pi)  # peak in the early morning
         o2 = max(3.0, min(18.0, self.o2_pct + g(i, 0, 0.3) - 0.8 * (load - 0.85)))
         conv = (21.0 - o2) / (21.0 - self.ref_o2_pct)  # measured = zs * conv

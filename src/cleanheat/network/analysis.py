@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from importlib import resources
@@ -28,12 +27,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from cleanheat.climate import read_climate
 from cleanheat.network.catalogue import pipe_catalogue
 from cleanheat.network.model import Network
 from cleanheat.network.solver import solve
+from cleanheat.units import J_PER_GJ
 
 K0 = 273.15
-J_PER_GJ = 1e9
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class SeasonalLoss:
 
     @property
     def loss_pct(self) -> float:
+        """Heat loss as a share of the heat the sources supply [%]."""
         return 100.0 * self.heat_loss_gj / self.heat_source_gj if self.heat_source_gj else float("nan")
 
     def ranking(self, net: Network, top: int = 20) -> list[dict]:
@@ -77,22 +78,24 @@ class SeasonalLoss:
 
 @lru_cache(maxsize=1)
 def heat_value() -> dict:
+    """The value of saved heat (``network/data/heat_value.yaml``: price [yuan/GJ] with its source)."""
     return yaml.safe_load(resources.files("cleanheat.network").joinpath("data/heat_value.yaml").read_text())
 
 
-def harbin_season(data_dir: Path, bin_k: float = 2.0) -> SeasonConditions:
-    """Heating-season bins from Harbin's typical weather year and climate.yaml."""
-    from cleanheat.weather.epw import harbin_epw_path, read_epw
+def heating_season_conditions(city_dir: Path, bin_k: float = 2.0) -> SeasonConditions:
+    """Heating-season bins [K wide] of the city's typical weather year, with the season dates and design
+    temperatures of ``<city_dir>/climate.yaml`` (:func:`cleanheat.climate.read_climate`)."""
+    from cleanheat.weather.epw import read_epw
 
-    climate = yaml.safe_load((Path(data_dir) / "harbin" / "climate.yaml").read_text(encoding="utf-8"))
-    weather = read_epw(harbin_epw_path(data_dir))
-    start = climate["heating_season"]["start"]
-    end = climate["heating_season"]["end"]
+    climate = read_climate(city_dir)
+    if climate.weather_file is None:
+        raise ValueError(f"{Path(city_dir) / 'climate.yaml'}: no weather_file")
+    weather = read_epw(climate.weather_file)
+    season = climate.season
     local = weather.time_utc + np.timedelta64(int(weather.utc_offset_h * 3600), "s")
     months = local.astype("datetime64[M]").astype(int) % 12 + 1
     days = (local.astype("datetime64[D]") - local.astype("datetime64[M]")).astype(int) + 1
-    md = months * 100 + days
-    in_season = (md >= start["month"] * 100 + start["day"]) | (md < end["month"] * 100 + end["day"])
+    in_season = season.mask(months, days)
     depths = sorted(weather.ground_temp_c)
     depth = min(depths, key=lambda d: abs(d - 1.5)) if depths else None
     if depth is not None:
@@ -100,14 +103,15 @@ def harbin_season(data_dir: Path, bin_k: float = 2.0) -> SeasonConditions:
     else:
         t_ground_h = np.full(len(months), 5.0)
     return season_bins(weather.dry_bulb_c[in_season], t_ground_h[in_season],
-                       t_design_c=float(climate["design"]["outdoor_design_temp_c"]["value"]),
-                       t_indoor_c=float(climate["design"]["indoor_design_temp_c"]["value"]), bin_k=bin_k,
-                       source=f"{weather.station}, heating season {start['month']}/{start['day']}-"
-                              f"{end['month']}/{end['day']}, ground at {depth} m")
+                       t_design_c=climate.outdoor_design_c, t_indoor_c=climate.indoor_design_c, bin_k=bin_k,
+                       source=f"{weather.station}, heating season {season.start_month}/{season.start_day}-"
+                              f"{season.end_month}/{season.end_day}, ground at {depth} m")
 
 
 def season_bins(t_out_c: np.ndarray, t_ground_c: np.ndarray, *, t_design_c: float, t_indoor_c: float,
                 bin_k: float = 2.0, source: str = "") -> SeasonConditions:
+    """Group hourly outdoor temperatures ``t_out_c`` [°C] (ground ``t_ground_c`` [°C]) into bins ``bin_k`` [K]
+    wide: mean temperatures and hours [h] per bin, with the design and indoor temperatures [°C]."""
     t_out_c = np.asarray(t_out_c, dtype=float)
     t_ground_c = np.asarray(t_ground_c, dtype=float)
     k = np.floor(t_out_c / bin_k).astype(int)
@@ -120,7 +124,9 @@ def season_bins(t_out_c: np.ndarray, t_ground_c: np.ndarray, *, t_design_c: floa
 
 def operating_point(net: Network, t_out_c: float, t_ground_c: float, season: SeasonConditions, *,
                     supply_min_c: float = 65.0, return_min_c: float = 40.0, supply_offset_k: float = 0.0) -> Network:
-    """The network at one outdoor temperature (load fraction, quality regulation, ground temperature)."""
+    """The network at one outdoor temperature ``t_out_c`` [°C] (load fraction, quality regulation between
+    ``supply_min_c``/``return_min_c`` [°C] and design, ground temperature ``t_ground_c`` [°C], supply shifted by
+    ``supply_offset_k`` [K])."""
     q = float(np.clip((season.t_indoor_c - t_out_c) / (season.t_indoor_c - season.t_design_c), 0.0, 1.0))
     s = net.sources
     ts_des = s.supply_temperature_k - K0
@@ -266,11 +272,3 @@ def renovation(net: Network, season: SeasonConditions, *, replace: Sequence[str]
     return RenovationResult(base=base, scenario=scen, price_yuan_per_gj=price,
                             description="; ".join(parts) or "no change", replaced=tuple(replace),
                             already_preinsulated=tuple(done))
-
-
-def season_label(today: date | None = None) -> str:
-    from cleanheat.timeutil import local_today
-
-    today = today or local_today()
-    y = today.year if today.month >= 7 else today.year - 1
-    return f"{y}-{y + 1}"

@@ -117,7 +117,7 @@ class CoreSystem:
             shape=(len(cb), nu),
         )
         self.AT = self.A.T.tocsr()
-    def factorise(self, g: np.ndarray):  # noqa: ANN201
+    def factorise(self, g: np.ndarray):
         """The LU factorisation of ``A^T diag(g) A``."""
         vals = np.concatenate([g[self.sel_f], g[self.sel_t], -g[self.sel_b], -g[self.sel_b]])
         data = np.bincount(self.slot, weights=vals, minlength=len(self.indices))

@@ -223,9 +223,6 @@ class Network:
     def n_nodes(self) -> int:
         return len(self.nodes)
 
-    def node_index(self) -> dict[str, int]:
-        return {str(k): i for i, k in enumerate(self.nodes.id)}
-
     def validate(self, file: str | None = None) -> Network:
         """Check the model; raise :class:`NetworkInputError` listing every problem. Returns ``self``."""
         issues: list[InputIssue] = []

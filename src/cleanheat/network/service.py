@@ -25,7 +25,7 @@ from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit, get_org_by_code
 from cleanheat.config import Settings
 from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
-from cleanheat.network.analysis import harbin_season, heat_value, renovation, seasonal_heat_loss
+from cleanheat.network.analysis import heat_value, heating_season_conditions, renovation, seasonal_heat_loss
 from cleanheat.network.errors import NetworkSolveError, NonConvergenceError
 from cleanheat.network.friction import MODELS
 from cleanheat.network.io import FORMATS, dump_native, parse_native, parse_network, result_json
@@ -36,14 +36,13 @@ from cleanheat.tabular import csv_cell
 
 READ_ROLES = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
 WRITE_ROLES = (Role.HEAT_COMPANY,)
-RUN_KINDS = ("solve", "seasonal", "renovation")
 K0 = 273.15
 BAR = 1e5
 
 
 # --- scoping ---------------------------------------------------------------------------------------------
 
-def _scope(query, actor: Actor):  # noqa: ANN001, ANN202
+def _scope(query, actor: Actor):
     if actor.city_wide:
         return query
     return query.where(StoredNetwork.org_id == actor.org_id)
@@ -220,7 +219,7 @@ def solve_network(session: Session, actor: Actor, network_id: int, *, pandapipes
     return run
 
 
-def _store_pipes(session: Session, run_id: int, net: Network, r) -> None:  # noqa: ANN001
+def _store_pipes(session: Session, run_id: int, net: Network, r) -> None:
     p = net.pipes
     n = len(p)
     if not n:
@@ -274,7 +273,7 @@ def seasonal_analysis(session: Session, actor: Actor, settings: Settings, networ
     if not 0.5 <= bin_k <= 10:
         raise InputError("bad bin width", [InputIssue("bin_k must be between 0.5 and 10 K", field="bin_k")])
     net = model_of(stored)
-    season = harbin_season(settings.data_dir, bin_k=bin_k)
+    season = heating_season_conditions(settings.city_dir, bin_k=bin_k)
     run = NetworkRun(network_id=stored.id, kind="seasonal", options={"bin_k": bin_k}, created_by=actor.actor)
     try:
         loss = seasonal_heat_loss(net, season)
@@ -331,7 +330,7 @@ def renovation_scenario(session: Session, actor: Actor, settings: Settings, netw
         raise InputError("nothing to change", [InputIssue("choose pipes to replace or a supply temperature change",
                                                           field="pipes")])
     net = model_of(stored)
-    season = harbin_season(settings.data_dir, bin_k=bin_k)
+    season = heating_season_conditions(settings.city_dir, bin_k=bin_k)
     run = NetworkRun(network_id=stored.id, kind="renovation", created_by=actor.actor)
     try:
         base = seasonal_heat_loss(net, season)
@@ -489,4 +488,3 @@ def _r(v: float) -> float | None:
     if v is None or not math.isfinite(v):
         return None
     return float(f"{v:.6g}")
-

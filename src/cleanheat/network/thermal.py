@@ -58,12 +58,6 @@ def topological_levels(n: int, u: np.ndarray, v: np.ndarray) -> list[np.ndarray]
     return levels
 
 
-def topological_order(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray | None:
-    """All n nodes in an order where every edge ``u -> v`` runs forward, or None on a cycle."""
-    levels = topological_levels(n, u, v)
-    return None if levels is None else np.concatenate(levels)
-
-
 class LevelSchedule:
     """Forward substitution ``x[d] = b[d] - sum_e c_e x[u_e]`` over the edges ``u_e -> d_e`` of a DAG, level by
     level. Built once per edge pattern; :meth:`solve` takes the coefficients in the edges' order."""

@@ -43,8 +43,6 @@ REASONS = {
     5: ("缺少所需的本地资源", "the local resource it needs is missing"),
     6: ("现状方式（仅保留现有）", "status quo (only kept where it exists)"),
 }
-COST_PARTS = {"capital": ("投资年金", "capital (annualised)"), "network": ("热网延伸年金", "network extension"),
-              "om": ("运行维护", "O&M"), "energy": ("能源", "energy")}
 
 
 def money(x: float) -> Decimal:

@@ -14,13 +14,11 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from cleanheat.climate import HeatingSeason, read_climate
 from cleanheat.planner.catalogue import CopCurve
+from cleanheat.units import J_PER_GJ, S_PER_H
 from cleanheat.weather.epw import WeatherYear
-
-S_PER_H = 3600.0
-J_PER_GJ = 1e9
 
 
 @dataclass(frozen=True)
@@ -38,10 +36,12 @@ class ClimateProfile:
 
     @property
     def season_hours(self) -> int:
+        """Hours in the heating season [h]."""
         return len(self.season_temps_c)
 
     @property
     def mean_temp_c(self) -> float:
+        """Mean outdoor temperature over the season hours [°C]."""
         return float(self.season_temps_c.mean())
 
     @property
@@ -54,26 +54,26 @@ class ClimateProfile:
         return np.asarray(q_design_w_m2, dtype=float) * self.heat_gj_per_w_m2
 
     def seasonal_cop(self, curve: CopCurve) -> float:
-        """Load-weighted seasonal COP: Σ load / Σ (load / COP(T_h))."""
+        """Load-weighted seasonal COP [-]: Σ load / Σ (load / COP(T_h))."""
         w = self.load_fraction
         return float(w.sum() / (w / curve.cop(self.season_temps_c)).sum())
 
     def design_cop(self, curve: CopCurve) -> float:
-        """COP at the outdoor design temperature (sizes the grid connection)."""
+        """COP [-] at the outdoor design temperature (sizes the grid connection)."""
         return float(curve.cop(self.design_c))
 
 
 def season_mask(local_month: np.ndarray, local_day: np.ndarray, start: tuple[int, int],
                 end: tuple[int, int]) -> np.ndarray:
-    """Hours within a season running from ``start`` to ``end`` (both days included), across the new year."""
-    md = local_month * 100 + local_day
-    s, e = start[0] * 100 + start[1], end[0] * 100 + end[1]
-    return (md >= s) | (md <= e) if s > e else (md >= s) & (md <= e)
+    """Hours within a season running from ``start`` to ``end`` (month, day; both days included), across the new
+    year (:meth:`cleanheat.climate.HeatingSeason.mask`)."""
+    return HeatingSeason(*start, *end).mask(local_month, local_day)
 
 
 def climate_profile(weather: WeatherYear, *, indoor_c: float, design_c: float, season_start: tuple[int, int],
                     season_end: tuple[int, int], source: str = "") -> ClimateProfile:
-    """Build the profile from an hourly weather year (local standard time decides the season days)."""
+    """Build the profile from an hourly weather year (local standard time decides the season days); ``indoor_c``
+    and ``design_c`` [°C], ``season_start``/``season_end`` (month, day), both days heated."""
     local = weather.local_time().astype("datetime64[D]")
     months = (local.astype("datetime64[M]").astype(int) % 12) + 1
     days = (local - local.astype("datetime64[M]")).astype(int) + 1
@@ -85,21 +85,20 @@ def climate_profile(weather: WeatherYear, *, indoor_c: float, design_c: float, s
 
 
 def read_climate_yaml(path: Path) -> dict:
-    """Design temperatures and season dates from ``data/<city>/climate.yaml``."""
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    design = doc["design"]
-    season = doc["heating_season"]
+    """Design temperatures [°C] and season dates of ``data/<city>/climate.yaml`` (read by
+    :func:`cleanheat.climate.read_climate`) as the keyword arguments of :func:`climate_profile`."""
+    c = read_climate(Path(path).parent)
     return {
-        "indoor_c": float(design["indoor_design_temp_c"]["value"]),
-        "design_c": float(design["outdoor_design_temp_c"]["value"]),
-        "season_start": (int(season["start"]["month"]), int(season["start"]["day"])),
-        "season_end": (int(season["end"]["month"]), int(season["end"]["day"])),
-        "source": f"{path.name}: {design['outdoor_design_temp_c']['source']}; season {season['source']}",
+        "indoor_c": c.indoor_design_c,
+        "design_c": c.outdoor_design_c,
+        "season_start": c.season.start,
+        "season_end": c.season.end,
+        "source": f"{Path(path).name}: {c.design_source}; season {c.season_source}",
     }
 
 
 def season_days(start: tuple[int, int], end: tuple[int, int], year: int = 2001) -> int:
-    """Days in a season from ``start`` to ``end`` inclusive (non-leap year by default)."""
+    """Days [d] in a season from ``start`` to ``end`` (month, day) inclusive (non-leap year by default)."""
     s = date(year, *start)
     e = date(year + 1 if start > end else year, *end)
     return (e - s).days + 1

@@ -42,9 +42,9 @@ from cleanheat.planner.catalogue import AREA_TYPES
 from cleanheat.planner.errors import PathwaySolveError
 from cleanheat.planner.scenario import Scenario
 from cleanheat.programme.model import AREA_TYPE_LABELS
+from cleanheat.units import M2_PER_WAN
 
-WAN = 1e4
-TOL = 1e-7
+WAN = float(M2_PER_WAN)
 #: Row kinds that express what the city wants (made elastic to explain an infeasible scenario).
 REQUIREMENTS = ("rate_target", "tech_target", "cap")
 ROW_UNITS = {  # row unit, how one row unit converts to the reported unit, reported unit

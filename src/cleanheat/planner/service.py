@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cleanheat.auth.roles import Role
@@ -359,10 +359,6 @@ def get_proposal(session: Session, actor: Actor, proposal_id: int) -> PlannerPro
     return row
 
 
-def count_proposals(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(PlannerProposal)) or 0)
-
-
 def export_proposal_yaml(session: Session, actor: Actor, proposal_id: int, *, kind: str = "targets",
                          settings: Settings | None = None) -> str:
     """The proposal as YAML in the shape of ``data/<city>/targets.yaml`` (``kind="targets"``) or of
@@ -435,4 +431,3 @@ def result_report(session: Session, actor: Actor, settings: Settings, result_id:
     if fmt == "pdf":
         return report.write_pdf(view.summary, cat, lang, result_id=result_id), "application/pdf", f"{name}.pdf"
     raise NotFoundError(f"no report format {fmt!r}")
-

@@ -307,13 +307,6 @@ def apportion(plan: PlanData, figures: Iterable[UnitFigures], verdicts: Iterable
     return Apportionment(dict(moved), dict(unverified), results, unattributed)
 
 
-def reclassify(plan: PlanData, figures: Iterable[UnitFigures], verdicts: Iterable[SourceVerdict]
-               ) -> tuple[dict[tuple[str, str, str], float], list[VerificationResult]]:
-    """Area to move from clean to not clean per (unit, area_type, technology) (see :func:`apportion`)."""
-    a = apportion(plan, figures, verdicts)
-    return a.moved, a.sources
-
-
 def evaluate(plan: PlanData, period: Period, figures: list[UnitFigures], *,
              registry_counts: Mapping[str, float] | None = None,
              verdicts: Iterable[SourceVerdict] = (), annual: bool = False, windows: Iterable = ()) -> Evaluation:

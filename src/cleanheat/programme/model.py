@@ -58,7 +58,7 @@ class Period:
     def is_year_end(self) -> bool:
         return self.quarter == 4
 
-    def end_date(self):  # noqa: ANN201 - datetime.date
+    def end_date(self):  # datetime.date
         from datetime import date
 
         month = self.quarter * 3

@@ -140,7 +140,7 @@ def read_plan(directory: Path) -> PlanData:
         tasks.append(spec)
     need(len({t.code for t in tasks}) == len(tasks), "tasks", "duplicate task codes")
 
-    def opt_float(v):  # noqa: ANN001, ANN202 - YAML 1.1 reads 2.15e6 (no sign in the exponent) as text
+    def opt_float(v):  # YAML 1.1 reads 2.15e6 (no sign in the exponent) as text
         return None if v is None else float(v)
 
     projects = tuple(

@@ -95,7 +95,7 @@ def load_plan(session: Session, code: str | None = None) -> PlanData:
     row = get_plan_row(session, code)
     pid = row.id
 
-    def rows(table, order=None):  # noqa: ANN001, ANN202
+    def rows(table, order=None):
         q = select(table).where(table.plan_id == pid)
         return list(session.scalars(q.order_by(order if order is not None else table.id)))
 

@@ -33,7 +33,8 @@ from cleanheat.programme.model import (
 )
 from cleanheat.programme.tables import Report
 from cleanheat.tabular import workbook_bytes
-from cleanheat.web import formatting
+from cleanheat.timeutil import PROGRAMME_TZ
+from cleanheat.units import num, pct, share_pct, wan_m2
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
 STATUS_ZH = {"met": "达标", "lagging": "滞后", "missed": "未达标", "no_data": "无数据", None: "—"}
@@ -50,7 +51,7 @@ def parse_report_period(text: str) -> tuple[Period, bool]:
         raise InputError("bad period", [InputIssue(f"“{text}”应为季度（如 2020Q4）或年份（如 2021）", field="period")]) from exc
 
 
-def task_display(task) -> tuple[float | None, float, str]:  # noqa: ANN001
+def task_display(task) -> tuple[float | None, float, str]:
     """(target, actual, unit) in display units (万m², %)."""
     scale = task_display_scale(task.measure)
     unit = task_display_unit(task.measure, task.unit_zh)
@@ -62,7 +63,7 @@ EVIDENCE_ZH = {"compliant": "达标", "non_compliant": "不达标", "no_monitori
                "insufficient_data": "数据不足", "not_required": "无需监测"}
 
 
-def lead(r, basis: str) -> tuple:  # noqa: ANN001 - a RateResult
+def lead(r, basis: str) -> tuple:  # a RateResult
     """(rate, status, gap_m2, clean_area_m2) of the figure a report leads with (``Settings.report_rate_basis``)."""
     if basis == "verified":
         return r.verified, r.verified_status, r.verified_gap_m2, r.verified_clean_area_m2
@@ -93,7 +94,7 @@ def build_context(session: Session, actor: Actor, plan: PlanData, period: Period
     techs = [t for t in ev.technologies if t.area_m2 > 0]
     chart_tech = charts.horizontal_bars([t.name_zh for t in techs], [t.area_m2 / 1e4 for t in techs],
                                         title="各取暖方式取暖面积（万m²）")
-    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    now = datetime.now(ZoneInfo(PROGRAMME_TZ))
     return {
         "plan": plan, "ev": ev, "period": period, "annual": annual, "trend": trend,
         "title": f"{plan.city}冬季清洁取暖{'年度' if annual else '季度'}评价报告（{period.year}年"
@@ -103,7 +104,7 @@ def build_context(session: Session, actor: Actor, plan: PlanData, period: Period
         "task_display": task_display, "synthetic": plan_synthetic > 0,
         "chart_rates": charts.data_uri(chart_rates), "chart_trend": charts.data_uri(chart_trend),
         "chart_tech": charts.data_uri(chart_tech), "generated": now.strftime("%Y-%m-%d %H:%M"),
-        "wan": formatting.wan_m2, "pct": formatting.pct, "num": formatting.num, "share": formatting.share_pct,
+        "wan": wan_m2, "pct": pct, "num": num, "share": share_pct,
         "basis": basis, "basis_zh": BASIS_ZH, "tech_zh": {t.code: t.name_zh for t in plan.technologies}, "lead": lambda r: lead(r, basis), "evidence_zh": EVIDENCE_ZH,
     }
 
@@ -135,7 +136,7 @@ def render_xlsx(ctx: dict) -> bytes:
     wb = Workbook()
     bold, head = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
 
-    def header(ws, cols: list[str]) -> None:  # noqa: ANN001
+    def header(ws, cols: list[str]) -> None:
         ws.append(cols)
         for c in ws[ws.max_row]:
             c.font, c.fill = bold, head
@@ -220,7 +221,7 @@ def render_xlsx(ctx: dict) -> bytes:
     return workbook_bytes(wb)
 
 
-def _verification_sheet(wb: Workbook, ev: Evaluation, header) -> None:  # noqa: ANN001
+def _verification_sheet(wb: Workbook, ev: Evaluation, header) -> None:
     """The evidence per source and the reported clean area without a registered source (docs/evidence.md)."""
     vs = wb.create_sheet("在线监测核验")
     vs.append(["核验时段：" + "；".join(f"{a} – {b}" for a, b in ev.windows)])
@@ -231,7 +232,7 @@ def _verification_sheet(wb: Workbook, ev: Evaluation, header) -> None:  # noqa: 
     for v in ev.verification:
         vs.append([v.name_zh, v.admin_unit_code, AREA_TYPE_LABELS[v.area_type][0], v.technology,
                    round(v.served_area_m2 / 1e4, 1), "是" if v.required else "否", EVIDENCE_ZH.get(v.evidence, "")]
-                  + [formatting.share_pct(v.pollutants[p]["compliant_share"], 2) if p in v.pollutants else None
+                  + [share_pct(v.pollutants[p]["compliant_share"], 2) if p in v.pollutants else None
                      for p in pols]
                   + [round(v.counted_clean_m2 / 1e4, 1), round(v.unverified_m2 / 1e4, 1),
                      round(v.reclassified_m2 / 1e4, 1), v.reason])

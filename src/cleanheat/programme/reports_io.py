@@ -19,8 +19,8 @@ from cleanheat.errors import InputIssue
 from cleanheat.programme.errors import ReportImportError
 from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES, Period, PlanData, task_display_unit
 from cleanheat.tabular import Cell, Sheet, SheetLimits, parse_number, read_workbook, workbook_bytes
+from cleanheat.units import M2_PER_WAN
 
-M2_PER_WAN = 10_000
 #: A single cell above this many 万m² (2亿m², half the city) can only be an area typed in m².
 MAX_PLAUSIBLE_WAN_M2 = 20_000
 #: Sums of technology rows may differ from the stated totals by rounding only.
@@ -377,7 +377,7 @@ def _task_value(measure: str, v: Decimal) -> float:
     return float(v)
 
 
-def _check_task_value(task, cell: Cell, filename: str, sheet: str, issues: _Issues) -> float | None:  # noqa: ANN001
+def _check_task_value(task, cell: Cell, filename: str, sheet: str, issues: _Issues) -> float | None:
     try:
         v = parse_number(cell)
     except ValueError as exc:

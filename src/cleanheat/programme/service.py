@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from cleanheat.assets import heat_sources
-from cleanheat.auth.roles import REPORTING_ORG_KINDS, OrgKind, Role
+from cleanheat.auth.roles import REPORTING_ORG_KINDS, Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
 from cleanheat.config import Settings
@@ -149,7 +149,7 @@ def review_report(session: Session, actor: Actor, report_id: int, decision: str,
     return report
 
 
-def _scoped_reports(actor: Actor):  # noqa: ANN202
+def _scoped_reports(actor: Actor):
     q = select(Report).options(selectinload(Report.areas), selectinload(Report.tasks))
     if not actor.city_wide:
         q = q.where(Report.org_id == actor.org_id)
@@ -227,12 +227,15 @@ def counted_figures(session: Session, plan: PlanData, period: Period) -> list[in
     return figures_at(accepted_reports(session, plan), period)
 
 
-def registry_counts(session: Session, plan: PlanData, period: Period) -> dict[str, float] | None:
-    """Task progress counted from the heat-source registry (None when the registry is empty)."""
+def registry_counts(session: Session, plan: PlanData, period: Period, settings: Settings | None = None
+                    ) -> dict[str, float] | None:
+    """Task progress counted from the heat-source registry (None when the registry is empty; MW per t/h from
+    the settings' ``conversions.yaml``)."""
     if heat_sources.registry_is_empty(session):
         return None
     rules = {t.code: dict(t.registry_rule, measure=t.measure) for t in plan.tasks if t.registry_rule}
-    return heat_sources.count_for_rules(session, rules, date(plan.start_year, 1, 1), period.end_date())
+    return heat_sources.count_for_rules(session, rules, date(plan.start_year, 1, 1), period.end_date(),
+                                        heat_sources.mw_per_t_h((settings or Settings()).city_dir))
 
 
 def source_verdicts(session: Session, plan: PlanData, period: Period, settings: Settings | None = None
@@ -241,7 +244,7 @@ def source_verdicts(session: Session, plan: PlanData, period: Period, settings: 
     return verdicts_for_periods(session, plan, [period], settings)[period]
 
 
-def _link():  # noqa: ANN202 - the emissions area's ledger link, or None when it is not installed
+def _link():  # the emissions area's ledger link, or None when it is not installed
     try:
         return importlib.import_module("cleanheat.emissions.ledger_link")
     except ModuleNotFoundError as exc:
@@ -293,7 +296,7 @@ def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, perio
                          [InputIssue(f"{period} 不在方案期 {plan.start_year}–{plan.end_year} 内", field="period")])
     ev = indicators.evaluate(
         plan, period, counted_figures(session, plan, period),
-        registry_counts=registry_counts(session, plan, period),
+        registry_counts=registry_counts(session, plan, period, settings),
         verdicts=source_verdicts(session, plan, period, settings) if with_verification else (),
         annual=period.is_year_end,
         windows=evidence_windows(period, settings) if with_verification else (),
@@ -326,9 +329,8 @@ def supervision_list(session: Session, actor: Actor, plan: PlanData, period: Per
         own = actor.admin_unit_code
         own_sources = _own_source_codes(session, actor) if actor.role == Role.HEAT_COMPANY else set()
         rows = [v for v in rows if (own and v.admin_unit_code == own) or v.source_code in own_sources]
-    from cleanheat.emissions.supervision import read_supervision, supervision_path
-
-    rules = list(read_supervision(supervision_path((settings or Settings()).data_dir)).rules)
+    # through the ledger link (loaded only when the emissions area is installed): programme never imports emissions
+    rules = list(link.read_supervision(link.supervision_path((settings or Settings()).data_dir)).rules)
     return rows, evidence_windows(period, settings), rules
 
 
@@ -399,7 +401,3 @@ def evaluation_to_dict(ev: indicators.Evaluation) -> dict:
                          "sources": [source(v) for v in ev.verification],
                          "unattributed": [asdict(a) for a in ev.unattributed]},
     }
-
-
-def is_reporting_org(org: Organisation) -> bool:
-    return OrgKind(org.kind) in REPORTING_ORG_KINDS

@@ -15,9 +15,10 @@ from datetime import date
 from cleanheat.assets.heat_sources import SourceInput
 from cleanheat.programme.model import AREA_TYPES, Period, PlanData
 from cleanheat.programme.reports_io import ParsedReport
+from cleanheat.units import M2_PER_WAN
 
 SEED = 2019
-WAN = 10_000
+WAN = M2_PER_WAN
 
 # Share of each area type's heated area per unit (synthetic weights; normalised over units having the type).
 _WEIGHTS = {

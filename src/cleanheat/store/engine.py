@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,7 +77,7 @@ def make_engine(database_url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
-def _sqlite_on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+def _sqlite_on_connect(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -87,6 +87,11 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur.close()
     if path:
         restrict_sqlite_files(Path(path))  # a -wal/-shm left by an older version with the umask's mode
+
+
+def ping(session: Session) -> None:
+    """A round trip to the database (raises when it cannot be reached)."""
+    session.execute(text("SELECT 1"))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

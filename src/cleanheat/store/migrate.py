@@ -27,7 +27,3 @@ def upgrade(database_url: str, revision: str = "heads") -> None:
     """Create or migrate the schema at ``database_url`` to the newest revision of every branch."""
     prepare_sqlite_file(database_url)  # a new SQLite file is created owner-only (0600)
     command.upgrade(alembic_config(database_url), revision)
-
-
-def downgrade_all(database_url: str) -> None:
-    command.downgrade(alembic_config(database_url), "base")

@@ -408,7 +408,7 @@ def evaluate_alarms(session: Session, now_ms: int, *, season: Season | None = No
             try:
                 with conn.begin():
                     found[rule.id] = _conditions(conn, rule, ctx, now_ms, season)
-            except Exception as exc:  # noqa: BLE001 - any failure of one rule must not stop the others
+            except Exception as exc:  # any failure of one rule must not stop the others
                 _skip(run, rule.code, exc)
     if not found:
         return run
@@ -423,7 +423,7 @@ def evaluate_alarms(session: Session, now_ms: int, *, season: Season | None = No
             # caller's transaction go on
             with session.begin_nested():
                 _apply(session, rule, found[rule.id], now_ms, part)
-        except Exception as exc:  # noqa: BLE001 - any failure of one rule must not stop the others
+        except Exception as exc:  # any failure of one rule must not stop the others
             _skip(run, code, exc)
             continue
         run.raised += part.raised
@@ -524,20 +524,6 @@ def list_rules(session: Session, actor: Actor) -> list[AlarmRule]:
     if not actor.city_wide:
         q = q.where((AlarmRule.org_id.is_(None)) | (AlarmRule.org_id == actor.org_id))
     return list(session.scalars(q))
-
-
-def set_rule_enabled(session: Session, actor: Actor, rule_id: int, enabled: bool) -> AlarmRule:
-    rule = session.get(AlarmRule, rule_id)
-    if rule is None:
-        raise NotFoundError(f"rule {rule_id} not found")
-    if rule.org_id is None:
-        actor.require_roles()  # installation-wide rules: administrators only
-    else:
-        actor.require_roles(Role.HEAT_COMPANY)
-        actor.require_org(rule.org_id)
-    rule.enabled = enabled
-    audit(session, actor, "enable" if enabled else "disable", "alarm_rule", rule.id)
-    return rule
 
 
 def create_rule(session: Session, actor: Actor, *, code: str, name_zh: str, kind: str, params: dict,

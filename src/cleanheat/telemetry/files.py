@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 from cleanheat.errors import InputError, InputIssue
 from cleanheat.tabular import Cell, SheetLimits, read_workbook
@@ -118,7 +117,3 @@ def backfill(pipeline: IngestPipeline, rows: list[tuple[str, str, str, object, i
         if progress is not None:
             progress(len(part))
     return total
-
-
-def backfill_file(pipeline: IngestPipeline, path: Path, **kw) -> IngestResult:
-    return backfill(pipeline, read_readings_file(Path(path).read_bytes(), Path(path).name), file=Path(path).name, **kw)

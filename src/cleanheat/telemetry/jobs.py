@@ -91,9 +91,6 @@ class Jobs:
             self._retention_at = time.monotonic()
         return res
 
-    def refresh_context(self) -> None:
-        self._ctx = None
-
 
 class JobRunner:
     """Runs ``Jobs`` every ``interval_s`` in a daemon thread until stopped."""

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, text
 
 from cleanheat.telemetry.config import TelemetryConfig
 from cleanheat.telemetry.storage import PARTITIONED, ensure_partitions, next_month_ms
+from cleanheat.timeutil import PROGRAMME_UTC_OFFSET_H
 
 MIN_MS = 60_000
 HOUR_MS = 3_600_000
@@ -24,8 +25,9 @@ RESOLUTIONS = {"1m": ("telemetry_rollup_1m", MIN_MS), "1h": ("telemetry_rollup_1
                "1d": ("telemetry_rollup_1d", DAY_MS)}
 
 
-def day_start_ms(ts_ms: int, offset_h: int = 8) -> int:
-    """Start of the local day (UTC+offset_h) containing ``ts_ms``, as UTC milliseconds."""
+def day_start_ms(ts_ms: int, offset_h: int = PROGRAMME_UTC_OFFSET_H) -> int:
+    """Start of the local day (UTC+``offset_h`` [h]) containing ``ts_ms`` [ms since the epoch], as UTC
+    milliseconds [ms]."""
     off = offset_h * HOUR_MS
     return (ts_ms + off) // DAY_MS * DAY_MS - off
 
@@ -38,7 +40,7 @@ class RollupStats:
     days: int = 0
 
 
-def process_dirty(engine: Engine, *, day_offset_h: int = 8, max_windows: int = 200_000) -> RollupStats:
+def process_dirty(engine: Engine, *, day_offset_h: int = PROGRAMME_UTC_OFFSET_H, max_windows: int = 200_000) -> RollupStats:
     """Recompute the rollups of the logged dirty windows (up to ``max_windows`` log rows per call)."""
     off = day_offset_h * HOUR_MS
     stats = RollupStats()
@@ -101,7 +103,7 @@ def _recompute(conn: Connection) -> tuple[int, int, int]:
     return minutes, hours, days
 
 
-def process_all_dirty(engine: Engine, *, day_offset_h: int = 8) -> RollupStats:
+def process_all_dirty(engine: Engine, *, day_offset_h: int = PROGRAMME_UTC_OFFSET_H) -> RollupStats:
     """Process the dirty log until it is empty."""
     total = RollupStats()
     while True:

@@ -1,4 +1,8 @@
-"""The heating season as data (data/<city>/climate.yaml): which local dates are heated."""
+"""The heating season for telemetry: which instants are heated (room-minimum alarms, the demo city).
+
+The dates are data (``data/<city>/climate.yaml``, read by :func:`cleanheat.climate.read_climate`); this module
+only turns them into a test on timestamps in local time.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +10,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import yaml
+from cleanheat.climate import HeatingSeason, read_heating_season
+from cleanheat.timeutil import PROGRAMME_UTC_OFFSET_H
 
 
 @dataclass(frozen=True)
 class Season:
-    """Heating season by local calendar date; Harbin: 20 Oct - 20 Apr (《哈尔滨市城市供热办法》)."""
+    """The heated local dates (``dates``; None: no season known, every day counts as heated, so room-minimum
+    alarms stay armed) and the local time's offset from UTC [h]."""
 
-    start_month: int = 10
-    start_day: int = 20
-    end_month: int = 4
-    end_day: int = 20
-    utc_offset_h: int = 8
+    dates: HeatingSeason | None = None
+    utc_offset_h: int = PROGRAMME_UTC_OFFSET_H
 
     def heating(self, month: int, day: int) -> bool:
-        md = (month, day)
-        return md >= (self.start_month, self.start_day) or md < (self.end_month, self.end_day)
+        """Whether the local date (month, day) is heated."""
+        return self.dates is None or self.dates.heating(month, day)
 
     def heating_at(self, ts_ms: int) -> bool:
+        """Whether the instant ``ts_ms`` [ms since the epoch] falls on a heated local date."""
         d = datetime.fromtimestamp(ts_ms / 1000, UTC) + timedelta(hours=self.utc_offset_h)
         return self.heating(d.month, d.day)
 
 
 def read_season(city_dir: Path) -> Season:
-    doc = yaml.safe_load((Path(city_dir) / "climate.yaml").read_text(encoding="utf-8"))["heating_season"]
-    return Season(doc["start"]["month"], doc["start"]["day"], doc["end"]["month"], doc["end"]["day"])
-
-
-def statutory_min_room_c(city_dir: Path) -> float:
-    doc = yaml.safe_load((Path(city_dir) / "climate.yaml").read_text(encoding="utf-8"))
-    return float(doc["statutory_min_room_temp_c"]["value"])
+    """The season of ``<city_dir>/climate.yaml``."""
+    return Season(read_heating_season(city_dir))

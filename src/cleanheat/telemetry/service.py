@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -35,10 +34,6 @@ STATION_KEYS = ("p_supply_temp_c", "p_return_temp_c", "s_supply_temp_c", "s_retu
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def ms_to_dt(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
 @dataclass
@@ -201,9 +196,10 @@ def _may_see_point(session: Session, actor: Actor, p: Point) -> bool:
 
 # --- room-temperature compliance (室温达标率) --------------------------------------------------------------
 
-def compliance(session: Session, actor: Actor, *, start_ms: int, end_ms: int, limit_c: float = 18.0) -> dict:
-    """Per building: measured rooms, rooms whose mean over the period is at least ``limit_c`` (达标户数/测温户数),
-    and the share of measured room-hours at or above it; from the hourly rollups."""
+def compliance(session: Session, actor: Actor, *, start_ms: int, end_ms: int, limit_c: float) -> dict:
+    """Per building: measured rooms, rooms whose mean over the period is at least ``limit_c`` [°C] (the statutory
+    minimum of climate.yaml; 达标户数/测温户数), and the share of measured room-hours at or above it; from the hourly
+    rollups."""
     actor.require_roles(*READ_ROLES)
     q = (select(Point.id, Household.building_id).join(Device, Point.device_id == Device.id)
          .join(Household, Device.household_id == Household.id).where(Point.key == "room_temp_c"))
@@ -256,6 +252,12 @@ def compliance(session: Session, actor: Actor, *, start_ms: int, end_ms: int, li
 
 
 # --- quarantine and ingest counters -----------------------------------------------------------------------
+
+def reading_count(session: Session, actor: Actor) -> int:
+    """Readings stored, all companies (city-wide roles only)."""
+    actor.require_roles(Role.PROGRAMME_OFFICE)
+    return session.scalar(select(func.count()).select_from(Reading)) or 0
+
 
 def quarantine_counts(session: Session, actor: Actor) -> dict[str, int]:
     actor.require_roles(*READ_ROLES)

@@ -129,10 +129,6 @@ def insert_readings(conn: Connection, rows: list[tuple[int, int, float]]) -> int
     return inserted
 
 
-def _param(conn: Connection) -> str:
-    return "?" if conn.dialect.name == "sqlite" else "%s"
-
-
 def update_latest(conn: Connection, rows: list[tuple[int, int, float]]) -> None:
     """Keep the newest value per point; ``rows`` must be sorted by (point_id, ts_ms)."""
     newest = {pid: (pid, ts, v) for pid, ts, v in rows}  # sorted: the last row of a point is its newest

@@ -66,14 +66,3 @@ def revoke_device_token(session: Session, actor: Actor, token_id: int) -> Device
     row.revoked = True
     audit(session, actor, "revoke", "device_token", row.id)
     return row
-
-
-def grant_for_token(session: Session, token: str):
-    """The grant of a valid token (marks it used), or None."""
-    from cleanheat.telemetry.validation import TokenGrant
-
-    row = session.scalar(select(DeviceToken).where(DeviceToken.token_hash == token_digest(token)))
-    if row is None or row.revoked or (row.expires_at is not None and row.expires_at <= utcnow()):
-        return None
-    row.last_used_at = utcnow()
-    return TokenGrant(row.id, row.org_id, row.device_id)

@@ -140,9 +140,6 @@ def revoked_among(session: Session, token_ids: Iterable[int]) -> set[int]:
              if not r.revoked and (r.expires_at is None or r.expires_at > now)}
     return ids - valid
 
-    def point_count(self) -> int:
-        return sum(len(d.points) for d in self.devices.values())
-
 
 def parse_ts_ms(raw: object) -> int:
     """Milliseconds since the epoch of an ISO 8601 time with offset, or of an integer ``ts_ms``."""
@@ -316,8 +313,3 @@ class Validator:
             rows.append((p.id, ts, v))
             out.devices_seen[p.id] = dev.id
         return out
-
-    def forget(self, point_ids: Iterable[int]) -> None:
-        for pid in point_ids:
-            self._runs.pop(pid, None)
-            self._registers.pop(pid, None)

@@ -20,20 +20,16 @@ from functools import lru_cache
 import numpy as np
 
 from cleanheat.telemetry.season import Season
+from cleanheat.timeutil import PROGRAMME_UTC_OFFSET_H
 from cleanheat.twin import model
 from cleanheat.twin.city import (
-    BUILDING_METER_POINTS,
-    HOUSEHOLD_METER_POINTS,
-    ROOM_POINTS,
-    STATION_POINTS,
-    WEATHER_POINTS,
     CitySpec,
 )
 from cleanheat.weather.epw import WeatherYear
 
 HOUR_MS = 3_600_000
 YEAR_H = 8760
-LOCAL_OFFSET_MS = 8 * HOUR_MS  # Harbin, UTC+8 (no daylight saving)
+LOCAL_OFFSET_MS = PROGRAMME_UTC_OFFSET_H * HOUR_MS  # Harbin, UTC+8 (no daylight saving)
 FAULT_KINDS = ("stuck", "leak", "lost_link", "underheat")
 
 
@@ -318,6 +314,3 @@ class CitySim:
 
     def device_kind(self, code: str) -> str:
         return next(d[1] for d in self.spec.devices() if d[0] == code)
-
-
-ALL_POINT_KEYS = STATION_POINTS + BUILDING_METER_POINTS + ROOM_POINTS + HOUSEHOLD_METER_POINTS + WEATHER_POINTS

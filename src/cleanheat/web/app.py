@@ -1,5 +1,5 @@
 """The app factory. Routers are discovered in ``cleanheat.web.routes``: each module exposes ``router``
-(and optionally ``NAV``), so an area adds pages without touching this file."""
+(and optionally ``NAV`` and ``lifespan``; ``ROUTES_CONTRACT``), so an area adds pages without touching this file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pkgutil
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -23,10 +23,12 @@ from cleanheat.auth.passwords import configure_hashing
 from cleanheat.auth.service import Actor
 from cleanheat.config import Settings
 from cleanheat.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
+from cleanheat.plugins import Contract, function_of, list_of
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from cleanheat.web import formatting, routes
 from cleanheat.web.deps import LoginRequired, PasswordChangeRequired, render, verify_csrf
 from cleanheat.web.limits import RequestLimits
+from cleanheat.web.nav import NavItem
 from cleanheat.web.security_headers import SecurityHeadersMiddleware
 
 WEB_DIR = Path(__file__).parent
@@ -34,14 +36,19 @@ WEB_DIR = Path(__file__).parent
 _ERROR_STATUS = {NotFoundError: 404, PermissionDeniedError: 403, ConflictError: 409, InputError: 422}
 
 
+#: what a ``cleanheat.web.routes.<area>`` module exposes (checked at discovery; a misspelt name fails loudly)
+ROUTES_CONTRACT = Contract("route module", required={"router": APIRouter},
+                           optional={"NAV": list_of(NavItem), "lifespan": function_of(1)})
+
+
 def discover_routers() -> list:
     modules = []
     for mod in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
-        modules.append(importlib.import_module(f"{routes.__name__}.{mod.name}"))
+        modules.append(ROUTES_CONTRACT.check(importlib.import_module(f"{routes.__name__}.{mod.name}")))
     return modules
 
 
-def create_app(settings: Settings, *, engine=None, background: bool = True) -> FastAPI:  # noqa: ANN001
+def create_app(settings: Settings, *, engine=None, background: bool = True) -> FastAPI:
     """Build the web app for ``settings`` (the database must already be migrated: ``cleanheat init``).
 
     Route modules may expose ``lifespan(app)``, an async context manager run while the app serves (e.g. an
@@ -102,7 +109,7 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
 
-def _actor_of(request: Request):  # noqa: ANN202
+def _actor_of(request: Request):
     """The logged-in user for an error page's menu (None when there is none or it cannot be read)."""
     try:
         uid = request.session.get("uid")
@@ -111,11 +118,11 @@ def _actor_of(request: Request):  # noqa: ANN202
         with session_scope(request.app.state.sessionmaker) as s:
             user = auth_service.get_user(s, int(uid))
             return Actor.for_user(user) if user is not None else None
-    except Exception:  # noqa: BLE001 - an error page must render even when the session or database does not
+    except Exception:  # an error page must render even when the session or database does not
         return None
 
 
-def _error_page(request: Request, code: int, error: dict, headers=None):  # noqa: ANN001, ANN202
+def _error_page(request: Request, code: int, error: dict, headers=None):
     response = render(request, "error.html", {"code": code, "error": error}, actor=_actor_of(request),
                       status_code=code)
     if headers:
@@ -168,7 +175,7 @@ def all_routes(app: FastAPI) -> list:
     """Every route of the app, with included routers flattened (routers are included without a prefix)."""
     out = []
 
-    def walk(routes) -> None:  # noqa: ANN001
+    def walk(routes) -> None:
         for r in routes:
             inner = getattr(r, "original_router", None)
             if inner is not None:

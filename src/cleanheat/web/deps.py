@@ -146,7 +146,7 @@ def language(request: Request) -> str:
     return pick_language(request.cookies.get("lang"), request.app.state.settings.default_language)
 
 
-def unit_names(app) -> dict[str, tuple[str, str]]:  # noqa: ANN001
+def unit_names(app) -> dict[str, tuple[str, str]]:
     """Administrative unit code -> (name_zh, name_en), read once from the city's plan data."""
     names = getattr(app.state, "unit_names", None)
     if names is None:
@@ -154,17 +154,17 @@ def unit_names(app) -> dict[str, tuple[str, str]]:  # noqa: ANN001
 
         try:
             names = {u.code: (u.name_zh, u.name_en) for u in read_plan(app.state.settings.city_dir).units}
-        except Exception:  # noqa: BLE001 - names are cosmetic; a missing plan shows the codes
+        except Exception:  # names are cosmetic; a missing plan shows the codes
             names = {}
         app.state.unit_names = names
     return names
 
 
-def unit_namer(app, lang: str):  # noqa: ANN001, ANN201
+def unit_namer(app, lang: str):
     """``U(code)`` in templates: the administrative unit's name in the page language (the code when unknown)."""
     names = unit_names(app)
 
-    def U(code: str | None) -> str:  # noqa: N802
+    def U(code: str | None) -> str:
         if not code:
             return "—"
         n = names.get(code)

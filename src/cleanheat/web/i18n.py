@@ -14,7 +14,7 @@ def pick_language(cookie_value: str | None, default: str = "zh") -> str:
 def translator(lang: str) -> Callable[[str, str], str]:
     """``T(zh, en)`` returns the text in the page language."""
 
-    def T(zh: str, en: str = "") -> str:  # noqa: N802 - reads well in templates
+    def T(zh: str, en: str = "") -> str:  # reads well in templates
         return en if (lang == "en" and en) else zh
 
     return T
@@ -40,7 +40,7 @@ BASELINE_FACT_EN = {
 def unit_translator(lang: str) -> Callable[[str | None], str]:
     """``M(unit)``: a unit of measure in the page language (unknown units are shown as they are)."""
 
-    def M(unit: str | None) -> str:  # noqa: N802 - reads well in templates
+    def M(unit: str | None) -> str:  # reads well in templates
         if not unit:
             return ""
         return MEASURE_UNITS.get(unit, unit) if lang == "en" else unit
@@ -90,7 +90,7 @@ def labeller(lang: str) -> Callable[[str, str | None], str]:
     vocabs = vocabularies()
     i = 1 if lang == "en" else 0
 
-    def L(vocabulary: str, code: str | None) -> str:  # noqa: N802
+    def L(vocabulary: str, code: str | None) -> str:
         if code is None or code == "":
             return "—"
         labels = vocabs[vocabulary].get(code)

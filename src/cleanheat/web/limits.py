@@ -30,7 +30,7 @@ DEVICE_PATHS = re.compile(r"^/api/telemetry/(ingest|devices/[^/]+/readings)$")
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
-def body_limit(app, path: str, content_type: str) -> int:  # noqa: ANN001
+def body_limit(app, path: str, content_type: str) -> int:
     """The largest body accepted for a request to ``path`` with ``content_type`` [bytes]."""
     settings = app.state.settings
     if DEVICE_PATHS.match(path):

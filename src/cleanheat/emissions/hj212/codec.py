@@ -24,14 +24,15 @@ the start of the frame and the field; no other exception escapes :func:`parse_fr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 
 from cleanheat.emissions.errors import HJ212Error
 from cleanheat.emissions.hj212.crc import crc16_hj212, crc16_modbus, crc_text
+from cleanheat.timeutil import CHINA_TZ  # HJ 212 times are Beijing time (UTC+8); stored as UTC
 
 #: Flag version bits -> edition.
 EDITIONS_BY_BITS = {0: "2005", 1: "2017", 2: "2025"}
@@ -70,8 +71,6 @@ _CN_RE = re.compile(r"^\d{4}$")
 _HEX4_RE = re.compile(rb"^[0-9A-Fa-f]{4}$")
 _QN_RE = re.compile(r"^\d{17}$")
 
-#: HJ 212 times are Beijing time (UTC+8); stored as UTC.
-CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 Item = tuple[tuple[str, str], ...]
 
@@ -672,7 +671,3 @@ def notice_answer(packet: Packet) -> Packet:
     """A 9013 notice answer."""
     return make_packet(qn=packet.qn, st="91", cn="9013", pw=packet.pw, mn=packet.mn,
                        flag=reply_header_flag(packet), cp=None)
-
-
-def iter_factor_values(packet: Packet) -> Iterable[tuple[str, dict[str, str]]]:
-    return packet.cp.items()

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from cleanheat.config import REPO_ROOT
 from cleanheat.errors import InputError, InputIssue
 
-DEFAULT_DATA_DIR = REPO_ROOT / "data"
 COMMAND_KINDS = ("upload", "request", "answer", "notice", "command")
 
 
@@ -52,19 +50,14 @@ class CodeTables:
     def command(self, cn: str) -> Command | None:
         return self.commands.get(cn)
 
-    def factor_name(self, code: str, lang: str = "zh") -> str:
-        f = self.factors.get(code)
-        if f is None:
-            return code
-        return f.name_zh if lang == "zh" else f.name_en
 
-
-def emissions_data_dir(data_dir: Path | None = None) -> Path:
-    return (data_dir or DEFAULT_DATA_DIR) / "emissions"
+def emissions_data_dir(data_dir: Path) -> Path:
+    """The emissions rules under ``data_dir`` (``Settings.data_dir``, passed in: never a default)."""
+    return Path(data_dir) / "emissions"
 
 
 @lru_cache(maxsize=8)
-def read_code_tables(data_dir: Path | None = None) -> CodeTables:
+def read_code_tables(data_dir: Path) -> CodeTables:
     """Read (and cache) the command and factor tables under ``data_dir/emissions``."""
     base = emissions_data_dir(data_dir)
     cmd_path, fac_path = base / "commands.yaml", base / "factors.yaml"

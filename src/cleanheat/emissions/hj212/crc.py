@@ -103,8 +103,6 @@ def crc16_modbus_reference(data: bytes) -> int:
     return crc
 
 
-#: CRC variants a monitoring point may be configured with ("none": the CRC is not checked).
-CRC_VARIANTS = {"hj212": crc16_hj212, "modbus": crc16_modbus}
 CRC_VARIANT_NAMES = ("hj212", "modbus", "none")
 
 

@@ -24,7 +24,7 @@ AUTH_TABLES = {"organisations", "users", "api_tokens", "audit_log"}
 _area = context.get_x_argument(as_dictionary=True).get("area")
 
 
-def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001
+def include_object(obj, name, type_, reflected, compare_to):
     if _area is None:
         return True
     table = obj if type_ == "table" else getattr(obj, "table", None)
@@ -58,7 +58,7 @@ def run_migrations_online() -> None:
         _run(connectable)
 
 
-def _run(connection) -> None:  # noqa: ANN001
+def _run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -83,7 +83,7 @@ def point_api(db: DbSession, actor: EditApi, settings: AppSettings, body: PointI
     return PointOut.model_validate(service.upsert(db, actor, "points", body, data_dir=settings.data_dir)).model_dump()
 
 
-def _list_route(kind: str):  # noqa: ANN202
+def _list_route(kind: str):
     def list_api(db: DbSession, actor: ViewApi, limit: Limit = 1000, offset: Offset = 0):
         return [OUT[kind].model_validate(r).model_dump()
                 for r in service.list_records(db, actor, kind, limit=min(limit, 10000), offset=offset)]
@@ -92,7 +92,7 @@ def _list_route(kind: str):  # noqa: ANN202
     return list_api
 
 
-def _get_route(kind: str):  # noqa: ANN202
+def _get_route(kind: str):
     def get_api(db: DbSession, actor: ViewApi, record_id: Id):
         return OUT[kind].model_validate(service.get_record(db, actor, kind, record_id)).model_dump()
 
@@ -100,7 +100,7 @@ def _get_route(kind: str):  # noqa: ANN202
     return get_api
 
 
-def _upsert_route(kind: str):  # noqa: ANN202
+def _upsert_route(kind: str):
     async def upsert_api(request: Request, db: DbSession, actor: EditApi, settings: AppSettings):
         body = await request.json()
         schema = DeviceWithPointsIn if kind == "devices" else KIND_SCHEMAS[kind]

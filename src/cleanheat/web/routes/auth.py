@@ -83,13 +83,13 @@ def _login(request: Request, username: str, password: str) -> LoginResult | None
 
 
 @router.get("/login", include_in_schema=False)
-def login_page(request: Request, next: str = "/"):  # noqa: A002
+def login_page(request: Request, next: str = "/"):
     return render(request, "login.html", {"next": _safe_next(next), "error": None})
 
 
 @router.post("/login", include_in_schema=False)
 def login(request: Request, db: DbSession, username: Annotated[str, Form()], password: Annotated[str, Form()],
-          next: Annotated[str, Form()] = "/"):  # noqa: A002
+          next: Annotated[str, Form()] = "/"):
     result = _login(request, username, password)
     if result is None or not result.ok:
         code, message, headers = _refusal(request, result)
@@ -122,7 +122,7 @@ def logout(request: Request, _actor: AccountActor):
 
 
 @router.get("/lang/{lang}", include_in_schema=False)
-def set_language(request: Request, lang: str, next: str = "/"):  # noqa: A002
+def set_language(request: Request, lang: str, next: str = "/"):
     resp = RedirectResponse(_safe_next(next), status_code=303)
     if lang in ("zh", "en"):
         resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
@@ -274,7 +274,7 @@ def reset_password_form(request: Request, username: str, db: DbSession, actor: A
 
 # --- the user's own account: password, API tokens, login sessions -------------------------------------------
 
-def _account_context(request: Request, db, actor: Actor) -> dict:  # noqa: ANN001
+def _account_context(request: Request, db, actor: Actor) -> dict:
     from cleanheat.auth.middleware import current_session_row
     from cleanheat.auth.policy import load_policy
 

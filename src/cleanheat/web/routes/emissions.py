@@ -25,8 +25,8 @@ from cleanheat.emissions.errors import REASONS
 from cleanheat.emissions.hj212.codec import CHINA_TZ, DATA_FLAGS
 from cleanheat.emissions.hj212.codes import read_code_tables
 from cleanheat.emissions.ledger_link import source_verdicts
-from cleanheat.emissions.limits import read_limit_table
-from cleanheat.emissions.processing import POLLUTANTS
+from cleanheat.emissions.limits import limits_path, read_limit_table
+from cleanheat.emissions.processing import POLLUTANTS, read_rules
 from cleanheat.emissions.rollup import point_context
 from cleanheat.emissions.service import SEE_ALL_ROLES, PointInput
 from cleanheat.errors import InputError, InputIssue
@@ -55,19 +55,19 @@ MAINTENANCE_INTERVAL_S = 120.0
 @asynccontextmanager
 async def lifespan(app):
     """Evaluate queued hours and check missing-data alarms in the background while the app serves."""
-    from cleanheat.emissions.rollup import run_maintenance
+    from cleanheat.emissions.rollup import maintenance_rules, run_maintenance
     from cleanheat.store.engine import session_scope
 
     def job() -> None:
         with session_scope(app.state.sessionmaker) as session:
-            run_maintenance(session)
+            run_maintenance(session, **maintenance_rules(app.state.settings.data_dir))
 
     async def loop() -> None:
         await asyncio.sleep(5)
         while True:
             try:
                 await asyncio.to_thread(job)
-            except Exception as exc:  # noqa: BLE001 - logged; tried again next round
+            except Exception as exc:  # logged; tried again next round
                 log.error("emissions maintenance failed: %r", exc)
             await asyncio.sleep(MAINTENANCE_INTERVAL_S)
 
@@ -97,7 +97,8 @@ def _local(t: datetime) -> str:
 
 @router.get("/emissions", include_in_schema=False)
 def overview(request: Request, db: DbSession, actor: PageActor, settings: AppSettings):
-    statuses = service.point_statuses(db, actor, threshold=settings.compliance_threshold)
+    statuses = service.point_statuses(db, actor, threshold=settings.compliance_threshold,
+                                         rules=read_rules(settings.data_dir))
     counts = {k: sum(1 for s in statuses if s.state == k) for k in STATE_LABELS}
     month = [s.month for s in statuses if s.month is not None and s.month.share_within is not None]
     judged = sum(m.judged for m in month)
@@ -122,7 +123,7 @@ def _check_days(**days: date | None) -> None:
 
 
 @router.get("/emissions/points/{point_id}", include_in_schema=False)
-def point_page(request: Request, point_id: Id, db: DbSession, actor: PageActor,
+def point_page(request: Request, point_id: Id, db: DbSession, actor: PageActor, settings: AppSettings,
                days: Annotated[int, Query(ge=1, le=93)] = 7, end: date | None = None):
     _check_days(end=end)
     point = service.get_point(db, actor, point_id)
@@ -154,7 +155,7 @@ def point_page(request: Request, point_id: Id, db: DbSession, actor: PageActor,
     by_day: dict[date, dict] = {}
     for d in days_rows:
         by_day.setdefault(d.day, {})[d.pollutant] = d
-    ctx = point_context(db, point, read_limit_table())
+    ctx = point_context(db, point, read_limit_table(limits_path(settings.data_dir)))
     limit_set, ref_o2 = ctx.limits_on((hi - timedelta(seconds=1)).astimezone(CHINA_TZ).date())
     events = service.list_exceedances(db, actor, point_id=point_id, limit=50)
     alarms = service.list_alarms(db, actor, point_id=point_id, limit=20)
@@ -163,7 +164,7 @@ def point_page(request: Request, point_id: Id, db: DbSession, actor: PageActor,
         "point": point, "chart": chart, "days": days, "hours_count": len(hours),
         "by_day": sorted(by_day.items(), reverse=True), "limit_set": limit_set, "ref_o2": ref_o2,
         "events": events, "alarms": alarms, "packets": packets, "range": (_local(lo), _local(hi)),
-        "factors": read_code_tables().factors, "can_manage": _can_manage(actor)}, actor=actor)
+        "factors": read_code_tables(settings.data_dir).factors, "can_manage": _can_manage(actor)}, actor=actor)
 
 
 @router.get("/emissions/events", include_in_schema=False)
@@ -205,14 +206,16 @@ def _month_arg(month: str | None) -> tuple[int, int]:
 @router.get("/emissions/report", include_in_schema=False)
 def report_page(request: Request, db: DbSession, actor: PageActor, settings: AppSettings, month: str | None = None):
     y, m = _month_arg(month)
-    rep = service.monthly_report(db, actor, y, m, threshold=settings.compliance_threshold)
+    rep = service.monthly_report(db, actor, y, m, threshold=settings.compliance_threshold,
+                                 data_dir=settings.data_dir)
     return render(request, "emissions/report.html", _common(actor) | {"report": rep}, actor=actor)
 
 
 @router.get("/emissions/report.xlsx", include_in_schema=False)
 def report_xlsx(db: DbSession, actor: PageActor, settings: AppSettings, month: str | None = None):
     y, m = _month_arg(month)
-    rep = service.monthly_report(db, actor, y, m, threshold=settings.compliance_threshold)
+    rep = service.monthly_report(db, actor, y, m, threshold=settings.compliance_threshold,
+                                 data_dir=settings.data_dir)
     return Response(reports.monthly_xlsx(rep),
                     media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="emissions-{rep.label}.xlsx"'})
@@ -221,7 +224,8 @@ def report_xlsx(db: DbSession, actor: PageActor, settings: AppSettings, month: s
 @router.get("/emissions/report.pdf", include_in_schema=False)
 def report_pdf(db: DbSession, actor: PageActor, settings: AppSettings, month: str | None = None):
     y, m = _month_arg(month)
-    rep = service.monthly_report(db, actor, y, m, threshold=settings.compliance_threshold)
+    rep = service.monthly_report(db, actor, y, m, threshold=settings.compliance_threshold,
+                                 data_dir=settings.data_dir)
     return Response(reports.monthly_pdf(rep), media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="emissions-{rep.label}.pdf"'})
 
@@ -344,7 +348,8 @@ class AckIn(BaseModel):
 def api_points(db: DbSession, actor: ApiActor, settings: AppSettings):
     """Monitoring points visible to the caller with their current state."""
     out = []
-    for s in service.point_statuses(db, actor, threshold=settings.compliance_threshold):
+    for s in service.point_statuses(db, actor, threshold=settings.compliance_threshold,
+                                         rules=read_rules(settings.data_dir)):
         p = s.point
         out.append(PointPublic(
             id=p.id, mn=p.mn, name_zh=p.name_zh, stack_no=p.stack_no, source_code=p.source.code,
@@ -402,7 +407,8 @@ def api_ack(event_id: Id, body: AckIn, db: DbSession, actor: ApiActor):
 def api_compliance(db: DbSession, actor: ApiActor, settings: AppSettings, month: str | None = None):
     """Monthly compliance per visible point (share of valid hours within limits)."""
     y, m = _month_arg(month)
-    rep = service.monthly_report(db, actor, y, m, threshold=settings.compliance_threshold)
+    rep = service.monthly_report(db, actor, y, m, threshold=settings.compliance_threshold,
+                                 data_dir=settings.data_dir)
     return {"month": rep.label, "threshold": rep.threshold, "points": [
         {"point_id": r.point.id, "mn": r.point.mn, "source_code": r.point.source.code, "company": r.company,
          "valid_hours": r.summary.valid_hours, "capture": r.summary.capture,

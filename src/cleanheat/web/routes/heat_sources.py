@@ -133,7 +133,7 @@ class SourceOut(BaseModel):
     warnings: list[str] = []
 
 
-def _out(s, with_events: bool = False) -> SourceOut:  # noqa: ANN001
+def _out(s, with_events: bool = False) -> SourceOut:
     return SourceOut(code=s.code, name_zh=s.name_zh, owner_org_id=s.org_id, admin_unit_code=s.admin_unit_code,
                      area_type=s.area_type, kind=s.kind, fuel=s.fuel, current_fuel=s.current_fuel,
                      capacity_t_h=s.capacity_t_h, capacity_mw=s.capacity_mw, emission_class=s.emission_class,
@@ -176,10 +176,10 @@ def api_event(code: str, body: EventIn, db: DbSession, actor: ApiWriter):
     return _out(hs.get_source(db, actor, code), with_events=True)
 
 
-def _import(db, actor: Actor, settings, data: bytes, filename: str) -> dict:  # noqa: ANN001
+def _import(db, actor: Actor, settings, data: bytes, filename: str) -> dict:
     if len(data) > settings.upload_max_bytes:
         raise InputError("file too large", [InputIssue("文件过大", file=filename)])
-    return import_registry(db, actor, data, filename, load_plan(db), hs.mw_per_t_h(settings.city_dir))
+    return import_registry(db, actor, data, filename, load_plan(db).units, hs.mw_per_t_h(settings.city_dir))
 
 
 def _xlsx(content: bytes, name: str) -> Response:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import text
 
 from cleanheat.auth.roles import Role
+from cleanheat.store.engine import ping
 from cleanheat.web.deps import DbSession, PageActor
 
 router = APIRouter()
@@ -29,5 +29,5 @@ def home(request: Request, actor: PageActor):
 
 @router.get("/healthz", include_in_schema=False)
 def healthz(db: DbSession):
-    db.execute(text("SELECT 1"))
+    ping(db)
     return {"ok": True}

@@ -52,7 +52,7 @@ def _issues(exc: InputError) -> list[str]:
     return [str(i) for i in exc.issues][:50]
 
 
-def _org_names(db, actor: Actor) -> dict[int, str]:  # noqa: ANN001
+def _org_names(db, actor: Actor) -> dict[int, str]:
     return {o.id: o.name_zh for o in list_orgs(db, actor)}
 
 
@@ -198,7 +198,7 @@ def _import_options(fmt: str, name: str, description: str, supply_c: str, return
         return_temperature_c=_float_field(return_c, "return_temperature_c", None) if return_c.strip() else None)
 
 
-def _import(db, actor: Actor, settings, data: bytes, filename: str, opts: service.ImportOptions):  # noqa: ANN001
+def _import(db, actor: Actor, settings, data: bytes, filename: str, opts: service.ImportOptions):
     if len(data) > settings.upload_max_bytes:
         raise InputError("file too large", [InputIssue(f"文件超过 {settings.upload_max_bytes // 1024 // 1024} MB / "
                                                        "file too large", file=filename)])
@@ -246,7 +246,7 @@ class NetworkDetailOut(NetworkOut):
     runs: list[RunOut] = []
 
 
-def _net_out(n) -> NetworkOut:  # noqa: ANN001
+def _net_out(n) -> NetworkOut:
     return NetworkOut(id=n.id, name=n.name, description=n.description, owner_org_id=n.org_id,
                       source_format=n.source_format, source_filename=n.source_filename, crs=n.crs, n_nodes=n.n_nodes,
                       n_pipes=n.n_pipes, n_consumers=n.n_consumers, n_sources=n.n_sources,
@@ -254,7 +254,7 @@ def _net_out(n) -> NetworkOut:  # noqa: ANN001
                       created_at=n.created_at)
 
 
-def _run_out(r) -> RunOut:  # noqa: ANN001
+def _run_out(r) -> RunOut:
     return RunOut(id=r.id, network_id=r.network_id, kind=r.kind, status=r.status, options=r.options or {},
                   summary=r.summary or {}, warnings=r.warnings or [], error=r.error or "", solve_s=r.solve_s,
                   saved_gj=r.saved_gj, saved_yuan=r.saved_yuan, created_by=r.created_by, created_at=r.created_at)
@@ -278,7 +278,7 @@ async def api_upload(db: DbSession, settings: AppSettings, actor: ApiWriter, fil
     return _detail(db, actor, stored.id)
 
 
-def _detail(db, actor: Actor, network_id: Id) -> NetworkDetailOut:  # noqa: ANN001
+def _detail(db, actor: Actor, network_id: Id) -> NetworkDetailOut:
     n = service.get_network(db, actor, network_id)
     latest = service.latest_run(db, actor, network_id)
     return NetworkDetailOut(**_net_out(n).model_dump(), latest_solve=_run_out(latest) if latest else None,

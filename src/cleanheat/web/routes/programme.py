@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
 from cleanheat.auth.roles import Role
-from cleanheat.auth.service import Actor
+from cleanheat.auth.service import Actor, org_names
 from cleanheat.errors import InputError, InputIssue, NotFoundError
 from cleanheat.programme import indicators, publish, service
 from cleanheat.programme.model import (
@@ -55,7 +55,7 @@ Reviewer = Annotated[Actor, Depends(require_roles(*service.REVIEW_ROLES, page=Tr
 ApiReviewer = Annotated[Actor, Depends(require_roles(*service.REVIEW_ROLES))]
 
 
-def _latest_period(plan, today=None) -> Period:  # noqa: ANN001
+def _latest_period(plan, today=None) -> Period:
     """The newest programme quarter that has ended (the programme's last quarter after it)."""
     from cleanheat.timeutil import local_today
 
@@ -66,7 +66,7 @@ def _latest_period(plan, today=None) -> Period:  # noqa: ANN001
     return p
 
 
-def _pick_period(plan, year: int | None, quarter: int | None) -> Period:  # noqa: ANN001
+def _pick_period(plan, year: int | None, quarter: int | None) -> Period:
     if year is None:
         return _latest_period(plan)
     p = Period(year, quarter or 4)
@@ -203,11 +203,7 @@ def reports_page(request: Request, db: DbSession, actor: Submitter, period: str 
     reports = service.list_reports(db, actor, period=period or None, status=status or None)
     reporters = service.visible_reporters(db, actor, plan)
     orgs = {r.org_code: r for r in reporters}
-    from sqlalchemy import select
-
-    from cleanheat.auth.tables import Organisation
-
-    names = {o.id: o.name_zh for o in db.scalars(select(Organisation))}
+    names = org_names(db, actor)
     return render(request, "programme/reports.html", {
         "plan": plan, "reports": reports, "reporters": reporters, "orgs": orgs, "names": names,
         "periods": plan.periods(), "default_period": str(_latest_period(plan)), "filter_period": period or "",
@@ -277,7 +273,7 @@ def publish_page(request: Request, db: DbSession, actor: Viewer):
 
 @router.get("/programme/publish/download", include_in_schema=False)
 def publish_download(db: DbSession, settings: AppSettings, actor: Viewer, period: str,
-                     format: str = "pdf"):  # noqa: A002
+                     format: str = "pdf"):
     return _publication(db, actor, period, format, settings)
 
 
@@ -287,7 +283,7 @@ MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8",
          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-def _publication(db, actor: Actor, period: str, fmt: str, settings=None) -> Response:  # noqa: ANN001
+def _publication(db, actor: Actor, period: str, fmt: str, settings=None) -> Response:
     if fmt not in MEDIA:
         raise InputError("unknown format", [InputIssue(f"未知格式 {fmt}", field="format")])
     plan = load_plan(db)
@@ -297,7 +293,7 @@ def _publication(db, actor: Actor, period: str, fmt: str, settings=None) -> Resp
     return Response(content, media_type=MEDIA[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def _template_response(db, actor: Actor, unit: str, period: str) -> Response:  # noqa: ANN001
+def _template_response(db, actor: Actor, unit: str, period: str) -> Response:
     plan = load_plan(db)
     reporter = service.reporter_for(db, plan, unit)
     if not actor.city_wide and reporter.org_code != actor.org_code:
@@ -313,7 +309,7 @@ def _template_response(db, actor: Actor, unit: str, period: str) -> Response:  #
     return Response(content, media_type=MEDIA["xlsx"], headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def _submit(db, actor: Actor, data: bytes, filename: str, max_bytes: int, correction: str | None):  # noqa: ANN001
+def _submit(db, actor: Actor, data: bytes, filename: str, max_bytes: int, correction: str | None):
     if len(data) > max_bytes:
         raise InputError("file too large", [InputIssue(f"文件超过 {max_bytes // 1024 // 1024} MB", file=filename)])
     plan = load_plan(db)
@@ -338,7 +334,7 @@ class ReportOut(BaseModel):
     tasks: dict[str, float]
 
 
-def _report_out(db, r) -> ReportOut:  # noqa: ANN001
+def _report_out(db, r) -> ReportOut:
     from cleanheat.auth.tables import Organisation
 
     org = db.get(Organisation, r.org_id)
@@ -422,5 +418,5 @@ def api_template(db: DbSession, actor: ApiSubmitter, unit: str, period: str):
 
 @router.get("/api/programme/publication", tags=["programme"])
 def api_publication(db: DbSession, settings: AppSettings, actor: ApiViewer, period: str,
-                    format: str = "pdf"):  # noqa: A002
+                    format: str = "pdf"):
     return _publication(db, actor, period, format, settings)

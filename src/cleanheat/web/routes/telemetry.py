@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit
+from cleanheat.climate import read_climate
 from cleanheat.errors import InputError
 from cleanheat.store.engine import session_scope
 from cleanheat.telemetry import alarms as alarm_service
@@ -28,6 +29,7 @@ from cleanheat.telemetry.files import backfill, read_readings_file
 from cleanheat.telemetry.pipeline import Inbound, IngestPipeline
 from cleanheat.telemetry.tokens import issue_device_token, list_device_tokens, revoke_device_token
 from cleanheat.telemetry.validation import REASONS, token_digest, token_still_valid
+from cleanheat.timeutil import PROGRAMME_TZ
 from cleanheat.web.deps import (
     ApiActor,
     AppSettings,
@@ -84,7 +86,7 @@ def _config(request: Request) -> TelemetryConfig:
 _pipeline_lock = threading.Lock()
 
 
-def _app_singleton(request: Request, name: str, make):  # noqa: ANN001, ANN202
+def _app_singleton(request: Request, name: str, make):
     """``request.app.state.<name>``, made once per app by ``make()`` (double-checked under a lock)."""
     obj = getattr(request.app.state, name, None)
     if obj is None:
@@ -278,9 +280,10 @@ def quarantine_api(db: DbSession, actor: ViewApi, reason: str | None = None, lim
 
 
 @router.get("/api/telemetry/compliance", tags=["telemetry"])
-def compliance_api(db: DbSession, actor: ViewApi, hours: Hours = 24.0):
+def compliance_api(db: DbSession, actor: ViewApi, settings: AppSettings, hours: Hours = 24.0):
     end = service.now_ms()
-    c = service.compliance(db, actor, start_ms=end - int(hours * 3_600_000), end_ms=end)
+    c = service.compliance(db, actor, start_ms=end - int(hours * 3_600_000), end_ms=end,
+                           limit_c=read_climate(settings.city_dir).statutory_min_room_c)
     return {"limit_c": c["limit_c"], "total": c["total"],
             "buildings": [{"code": r["building"].code, "name_zh": r["building"].name_zh, "rooms": r["rooms"],
                            "measured": r["measured"], "compliant": r["compliant"], "rate": r["rate"],
@@ -347,7 +350,7 @@ def resident_request_api(db: DbSession, actor: ResidentApi, body: RequestIn):
 
 # --- pages -------------------------------------------------------------------------------------------------
 
-def fmt_ms(ms: int | None, fmt: str = "%m-%d %H:%M:%S", tz: str = "Asia/Shanghai") -> str:
+def fmt_ms(ms: int | None, fmt: str = "%m-%d %H:%M:%S", tz: str = PROGRAMME_TZ) -> str:
     """A time in ms since the epoch, shown in the display time zone."""
     if ms is None:
         return "–"
@@ -401,9 +404,10 @@ def ack_page(request: Request, db: DbSession, actor: CompanyPage, alarm_id: Id):
 
 
 @router.get("/telemetry/compliance", include_in_schema=False)
-def compliance_page(request: Request, db: DbSession, actor: ViewPage, hours: Hours = 24.0):
+def compliance_page(request: Request, db: DbSession, actor: ViewPage, settings: AppSettings, hours: Hours = 24.0):
     end = service.now_ms()
-    c = service.compliance(db, actor, start_ms=end - int(hours * 3_600_000), end_ms=end)
+    c = service.compliance(db, actor, start_ms=end - int(hours * 3_600_000), end_ms=end,
+                           limit_c=read_climate(settings.city_dir).statutory_min_room_c)
     return render(request, "telemetry/compliance.html", _common(request) | {"c": c, "hours": hours}, actor=actor)
 
 
