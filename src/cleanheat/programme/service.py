@@ -22,7 +22,7 @@ from cleanheat.programme import indicators
 from cleanheat.programme.errors import ReportConflictError, ReportImportError
 from cleanheat.programme.model import Period, PlanData, SourceVerdict
 from cleanheat.programme.plan_store import get_plan_row
-from cleanheat.programme.reports_io import ParsedReport, Reporter
+from cleanheat.programme.reports_io import ParsedReport, PreviousFigures, Reporter
 from cleanheat.programme.tables import Report, ReportArea, ReportTask
 from cleanheat.store.base import utcnow
 
@@ -180,6 +180,26 @@ def report_history(session: Session, actor: Actor, report: Report) -> list[Repor
                                                              Report.org_id == report.org_id,
                                                              Report.period == report.period)
                                 .order_by(Report.version)))
+
+
+def last_accepted(session: Session, actor: Actor, plan: PlanData, reporter: Reporter, period: Period
+                  ) -> PreviousFigures | None:
+    """The newest accepted report of ``reporter`` for ``period`` or an earlier quarter (what its next template
+    is pre-filled with), or None."""
+    actor.require_roles(*SUBMIT_ROLES)
+    org = _org(session, reporter.org_code)
+    if not actor.city_wide and org.id != actor.org_id:
+        raise NotFoundError(f"unknown reporting unit {reporter.org_code}")
+    plan_row = get_plan_row(session, plan.code)
+    r = session.scalar(select(Report).where(Report.plan_id == plan_row.id, Report.org_id == org.id,
+                                            Report.status == "accepted", Report.period <= str(period))
+                       .options(selectinload(Report.areas), selectinload(Report.tasks))
+                       .order_by(Report.period.desc(), Report.version.desc()).limit(1))
+    if r is None:
+        return None
+    return PreviousFigures(Period.parse(r.period), r.version,
+                           {(a.area_type, a.technology): a.heated_area_m2 for a in r.areas},
+                           {t.task_code: t.value for t in r.tasks})
 
 
 def pending_count(session: Session, actor: Actor) -> int:

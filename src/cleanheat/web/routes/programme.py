@@ -308,7 +308,7 @@ def _template_response(db, actor: Actor, unit: str, period: str) -> Response:  #
         raise InputError("bad period", [InputIssue(str(exc), field="period")]) from exc
     if not plan.contains_period(p):
         raise InputError("period outside the programme", [InputIssue(f"{p} 不在方案期内", field="period")])
-    content = write_template(plan, reporter, p)
+    content = write_template(plan, reporter, p, previous=service.last_accepted(db, actor, plan, reporter, p))
     name = f"report-{reporter.org_code}-{p}.xlsx"
     return Response(content, media_type=MEDIA["xlsx"], headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
