@@ -294,7 +294,9 @@ def _publication(db, actor: Actor, period: str, fmt: str, settings=None) -> Resp
     p, annual = publish.parse_report_period(period)
     content = publish.render(db, actor, plan, p, annual=annual, fmt=fmt, settings=settings)
     name = f"cleanheat-{plan.code}-{period}.{fmt}"
-    return Response(content, media_type=MEDIA[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    # The web page opens in the browser (a tab of its own); PDF and Excel are downloads.
+    disposition = "inline" if fmt == "html" else "attachment"
+    return Response(content, media_type=MEDIA[fmt], headers={"Content-Disposition": f'{disposition}; filename="{name}"'})
 
 
 def _template_response(db, actor: Actor, unit: str, period: str) -> Response:  # noqa: ANN001
