@@ -22,7 +22,7 @@ from cleanheat.programme.model import (
 )
 from cleanheat.programme.plan_store import load_plan
 from cleanheat.programme.reports_io import parse_report, write_template
-from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles
+from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, language, render, require_roles
 from cleanheat.web.i18n import BASELINE_FACT_EN, STATUS_LABELS
 from cleanheat.web.nav import NavItem
 from cleanheat.web.params import Id
@@ -250,6 +250,7 @@ def report_page(request: Request, report_id: Id, db: DbSession, actor: Submitter
     return render(request, "programme/report_detail.html", {
         "plan": plan, "report": report, "history": history, "techs": techs, "tasks": tasks, "org": org,
         "labels": AREA_TYPE_LABELS, "area_types": AREA_TYPES,
+        "cmp": service.review_comparison(db, actor, plan, report),
         "can_review": actor.role in (Role.PROGRAMME_OFFICE, Role.ADMIN) and report.status == "submitted",
     }, actor=actor)
 
@@ -261,8 +262,11 @@ def review_form(request: Request, report_id: Id, db: DbSession, actor: Reviewer,
         r = service.review_report(db, actor, report_id, decision, comment)
     except InputError as exc:
         db.rollback()
-        flash(request, "error", exc.summary, [str(i) for i in exc.issues])
-        return RedirectResponse(f"/programme/reports/{report_id}", status_code=303)
+        # in the page's language, without field names: the issue's own message
+        en = language(request) == "en"
+        messages = [(i.message_en if en and i.message_en else i.message) for i in exc.issues] or [exc.summary]
+        flash(request, "error", "；".join(messages) if not en else "; ".join(messages))
+        return RedirectResponse(f"/programme/reports/{report_id}#review", status_code=303)
     flash(request, "ok", f"报告 {r.period}（第 {r.version} 版）已{'接受' if r.status == 'accepted' else '退回'}。 / "
                            f"Report {r.period} (version {r.version}) {'accepted' if r.status == 'accepted' else 'returned'}.")
     return RedirectResponse("/programme/reports?status=submitted", status_code=303)
