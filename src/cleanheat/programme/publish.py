@@ -107,8 +107,16 @@ def evidence_by_unit(ev: Evaluation, unit_zh: dict[str, str]) -> list[dict]:
 def _evaluation_and_trend(session: Session, actor: Actor, plan: PlanData, period: Period, settings: Settings
                           ) -> tuple[Evaluation, list[dict]]:
     """The evaluation and the quarterly trend, computed side by side: both spend most of their time in the
-    database (monitoring verdicts), so the trend runs on a second read-only session in a worker thread."""
+    database (monitoring verdicts), so the trend runs on a second read-only session in a worker thread (it sees
+    what is committed: callers publish from a session that has not written)."""
     from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.engine import Engine
+
+    if not isinstance(session.get_bind(), Engine) or session.new or session.dirty or session.deleted:
+        # bound to one connection, or holding unflushed writes another session would not see: one after the other
+        return (service.evaluate(session, actor, plan, year=period.year, period=period, settings=settings),
+                service.trend(session, actor, plan, period, settings))
 
     def trend_in_own_session() -> list[dict]:
         with Session(bind=session.get_bind()) as other:
