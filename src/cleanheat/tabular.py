@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -147,13 +148,16 @@ def csv_unescape(text: str) -> str:
     return text
 
 
-def workbook_bytes(wb) -> bytes:
+def workbook_bytes(wb, formulas: Collection[tuple[str, str]] = ()) -> bytes:
     """Save an openpyxl workbook with every text cell stored as text: openpyxl turns strings starting with
-    ``=`` into formulas (and ``#N/A`` etc. into errors); user text must never run, nor vanish on re-import."""
+    ``=`` into formulas (and ``#N/A`` etc. into errors); user text must never run, nor vanish on re-import.
+    ``formulas``: the (sheet title, coordinate) of cells the caller wrote as formulas itself (never user text)."""
+    keep = set(formulas)
     for ws in wb.worksheets:
         for row in ws.iter_rows():
             for cell in row:
-                if isinstance(cell.value, str) and cell.data_type in ("f", "e"):
+                if isinstance(cell.value, str) and cell.data_type in ("f", "e") \
+                        and (ws.title, cell.coordinate) not in keep:
                     cell.data_type = "s"
     buf = io.BytesIO()
     wb.save(buf)

@@ -155,6 +155,27 @@ def test_monthly_report_downloads(client, world):
     assert codes == {"T-BLR1", "T-BIO1"}
 
 
+def test_monthly_reports_name_pollutants_not_hj212_codes(client, world, tmp_path):
+    import re
+    import shutil
+    import subprocess
+
+    code = re.compile(r"\b[a-z]\d{5}\b")  # HJ 212 factor codes: a34013, a21026, a21002
+    login(client, "eeb")
+    wb = load_workbook(io.BytesIO(client.get("/emissions/report.xlsx?month=2020-12").content))
+    cells = [str(v) for ws in wb.worksheets for r in ws.iter_rows(values_only=True) for v in r if v is not None]
+    assert not [c for c in cells if code.search(c)]
+    pollutants = {r[6] for r in wb.worksheets[0].iter_rows(min_row=6, values_only=True) if r[0]}
+    assert {"颗粒物 PM", "二氧化硫 SO2", "氮氧化物 NOx"} <= pollutants
+    pdf = client.get("/emissions/report.pdf?month=2020-12").content
+    if shutil.which("pdftotext") is None:
+        pytest.fail("poppler-utils (pdftotext) not installed (make system-deps)")
+    (tmp_path / "r.pdf").write_bytes(pdf)
+    text = subprocess.run(["pdftotext", str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "氮氧化物" in text and "NOx" in text and not code.search(text)
+
+
 def test_verdicts_api(client):
     r = client.get("/api/emissions/verdicts", params={"period": "2020Q4"}, headers=token(client, "office"))
     assert r.status_code == 200

@@ -119,6 +119,52 @@ def household_of_user(session: Session, actor: Actor) -> Household | None:
     return session.scalar(select(Household).where(Household.resident_user_id == actor.user_id))
 
 
+def households_of_residents(session: Session, actor: Actor) -> dict[int, str]:
+    """User id -> the code of the household the resident is linked to (administrators)."""
+    actor.require_roles(Role.ADMIN)
+    return dict(session.execute(select(Household.resident_user_id, Household.code)
+                                .where(Household.resident_user_id.is_not(None))).all())
+
+
+def link_resident(session: Session, actor: Actor, username: str, household_code: str) -> Household | None:
+    """An administrator links a resident's account to a household (its /me page), or unlinks it when
+    ``household_code`` is empty. The household must belong to the company whose residents organisation the user
+    is in; one household per resident. Audited with the household before and after."""
+    actor.require_roles(Role.ADMIN)
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFoundError(f"user {username!r} not found")
+    if user.role != Role.RESIDENT.value:
+        raise InputError("only a resident is linked to a household",
+                         [InputIssue("只有居民账户可以关联住户", field="household",
+                                     message_en="only a resident's account is linked to a household")])
+    current = session.scalar(select(Household).where(Household.resident_user_id == user.id))
+    code = household_code.strip()
+    target = None
+    if code:
+        target = session.scalar(select(Household).where(Household.code == code))
+        if target is None:
+            raise InputError(f"unknown household {code!r}", [InputIssue(
+                f"未知的住户编码“{code}”", field="household", message_en=f"unknown household code {code!r}")])
+        owner = session.get(Organisation, target.org_id)
+        try:
+            _resident_user_id(session, username, owner, target)
+        except LookupError as exc:
+            raise InputError(str(exc), [InputIssue(f"不能关联：{exc}", field="household",
+                                                   message_en=f"cannot link: {exc}")]) from exc
+    if current is not None and (target is None or current.id != target.id):
+        current.resident_user_id = None
+        session.flush()
+    if target is not None:
+        target.resident_user_id = user.id
+    session.flush()
+    audit(session, actor, "link" if target is not None else "unlink", "user", user.id,
+          {"username": username, "changes": {"household": [current.code if current else None,
+                                                           target.code if target else None]}},
+          summary=f"居民 {username} 关联住户：{current.code if current else '—'} → {target.code if target else '—'}")
+    return target
+
+
 # --- writing ---------------------------------------------------------------------------------------------
 
 def _owner_org(session: Session, actor: Actor, org_code: str | None) -> Organisation:

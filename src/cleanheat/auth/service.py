@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cleanheat.auth import sessions as session_records
@@ -260,6 +260,38 @@ def set_active(session: Session, actor: Actor, username: str, active: bool) -> U
     return user
 
 
+def update_user(session: Session, actor: Actor, username: str, *, role: Role | str, org_code: str,
+                display_name: str | None = None) -> User:
+    """An administrator changes a user's role, organisation and display name (the role must suit the
+    organisation's kind); the audit entry records each changed field as [before, after]. The user's next request
+    already acts with the new role (the actor is read per request)."""
+    actor.require_roles(Role.ADMIN)
+    user = _user_by_name(session, username)
+    try:
+        role = Role(role)
+    except ValueError as exc:
+        raise InputError(f"unknown role {role!r}", [InputIssue(f"未知角色 {role}", field="role",
+                                                               message_en=f"unknown role {role}")]) from exc
+    org = get_org_by_code(session, org_code)
+    if role not in ALLOWED_ROLES[OrgKind(org.kind)]:
+        raise InputError(f"role {role} is not allowed for an organisation of kind {org.kind}",
+                         [InputIssue(f"{org.name_zh} 的用户不能担任该角色", field="role",
+                                     message_en=f"a user of {org.name_en or org.code} cannot have this role")])
+    if user.id == actor.user_id and role != Role.ADMIN:
+        raise ConflictError("you cannot remove your own administrator role")
+    before = {"role": user.role, "org": user.organisation.code, "display_name": user.display_name}
+    user.role, user.org_id = role.value, org.id
+    if display_name is not None and display_name.strip():
+        user.display_name = display_name.strip()
+    session.flush()
+    session.refresh(user)
+    after = {"role": user.role, "org": user.organisation.code, "display_name": user.display_name}
+    changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    audit(session, actor, "update", "user", user.id, {"username": user.username, "changes": changes},
+          summary=f"修改用户 {user.username}：" + "，".join(f"{k} {a} → {b}" for k, (a, b) in changes.items()))
+    return user
+
+
 def get_user(session: Session, user_id: int) -> User | None:
     user = session.get(User, user_id)
     return user if user is not None and user.is_active else None
@@ -355,3 +387,77 @@ def list_audit(session: Session, actor: Actor, limit: int = 200) -> list[AuditLo
     if not actor.city_wide:
         q = q.where(AuditLog.org_id == actor.org_id)
     return list(session.scalars(q))
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit entries to show: by who (user name), object kind, object id, action, time range (UTC,
+    ``until`` exclusive) and text in the summary."""
+
+    actor: str = ""
+    entity: str = ""
+    entity_id: str = ""
+    action: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str = ""
+
+
+def _audit_query(actor: Actor, f: AuditFilter):
+    q = select(AuditLog)
+    if not actor.city_wide:
+        q = q.where(AuditLog.org_id == actor.org_id)
+    if f.actor:
+        q = q.where(AuditLog.actor == f.actor)
+    if f.entity:
+        q = q.where(AuditLog.entity == f.entity)
+    if f.entity_id:
+        q = q.where(AuditLog.entity_id == f.entity_id)
+    if f.action:
+        q = q.where(AuditLog.action == f.action)
+    if f.since is not None:
+        q = q.where(AuditLog.at >= f.since)
+    if f.until is not None:
+        q = q.where(AuditLog.at < f.until)
+    if f.text:
+        like = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = q.where(AuditLog.summary.like(like, escape="\\"))
+    return q
+
+
+def search_audit(session: Session, actor: Actor, f: AuditFilter, *, page: int = 1, per_page: int = 50
+                 ) -> tuple[list[AuditLog], int]:
+    """One page of the audit entries matching ``f`` (newest first) and how many match in all."""
+    actor.require_roles(Role.ADMIN, Role.PROGRAMME_OFFICE)
+    q = _audit_query(actor, f)
+    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = session.scalars(q.order_by(AuditLog.id.desc()).offset((page - 1) * per_page).limit(per_page))
+    return list(rows), total
+
+
+def audit_choices(session: Session, actor: Actor) -> dict[str, list[str]]:
+    """The distinct users, object kinds and actions in the audit log (for the filter lists)."""
+    actor.require_roles(Role.ADMIN, Role.PROGRAMME_OFFICE)
+    out = {}
+    for name, col in (("actor", AuditLog.actor), ("entity", AuditLog.entity), ("action", AuditLog.action)):
+        q = select(col).distinct().order_by(col)
+        if not actor.city_wide:
+            q = q.where(AuditLog.org_id == actor.org_id)
+        out[name] = list(session.scalars(q.limit(500)))
+    return out
+
+
+#: An audit export holds at most this many entries (the newest; the file says when it was cut).
+AUDIT_EXPORT_MAX_ROWS = 50_000
+
+
+def export_audit(session: Session, actor: Actor, f: AuditFilter) -> tuple[list[AuditLog], bool]:
+    """The entries matching ``f`` for an export (newest first, at most ``AUDIT_EXPORT_MAX_ROWS``; True when
+    cut). The export itself is audited."""
+    actor.require_roles(Role.ADMIN, Role.PROGRAMME_OFFICE)
+    rows = list(session.scalars(_audit_query(actor, f).order_by(AuditLog.id.desc())
+                                .limit(AUDIT_EXPORT_MAX_ROWS + 1)))
+    cut = len(rows) > AUDIT_EXPORT_MAX_ROWS
+    audit(session, actor, "export", "audit_log", "", {"filter": {k: str(v) for k, v in f.__dict__.items() if v},
+                                                      "rows": min(len(rows), AUDIT_EXPORT_MAX_ROWS)})
+    return rows[:AUDIT_EXPORT_MAX_ROWS], cut

@@ -304,7 +304,10 @@ def report(
                                      data_dir=settings.data_dir)
         if out is not None:
             if out.suffix.lower() == ".xlsx":
-                out.write_bytes(reports.monthly_xlsx(rep))
+                from cleanheat.programme.plan_data import read_plan
+
+                names = {u.code: u.name_zh for u in read_plan(settings.city_dir).units}
+                out.write_bytes(reports.monthly_xlsx(rep, unit_names=names))
             elif out.suffix.lower() == ".pdf":
                 out.write_bytes(reports.monthly_pdf(rep))
             else:

@@ -46,7 +46,8 @@ def template(
             raise InputError("period outside the programme",
                              [InputIssue(f"{p} 不在方案期 {plan.start_year}–{plan.end_year} 内", field="period")])
         reporter = service.reporter_for(session, plan, unit)
-        output.write_bytes(write_template(plan, reporter, p))
+        previous = service.last_accepted(session, Actor.system(), plan, reporter, p)
+        output.write_bytes(write_template(plan, reporter, p, previous=previous))
     console.print(f"模板已写入 template written: {output} ({reporter.name_zh}, {p})")
 
 

@@ -23,14 +23,23 @@ def _verdict(c: bool | None) -> tuple[str, str]:
     return {True: ("达标", "compliant"), False: ("不达标", "not compliant"), None: ("无数据", "no data")}[c]
 
 
-def report_rows(report: MonthlyReport) -> list[dict]:
-    """One row per point and pollutant, plus the point's overall line (used by both renderers)."""
+def pollutant_name(code: str) -> str:
+    """A pollutant as people name it (颗粒物 PM), never its HJ 212 code."""
+    zh, en = POLLUTANT_LABELS[code]
+    return f"{zh} {en}"
+
+
+def report_rows(report: MonthlyReport, unit_names: dict[str, str] | None = None) -> list[dict]:
+    """One row per point and pollutant, plus the point's overall line (used by both renderers); ``unit_names``
+    maps administrative unit codes to names."""
+    unit_names = unit_names or {}
     rows = []
     for r in report.rows:
         s = r.summary
         src = r.point.source
         base = {"mn": r.point.mn, "point": r.point.name_zh, "source": src.name_zh, "source_code": src.code,
-                "company": r.company, "unit": src.admin_unit_code}
+                "company": r.company,
+                "unit": unit_names.get(src.admin_unit_code or "", src.admin_unit_code)}
         for p in POLLUTANTS:
             st = s.pollutants.get(p)
             if st is None:
@@ -46,7 +55,7 @@ def report_rows(report: MonthlyReport) -> list[dict]:
     return rows
 
 
-def monthly_xlsx(report: MonthlyReport) -> bytes:
+def monthly_xlsx(report: MonthlyReport, unit_names: dict[str, str] | None = None) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -69,10 +78,10 @@ def monthly_xlsx(report: MonthlyReport) -> bytes:
         c.font = Font(bold=True)
         c.fill = PatternFill("solid", fgColor="EEF2F6")
         c.alignment = Alignment(wrap_text=True, vertical="top")
-    for row in report_rows(report):
+    for row in report_rows(report, unit_names):
         total = row["kind"] == "total"
         ws.append([row["mn"], row["point"], row["source"], row["source_code"], row["company"], row["unit"],
-                   "合计 all" if total else f"{row['label']} {row['pollutant']}",
+                   "合计 all" if total else pollutant_name(row["pollutant"]),
                    None if total else row["limit"], row["valid_hours"], row["capture"], row["within"],
                    row["exceeded"], row["share"], None if total else row["max"], None if total else row["mean"],
                    row.get("events") if total else None,
@@ -102,7 +111,7 @@ def monthly_xlsx(report: MonthlyReport) -> bytes:
         "Share within = valid hours at or below the limit / valid hours, per pollutant; the total line shows the "
         "lowest pollutant (a point complies only when every pollutant reaches the threshold).",
         "限值见 data/emissions/limits.yaml（含来源与置信度）。Limits: data/emissions/limits.yaml.",
-        "污染物 pollutants: " + ", ".join(f"{p} {' '.join(names.get(p, ('', '')))}" for p in POLLUTANTS),
+        "污染物 pollutants: " + ", ".join(" ".join(names.get(p, (p, ""))) for p in POLLUTANTS),
     ]:
         notes.append([line])
     notes.column_dimensions["A"].width = 120
@@ -118,7 +127,7 @@ def _env() -> Environment:
 
 def monthly_html(report: MonthlyReport) -> str:
     return _env().get_template("emissions/report_pdf.html").render(
-        report=report, rules=report.rules, labels=[(p, POLLUTANT_LABELS[p][0]) for p in POLLUTANTS],
+        report=report, rules=report.rules, labels=[(p, *POLLUTANT_LABELS[p]) for p in POLLUTANTS],
         generated=report.generated_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"))
 
 

@@ -70,11 +70,69 @@ def lead(r, basis: str) -> tuple:  # a RateResult
     return r.actual, r.status, r.gap_m2, r.clean_area_m2
 
 
+#: The PDF lists this many sources of the verification section (largest unevidenced and removed area first);
+#: the rest are in the per-unit summary above them, in the Excel version and on the supervision page.
+PDF_EVIDENCE_ROWS = 20
+EVIDENCE_STATES = ("compliant", "non_compliant", "no_monitoring_point", "insufficient_data", "not_required")
+
+
+def evidence_by_unit(ev: Evaluation, unit_zh: dict[str, str]) -> list[dict]:
+    """Per unit (in the plan's order) the sources behind reported clean area by evidence state and their
+    verified, unevidenced and removed area; the last row is the city total."""
+    out: dict[str, dict] = {}
+
+    def row(code: str) -> dict:
+        return out.setdefault(code, {"name": unit_zh.get(code, code), "sources": 0, "verified_m2": 0.0,
+                                     "unverified_m2": 0.0, "reclassified_m2": 0.0}
+                              | {k: 0 for k in EVIDENCE_STATES})
+
+    for code in unit_zh:
+        if any(v.admin_unit_code == code for v in ev.verification) or \
+                any(a.admin_unit_code == code for a in ev.unattributed):
+            row(code)
+    for v in ev.evidence_rows():
+        r = row(v.admin_unit_code)
+        r["sources"] += 1
+        r[v.evidence] = r.get(v.evidence, 0) + 1
+        r["verified_m2"] += v.counted_clean_m2
+        r["unverified_m2"] += v.unverified_m2
+        r["reclassified_m2"] += v.reclassified_m2
+    for a in ev.unattributed:
+        row(a.admin_unit_code)["unverified_m2"] += a.unverified_m2
+    rows = list(out.values())
+    total = {"name": "合计", "total": True} | {k: sum(r[k] for r in rows) for k in rows[0] if k != "name"} \
+        if rows else None
+    return rows + ([total] if total else [])
+
+
+def _evaluation_and_trend(session: Session, actor: Actor, plan: PlanData, period: Period, settings: Settings
+                          ) -> tuple[Evaluation, list[dict]]:
+    """The evaluation and the quarterly trend, computed side by side: both spend most of their time in the
+    database (monitoring verdicts), so the trend runs on a second read-only session in a worker thread (it sees
+    what is committed: callers publish from a session that has not written)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.engine import Engine
+
+    if not isinstance(session.get_bind(), Engine) or session.new or session.dirty or session.deleted:
+        # bound to one connection, or holding unflushed writes another session would not see: one after the other
+        return (service.evaluate(session, actor, plan, year=period.year, period=period, settings=settings),
+                service.trend(session, actor, plan, period, settings))
+
+    def trend_in_own_session() -> list[dict]:
+        with Session(bind=session.get_bind()) as other:
+            return service.trend(other, actor, plan, period, settings)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(trend_in_own_session)
+        ev = service.evaluate(session, actor, plan, year=period.year, period=period, settings=settings)
+        return ev, future.result()
+
+
 def build_context(session: Session, actor: Actor, plan: PlanData, period: Period, annual: bool,
                   settings: Settings | None = None) -> dict:
     settings = settings or Settings()
-    ev = service.evaluate(session, actor, plan, year=period.year, period=period, settings=settings)
-    trend = service.trend(session, actor, plan, period, settings)
+    ev, trend = _evaluation_and_trend(session, actor, plan, period, settings)
     basis = settings.report_rate_basis
     suffix = "_verified" if basis == "verified" else ""
     plan_synthetic = session.scalar(select(func.count()).select_from(Report).where(
@@ -95,7 +153,9 @@ def build_context(session: Session, actor: Actor, plan: PlanData, period: Period
     chart_tech = charts.horizontal_bars([t.name_zh for t in techs], [t.area_m2 / 1e4 for t in techs],
                                         title="各取暖方式取暖面积（万m²）")
     now = datetime.now(ZoneInfo(PROGRAMME_TZ))
+    unit_zh = {u.code: u.name_zh for u in plan.units}
     return {
+        "unit_zh": unit_zh, "evidence_units": evidence_by_unit(ev, unit_zh), "evidence_limit": None,
         "plan": plan, "ev": ev, "period": period, "annual": annual, "trend": trend,
         "title": f"{plan.city}冬季清洁取暖{'年度' if annual else '季度'}评价报告（{period.year}年"
                  f"{'' if annual else f'第{period.quarter}季度'}）",
@@ -125,6 +185,9 @@ def render(session: Session, actor: Actor, plan: PlanData, period: Period, *, an
     if fmt == "pdf":
         from weasyprint import HTML
 
+        # A page lists the sources with the largest unevidenced area; hundreds of rows would take a minute to
+        # lay out and say nothing the per-unit summary does not (the full list: XLSX, HTML, supervision page).
+        ctx["evidence_limit"] = PDF_EVIDENCE_ROWS
         return HTML(string=render_html(ctx), base_url=str(TEMPLATES)).write_pdf()
     if fmt == "xlsx":
         return render_xlsx(ctx)
@@ -217,11 +280,11 @@ def render_xlsx(ctx: dict) -> bytes:
         bh.append([u.name_zh, round((r.actual or 0) * 100, 2), round((r.target or 0) * 100, 2),
                    round((r.gap_m2 or 0) / 1e4, 1), STATUS_ZH[r.status]])
     if ev.verification or ev.unattributed:
-        _verification_sheet(wb, ev, header)
+        _verification_sheet(wb, ev, header, ctx["unit_zh"])
     return workbook_bytes(wb)
 
 
-def _verification_sheet(wb: Workbook, ev: Evaluation, header) -> None:
+def _verification_sheet(wb: Workbook, ev: Evaluation, header, unit_zh: dict[str, str]) -> None:
     """The evidence per source and the reported clean area without a registered source (docs/evidence.md)."""
     vs = wb.create_sheet("在线监测核验")
     vs.append(["核验时段：" + "；".join(f"{a} – {b}" for a, b in ev.windows)])
@@ -230,13 +293,13 @@ def _verification_sheet(wb: Workbook, ev: Evaluation, header) -> None:
            + [f"{p} 有效小时达标率" for p in pols]
            + ["核验清洁(万m²)", "无证据(万m²)", "调出(万m²)", "说明"])
     for v in ev.verification:
-        vs.append([v.name_zh, v.admin_unit_code, AREA_TYPE_LABELS[v.area_type][0], v.technology,
+        vs.append([v.name_zh, unit_zh.get(v.admin_unit_code, v.admin_unit_code), AREA_TYPE_LABELS[v.area_type][0], v.technology,
                    round(v.served_area_m2 / 1e4, 1), "是" if v.required else "否", EVIDENCE_ZH.get(v.evidence, "")]
                   + [share_pct(v.pollutants[p]["compliant_share"], 2) if p in v.pollutants else None
                      for p in pols]
                   + [round(v.counted_clean_m2 / 1e4, 1), round(v.unverified_m2 / 1e4, 1),
                      round(v.reclassified_m2 / 1e4, 1), v.reason])
     for a in ev.unattributed:
-        vs.append(["（无登记热源）", a.admin_unit_code, AREA_TYPE_LABELS[a.area_type][0], a.technology,
+        vs.append(["（无登记热源）", unit_zh.get(a.admin_unit_code, a.admin_unit_code), AREA_TYPE_LABELS[a.area_type][0], a.technology,
                    round(a.registered_m2 / 1e4, 1), "是", "无监测点", None, None, None, 0.0,
                    round(a.unverified_m2 / 1e4, 1), 0.0, f"上报 {a.reported_m2 / 1e4:.1f} 万m² 超出登记热源供热面积"])

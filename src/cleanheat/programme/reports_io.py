@@ -13,18 +13,29 @@ from decimal import Decimal
 from openpyxl import Workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from cleanheat.errors import InputIssue
 from cleanheat.programme.errors import ReportImportError
-from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES, Period, PlanData, task_display_unit
+from cleanheat.programme.model import (
+    AREA_TYPE_LABELS,
+    AREA_TYPES,
+    Period,
+    PlanData,
+    task_display_scale,
+    task_display_unit,
+)
 from cleanheat.tabular import Cell, Sheet, SheetLimits, parse_number, read_workbook, workbook_bytes
 from cleanheat.units import M2_PER_WAN
 
 #: A single cell above this many 万m² (2亿m², half the city) can only be an area typed in m².
 MAX_PLAUSIBLE_WAN_M2 = 20_000
-#: Sums of technology rows may differ from the stated totals by rounding only.
-SUM_TOLERANCE = 0.005
+#: Sums of technology rows may differ from the stated totals by rounding only: figures are typed with two
+#: decimals in 万m², so a stated total may be off by 0.01 万m² (100 m²) either way.
+ROUNDING_TOLERANCE_WAN_M2 = 0.01
+#: ... compared with a margin for binary floating point (a sum of decimals is not exact).
+_FLOAT_MARGIN_M2 = 1e-6
 
 #: A unit's report workbook (a few dozen rows per sheet): at most 2,000 rows and 100 columns per sheet.
 REPORT_LIMITS = SheetLimits(max_rows=2_000, max_cols=100)
@@ -69,6 +80,18 @@ class Reporter:
     area_types: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class PreviousFigures:
+    """The figures a template is pre-filled with: the reporting organisation's last accepted report."""
+
+    period: Period
+    version: int
+    #: (area_type, technology) -> heated area [m²]
+    areas: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: task code -> value in the task's unit (area tasks in m², shares as fractions)
+    tasks: dict[str, float] = field(default_factory=dict)
+
+
 # --- template ----------------------------------------------------------------------------------------------
 
 _HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -77,9 +100,18 @@ _THIN = Side(style="thin", color="B7C4D1")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 
 
-def write_template(plan: PlanData, reporter: Reporter, period: Period) -> bytes:
-    """The quarterly report workbook for one reporting organisation and period."""
+def _wan(area_m2: float) -> float:
+    """m² -> 万m² for a pre-filled cell (rounded to what the template's two decimals show and the parser reads)."""
+    return round(area_m2 / M2_PER_WAN, 4)
+
+
+def write_template(plan: PlanData, reporter: Reporter, period: Period,
+                   previous: PreviousFigures | None = None) -> bytes:
+    """The quarterly report workbook for one reporting organisation and period: the area types the unit has,
+    pre-filled with ``previous`` (its last accepted figures) when given; the total and clean rows are formulas
+    (summing the technology rows), so they need no typing; a typed number replaces a formula."""
     wb = Workbook()
+    formulas: set[tuple[str, str]] = set()
     cover = wb.active
     cover.title = COVER
     cover["A1"] = f"{plan.title_zh} 季度进展报表"
@@ -105,8 +137,14 @@ def write_template(plan: PlanData, reporter: Reporter, period: Period) -> bytes:
         "5. 报告被接受后如需修改，请以“更正”方式重新提交；历史版本将保留。",
         f"依据：{plan.title_zh} §四(七) 强化数据支撑。",
     ]
+    if previous is not None:
+        notes.insert(1, f"已按 {previous.period} 已接受的报告（第 {previous.version} 版）预填数据，请按本期末实际情况修改。"
+                        "取暖总面积和清洁取暖面积两行为公式，自动求和。")
     for i, n in enumerate(notes, start=10):
         cover.cell(i, 1, n)
+    if previous is not None:
+        cover.cell(8, 1, "预填依据").font = Font(bold=True)
+        cover.cell(8, 2, f"{previous.period} 第 {previous.version} 版（已接受）")
     cover.column_dimensions["A"].width = 16
     cover.column_dimensions["B"].width = 48
 
@@ -120,17 +158,27 @@ def write_template(plan: PlanData, reporter: Reporter, period: Period) -> bytes:
         ws.append(header)
         for c in ws[3]:
             c.font, c.fill, c.border = Font(bold=True), _HEAD_FILL, _BORDER
+        prev = previous.areas if previous is not None else {}
+        first = 4
         for tech in plan.technologies:
             clean = {"clean": "是", "not_clean": "否", "clean_if_ultra_low": "是（须超低排放）",
                      "clean_if_compliant": "是（须达标排放）"}[tech.clean_rule]
-            ws.append([tech.name_zh, tech.code, clean] + [None] * len(types))
-        ws.append([ROW_TOTAL, "total", ""] + [None] * len(types))
-        ws.append([ROW_CLEAN, "clean", ""] + [None] * len(types))
+            ws.append([tech.name_zh, tech.code, clean]
+                      + [_wan(prev[(t, tech.code)]) if prev.get((t, tech.code)) else None for t in types])
+        last = ws.max_row
+        clean_rows = [first + i for i, t in enumerate(plan.technologies) if t.counts_as_clean]
+        cols = [get_column_letter(4 + i) for i in range(len(types))]
+        ws.append([ROW_TOTAL, "total", "公式"] + [f"=SUM({c}{first}:{c}{last})" for c in cols])
+        ws.append([ROW_CLEAN, "clean", "公式"] + [f"=SUM({','.join(f'{c}{r}' for r in clean_rows)})" for c in cols])
+        for r in (last + 1, last + 2):
+            for c in cols:
+                formulas.add((ws.title, f"{c}{r}"))
+                ws[f"{c}{r}"].font = Font(bold=True)
         for row in ws.iter_rows(min_row=4, max_row=ws.max_row):
             for c in row:
                 c.border = _BORDER
             for c in row[3:]:
-                c.fill = _INPUT_FILL
+                c.fill = _INPUT_FILL if c.row <= last else _HEAD_FILL
                 c.number_format = "0.00"
         dv = DataValidation(type="decimal", operator="between", formula1="0", formula2=str(MAX_PLAUSIBLE_WAN_M2),
                             showErrorMessage=True, errorTitle="输入有误", error="请填写0及以上的数字，单位万m²")
@@ -152,6 +200,7 @@ def write_template(plan: PlanData, reporter: Reporter, period: Period) -> bytes:
     ts.append(["任务编码", "任务", "单位", "口径", "完成值"] + [f"{y}年目标（全市）" for y in years] + ["方案条款"])
     for c in ts[3]:
         c.font, c.fill, c.border = Font(bold=True), _HEAD_FILL, _BORDER
+    prev_tasks = previous.tasks if previous is not None else {}
     for task in plan.tasks:
         unit = task_display_unit(task.measure, task.unit_zh)
         basis = "水平" if all(t.basis == "level" for t in task.targets) else "累计"
@@ -166,7 +215,9 @@ def write_template(plan: PlanData, reporter: Reporter, period: Period) -> bytes:
                 targets.append(t.value * 100)
             else:
                 targets.append(t.value)
-        ts.append([task.code, task.name_zh, unit, basis, None] + targets + [task.clause])
+        done = prev_tasks.get(task.code)
+        shown = round(done / task_display_scale(task.measure), 4) if done is not None else None
+        ts.append([task.code, task.name_zh, unit, basis, shown] + targets + [task.clause])
     for row in ts.iter_rows(min_row=4, max_row=ts.max_row):
         for c in row:
             c.border = _BORDER
@@ -175,7 +226,7 @@ def write_template(plan: PlanData, reporter: Reporter, period: Period) -> bytes:
     ts.column_dimensions["A"].width = 30
     ts.column_dimensions["B"].width = 46
     ts.column_dimensions["E"].width = 14
-    return workbook_bytes(wb)
+    return workbook_bytes(wb, formulas=formulas)
 
 
 # --- parsing -----------------------------------------------------------------------------------------------
@@ -282,16 +333,27 @@ def _totals_problems(area_type: str, total: float | None, clean: float | None, t
     message) for each problem; the caller places it at the stated total's or clean area's cell."""
     label = AREA_TYPE_LABELS[area_type][0]
     out = []
-    if total is not None and clean is not None and clean > total * (1 + 1e-9):
-        out.append(("clean", f"{label}：清洁取暖面积 {clean / M2_PER_WAN:.2f} 大于取暖总面积 {total / M2_PER_WAN:.2f} 万m² "
+    allowed = ROUNDING_TOLERANCE_WAN_M2 * M2_PER_WAN + _FLOAT_MARGIN_M2
+    tol = f"允许误差 ±{ROUNDING_TOLERANCE_WAN_M2} 万m²"
+    if total is not None and clean is not None and clean - total > allowed:
+        out.append(("clean", f"{label}：清洁取暖面积 {fmt_wan(clean)} 万m² 大于取暖总面积 {fmt_wan(total)} 万m² "
                              "(clean area above total area)"))
-    if total is not None and abs(tech_sum - total) > max(SUM_TOLERANCE * total, 0.01 * M2_PER_WAN):
-        out.append(("total", f"{label}：各取暖方式之和 {tech_sum / M2_PER_WAN:.2f} 不等于取暖总面积 "
-                             f"{total / M2_PER_WAN:.2f} 万m²"))
-    if clean is not None and abs(clean_tech_sum - clean) > max(SUM_TOLERANCE * max(clean, 1.0), 0.01 * M2_PER_WAN):
-        out.append(("clean", f"{label}：清洁取暖方式之和 {clean_tech_sum / M2_PER_WAN:.2f} 不等于所填清洁取暖面积 "
-                             f"{clean / M2_PER_WAN:.2f} 万m²"))
+    if total is not None and abs(tech_sum - total) > allowed:
+        out.append(("total", f"{label}：各取暖方式之和 {fmt_wan(tech_sum)} 万m² 不等于取暖总面积 {fmt_wan(total)} 万m²"
+                             f"（{tol}） (sum of the technology rows {fmt_wan(tech_sum)} ≠ stated total "
+                             f"{fmt_wan(total)})"))
+    if clean is not None and abs(clean_tech_sum - clean) > allowed:
+        out.append(("clean", f"{label}：清洁取暖方式之和 {fmt_wan(clean_tech_sum)} 万m² 不等于所填清洁取暖面积 "
+                             f"{fmt_wan(clean)} 万m²（{tol}） (sum of the clean technology rows "
+                             f"{fmt_wan(clean_tech_sum)} ≠ stated clean area {fmt_wan(clean)})"))
     return out
+
+
+def fmt_wan(area_m2: float) -> str:
+    """万m² with two decimals, more when needed to show a difference below 0.01 (100.004 is not 100.00)."""
+    wan = area_m2 / M2_PER_WAN
+    text = f"{wan:.2f}"
+    return text if abs(float(text) - wan) < 1e-9 else f"{wan:.4f}".rstrip("0")
 
 
 def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Reporter, parsed: ParsedReport,
@@ -365,7 +427,7 @@ def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Rep
         crow = sheet.rows[clean_row][0].row if clean_row is not None else None
         for which, message in _totals_problems(at, total, clean, sums[at], clean_sums[at]):
             issues.add(message, filename, sheet.name, row=crow if which == "clean" else trow, column=col)
-        if total is None and sums[at] == 0:
+        if not total and sums[at] == 0:  # empty, or the template's formula summing empty rows
             issues.add(f"{AREA_TYPE_LABELS[at][0]}：未填写取暖面积", filename, sheet.name, row=trow, column=col)
 
 

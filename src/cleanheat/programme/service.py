@@ -6,7 +6,7 @@ Every function takes a session and the acting user; writes are audited; nothing 
 from __future__ import annotations
 
 import importlib
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date
 
 from sqlalchemy import func, select
@@ -20,9 +20,9 @@ from cleanheat.config import Settings
 from cleanheat.errors import InputError, InputIssue, NotFoundError, PermissionDeniedError
 from cleanheat.programme import indicators
 from cleanheat.programme.errors import ReportConflictError, ReportImportError
-from cleanheat.programme.model import Period, PlanData, SourceVerdict
+from cleanheat.programme.model import AREA_TYPES, Period, PlanData, SourceVerdict
 from cleanheat.programme.plan_store import get_plan_row
-from cleanheat.programme.reports_io import ParsedReport, Reporter
+from cleanheat.programme.reports_io import ParsedReport, PreviousFigures, Reporter
 from cleanheat.programme.tables import Report, ReportArea, ReportTask
 from cleanheat.store.base import utcnow
 
@@ -133,7 +133,9 @@ def review_report(session: Session, actor: Actor, report_id: int, decision: str,
     if decision not in ("accept", "return"):
         raise InputError("decision must be accept or return", [InputIssue("decision", field="decision")])
     if decision == "return" and not comment.strip():
-        raise InputError("a returned report needs a comment", [InputIssue("退回须填写意见", field="comment")])
+        raise InputError("a returned report needs a comment", [InputIssue(
+            "退回报告须填写审核意见，说明需要修改的内容", field="comment",
+            message_en="Returning a report needs a comment saying what to change")])
     if decision == "accept":
         for older in session.scalars(select(Report).where(Report.plan_id == report.plan_id,
                                                           Report.org_id == report.org_id,
@@ -180,6 +182,118 @@ def report_history(session: Session, actor: Actor, report: Report) -> list[Repor
                                                              Report.org_id == report.org_id,
                                                              Report.period == report.period)
                                 .order_by(Report.version)))
+
+
+def last_accepted(session: Session, actor: Actor, plan: PlanData, reporter: Reporter, period: Period
+                  ) -> PreviousFigures | None:
+    """The newest accepted report of ``reporter`` for ``period`` or an earlier quarter (what its next template
+    is pre-filled with), or None."""
+    actor.require_roles(*SUBMIT_ROLES)
+    org = _org(session, reporter.org_code)
+    if not actor.city_wide and org.id != actor.org_id:
+        raise NotFoundError(f"unknown reporting unit {reporter.org_code}")
+    plan_row = get_plan_row(session, plan.code)
+    r = session.scalar(select(Report).where(Report.plan_id == plan_row.id, Report.org_id == org.id,
+                                            Report.status == "accepted", Report.period <= str(period))
+                       .options(selectinload(Report.areas), selectinload(Report.tasks))
+                       .order_by(Report.period.desc(), Report.version.desc()).limit(1))
+    if r is None:
+        return None
+    return PreviousFigures(Period.parse(r.period), r.version,
+                           {(a.area_type, a.technology): a.heated_area_m2 for a in r.areas},
+                           {t.task_code: t.value for t in r.tasks})
+
+
+@dataclass(frozen=True)
+class ComparedFigure:
+    """One figure of a report under review beside the unit's previous version and previous quarter."""
+
+    key: str
+    current: float | None
+    previous_version: float | None
+    previous_quarter: float | None
+
+    @staticmethod
+    def _changed(a: float | None, b: float | None) -> bool:
+        """Differs from a figure that exists (None: there is no such report to compare with)."""
+        return b is not None and abs((a or 0.0) - b) > 1e-9 * max(1.0, abs(b))
+
+    @property
+    def changed_from_version(self) -> bool:
+        return self._changed(self.current, self.previous_version)
+
+    @property
+    def changed_from_quarter(self) -> bool:
+        return self._changed(self.current, self.previous_quarter)
+
+
+@dataclass
+class ReviewComparison:
+    """What the office sees when it reviews a report: each figure beside the previous version of the same
+    period (if any) and the unit's accepted report of the previous quarter (if any), the clean-heating rates the
+    figures imply per area type, and the task lines in the plan's order."""
+
+    report: Report
+    previous_version: Report | None
+    previous_quarter: Report | None
+    area_types: list[str]
+    #: area type -> rows: one per technology with a figure in any of the three, then "total", "clean"
+    areas: dict[str, list[ComparedFigure]]
+    #: area type -> reported clean-heating rate (clean / total area) of each of the three
+    rates: dict[str, ComparedFigure]
+    #: area type -> the plan's target rate for the report's year
+    targets: dict[str, float | None]
+    #: task lines in plan order (tasks with a value in any of the three)
+    tasks: list[ComparedFigure]
+
+
+def _areas_of(r: Report | None) -> dict[tuple[str, str], float] | None:
+    return None if r is None else {(a.area_type, a.technology): a.heated_area_m2 for a in r.areas}
+
+
+def review_comparison(session: Session, actor: Actor, plan: PlanData, report: Report) -> ReviewComparison:
+    """Compare ``report`` (visible to ``actor``) with its previous version and the previous quarter's accepted
+    report of the same organisation."""
+    versions = [r for r in report_history(session, actor, report) if r.version < report.version]
+    prev_version = versions[-1] if versions else None
+    prev_period = str(Period.parse(report.period).previous())
+    prev_quarter = session.scalar(_scoped_reports(actor).where(
+        Report.plan_id == report.plan_id, Report.org_id == report.org_id, Report.period == prev_period,
+        Report.status == "accepted").order_by(Report.version.desc()).limit(1))
+    cur, pv, pq = _areas_of(report), _areas_of(prev_version), _areas_of(prev_quarter)
+    clean = {t.code for t in plan.technologies if t.counts_as_clean}
+    types = [t for t in AREA_TYPES if any(k[0] == t for d in (cur, pv, pq) if d for k in d)]
+    areas: dict[str, list[ComparedFigure]] = {}
+    rates: dict[str, ComparedFigure] = {}
+
+    def pick(d: dict | None, key) -> float | None:
+        return None if d is None else d.get(key, 0.0)
+
+    def total(d: dict | None, at: str, only_clean: bool = False) -> float | None:
+        if d is None:
+            return None
+        return sum(v for (t, tech), v in d.items() if t == at and (not only_clean or tech in clean))
+
+    def rate(d: dict | None, at: str) -> float | None:
+        tot = total(d, at)
+        return None if not tot else total(d, at, True) / tot
+
+    for at in types:
+        rows = [ComparedFigure(t.code, pick(cur, (at, t.code)), pick(pv, (at, t.code)), pick(pq, (at, t.code)))
+                for t in plan.technologies if any(d and d.get((at, t.code)) for d in (cur, pv, pq))]
+        rows.append(ComparedFigure("total", total(cur, at), total(pv, at), total(pq, at)))
+        rows.append(ComparedFigure("clean", total(cur, at, True), total(pv, at, True), total(pq, at, True)))
+        areas[at] = rows
+        rates[at] = ComparedFigure(at, rate(cur, at), rate(pv, at), rate(pq, at))
+    tv = {t.task_code: t.value for t in report.tasks}
+    tpv = {t.task_code: t.value for t in prev_version.tasks} if prev_version else None
+    tpq = {t.task_code: t.value for t in prev_quarter.tasks} if prev_quarter else None
+    tasks = [ComparedFigure(t.code, tv.get(t.code), tpv.get(t.code) if tpv is not None else None,
+                            tpq.get(t.code) if tpq is not None else None)
+             for t in plan.tasks if t.code in tv or (tpv and t.code in tpv) or (tpq and t.code in tpq)]
+    year = Period.parse(report.period).year
+    return ReviewComparison(report, prev_version, prev_quarter, types, areas, rates,
+                            {at: plan.rate_target(at, year) for at in types}, tasks)
 
 
 def pending_count(session: Session, actor: Actor) -> int:

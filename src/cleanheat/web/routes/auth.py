@@ -28,7 +28,7 @@ from cleanheat.web.deps import (
     require_roles,
 )
 from cleanheat.web.nav import NavItem
-from cleanheat.web.params import Id, Limit
+from cleanheat.web.params import Id, Limit, PageNo
 
 router = APIRouter()
 
@@ -186,11 +186,67 @@ def audit_api(db: DbSession, actor: Annotated[Actor, Depends(require_roles(Role.
                      entity_id=r.entity_id, summary=r.summary, detail=r.detail) for r in rows]
 
 
+AuditReader = Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PROGRAMME_OFFICE, page=True))]
+AUDIT_PAGE_SIZE = 50
+
+
+def _audit_filter(request: Request, actor_name: str, entity: str, entity_id: str, action: str, since: str,
+                  until: str, text: str) -> auth_service.AuditFilter:
+    """The filter from the query (dates are local days, ``until`` inclusive)."""
+    from datetime import date, timedelta
+    from zoneinfo import ZoneInfo
+
+    from cleanheat.errors import InputError, InputIssue
+
+    tz = ZoneInfo(request.app.state.settings.display_timezone)
+
+    def day(text_: str, name: str, add: int = 0) -> datetime | None:
+        if not text_:
+            return None
+        try:
+            d = date.fromisoformat(text_) + timedelta(days=add)
+        except ValueError:
+            raise InputError("bad date", [InputIssue(f"日期应为 YYYY-MM-DD：{text_[:20]}", field=name,
+                                                     message_en=f"dates are YYYY-MM-DD: {text_[:20]}")]) from None
+        return datetime(d.year, d.month, d.day, tzinfo=tz)
+
+    return auth_service.AuditFilter(actor=actor_name.strip()[:100], entity=entity.strip()[:64],
+                                    entity_id=entity_id.strip()[:64], action=action.strip()[:64],
+                                    since=day(since, "since"), until=day(until, "until", 1), text=text.strip()[:200])
+
+
 @router.get("/admin/audit", include_in_schema=False)
-def audit_page(request: Request, db: DbSession,
-               actor: Annotated[Actor, Depends(require_roles(Role.ADMIN, Role.PROGRAMME_OFFICE, page=True))]):
-    rows = auth_service.list_audit(db, actor, limit=500)
-    return render(request, "audit.html", {"rows": rows}, actor=actor)
+def audit_page(request: Request, db: DbSession, actor: AuditReader, page: PageNo = 1, who: str = "",
+               entity: str = "", entity_id: str = "", action: str = "", since: str = "", until: str = "",
+               q: str = ""):
+    """The audit log: who did what to which object and what changed; filtered and paged (newest first)."""
+    from urllib.parse import urlencode
+
+    f = _audit_filter(request, who, entity, entity_id, action, since, until, q)
+    rows, total = auth_service.search_audit(db, actor, f, page=page, per_page=AUDIT_PAGE_SIZE)
+    query = {k: v for k, v in {"who": who, "entity": entity, "entity_id": entity_id, "action": action,
+                               "since": since, "until": until, "q": q}.items() if v}
+    pages = max(1, -(-total // AUDIT_PAGE_SIZE))
+    return render(request, "audit.html", {
+        "rows": rows, "total": total, "page": page, "pages": pages, "query": query,
+        "qs": lambda **kw: urlencode(query | {k: v for k, v in kw.items()}),
+        "choices": auth_service.audit_choices(db, actor), "first": (page - 1) * AUDIT_PAGE_SIZE + 1,
+    }, actor=actor)
+
+
+@router.get("/admin/audit.xlsx", include_in_schema=False)
+def audit_export(request: Request, db: DbSession, actor: AuditReader, who: str = "", entity: str = "",
+                 entity_id: str = "", action: str = "", since: str = "", until: str = "", q: str = ""):
+    """The filtered audit log as a spreadsheet (every text cell stored as text)."""
+    from fastapi.responses import Response
+
+    from cleanheat.web.audit_export import audit_workbook
+
+    f = _audit_filter(request, who, entity, entity_id, action, since, until, q)
+    rows, cut = auth_service.export_audit(db, actor, f)
+    content = audit_workbook(rows, cut, request.app.state.settings.display_timezone)
+    return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": 'attachment; filename="audit-log.xlsx"'})
 
 
 # --- administration of users (admin only) ----------------------------------------------------------------------
@@ -202,14 +258,62 @@ NAV.append(NavItem("/admin/users", "用户管理", "Users", order=910, roles=fro
 
 @router.get("/admin/users", include_in_schema=False)
 def users_page(request: Request, db: DbSession, actor: Admin):
+    from cleanheat.assets import service as assets_service
     from cleanheat.auth.policy import load_policy
     from cleanheat.auth.roles import ORG_KIND_LABELS
 
     return render(request, "admin_users.html", {
         "users": auth_service.list_users(db, actor), "orgs": auth_service.list_orgs(db, actor),
         "roles": ROLE_LABELS, "kinds": ORG_KIND_LABELS, "locked": auth_service.locked_accounts(db, actor),
-        "min_length": load_policy().min_length,
+        "min_length": load_policy().min_length, "households": assets_service.households_of_residents(db, actor),
     }, actor=actor)
+
+
+def _refusal_text(request: Request, exc: Exception) -> str:
+    """An error for a flash message in the page's language, without field names."""
+    from cleanheat.errors import InputError
+    from cleanheat.web.deps import language
+
+    en = language(request) == "en"
+    if isinstance(exc, InputError) and exc.issues:
+        return "; ".join((i.message_en if en and i.message_en else i.message) for i in exc.issues)
+    return str(exc)
+
+
+@router.post("/admin/users/{username}/edit", include_in_schema=False, dependencies=[CsrfChecked])
+def edit_user_form(request: Request, username: str, db: DbSession, actor: Admin, role: Annotated[str, Form()],
+                   org_code: Annotated[str, Form()], display_name: Annotated[str, Form()] = ""):
+    """An administrator changes a user's role, organisation and name."""
+    from cleanheat.errors import CleanheatError
+    from cleanheat.web.deps import flash
+
+    try:
+        auth_service.update_user(db, actor, username, role=role, org_code=org_code, display_name=display_name)
+    except CleanheatError as exc:
+        db.rollback()
+        flash(request, "error", f"未修改 / not changed: {_refusal_text(request, exc)}")
+    else:
+        flash(request, "ok", f"已修改用户 / user changed: {username}")
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/admin/users/{username}/household", include_in_schema=False, dependencies=[CsrfChecked])
+def link_household_form(request: Request, username: str, db: DbSession, actor: Admin,
+                        household: Annotated[str, Form(max_length=64)] = ""):
+    """An administrator links a resident's account to a household (empty: unlinks it)."""
+    from cleanheat.assets import service as assets_service
+    from cleanheat.errors import CleanheatError
+    from cleanheat.web.deps import flash
+
+    try:
+        hh = assets_service.link_resident(db, actor, username, household)
+    except CleanheatError as exc:
+        db.rollback()
+        flash(request, "error", f"未关联 / not linked: {_refusal_text(request, exc)}")
+    else:
+        flash(request, "ok", f"已关联住户 / household linked: {username} → {hh.code}" if hh
+              else f"已取消关联 / unlinked: {username}")
+    return RedirectResponse("/admin/users", status_code=303)
 
 
 @router.post("/admin/users", include_in_schema=False, dependencies=[CsrfChecked])

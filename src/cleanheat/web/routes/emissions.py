@@ -216,7 +216,8 @@ def report_xlsx(db: DbSession, actor: PageActor, settings: AppSettings, month: s
     y, m = _month_arg(month)
     rep = service.monthly_report(db, actor, y, m, threshold=settings.compliance_threshold,
                                  data_dir=settings.data_dir)
-    return Response(reports.monthly_xlsx(rep),
+    names = {u.code: u.name_zh for u in read_plan(settings.city_dir).units}
+    return Response(reports.monthly_xlsx(rep, unit_names=names),
                     media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="emissions-{rep.label}.xlsx"'})
 

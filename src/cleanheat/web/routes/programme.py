@@ -22,7 +22,7 @@ from cleanheat.programme.model import (
 )
 from cleanheat.programme.plan_store import load_plan
 from cleanheat.programme.reports_io import parse_report, write_template
-from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles
+from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, language, render, require_roles
 from cleanheat.web.i18n import BASELINE_FACT_EN, STATUS_LABELS
 from cleanheat.web.nav import NavItem
 from cleanheat.web.params import Id
@@ -246,6 +246,7 @@ def report_page(request: Request, report_id: Id, db: DbSession, actor: Submitter
     return render(request, "programme/report_detail.html", {
         "plan": plan, "report": report, "history": history, "techs": techs, "tasks": tasks, "org": org,
         "labels": AREA_TYPE_LABELS, "area_types": AREA_TYPES,
+        "cmp": service.review_comparison(db, actor, plan, report),
         "can_review": actor.role in (Role.PROGRAMME_OFFICE, Role.ADMIN) and report.status == "submitted",
     }, actor=actor)
 
@@ -257,8 +258,11 @@ def review_form(request: Request, report_id: Id, db: DbSession, actor: Reviewer,
         r = service.review_report(db, actor, report_id, decision, comment)
     except InputError as exc:
         db.rollback()
-        flash(request, "error", exc.summary, [str(i) for i in exc.issues])
-        return RedirectResponse(f"/programme/reports/{report_id}", status_code=303)
+        # in the page's language, without field names: the issue's own message
+        en = language(request) == "en"
+        messages = [(i.message_en if en and i.message_en else i.message) for i in exc.issues] or [exc.summary]
+        flash(request, "error", "；".join(messages) if not en else "; ".join(messages))
+        return RedirectResponse(f"/programme/reports/{report_id}#review", status_code=303)
     flash(request, "ok", f"报告 {r.period}（第 {r.version} 版）已{'接受' if r.status == 'accepted' else '退回'}。 / "
                            f"Report {r.period} (version {r.version}) {'accepted' if r.status == 'accepted' else 'returned'}.")
     return RedirectResponse("/programme/reports?status=submitted", status_code=303)
@@ -290,7 +294,9 @@ def _publication(db, actor: Actor, period: str, fmt: str, settings=None) -> Resp
     p, annual = publish.parse_report_period(period)
     content = publish.render(db, actor, plan, p, annual=annual, fmt=fmt, settings=settings)
     name = f"cleanheat-{plan.code}-{period}.{fmt}"
-    return Response(content, media_type=MEDIA[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    # The web page opens in the browser (a tab of its own); PDF and Excel are downloads.
+    disposition = "inline" if fmt == "html" else "attachment"
+    return Response(content, media_type=MEDIA[fmt], headers={"Content-Disposition": f'{disposition}; filename="{name}"'})
 
 
 def _template_response(db, actor: Actor, unit: str, period: str) -> Response:
@@ -304,7 +310,7 @@ def _template_response(db, actor: Actor, unit: str, period: str) -> Response:
         raise InputError("bad period", [InputIssue(str(exc), field="period")]) from exc
     if not plan.contains_period(p):
         raise InputError("period outside the programme", [InputIssue(f"{p} 不在方案期内", field="period")])
-    content = write_template(plan, reporter, p)
+    content = write_template(plan, reporter, p, previous=service.last_accepted(db, actor, plan, reporter, p))
     name = f"report-{reporter.org_code}-{p}.xlsx"
     return Response(content, media_type=MEDIA["xlsx"], headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
