@@ -81,6 +81,7 @@ def world(settings, session_factory) -> World:
 def store_hours(session: Session, rows: list[dict]) -> None:
     """Store evaluated hours and, as the rollup does after ingest, the daily values the programme evaluation
     reads (``rollup.rebuild_days``)."""
+    from cleanheat.config import Settings
     from cleanheat.emissions.processing import read_rules
     from cleanheat.emissions.rollup import local_day, rebuild_days, upsert
     from cleanheat.emissions.tables import HourValue
@@ -91,4 +92,4 @@ def store_hours(session: Session, rows: list[dict]) -> None:
     for i in range(0, len(rows), 5000):
         upsert(session, HourValue.__table__, rows[i:i + 5000], ("point_id", "ts", "pollutant"))
     for pid, ds in days.items():
-        rebuild_days(session, pid, ds, read_rules())
+        rebuild_days(session, pid, ds, read_rules(Settings().data_dir))
