@@ -217,6 +217,11 @@ class PointStatus:
         return "normal"
 
 
+def is_online(point: MonitoringPoint, now: datetime | None = None) -> bool:
+    """The point's data logger sent a packet within :data:`ONLINE_WITHIN`."""
+    return point.last_packet_at is not None and (now or utcnow()) - point.last_packet_at <= ONLINE_WITHIN
+
+
 def point_statuses(session: Session, actor: Actor, *, now: datetime | None = None, threshold: float = 0.95,
                    rules: Rules | None = None) -> list[PointStatus]:
     now = now or utcnow()
@@ -243,7 +248,7 @@ def point_statuses(session: Session, actor: Actor, *, now: datetime | None = Non
     for p in points:
         out.append(PointStatus(
             point=p, company=companies.get(p.source.org_id, ""),
-            online=p.last_packet_at is not None and now - p.last_packet_at <= ONLINE_WITHIN,
+            online=is_online(p, now),
             last_hour=p.last_hour_ts, latest=latest.get(p.id, {}), open_alarms=alarms.get(p.id, 0),
             active_exceedances=active.get(p.id, 0), month=months.get(p.id)))
     return out
