@@ -145,6 +145,7 @@ ROUTES: dict[str, str] = {
     # --- network simulation -----------------------------------------------------------------------------
     "GET /network":                                   "AD PO HC",
     "POST /network/upload":                           "AD HC",
+    "POST /network/from-registry":                    "AD HC",
     "GET /network/{network_id}":                      "AD PO HC | AD PO | net",
     "POST /network/{network_id}/solve":               "AD HC | AD | net",
     "POST /network/{network_id}/seasonal":            "AD HC | AD | net",
