@@ -12,7 +12,7 @@ from sqlalchemy import select
 from cleanheat.auth.tables import Organisation
 from cleanheat.planner import demo
 from cleanheat.planner.tables import PlannerScenario
-from cleanheat.programme.tables import Plan, Report
+from cleanheat.programme.tables import AdminUnit, Plan, Report
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from tests.e2e.conftest import serve
 
@@ -33,11 +33,13 @@ def planner_app(e2e_settings):
 
 
 def _accept_year_end(engine, year: int) -> None:
+    """Every unit's year-end report of ``year`` accepted: the programme has evaluated the year."""
     with session_scope(make_sessionmaker(engine)) as s:
         plan = s.scalar(select(Plan))
         org = s.scalar(select(Organisation).where(Organisation.code == "gov-daoli"))
-        s.add(Report(plan_id=plan.id, org_id=org.id, admin_unit_code="daoli", period=f"{year}Q4", year=year,
-                     quarter=4, status="accepted", submitted_by="daoli"))
+        for i, unit in enumerate(s.scalars(select(AdminUnit.code)).all(), start=1):
+            s.add(Report(plan_id=plan.id, org_id=org.id, admin_unit_code=unit, period=f"{year}Q4", year=year,
+                         quarter=4, version=i, status="accepted", submitted_by="test"))
 
 
 def test_new_scenario_infeasible_result_and_proposal(planner_app, page, login_as):

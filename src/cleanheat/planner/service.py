@@ -178,11 +178,18 @@ def copy_base(session: Session, actor: Actor, settings: Settings, base_ref: str)
 
 
 def evaluated_years(session: Session) -> set[int]:
-    """Years the programme has already evaluated: a year-end (Q4) report of the year was accepted."""
-    from cleanheat.programme.tables import Report
+    """Years the programme has already evaluated: every administrative unit's year-end (Q4) report of the year
+    has been accepted."""
+    from cleanheat.programme.tables import AdminUnit, Report
 
-    return {int(y) for (y,) in session.execute(select(Report.year).where(Report.quarter == 4,
-                                                                         Report.status == "accepted").distinct())}
+    units = set(session.scalars(select(AdminUnit.code)))
+    if not units:
+        return set()
+    done: dict[int, set[str]] = {}
+    for y, u in session.execute(select(Report.year, Report.admin_unit_code).where(
+            Report.quarter == 4, Report.status == "accepted").distinct()):
+        done.setdefault(int(y), set()).add(u)
+    return {y for y, got in done.items() if units <= got}
 
 
 def get_scenario(session: Session, actor: Actor, scenario_id: int) -> PlannerScenario:
