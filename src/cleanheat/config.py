@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     emissions_retention_days: int = Field(
         default=0, ge=0,
         description="Delete received HJ 212 packets and real-time / minute values older than this [days] "
-                    "(evaluated hours and days stay); 0 keeps everything. `make run` keeps 14 days.",
+                    "(evaluated hours and days stay); 0 keeps everything. `make run` keeps 3 days.",
     )
 
     @model_validator(mode="after")

@@ -4,8 +4,8 @@ pages show sources online with real-time values instead of "all offline".
 
 Only points whose HJ 212 password follows the synthetic rule (the demo's ``0100DE...`` and the simulator's
 ``SIM...`` points, :func:`~cleanheat.emissions.simstacks.synthetic_password`) are simulated; without such points
-nothing starts. The simulator paces in real time from now (a real-time packet every 30 s, minute data every
-minute, hourly data at each hour's end per stack) and is started again after a day or after an error, so the feed
+nothing starts. The simulator paces in real time from now (a real-time packet and the minute data every minute,
+hourly data at each hour's end, daily data at each Beijing day's end, per stack) and is started again after a day or after an error, so the feed
 runs for weeks. What it stores is bounded by ``CLEANHEAT_EMISSIONS_RETENTION_DAYS`` (:mod:`retention`), which the
 receiver's maintenance applies; the feed itself logs only its start, its stop and errors.
 """
@@ -35,6 +35,8 @@ EXCEEDANCE_RATE = 0.003
 RESTART_DELAY_S = 10.0
 #: at most this many points are simulated
 MAX_POINTS = 500
+#: real-time packets per stack and minute (HJ 212 loggers often send every 30 s; one a minute halves the raw data)
+RTD_PER_MINUTE = 1
 
 
 @dataclass
@@ -57,7 +59,8 @@ async def _simulate_forever(feed: LiveFeed, models, host: str) -> None:
 
     while True:
         opts = SimOptions(host=host, port=feed.port, rate=0.0, minutes=RUN_MINUTES,
-                          start=datetime.now(UTC), seed=feed.runs + 1, ack_timeout_s=5.0)
+                          start=datetime.now(UTC), seed=feed.runs + 1, ack_timeout_s=5.0,
+                          rtd_per_minute=RTD_PER_MINUTE)
         try:
             await simulate(models, opts)
             feed.runs += 1
