@@ -124,6 +124,12 @@ def test_too_cold_request_reply_round_trip(home_app, browser):  # noqa: F811
     assert co.locator("#requests tbody tr[data-status=closed]").count() == 1
     co.screenshot(path=str(SHOTS / "company-requests-closed-1366.png"), full_page=True)
     cctx.close()
+    # the programme office sees the requests, not the resident's name and phone
+    octx, off = _login(browser, url, "office", 1366)
+    off.goto(f"{url}/telemetry/requests")
+    text = off.inner_text("#requests")
+    assert "道里区安静街12号" in text and "王秀兰" not in text and "138 0451 2345" not in text
+    octx.close()
     # the resident sees the reply
     res.goto(f"{url}/me")
     item = res.locator("#my-requests li").first

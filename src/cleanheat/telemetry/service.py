@@ -427,7 +427,11 @@ def list_requests(session: Session, actor: Actor, *, open_only: bool = True) -> 
         q = q.where(ResidentRequest.org_id == actor.org_id)
     if open_only:
         q = q.where(ResidentRequest.status == "open")
-    return [RequestRow(r, h, household_address(b, h), (u.display_name or u.username) if u else "", r.contact_phone)
+    # the resident's name and phone are for the company that heats the household (and administrators), not
+    # for the programme office's city-wide view
+    personal = actor.role in (Role.HEAT_COMPANY, Role.ADMIN)
+    return [RequestRow(r, h, household_address(b, h), ((u.display_name or u.username) if u else "") if personal
+                       else "", r.contact_phone if personal else "")
             for r, h, b, u in session.execute(q)]
 
 
