@@ -10,7 +10,7 @@ export CLEANHEAT_TEST_PG_URL ?= $(PG_ADMIN_URL)
 
 .PHONY: help install run init serve test test-fast system-deps postgres bench lint clean
 help:
-	@echo "make run    — set up everything and serve the demo city at http://127.0.0.1:8000"
+	@echo "make run    — set up everything and serve the demo city at http://127.0.0.1:8000 (with live HJ 212 data)"
 	@echo "make test   — the whole test suite (SQLite and PostgreSQL, real browser)"
 	@echo "make bench  — benchmarks (figures in bench/RESULTS.md)"
 	@echo "make lint   — ruff"
@@ -47,7 +47,8 @@ run: $(STAMP)
 	-@$(MAKE) --no-print-directory system-deps || echo "(PDF reports need fonts-noto-cjk for Chinese text)"
 	$(BIN)/cleanheat init --demo
 	$(BIN)/cleanheat demo-logins
-	$(BIN)/cleanheat serve
+	CLEANHEAT_DEMO_EMISSIONS_FEED=$${CLEANHEAT_DEMO_EMISSIONS_FEED:-true} \
+	CLEANHEAT_EMISSIONS_RETENTION_DAYS=$${CLEANHEAT_EMISSIONS_RETENTION_DAYS:-3} $(BIN)/cleanheat serve
 
 serve: $(STAMP)
 	$(BIN)/cleanheat serve

@@ -74,6 +74,20 @@ class Settings(BaseSettings):
         pattern="^(verified|reported)$",
     )
     default_language: str = Field(default="zh", description="Default page language: zh or en.")
+    demo_emissions_feed: bool = Field(
+        default=False,
+        description="`cleanheat serve` also runs the HJ 212 receiver and the simulator of the demo's monitoring "
+                    "points (real time), so the emissions pages are live; `make run` sets it.",
+    )
+    demo_emissions_feed_port: int = Field(
+        default=9212, ge=0, le=65535,
+        description="TCP port of the demo feed's HJ 212 receiver (0: any free port).",
+    )
+    emissions_retention_days: int = Field(
+        default=0, ge=0,
+        description="Delete received HJ 212 packets and real-time / minute values older than this [days] "
+                    "(evaluated hours and days stay); 0 keeps everything. `make run` keeps 3 days.",
+    )
 
     @model_validator(mode="after")
     def _database_in_var_dir(self) -> Settings:

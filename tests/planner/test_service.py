@@ -158,3 +158,44 @@ def test_demo_is_idempotent(db, settings):
     assert first.startswith("2 scenario(s) saved, 2 solved") and second.startswith("0 scenario(s) saved, 0 solved")
     assert len(db.scalars(select(PlannerScenario)).all()) == 2
     assert len(db.scalars(select(PlannerResult)).all()) == 2
+
+
+def test_no_target_for_a_year_already_evaluated(db, settings):
+    """A year is evaluated once every unit's year-end report is accepted; a proposal leaves such years out, and a
+    pathway whose years are all evaluated cannot be proposed."""
+    from cleanheat.auth.tables import Organisation
+    from cleanheat.programme.tables import AdminUnit, Plan, Report
+
+    office = actor(db, "office")
+    res = service.solve_scenario(db, office, settings, service.save_scenario(db, office, settings, BASE).id)
+    plan, org = db.scalar(select(Plan)), db.scalar(select(Organisation).where(Organisation.code == "office"))
+    units = db.scalars(select(AdminUnit.code)).all()
+
+    def year_end(year: int, skip: int = 0) -> None:
+        for i, u in enumerate(units[skip:], start=1):
+            db.add(Report(plan_id=plan.id, org_id=org.id, admin_unit_code=u, period=f"{year}Q4", year=year,
+                          quarter=4, version=i, status="accepted", submitted_by="t"))
+        db.flush()
+
+    year_end(2020, skip=1)  # one unit's 2020 report is not accepted yet: 2020 is not evaluated
+    year_end(2019)
+    assert service.evaluated_years(db) == {2019}
+    p = service.propose(db, office, res.id, title="2020–2021")
+    assert p.years == [2020, 2021] and {r["year"] for r in p.rate_targets} == {2020, 2021}
+    assert {t["year"] for t in p.technology_targets} <= {2020, 2021} and {b["year"] for b in p.builds} <= {2020, 2021}
+    year_end(2021)
+    db.add(Report(plan_id=plan.id, org_id=org.id, admin_unit_code=units[0], period="2020Q4", year=2020, quarter=4,
+                  version=99, status="accepted", submitted_by="t"))
+    db.flush()
+    with pytest.raises(InputError, match="evaluated"):
+        service.propose(db, office, res.id, title="too late")
+
+
+def test_new_scenario_copies_the_reference_with_its_build_rates(db, settings):
+    office = actor(db, "office")
+    text, original = service.copy_base(db, office, settings, "reference")
+    doc = yaml.safe_load(text)
+    assert original == yaml.safe_load(BASE)["name"] and doc["name"] == f"{original}（副本）"
+    assert doc["build_rate"] == yaml.safe_load(BASE)["build_rate"] and doc["sensitivity"]
+    service.save_scenario(db, office, settings, text)
+    assert yaml.safe_load(service.copy_base(db, office, settings, "reference")[0])["name"] == f"{original}（副本 2）"

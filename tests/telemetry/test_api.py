@@ -179,8 +179,14 @@ def test_resident_sees_own_household_only(client, small_city):
     assert client.get(f"/api/telemetry/points/{room}/series?start_ms={NOW - 3_600_000}&end_ms={NOW + 1}",
                       headers=res).status_code == 200
     assert client.post("/api/resident/requests", json={"kind": "fault"}, headers=res).status_code == 422
-    r = client.post("/api/resident/requests", json={"kind": "warmer"}, headers=res)
-    assert r.status_code == 201
+    assert client.post("/api/resident/requests", json={"kind": "warmer"}, headers=res).status_code == 422
+    assert client.post("/api/resident/requests", json={"kind": "warmer", "desired_temp_c": 30},
+                       headers=res).status_code == 422  # outside the company's 18-24 °C band
+    r = client.post("/api/resident/requests", json={"kind": "warmer", "desired_temp_c": 21}, headers=res)
+    assert r.status_code == 201 and r.json()["desired_temp_c"] == 21
+    # the same request again while the first is open: refused, with the reason
+    r = client.post("/api/resident/requests", json={"kind": "warmer", "desired_temp_c": 22}, headers=res)
+    assert r.status_code == 409 and "相同的待处理诉求" in r.text
     csrf = login(client, "resident")
     page = client.get("/me").text
     assert "16.0" in page and "低于18℃" in page

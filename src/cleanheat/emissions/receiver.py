@@ -34,6 +34,7 @@ from cleanheat.config import Settings
 from cleanheat.emissions.hj212.codes import read_code_tables
 from cleanheat.emissions.hj212.server import PointAuth, ReceiverOptions, ReceiverServer
 from cleanheat.emissions.ingest import BulkWriter, IngestRecord, WriteAborted
+from cleanheat.emissions.retention import prune
 from cleanheat.emissions.rollup import maintenance_rules, run_maintenance
 from cleanheat.emissions.tables import MonitoringPoint
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
@@ -262,6 +263,7 @@ class Receiver:
     def maintenance(self):
         with session_scope(make_sessionmaker(self.engine)) as session:
             stats = run_maintenance(session, **maintenance_rules(self.settings.data_dir))
+            prune(session, self.settings.emissions_retention_days)
         self.maintenance_runs += 1
         self.last_maintenance = stats
         return stats

@@ -219,6 +219,11 @@ class PointStatus:
         return "normal"
 
 
+def is_online(point: MonitoringPoint, now: datetime | None = None) -> bool:
+    """The point's data logger sent a packet within :data:`ONLINE_WITHIN`."""
+    return point.last_packet_at is not None and (now or utcnow()) - point.last_packet_at <= ONLINE_WITHIN
+
+
 def point_statuses(session: Session, actor: Actor, *, threshold: float, rules: Rules,
                    now: datetime | None = None) -> list[PointStatus]:
     """Each visible point's state and month-to-date compliance (``threshold`` [0..1]: the settings';
@@ -230,7 +235,8 @@ def point_statuses(session: Session, actor: Actor, *, threshold: float, rules: R
     ids = [p.id for p in points]
     companies = dict(session.execute(select(Organisation.id, Organisation.name_zh)).all())
     latest: dict[int, dict[str, PollutantNow]] = defaultdict(dict)
-    keys = [(p.id, p.last_hour_ts) for p in points if p.last_hour_ts is not None]
+    shown = {p.id: _complete_hour(p.last_hour_ts, now) for p in points if p.last_hour_ts is not None}
+    keys = list(shown.items())
     for pid, ts in keys:
         for h in session.scalars(select(HourValue).where(HourValue.point_id == pid, HourValue.ts == ts)):
             latest[pid][h.pollutant] = PollutantNow(h.pollutant, h.conc_zs_mg_m3, h.limit_mg_m3, h.valid,
@@ -246,10 +252,16 @@ def point_statuses(session: Session, actor: Actor, *, threshold: float, rules: R
     for p in points:
         out.append(PointStatus(
             point=p, company=companies.get(p.source.org_id, ""),
-            online=p.last_packet_at is not None and now - p.last_packet_at <= ONLINE_WITHIN,
-            last_hour=p.last_hour_ts, latest=latest.get(p.id, {}), open_alarms=alarms.get(p.id, 0),
+            online=is_online(p, now),
+            last_hour=shown.get(p.id), latest=latest.get(p.id, {}), open_alarms=alarms.get(p.id, 0),
             active_exceedances=active.get(p.id, 0), month=months.get(p.id)))
     return out
+
+
+def _complete_hour(ts: datetime, now: datetime) -> datetime:
+    """The newest evaluated hour that has ended: the hour still running (its minutes still arriving, so judged
+    invalid for now) gives way to the one before."""
+    return ts - timedelta(hours=1) if ts + timedelta(hours=1) > now else ts
 
 
 def _china():

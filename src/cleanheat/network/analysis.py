@@ -201,6 +201,18 @@ def already_preinsulated(net: Network, pipe_ids: Sequence[str]) -> list[str]:
     return [str(i) for i in net.pipes.id[done]]
 
 
+def assume_old_insulation(net: Network) -> Network:
+    """The network with every pipe at the "old" state (an old trench pipe with degraded insulation: the
+    pre-insulated catalogue U' times ``old_pipe_factor``), as ``--insulation old`` reads a GeoJSON file; pipes
+    whose U' is already higher keep theirs."""
+    from cleanheat.network.catalogue import pipe_catalogue
+
+    u_old = preinsulated_u(net) * pipe_catalogue().old_pipe_factor
+    u = np.maximum(net.pipes.u_w_per_mk, u_old)
+    return net.replace(pipes=net.pipes.replace(u_w_per_mk=u, insulation=np.full(len(net.pipes), "old",
+                                                                                   dtype=object)))
+
+
 def replace_pipes(net: Network, pipe_ids: Sequence[str]) -> Network:
     """The network with the given pipes replaced by pre-insulated ones (catalogue U' by DN / diameter)."""
     sel = _selection(net, pipe_ids)

@@ -1,7 +1,9 @@
-"""Demo data of the network area (``cleanheat init --demo``): the two real sized networks in data/networks (Bad
-Muskau and Görlitz, DistrictHeatSim, MIT licence) stored for the demo heat company ``htjt``, each solved once and
-given a seasonal heat-loss analysis, so that the network page has results right after ``make run``. Idempotent:
-a network that is already stored is left alone."""
+"""Demo data of the network area (``cleanheat init --demo``): the demo company's own registered network HB-N1
+with its stations (the demo city, built and sized following Chinese practice, network/registry.py), and the two
+real sized sample networks in data/networks (Bad Muskau and Görlitz, DistrictHeatSim, MIT licence), stored for
+the demo heat company ``htjt``, each solved once and given a seasonal heat-loss analysis, so that the network page
+has results right after ``make run``. Runs after the demo city (``ORDER``). Idempotent: a network that is already
+stored is left alone."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from cleanheat.demo_accounts import ensure_demo_accounts
 from cleanheat.network import service
 from cleanheat.network.tables import StoredNetwork
 
-ORDER = 40
+ORDER = 65  # after the demo city (twin, 60), whose network HB-N1 and stations it simulates
+#: the demo company's registered network (cleanheat.twin.demo.DEMO_CITY)
+DEMO_REGISTERED = "HB-N1"
 DEMO_COMPANY_USER = "htjt"
 #: (folder under data/networks, stored name, description)
 DEMO_NETWORKS = (
@@ -33,6 +37,16 @@ def load_demo(session: Session, settings: Settings) -> str:
     user = session.scalar(select(User).where(User.username == DEMO_COMPANY_USER))
     actor = Actor.for_user(user)
     done = []
+    from cleanheat.assets.tables import Network as RegisteredNetwork
+    from cleanheat.network.registry import network_document
+
+    if session.scalar(select(RegisteredNetwork.id).where(RegisteredNetwork.code == DEMO_REGISTERED)):
+        name = network_document(session, actor, DEMO_REGISTERED)["name"]
+        if not session.scalar(select(StoredNetwork.id).where(StoredNetwork.org_id == actor.org_id,
+                                                             StoredNetwork.name == name)):
+            stored = service.import_registered(session, actor, DEMO_REGISTERED, insulation="old")
+            service.seasonal_analysis(session, actor, settings, stored.id)
+            done.append(f"{name} ({stored.n_pipes} pipes)")
     for folder, name, description in DEMO_NETWORKS:
         exists = session.scalar(select(StoredNetwork.id).where(StoredNetwork.org_id == actor.org_id,
                                                                StoredNetwork.name == name))

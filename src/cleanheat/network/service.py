@@ -25,7 +25,13 @@ from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit, get_org_by_code
 from cleanheat.config import Settings
 from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
-from cleanheat.network.analysis import heat_value, heating_season_conditions, renovation, seasonal_heat_loss
+from cleanheat.network.analysis import (
+    assume_old_insulation,
+    heat_value,
+    heating_season_conditions,
+    renovation,
+    seasonal_heat_loss,
+)
 from cleanheat.network.errors import NetworkSolveError, NonConvergenceError
 from cleanheat.network.friction import MODELS
 from cleanheat.network.io import FORMATS, dump_native, parse_native, parse_network, result_json
@@ -114,6 +120,8 @@ class ImportOptions:
     description: str = ""
     supply_temperature_c: float | None = None
     return_temperature_c: float | None = None
+    #: GeoJSON: the state of the existing pipes' insulation (pre-insulated | old), as the CLI's --insulation
+    insulation: str | None = None
     org_code: str | None = None  # administrators only: store for this company
 
 
@@ -138,6 +146,8 @@ def import_network(session: Session, actor: Actor, data: bytes, filename: str, o
         geo["supply_temperature_c"] = float(opts.supply_temperature_c)
     if opts.return_temperature_c is not None:
         geo["return_temperature_c"] = float(opts.return_temperature_c)
+    if opts.insulation:
+        geo["insulation"] = opts.insulation
     net = parse_network(data, filename, opts.fmt, **geo)
     name = (opts.name or "").strip() or net.name or filename
     if session.scalar(select(StoredNetwork.id).where(StoredNetwork.org_id == org_id, StoredNetwork.name == name)):
@@ -158,6 +168,29 @@ def import_network(session: Session, actor: Actor, data: bytes, filename: str, o
     if solve_now:
         solve_network(session, actor, stored.id)
     return stored
+
+
+def import_registered(session: Session, actor: Actor, network_code: str, *, insulation: str = "pre-insulated",
+                      solve_now: bool = True) -> StoredNetwork:
+    """Store (and solve) the actor's registered network ``network_code`` with its stations as a simulation
+    model laid out and sized following Chinese practice (:mod:`cleanheat.network.registry`)."""
+    import json
+
+    from cleanheat.network.registry import network_document
+
+    actor.require_roles(*WRITE_ROLES)
+    doc = network_document(session, actor, network_code, insulation=insulation)
+    meta = doc.pop("meta")
+    placed = {"registered": "热源按登记位置 / source at its registered location",
+              "load_centre": "热源未登记位置，置于各站负荷中心 / source has no registered location: placed at the "
+                             "load-weighted centre of the stations"}[meta["source_placed"]]
+    desc = (f"由资产登记的热网 {network_code} 及其 {meta['stations']} 座换热站生成（按 CJJ 34 设计取值）；{placed}"
+            f" — built from the registered network {network_code} and its stations")
+    if meta["stations_left_out"]:
+        desc += f"; 未含（无位置或负荷）/ left out (no location or load): {', '.join(meta['stations_left_out'])}"
+    return import_network(session, actor, json.dumps(doc, ensure_ascii=False).encode("utf-8"),
+                          f"registry/{network_code}.json",
+                          ImportOptions(fmt="native", name=doc["name"], description=desc), solve_now=solve_now)
 
 
 def delete_network(session: Session, actor: Actor, network_id: int) -> None:
@@ -313,10 +346,13 @@ def parse_price(value: str | Decimal | None) -> Decimal | None:
 
 def renovation_scenario(session: Session, actor: Actor, settings: Settings, network_id: int, *,
                         pipe_ids: list[str] | tuple[str, ...] = (), worst: int = 0, supply_offset_k: float = 0.0,
-                        price_yuan_per_gj: str | Decimal | None = None, bin_k: float = 2.0) -> NetworkRun:
+                        price_yuan_per_gj: str | Decimal | None = None, bin_k: float = 2.0,
+                        existing_insulation: str = "") -> NetworkRun:
     """Replace pipes with pre-insulated ones and/or change the supply temperature: GJ and yuan saved per season.
 
-    ``worst`` adds the N pipes with the highest seasonal loss per km to ``pipe_ids``."""
+    ``worst`` adds the N pipes with the highest seasonal loss per km to ``pipe_ids``. ``existing_insulation``
+    "old" assumes the network's pipes are old trench pipes with degraded insulation (as the CLI's
+    ``--insulation old``); "" keeps the stored state."""
     stored = get_network(session, actor, network_id)
     _require_write(actor, stored)
     price = parse_price(price_yuan_per_gj)
@@ -329,7 +365,12 @@ def renovation_scenario(session: Session, actor: Actor, settings: Settings, netw
     if not chosen and not worst and not supply_offset_k:
         raise InputError("nothing to change", [InputIssue("choose pipes to replace or a supply temperature change",
                                                           field="pipes")])
+    if existing_insulation not in ("", "pre-insulated", "old"):
+        raise InputError("bad insulation", [InputIssue("existing_insulation must be pre-insulated or old",
+                                                       field="existing_insulation")])
     net = model_of(stored)
+    if existing_insulation == "old":
+        net = assume_old_insulation(net)
     season = heating_season_conditions(settings.city_dir, bin_k=bin_k)
     run = NetworkRun(network_id=stored.id, kind="renovation", created_by=actor.actor)
     try:
@@ -342,6 +383,7 @@ def renovation_scenario(session: Session, actor: Actor, settings: Settings, netw
         return _failed(session, actor, stored, run, exc)
     d = res.as_dict()
     run.options = {"pipes": chosen, "worst": worst, "supply_offset_k": supply_offset_k,
+                   "existing_insulation": existing_insulation or "as_stored",
                    "price_yuan_per_gj": d["price_yuan_per_gj"], "bin_k": bin_k}
     run.summary = d
     if res.already_preinsulated:  # replacing these saves nothing: say so with the result

@@ -11,6 +11,7 @@ Who may do what:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -144,6 +145,51 @@ def list_scenarios(session: Session, actor: Actor) -> list[dict[str, Any]]:
         out.append({"id": s.id, "name": s.name, "description": s.description, "updated_at": s.updated_at,
                     "created_by": s.created_by, "latest": latest})
     return out
+
+
+#: the reference scenario a new scenario starts from (data/planner/scenarios/)
+REFERENCE_SCENARIO = "harbin_2019_2021.yaml"
+
+
+def copy_base(session: Session, actor: Actor, settings: Settings, base_ref: str) -> tuple[str, str]:
+    """(YAML, name of the original) a new scenario starts from: ``reference`` (the reference scenario, with its
+    targets, limits and build rates) or ``copy:<id>`` (a saved scenario); the copy gets a free name."""
+    require_write(actor)
+    if base_ref.startswith("copy:") and base_ref[5:].isdigit():
+        text = get_scenario(session, actor, int(base_ref[5:])).yaml_text
+    elif base_ref == "reference":
+        text = (engine.planner_dir(settings.data_dir) / "scenarios" / REFERENCE_SCENARIO).read_text(encoding="utf-8")
+    else:
+        raise InputError("unknown base", [InputIssue("base_ref must be reference or copy:<id>", field="base_ref")])
+    doc = yaml.safe_load(text) or {}
+    original = str(doc.get("name") or "")
+    taken = set(session.scalars(select(PlannerScenario.name)))
+    name, n = f"{original}（副本）", 2
+    while name in taken:
+        name, n = f"{original}（副本 {n}）", n + 1
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith("name:"):
+            lines[i] = f"name: {json.dumps(name, ensure_ascii=False)}\n"
+            break
+    else:
+        lines.insert(0, f"name: {json.dumps(name, ensure_ascii=False)}\n")
+    return "".join(lines), original
+
+
+def evaluated_years(session: Session) -> set[int]:
+    """Years the programme has already evaluated: every administrative unit's year-end (Q4) report of the year
+    has been accepted."""
+    from cleanheat.programme.tables import AdminUnit, Report
+
+    units = set(session.scalars(select(AdminUnit.code)))
+    if not units:
+        return set()
+    done: dict[int, set[str]] = {}
+    for y, u in session.execute(select(Report.year, Report.admin_unit_code).where(
+            Report.quarter == 4, Report.status == "accepted").distinct()):
+        done.setdefault(int(y), set()).add(u)
+    return {y for y, got in done.items() if units <= got}
 
 
 def get_scenario(session: Session, actor: Actor, scenario_id: int) -> PlannerScenario:
@@ -314,9 +360,16 @@ def propose(session: Session, actor: Actor, result_id: int, *, title: str, note:
     if not title.strip():
         raise InputError("a title is needed", [InputIssue("请填写标题", field="title")])
     s = res.summary
+    done = evaluated_years(session)
+    years = [y for y in s["years"] if y not in done]
+    if not years:
+        raise InputError("every year has been evaluated", [InputIssue(
+            f"{s['years'][0]}–{s['years'][-1]} 年已完成年度考核，不能再为这些年份提出目标；请为以后的年份建立情景",
+            field="result_id", message_en=f"{s['years'][0]}–{s['years'][-1]} have already been evaluated: no "
+                                          "target can be proposed for them; plan a scenario for later years")])
     rates = []
     for at in ("urban", "county_fringe", "rural"):
-        for y in s["years"]:
+        for y in years:
             v = s["rates"].get(at, {}).get(str(y))
             if v is None:
                 continue
@@ -327,16 +380,17 @@ def propose(session: Session, actor: Actor, result_id: int, *, title: str, note:
     for g in sorted(inp_groups):
         if g not in GROUP_CLAUSES:
             continue
-        for y in s["years"]:
+        for y in years:
             techs.append({"group": g, "year": y,
                           "area_m2": math.floor(s["technology_area_m2"][g][str(y)] / 1e4) * 1e4})
     builds = []
     for at, opts in s["built_m2_by_area_type"].items():
-        for opt, years in opts.items():
-            for y, m2 in years.items():
-                builds.append({"option": opt, "area_type": at, "year": int(y), "area_m2": round(m2)})
+        for opt, by_year in opts.items():
+            for y, m2 in by_year.items():
+                if int(y) in years:
+                    builds.append({"option": opt, "area_type": at, "year": int(y), "area_m2": round(m2)})
     row = PlannerProposal(result_id=res.id, title=title.strip(), note=note, scenario_name=s["scenario"],
-                          years=list(s["years"]), rate_targets=rates, technology_targets=techs, builds=builds,
+                          years=years, rate_targets=rates, technology_targets=techs, builds=builds,
                           total_cost_yuan=res.total_cost_yuan, created_by=actor.actor)
     session.add(row)
     session.flush()

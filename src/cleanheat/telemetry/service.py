@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
+import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -13,7 +17,9 @@ from cleanheat.assets import service as assets_service
 from cleanheat.assets.tables import Building, Device, Household, Point, Station
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit
-from cleanheat.errors import InputError, InputIssue, NotFoundError
+from cleanheat.auth.tables import Organisation, User
+from cleanheat.config import _default_data_dir
+from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError
 from cleanheat.store.base import utcnow
 from cleanheat.telemetry.availability import is_fresh
 from cleanheat.telemetry.rollups import pick_resolution, read_series
@@ -307,49 +313,141 @@ def resident_home(session: Session, actor: Actor, now: int | None = None) -> dic
                                                                   now, "1h")[room.id]]
     requests = list(session.scalars(select(ResidentRequest).where(ResidentRequest.household_id == hh.id)
                                     .order_by(ResidentRequest.id.desc()).limit(20)))
+    company = session.get(Organisation, hh.org_id)
+    phone = next((r.contact_phone for r in requests if r.contact_phone), "")
     return {"household": hh, "building": building, "room": room, "value": value, "series": series,
-            "requests": requests}
+            "requests": requests, "band": request_band(company.code if company else None), "last_phone": phone,
+            "open_kinds": {r.kind for r in requests if r.status == "open"}}
 
 
 REQUEST_KINDS = ("warmer", "cooler", "fault")
+#: a contact phone: digits, spaces, +, - and parentheses, 5 to 20 characters
+_PHONE = re.compile(r"^[0-9+\-() ]{5,20}$")
 
 
-def create_request(session: Session, actor: Actor, kind: str, message: str = "") -> ResidentRequest:
+@dataclass(frozen=True)
+class TempBand:
+    min_c: float
+    max_c: float
+    suggested_c: float
+    source: str
+
+
+def request_band(org_code: str | None, data_dir: Path | None = None) -> TempBand:
+    """The room temperatures a resident of ``org_code``'s households may ask for
+    (data/telemetry/resident_requests.yaml: the company's own band, else the default)."""
+    doc = _request_rules(str(data_dir or _default_data_dir()))
+    entry = (doc.get("companies") or {}).get(org_code or "", doc["default"])
+    band = entry["desired_temp_c"]
+    return TempBand(float(band["min"]), float(band["max"]), float(band.get("suggested", band["min"])),
+                    str(entry.get("source", "")))
+
+
+@functools.lru_cache(maxsize=4)
+def _request_rules(data_dir: str) -> dict:
+    return yaml.safe_load((Path(data_dir) / "telemetry" / "resident_requests.yaml").read_text(encoding="utf-8"))
+
+
+def household_address(building: Building | None, hh: Household) -> str:
+    """Building address (or name), unit and room, as a heat company writes it."""
+    where = (building.address or building.name_zh) if building else ""
+    unit = f" {hh.unit_no}单元" if hh.unit_no else ""
+    room = f" {hh.room_no}室" if hh.room_no else ""
+    return f"{where}{unit}{room}".strip()
+
+
+def create_request(session: Session, actor: Actor, kind: str, message: str = "", *,
+                   desired_temp_c: float | None = None, contact_phone: str = "",
+                   data_dir: Path | None = None) -> ResidentRequest:
+    """A resident's request. Warmer / cooler ask for a temperature within the company's band; a second open
+    request of the same kind (a fault: with the same description) is refused (ConflictError)."""
     actor.require_roles(Role.RESIDENT)
     if kind not in REQUEST_KINDS:
         raise InputError("unknown request", [InputIssue(f"kind must be one of {', '.join(REQUEST_KINDS)}",
                                                         field="kind")])
-    if kind == "fault" and not message.strip():
-        raise InputError("describe the fault", [InputIssue("请描述故障 / describe the fault", field="message")])
+    message = message.strip()[:2000]
+    contact_phone = contact_phone.strip()
+    issues = []
+    if kind == "fault" and not message:
+        issues.append(InputIssue("请描述故障 / describe the fault", field="message"))
+    if contact_phone and not _PHONE.match(contact_phone):
+        issues.append(InputIssue("联系电话只能含数字、空格、+、-，5-20位 / a phone number has 5-20 digits, spaces, + or -",
+                                 field="contact_phone"))
     hh = assets_service.household_of_user(session, actor)
     if hh is None:
         raise NotFoundError("no household is linked to this account")
+    if kind in ("warmer", "cooler"):
+        company = session.get(Organisation, hh.org_id)
+        band = request_band(company.code if company else None, data_dir)
+        if desired_temp_c is None:
+            issues.append(InputIssue(f"请填写希望的室温 / give the temperature you want ({band.min_c:g}–{band.max_c:g} ℃)",
+                                     field="desired_temp_c"))
+        elif not band.min_c <= desired_temp_c <= band.max_c:
+            issues.append(InputIssue(f"希望室温须在 {band.min_c:g}–{band.max_c:g} ℃ 之间 / the temperature must be "
+                                     f"between {band.min_c:g} and {band.max_c:g} °C", field="desired_temp_c"))
+    else:
+        desired_temp_c = None
+    if issues:
+        raise InputError("request not valid", issues)
+    same = select(ResidentRequest.id).where(ResidentRequest.household_id == hh.id, ResidentRequest.kind == kind,
+                                            ResidentRequest.status == "open")
+    if kind == "fault":
+        same = same.where(ResidentRequest.message == message)
+    if session.scalar(same.limit(1)) is not None:
+        raise ConflictError("您已有一条相同的待处理诉求，供热企业处理后会回复 / you already have the same request open; "
+                            "the heating company will reply when it has dealt with it")
     room = session.scalar(select(Point).join(Device).where(Device.household_id == hh.id, Point.key == "room_temp_c"))
     latest = session.get(Latest, room.id) if room else None
     req = ResidentRequest(household_id=hh.id, org_id=hh.org_id, user_id=actor.user_id, kind=kind,
-                          message=message.strip()[:2000], room_temp_c=latest.value if latest else None)
+                          message=message, room_temp_c=latest.value if latest else None,
+                          desired_temp_c=desired_temp_c, contact_phone=contact_phone)
     session.add(req)
     session.flush()
-    audit(session, actor, "create", "resident_request", req.id, {"kind": kind, "household": hh.code})
+    audit(session, actor, "create", "resident_request", req.id, {"kind": kind, "household": hh.code,
+                                                                 "desired_temp_c": desired_temp_c})
     return req
 
 
-def list_requests(session: Session, actor: Actor, *, open_only: bool = True) -> list[tuple[ResidentRequest, Household]]:
+@dataclass
+class RequestRow:
+    """A request as the heat company sees it: with the household's address and the resident's name and phone."""
+    request: ResidentRequest
+    household: Household
+    address: str
+    resident_name: str
+    phone: str
+
+
+def list_requests(session: Session, actor: Actor, *, open_only: bool = True) -> list[RequestRow]:
     actor.require_roles(*READ_ROLES)
-    q = (select(ResidentRequest, Household).join(Household, ResidentRequest.household_id == Household.id)
+    q = (select(ResidentRequest, Household, Building, User)
+         .join(Household, ResidentRequest.household_id == Household.id)
+         .join(Building, Household.building_id == Building.id, isouter=True)
+         .join(User, ResidentRequest.user_id == User.id, isouter=True)
          .order_by(ResidentRequest.id.desc()).limit(200))
     if not actor.city_wide:
         q = q.where(ResidentRequest.org_id == actor.org_id)
     if open_only:
         q = q.where(ResidentRequest.status == "open")
-    return [(r, h) for r, h in session.execute(q)]
+    # the resident's name and phone are for the company that heats the household (and administrators), not
+    # for the programme office's city-wide view
+    personal = actor.role in (Role.HEAT_COMPANY, Role.ADMIN)
+    return [RequestRow(r, h, household_address(b, h), ((u.display_name or u.username) if u else "") if personal
+                       else "", r.contact_phone if personal else "")
+            for r, h, b, u in session.execute(q)]
 
 
-def close_request(session: Session, actor: Actor, request_id: int) -> ResidentRequest:
+def close_request(session: Session, actor: Actor, request_id: int, reply: str = "") -> ResidentRequest:
+    """Close a request with a reply to the resident (required)."""
     actor.require_roles(Role.HEAT_COMPANY)
     req = session.get(ResidentRequest, request_id)
     if req is None or not actor.can_access_org(req.org_id):
         raise NotFoundError(f"request {request_id} not found")
-    req.status, req.closed_at, req.closed_by = "closed", utcnow(), actor.actor
-    audit(session, actor, "close", "resident_request", req.id)
+    reply = reply.strip()[:2000]
+    if not reply:
+        raise InputError("reply missing", [InputIssue("请填写给居民的答复 / write a reply to the resident", field="reply")])
+    if req.status != "open":
+        raise ConflictError(f"request {request_id} is already closed")
+    req.status, req.closed_at, req.closed_by, req.reply = "closed", utcnow(), actor.actor, reply
+    audit(session, actor, "close", "resident_request", req.id, {"reply": reply})
     return req

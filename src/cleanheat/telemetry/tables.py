@@ -275,6 +275,12 @@ class ResidentRequest(Base):
     kind: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text, default="")
     room_temp_c: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: the room temperature asked for (warmer / cooler), within the company's band (data/telemetry/resident_requests.yaml)
+    desired_temp_c: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: where the company can call the resident back
+    contact_phone: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    #: the company's answer, written when it closes the request; the resident sees it on /me
+    reply: Mapped[str] = mapped_column(Text, default="", server_default="")
     #: open | closed
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

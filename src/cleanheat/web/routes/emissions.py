@@ -54,13 +54,19 @@ MAINTENANCE_INTERVAL_S = 120.0
 
 @asynccontextmanager
 async def lifespan(app):
-    """Evaluate queued hours and check missing-data alarms in the background while the app serves."""
+    """Evaluate queued hours and check missing-data alarms in the background while the app serves (and apply
+    the raw-data retention); with ``CLEANHEAT_DEMO_EMISSIONS_FEED`` also run the demo's live HJ 212 feed."""
+    from cleanheat.emissions.livefeed import demo_feed
+    from cleanheat.emissions.retention import prune
     from cleanheat.emissions.rollup import maintenance_rules, run_maintenance
     from cleanheat.store.engine import session_scope
+
+    settings = app.state.settings
 
     def job() -> None:
         with session_scope(app.state.sessionmaker) as session:
             run_maintenance(session, **maintenance_rules(app.state.settings.data_dir))
+            prune(session, settings.emissions_retention_days)
 
     async def loop() -> None:
         await asyncio.sleep(5)
@@ -73,7 +79,13 @@ async def lifespan(app):
 
     task = asyncio.create_task(loop())
     try:
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.demo_emissions_feed:
+                try:
+                    app.state.emissions_feed = await stack.enter_async_context(demo_feed(settings, app.state.engine))
+                except Exception:
+                    log.exception("the demo emissions feed did not start")
+            yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -161,7 +173,8 @@ def point_page(request: Request, point_id: Id, db: DbSession, actor: PageActor, 
     alarms = service.list_alarms(db, actor, point_id=point_id, limit=20)
     packets = service.list_packets(db, actor, point_id=point_id, limit=20) if _can_manage(actor) else []
     return render(request, "emissions/point.html", _common(actor) | {
-        "point": point, "chart": chart, "days": days, "hours_count": len(hours),
+        "point": point, "online": service.is_online(point), "chart": chart, "days": days,
+        "hours_count": len(hours),
         "by_day": sorted(by_day.items(), reverse=True), "limit_set": limit_set, "ref_o2": ref_o2,
         "events": events, "alarms": alarms, "packets": packets, "range": (_local(lo), _local(hi)),
         "factors": read_code_tables(settings.data_dir).factors, "can_manage": _can_manage(actor)}, actor=actor)

@@ -19,6 +19,7 @@ from cleanheat.errors import ConflictError, InputError, InputIssue
 from cleanheat.network import service
 from cleanheat.network.friction import MODELS
 from cleanheat.network.io import FORMATS
+from cleanheat.network.registry import registered_networks
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles, verify_csrf
 from cleanheat.web.nav import NavItem
 from cleanheat.web.params import Id, Limit
@@ -43,6 +44,8 @@ ApiWriter = Annotated[Actor, Depends(_api_writer)]
 FORMAT_LABELS = {"native": ("cleanheat 原生 JSON", "cleanheat native JSON"),
                  "dhnet-bench/1": ("dhnet-bench/1 交换格式", "dhnet-bench/1 exchange format"),
                  "geojson": ("GeoJSON (DistrictHeatSim)", "GeoJSON (DistrictHeatSim)")}
+INSULATION_LABELS = {"pre-insulated": ("预制直埋保温管（完好）", "pre-insulated, intact"),
+                     "old": ("老旧管沟、保温层老化", "old trench pipe, degraded insulation")}
 FRICTION_LABELS = {"colebrook_laminar": ("Colebrook-White + 层流段（默认）", "Colebrook-White with laminar branch (default)"),
                    "colebrook": ("Colebrook-White（全雷诺数，pandapipes）", "Colebrook-White at all Re (pandapipes)"),
                    "nikuradse": ("Nikuradse", "Nikuradse"), "swamee_jain": ("Swamee-Jain", "Swamee-Jain")}
@@ -65,7 +68,24 @@ def networks_page(request: Request, db: DbSession, actor: Viewer):
     return render(request, "network/list.html", {
         "networks": nets, "latest": latest, "orgs": _org_names(db, actor), "formats": FORMAT_LABELS,
         "can_upload": actor.role in (*service.WRITE_ROLES, Role.ADMIN),
+        "registered": registered_networks(db, actor) if actor.role in service.WRITE_ROLES else [],
+        "insulations": INSULATION_LABELS,
     }, actor=actor)
+
+
+@router.post("/network/from-registry", include_in_schema=False, dependencies=[CsrfChecked])
+def from_registry_page(request: Request, db: DbSession, actor: Writer,
+                       network_code: Annotated[str, Form(max_length=64)],
+                       insulation: Annotated[str, Form(max_length=16)] = "pre-insulated"):
+    try:
+        stored = service.import_registered(db, actor, network_code, insulation=insulation)
+    except (InputError, ConflictError) as exc:
+        db.rollback()
+        flash(request, "error", f"未生成 / not built: {exc.summary if isinstance(exc, InputError) else exc}",
+              _issues(exc) if isinstance(exc, InputError) else None)
+        return RedirectResponse("/network", status_code=303)
+    flash(request, "ok", f"已生成并计算 / built and solved: {stored.name} ({stored.n_pipes} 条管道 pipes)")
+    return RedirectResponse(f"/network/{stored.id}", status_code=303)
 
 
 @router.post("/network/upload", include_in_schema=False, dependencies=[CsrfChecked])
@@ -73,11 +93,12 @@ async def upload_page(request: Request, db: DbSession, settings: AppSettings, ac
                       file: Annotated[UploadFile, File()], fmt: Annotated[str, Form()] = "",
                       name: Annotated[str, Form()] = "", description: Annotated[str, Form()] = "",
                       supply_temperature_c: Annotated[str, Form()] = "",
-                      return_temperature_c: Annotated[str, Form()] = ""):
+                      return_temperature_c: Annotated[str, Form()] = "",
+                      insulation: Annotated[str, Form(max_length=16)] = ""):
     data = await file.read(settings.upload_max_bytes + 1)
     filename = file.filename or "upload.json"
     try:
-        opts = _import_options(fmt, name, description, supply_temperature_c, return_temperature_c)
+        opts = _import_options(fmt, name, description, supply_temperature_c, return_temperature_c, insulation)
         stored = _import(db, actor, settings, data, filename, opts)
     except InputError as exc:
         db.rollback()
@@ -143,12 +164,14 @@ def seasonal_page(request: Request, network_id: Id, db: DbSession, settings: App
 @router.post("/network/{network_id}/renovation", include_in_schema=False, dependencies=[CsrfChecked])
 def renovation_page(request: Request, network_id: Id, db: DbSession, settings: AppSettings, actor: Writer,
                     pipes: Annotated[list[str] | None, Form()] = None, worst: Annotated[str, Form()] = "",
-                    supply_offset_k: Annotated[str, Form()] = "", price_yuan_per_gj: Annotated[str, Form()] = ""):
+                    supply_offset_k: Annotated[str, Form()] = "", price_yuan_per_gj: Annotated[str, Form()] = "",
+                    existing_insulation: Annotated[str, Form(max_length=16)] = ""):
     try:
         n_worst = _int_field(worst, "worst")
         offset = _float_field(supply_offset_k, "supply_offset_k")
         run = service.renovation_scenario(db, actor, settings, network_id, pipe_ids=pipes or [], worst=n_worst,
-                                          supply_offset_k=offset, price_yuan_per_gj=price_yuan_per_gj)
+                                          supply_offset_k=offset, price_yuan_per_gj=price_yuan_per_gj,
+                                          existing_insulation=existing_insulation)
     except InputError as exc:
         db.rollback()
         flash(request, "error", f"改造方案无法计算 / scenario not run: {exc.summary}", _issues(exc))
@@ -189,11 +212,15 @@ def _float_field(v: str, field: str, default: float = 0.0) -> float:
         raise InputError("not a number", [InputIssue(f"{v!r} is not a number", field=field)]) from exc
 
 
-def _import_options(fmt: str, name: str, description: str, supply_c: str, return_c: str) -> service.ImportOptions:
+def _import_options(fmt: str, name: str, description: str, supply_c: str, return_c: str,
+                    insulation: str = "") -> service.ImportOptions:
     if fmt and fmt not in FORMATS:
         raise InputError("unknown format", [InputIssue(f"format must be one of {', '.join(FORMATS)}", field="fmt")])
+    if insulation and insulation not in INSULATION_LABELS:
+        raise InputError("unknown insulation", [InputIssue(
+            f"insulation must be one of {', '.join(INSULATION_LABELS)}", field="insulation")])
     return service.ImportOptions(
-        fmt=fmt or None, name=name.strip() or None, description=description.strip(),
+        fmt=fmt or None, name=name.strip() or None, description=description.strip(), insulation=insulation or None,
         supply_temperature_c=_float_field(supply_c, "supply_temperature_c", None) if supply_c.strip() else None,
         return_temperature_c=_float_field(return_c, "return_temperature_c", None) if return_c.strip() else None)
 

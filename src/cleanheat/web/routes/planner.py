@@ -45,7 +45,8 @@ def _ctx(settings) -> dict:
     inp = service.inputs(settings)
     return {"cat": inp.catalogue, "plan": inp.plan, "AREA_TYPES": AREA_TYPES, "AREA_TYPE_LABELS": AREA_TYPE_LABELS,
             "EMISSION_LABELS": EMISSION_LABELS, "CAP_KEYS": CAP_KEYS, "OPTION_COLOURS": OPTION_COLOURS,
-            "opt_names": {o.code: (o.name_zh, o.name_en) for o in inp.catalogue.options}}
+            "opt_names": {o.code: (o.name_zh, o.name_en) for o in inp.catalogue.options},
+            "group_names": {g[0]: (g[1], g[2] or g[1]) for g in inp.plan.technology_groups}}
 
 
 # --- pages ----------------------------------------------------------------------------------------------
@@ -61,21 +62,27 @@ def index(request: Request, db: DbSession, actor: PageReader, settings: AppSetti
 
 
 def _editor(request: Request, db, actor: Actor, settings, *, row=None, yaml_text: str | None = None,
-            errors: list | None = None, status_code: int = 200):
+            errors: list | None = None, status_code: int = 200, copied_from: str = "", base_ref: str = ""):
     ctx = _ctx(settings)
     doc = forms.load_doc(yaml_text if yaml_text is not None else (row.yaml_text if row else None))
     values = forms.form_values(doc, ctx["cat"], ctx["plan"])
     return render(request, "planner/editor.html", {
         **ctx, "row": row, "v": values, "yaml_text": yaml_text if yaml_text is not None else
-        (row.yaml_text if row else forms.DEFAULT_YAML), "errors": errors or [],
+        (row.yaml_text if row else forms.DEFAULT_YAML), "errors": errors or [], "copied_from": copied_from,
+        "base_ref": base_ref,
         "area_sets": service.list_area_sets(db, actor),
         "results": service.list_results(db, actor, row.id) if row else [], "can_write": service.can_write(actor),
     }, actor, status_code=status_code)
 
 
 @router.get("/planner/scenarios/new", include_in_schema=False)
-def new_scenario(request: Request, db: DbSession, actor: PageWriter, settings: AppSettings):
-    return _editor(request, db, actor, settings)
+def new_scenario(request: Request, db: DbSession, actor: PageWriter, settings: AppSettings,
+                 copy: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None):
+    """A new scenario starts as a copy: of the scenario ``copy``, else of the reference scenario (targets, limits
+    and build rates included), under a new name."""
+    base_ref = f"copy:{copy}" if copy else "reference"
+    text, source = service.copy_base(db, actor, settings, base_ref)
+    return _editor(request, db, actor, settings, yaml_text=text, copied_from=source, base_ref=base_ref)
 
 
 @router.get("/planner/scenarios/{scenario_id}", include_in_schema=False)
@@ -91,7 +98,13 @@ async def _save(request: Request, db, actor: Actor, settings, scenario_id: Id | 
 
 def _save_sync(request: Request, db, actor: Actor, settings, scenario_id: Id | None, form: dict):
     row = service.get_scenario(db, actor, scenario_id) if scenario_id else None
-    base = row.yaml_text if row else None
+    if row:
+        base = row.yaml_text
+    elif form.get("base_ref"):  # a new scenario keeps what it was copied from (e.g. build rates the form lacks)
+        base = service.copy_base(db, actor, settings, str(form["base_ref"])[:40])[0]
+    else:
+        base = None
+    keep_ref = "" if row else str(form.get("base_ref", ""))[:40]
     ctx = _ctx(settings)
     try:
         if form.get("mode") == "yaml":
@@ -99,13 +112,14 @@ def _save_sync(request: Request, db, actor: Actor, settings, scenario_id: Id | N
         else:
             text = forms.apply_form(base, form, ctx["cat"], ctx["plan"])
     except InputError as exc:
-        return _editor(request, db, actor, settings, row=row, yaml_text=base, errors=exc.issues, status_code=422)
+        return _editor(request, db, actor, settings, row=row, yaml_text=base, errors=exc.issues, status_code=422,
+                       base_ref=keep_ref)
     try:
         saved = service.save_scenario(db, actor, settings, text, scenario_id=scenario_id)
     except (InputError, ConflictError) as exc:
         db.rollback()
         issues = exc.issues if isinstance(exc, InputError) else [InputIssue(str(exc), field="name")]
-        return _editor(request, db, actor, settings, row=row, yaml_text=text, errors=issues,
+        return _editor(request, db, actor, settings, row=row, yaml_text=text, errors=issues, base_ref=keep_ref,
                        status_code=422 if isinstance(exc, InputError) else 409)
     flash(request, "ok", f"已保存情景 {saved.name}" if language(request) == "zh" else f"Saved {saved.name}")
     action = form.get("then")
@@ -190,6 +204,7 @@ def result_page(request: Request, result_id: Id, db: DbSession, actor: PageReade
         "page": page, "pages": pages, "unit": unit, "area_type": area_type,
         "units": sorted({a["unit_code"] for a in view.areas}),
         "map_points": _map_points(view), "scenario_id": view.row.scenario_id,
+        "evaluated": service.evaluated_years(db),
     }, actor)
 
 
@@ -203,7 +218,13 @@ def report_download(request: Request, result_id: Id, fmt: str, db: DbSession, ac
 @router.post("/planner/results/{result_id}/propose", include_in_schema=False, dependencies=[CsrfChecked])
 def propose_page(request: Request, result_id: Id, db: DbSession, actor: PageWriter,
                  title: Annotated[str, Form()], note: Annotated[str, Form()] = ""):
-    p = service.propose(db, actor, result_id, title=title, note=note)
+    try:
+        p = service.propose(db, actor, result_id, title=title, note=note)
+    except InputError as exc:
+        db.rollback()
+        flash(request, "error", "未提出建议 / not proposed: " + "；".join(
+            (i.message_en if language(request) == "en" and i.message_en else i.message) for i in exc.issues))
+        return RedirectResponse(f"/planner/results/{result_id}", status_code=303)
     flash(request, "ok", "已提出规划建议" if language(request) == "zh" else "Proposal saved")
     return RedirectResponse(f"/planner/proposals/{p.id}", status_code=303)
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.climate import read_climate
-from cleanheat.errors import InputError
+from cleanheat.errors import ConflictError, InputError
 from cleanheat.store.engine import session_scope
 from cleanheat.telemetry import alarms as alarm_service
 from cleanheat.telemetry import service
@@ -327,7 +327,10 @@ def revoke_token_api(request: Request, db: DbSession, actor: CompanyApi, token_i
 
 class RequestIn(BaseModel):
     kind: str
-    message: str = ""
+    message: str = Field("", max_length=2000)
+    #: warmer / cooler: the room temperature wanted, within the company's band (GET /api/resident/home)
+    desired_temp_c: float | None = Field(None, ge=-50, le=60)
+    contact_phone: str = Field("", max_length=32)
 
 
 @router.get("/api/resident/home", tags=["resident"])
@@ -338,14 +341,18 @@ def resident_api(db: DbSession, actor: ResidentApi):
     v = h["value"]
     return {"household": h["household"].code, "building": h["building"].name_zh,
             "room_temp_c": v.value if v and v.fresh else None, "ts_ms": v.ts_ms if v else None,
-            "series": h["series"], "requests": [{"id": r.id, "kind": r.kind, "status": r.status,
-                                                  "created_at": r.created_at.isoformat()} for r in h["requests"]]}
+            "series": h["series"],
+            "desired_temp_band_c": [h["band"].min_c, h["band"].max_c],
+            "requests": [{"id": r.id, "kind": r.kind, "status": r.status, "message": r.message,
+                          "desired_temp_c": r.desired_temp_c, "reply": r.reply,
+                          "created_at": r.created_at.isoformat()} for r in h["requests"]]}
 
 
 @router.post("/api/resident/requests", tags=["resident"], status_code=201, dependencies=[CsrfChecked])
 def resident_request_api(db: DbSession, actor: ResidentApi, body: RequestIn):
-    r = service.create_request(db, actor, body.kind, body.message)
-    return {"id": r.id, "kind": r.kind, "status": r.status}
+    r = service.create_request(db, actor, body.kind, body.message, desired_temp_c=body.desired_temp_c,
+                               contact_phone=body.contact_phone)
+    return {"id": r.id, "kind": r.kind, "status": r.status, "desired_temp_c": r.desired_temp_c}
 
 
 # --- pages -------------------------------------------------------------------------------------------------
@@ -425,8 +432,15 @@ def requests_page(request: Request, db: DbSession, actor: ViewPage):
 
 
 @router.post("/telemetry/requests/{request_id}/close", include_in_schema=False, dependencies=[CsrfChecked])
-def close_request_page(request: Request, db: DbSession, actor: CompanyPage, request_id: Id):
-    service.close_request(db, actor, request_id)
+def close_request_page(request: Request, db: DbSession, actor: CompanyPage, request_id: Id,
+                       reply: Annotated[str, Form(max_length=2000)] = ""):
+    try:
+        service.close_request(db, actor, request_id, reply)
+    except (InputError, ConflictError) as exc:
+        flash(request, "error", f"未办结 / not closed: {exc.summary if isinstance(exc, InputError) else exc}",
+              [str(i) for i in getattr(exc, "issues", [])])
+        return RedirectResponse("/telemetry/requests", status_code=303)
+    flash(request, "ok", "已办结并答复居民 / closed; the resident sees your reply")
     return RedirectResponse("/telemetry/requests", status_code=303)
 
 
@@ -452,11 +466,20 @@ def resident_page(request: Request, db: DbSession, actor: ResidentPage):
 
 @router.post("/me/requests", include_in_schema=False, dependencies=[CsrfChecked])
 def resident_request_page(request: Request, db: DbSession, actor: ResidentPage, kind: Annotated[str, Form()],
-                          message: Annotated[str, Form()] = ""):
+                          message: Annotated[str, Form(max_length=2000)] = "",
+                          desired_temp_c: Annotated[str, Form(max_length=16)] = "",
+                          contact_phone: Annotated[str, Form(max_length=32)] = ""):
     try:
-        service.create_request(db, actor, kind, message)
+        wanted = float(desired_temp_c) if desired_temp_c.strip() else None
+    except ValueError:
+        wanted = None
+    try:
+        service.create_request(db, actor, kind, message, desired_temp_c=wanted, contact_phone=contact_phone)
     except InputError as exc:
         flash(request, "error", f"未提交 / not submitted: {exc.summary}", [str(i) for i in exc.issues])
+        return RedirectResponse("/me", status_code=303)
+    except ConflictError as exc:
+        flash(request, "error", f"未提交 / not submitted: {exc}")
         return RedirectResponse("/me", status_code=303)
     flash(request, "ok", {"warmer": "已提交调高温度申请 / request for a warmer home submitted",
                           "cooler": "已提交调低温度申请 / request for a cooler home submitted",

@@ -33,12 +33,43 @@
     if (vmax - vmin < 1e-9) { vmax = vmin + 1; }
     return [vmin, vmax];
   }
+  // the pressure legend spans the pressures at the pipe ends, not only the pipes' mean values
+  function pressureRange(idx) {
+    const p = D.pipes;
+    let lo = Infinity, hi = -Infinity;
+    for (const i of idx) for (const v of [p.p_from_pa[i], p.p_to_pa[i]]) if (v !== null && isFinite(v)) { lo = Math.min(lo, v / 1e5); hi = Math.max(hi, v / 1e5); }
+    return isFinite(lo) ? [lo, hi - lo < 1e-9 ? lo + 1 : hi] : null;
+  }
+  // a scale bar (metres per screen pixel at the current zoom) and a north arrow; drawings are in metres, north up
+  function overlay() {
+    const a = chart.convertFromPixel({gridIndex: 0}, [0, 0]), b = chart.convertFromPixel({gridIndex: 0}, [100, 0]);
+    if (!a || !b) return;
+    const mPerPx = Math.abs(b[0] - a[0]) / 100;
+    if (!(mPerPx > 0)) return;
+    const target = 110 * mPerPx, k = Math.pow(10, Math.floor(Math.log10(target)));
+    const nice = [5, 2, 1].map(m => m * k).find(v => v <= target) || k;
+    const px = nice / mPerPx, label = nice >= 1000 ? `${nice / 1000} km` : `${nice} m`;
+    const top = el.clientHeight - 34;
+    chart.setOption({graphic: [
+      {id: "scale", type: "group", left: 24, top: top, silent: true, children: [
+        {type: "rect", shape: {x: 0, y: 0, width: px / 2, height: 5}, style: {fill: "#1f2933"}},
+        {type: "rect", shape: {x: px / 2, y: 0, width: px / 2, height: 5}, style: {fill: "#fff", stroke: "#1f2933"}},
+        {type: "text", x: 0, y: 8, style: {text: "0", fill: "#1f2933", font: "11px sans-serif"}},
+        {type: "text", x: px, y: 8, style: {text: label, fill: "#1f2933", font: "11px sans-serif", align: "center"}}]},
+      {id: "north", type: "group", left: 26, top: 12, silent: true, children: [
+        {type: "polygon", shape: {points: [[9, 0], [18, 24], [9, 18], [0, 24]]}, style: {fill: "#1f2933"}},
+        {type: "text", x: 9, y: 27, style: {text: L.north, fill: "#1f2933", font: "bold 12px sans-serif", align: "center"}}]}]});
+    el.dataset.scaleM = String(nice);
+    el.dataset.scalePx = String(Math.round(px));
+    el.dataset.north = "1";
+  }
   function draw() {
     const by = byEl.value, side = sideEl.value, p = D.pipes, n = p.id.length;
     shown = [];
     for (let i = 0; i < n; i++) if (side === "all" || p.side[i] === side || !p.side[i] || p.side[i] === "other") shown.push(i);
     const lines = shown.map(i => ({coords: [[p.x1[i], p.y1[i]], [p.x2[i], p.y2[i]]], value: value(by, i), pipe: i}));
-    const [vmin, vmax] = range(lines);
+    let [vmin, vmax] = range(lines);
+    if (by === "pressure" && "p_from_pa" in p) { const r = pressureRange(shown); if (r) [vmin, vmax] = r; }
     // keep the drawing to scale: expand the shorter axis so that one metre is as long on both
     const ex = extent(p.x1.concat(p.x2), p.y1.concat(p.y2));
     const W = el.clientWidth - 140, H = el.clientHeight - 40;
@@ -66,6 +97,9 @@
     el.dataset.ready = "1";
     el.dataset.colour = by;
     el.dataset.lines = String(lines.length);
+    el.dataset.vmin = String(vmin);
+    el.dataset.vmax = String(vmax);
+    if (!/4326|CRS84/.test(D.crs || "")) overlay();  // (longitude / latitude drawings have no metre scale)
   }
   function pipeTip(i) {
     const p = D.pipes;
@@ -109,6 +143,7 @@
     }
     draw();
   });
+  chart.on("datazoom", () => { if (D && D.has_coordinates && !/4326|CRS84/.test(D.crs || "")) overlay(); });
   byEl.addEventListener("change", () => D && draw());
   sideEl.addEventListener("change", () => D && draw());
   window.addEventListener("resize", () => { if (D && D.has_coordinates) { chart.resize(); draw(); } });
