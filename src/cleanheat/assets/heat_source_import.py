@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 from typing import Protocol
 
 from openpyxl import Workbook
@@ -31,12 +30,12 @@ from cleanheat.assets.vocab import (
 from cleanheat.auth.service import Actor
 from cleanheat.auth.tables import Organisation
 from cleanheat.errors import InputError, InputIssue
+from cleanheat.rowspec import Column, Msg, RowResult, RowSpec, decimal, iso_date, text
 from cleanheat.tabular import (
     Cell,
     Sheet,
     SheetLimits,
     header_map,
-    parse_number,
     read_workbook,
     workbook_bytes,
 )
@@ -120,7 +119,7 @@ def parse_registry(data: bytes, filename: str, admin_units: Iterable[AdminUnit],
     ev_sheet = sheets.get(EVENT_SHEET)
     if src_sheet is not None and "csv" in sheets:
         # A CSV holds either sources or events; decide by its header.
-        _, ev_found = header_map(sheets["csv"].rows[0] if sheets["csv"].rows else [], EVENT_COLUMNS)
+        ev_found, _ = header_map(sheets["csv"].rows[0] if sheets["csv"].rows else [], EVENT_COLUMNS)
         if "event" in ev_found:
             ev_sheet, src_sheet = src_sheet, None
     if src_sheet is None and ev_sheet is None:
@@ -130,12 +129,13 @@ def parse_registry(data: bytes, filename: str, admin_units: Iterable[AdminUnit],
     seen_codes: dict[str, int] = {}
     if src_sheet is not None:
         hdr, cols = _header_row(src_sheet, SOURCE_COLUMNS, REQUIRED, filename, issues)
+        spec = _source_spec(units, org_codes)
         if hdr is not None:
             for row in src_sheet.rows[hdr + 1:]:
                 cells = {name: _cell_at(row, h) for name, h in cols.items()}
                 if all(c is None or c.empty for c in cells.values()):
                     continue
-                item = _parse_source_row(cells, row[0].row, src_sheet.name, filename, units, org_codes, issues)
+                item = _parse_source_row(cells, row[0].row, src_sheet.name, filename, spec, issues)
                 if item is not None:
                     if item.code in seen_codes:
                         issues.append(InputIssue(f"编码 {item.code} 重复（第 {seen_codes[item.code]} 行已有）",
@@ -146,12 +146,13 @@ def parse_registry(data: bytes, filename: str, admin_units: Iterable[AdminUnit],
     events: list[tuple[str, str, date, str]] = []
     if ev_sheet is not None:
         hdr, cols = _header_row(ev_sheet, EVENT_COLUMNS, ("code", "event", "date"), filename, issues)
+        spec = _event_spec(today or local_today())
         if hdr is not None:
             for row in ev_sheet.rows[hdr + 1:]:
                 cells = {name: _cell_at(row, h) for name, h in cols.items()}
                 if all(c is None or c.empty for c in cells.values()):
                     continue
-                ev = _parse_event_row(cells, ev_sheet.name, filename, issues, today or local_today())
+                ev = _parse_event_row(cells, ev_sheet.name, filename, issues, spec)
                 if ev is not None:
                     events.append(ev)
     if issues:
@@ -166,121 +167,116 @@ def _cell_at(row: list[Cell], header: Cell) -> Cell | None:
     return None
 
 
-def _parse_source_row(cells: dict[str, Cell | None], row_no: int, sheet: str, filename: str, units: dict,
-                      org_codes: dict[str, str], issues: list[InputIssue]) -> SourceInput | None:
-    n_before = len(issues)
+def _choices_shown(vocab: dict) -> str:
+    return "、".join(v[0] for v in vocab.values())
 
-    def bad(name: str, msg: str) -> None:
-        c = cells.get(name)
-        issues.append(InputIssue(msg, file=filename, sheet=sheet, row=row_no, column=c.column if c else None,
-                                 field=name))
 
-    def text(name: str) -> str:
-        c = cells.get(name)
-        return c.text if c is not None else ""
+_BOUNDS_0 = Msg("数值 {value} 不能小于 {min}", "must be >= {min}")
 
-    def number(name: str, *, minimum: float = 0.0) -> float | None:
-        c = cells.get(name)
-        if c is None or c.empty:
-            return None
-        try:
-            v = parse_number(c)
-        except ValueError as exc:
-            bad(name, str(exc))
-            return None
-        if v < Decimal(str(minimum)):
-            bad(name, f"数值 {v} 不能小于 {minimum} (must be >= {minimum})")
-            return None
-        return float(v)
 
-    for name in REQUIRED:
-        if not text(name):
-            bad(name, "必填项为空 (required)")
-    if len(issues) > n_before:
+def _source_spec(units: dict, org_codes: dict[str, str]) -> RowSpec:
+    """The columns of the 热源 sheet: headers, types, bounds and vocabularies (units and owners of this import)."""
+    def col(name: str, **kw) -> Column:
+        return Column(name, SOURCE_COLUMNS[name], required=name in REQUIRED, **kw)
+
+    def vocab(name: str, table: dict, message: str, **kw) -> Column:
+        return col(name, choices=lambda t: lookup(table, t), messages={"choice": Msg(message)}, **kw)
+
+    def amount(name: str, unit: str, **kw) -> Column:
+        messages = {"minimum": _BOUNDS_0} | kw.pop("messages", {})
+        return col(name, parse=decimal, unit=unit, minimum=kw.pop("minimum", 0.0), messages=messages, **kw)
+
+    return RowSpec((
+        col("code"), col("name_zh"),
+        col("owner", choices=org_codes, messages={"choice": Msg("未知的所属单位“{raw}”", "unknown organisation")}),
+        col("admin_unit", choices=units, messages={"choice": Msg("未知的行政区“{raw}”", "unknown unit")}),
+        col("area_type", choices=AREA_TYPE_ALIASES, messages={"choice": Msg("未知的区域类型“{raw}”")}),
+        col("plant_name"), col("unit_no"),
+        vocab("kind", SOURCE_KINDS, f"未知的热源类型“{{raw}}”，可用: {_choices_shown(SOURCE_KINDS)}"),
+        vocab("fuel", FUELS, f"未知的燃料“{{raw}}”，可用: {_choices_shown(FUELS)}"),
+        amount("capacity_t_h", "t/h", maximum=5000,
+               messages={"maximum": Msg("额定容量 {value} 蒸吨不合理", "implausible, > {max} t/h")}),
+        amount("capacity_mw", "MW"),
+        vocab("emission_class", EMISSION_CLASSES,
+              f"未知的排放等级“{{raw}}”，可用: {_choices_shown(EMISSION_CLASSES)}", default="ordinary"),
+        vocab("vintage", VINTAGES, "应为 在用 或 新建，而不是“{raw}”", default="existing"),
+        amount("commissioned_year", "", minimum=1950, maximum=2100,
+               messages={k: Msg("投运年份 {value} 不合理") for k in ("minimum", "maximum")}),
+        amount("served_area_wan_m2", "万m²", maximum=20_000,
+               messages={"maximum": Msg("供热面积 {value} 万m² 不合理：请以万m²填写", "area in 万m², not m²")}),
+        col("address"),
+        amount("lon", "°", minimum=70, maximum=140,
+               messages={k: Msg("经度 {value} 不在中国境内", "WGS84 longitude expected") for k in ("minimum", "maximum")}),
+        amount("lat", "°", minimum=15, maximum=55,
+               messages={k: Msg("纬度 {value} 不在中国境内", "WGS84 latitude expected") for k in ("minimum", "maximum")}),
+        col("note"),
+    ), inline_en=True)
+
+
+def _required_only(result: RowResult) -> list[InputIssue]:
+    """A row with an empty required cell reports only those (the rest of it is not checked further)."""
+    if result.missing:
+        return [i for i in result.issues if i.field in result.missing]
+    return result.issues
+
+
+def _parse_source_row(cells: dict[str, Cell | None], row_no: int, sheet: str, filename: str, spec: RowSpec,
+                      issues: list[InputIssue]) -> SourceInput | None:
+    r = spec.validate(cells, file=filename, sheet=sheet, row_no=row_no)
+    found = _required_only(r)
+    v = r.values
+    if not r.missing:
+        def bad(name: str, message: str) -> None:
+            c = cells.get(name)
+            found.append(InputIssue(message, file=filename, sheet=sheet, row=row_no, column=c.column if c else None,
+                                    field=name))
+
+        unit, area_type = v["admin_unit"], v["area_type"]
+        if unit is not None and area_type is not None and area_type not in unit.area_types:
+            bad("area_type", f"{unit.name_zh}不含区域类型“{text(cells.get('area_type'))}”")
+        if v["capacity_t_h"] is None and v["capacity_mw"] is None and not any(
+                i.field in ("capacity_t_h", "capacity_mw") for i in found):
+            bad("capacity_t_h", "额定容量（蒸吨）与额定功率（MW）至少填一项")
+    issues += found
+    if found:
         return None
-    unit = units.get(text("admin_unit"))
-    if unit is None:
-        bad("admin_unit", f"未知的行政区“{text('admin_unit')}” (unknown unit)")
-    area_type = AREA_TYPE_ALIASES.get(text("area_type"))
-    if area_type is None:
-        bad("area_type", f"未知的区域类型“{text('area_type')}”")
-    elif unit is not None and area_type not in unit.area_types:
-        bad("area_type", f"{unit.name_zh}不含区域类型“{text('area_type')}”")
-    owner = org_codes.get(text("owner"))
-    if owner is None:
-        bad("owner", f"未知的所属单位“{text('owner')}” (unknown organisation)")
-    kind, fuel = lookup(SOURCE_KINDS, text("kind")), lookup(FUELS, text("fuel"))
-    if kind is None:
-        bad("kind", f"未知的热源类型“{text('kind')}”，可用: {'、'.join(v[0] for v in SOURCE_KINDS.values())}")
-    if fuel is None:
-        bad("fuel", f"未知的燃料“{text('fuel')}”，可用: {'、'.join(v[0] for v in FUELS.values())}")
-    emission_class = lookup(EMISSION_CLASSES, text("emission_class")) if text("emission_class") else "ordinary"
-    if emission_class is None:
-        bad("emission_class", f"未知的排放等级“{text('emission_class')}”，可用: "
-                              f"{'、'.join(v[0] for v in EMISSION_CLASSES.values())}")
-    vintage = lookup(VINTAGES, text("vintage")) if text("vintage") else "existing"
-    if vintage is None:
-        bad("vintage", f"应为 在用 或 新建，而不是“{text('vintage')}”")
-    cap_t_h, cap_mw = number("capacity_t_h"), number("capacity_mw")
-    if cap_t_h is None and cap_mw is None and not any(
-            i.row == row_no and i.field in ("capacity_t_h", "capacity_mw") for i in issues[n_before:]):
-        bad("capacity_t_h", "额定容量（蒸吨）与额定功率（MW）至少填一项")
-    if cap_t_h is not None and cap_t_h > 5000:
-        bad("capacity_t_h", f"额定容量 {cap_t_h} 蒸吨不合理 (implausible, > 5000 t/h)")
-    area_wan = number("served_area_wan_m2")
-    if area_wan is not None and area_wan > 20_000:
-        bad("served_area_wan_m2", f"供热面积 {area_wan} 万m² 不合理：请以万m²填写 (area in 万m², not m²)")
-    year = number("commissioned_year")
-    if year is not None and not 1950 <= year <= 2100:
-        bad("commissioned_year", f"投运年份 {int(year)} 不合理")
-    lon, lat = number("lon", minimum=-180), number("lat", minimum=-90)
-    if lon is not None and not 70 <= lon <= 140:
-        bad("lon", f"经度 {lon} 不在中国境内 (WGS84 longitude expected)")
-    if lat is not None and not 15 <= lat <= 55:
-        bad("lat", f"纬度 {lat} 不在中国境内 (WGS84 latitude expected)")
-    if len(issues) > n_before:
-        return None
+
+    def opt(name: str) -> float | None:
+        return None if v[name] is None else float(v[name])
+
     return SourceInput(
-        code=text("code"), name_zh=text("name_zh"), owner_org_code=owner, admin_unit_code=unit.code,
-        area_type=area_type, kind=kind, fuel=fuel, capacity_t_h=cap_t_h, capacity_mw=cap_mw,
-        plant_name=text("plant_name"), unit_no=text("unit_no"), emission_class=emission_class, vintage=vintage,
-        commissioned_year=int(year) if year is not None else None,
-        served_area_m2=(area_wan or 0.0) * M2_PER_WAN, address=text("address"), lon=lon, lat=lat, note=text("note"),
+        code=v["code"], name_zh=v["name_zh"], owner_org_code=v["owner"], admin_unit_code=v["admin_unit"].code,
+        area_type=v["area_type"], kind=v["kind"], fuel=v["fuel"], capacity_t_h=opt("capacity_t_h"),
+        capacity_mw=opt("capacity_mw"), plant_name=v["plant_name"] or "", unit_no=v["unit_no"] or "",
+        emission_class=v["emission_class"], vintage=v["vintage"],
+        commissioned_year=int(v["commissioned_year"]) if v["commissioned_year"] is not None else None,
+        served_area_m2=(opt("served_area_wan_m2") or 0.0) * M2_PER_WAN, address=v["address"] or "",
+        lon=opt("lon"), lat=opt("lat"), note=v["note"] or "",
     )
 
 
+def _event_spec(today: date) -> RowSpec:
+    """The columns of the 状态变化 sheet; a date may not be after ``today``."""
+    events = {k: v[:2] for k, v in EVENTS.items()}
+    return RowSpec((
+        Column("code", EVENT_COLUMNS["code"], required=True),
+        Column("event", EVENT_COLUMNS["event"], required=True, choices=lambda t: lookup(events, t),
+               messages={"choice": Msg(f"未知的状态变化“{{raw}}”，可用: {_choices_shown(EVENTS)}")}),
+        Column("date", EVENT_COLUMNS["date"], parse=iso_date, required=True, maximum=today,
+               messages={"type": Msg("日期“{raw}”格式应为 YYYY-MM-DD"), "maximum": Msg("日期 {value} 晚于今天")}),
+        Column("note", EVENT_COLUMNS["note"], default=""),
+    ), inline_en=True)
+
+
 def _parse_event_row(cells: dict[str, Cell | None], sheet: str, filename: str, issues: list[InputIssue],
-                     today: date) -> tuple[str, str, date, str] | None:
-    code_c, ev_c, date_c = cells.get("code"), cells.get("event"), cells.get("date")
+                     spec: RowSpec) -> tuple[str, str, date, str] | None:
     row_no = next(c.row for c in cells.values() if c is not None)
-    n_before = len(issues)
-    for name, c in (("code", code_c), ("event", ev_c), ("date", date_c)):
-        if c is None or c.empty:
-            issues.append(InputIssue("必填项为空 (required)", file=filename, sheet=sheet, row=row_no,
-                                     column=c.column if c else None, field=name))
-    if len(issues) > n_before:
+    r = spec.validate(cells, file=filename, sheet=sheet, row_no=row_no)
+    found = _required_only(r)
+    issues += found
+    if found:
         return None
-    event = lookup({k: v[:2] for k, v in EVENTS.items()}, ev_c.text)
-    if event is None:
-        issues.append(InputIssue(f"未知的状态变化“{ev_c.text}”，可用: {'、'.join(v[0] for v in EVENTS.values())}",
-                                 file=filename, sheet=sheet, row=row_no, column=ev_c.column, field="event"))
-    d = date_c.value
-    if isinstance(d, datetime):
-        d = d.date()
-    elif not isinstance(d, date):
-        try:
-            d = date.fromisoformat(date_c.text)
-        except ValueError:
-            issues.append(InputIssue(f"日期“{date_c.text}”格式应为 YYYY-MM-DD", file=filename, sheet=sheet,
-                                     row=row_no, column=date_c.column, field="date"))
-            d = None
-    if d is not None and d > today:
-        issues.append(InputIssue(f"日期 {d} 晚于今天", file=filename, sheet=sheet, row=row_no, column=date_c.column,
-                                 field="date"))
-    if len(issues) > n_before:
-        return None
-    note = cells["note"].text if cells.get("note") is not None else ""
-    return code_c.text, event, d, note
+    return r["code"], r["event"], r["date"], r["note"]
 
 
 def org_code_map(session: Session) -> dict[str, str]:
