@@ -111,3 +111,10 @@ def test_a_parser_may_report_several_problems_of_one_cell():
 def test_duplicate_field_names_are_refused():
     with pytest.raises(ValueError, match="duplicate"):
         RowSpec((Column("a"), Column("a")))
+
+
+def test_user_text_in_a_message_is_not_a_template():
+    spec = RowSpec((Column("n", parse=decimal), Column("k", choices={"a": 1},
+                                                        messages={"choice": Msg("未知 {raw}", "unknown {raw!r}")})))
+    r = spec.validate({"n": "{0}{x}", "k": "{y}"}, row_no=1)
+    assert [i.message for i in r.issues] == ["“{0}{x}”不是数字 (not a number)", "未知 {y}"]

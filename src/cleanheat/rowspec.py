@@ -45,8 +45,8 @@ class Msg:
 
 class CellError(ValueError):
     """Raised by a ``parse`` function: the cell is not of the column's type. Holds one or more messages (a
-    list cell may have several bad items); a plain ``ValueError`` gives the column's ``type`` message, or its
-    own text when the column has none."""
+    list cell may have several bad items), taken as they are (not templates: they may quote the cell); a plain
+    ``ValueError`` gives the column's ``type`` message."""
 
     def __init__(self, *messages: Msg) -> None:
         super().__init__("; ".join(m.zh for m in messages))
@@ -239,7 +239,10 @@ class _Where:
     field: str
 
     def issue(self, msg: Msg, **values: Any) -> InputIssue:
-        zh, en = msg.render(**values)
+        return self.literal(*msg.render(**values))
+
+    def literal(self, zh: str, en: str = "") -> InputIssue:
+        """An issue with this text as it is (it may hold user text, so it is not a template)."""
         if self.spec.inline_en:
             zh, en = (f"{zh} ({en})" if en else zh), None
         return InputIssue(zh, file=self.file, sheet=self.sheet, row=self.row, column=self.column, field=self.field,
@@ -266,12 +269,13 @@ def _check(col: Column, raw: Any, where: _Where, result: RowResult) -> Any:
     try:
         value = (col.parse or text)(raw)
     except CellError as exc:
-        result.issues += [where.issue(m, **shown) for m in exc.messages]
+        result.issues += [where.literal(m.zh, m.en) for m in exc.messages]
         return None
     except (TypeError, ValueError, ArithmeticError) as exc:
-        msg = col.messages.get("type") or (Msg(str(exc)) if str(exc) and col.parse is decimal
-                                           else DEFAULT_MESSAGES["type"])
-        result.issues.append(where.issue(msg, **shown))
+        if "type" not in col.messages and col.parse is decimal and str(exc):
+            result.issues.append(where.literal(str(exc)))  # parse_number's own words: “x”不是数字 (not a number)
+        else:
+            result.issues.append(where.issue(col.message("type"), **shown))
         return None
     if col.choices is not None:
         found = col.choices(value) if callable(col.choices) else col.choices.get(value)

@@ -35,9 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from cleanheat import rowspec as rs
 from cleanheat.errors import InputError, InputIssue
 from cleanheat.planner.catalogue import AREA_TYPES, Catalogue
 from cleanheat.planner.errors import AreaDataError
+from cleanheat.rowspec import Column, Msg, RowSpec
 from cleanheat.tabular import SheetLimits, csv_cell, csv_unescape, read_workbook
 
 REQUIRED = ("code", "area_type", "households", "current_heating", "network_distance_km", "gas_available",
@@ -210,142 +212,158 @@ def read_areas(path: Path | str, catalogue: Catalogue, *, data: bytes | None = N
                            synthetic=synthetic)
 
 
-def parse_area_rows(header: list[str], rows: list[tuple[int, dict[str, Any]]], catalogue: Catalogue, *, file: str,
-                    sheet: str | None = None, name: str = "", synthetic: bool = False) -> AreaSet:
-    """Check and convert rows (``(row number, {column: value})``); every problem is reported, nothing half-read."""
-    issues: list[InputIssue] = []
-
-    def bad(row: int | None, column: str | None, zh: str, en: str) -> None:
-        if len(issues) < MAX_ISSUES:
-            issues.append(InputIssue(zh, file=file, sheet=sheet, row=row, column=column, message_en=en))
-
-    missing = [c for c in REQUIRED if c not in header]
-    for c in missing:
-        bad(None, c, f"缺少必需列 {c}", f"required column {c} is missing")
+def _header_issues(header: list[str], rows: list, catalogue: Catalogue) -> list[tuple[str | None, str, str]]:
+    """(column, zh, en) for each problem of the header (missing, unknown columns) and an empty file."""
+    out: list[tuple[str | None, str, str]] = [(c, f"缺少必需列 {c}", f"required column {c} is missing")
+                                              for c in REQUIRED if c not in header]
     class_cols = [h for h in header if h.startswith(AREA_PREFIX)]
-    for h in class_cols:
-        if h[len(AREA_PREFIX):] not in catalogue.building_codes:
-            bad(None, h, f"未知建筑类别列 {h}（可用: {', '.join(AREA_PREFIX + c for c in catalogue.building_codes)}）",
-                f"unknown building class column {h}")
+    shown = ", ".join(AREA_PREFIX + c for c in catalogue.building_codes)
+    out += [(h, f"未知建筑类别列 {h}（可用: {shown}）", f"unknown building class column {h}")
+            for h in class_cols if h[len(AREA_PREFIX):] not in catalogue.building_codes]
     if not class_cols:
-        bad(None, AREA_PREFIX + "*", "至少需要一列 area_m2_<建筑类别>", "at least one area_m2_<class> column is needed")
-    unknown = [h for h in header if h not in REQUIRED + OPTIONAL and not h.startswith(AREA_PREFIX)]
-    for h in unknown:
-        bad(None, h, f"未知列 {h}", f"unknown column {h}")
+        out.append((AREA_PREFIX + "*", "至少需要一列 area_m2_<建筑类别>", "at least one area_m2_<class> column is needed"))
+    out += [(h, f"未知列 {h}", f"unknown column {h}") for h in header
+            if h not in REQUIRED + OPTIONAL and not h.startswith(AREA_PREFIX)]
     if not rows:
-        bad(None, None, "文件中没有数据行", "the file has no data rows")
-    if issues:
-        raise AreaDataError(f"{file}: the area file cannot be read", issues)
+        out.append((None, "文件中没有数据行", "the file has no data rows"))
+    return out
 
-    A = len(rows)
-    codes_o = catalogue.codes
-    classes = catalogue.building_codes
-    area = np.zeros((A, len(classes)))
-    mix = np.zeros((A, len(codes_o)))
-    households = np.zeros(A)
-    dist = np.zeros(A)
-    gas = np.zeros(A, dtype=bool)
-    gas_cap = np.full(A, np.nan)
-    spare = np.zeros(A)
-    lon = np.full(A, np.nan)
-    lat = np.full(A, np.nan)
-    codes, names, units, types, zones, res = [], [], [], [], [], []
-    seen: dict[str, int] = {}
-    known_res = catalogue.resources
 
-    def num(rn: int, rec: dict, col: str, *, required: bool, positive: bool = False) -> float:
-        raw = str(rec.get(col, "") or "").strip()
-        if raw == "":
-            if required:
-                bad(rn, col, "缺少数值", "missing value")
-            return math.nan
-        try:
-            v = float(raw)
-        except ValueError:
-            bad(rn, col, f"不是数字: {raw!r}", f"not a number: {raw!r}")
-            return math.nan
-        if not math.isfinite(v) or v < 0 or (positive and v == 0):
-            bad(rn, col, f"须为{'正数' if positive else '非负数'}: {raw}",
-                f"must be {'positive' if positive else 'non-negative'}: {raw}")
-            return math.nan
-        return v
+_MISSING = Msg("缺少数值", "missing value")
+_NOT_A_NUMBER = Msg("不是数字: {raw!r}", "not a number: {raw!r}")
 
-    for a, (rn, rec) in enumerate(rows):
-        code = str(rec.get("code", "") or "").strip()
-        if not code:
-            bad(rn, "code", "缺少区域代码", "missing area code")
-        elif code in seen:
-            bad(rn, "code", f"区域代码 {code} 重复（第 {seen[code]} 行已有）", f"duplicate area code {code}")
-        else:
-            seen[code] = rn
-        codes.append(code)
-        names.append(str(rec.get("name", "") or code))
-        units.append(str(rec.get("unit_code", "") or ""))
-        at = str(rec.get("area_type", "") or "").strip()
-        at = AREA_TYPE_ALIASES.get(at, at)
-        if at not in AREA_TYPES:
-            bad(rn, "area_type", f"未知区域类型 {at!r}（可选 {', '.join(AREA_TYPES)} 或中文名）",
-                f"unknown area type {at!r}")
-        types.append(at)
-        households[a] = num(rn, rec, "households", required=True, positive=True)
-        for c, cls in enumerate(classes):
-            col = AREA_PREFIX + cls
-            if col in rec:
-                v = num(rn, rec, col, required=False)
-                area[a, c] = 0.0 if math.isnan(v) else v
-        if area[a].sum() <= 0 and class_cols:
-            bad(rn, ", ".join(class_cols), "供暖面积合计须大于 0", "total heated area must be positive")
-        dist[a] = num(rn, rec, "network_distance_km", required=True)
-        g = str(rec.get("gas_available", "") or "").strip().lower()
-        if g in TRUE:
-            gas[a] = True
-        elif g not in FALSE or str(rec.get("gas_available", "")).strip() == "":
-            bad(rn, "gas_available", f"须为 yes/no: {g!r}", f"must be yes or no: {g!r}")
-        gas_cap[a] = num(rn, rec, "gas_capacity_1e4_m3", required=False)
-        spare[a] = num(rn, rec, "grid_spare_mw", required=True)
-        lon[a] = num(rn, rec, "lon", required=False) if str(rec.get("lon", "")).strip() else math.nan
-        lat[a] = num(rn, rec, "lat", required=False) if str(rec.get("lat", "")).strip() else math.nan
-        zones.append(str(rec.get("grid_zone", "") or "").strip() or code)
-        rset = set()
-        for r in str(rec.get("resources", "") or "").replace(",", ";").replace(" ", ";").split(";"):
-            r = r.strip()
-            if not r:
-                continue
-            if r not in known_res:
-                bad(rn, "resources", f"未知资源 {r!r}（可选 {', '.join(sorted(known_res))}）", f"unknown resource {r!r}")
-            rset.add(r)
-        res.append(frozenset(rset))
-        text = str(rec.get("current_heating", "") or "").strip()
-        if not text:
-            bad(rn, "current_heating", "缺少现状取暖方式", "missing current heating")
-            continue
-        parts = [p.strip() for p in text.split(";") if p.strip()]
+
+def _amount(name: str, *, required: bool = False, positive: bool = False, default: float = math.nan) -> Column:
+    """A number column: non-negative (or positive), finite; empty gives ``default``."""
+    word = ("正数", "positive") if positive else ("非负数", "non-negative")
+    return Column(name, parse=rs.number, required=required, minimum=0.0, exclusive_minimum=positive, default=default,
+                  messages={"required": _MISSING, "type": _NOT_A_NUMBER,
+                            "minimum": Msg(f"须为{word[0]}: {{raw}}", f"must be {word[1]}: {{raw}}")})
+
+
+def _resources(known: frozenset[str]):
+    def parse(raw: object) -> frozenset[str]:
+        found = {r.strip() for r in rs.text(raw).replace(",", ";").replace(" ", ";").split(";") if r.strip()}
+        unknown = sorted(found - known)
+        if unknown:
+            shown = ", ".join(sorted(known))
+            raise rs.CellError(*(Msg(f"未知资源 {r!r}（可选 {shown}）", f"unknown resource {r!r}") for r in unknown))
+        return frozenset(found)
+    return parse
+
+
+def _mix(option_codes: tuple[str, ...]):
+    """``option:share; option:share`` (or one code) -> {option: share}; every bad part is reported."""
+    def parse(raw: object) -> dict[str, float]:
+        parts = [p.strip() for p in rs.text(raw).split(";") if p.strip()]
+        mix: dict[str, float] = {}
+        bad = []
         for p in parts:
             opt, _, share = p.partition(":")
             opt = opt.strip()
-            if opt not in codes_o:
-                bad(rn, "current_heating", f"未知取暖方式 {opt!r}", f"unknown option {opt!r}")
+            if opt not in option_codes:
+                bad.append(Msg(f"未知取暖方式 {opt!r}", f"unknown option {opt!r}"))
                 continue
             try:
-                s = float(share) if share.strip() else (1.0 if len(parts) == 1 else math.nan)
+                v = float(share) if share.strip() else (1.0 if len(parts) == 1 else math.nan)
             except ValueError:
-                s = math.nan
-            if not math.isfinite(s) or s < 0:
-                bad(rn, "current_heating", f"{opt} 的份额无效: {share!r}", f"invalid share for {opt}: {share!r}")
+                v = math.nan
+            if not math.isfinite(v) or v < 0:
+                bad.append(Msg(f"{opt} 的份额无效: {share!r}", f"invalid share for {opt}: {share!r}"))
                 continue
-            mix[a, codes_o.index(opt)] += s
-        total = mix[a].sum()
-        if total > 0 and abs(total - 1.0) > 0.005:
-            bad(rn, "current_heating", f"份额合计为 {total:.4f}，须为 1", f"shares sum to {total:.4f}, not 1")
-        elif total > 0:
-            mix[a] /= total
+            mix[opt] = mix.get(opt, 0.0) + v
+        if bad:
+            raise rs.CellError(*bad)
+        return mix
+    return parse
+
+
+def area_spec(catalogue: Catalogue) -> RowSpec:
+    """The columns of an area file for ``catalogue`` (see the table at the top of this module)."""
+    unknown_type = Msg(f"未知区域类型 {{raw!r}}（可选 {', '.join(AREA_TYPES)} 或中文名）", "unknown area type {raw!r}")
+    return RowSpec((
+        Column("code", required=True, messages={"required": Msg("缺少区域代码", "missing area code")}),
+        Column("name", default=""), Column("unit_code", default=""),
+        Column("area_type", required=True, choices=AREA_TYPE_ALIASES | {t: t for t in AREA_TYPES},
+               messages={"choice": unknown_type, "required": unknown_type}),
+        _amount("households", required=True, positive=True),
+        *(_amount(AREA_PREFIX + c, default=0.0) for c in catalogue.building_codes),
+        Column("current_heating", parse=_mix(catalogue.codes), required=True,
+               messages={"required": Msg("缺少现状取暖方式", "missing current heating")}),
+        _amount("network_distance_km", required=True),
+        Column("gas_available", parse=rs.boolean(frozenset(TRUE), frozenset(FALSE - {""})), required=True,
+               default=False, messages={k: Msg("须为 yes/no: {raw!r}", "must be yes or no: {raw!r}")
+                                        for k in ("required", "type")}),
+        _amount("gas_capacity_1e4_m3"), Column("grid_zone", default=""), _amount("grid_spare_mw", required=True),
+        Column("resources", parse=_resources(catalogue.resources), default=frozenset()),
+        _amount("lon"), _amount("lat"),
+    ))
+
+
+def _row_checks(v: dict[str, Any], rn: int, class_cols: list[str], seen: dict[str, int]
+                ) -> list[tuple[str, str, str]]:
+    """(column, zh, en) for the checks across columns and rows: a unique code, an area, shares summing to 1."""
+    out = []
+    code = v["code"]
+    if code and code in seen:
+        out.append(("code", f"区域代码 {code} 重复（第 {seen[code]} 行已有）", f"duplicate area code {code}"))
+    elif code:
+        seen[code] = rn
+    if class_cols and sum(v.get(c) or 0.0 for c in class_cols) <= 0:
+        out.append((", ".join(class_cols), "供暖面积合计须大于 0", "total heated area must be positive"))
+    total = sum((v["current_heating"] or {}).values())
+    if total > 0 and abs(total - 1.0) > 0.005:
+        out.append(("current_heating", f"份额合计为 {total:.4f}，须为 1", f"shares sum to {total:.4f}, not 1"))
+    return out
+
+
+def parse_area_rows(header: list[str], rows: list[tuple[int, dict[str, Any]]], catalogue: Catalogue, *, file: str,
+                    sheet: str | None = None, name: str = "", synthetic: bool = False) -> AreaSet:
+    """Check and convert rows (``(row number, {column: value})``); every problem is reported, nothing half-read."""
+    head = [InputIssue(zh, file=file, sheet=sheet, column=c, message_en=en)
+            for c, zh, en in _header_issues(header, rows, catalogue)]
+    if head:
+        raise AreaDataError(f"{file}: the area file cannot be read", head[:MAX_ISSUES])
+    spec = area_spec(catalogue)
+    where = {f: f for f in spec.fields}
+    class_cols = [h for h in header if h.startswith(AREA_PREFIX)]
+    issues: list[InputIssue] = []
+    values, seen = [], {}
+    for rn, rec in rows:
+        r = spec.validate(spec.fields_of(header, rec), file=file, sheet=sheet, row_no=rn, columns=where)
+        issues += r.issues + [InputIssue(zh, file=file, sheet=sheet, row=rn, column=c, message_en=en)
+                              for c, zh, en in _row_checks(r.values, rn, class_cols, seen)]
+        values.append(r.values)
     if issues:
+        issues = issues[:MAX_ISSUES]
         raise AreaDataError(f"{file}: {len(issues)} problem(s) in the area file; nothing was imported", issues)
-    return AreaSet(name=name, source=file, synthetic=synthetic, codes=tuple(codes), names=tuple(names),
-                   unit_codes=tuple(units), area_types=np.array(types), households=households,
-                   class_codes=classes, area_by_class_m2=area, option_codes=codes_o, current_mix=mix,
-                   network_distance_km=dist, gas_available=gas, gas_capacity_1e4_m3=gas_cap,
-                   grid_zones=tuple(zones), grid_spare_mw=spare, resources=tuple(res), lon=lon, lat=lat)
+    return _area_set(values, catalogue, name=name, file=file, synthetic=synthetic)
+
+
+def _area_set(values: list[dict[str, Any]], catalogue: Catalogue, *, name: str, file: str,
+              synthetic: bool) -> AreaSet:
+    """The checked rows as arrays (shares normalised to sum to 1)."""
+    classes, codes_o = catalogue.building_codes, catalogue.codes
+    mix = np.zeros((len(values), len(codes_o)))
+    for a, v in enumerate(values):
+        for opt, share in v["current_heating"].items():
+            mix[a, codes_o.index(opt)] = share
+        if mix[a].sum() > 0:
+            mix[a] /= mix[a].sum()
+
+    def col(key: str, dtype: Any = float) -> np.ndarray:
+        return np.array([v[key] for v in values], dtype=dtype)
+
+    codes = tuple(v["code"] for v in values)
+    return AreaSet(name=name, source=file, synthetic=synthetic, codes=codes,
+                   names=tuple(v["name"] or v["code"] for v in values), unit_codes=tuple(v["unit_code"] for v in values),
+                   area_types=np.array([v["area_type"] for v in values]), households=col("households"),
+                   class_codes=classes, area_by_class_m2=np.array([[v[AREA_PREFIX + c] for c in classes]
+                                                                   for v in values]).reshape(len(values), len(classes)),
+                   option_codes=codes_o, current_mix=mix, network_distance_km=col("network_distance_km"),
+                   gas_available=col("gas_available", bool), gas_capacity_1e4_m3=col("gas_capacity_1e4_m3"),
+                   grid_zones=tuple(v["grid_zone"] or v["code"] for v in values), grid_spare_mw=col("grid_spare_mw"),
+                   resources=tuple(v["resources"] for v in values), lon=col("lon"), lat=col("lat"))
 
 
 def areas_from_rows(rows: list[dict[str, Any]], catalogue: Catalogue, *, name: str, source: str,
