@@ -16,6 +16,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from cleanheat import rowspec as rs
 from cleanheat.errors import InputIssue
 from cleanheat.programme.errors import ReportImportError
 from cleanheat.programme.model import (
@@ -26,6 +27,7 @@ from cleanheat.programme.model import (
     task_display_scale,
     task_display_unit,
 )
+from cleanheat.rowspec import Column, Msg, RowSpec
 from cleanheat.tabular import Cell, Sheet, SheetLimits, parse_number, read_workbook, workbook_bytes
 from cleanheat.units import M2_PER_WAN
 
@@ -486,6 +488,92 @@ def _parse_task_sheet(sheet: Sheet, filename: str, plan: PlanData, parsed: Parse
 
 
 CSV_COLUMNS = ("单位", "报告期", "项目", "区域类型", "编码", "数值")
+AREA_KINDS = ("取暖面积", "取暖总面积", "清洁取暖面积")
+
+
+def _period_in(plan: PlanData):
+    """A parser of the 报告期 column: ``YYYYQn`` inside the programme."""
+    def parse(raw: object) -> Period:
+        period = Period.parse(rs.text(raw))
+        if not plan.contains_period(period):
+            raise rs.CellError(Msg(f"报告期 {period} 不在方案期 {plan.start_year}–{plan.end_year} 内",
+                                   "outside the programme"))
+        return period
+    return parse
+
+
+def _csv_specs(plan: PlanData, reporters: dict[str, Reporter]) -> tuple[RowSpec, RowSpec]:
+    """The columns every CSV row has (unit, period, kind) and those an area row adds (area type, technology)."""
+    kind = Msg("未知的项目“{raw}”，应为 取暖面积、取暖总面积、清洁取暖面积 或 任务")
+    head = RowSpec((
+        Column("unit", ("单位",), required=True, choices=reporters,
+               messages={k: Msg("未知的填报单位“{raw}”") for k in ("required", "choice")}),
+        Column("period", ("报告期",), parse=_period_in(plan), required=True,
+               messages={"required": Msg("报告期为空，应为 YYYYQn，如 2020Q4"),
+                         "type": Msg("报告期“{raw}”格式有误，应为 YYYYQn，如 2020Q4")}),
+        Column("kind", ("项目",), required=True, choices={k: k for k in (*AREA_KINDS, "任务")},
+               messages={"required": kind, "choice": kind}),
+    ), inline_en=True)
+    types = {AREA_TYPE_LABELS[t][0]: t for t in AREA_TYPES} | {t: t for t in AREA_TYPES}
+    techs = {t.code: t for t in plan.technologies} | {t.name_zh: t for t in plan.technologies}
+    area = RowSpec((
+        Column("area_type", ("区域类型",), required=True, choices=types,
+               messages={k: Msg("未知的区域类型“{raw}”") for k in ("required", "choice")}),
+        Column("code", ("编码",), choices=techs, messages={"choice": Msg("未知的取暖方式“{raw}”")}),
+    ), inline_en=True)
+    return head, area
+
+
+@dataclass
+class _CsvRows:
+    """The rows of a report CSV after the first pass: one reporter and period, area and task rows."""
+
+    reporter: Reporter | None = None
+    parsed: ParsedReport | None = None
+    #: kind, area type, technology, value cell, and the area type's and technology's text as written
+    areas: list[tuple[str, str, object, Cell, str, str]] = field(default_factory=list)
+    tasks: list[tuple[Cell, Cell]] = field(default_factory=list)  # code, value
+
+
+def _csv_first_pass(sheet: Sheet, filename: str, sha: str, plan: PlanData, reporters: dict[str, Reporter],
+                    issues: _Issues) -> _CsvRows:
+    """Check each row's unit, period and kind (and an area row's area type and technology) by the CSV specs."""
+    header = [c.text for c in sheet.rows[0]]
+    head_spec, area_spec = _csv_specs(plan, reporters)
+    out = _CsvRows()
+    for row in sheet.rows[1:]:
+        if all(c.empty for c in row):
+            continue
+        cells = [row[i] if i < len(row) else Cell(None, row[0].row, chr(ord("A") + i)) for i in range(len(header))]
+        h = head_spec.validate(head_spec.fields_of(header, cells), file=filename, sheet="csv")
+        issues += h.issues[:1]  # the first problem of unit, period, kind: the rest of the row is not read
+        if h.issues:
+            continue
+        unit_c, period_c = cells[header.index("单位")], cells[header.index("报告期")]
+        r, p = h["unit"], h["period"]
+        if out.reporter is not None and r.org_code != out.reporter.org_code:
+            issues.add("一个文件只能包含一个填报单位", filename, "csv", unit_c, field="unit")
+            continue
+        if out.parsed is not None and p != out.parsed.period:
+            issues.add("一个文件只能包含一个报告期", filename, "csv", period_c, field="period")
+            continue
+        if out.parsed is None:
+            out.reporter = r
+            out.parsed = ParsedReport(r.org_code, r.name_zh, r.admin_unit_code, p, filename, sha,
+                                      period_location=InputIssue("", file=filename, sheet="csv", row=period_c.row,
+                                                                 column=period_c.column, field="period"))
+        value_c, code_c = cells[header.index("数值")], cells[header.index("编码")]
+        if h["kind"] == "任务":
+            out.tasks.append((code_c, value_c))
+            continue
+        a = area_spec.validate(area_spec.fields_of(header, cells), file=filename, sheet="csv")
+        needs_tech = h["kind"] == "取暖面积"
+        issues += [i for i in a.issues if i.field == "area_type" or needs_tech][:1]
+        if needs_tech and a["area_type"] is not None and code_c.empty:
+            issues.add(f"未知的取暖方式“{code_c.text}”", filename, "csv", code_c)
+        out.areas.append((h["kind"], a["area_type"], a["code"], value_c, cells[header.index("区域类型")].text,
+                          code_c.text))
+    return out
 
 
 def _parse_csv(sheet: Sheet, filename: str, sha: str, plan: PlanData, reporters: dict[str, Reporter]) -> ParsedReport:
@@ -499,59 +587,31 @@ def _parse_csv(sheet: Sheet, filename: str, sha: str, plan: PlanData, reporters:
         raise ReportImportError(f"{filename}: 缺少列 {'、'.join(missing)}",
                                 [InputIssue(f"缺少列 {'、'.join(missing)}；表头应为 {','.join(CSV_COLUMNS)}",
                                             file=filename, sheet="csv", row=1)])
-    idx = {name: header.index(name) for name in CSV_COLUMNS}
-    label_to_type = {AREA_TYPE_LABELS[t][0]: t for t in AREA_TYPES} | {t: t for t in AREA_TYPES}
-    techs = {t.code: t for t in plan.technologies} | {t.name_zh: t for t in plan.technologies}
-    tasks = {t.code: t for t in plan.tasks}
-    reporter: Reporter | None = None
-    period: Period | None = None
-    parsed: ParsedReport | None = None
-    area_rows: list[tuple[str, str, str, Cell]] = []
-    task_rows: list[tuple[str, Cell, Cell]] = []
-    for row in sheet.rows[1:]:
-        if all(c.empty for c in row):
-            continue
-        cells = [row[i] if i < len(row) else Cell(None, row[0].row, chr(ord("A") + i)) for i in range(len(header))]
-        unit_c, period_c = cells[idx["单位"]], cells[idx["报告期"]]
-        r = reporters.get(unit_c.text)
-        if r is None:
-            issues.add(f"未知的填报单位“{unit_c.text}”", filename, "csv", unit_c, field="unit")
-            continue
-        if reporter is None:
-            reporter = r
-        elif r.org_code != reporter.org_code:
-            issues.add("一个文件只能包含一个填报单位", filename, "csv", unit_c, field="unit")
-            continue
-        p = _check_period(period_c, filename, "csv", plan, issues)
-        if p is None:
-            continue
-        if period is None:
-            period = p
-            parsed = ParsedReport(r.org_code, r.name_zh, r.admin_unit_code, p, filename, sha,
-                                  period_location=InputIssue("", file=filename, sheet="csv", row=period_c.row,
-                                                             column=period_c.column, field="period"))
-        elif p != period:
-            issues.add("一个文件只能包含一个报告期", filename, "csv", period_c, field="period")
-            continue
-        kind_c, type_c, code_c, val_c = (cells[idx["项目"]], cells[idx["区域类型"]], cells[idx["编码"]],
-                                         cells[idx["数值"]])
-        if kind_c.text == "任务":
-            task_rows.append((code_c.text, code_c, val_c))
-        elif kind_c.text in ("取暖面积", "取暖总面积", "清洁取暖面积"):
-            area_rows.append((kind_c.text, type_c.text, code_c.text, val_c))
-            if label_to_type.get(type_c.text) is None:
-                issues.add(f"未知的区域类型“{type_c.text}”", filename, "csv", type_c)
-            elif kind_c.text == "取暖面积" and techs.get(code_c.text) is None:
-                issues.add(f"未知的取暖方式“{code_c.text}”", filename, "csv", code_c)
-        else:
-            issues.add(f"未知的项目“{kind_c.text}”，应为 取暖面积、取暖总面积、清洁取暖面积 或 任务", filename, "csv", kind_c)
-    if issues or parsed is None:
-        if parsed is None and not issues:
+    rows = _csv_first_pass(sheet, filename, sha, plan, reporters, issues)
+    if issues or rows.parsed is None:
+        if rows.parsed is None and not issues:
             issues.add("没有数据行", filename, "csv", row=2)
         raise ReportImportError(f"{filename}: {len(issues)} 处错误，未导入任何数据 (nothing imported)", list(issues))
+    _csv_areas(rows, filename, len(sheet.rows) + 1, issues)
+    tasks = {t.code: t for t in plan.tasks}
+    for code_c, val_c in rows.tasks:
+        task = tasks.get(code_c.text)
+        if task is None:
+            issues.add(f"未知的任务编码“{code_c.text}”", filename, "csv", code_c)
+            continue
+        value = _check_task_value(task, val_c, filename, "csv", issues)
+        if value is not None:
+            rows.parsed.tasks[code_c.text] = value
+    if issues:
+        raise ReportImportError(f"{filename}: {len(issues)} 处错误，未导入任何数据 (nothing imported)", list(issues))
+    return rows.parsed
+
+
+def _csv_areas(rows: _CsvRows, filename: str, end_row: int, issues: _Issues) -> None:
+    """The area rows' values into ``rows.parsed``, and the consistency of the stated totals."""
+    reporter, parsed = rows.reporter, rows.parsed
     sums, clean_sums, where = defaultdict(float), defaultdict(float), {}
-    for kind, type_text, code, cell in area_rows:
-        at = label_to_type[type_text]
+    for kind, at, tech, cell, type_text, code in rows.areas:
         value = _area_value(cell, filename, "csv", issues)
         if value is None:
             continue
@@ -561,39 +621,24 @@ def _parse_csv(sheet: Sheet, filename: str, sha: str, plan: PlanData, reporters:
         if at not in reporter.area_types and value > 0:
             issues.add(f"{reporter.name_zh}不含区域类型“{type_text}”", filename, "csv", cell)
             continue
-        if kind == "取暖总面积":
-            parsed.stated_total_m2[at] = value
-            where[("total", at)] = cell
-        elif kind == "清洁取暖面积":
-            parsed.stated_clean_m2[at] = value
-            where[("clean", at)] = cell
-        else:
-            tech = techs[code]
-            if (at, tech.code) in parsed.areas:
-                issues.add(f"取暖方式“{code}”在“{type_text}”重复", filename, "csv", cell)
-                continue
-            if value > 0:
-                parsed.areas[(at, tech.code)] = value
-            sums[at] += value
-            if tech.counts_as_clean:
-                clean_sums[at] += value
+        if kind != "取暖面积":
+            which = "total" if kind == "取暖总面积" else "clean"
+            (parsed.stated_total_m2 if which == "total" else parsed.stated_clean_m2)[at] = value
+            where[(which, at)] = cell
+            continue
+        if (at, tech.code) in parsed.areas:
+            issues.add(f"取暖方式“{code}”在“{type_text}”重复", filename, "csv", cell)
+            continue
+        if value > 0:
+            parsed.areas[(at, tech.code)] = value
+        sums[at] += value
+        if tech.counts_as_clean:
+            clean_sums[at] += value
     for at in reporter.area_types if reporter.admin_unit_code else ():
         if at not in parsed.stated_total_m2 and sums[at] == 0:
             issues.add(f"{AREA_TYPE_LABELS[at][0]}：未填写取暖面积（{reporter.name_zh}含此区域类型）", filename, "csv",
-                       row=len(sheet.rows) + 1, column="F")
+                       row=end_row, column="F")
     for at in set(parsed.stated_total_m2) | set(parsed.stated_clean_m2):
-        problems = _totals_problems(at, parsed.stated_total_m2.get(at), parsed.stated_clean_m2.get(at), sums[at],
-                                    clean_sums[at])
-        for which, message in problems:
+        for which, message in _totals_problems(at, parsed.stated_total_m2.get(at), parsed.stated_clean_m2.get(at),
+                                               sums[at], clean_sums[at]):
             issues.add(message, filename, "csv", where[(which, at)])
-    for code, code_c, val_c in task_rows:
-        task = tasks.get(code)
-        if task is None:
-            issues.add(f"未知的任务编码“{code}”", filename, "csv", code_c)
-            continue
-        value = _check_task_value(task, val_c, filename, "csv", issues)
-        if value is not None:
-            parsed.tasks[code] = value
-    if issues:
-        raise ReportImportError(f"{filename}: {len(issues)} 处错误，未导入任何数据 (nothing imported)", list(issues))
-    return parsed
