@@ -145,6 +145,16 @@ def number(raw: Any) -> float:
     return float(raw_text(raw))
 
 
+def integer(raw: Any) -> int:
+    """A whole number (an int, an integral float or its text)."""
+    if isinstance(raw, bool):
+        raise ValueError("not a whole number")
+    value = number(raw)
+    if not value.is_integer():
+        raise ValueError("not a whole number")
+    return int(value)
+
+
 def decimal(raw: Any) -> Decimal:
     """A finite Decimal by :func:`cleanheat.tabular.parse_number` (its message names the text: “x”不是数字)."""
     return parse_number(raw if isinstance(raw, Cell) else Cell(raw, 0, ""))
@@ -192,6 +202,10 @@ class RowSpec:
     def fields(self) -> tuple[str, ...]:
         return tuple(c.field for c in self.columns)
 
+    def unknown_keys(self, row: Mapping[str, Any]) -> list[str]:
+        """The keys of a mapping row that are no field of this spec (a misspelt key would be ignored)."""
+        return sorted(str(k) for k in row if k not in self.fields)
+
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.field == name)
 
@@ -218,13 +232,15 @@ class RowSpec:
         return {name: (row[i] if i < len(row) else None) for name, i in self.locate(header).items()}
 
     def validate(self, row: Mapping[str, Any], *, file: str | None = None, sheet: str | None = None,
-                 row_no: int | None = None, columns: Mapping[str, str] | None = None) -> RowResult:
+                 row_no: int | None = None, columns: Mapping[str, str] | None = None,
+                 field_prefix: str = "") -> RowResult:
         """Check every column of ``row`` ({field: raw value}); a :class:`Cell` gives its own row and column,
-        else ``row_no`` and ``columns[field]`` (e.g. the header text or column letter) place the issue."""
+        else ``row_no`` and ``columns[field]`` (e.g. the header text or column letter) place the issue;
+        ``field_prefix`` is put before the field name of each issue (a path such as ``units.daoli.``)."""
         result = RowResult({}, [], [])
         for col in self.columns:
             raw = row.get(col.field)
-            where = _Where(self, file, sheet, row_no, _column_of(raw, col.field, columns), col.field)
+            where = _Where(self, file, sheet, row_no, _column_of(raw, col.field, columns), field_prefix + col.field)
             result.values[col.field] = _check(col, raw, where, result)
         return result
 

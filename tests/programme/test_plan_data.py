@@ -175,3 +175,22 @@ def test_a_misspelt_registry_rule_key_is_refused(tmp_path):
     with pytest.raises(PlanDataError) as exc:
         read_plan(tmp_path / "x")
     assert any(i.field == "gas_peaking_boilers_count.registry" and "owner" in i.message for i in exc.value.issues)
+
+
+def test_a_missing_key_is_reported_with_its_place_not_a_key_error(tmp_path):
+    """Every list of the plan files is checked by its column spec: a row without a required key is a located issue."""
+    import shutil
+
+    from cleanheat.config import Settings
+    from cleanheat.programme.errors import PlanDataError
+
+    shutil.copytree(Settings().city_dir, tmp_path / "x")
+    path = tmp_path / "x" / "technologies.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "name_zh: 燃煤锅炉（超低排放）," in text
+    path.write_text(text.replace("name_zh: 燃煤锅炉（超低排放）,", "", 1), encoding="utf-8")
+    with pytest.raises(PlanDataError) as exc:
+        read_plan(tmp_path / "x")
+    (issue,) = exc.value.issues
+    assert (issue.file, issue.field) == ("technologies.yaml", "technologies.coal_boiler_ultralow.name_zh")
+    assert issue.message == "必填项为空" and issue.message_en == "required"
