@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
+from cleanheat.assets.heat_sources import mw_per_t_h  # noqa: E402
 from cleanheat.config import Settings  # noqa: E402
 from cleanheat.emissions.limits import limits_path, read_limit_table  # noqa: E402
 from cleanheat.emissions.simstacks import register_sim_points, stack_models  # noqa: E402
@@ -96,7 +97,8 @@ def main() -> None:
             register_sim_points(s, args.connections)
         with session_scope(make_sessionmaker(engine)) as s:
             models = stack_models(s, args.connections, exceedance_rate=0.02,
-                                  table=read_limit_table(limits_path(settings.data_dir)))
+                                  table=read_limit_table(limits_path(settings.data_dir)),
+                                  mw_per_t_h_value=mw_per_t_h(settings.city_dir))
         # packets per simulated minute per stack: 2 x 2011 + 1 x 2051 (+ 2061 once an hour)
         total = args.rate * args.seconds
         minutes = max(1, math.ceil(total / args.connections / (3 + 1 / 60)))

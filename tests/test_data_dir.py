@@ -58,8 +58,10 @@ def _rules_seen(settings: Settings) -> dict:
         "capture": read_rules(d).min_valid_hour_share,
         "factor": read_code_tables(d).factors["a34013"].name_zh,
         "supervision": read_supervision(supervision_path(d)).rules[0].id,
-        "maintenance": (maintenance_rules(d)["rules"].min_valid_hour_share,
-                        maintenance_rules(d)["table"].get("gb13271-2014-t1-coal-gt10").limits["a34013"].limit_mg_m3),
+        "maintenance": (maintenance_rules(d, settings.city_dir)["rules"].min_valid_hour_share,
+                        maintenance_rules(d, settings.city_dir)["table"].get("gb13271-2014-t1-coal-gt10")
+                        .limits["a34013"].limit_mg_m3,
+                        maintenance_rules(d, settings.city_dir)["mw_per_t_h_value"]),
         "season_start": read_climate(settings.city_dir).season.start,
         "mw_per_t_h": mw_per_t_h(settings.city_dir),
     }
@@ -68,9 +70,9 @@ def _rules_seen(settings: Settings) -> dict:
 def test_every_rule_reader_follows_the_data_dir(changed_data, monkeypatch) -> None:
     shipped = _rules_seen(Settings(data_dir=REPO_ROOT / "data"))
     assert shipped == {"limit": 80, "capture": 0.75, "factor": "烟尘", "supervision": "coal-chp-ultra-low",
-                       "maintenance": (0.75, 80), "season_start": (10, 20), "mw_per_t_h": 0.7}
+                       "maintenance": (0.75, 80, 0.7), "season_start": (10, 20), "mw_per_t_h": 0.7}
     changed = {"limit": 55, "capture": 0.6, "factor": "颗粒物（改）", "supervision": "changed-rule",
-               "maintenance": (0.6, 55), "season_start": (10, 15), "mw_per_t_h": 0.72}
+               "maintenance": (0.6, 55, 0.72), "season_start": (10, 15), "mw_per_t_h": 0.72}
     assert _rules_seen(Settings(data_dir=changed_data)) == changed
     monkeypatch.setenv("CLEANHEAT_DATA_DIR", str(changed_data))
     assert _rules_seen(Settings()) == changed  # the environment reaches the readers through Settings only

@@ -40,7 +40,7 @@ def emissions_app(e2e_settings):
         recs += minutes(ids["T-BLR1"], hour, 60, nox=30.0, o2=9.0)
     BulkWriter(engine).write(recs)
     with session_scope(make_sessionmaker(engine)) as s:
-        run_maintenance(s, **maintenance_rules(DATA))
+        run_maintenance(s, **maintenance_rules(DATA, DATA / "harbin"))
     engine.dispose()
     server, thread, url = serve(e2e_settings)
     yield url, ids

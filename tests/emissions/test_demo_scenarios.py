@@ -57,7 +57,7 @@ def registry(settings, session_factory):
 
 def test_sources_are_chosen_for_every_role(registry):
     with session_scope(registry) as s:
-        chosen = demo._choose(s, list(s.scalars(select(hs.HeatSource))))
+        chosen = demo._choose(s, list(s.scalars(select(hs.HeatSource))), hs.mw_per_t_h(DATA / "harbin"))
         roles = {}
         for src, scenario in chosen:
             roles.setdefault(scenario.role, []).append(src.code)
@@ -76,7 +76,7 @@ def _hours(session, code: str, scenario: demo.Scenario, season: int) -> list[tup
     point = MonitoringPoint(mn=f"TEST{src.id:020d}", password_hash=hash_password("x"), source_id=src.id, name_zh=code)
     session.add(point)
     session.flush()
-    ctx = point_context(session, point, read_limit_table(limits_path(DATA)))
+    ctx = point_context(session, point, read_limit_table(limits_path(DATA)), hs.mw_per_t_h(DATA / "harbin"))
     model = model_for(ctx.limits_on(date(2020, 1, 1)), point.mn, "x", seed=1,
                       exceedance_rate=scenario.exceedance_rate)
     first, last = demo.HISTORY[season]
@@ -135,5 +135,5 @@ def test_a_boiler_registered_in_mw_only_is_judged_by_its_steam_capacity(settings
                           mw_per_t_h_value=0.7)
         s.execute(hs.HeatSource.__table__.update().values(capacity_t_h=None))  # as a registry row giving MW only
         s.expire_all()
-        chosen = demo._choose(s, list(s.scalars(select(hs.HeatSource))))
+        chosen = demo._choose(s, list(s.scalars(select(hs.HeatSource))), hs.mw_per_t_h(DATA / "harbin"))
     assert [(src.code, sc.role) for src, sc in chosen] == [("MW1", "coal")]  # 29 MW = 41 t/h >= 35

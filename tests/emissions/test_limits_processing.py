@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cleanheat.assets.heat_sources import mw_per_t_h
 from cleanheat.config import REPO_ROOT
 from cleanheat.emissions.compliance import HourRecord, SeasonDates, month_bounds, summarise
 from cleanheat.emissions.errors import HJ212Error, LimitTableError
@@ -99,12 +100,18 @@ def test_malformed_limit_table_names_row_and_field(tmp_path):
 
 
 def test_profile_follows_events():
+    conversion = mw_per_t_h(REPO_ROOT / "data" / "harbin")  # the city's MW per t/h (conversions.yaml)
     facts = SourceFacts(kind="coal_boiler", fuel="coal", current_fuel="gas", emission_class="ordinary",
-                        capacity_mw=29.0,
+                        capacity_mw=29.0, mw_per_t_h=conversion,
                         events=(("commissioned", date(2005, 1, 1)), ("converted_gas", date(2020, 8, 1))))
     assert profile_for(facts, date(2020, 1, 1)).fuel_group == "coal"
     assert profile_for(facts, date(2020, 10, 1)).fuel_group == "gas"
-    assert profile_for(facts, date(2020, 1, 1)).capacity_t_h == pytest.approx(29.0 / 0.7)
+    assert profile_for(facts, date(2020, 1, 1)).capacity_t_h == pytest.approx(29.0 / conversion)
+    assert SourceFacts(kind="coal_boiler", fuel="coal", current_fuel="coal", capacity_mw=29.0,
+                       mw_per_t_h=0.72).capacity_steam_t_h == pytest.approx(29.0 / 0.72)  # the data's value, no constant
+    with pytest.raises(ValueError, match="mw_per_t_h"):  # MW alone and no conversion: no silent default
+        profile_for(SourceFacts(kind="coal_boiler", fuel="coal", current_fuel="coal", capacity_mw=29.0),
+                    date(2020, 1, 1))
     chp = SourceFacts(kind="coal_chp", fuel="coal", current_fuel="coal", emission_class="ultra_low",
                       capacity_t_h=670, events=(("ultra_low_retrofitted", date(2019, 9, 1)),))
     assert profile_for(chp, date(2019, 1, 1)) == SourceProfile("power", "coal", "ordinary", "existing", 670)

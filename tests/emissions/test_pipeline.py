@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from cleanheat.assets.heat_sources import mw_per_t_h
 from cleanheat.auth.roles import OrgKind, Role
 from cleanheat.auth.service import Actor
 from cleanheat.auth.tables import AuditLog
@@ -30,6 +31,7 @@ from tests.emissions.conftest import store_hours
 
 DATA = REPO_ROOT / "data"
 TABLE = read_limit_table(limits_path(DATA))
+MW_PER_T_H = mw_per_t_h(REPO_ROOT / "data" / "harbin")  # the city's conversion (conversions.yaml)
 
 H0 = datetime(2020, 12, 1, 0, tzinfo=UTC)  # 08:00 Beijing time
 H = timedelta(hours=1)
@@ -70,7 +72,7 @@ def test_ingest_evaluate_exceedances_and_alarms(world, engine):
     BulkWriter(engine).write(recs[:60])
     now = H0 + 5 * H + 30 * M
     with world.session() as s:
-        m = run_maintenance(s, now=now, rules=Rules(), table=TABLE)
+        m = run_maintenance(s, now=now, rules=Rules(), table=TABLE, mw_per_t_h_value=MW_PER_T_H)
         assert m.hours == 5 * 3
         rows = {(h.ts, h.pollutant): h for h in s.scalars(select(HourValue).where(HourValue.point_id == chp))}
         nox = [rows[(H0 + i * H, "a21002")] for i in range(5)]
@@ -95,11 +97,11 @@ def test_ingest_evaluate_exceedances_and_alarms(world, engine):
         assert chp not in open_ and open_ == {world.points[k] for k in ("T-BLR1", "T-BIO1", "T-GAS1")}
     with world.session() as s:
         later = H0 + 6 * H + 1 * M  # hour 4 ended at H0+5h; one hour more passed
-        assert run_maintenance(s, now=later, rules=Rules(), table=TABLE).alarms_raised == 1
-        assert run_maintenance(s, now=later, rules=Rules(), table=TABLE).alarms_raised == 0  # state changes only
+        assert run_maintenance(s, now=later, rules=Rules(), table=TABLE, mw_per_t_h_value=MW_PER_T_H).alarms_raised == 1
+        assert run_maintenance(s, now=later, rules=Rules(), table=TABLE, mw_per_t_h_value=MW_PER_T_H).alarms_raised == 0  # state changes only
     BulkWriter(engine).write(minutes(chp, H0 + 5 * H, 60, nox=80.0, o2=6.0))
     with world.session() as s:
-        st = run_maintenance(s, now=H0 + 6 * H + 2 * M, rules=Rules(), table=TABLE)
+        st = run_maintenance(s, now=H0 + 6 * H + 2 * M, rules=Rules(), table=TABLE, mw_per_t_h_value=MW_PER_T_H)
         assert st.alarms_cleared == 1
         evs = list(s.scalars(select(Exceedance).where(Exceedance.point_id == chp).order_by(Exceedance.start_ts)))
         assert len(evs) == 2 and evs[1].active and evs[1].hours == 1

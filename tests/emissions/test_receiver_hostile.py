@@ -483,13 +483,15 @@ def test_docs_say_how_to_rotate_a_password():
 
 def test_simulator_drives_simulated_and_demo_points_only(world):
     """Only hashes are stored, so the simulator knows the passwords of points whose passwords follow a rule."""
+    from cleanheat.assets.heat_sources import mw_per_t_h
     from cleanheat.emissions.demo import _mn
     from cleanheat.emissions.limits import limits_path, read_limit_table
     from cleanheat.emissions.simstacks import stack_models, synthetic_password
 
     assert synthetic_password(_mn(7)) == "dm0007" and synthetic_password(MN) is None
     with world.session() as s:
-        models = stack_models(s, 6, register=True, table=read_limit_table(limits_path(world.settings.data_dir)))
+        models = stack_models(s, 6, register=True, table=read_limit_table(limits_path(world.settings.data_dir)),
+                              mw_per_t_h_value=mw_per_t_h(world.settings.city_dir))
         stored = dict(s.execute(select(MonitoringPoint.mn, MonitoringPoint.password_hash)).all())
     assert len(models) == 2 and all(m.mn.startswith("SIM") for m in models)  # the 4 real points are skipped
     assert all(verify_password(m.password, stored[m.mn]) for m in models)

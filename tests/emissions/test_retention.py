@@ -33,7 +33,7 @@ def test_prune_keeps_recent_and_evaluated_data(world, engine):
                              readings=[R("rtd", old, "a21002", avg=30.0, flag="N")]))
     BulkWriter(engine).write(recs)
     with world.session() as s:
-        run_maintenance(s, now=NOW, **maintenance_rules(world.settings.data_dir))
+        run_maintenance(s, now=NOW, **maintenance_rules(world.settings.data_dir, world.settings.city_dir))
     with world.session() as s:
         before = _counts(s)
         assert prune(s, 0, now=NOW).packets == 0  # 0 keeps everything

@@ -33,7 +33,7 @@ def client(world, engine):
         recs += minutes(world.points["T-BLR1"], T0 + i * H, 60, nox=70.0 if i == 2 else 30.0, o2=9.0)
     BulkWriter(engine).write(recs)
     with world.session() as s:
-        run_maintenance(s, now=T0 + 3 * H, **maintenance_rules(DATA))
+        run_maintenance(s, now=T0 + 3 * H, **maintenance_rules(DATA, DATA / "harbin"))
     with make_client(world.settings) as c:
         yield c
 

@@ -161,6 +161,7 @@ def simulate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Send realistic CEMS traffic (2011, 2051, 2061, 2031) with faults to a receiver."""
+    from cleanheat.assets.heat_sources import mw_per_t_h
     from cleanheat.emissions.limits import limits_path, read_limit_table
     from cleanheat.emissions.simstacks import stack_models
     from cleanheat.emissions.simulator import SimOptions
@@ -169,6 +170,7 @@ def simulate(
     settings = load_settings()
     with reported_errors(), db_session(settings) as session:
         models = stack_models(session, sources, table=read_limit_table(limits_path(settings.data_dir)),
+                              mw_per_t_h_value=mw_per_t_h(settings.city_dir),
                               register=register, seed=seed, exceedance_rate=exceedance_rate)
     if not models:
         err_console.print("no monitoring points registered: run `cleanheat init --demo` or use --register")
@@ -269,7 +271,7 @@ def evaluate() -> None:
 
     settings = load_settings()
     with reported_errors(), db_session(settings) as session:
-        st = run_maintenance(session, **maintenance_rules(settings.data_dir))
+        st = run_maintenance(session, **maintenance_rules(settings.data_dir, settings.city_dir))
     console.print(f"hours {st.hours} · days {st.days} · exceedance events {st.events} · alarms raised "
                   f"{st.alarms_raised} · cleared {st.alarms_cleared}")
 

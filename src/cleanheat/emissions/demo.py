@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cleanheat.assets.heat_sources import mw_per_t_h
 from cleanheat.assets.tables import HeatSource, HeatSourceEvent
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
@@ -39,7 +40,7 @@ from cleanheat.emissions.demo_archive import add_archive
 from cleanheat.emissions.hj212.codec import CHINA_TZ, encode, parse_frame
 from cleanheat.emissions.hj212.passwords import hash_password
 from cleanheat.emissions.ingest import BulkWriter, IngestRecord, bulk_insert
-from cleanheat.emissions.limits import MW_PER_T_H, LimitTable, facts_at, limits_path, read_limit_table
+from cleanheat.emissions.limits import LimitTable, facts_at, limits_path, read_limit_table
 from cleanheat.emissions.processing import (
     POLLUTANTS,
     Rules,
@@ -127,8 +128,10 @@ def _ready(s: HeatSource, events: dict[int, dict[str, date]], event: str) -> boo
     return d is not None and d <= READY
 
 
-def _candidates(session: Session, sources: list[HeatSource]) -> dict[str, list[HeatSource]]:
-    """Sources fit for each kind of role, demo companies' sources first."""
+def _candidates(session: Session, sources: list[HeatSource], mw_per_t_h_value: float
+                ) -> dict[str, list[HeatSource]]:
+    """Sources fit for each kind of role, demo companies' sources first (``mw_per_t_h_value``: the city's
+    MW per t/h, for sources registered in MW only)."""
     events: dict[int, dict[str, date]] = defaultdict(dict)
     for sid, ev, d in session.execute(select(HeatSourceEvent.source_id, HeatSourceEvent.event,
                                              HeatSourceEvent.effective_date)):
@@ -143,7 +146,7 @@ def _candidates(session: Session, sources: list[HeatSource]) -> dict[str, list[H
         return (s.org_id not in companies, s.code.startswith("SYN-AD-"), s.code)
 
     def t_h(s: HeatSource) -> float:
-        return s.capacity_t_h if s.capacity_t_h is not None else (s.capacity_mw or 0.0) / MW_PER_T_H
+        return s.capacity_t_h if s.capacity_t_h is not None else (s.capacity_mw or 0.0) / mw_per_t_h_value
 
     big = [s for s in sources if t_h(s) >= 35 and s.status not in ("demolished", "connected_network")]
     return {
@@ -155,8 +158,9 @@ def _candidates(session: Session, sources: list[HeatSource]) -> dict[str, list[H
     }
 
 
-def _choose(session: Session, sources: list[HeatSource]) -> list[tuple[HeatSource, Scenario]]:
-    cands = _candidates(session, sources)
+def _choose(session: Session, sources: list[HeatSource], mw_per_t_h_value: float
+            ) -> list[tuple[HeatSource, Scenario]]:
+    cands = _candidates(session, sources, mw_per_t_h_value)
     out, used = [], set()
     for role, (n, scenario) in ROLES.items():
         pool = cands[role.split("_")[0]]
@@ -222,10 +226,10 @@ def _season_hours(ctx, model, scenario: Scenario, k: int, first: date, last: dat
 
 
 def _history(session: Session, point: MonitoringPoint, model, scenario: Scenario, rng: random.Random,
-             table: LimitTable, rules: Rules) -> int:
+             table: LimitTable, rules: Rules, mw_per_t_h_value: float) -> int:
     """Evaluated hours, days and exceedance events of the programme seasons, computed with the same pure
     functions as live data (one sample per hour stands in for its 60 minutes)."""
-    ctx = point_context(session, point, table)
+    ctx = point_context(session, point, table, mw_per_t_h_value)
     hours: list[dict] = []
     now = utcnow()
     for k, (first, last) in enumerate(HISTORY):
@@ -315,7 +319,8 @@ def load_demo(session: Session, settings: Settings) -> str:
     orgs = {o.code: o.id for o in session.scalars(select(Organisation).where(Organisation.code.in_(COMPANIES)))}
     if not orgs:
         return "no demo heat companies (load the programme first); nothing done"
-    chosen = _choose(session, _ensure_sources(session, orgs))
+    mw_per_t_h_value = mw_per_t_h(settings.city_dir)
+    chosen = _choose(session, _ensure_sources(session, orgs), mw_per_t_h_value)
     known = {p.source_id for p in session.scalars(select(MonitoringPoint))}
     new_points: list[tuple[MonitoringPoint, Scenario]] = []
     for i, (src, scenario) in enumerate(chosen, start=1):
@@ -342,10 +347,10 @@ def load_demo(session: Session, settings: Settings) -> str:
     month_start = now.astimezone(CHINA_TZ).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     live_hours = max(24 * 7, int((now - month_start).total_seconds() // 3600))
     for point, scenario in new_points:
-        ctx = point_context(session, point, table)
+        ctx = point_context(session, point, table, mw_per_t_h_value)
         model = model_for(ctx.limits_on(now.date()), point.mn, synthetic_password(point.mn), seed=point.id,
                           exceedance_rate=0.004)
-        n_hist += _history(session, point, model, scenario, rng, table, rules)
+        n_hist += _history(session, point, model, scenario, rng, table, rules, mw_per_t_h_value)
         records += _live(point, replace(model, exceedance_rate=0.03), live_hours, now)
     session.flush()
     # a few malformed packets as a real receiver keeps them
@@ -358,14 +363,14 @@ def load_demo(session: Session, settings: Settings) -> str:
                      peer="192.0.2.12:50002", reason="garbage", error="bytes outside any frame (10 bytes)"),
     ]
     BulkWriter(session.get_bind()).write(records, connection=session.connection())
-    stats = run_maintenance(session, now=now, rules=rules, table=table)
+    stats = run_maintenance(session, now=now, rules=rules, table=table, mw_per_t_h_value=mw_per_t_h_value)
     for point, scenario in new_points:
         if scenario.bag_filter:  # the plan's bag filter (方案 §四(五)), registered with the source
             src = session.get(HeatSource, point.source_id)
             src.extra = {**(src.extra or {}), "bag_filter": True}
     n_arch, n_days, n_unmon = add_archive(
         session, supervision=read_supervision(supervision_path(settings.data_dir)), table=table, rules=rules,
-        history=HISTORY, now=now, first_mn=ARCHIVE_FIRST_MN, mn_of=_mn)
+        history=HISTORY, now=now, first_mn=ARCHIVE_FIRST_MN, mn_of=_mn, mw_per_t_h_value=mw_per_t_h_value)
     session.flush()
     audit(session, Actor.system("demo"), "create", "emissions_point", "",
           {"points": len(new_points), "history_hours": n_hist, "packets": len(records), "archive_points": n_arch,

@@ -187,12 +187,13 @@ def _mark_bag_filter(src: HeatSource, value: bool) -> None:
 
 
 def add_archive(session: Session, *, supervision: Supervision, table: LimitTable, rules: Rules,
-                history: list[tuple[date, date]], now: datetime, first_mn: int, mn_of) -> tuple[int, int, int]:
+                history: list[tuple[date, date]], now: datetime, first_mn: int, mn_of,
+                mw_per_t_h_value: float) -> tuple[int, int, int]:
     """Archive points and their daily values for the required sources without a point yet. Returns (points,
     daily rows, sources left unmonitored)."""
     have = {pid for (pid,) in session.execute(select(MonitoringPoint.source_id))}
     sources = list(session.scalars(select(HeatSource).order_by(HeatSource.code)))
-    facts = all_source_facts(session, sources)
+    facts = all_source_facts(session, sources, mw_per_t_h_value)
     required = [s for s in required_sources(sources, facts, supervision) if s.id not in have]
     planned, unmonitored = plan_archive(required)
     locked = hash_password(secrets.token_hex(16))  # archive points take no packets: nobody knows this password

@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from cleanheat.assets.heat_sources import mw_per_t_h
 from cleanheat.assets.tables import HeatSource, HeatSourceEvent
 from cleanheat.climate import read_heating_season
 from cleanheat.config import Settings
@@ -196,8 +197,10 @@ class _Ctx:
         return self.static[key]
 
 
-def all_source_facts(session: Session, sources: list[HeatSource]) -> dict[int, SourceFacts]:
-    """The dated facts of many sources with one query for all their events."""
+def all_source_facts(session: Session, sources: list[HeatSource], mw_per_t_h_value: float
+                     ) -> dict[int, SourceFacts]:
+    """The dated facts of many sources with one query for all their events; ``mw_per_t_h_value`` [MW per t/h]
+    is the city's conversion (``assets.heat_sources.mw_per_t_h(settings.city_dir)``)."""
     events: dict[int, list[tuple[str, date]]] = defaultdict(list)
     for sid, ev, d in session.execute(select(HeatSourceEvent.source_id, HeatSourceEvent.event,
                                              HeatSourceEvent.effective_date)):
@@ -205,7 +208,8 @@ def all_source_facts(session: Session, sources: list[HeatSource]) -> dict[int, S
     return {s.id: SourceFacts(kind=s.kind, fuel=s.fuel, current_fuel=s.current_fuel,
                               emission_class=s.emission_class, vintage=s.vintage, capacity_t_h=s.capacity_t_h,
                               capacity_mw=s.capacity_mw, status=s.status, events=tuple(events[s.id]),
-                              commissioned_year=s.commissioned_year) for s in sources}
+                              commissioned_year=s.commissioned_year, mw_per_t_h=mw_per_t_h_value)
+            for s in sources}
 
 
 def source_verdicts_for_periods(session: Session, plan: PlanData, periods: list[Period], *,
@@ -278,7 +282,8 @@ def inputs_fingerprint(session: Session, settings: Settings) -> tuple:
                                  func.max(HeatSourceEvent.recorded_at))).one()
     files = []
     for path in (supervision_path(settings.data_dir), emissions_data_dir(settings.data_dir) / "rules.yaml",
-                 limits_path(settings.data_dir), settings.city_dir / "climate.yaml"):
+                 limits_path(settings.data_dir), settings.city_dir / "climate.yaml",
+                 settings.city_dir / "conversions.yaml"):
         try:
             st = path.stat()
             files.append((str(path), st.st_mtime_ns, st.st_size))
@@ -293,7 +298,7 @@ def _compute(session: Session, settings: Settings, plan_windows: dict, threshold
     for p in session.scalars(select(MonitoringPoint)):
         points[p.source_id].append(p)
     sources = list(session.scalars(select(HeatSource).order_by(HeatSource.code)))
-    ctx = _Ctx(sources, all_source_facts(session, sources), points,
+    ctx = _Ctx(sources, all_source_facts(session, sources, mw_per_t_h(settings.city_dir)), points,
                read_supervision(supervision_path(settings.data_dir)), rules or read_rules(settings.data_dir),
                threshold)
     segments = elementary_segments([w for w, _ in plan_windows.values()])

@@ -25,8 +25,6 @@ FUEL_GROUPS = ("coal", "oil", "gas", "biomass")
 EMISSION_CLASSES = ("ordinary", "special", "ultra_low")
 VINTAGES = ("existing", "new")
 CONFIDENCES = ("C", "S", "K", "D")
-#: 1 t/h of steam ~ 0.7 MW of heat (the usual 蒸吨 conversion).
-MW_PER_T_H = 0.7
 #: GB 13223 covers power boilers above 65 t/h; below, a CHP boiler is a boiler under GB 13271.
 POWER_SCOPE_MIN_T_H = 65.0
 #: Fuels of the registry -> fuel group of the limit tables (None: not a combustion source).
@@ -205,6 +203,9 @@ class SourceFacts:
     status: str = "in_service"
     events: tuple[tuple[str, date], ...] = field(default=())
     commissioned_year: int | None = None
+    #: MW of heat per t/h of steam: the city's convention (``assets.heat_sources.mw_per_t_h(city_dir)``), needed
+    #: only for a source registered in MW alone
+    mw_per_t_h: float | None = None
 
     @property
     def commissioned(self) -> date | None:
@@ -216,11 +217,14 @@ class SourceFacts:
 
     @property
     def capacity_steam_t_h(self) -> float | None:
-        """Capacity [t/h of steam]: the registered one, else derived from the MW [MW]."""
+        """Capacity [t/h of steam]: the registered one, else derived from the MW with ``mw_per_t_h``
+        [MW per t/h]."""
         if self.capacity_t_h is not None:
             return self.capacity_t_h
         if self.capacity_mw is not None:
-            return self.capacity_mw / MW_PER_T_H
+            if self.mw_per_t_h is None:
+                raise ValueError("a source registered in MW only needs mw_per_t_h (the city's conversions.yaml)")
+            return self.capacity_mw / self.mw_per_t_h
         return None
 
     @property

@@ -48,13 +48,15 @@ class LiveFeed:
     runs: int = 0
 
 
-def _models(engine: Engine, data_dir: Path):
+def _models(engine: Engine, data_dir: Path, city_dir: Path):
+    from cleanheat.assets.heat_sources import mw_per_t_h
     from cleanheat.emissions.limits import limits_path, read_limit_table
     from cleanheat.emissions.simstacks import stack_models
 
     with session_scope(make_sessionmaker(engine)) as session:
         return stack_models(session, MAX_POINTS, exceedance_rate=EXCEEDANCE_RATE,
-                            table=read_limit_table(limits_path(data_dir)))
+                            table=read_limit_table(limits_path(data_dir)),
+                            mw_per_t_h_value=mw_per_t_h(city_dir))
 
 
 async def _simulate_forever(feed: LiveFeed, models, host: str) -> None:
@@ -84,7 +86,7 @@ async def demo_feed(settings: Settings, engine: Engine, *, host: str = "127.0.0.
     from cleanheat.emissions.hj212.server import ReceiverOptions
     from cleanheat.emissions.receiver import Receiver, ServeOptions
 
-    models = await asyncio.to_thread(_models, engine, settings.data_dir)
+    models = await asyncio.to_thread(_models, engine, settings.data_dir, settings.city_dir)
     if not models:
         log.info("demo emissions feed: no demo monitoring points, nothing to simulate")
         yield None

@@ -262,7 +262,7 @@ class Receiver:
 
     def maintenance(self):
         with session_scope(make_sessionmaker(self.engine)) as session:
-            stats = run_maintenance(session, **maintenance_rules(self.settings.data_dir))
+            stats = run_maintenance(session, **maintenance_rules(self.settings.data_dir, self.settings.city_dir))
             prune(session, self.settings.emissions_retention_days)
         self.maintenance_runs += 1
         self.last_maintenance = stats

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
+from cleanheat.assets.heat_sources import mw_per_t_h
 from cleanheat.assets.tables import HeatSource, HeatSourceEvent
 from cleanheat.emissions import processing as proc
 from cleanheat.emissions.hj212.codec import CHINA_TZ
@@ -50,13 +51,16 @@ def day_range_utc(first: date, last: date) -> tuple[datetime, datetime]:
 
 # --- the source behind a point -------------------------------------------------------------------------
 
-def source_facts(session: Session, source: HeatSource) -> SourceFacts:
+def source_facts(session: Session, source: HeatSource, mw_per_t_h_value: float) -> SourceFacts:
+    """The registry's dated facts of ``source``; ``mw_per_t_h_value`` [MW per t/h] is the city's conversion
+    (``assets.heat_sources.mw_per_t_h(settings.city_dir)``)."""
     events = session.execute(select(HeatSourceEvent.event, HeatSourceEvent.effective_date)
                              .where(HeatSourceEvent.source_id == source.id)).all()
     return SourceFacts(kind=source.kind, fuel=source.fuel, current_fuel=source.current_fuel,
                        emission_class=source.emission_class, vintage=source.vintage,
                        capacity_t_h=source.capacity_t_h, capacity_mw=source.capacity_mw, status=source.status,
-                       events=tuple((e, d) for e, d in events), commissioned_year=source.commissioned_year)
+                       events=tuple((e, d) for e, d in events), commissioned_year=source.commissioned_year,
+                       mw_per_t_h=mw_per_t_h_value)
 
 
 @dataclass
@@ -81,15 +85,18 @@ class PointContext:
         return self._cache[day]
 
 
-def point_context(session: Session, point: MonitoringPoint, table: LimitTable) -> PointContext:
-    """What evaluating ``point`` needs: its source's facts, the limit ``table``, its reference O2 [%]."""
-    return PointContext(point.id, source_facts(session, point.source), table, point.ref_o2_pct)
+def point_context(session: Session, point: MonitoringPoint, table: LimitTable,
+                  mw_per_t_h_value: float) -> PointContext:
+    """What evaluating ``point`` needs: its source's facts (with the city's ``mw_per_t_h_value`` [MW per t/h]),
+    the limit ``table``, its reference O2 [%]."""
+    return PointContext(point.id, source_facts(session, point.source, mw_per_t_h_value), table, point.ref_o2_pct)
 
 
-def maintenance_rules(data_dir: Path) -> dict:
-    """The keyword arguments ``rules`` and ``table`` of :func:`run_maintenance` for ``data_dir``
-    (``Settings.data_dir``)."""
-    return {"rules": proc.read_rules(data_dir), "table": read_limit_table(limits_path(data_dir))}
+def maintenance_rules(data_dir: Path, city_dir: Path) -> dict:
+    """The keyword arguments ``rules``, ``table`` and ``mw_per_t_h_value`` of :func:`run_maintenance` for
+    ``data_dir`` and ``city_dir`` (``Settings.data_dir``, ``Settings.city_dir``)."""
+    return {"rules": proc.read_rules(data_dir), "table": read_limit_table(limits_path(data_dir)),
+            "mw_per_t_h_value": mw_per_t_h(city_dir)}
 
 
 # --- upserts ---------------------------------------------------------------------------------------------
@@ -248,7 +255,7 @@ class MaintenanceStats:
     alarms_cleared: int
 
 
-def evaluate_dirty(session: Session, *, rules: Rules, table: LimitTable,
+def evaluate_dirty(session: Session, *, rules: Rules, table: LimitTable, mw_per_t_h_value: float,
                    max_hours: int = 20000) -> tuple[int, int, int]:
     """Evaluate queued hours (and their days and exceedance events). Returns (hours, days, events)."""
     dirty = session.execute(select(DirtyHour.point_id, DirtyHour.ts).order_by(DirtyHour.point_id, DirtyHour.ts)
@@ -263,7 +270,7 @@ def evaluate_dirty(session: Session, *, rules: Rules, table: LimitTable,
         point = session.get(MonitoringPoint, pid)
         if point is None:
             continue
-        ctx = point_context(session, point, table)
+        ctx = point_context(session, point, table, mw_per_t_h_value)
         out = evaluate_hours(session, ctx, hours, rules)
         n_hours += len(out)
         n_days += rebuild_days(session, pid, {local_day(h) for h in hours}, rules)
@@ -278,14 +285,15 @@ def evaluate_dirty(session: Session, *, rules: Rules, table: LimitTable,
     return n_hours, n_days, n_events
 
 
-def check_missing_data(session: Session, now: datetime, rules: Rules) -> tuple[int, int]:
+def check_missing_data(session: Session, now: datetime, rules: Rules, mw_per_t_h_value: float) -> tuple[int, int]:
     """Raise a ``missing_data`` alarm for every active point without hourly data for over the allowed time,
     and clear it when data comes again (only state changes are written). Returns (raised, cleared)."""
     open_alarms = {a.point_id: a for a in session.scalars(
         select(Alarm).where(Alarm.kind == "missing_data", Alarm.cleared_at.is_(None)))}
     raised = cleared = 0
     for point in session.scalars(select(MonitoringPoint)):
-        in_service = point.active and facts_at(source_facts(session, point.source), local_day(now)).in_service
+        in_service = point.active and facts_at(source_facts(session, point.source, mw_per_t_h_value),
+                                                  local_day(now)).in_service
         missing = in_service and proc.hourly_data_missing(point.last_hour_ts, now, rules)
         alarm = open_alarms.get(point.id)
         if missing and alarm is None:
@@ -304,16 +312,17 @@ def check_missing_data(session: Session, now: datetime, rules: Rules) -> tuple[i
     return raised, cleared
 
 
-def run_maintenance(session: Session, *, rules: Rules, table: LimitTable, now: datetime | None = None,
-                    max_rounds: int = 50) -> MaintenanceStats:
+def run_maintenance(session: Session, *, rules: Rules, table: LimitTable, mw_per_t_h_value: float,
+                    now: datetime | None = None, max_rounds: int = 50) -> MaintenanceStats:
     """Evaluate the queued hours (up to ``max_rounds`` batches), then raise / clear missing-data alarms, with
-    the ``rules`` and limit ``table`` of the settings' data directory (:func:`maintenance_rules`)."""
+    the ``rules`` and limit ``table`` of the settings' data directory and the city's ``mw_per_t_h_value``
+    [MW per t/h] (:func:`maintenance_rules`)."""
     now = now or utcnow()
     hours = days = events = 0
     for _ in range(max_rounds):
-        h, d, e = evaluate_dirty(session, rules=rules, table=table)
+        h, d, e = evaluate_dirty(session, rules=rules, table=table, mw_per_t_h_value=mw_per_t_h_value)
         hours, days, events = hours + h, days + d, events + e
         if not session.execute(select(DirtyHour.point_id).limit(1)).first():
             break
-    raised, cleared = check_missing_data(session, now, rules)
+    raised, cleared = check_missing_data(session, now, rules, mw_per_t_h_value)
     return MaintenanceStats(hours, days, events, raised, cleared)

@@ -43,7 +43,8 @@ def model_for(ctx_limits, mn: str, password: str, seed: int, exceedance_rate: fl
                       exceedance_factor=1.0 / share_of_limit * 1.25)
 
 
-def stack_models(session: Session, n: int, *, table: LimitTable, register: bool = False, seed: int = 1,
+def stack_models(session: Session, n: int, *, table: LimitTable, mw_per_t_h_value: float, register: bool = False,
+                 seed: int = 1,
                  exceedance_rate: float = 0.02, today: date | None = None) -> list[StackModel]:
     """Models of the first ``n`` active points (registering SIM-nnnn sources and points when asked); only
     simulated and demo points, whose passwords follow a rule (:func:`synthetic_password`), can be simulated."""
@@ -59,7 +60,7 @@ def stack_models(session: Session, n: int, *, table: LimitTable, register: bool 
         password = synthetic_password(p.mn)
         if password is None:  # a real point: its password is not known here
             continue
-        ctx = point_context(session, p, table)
+        ctx = point_context(session, p, table, mw_per_t_h_value)
         out.append(model_for(ctx.limits_on(today), p.mn, password, seed + p.id, exceedance_rate))
     return out
 

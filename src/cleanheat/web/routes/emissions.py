@@ -19,6 +19,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from cleanheat.assets.heat_sources import mw_per_t_h
 from cleanheat.auth.roles import Role
 from cleanheat.emissions import reports, service
 from cleanheat.emissions.errors import REASONS
@@ -65,7 +66,7 @@ async def lifespan(app):
 
     def job() -> None:
         with session_scope(app.state.sessionmaker) as session:
-            run_maintenance(session, **maintenance_rules(app.state.settings.data_dir))
+            run_maintenance(session, **maintenance_rules(settings.data_dir, settings.city_dir))
             prune(session, settings.emissions_retention_days)
 
     async def loop() -> None:
@@ -167,7 +168,7 @@ def point_page(request: Request, point_id: Id, db: DbSession, actor: PageActor, 
     by_day: dict[date, dict] = {}
     for d in days_rows:
         by_day.setdefault(d.day, {})[d.pollutant] = d
-    ctx = point_context(db, point, read_limit_table(limits_path(settings.data_dir)))
+    ctx = point_context(db, point, read_limit_table(limits_path(settings.data_dir)), mw_per_t_h(settings.city_dir))
     limit_set, ref_o2 = ctx.limits_on((hi - timedelta(seconds=1)).astimezone(CHINA_TZ).date())
     events = service.list_exceedances(db, actor, point_id=point_id, limit=50)
     alarms = service.list_alarms(db, actor, point_id=point_id, limit=20)
