@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from cleanheat import rowspec as rs
 from cleanheat.errors import InputIssue
 from cleanheat.network.catalogue import pipe_catalogue
 from cleanheat.network.errors import NetworkInputError
@@ -30,6 +31,7 @@ from cleanheat.network.io_bench import FORMAT_ID as BENCH_FORMAT
 from cleanheat.network.io_bench import dhnet_results, parse_dhnet_bench
 from cleanheat.network.model import Consumers, Network, Nodes, Pipes, Pumps, Sources, Valves
 from cleanheat.network.results import NetworkResult
+from cleanheat.rowspec import Column, Msg, RowSpec
 from cleanheat.tabular import csv_cell
 
 NATIVE_FORMAT = "cleanheat-network/1"
@@ -201,6 +203,143 @@ GEOJSON_RETURN_TEMPERATURE_C = 55.0
 GEOJSON_INSULATION = ("pre-insulated", "old")
 
 
+def _line(raw: Any) -> list:
+    """The coordinates of a LineString geometry with two or more points."""
+    coords = raw.get("coordinates") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict) or raw.get("type") != "LineString" or not isinstance(coords, list) or len(coords) < 2:
+        raise ValueError("not a LineString")
+    return coords
+
+
+def _feature_kind(name: str) -> tuple[str, str] | None:
+    """``flow line``/``return line`` -> (pipe, supply/return), ``HAST`` -> consumer, ``heat source`` -> source."""
+    for prefix, kind in (("flow line", ("pipe", "supply")), ("return line", ("pipe", "return")),
+                         ("HAST", ("consumer", "")), ("heat source", ("source", ""))):
+        if name.startswith(prefix):
+            return kind
+    return None
+
+
+def _not_a_number(name: str) -> Msg:
+    return Msg(f"{name} 不是数字: {{raw!r}}", f"{name} is not a number: {{raw!r}}")
+
+
+_UNKNOWN_NAME = Msg("未知的要素名称 {raw!r}", "unknown feature name {raw!r}")
+#: a feature of a DistrictHeatSim network (its ``properties`` with the geometry)
+FEATURE = RowSpec((
+    Column("geometry", parse=_line, required=True,
+           messages={k: Msg("须为两点或以上的 LineString", "expected a LineString with two or more points")
+                     for k in ("required", "type")}),
+    Column("name", required=True, choices=_feature_kind,
+           messages={"required": _UNKNOWN_NAME, "choice": _UNKNOWN_NAME}),
+))
+PIPE_FEATURE = RowSpec((
+    Column("diameter_mm", parse=rs.number, required=True, unit="mm",
+           messages={k: _not_a_number("diameter_mm") for k in ("required", "type")}),
+    Column("length_m", parse=rs.number, unit="m", messages={"type": _not_a_number("length_m")}),
+    Column("std_type", default=""),
+))
+SUBSTATION_FEATURE = RowSpec((
+    Column("qext_W", parse=rs.number, required=True, unit="W", default=0.0,
+           messages={k: _not_a_number("qext_W") for k in ("required", "type")}),
+))
+
+
+class _Nodes:
+    """Line end points, one node per side and centimetre."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, int, int], int] = {}
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+        self.sides: list[str] = []
+
+    @staticmethod
+    def key(side: str, c) -> tuple[str, int, int]:
+        return side, round(float(c[0]) * 100), round(float(c[1]) * 100)
+
+    def node(self, side: str, c) -> int:
+        k = self.key(side, c)
+        if k not in self.keys:
+            self.keys[k] = len(self.xs)
+            self.xs.append(float(c[0]))
+            self.ys.append(float(c[1]))
+            self.sides.append(side)
+        return self.keys[k]
+
+    def find(self, side: str, c) -> int | None:
+        return self.keys.get(self.key(side, c))
+
+    def join(self, first: str, second: str, coords: list) -> tuple[int, int] | None:
+        """The nodes a connecting line joins: ``first`` side at its start and ``second`` at its end, or reversed."""
+        a, b = self.find(first, coords[0]), self.find(second, coords[-1])
+        if a is None or b is None:
+            a, b = self.find(first, coords[-1]), self.find(second, coords[0])
+        return None if a is None or b is None else (a, b)
+
+
+def _features(feats: list, file: str | None, issues: list[InputIssue]) -> list[tuple[int, tuple, list, dict]]:
+    """(index, kind, coordinates, properties) of every feature that passes :data:`FEATURE`."""
+    out = []
+    for i, f in enumerate(feats):
+        props = f.get("properties") or {}
+        r = FEATURE.validate({"geometry": f.get("geometry"), "name": str(props.get("name") or "")}, file=file,
+                             row_no=i)
+        issues += r.issues[:1]  # a feature without a line is not named further
+        if r.ok:
+            out.append((i, r["name"], r["geometry"], props))
+    return out
+
+
+def _pipes(rows: list, nodes: _Nodes, cat, insulation: str, file: str | None,
+           issues: list[InputIssue]) -> dict[str, list]:
+    """The pipe columns of the flow and return lines (DN from ``std_type``, else the nearest inner diameter)."""
+    out: dict[str, list] = {k: [] for k in ("from", "to", "length", "diam", "dn", "u", "id", "side")}
+    for i, (_, side), coords, props in rows:
+        r = PIPE_FEATURE.validate(props, file=file, row_no=i)
+        issues += r.issues
+        d_mm = r["diameter_mm"] if r["diameter_mm"] is not None else float("nan")
+        geo_len = float(sum(math.dist(coords[k], coords[k + 1]) for k in range(len(coords) - 1)))
+        m = _DN_RE.search(str(r["std_type"]))
+        dn = int(m.group(1)) if m else 0
+        known, _d, u = cat.lookup([dn])
+        if not known[0]:
+            dn_n, u = cat.by_inner_diameter([d_mm / 1000.0])
+            dn = int(dn_n[0])
+        for k, v in (("from", nodes.node(side, coords[0])), ("to", nodes.node(side, coords[-1])),
+                     ("length", r["length_m"] or geo_len), ("diam", d_mm / 1000.0), ("dn", dn),
+                     ("u", float(u[0]) * (cat.old_pipe_factor if insulation == "old" else 1.0)),
+                     ("id", f"{side[0]}{len(out['id'])}"), ("side", side)):
+            out[k].append(v)
+    return out
+
+
+def _connections(features: list, nodes: _Nodes, file: str | None,
+                 issues: list[InputIssue]) -> tuple[list, list]:
+    """(substations as (supply, return, heat [W])), (sources as (supply, return)) joined to the pipe nodes."""
+    subs, srcs = [], []
+    for i, (kind, _), coords, props in features:
+        if kind == "consumer":
+            ends = nodes.join("supply", "return", coords)
+            what = Msg("换热站线未连接供水线和回水线", "substation line does not join a flow line and a return line")
+        elif kind == "source":
+            ends = nodes.join("return", "supply", coords)
+            what = Msg("热源线未连接回水线和供水线", "heat source line does not join a return line to a flow line")
+        else:
+            continue
+        if ends is None:
+            issues.append(InputIssue(what.zh, file=file, row=i, field="geometry", message_en=what.en))
+        elif kind == "consumer":
+            r = SUBSTATION_FEATURE.validate(props, file=file, row_no=i)
+            issues += r.issues
+            subs.append((ends[0], ends[1], r["qext_W"] if r.ok else 0.0))
+        else:
+            srcs.append((ends[1], ends[0]))
+    if not srcs:
+        issues.append(InputIssue("未找到热源", file=file, message_en="no heat source found"))
+    return subs, srcs
+
+
 def parse_geojson(doc: dict[str, Any], file: str | None = None, *,
                   supply_temperature_c: float = GEOJSON_SUPPLY_TEMPERATURE_C,
                   return_temperature_c: float = GEOJSON_RETURN_TEMPERATURE_C, supply_pressure_bar: float = 4.0,
@@ -225,120 +364,28 @@ def parse_geojson(doc: dict[str, Any], file: str | None = None, *,
     if crs and "EPSG::" in crs:
         crs = "EPSG:" + crs.split("EPSG::")[-1]
     cat = pipe_catalogue()
-    keys: dict[tuple[str, int, int], int] = {}
-    xs: list[float] = []
-    ys: list[float] = []
-    sides: list[str] = []
-
-    def node(side: str, c) -> int:
-        k = (side, round(float(c[0]) * 100), round(float(c[1]) * 100))
-        if k not in keys:
-            keys[k] = len(xs)
-            xs.append(float(c[0]))
-            ys.append(float(c[1]))
-            sides.append(side)
-        return keys[k]
-
-    pipe_rows, cons_rows, src_rows = [], [], []
-    for i, f in enumerate(feats):
-        props = f.get("properties") or {}
-        geom = f.get("geometry") or {}
-        name_ = str(props.get("name") or "")
-        coords = geom.get("coordinates")
-        if geom.get("type") != "LineString" or not isinstance(coords, list) or len(coords) < 2:
-            issues.append(InputIssue("expected a LineString with two or more points", file=file, row=i,
-                                     field="geometry"))
-            continue
-        if name_.startswith("flow line") or name_.startswith("return line"):
-            side = "supply" if name_.startswith("flow") else "return"
-            pipe_rows.append((i, side, coords, props))
-        elif name_.startswith("HAST"):
-            cons_rows.append((i, coords, props))
-        elif name_.startswith("heat source"):
-            src_rows.append((i, coords, props))
-        else:
-            issues.append(InputIssue(f"unknown feature name {name_!r}", file=file, row=i, field="name"))
-    frm, to, length, diam, dns, us = [], [], [], [], [], []
-    pid, pside = [], []
-    for i, side, coords, props in pipe_rows:
-        a, b = node(side, coords[0]), node(side, coords[-1])
-        try:
-            d_mm = float(props.get("diameter_mm"))
-        except (TypeError, ValueError):
-            issues.append(InputIssue(f"diameter_mm is not a number: {props.get('diameter_mm')!r}", file=file,
-                                     row=i, field="diameter_mm"))
-            d_mm = float("nan")
-        geo_len = float(sum(math.dist(coords[k], coords[k + 1]) for k in range(len(coords) - 1)))
-        length_m = props.get("length_m")
-        length.append(float(length_m) if length_m else geo_len)
-        m = _DN_RE.search(str(props.get("std_type") or ""))
-        dn = int(m.group(1)) if m else 0
-        known, _d, u = cat.lookup([dn])
-        if not known[0]:
-            dn_n, u_n = cat.by_inner_diameter([d_mm / 1000.0])
-            dn, u = int(dn_n[0]), u_n
-        frm.append(a)
-        to.append(b)
-        diam.append(d_mm / 1000.0)
-        dns.append(dn)
-        us.append(float(u[0]) * (cat.old_pipe_factor if insulation == "old" else 1.0))
-        pid.append(f"{side[0]}{len(pid)}")
-        pside.append(side)
-    sup_nodes = {v for (s, *_), v in keys.items() if s == "supply"}
-    ret_nodes = {v for (s, *_), v in keys.items() if s == "return"}
-
-    def find(side: str, c) -> int | None:
-        return keys.get((side, round(float(c[0]) * 100), round(float(c[1]) * 100)))
-
-    c_sup, c_ret, c_q, c_id = [], [], [], []
-    for i, coords, props in cons_rows:
-        a, b = find("supply", coords[0]), find("return", coords[-1])
-        if a is None or b is None:
-            a, b = find("supply", coords[-1]), find("return", coords[0])
-        if a is None or b is None:
-            issues.append(InputIssue("substation line does not join a flow line and a return line", file=file,
-                                     row=i, field="geometry"))
-            continue
-        try:
-            q = float(props.get("qext_W"))
-        except (TypeError, ValueError):
-            issues.append(InputIssue(f"qext_W is not a number: {props.get('qext_W')!r}", file=file, row=i,
-                                     field="qext_W"))
-            q = 0.0
-        c_sup.append(a)
-        c_ret.append(b)
-        c_q.append(q)
-        c_id.append(f"hast{len(c_id)}")
-    s_sup, s_ret = [], []
-    for i, coords, _props in src_rows:
-        a, b = find("supply", coords[-1]), find("return", coords[0])
-        if a is None or b is None:
-            a, b = find("supply", coords[0]), find("return", coords[-1])
-        if a is None or b is None:
-            issues.append(InputIssue("heat source line does not join a return line to a flow line", file=file,
-                                     row=i, field="geometry"))
-            continue
-        s_sup.append(a)
-        s_ret.append(b)
-    if not s_sup:
-        issues.append(InputIssue("no heat source found", file=file))
+    nodes = _Nodes()
+    features = _features(feats, file, issues)
+    pipes = _pipes([f for f in features if f[1][0] == "pipe"], nodes, cat, insulation, file, issues)
+    subs, srcs = _connections(features, nodes, file, issues)
     if issues:
         raise NetworkInputError(f"{file or 'GeoJSON'}: cannot import the network", issues)
-    del sup_nodes, ret_nodes
-    nn = len(xs)
+    nn, n_p, n_c, n_s = len(nodes.xs), len(pipes["from"]), len(subs), len(srcs)
     rough = (roughness_mm / 1000.0) if roughness_mm is not None else cat.default_roughness_m
-    nd = Nodes.build(nn, id=[f"{sides[i][0]}{i}" for i in range(nn)], x_m=xs, y_m=ys, side=sides)
-    pp = Pipes.build(frm, to, length, diam, id=pid, roughness_m=np.full(len(frm), rough), u_w_per_mk=us,
-                     ground_temperature_k=np.full(len(frm), ground_temperature_c + K0), dn=dns, side=pside,
-                     kind=["pipe"] * len(frm), insulation=[insulation] * len(frm))
-    cc = Consumers.build(c_sup, c_ret, c_q, id=c_id, control=["treturn"] * len(c_sup),
-                         return_temperature_k=np.full(len(c_sup), return_temperature_c + K0))
-    n_s = len(s_sup)
-    ss = Sources.build(s_sup, s_ret, np.full(n_s, supply_temperature_c + K0), id=[f"source{i}" for i in range(n_s)],
-                       kind=["pressure"] * n_s, supply_pressure_pa=np.full(n_s, supply_pressure_bar * BAR),
-                       lift_pa=np.full(n_s, lift_bar * BAR))
-    net = Network(nodes=nd, pipes=pp, consumers=cc, sources=ss, name=name or (Path(file).parent.name if file else
-                                                                                 "geojson network"),
+    nd = Nodes.build(nn, id=[f"{nodes.sides[i][0]}{i}" for i in range(nn)], x_m=nodes.xs, y_m=nodes.ys,
+                     side=nodes.sides)
+    pp = Pipes.build(pipes["from"], pipes["to"], pipes["length"], pipes["diam"], id=pipes["id"],
+                     roughness_m=np.full(n_p, rough), u_w_per_mk=pipes["u"],
+                     ground_temperature_k=np.full(n_p, ground_temperature_c + K0), dn=pipes["dn"], side=pipes["side"],
+                     kind=["pipe"] * n_p, insulation=[insulation] * n_p)
+    cc = Consumers.build([c[0] for c in subs], [c[1] for c in subs], [c[2] for c in subs],
+                         id=[f"hast{i}" for i in range(n_c)], control=["treturn"] * n_c,
+                         return_temperature_k=np.full(n_c, return_temperature_c + K0))
+    ss = Sources.build([s[0] for s in srcs], [s[1] for s in srcs], np.full(n_s, supply_temperature_c + K0),
+                       id=[f"source{i}" for i in range(n_s)], kind=["pressure"] * n_s,
+                       supply_pressure_pa=np.full(n_s, supply_pressure_bar * BAR), lift_pa=np.full(n_s, lift_bar * BAR))
+    net = Network(nodes=nd, pipes=pp, consumers=cc, sources=ss,
+                  name=name or (Path(file).parent.name if file else "geojson network"),
                   crs=crs, ground_temperature_k=ground_temperature_c + K0, meta={"format": "geojson"})
     return net.validate(file)
 
