@@ -69,7 +69,8 @@ class Column:
     ``parse`` turns the raw value (a :class:`cleanheat.tabular.Cell`, text, number or ``None``) into the typed
     value and raises ``ValueError``/:class:`CellError` when it cannot. ``choices`` maps accepted texts to values
     (or is a function returning ``None`` for an unknown text); ``minimum``/``maximum`` bound the parsed value
-    (``exclusive_minimum``: the value must be above ``minimum``; a non-finite number is out of bounds). An empty
+    (``exclusive_minimum``/``exclusive_maximum``: the bound itself is out; a non-finite number is out of bounds;
+    text such as ``low``/``high`` where numbers are expected is not compared). An empty
     cell gives ``default`` (after the ``required`` check). ``messages`` override :data:`DEFAULT_MESSAGES` per check.
     """
 
@@ -81,6 +82,7 @@ class Column:
     minimum: Any = None
     maximum: Any = None
     exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
     choices: Mapping[str, Any] | Callable[[str], Any] | None = None
     choices_shown: str = ""
     default: Any = None
@@ -304,7 +306,7 @@ def _check(col: Column, raw: Any, where: _Where, result: RowResult) -> Any:
 
 
 def _in_bounds(col: Column, value: Any, where: _Where, result: RowResult, shown: dict) -> bool:
-    if col.minimum is None and col.maximum is None:
+    if (col.minimum is None and col.maximum is None) or isinstance(value, str):
         return True
     if isinstance(value, float) and not math.isfinite(value):
         result.issues.append(where.issue(col.message("minimum"), **shown))
@@ -314,7 +316,7 @@ def _in_bounds(col: Column, value: Any, where: _Where, result: RowResult, shown:
         result.issues.append(where.issue(col.message("minimum"), **shown))
         return False
     high = _comparable(col.maximum, value)
-    if high is not None and value > high:
+    if high is not None and (value > high or (col.exclusive_maximum and value == high)):
         result.issues.append(where.issue(col.message("maximum"), **shown))
         return False
     return True

@@ -24,7 +24,7 @@ line and field path. Example (all keys but ``name`` optional; see ``data/planner
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -33,6 +33,7 @@ from cleanheat.errors import InputIssue
 from cleanheat.planner.catalogue import AREA_TYPES, FUEL_FIELDS, OPTION_FIELDS, Catalogue, with_overrides
 from cleanheat.planner.errors import ScenarioError
 from cleanheat.planner.yamlloc import YamlDoc, parse_yaml
+from cleanheat.rowspec import Column, Msg, RowResult, RowSpec
 
 CAP_KEYS = ("co2_t", "pm_kg", "so2_kg", "nox_kg")
 PRICE_KEYS = ("co2_yuan_t", "pm_yuan_kg", "so2_yuan_kg", "nox_yuan_kg")
@@ -193,6 +194,139 @@ def _pyd_issues(doc: YamlDoc, exc: ValidationError) -> list[InputIssue]:
     return out
 
 
+def _located(doc: YamlDoc, path: tuple, result: RowResult) -> list[InputIssue]:
+    """The issues of a checked YAML entry at ``path`` (its line and field path)."""
+    return [doc.issue(i.message, path, i.message_en) for i in result.issues]
+
+
+_NEGATIVE = Msg("不能为负数: {value}", "must not be negative: {value}")
+
+
+def _year_value(start: int, end: int, fraction: bool) -> RowSpec:
+    """One entry of a year map: a year of the horizon and a non-negative value (a rate: at most 1)."""
+    return RowSpec((
+        Column("year", parse=int, choices={y: y for y in range(start, end + 1)},
+               messages={"choice": Msg(f"年份 {{raw}} 不在情景年份 {start}–{end} 内",
+                                       f"year {{raw}} is outside {start}-{end}")}),
+        Column("value", parse=float, minimum=0.0, maximum=1.0 if fraction else None,
+               messages={"minimum": _NEGATIVE,
+                         "maximum": Msg("比例须在 0–1 之间: {value}", "a rate must be between 0 and 1: {value}")}),
+    ))
+
+
+def _year_maps(doc: YamlDoc, s: ScenarioIn, start: int, end: int) -> list[InputIssue]:
+    """Every year map of the scenario against the horizon (rates are fractions)."""
+    maps: list[tuple[tuple, dict | None, bool]] = [(("targets", "rates", at), m, True)
+                                                   for at, m in s.targets.rates.items()]
+    maps += [(("targets", "technology_min_m2", g), m, False) for g, m in s.targets.technology_min_m2.items()]
+    maps += [(("gas", "supply_1e4_m3"), s.gas.supply_1e4_m3, False),
+             (("grid", "reinforcement_mw"), s.grid.reinforcement_mw, False),
+             (("budget", "subsidy_wan_yuan"), s.budget.subsidy_wan_yuan, False)]
+    maps += [(("grid", "zones", z), m, False) for z, m in s.grid.zones.items()]
+    maps += [(("caps", p), m, False) for p, m in s.caps.items()]
+    specs = {f: _year_value(start, end, f) for f in (False, True)}
+    return [i for path, m, fraction in maps for y, v in (m or {}).items()
+            for i in _located(doc, path + (y,), specs[fraction].validate({"year": y, "value": v}))]
+
+
+def _names(doc: YamlDoc, s: ScenarioIn, catalogue: Catalogue) -> list[InputIssue]:
+    """Area types, technology groups, options, pollutants and prices named by the scenario exist."""
+    conv = sorted(o.code for o in catalogue.options if not o.is_status_quo)
+    groups = sorted({o.group for o in catalogue.options if o.group})
+    named = [(("targets", "rates", k), k, AREA_TYPES, ("区域类型", "area type")) for k in s.targets.rates]
+    named += [(("targets", "technology_min_m2", k), k, groups, ("技术类别", "technology group"))
+              for k in s.targets.technology_min_m2]
+    named += [(("build_rate", "max_m2_per_year", k), k, conv, ("方式", "option")) for k in s.build_rate.max_m2_per_year]
+    named += [(("caps", k), k, CAP_KEYS, ("污染物", "pollutant")) for k in s.caps]
+    named += [(("emission_prices", k), k, PRICE_KEYS, ("排放价格", "emission price")) for k in s.emission_prices]
+    named += [(("options", "exclude", i), k, conv, ("方式", "option")) for i, k in enumerate(s.options.exclude)]
+    out = []
+    for path, key, allowed, (zh, en) in named:
+        shown = "" if path[0] == "build_rate" else f"（可选 {', '.join(allowed)}）"
+        spec = RowSpec((Column("name", choices={a: a for a in allowed},
+                               messages={"choice": Msg(f"未知{zh} {{raw!r}}{shown}", f"unknown {en} {{raw!r}}")}),))
+        out += _located(doc, path, spec.validate({"name": key}))
+    return out
+
+
+def _amounts(doc: YamlDoc, s: ScenarioIn) -> list[InputIssue]:
+    """Rates in [0, 1); build limits and emission prices not negative."""
+    def rate(name: str, zh: str, en: str) -> Column:
+        return Column(name, parse=float, minimum=0.0, maximum=1.0, exclusive_maximum=True,
+                      messages={k: Msg(zh, en) for k in ("minimum", "maximum")})
+
+    not_negative = Column("value", parse=float, minimum=0.0, messages={"minimum": _NEGATIVE})
+    entries: list[tuple[tuple, Any, Column]] = [
+        ((name,), v, rate(name, f"{name} 须在 0 与 1 之间（如 0.06）", f"{name} must be a fraction in [0, 1)"))
+        for name, v in (("discount_rate", s.discount_rate), ("household_discount_rate", s.household_discount_rate))]
+    entries += [(("sensitivity", i, "discount_rate"), c.discount_rate,
+                 rate("discount_rate", "须在 0 与 1 之间", "must be a fraction in [0, 1)"))
+                for i, c in enumerate(s.sensitivity)]
+    entries += [(("build_rate", "max_m2_per_year", o), v, not_negative)
+                for o, v in s.build_rate.max_m2_per_year.items()]
+    entries += [(("build_rate", "max_total_m2_per_year"), s.build_rate.max_total_m2_per_year,
+                 replace(not_negative, messages={"minimum": Msg("不能为负数", "must not be negative")}))]
+    entries += [(("emission_prices", k), v, not_negative) for k, v in s.emission_prices.items() if k in PRICE_KEYS]
+    return [i for path, v, col in entries if v is not None
+            for i in _located(doc, path, RowSpec((col,)).validate({col.field: v}))]
+
+
+def _change_spec(fields: tuple[str, ...], positive: tuple[str, ...], label: Any) -> RowSpec:
+    """Overrides of one option or fuel: known fields, numbers (or ``low``/``high``) not negative, some positive."""
+    return RowSpec(tuple(
+        Column(k, parse=lambda v: v, minimum=0.0, exclusive_minimum=k in positive,
+               messages={"minimum": label(k)}) for k in fields))
+
+
+def _option_changes(doc: YamlDoc, catalogue: Catalogue, changes: dict, path: tuple) -> list[InputIssue]:
+    def label(k: str) -> Msg:
+        if k in ("efficiency", "cop", "lifetime_years", "cop_scale"):
+            return Msg(f"{k} 须为正数: {{value}}", f"{k} must be positive: {{value}}")
+        return _NEGATIVE
+
+    spec = _change_spec(OPTION_OVERRIDE_FIELDS, ("efficiency", "cop", "lifetime_years", "cop_scale"), label)
+    out = []
+    for o, kv in changes.items():
+        if o not in catalogue.codes:
+            out.append(doc.issue(f"未知方式 {o!r}（可选 {', '.join(catalogue.codes)}）", path + (o,),
+                                 f"unknown option {o!r}"))
+            continue
+        opt = catalogue.option(o)
+        for k in spec.unknown_keys(kv):
+            out.append(doc.issue(f"{o} 没有可修改的字段 {k!r}", path + (o, k), f"{o} has no field {k!r} to override"))
+        for k, v in kv.items():
+            if k == "cop_scale" and not opt.is_heat_pump:
+                out.append(doc.issue(f"{o} 不是热泵，不能设置 cop_scale", path + (o, k), f"{o} is not a heat pump"))
+            elif k in ("efficiency", "cop") and getattr(opt, k) is None:
+                out.append(doc.issue(f"{o} 没有 {k}", path + (o, k), f"{o} has no {k}"))
+            elif k in spec.fields and isinstance(v, int | float):
+                out += _located(doc, path + (o, k), RowSpec((spec.column(k),)).validate({k: v}))
+    return out
+
+
+def _fuel_changes(doc: YamlDoc, catalogue: Catalogue, changes: dict, path: tuple) -> list[InputIssue]:
+    def label(k: str) -> Msg:
+        if k == "gj_per_unit":
+            return Msg("热值须为正数: {value}", "the heating value must be positive: {value}")
+        if "price" in k:
+            return Msg("价格不能为负数: {value}", "a price must not be negative: {value}")
+        return Msg("不能为负数: {value}", "a value must not be negative: {value}")
+
+    spec = _change_spec(FUEL_OVERRIDE_FIELDS, ("gj_per_unit",), label)
+    out = []
+    for f, kv in changes.items():
+        if f not in catalogue.fuels:
+            out.append(doc.issue(f"未知燃料 {f!r}（可选 {', '.join(catalogue.fuels)}）", path + (f,),
+                                 f"unknown fuel {f!r}"))
+            continue
+        for k in spec.unknown_keys(kv):
+            out.append(doc.issue(f"{f} 没有可修改的字段 {k!r}", path + (f, k), f"{f} has no field {k!r} to override"))
+        for k, v in kv.items():
+            if k in spec.fields and isinstance(v, int | float):
+                out += _located(doc, path + (f, k), RowSpec((spec.column(k),)).validate({k: v}))
+    return out
+
+
 def parse_scenario(text: str, file: str, catalogue: Catalogue, plan: Any) -> Scenario:
     """Parse and check a scenario against the catalogue and the plan (``PlanData``)."""
     doc = parse_yaml(text, file, ScenarioError)
@@ -204,106 +338,24 @@ def parse_scenario(text: str, file: str, catalogue: Catalogue, plan: Any) -> Sce
     except ValidationError as exc:
         raise ScenarioError(f"{file}: the scenario has errors", _pyd_issues(doc, exc)) from exc
     issues: list[InputIssue] = []
-
-    def bad(path: tuple, zh: str, en: str) -> None:
-        issues.append(doc.issue(zh, path, en))
-
     start = s.start_year if s.start_year is not None else plan.start_year
     end = s.end_year if s.end_year is not None else plan.end_year
     if end < start or end - start > 30:
-        bad(("end_year",), f"年份范围 {start}–{end} 无效", f"invalid horizon {start}-{end}")
+        issues.append(doc.issue(f"年份范围 {start}–{end} 无效", ("end_year",), f"invalid horizon {start}-{end}"))
     years = tuple(range(start, end + 1))
-    conv = {o.code for o in catalogue.options if not o.is_status_quo}
-    groups = {o.group for o in catalogue.options if o.group}
-
-    def check_years(m: dict[int, float] | None, path: tuple, *, fraction: bool = False) -> None:
-        for y, v in (m or {}).items():
-            if y not in years:
-                bad(path + (y,), f"年份 {y} 不在情景年份 {start}–{end} 内", f"year {y} is outside {start}-{end}")
-            if v < 0:
-                bad(path + (y,), f"不能为负数: {v}", f"must not be negative: {v}")
-            if fraction and v > 1:
-                bad(path + (y,), f"比例须在 0–1 之间: {v}", f"a rate must be between 0 and 1: {v}")
-
-    for name, rate in (("discount_rate", s.discount_rate), ("household_discount_rate", s.household_discount_rate)):
-        if rate is not None and not 0 <= rate < 1:
-            bad((name,), f"{name} 须在 0 与 1 之间（如 0.06）", f"{name} must be a fraction in [0, 1)")
-    for at, m in s.targets.rates.items():
-        if at not in AREA_TYPES:
-            bad(("targets", "rates", at), f"未知区域类型 {at!r}（可选 {', '.join(AREA_TYPES)}）",
-                f"unknown area type {at!r}")
-        check_years(m, ("targets", "rates", at), fraction=True)
-    for g, m in s.targets.technology_min_m2.items():
-        if g not in groups:
-            bad(("targets", "technology_min_m2", g), f"未知技术类别 {g!r}（可选 {', '.join(sorted(groups))}）",
-                f"unknown technology group {g!r}")
-        check_years(m, ("targets", "technology_min_m2", g))
-    check_years(s.gas.supply_1e4_m3, ("gas", "supply_1e4_m3"))
-    check_years(s.grid.reinforcement_mw, ("grid", "reinforcement_mw"))
-    for z, m in s.grid.zones.items():
-        check_years(m, ("grid", "zones", z))
-    check_years(s.budget.subsidy_wan_yuan, ("budget", "subsidy_wan_yuan"))
-    for o, v in s.build_rate.max_m2_per_year.items():
-        if o not in conv:
-            bad(("build_rate", "max_m2_per_year", o), f"未知方式 {o!r}", f"unknown option {o!r}")
-        if v < 0:
-            bad(("build_rate", "max_m2_per_year", o), f"不能为负数: {v}", f"must not be negative: {v}")
-    if s.build_rate.max_total_m2_per_year is not None and s.build_rate.max_total_m2_per_year < 0:
-        bad(("build_rate", "max_total_m2_per_year"), "不能为负数", "must not be negative")
-    for p, m in s.caps.items():
-        if p not in CAP_KEYS:
-            bad(("caps", p), f"未知污染物 {p!r}（可选 {', '.join(CAP_KEYS)}）", f"unknown pollutant {p!r}")
-        check_years(m, ("caps", p))
-    for k, v in s.emission_prices.items():
-        if k not in PRICE_KEYS:
-            bad(("emission_prices", k), f"未知排放价格 {k!r}（可选 {', '.join(PRICE_KEYS)}）",
-                f"unknown emission price {k!r}")
-        elif v < 0:
-            bad(("emission_prices", k), f"不能为负数: {v}", f"must not be negative: {v}")
-    for i, o in enumerate(s.options.exclude):
-        if o not in conv:
-            bad(("options", "exclude", i), f"未知方式 {o!r}（可选 {', '.join(sorted(conv))}）", f"unknown option {o!r}")
-
-    def check_changes(opt_changes: dict, fuel_changes: dict, opath: tuple, fpath: tuple) -> None:
-        for o, changes in opt_changes.items():
-            if o not in catalogue.codes:
-                bad(opath + (o,), f"未知方式 {o!r}（可选 {', '.join(catalogue.codes)}）", f"unknown option {o!r}")
-                continue
-            opt = catalogue.option(o)
-            for k, v in changes.items():
-                if k not in OPTION_OVERRIDE_FIELDS:
-                    bad(opath + (o, k), f"{o} 没有可修改的字段 {k!r}", f"{o} has no field {k!r} to override")
-                elif k == "cop_scale" and not opt.is_heat_pump:
-                    bad(opath + (o, k), f"{o} 不是热泵，不能设置 cop_scale", f"{o} is not a heat pump")
-                elif k in ("efficiency", "cop") and getattr(opt, k) is None:
-                    bad(opath + (o, k), f"{o} 没有 {k}", f"{o} has no {k}")
-                elif isinstance(v, (int, float)) and v < 0:
-                    bad(opath + (o, k), f"不能为负数: {v}", f"must not be negative: {v}")
-                elif isinstance(v, (int, float)) and v == 0 and k in ("efficiency", "cop", "lifetime_years",
-                                                                      "cop_scale"):
-                    bad(opath + (o, k), f"{k} 须为正数", f"{k} must be positive")
-        for f, changes in fuel_changes.items():
-            if f not in catalogue.fuels:
-                bad(fpath + (f,), f"未知燃料 {f!r}（可选 {', '.join(catalogue.fuels)}）", f"unknown fuel {f!r}")
-                continue
-            for k, v in changes.items():
-                if k not in FUEL_OVERRIDE_FIELDS:
-                    bad(fpath + (f, k), f"{f} 没有可修改的字段 {k!r}", f"{f} has no field {k!r} to override")
-                elif isinstance(v, (int, float)) and v < 0:
-                    label = "价格不能为负数" if "price" in k else "不能为负数"
-                    bad(fpath + (f, k), f"{label}: {v}", f"{'a price' if 'price' in k else 'a value'} must not be "
-                                                        f"negative: {v}")
-                elif isinstance(v, (int, float)) and v == 0 and k == "gj_per_unit":
-                    bad(fpath + (f, k), "热值须为正数", "the heating value must be positive")
-
-    check_changes(s.options.overrides, s.fuels.overrides, ("options", "overrides"), ("fuels", "overrides"))
+    issues += _names(doc, s, catalogue) + _year_maps(doc, s, start, end) + _amounts(doc, s)
+    issues += _option_changes(doc, catalogue, s.options.overrides, ("options", "overrides"))
+    issues += _fuel_changes(doc, catalogue, s.fuels.overrides, ("fuels", "overrides"))
     for i, case in enumerate(s.sensitivity):
-        check_changes(case.options, case.fuels, ("sensitivity", i, "options"), ("sensitivity", i, "fuels"))
-        if case.discount_rate is not None and not 0 <= case.discount_rate < 1:
-            bad(("sensitivity", i, "discount_rate"), "须在 0 与 1 之间", "must be a fraction in [0, 1)")
+        issues += _option_changes(doc, catalogue, case.options, ("sensitivity", i, "options"))
+        issues += _fuel_changes(doc, catalogue, case.fuels, ("sensitivity", i, "fuels"))
     if issues:
         raise ScenarioError(f"{file}: the scenario has {len(issues)} problem(s)", issues)
+    return _scenario(s, years, catalogue, plan, file, text)
 
+
+def _scenario(s: ScenarioIn, years: tuple[int, ...], catalogue: Catalogue, plan: Any, file: str,
+              text: str) -> Scenario:
     rates: dict[tuple[str, int], float] = {}
     if s.targets.from_plan:
         for t in plan.rate_targets:
