@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from openpyxl import Workbook
@@ -28,7 +28,7 @@ from cleanheat.programme.model import (
     task_display_unit,
 )
 from cleanheat.rowspec import Column, Msg, RowSpec
-from cleanheat.tabular import Cell, Sheet, SheetLimits, parse_number, read_workbook, workbook_bytes
+from cleanheat.tabular import Cell, Sheet, SheetLimits, read_workbook, workbook_bytes
 from cleanheat.units import M2_PER_WAN
 
 #: A single cell above this many 万m² (2亿m², half the city) can only be an area typed in m².
@@ -311,22 +311,34 @@ def _check_period(cell: Cell | None, filename: str, sheet: str, plan: PlanData, 
     return period
 
 
+#: a cell of heated area [万m²]: a number, not negative, plausible (an area typed in m² is refused)
+AREA_WAN = RowSpec((Column(
+    "area_wan_m2", parse=rs.decimal, unit="万m²", minimum=0, maximum=MAX_PLAUSIBLE_WAN_M2, default=Decimal(0),
+    messages={"minimum": Msg("面积 {value} 为负数", "negative"),
+              "maximum": Msg(f"面积 {{value}} 万m² 不合理（超过 {MAX_PLAUSIBLE_WAN_M2} 万m²）：是否误填为平方米？请以万m²填写",
+                             "implausible: area typed in m² instead of 万m²?")}),), inline_en=True)
+
+
+def _task_value_spec(measure: str) -> RowSpec:
+    """A task's 完成值 cell: a number, not negative; a share at most 100 %; an area plausible in 万m²."""
+    maximum = {"share": 100, "area_m2": MAX_PLAUSIBLE_WAN_M2}.get(measure)
+    too_big = (Msg("比例 {value}% 超过 100%") if measure == "share"
+               else Msg("面积 {value} 万m² 不合理：是否误填为平方米？请以万m²填写"))
+    return RowSpec((Column("value", parse=rs.decimal, required=True, minimum=0, maximum=maximum,
+                           messages={"minimum": Msg("完成值 {value} 为负数", "negative"), "maximum": too_big}),),
+                   inline_en=True)
+
+
+def _one_cell(spec: RowSpec, cell: Cell, filename: str, sheet: str, issues: _Issues) -> Decimal | None:
+    """The value of one cell checked by a one-column spec (its issues placed at the cell)."""
+    r = spec.validate({spec.columns[0].field: cell}, file=filename, sheet=sheet)
+    issues += [replace(i, field=None) for i in r.issues]
+    return r.values[spec.columns[0].field] if r.ok else None
+
+
 def _area_value(cell: Cell, filename: str, sheet: str, issues: _Issues) -> float | None:
-    if cell.empty:
-        return 0.0
-    try:
-        v = parse_number(cell)
-    except ValueError as exc:
-        issues.add(str(exc), filename, sheet, cell)
-        return None
-    if v < 0:
-        issues.add(f"面积 {v} 为负数 (negative)", filename, sheet, cell)
-        return None
-    if v > MAX_PLAUSIBLE_WAN_M2:
-        issues.add(f"面积 {v} 万m² 不合理（超过 {MAX_PLAUSIBLE_WAN_M2} 万m²）：是否误填为平方米？请以万m²填写 "
-                   "(implausible: area typed in m² instead of 万m²?)", filename, sheet, cell)
-        return None
-    return float(v) * M2_PER_WAN
+    v = _one_cell(AREA_WAN, cell, filename, sheet, issues)
+    return None if v is None else float(v) * M2_PER_WAN
 
 
 def _totals_problems(area_type: str, total: float | None, clean: float | None, tech_sum: float,
@@ -358,22 +370,8 @@ def fmt_wan(area_m2: float) -> str:
     return text if abs(float(text) - wan) < 1e-9 else f"{wan:.4f}".rstrip("0")
 
 
-def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Reporter, parsed: ParsedReport,
-                      issues: _Issues) -> None:
-    hdr_idx = sheet.find_row("取暖方式")
-    if hdr_idx is None:
-        issues.add("找不到表头行“取暖方式”", filename, sheet.name)
-        return
-    header = sheet.rows[hdr_idx]
-    label_to_type = {AREA_TYPE_LABELS[t][0]: t for t in AREA_TYPES}
-    col_type: dict[str, str] = {}
-    for c in header:
-        if c.text in label_to_type:
-            col_type[c.column] = label_to_type[c.text]
-    code_col = next((c.column for c in header if c.text == "编码"), None)
-    techs = {t.code: t for t in plan.technologies} | {t.name_zh: t for t in plan.technologies}
-    sums = defaultdict(float)
-    clean_sums = defaultdict(float)
+def _area_rows(sheet: Sheet, hdr_idx: int, code_col: str | None, techs: dict, filename: str, issues: _Issues):
+    """(row, cells by column, is total, is clean, technology) of each filled row below the header."""
     seen: set[str] = set()
     for row in sheet.rows[hdr_idx + 1:]:
         cells = {c.column: c for c in row}
@@ -382,8 +380,8 @@ def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Rep
         if not label and not code:
             continue
         key = code or label
-        is_total, is_clean = key in ("total", ROW_TOTAL) or label == ROW_TOTAL, key in ("clean", ROW_CLEAN) or \
-            label == ROW_CLEAN
+        is_total = key in ("total", ROW_TOTAL) or label == ROW_TOTAL
+        is_clean = key in ("clean", ROW_CLEAN) or label == ROW_CLEAN
         tech = techs.get(code) or techs.get(label)
         if not (is_total or is_clean) and tech is None:
             issues.add(f"未知的取暖方式“{key}”", filename, sheet.name, row[0])
@@ -393,6 +391,22 @@ def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Rep
                 issues.add(f"取暖方式“{tech.name_zh}”重复", filename, sheet.name, row[0])
                 continue
             seen.add(tech.code)
+        yield cells, is_total, is_clean, tech
+
+
+def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Reporter, parsed: ParsedReport,
+                      issues: _Issues) -> None:
+    hdr_idx = sheet.find_row("取暖方式")
+    if hdr_idx is None:
+        issues.add("找不到表头行“取暖方式”", filename, sheet.name)
+        return
+    header = sheet.rows[hdr_idx]
+    label_to_type = {AREA_TYPE_LABELS[t][0]: t for t in AREA_TYPES}
+    col_type = {c.column: label_to_type[c.text] for c in header if c.text in label_to_type}
+    code_col = next((c.column for c in header if c.text == "编码"), None)
+    techs = {t.code: t for t in plan.technologies} | {t.name_zh: t for t in plan.technologies}
+    sums, clean_sums = defaultdict(float), defaultdict(float)
+    for cells, is_total, is_clean, tech in _area_rows(sheet, hdr_idx, code_col, techs, filename, issues):
         for col, at in col_type.items():
             cell = cells.get(col)
             if cell is None or ((is_total or is_clean) and cell.empty):  # an empty total is not a stated 0
@@ -405,19 +419,23 @@ def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Rep
                     issues.add(f"{reporter.name_zh}不含区域类型“{AREA_TYPE_LABELS[at][0]}”，该列应为空", filename,
                                sheet.name, cell)
                 continue
-            if is_total:
-                parsed.stated_total_m2[at] = value
-            elif is_clean:
-                parsed.stated_clean_m2[at] = value
-            else:
-                if value > 0:
-                    parsed.areas[(at, tech.code)] = value
-                sums[at] += value
-                if tech.counts_as_clean:
-                    clean_sums[at] += value
-    # Consistency of the stated totals.
-    total_row = sheet.find_row(ROW_TOTAL)
-    clean_row = sheet.find_row(ROW_CLEAN)
+            if is_total or is_clean:
+                (parsed.stated_total_m2 if is_total else parsed.stated_clean_m2)[at] = value
+                continue
+            if value > 0:
+                parsed.areas[(at, tech.code)] = value
+            sums[at] += value
+            if tech.counts_as_clean:
+                clean_sums[at] += value
+    _area_sheet_totals(sheet, header, col_type, filename, reporter, parsed, (sums, clean_sums), issues)
+
+
+def _area_sheet_totals(sheet: Sheet, header: list[Cell], col_type: dict[str, str], filename: str,
+                       reporter: Reporter, parsed: ParsedReport, sums: tuple[dict, dict], issues: _Issues) -> None:
+    """Consistency of the stated totals with the technology rows, placed at the total's or clean row's cell."""
+    total_row, clean_row = sheet.find_row(ROW_TOTAL), sheet.find_row(ROW_CLEAN)
+    trow = sheet.rows[total_row][0].row if total_row is not None else None
+    crow = sheet.rows[clean_row][0].row if clean_row is not None else None
     col_of = {at: col for col, at in col_type.items()}
     for at in reporter.area_types:
         col = col_of.get(at)
@@ -425,11 +443,9 @@ def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Rep
             issues.add(f"缺少区域类型列“{AREA_TYPE_LABELS[at][0]}”", filename, sheet.name, row=header[0].row)
             continue
         total, clean = parsed.stated_total_m2.get(at), parsed.stated_clean_m2.get(at)
-        trow = sheet.rows[total_row][0].row if total_row is not None else None
-        crow = sheet.rows[clean_row][0].row if clean_row is not None else None
-        for which, message in _totals_problems(at, total, clean, sums[at], clean_sums[at]):
+        for which, message in _totals_problems(at, total, clean, sums[0][at], sums[1][at]):
             issues.add(message, filename, sheet.name, row=crow if which == "clean" else trow, column=col)
-        if not total and sums[at] == 0:  # empty, or the template's formula summing empty rows
+        if not total and sums[0][at] == 0:  # empty, or the template's formula summing empty rows
             issues.add(f"{AREA_TYPE_LABELS[at][0]}：未填写取暖面积", filename, sheet.name, row=trow, column=col)
 
 
@@ -442,21 +458,8 @@ def _task_value(measure: str, v: Decimal) -> float:
 
 
 def _check_task_value(task, cell: Cell, filename: str, sheet: str, issues: _Issues) -> float | None:
-    try:
-        v = parse_number(cell)
-    except ValueError as exc:
-        issues.add(str(exc), filename, sheet, cell)
-        return None
-    if v < 0:
-        issues.add(f"完成值 {v} 为负数 (negative)", filename, sheet, cell)
-        return None
-    if task.measure == "share" and v > 100:
-        issues.add(f"比例 {v}% 超过 100%", filename, sheet, cell)
-        return None
-    if task.measure == "area_m2" and v > MAX_PLAUSIBLE_WAN_M2:
-        issues.add(f"面积 {v} 万m² 不合理：是否误填为平方米？请以万m²填写", filename, sheet, cell)
-        return None
-    return _task_value(task.measure, v)
+    v = _one_cell(_task_value_spec(task.measure), cell, filename, sheet, issues)
+    return None if v is None else _task_value(task.measure, v)
 
 
 def _parse_task_sheet(sheet: Sheet, filename: str, plan: PlanData, parsed: ParsedReport, issues: _Issues) -> None:
