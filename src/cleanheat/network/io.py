@@ -41,117 +41,138 @@ BAR = 1e5
 
 
 # ------------------------------------------------------------------------------------------------ native JSON
+def _num(name: str, default: Any = None, *, required: bool = False, scale: float = 1.0, per: float = 1.0,
+         shift: float = 0.0) -> Column:
+    """A number field of the native format (``* scale / per + shift`` converts it to SI: bar -> Pa, mm -> m,
+    °C -> K); an absent optional one takes ``default`` (``None``: not given, NaN)."""
+    return Column(name, parse=lambda v: float(v) * scale / per + shift, required=required,
+                  default=math.nan if default is None else default * scale / per + shift,
+                  messages={"required": Msg("缺少 {field}", "missing {field}"),
+                            "type": Msg("{field} 不是数字: {raw!r}", "{field} is not a number: {raw!r}")})
+
+
+def _text(name: str, default: str) -> Column:
+    return Column(name, parse=str, default=default)
+
+
+def _native_specs(ground_c: float, rough_mm: float) -> dict[str, RowSpec]:
+    """The columns of each element list of ``cleanheat-network/1`` (see docs/network.md)."""
+    return {
+        "nodes": RowSpec((_num("x_m", 0.0), _num("y_m", 0.0), _num("z_m", 0.0), _text("side", "other"))),
+        "pipes": RowSpec((_num("length_m", required=True), Column("dn", parse=int, default=0),
+                          _num("inner_diameter_mm", per=1000.0), _num("u_w_per_mk"),
+                          _num("roughness_mm", rough_mm, per=1000.0), _num("ground_temperature_c", ground_c, shift=K0),
+                          _num("zeta", 0.0), _text("side", "other"), _text("kind", "pipe"), _text("insulation", ""))),
+        "consumers": RowSpec((_num("heat_w", required=True), _text("control", "treturn"),
+                              _num("return_temperature_c", shift=K0), _num("delta_t_k"),
+                              _num("min_dp_bar", 0.5, scale=BAR))),
+        "sources": RowSpec((_num("supply_temperature_c", required=True, shift=K0), _text("kind", "pressure"),
+                            _num("supply_pressure_bar", scale=BAR), _num("lift_bar", scale=BAR),
+                            _num("mass_flow_kg_s"))),
+        "pumps": RowSpec((_num("lift_bar", required=True, scale=BAR), _num("max_flow_kg_s", required=True))),
+        "valves": RowSpec((_num("diameter_mm", required=True, per=1000.0), _num("zeta", required=True),
+                           Column("open", parse=bool, default=True))),
+    }
+
+
+#: the node references of each element list
+_REFS = {"pipes": ("from", "to"), "consumers": ("supply_node", "return_node"),
+         "sources": ("supply_node", "return_node"), "pumps": ("from", "to"), "valves": ("from", "to")}
+_ID_PREFIX = {"pipes": "p", "consumers": "c", "sources": "s", "pumps": "pump", "valves": "v"}
+
+
+def _native_rows(doc: dict[str, Any], section: str, spec: RowSpec, idx: dict[str, int], file: str | None,
+                 issues: list[InputIssue]) -> list[dict[str, Any]]:
+    """The checked rows of one element list: typed fields (SI units), node indices of the references, ids."""
+    ref = RowSpec(tuple(Column(k, parse=str, choices=idx, required=True,
+                               messages={"required": Msg("{field} None 不是节点编号", "{field} None is not a node id"),
+                                         "choice": Msg("{field} {raw!r} 不是节点编号", "{field} {raw!r} is not a node id")})
+                        for k in _REFS.get(section, ())))
+    numbers = {c.field for c in spec.columns if isinstance(c.default, float)}
+    out = []
+    for i, row in enumerate(doc.get(section) or []):
+        # a number given as null is "not given" (NaN), not missing
+        given = {k: (math.nan if v is None and k in numbers else v) for k, v in row.items()}
+        r = spec.validate(given, file=file, sheet=section, row_no=i)
+        links = ref.validate(row, file=file, sheet=section, row_no=i)
+        issues += links.issues + r.issues
+        values = r.values | {k: (v if v is not None else 0) for k, v in links.values.items()}
+        out.append(values | {"id": str(row.get("id", i if section == "nodes" else f"{_ID_PREFIX[section]}{i}"))})
+    return out
+
+
+def _catalogue_pipes(rows: list[dict], cat, file: str | None, issues: list[InputIssue]) -> None:
+    """Inner diameter [m] and U' [W/(m K)] from the catalogue by DN where a pipe gives none (NaN)."""
+    dn = np.array([r["dn"] or 0 for r in rows], dtype=float)
+    known, d_cat, u_cat = cat.lookup(dn) if len(rows) else (np.zeros(0, bool), np.zeros(0), np.zeros(0))
+    for i, r in enumerate(rows):
+        r["dn"] = int(dn[i])
+        for key, fallback in (("inner_diameter_mm", d_cat), ("u_w_per_mk", u_cat)):
+            if r[key] is None or not math.isnan(r[key]):  # a bad value (reported) or a given one
+                continue
+            if dn[i] and known[i]:
+                r[key] = float(fallback[i])
+            else:
+                issues.append(InputIssue(f"请给出 {key} 或目录中的 DN", file=file, sheet="pipes", row=i, field=key,
+                                         message_en=f"give {key} or a catalogue dn"))
+
+
 def parse_native(doc: dict[str, Any], file: str | None = None) -> Network:
     """Build a network from a ``cleanheat-network/1`` document (see docs/network.md for the fields)."""
-    issues: list[InputIssue] = []
     if doc.get("format") != NATIVE_FORMAT:
         raise NetworkInputError(f"not a {NATIVE_FORMAT} document", [
             InputIssue(f"format is {doc.get('format')!r}, expected {NATIVE_FORMAT!r}", file=file, field="format")])
-    nodes = doc.get("nodes") or []
+    issues: list[InputIssue] = []
     idx: dict[str, int] = {}
-    for i, n in enumerate(nodes):
+    for i, n in enumerate(doc.get("nodes") or []):
         if "id" not in n:
-            issues.append(InputIssue("node without id", file=file, sheet="nodes", row=i, field="id"))
+            issues.append(InputIssue("节点缺少编号", file=file, sheet="nodes", row=i, field="id",
+                                     message_en="node without id"))
             continue
         idx[str(n["id"])] = i
-
-    def ref(section: str, i: int, row: dict, key: str) -> int:
-        v = row.get(key)
-        if v is None or str(v) not in idx:
-            issues.append(InputIssue(f"{key} {v!r} is not a node id", file=file, sheet=section, row=i, field=key))
-            return 0
-        return idx[str(v)]
-
-    def num(section: str, i: int, row: dict, key: str, default: Any = ...) -> float:
-        v = row.get(key, default)
-        if v is ...:
-            issues.append(InputIssue(f"missing {key}", file=file, sheet=section, row=i, field=key))
-            return float("nan")
-        if v is None:
-            return float("nan")
-        try:
-            return float(v)
-        except (TypeError, ValueError):
-            issues.append(InputIssue(f"{key} is not a number: {v!r}", file=file, sheet=section, row=i, field=key))
-            return float("nan")
-
     ground_c = float(doc.get("ground_temperature_c", 5.0))
-    nd = Nodes.build(len(nodes), id=[str(n.get("id", i)) for i, n in enumerate(nodes)],
-                     x_m=[num("nodes", i, n, "x_m", 0.0) for i, n in enumerate(nodes)],
-                     y_m=[num("nodes", i, n, "y_m", 0.0) for i, n in enumerate(nodes)],
-                     z_m=[num("nodes", i, n, "z_m", 0.0) for i, n in enumerate(nodes)],
-                     side=[n.get("side", "other") for n in nodes])
     cat = pipe_catalogue()
-    pipes = doc.get("pipes") or []
-    frm = [ref("pipes", i, p, "from") for i, p in enumerate(pipes)]
-    to = [ref("pipes", i, p, "to") for i, p in enumerate(pipes)]
-    dn = np.array([int(p.get("dn") or 0) for p in pipes], dtype=float)
-    known, d_cat, u_cat = cat.lookup(dn) if len(pipes) else (np.zeros(0, bool), np.zeros(0), np.zeros(0))
-    diam, ulin = [], []
-    for i, p in enumerate(pipes):
-        d_mm = p.get("inner_diameter_mm")
-        if d_mm is None and not (dn[i] and known[i]):
-            issues.append(InputIssue("give inner_diameter_mm or a catalogue dn", file=file, sheet="pipes", row=i,
-                                     field="inner_diameter_mm"))
-        diam.append(num("pipes", i, p, "inner_diameter_mm") / 1000.0 if d_mm is not None else d_cat[i])
-        u = p.get("u_w_per_mk")
-        if u is None and not (dn[i] and known[i]):
-            issues.append(InputIssue("give u_w_per_mk or a catalogue dn", file=file, sheet="pipes", row=i,
-                                     field="u_w_per_mk"))
-        ulin.append(num("pipes", i, p, "u_w_per_mk") if u is not None else u_cat[i])
-    pp = Pipes.build(
-        frm, to, [num("pipes", i, p, "length_m") for i, p in enumerate(pipes)], diam,
-        id=[str(p.get("id", f"p{i}")) for i, p in enumerate(pipes)],
-        roughness_m=[num("pipes", i, p, "roughness_mm", cat.default_roughness_m * 1000) / 1000.0
-                     for i, p in enumerate(pipes)],
-        u_w_per_mk=ulin,
-        ground_temperature_k=[num("pipes", i, p, "ground_temperature_c", ground_c) + K0 for i, p in enumerate(pipes)],
-        zeta=[num("pipes", i, p, "zeta", 0.0) for i, p in enumerate(pipes)], dn=dn.astype(int),
-        side=[p.get("side", "other") for p in pipes], kind=[p.get("kind", "pipe") for p in pipes],
-        insulation=[p.get("insulation", "") for p in pipes],
-    )
-    cons = doc.get("consumers") or []
-    cc = Consumers.build(
-        [ref("consumers", i, c, "supply_node") for i, c in enumerate(cons)],
-        [ref("consumers", i, c, "return_node") for i, c in enumerate(cons)],
-        [num("consumers", i, c, "heat_w") for i, c in enumerate(cons)],
-        id=[str(c.get("id", f"c{i}")) for i, c in enumerate(cons)],
-        control=[c.get("control", "treturn") for c in cons],
-        return_temperature_k=[num("consumers", i, c, "return_temperature_c", None) + K0 for i, c in enumerate(cons)],
-        delta_t_k=[num("consumers", i, c, "delta_t_k", None) for i, c in enumerate(cons)],
-        min_dp_pa=[num("consumers", i, c, "min_dp_bar", 0.5) * BAR for i, c in enumerate(cons)],
-    )
-    srcs = doc.get("sources") or []
-    ss = Sources.build(
-        [ref("sources", i, s, "supply_node") for i, s in enumerate(srcs)],
-        [ref("sources", i, s, "return_node") for i, s in enumerate(srcs)],
-        [num("sources", i, s, "supply_temperature_c") + K0 for i, s in enumerate(srcs)],
-        id=[str(s.get("id", f"s{i}")) for i, s in enumerate(srcs)], kind=[s.get("kind", "pressure") for s in srcs],
-        supply_pressure_pa=[num("sources", i, s, "supply_pressure_bar", None) * BAR for i, s in enumerate(srcs)],
-        lift_pa=[num("sources", i, s, "lift_bar", None) * BAR for i, s in enumerate(srcs)],
-        mass_flow_kg_s=[num("sources", i, s, "mass_flow_kg_s", None) for i, s in enumerate(srcs)],
-    )
-    pumps = doc.get("pumps") or []
-    pu = Pumps.build([ref("pumps", i, p, "from") for i, p in enumerate(pumps)],
-                     [ref("pumps", i, p, "to") for i, p in enumerate(pumps)],
-                     [num("pumps", i, p, "lift_bar") * BAR for i, p in enumerate(pumps)],
-                     [num("pumps", i, p, "max_flow_kg_s") for i, p in enumerate(pumps)],
-                     id=[str(p.get("id", f"pump{i}")) for i, p in enumerate(pumps)])
-    valves = doc.get("valves") or []
-    va = Valves.build([ref("valves", i, v, "from") for i, v in enumerate(valves)],
-                      [ref("valves", i, v, "to") for i, v in enumerate(valves)],
-                      [num("valves", i, v, "diameter_mm") / 1000.0 for i, v in enumerate(valves)],
-                      [num("valves", i, v, "zeta") for i, v in enumerate(valves)],
-                      id=[str(v.get("id", f"v{i}")) for i, v in enumerate(valves)],
-                      open=[bool(v.get("open", True)) for v in valves])
+    specs = _native_specs(ground_c, cat.default_roughness_m * 1000)
+    rows = {section: _native_rows(doc, section, spec, idx, file, issues) for section, spec in specs.items()}
+    _catalogue_pipes(rows["pipes"], cat, file, issues)
     if issues:
         raise NetworkInputError(f"{file or 'document'}: invalid network", issues)
     static = doc.get("static_pressure_bar")
-    net = Network(nodes=nd, pipes=pp, consumers=cc, sources=ss, pumps=pu, valves=va,
-                  name=str(doc.get("name", "network")), crs=doc.get("crs"), ground_temperature_k=ground_c + K0,
-                  static_pressure_pa=None if static is None else float(static) * BAR,
+    net = Network(**_native_elements(rows), name=str(doc.get("name", "network")), crs=doc.get("crs"),
+                  ground_temperature_k=ground_c + K0, static_pressure_pa=None if static is None else float(static) * BAR,
                   meta={"format": NATIVE_FORMAT})
     return net.validate(file)
+
+
+def _native_elements(rows: dict[str, list[dict]]) -> dict[str, Any]:
+    """The element tables from the checked rows."""
+    def col(section: str, key: str) -> list:
+        return [r[key] for r in rows[section]]
+
+    return {
+        "nodes": Nodes.build(len(rows["nodes"]), id=col("nodes", "id"), x_m=col("nodes", "x_m"), y_m=col("nodes", "y_m"),
+                             z_m=col("nodes", "z_m"), side=col("nodes", "side")),
+        "pipes": Pipes.build(col("pipes", "from"), col("pipes", "to"), col("pipes", "length_m"),
+                             col("pipes", "inner_diameter_mm"),
+                             id=col("pipes", "id"), roughness_m=col("pipes", "roughness_mm"),
+                             u_w_per_mk=col("pipes", "u_w_per_mk"),
+                             ground_temperature_k=col("pipes", "ground_temperature_c"), zeta=col("pipes", "zeta"),
+                             dn=np.array(col("pipes", "dn"), dtype=int), side=col("pipes", "side"),
+                             kind=col("pipes", "kind"), insulation=col("pipes", "insulation")),
+        "consumers": Consumers.build(col("consumers", "supply_node"), col("consumers", "return_node"),
+                                     col("consumers", "heat_w"), id=col("consumers", "id"),
+                                     control=col("consumers", "control"),
+                                     return_temperature_k=col("consumers", "return_temperature_c"),
+                                     delta_t_k=col("consumers", "delta_t_k"), min_dp_pa=col("consumers", "min_dp_bar")),
+        "sources": Sources.build(col("sources", "supply_node"), col("sources", "return_node"),
+                                 col("sources", "supply_temperature_c"), id=col("sources", "id"),
+                                 kind=col("sources", "kind"), supply_pressure_pa=col("sources", "supply_pressure_bar"),
+                                 lift_pa=col("sources", "lift_bar"), mass_flow_kg_s=col("sources", "mass_flow_kg_s")),
+        "pumps": Pumps.build(col("pumps", "from"), col("pumps", "to"), col("pumps", "lift_bar"),
+                             col("pumps", "max_flow_kg_s"), id=col("pumps", "id")),
+        "valves": Valves.build(col("valves", "from"), col("valves", "to"), col("valves", "diameter_mm"),
+                               col("valves", "zeta"), id=col("valves", "id"), open=col("valves", "open")),
+    }
 
 
 def _clean(v: float) -> float | None:
