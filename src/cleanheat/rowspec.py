@@ -27,9 +27,6 @@ from typing import Any
 from cleanheat.errors import InputIssue
 from cleanheat.tabular import Cell, parse_number
 
-#: The kinds of problem a column reports, in the order they are checked.
-CHECKS = ("required", "type", "choice", "minimum", "maximum")
-
 
 @dataclass(frozen=True)
 class Msg:
