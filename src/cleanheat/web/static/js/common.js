@@ -19,21 +19,26 @@
 
   window.cleanheat = Object.assign(window.cleanheat || {}, {esc: esc, data: data});
 
-  // top bar: never wrap. Entries that do not fit move (from the end) into "更多 / More"; the highlighted entry stays.
+  // top bar: never wrap. Entries that do not fit move into "更多 / More" from the end of the bar in one fixed order
+  // (the highlighted entry stays); the bar and the menu always list their entries in the menu's own order
+  // (data-nav-i), so resizing down and up again gives the same bar at the same width. Entries the server put into
+  // "more" (data-pinned: secondary ones such as the audit log) stay there.
   function fitNav() {
     const nav = document.querySelector("header.top nav.main");
     if (!nav) return;
     const links = nav.querySelector(".links"), more = nav.querySelector("details.more"), menu = more.querySelector(".menu");
-    const summary = more.querySelector("summary"), own = menu.children.length;
+    const summary = more.querySelector("summary");
+    const all = [...nav.querySelectorAll("a[data-nav-i]")].sort((a, b) => a.dataset.navI - b.dataset.navI);
+    const movable = all.filter((a) => !a.hasAttribute("data-pinned") && !a.classList.contains("active")).reverse();
+    function place(k) {
+      const moved = new Set(movable.slice(0, k));
+      for (const a of all) (moved.has(a) || a.hasAttribute("data-pinned") ? menu : links).appendChild(a);
+      more.hidden = menu.children.length === 0;
+    }
     function fit() {
-      while (menu.children.length > own) links.appendChild(menu.firstElementChild);
-      more.hidden = own === 0;
-      while (links.scrollWidth > links.clientWidth + 1 && links.children.length > 1) {
-        let last = links.lastElementChild;
-        if (last.classList.contains("active")) last = last.previousElementSibling;
-        more.hidden = false;
-        menu.insertBefore(last, menu.children[menu.children.length - own] || null);
-      }
+      let k = 0;
+      place(0);
+      while (links.scrollWidth > links.clientWidth + 1 && k < movable.length) place(++k);
       summary.classList.toggle("active", !!menu.querySelector("a.active"));
     }
     fit();
