@@ -177,7 +177,9 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
            actor: Actor | None = None, status_code: int = 200) -> HTMLResponse:
     """Render a page with the common context: language, ``T``, navigation, the actor, the CSRF token."""
     lang = language(request)
-    nav = [n for n in request.app.state.nav if actor is not None and n.visible_to(actor.role)]
+    nav = [n.for_unit(actor.admin_unit_code) for n in request.app.state.nav
+           if actor is not None and n.visible_to(actor.role)]
+    nav = [n for n in nav if n is not None]
     active = active_nav_path(nav, request.url.path)
     shown, more = split_nav(nav)
     ctx = {

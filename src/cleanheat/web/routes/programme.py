@@ -31,6 +31,8 @@ router = APIRouter()
 
 VIEW_ROLES = (Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU)
 NAV = [
+    # a district's or county's own page, first in its menu (and its start page: home.HOME_BY_ROLE)
+    NavItem("/programme/units/{unit}", "本区县", "My district", order=5, roles=frozenset({Role.REPORTING_UNIT})),
     NavItem("/programme/overview", "全市概览", "Overview", order=10, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
                                                                               Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
     NavItem("/programme/tasks", "任务进展", "Tasks", order=20, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
@@ -101,7 +103,9 @@ def overview(request: Request, db: DbSession, settings: AppSettings, actor: View
     }
     ranked = sorted([u for u in ev.units if u.rates],
                     key=lambda u: -((u.rates["all"].actual or 0) - (u.rates["all"].target or 0)))
-    return render(request, "programme/overview.html", {"chart": chart, "ranked": ranked,
+    # a district, county or company sees the city's figures and its own unit, never another unit's
+    scoped = not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU)
+    return render(request, "programme/overview.html", {"chart": chart, "ranked": ranked, "scoped": scoped,
         "plan": plan, "ev": ev, "period": period, "trend": trend, "labels": AREA_TYPE_LABELS,
         "area_types": AREA_TYPES, "status_labels": STATUS_LABELS, "periods": plan.periods(),
         "pending": service.pending_count(db, actor) if actor.city_wide else 0,

@@ -39,6 +39,10 @@
       let k = 0;
       place(0);
       while (links.scrollWidth > links.clientWidth + 1 && k < movable.length) place(++k);
+      if (links.scrollWidth > links.clientWidth + 1) {  // a phone: not even the highlighted entry fits
+        for (const a of all) menu.appendChild(a);
+        more.hidden = false;
+      }
       summary.classList.toggle("active", !!menu.querySelector("a.active"));
     }
     fit();
