@@ -45,7 +45,8 @@ def _admin_menu_labels(settings, lang: str) -> list[str]:
     from cleanheat.auth.roles import Role
     from cleanheat.web.app import create_app
 
-    nav = [n for n in create_app(settings, background=False).state.nav if n.visible_to(Role.ADMIN)]
+    nav = [n for n in create_app(settings, background=False).state.nav
+           if n.visible_to(Role.ADMIN) and n.for_unit(None) is not None]  # an admin has no unit of its own
     return [n.en if lang == "en" else n.zh for n in nav]
 
 

@@ -52,7 +52,7 @@ FRICTION_LABELS = {"colebrook_laminar": ("Colebrook-White + 层流段（默认�
 
 
 def _issues(exc: InputError) -> list[str]:
-    return [str(i) for i in exc.issues][:50]
+    return [str(i) for i in exc.issues]
 
 
 def _org_names(db, actor: Actor) -> dict[int, str]:

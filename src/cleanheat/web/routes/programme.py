@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, org_names
-from cleanheat.errors import InputError, InputIssue, NotFoundError
+from cleanheat.errors import InputError, InputIssue, NotFoundError, PermissionDeniedError
 from cleanheat.programme import indicators, publish, service
 from cleanheat.programme.model import (
     AREA_TYPE_LABELS,
@@ -231,6 +231,12 @@ async def upload_report(request: Request, db: DbSession, settings: AppSettings, 
     except InputError as exc:
         db.rollback()
         flash(request, "error", f"导入失败，未导入任何数据 / import refused, nothing imported: {exc.summary}", [str(i) for i in exc.issues])
+        return RedirectResponse("/programme/reports", status_code=303)
+    except PermissionDeniedError:
+        db.rollback()
+        flash(request, "error", f"导入失败，未导入任何数据：{file.filename} 是其他单位的报表，只能提交本单位的报表 / "
+                                "import refused, nothing imported: the file is another unit's report; a unit "
+                                "submits only its own")
         return RedirectResponse("/programme/reports", status_code=303)
     flash(request, "ok", f"已提交 {report.period} 报告（第 {report.version} 版），等待审核。 / "
                            f"Report {report.period} (version {report.version}) submitted for review.")
