@@ -18,6 +18,7 @@ from cleanheat.config import Settings
 from cleanheat.programme.plan_data import read_plan
 from cleanheat.programme.reports_io import parse_report
 from tests.e2e.conftest import LiveApp, serve, shot
+from tests.e2e.test_programme import _seed_q3
 from tests.programme.conftest import DAOLI_AREAS, fill_template, reporter_for_unit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +104,12 @@ def test_quarterly_report_refusals(small_limit_app, page, login_as, tmp_path):
     _upload(page, url, "#upload-form", other)
     assert "只能提交本单位的报表" in _refusal(page)
 
+    _seed_q3(app.settings)  # Daoli's 2020Q3 is accepted: a second one needs to be a correction
+    again = tmp_path / "道里区-2020Q3.xlsx"
+    again.write_bytes(fill_template(plan, reporter_for_unit(plan, "daoli"), "2020Q3", areas=DAOLI_AREAS))
+    _upload(page, url, "#upload-form", again)
+    assert "已被接受" in _refusal(page) and "更正" in page.locator("#flash-issues").inner_text()
+
     _too_large(page, url, "#upload-form", tmp_path)
     page.set_viewport_size({"width": 375, "height": 800})
     _upload(page, url, "#upload-form", m2)
@@ -144,6 +151,16 @@ def test_network_upload_refused(small_limit_app, page, login_as, tmp_path):
     not_json.write_bytes(b"PK\x03\x04 this is a spreadsheet")
     _upload(page, url, "#upload-form", not_json)
     assert "导入失败，未保存任何数据" in _refusal(page)
+    for expect_ok in (True, False):  # the same name twice: the second is refused
+        page.goto(url)
+        page.fill("#name", "重名测试")
+        page.set_input_files("#upload-form input[type=file]", str(GOERLITZ))
+        page.click("#upload-form button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        if expect_ok:
+            page.locator("#flash.ok").wait_for(state="visible", timeout=60_000)
+        else:
+            assert "已有同名管网" in _refusal(page)
     _too_large(page, url, "#upload-form", tmp_path)
 
 
