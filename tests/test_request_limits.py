@@ -101,6 +101,16 @@ def test_an_oversized_body_is_refused_by_its_length_unread(app, htjt):
     assert f"{limit:,}" in body["detail"]
 
 
+def test_an_oversized_form_upload_gets_a_page_saying_so(app, htjt):
+    """Issue 12.1: a page's upload form (a browser without script) gets a readable page, not JSON, unread."""
+    page = post(app, "/assets/import", MULTIPART | htjt | {"content-length": str(100 * MB), "accept": "text/html",
+                                                           "referer": "http://testserver/assets?x=1"}, [b"x" * 1000])
+    assert page.status == 413 and page.read == 0 and page.headers["content-type"].startswith("text/html")
+    text = b"".join(m.get("body", b"") for m in page.messages).decode()
+    limit = app.state.settings.upload_max_bytes + 64 * 1024
+    assert "请求过大" in text and f"{limit:,}" in text and 'href="/assets"' in text
+
+
 def test_a_chunked_body_is_cut_off_at_the_limit(app, htjt):
     limit = app.state.settings.upload_max_bytes
     chunk = b"x" * (256 * 1024)

@@ -69,10 +69,13 @@ def test_page_scripts_do_not_eval(path: Path):
     assert not re.search(r"\.(inner|outer)HTML\s*\+?=", text)
 
 
-def _pages_for(app, role: str) -> list[str]:
+def _pages_for(app, role: str, org: str) -> list[str]:
+    """The menu's pages for a user (``{unit}`` entries: a government's own unit, ``gov-<unit>`` in TEST_USERS)."""
     from cleanheat.auth.roles import Role
 
-    return [n.path for n in app.state.nav if n.visible_to(Role(role))]
+    unit = org.removeprefix("gov-") if org.startswith("gov-") else None
+    items = [n.for_unit(unit) for n in app.state.nav if n.visible_to(Role(role))]
+    return [n.path for n in items if n is not None]
 
 
 def _assert_headers(r, policy: str = PAGE_POLICY) -> None:
@@ -92,9 +95,9 @@ def test_every_page_carries_the_policy_and_runs_no_inline_script(settings):
         _assert_headers(c.get("/api/openapi.json"))
         _assert_headers(c.get("/programme/overview", follow_redirects=False))  # the redirect to /login too
         seen = 0
-        for user, (role, _org) in TEST_USERS.items():
+        for user, (role, org) in TEST_USERS.items():
             login(c, user)
-            for path in _pages_for(c.app, role):
+            for path in _pages_for(c.app, role, org):
                 r = c.get(path)
                 assert r.status_code == 200, (user, path, r.status_code)
                 _assert_headers(r)

@@ -158,3 +158,30 @@ def test_expired_sessions_are_refused_and_cleaned_up(settings, session_factory, 
         counts = service.cleanup_expired(s, AuthConfig())
         assert counts["sessions"] >= 1 and counts["tokens"] >= 1
         assert s.scalar(select(AuthSession).where(AuthSession.sid_hash == records.sid_digest(sid))) is None
+
+
+def test_a_flash_reaches_another_web_process_whole_up_to_its_caps(app_client, settings):
+    """Issue 12.1: the message is kept in the database, so a second web process (another app on the same
+    database) shows it; every issue is listed with the count, and an outsized list is capped and says so."""
+    from fastapi import Request
+
+    from cleanheat.web import deps
+
+    app = app_client.app
+    issues = [f"第 {i:04d} 行：面积不合理 " + "。" * 150 for i in range(3000)]  # ≈ 500,000 characters
+
+    @app.get("/_test/many-issues")
+    def _many(request: Request):
+        flash(request, "error", "导入失败", details=issues)
+        return {"ok": True}
+
+    login(app_client, "office")
+    app_client.get("/_test/many-issues")
+    with make_client(settings) as other:  # another process on the same database, given the same cookie
+        other.cookies.set(COOKIE, app_client.cookies.get(COOKIE))
+        page = other.get("/admin/audit").text
+    kept = deps.FLASH_ISSUES_TOTAL_MAX // len(issues[0])
+    assert "导入失败" in page and "共 3000 处问题" in page and f"下面列出前 {kept} 处" in page
+    assert issues[kept - 1] in page and issues[kept] not in page
+    assert "下载问题清单" in page
+    assert "导入失败" not in app_client.get("/admin/audit").text  # shown once

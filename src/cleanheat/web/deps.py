@@ -177,7 +177,9 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
            actor: Actor | None = None, status_code: int = 200) -> HTMLResponse:
     """Render a page with the common context: language, ``T``, navigation, the actor, the CSRF token."""
     lang = language(request)
-    nav = [n for n in request.app.state.nav if actor is not None and n.visible_to(actor.role)]
+    nav = [n.for_unit(actor.admin_unit_code) for n in request.app.state.nav
+           if actor is not None and n.visible_to(actor.role)]
+    nav = [n for n in nav if n is not None]
     active = active_nav_path(nav, request.url.path)
     shown, more = split_nav(nav)
     ctx = {
@@ -195,6 +197,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "csrf_token": csrf_token(request),
         "path": request.url.path,
         "flash": request.session.pop("flash", None),
+        "upload_max_bytes": request.app.state.settings.upload_max_bytes,
     }
     ctx.update(context or {})
     return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
@@ -226,5 +229,29 @@ def split_nav(nav: list) -> tuple[list, list]:
     return [n for n in nav if not n.secondary], [n for n in nav if n.secondary]
 
 
+#: Caps of one flash message: its text and each listed issue [characters], and all its issues together
+#: [characters]; issues beyond the total cap are counted, not kept (the page says how many it shows).
+FLASH_TEXT_MAX = 20_000
+FLASH_ISSUE_MAX = 500
+FLASH_ISSUES_TOTAL_MAX = 200_000
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def flash(request: Request, kind: str, message: str, details: list[str] | None = None) -> None:
-    request.session["flash"] = {"kind": kind, "message": message, "details": details or []}
+    """A message for the next page the user sees (the result of a form post followed by a redirect).
+
+    It is kept on the server, in the session's ``auth_sessions`` row (the cookie holds only the session id; see
+    ``auth/middleware.py``), so several web processes share it, it expires with the session, and a long list
+    of issues (a refused upload) reaches the page whole: every issue up to the caps above, with their count."""
+    issues, size = [], 0
+    for d in details or []:
+        text = _cut(str(d), FLASH_ISSUE_MAX)
+        size += len(text)
+        if size > FLASH_ISSUES_TOTAL_MAX:
+            break
+        issues.append(text)
+    request.session["flash"] = {"kind": kind, "message": _cut(str(message), FLASH_TEXT_MAX), "details": issues,
+                                "total": len(details or [])}

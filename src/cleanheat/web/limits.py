@@ -13,8 +13,10 @@ An ASGI middleware, installed inside the session middleware (it reads ``scope["s
 
 from __future__ import annotations
 
+import html
 import json
 import re
+from urllib.parse import urlsplit
 
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
@@ -73,8 +75,10 @@ class RequestLimits:
             return
         limit = body_limit(scope["app"], path, headers.get("content-type", ""))
         if length is not None and (not length.strip().isdigit() or int(length) > limit):
-            await _send_json(send, 413 if length.strip().isdigit() else 400,
-                             BodyTooLarge(limit).detail if length.strip().isdigit() else "bad Content-Length")
+            if not length.strip().isdigit():
+                await _send_json(send, 400, "bad Content-Length")
+            else:
+                await _send_refusal(scope, headers, send, BodyTooLarge(limit).detail)
             return
         received = 0
 
@@ -99,7 +103,7 @@ class RequestLimits:
         except BodyTooLarge as exc:  # raised outside a route's error handling
             if started:
                 raise
-            await _send_json(send, 413, exc.detail)
+            await _send_refusal(scope, headers, send, exc.detail)
 
 
 async def _authenticated(scope: Scope) -> bool:
@@ -128,6 +132,25 @@ async def _refuse_anonymous(scope: Scope, headers: dict[str, str], send: Send) -
     await send({"type": "http.response.start", "status": 303,
                 "headers": [(b"location", f"/login?next={scope['path']}".encode()), (b"content-length", b"0")]})
     await send({"type": "http.response.body", "body": b""})
+
+
+async def _send_refusal(scope: Scope, headers: dict[str, str], send: Send, detail: str) -> None:
+    """413: JSON for the API; for a page's form (a browser without script, which checks the size first) a page
+    saying so, with a link back to the form's page."""
+    if _wants_json(scope, headers):
+        await _send_json(send, 413, detail)
+        return
+    back = urlsplit(headers.get("referer", ""))
+    back_path = back.path if back.path.startswith("/") and not back.path.startswith("//") else "/"
+    body = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>413</title>'
+            f'<link rel="stylesheet" href="/static/app.css"></head><body><main>'
+            f'<div class="flash error" id="flash" role="alert"><div class="flash-message">未上传 / not uploaded: '
+            f'{html.escape(detail)}</div></div><p><a href="{html.escape(back_path)}">返回 / back</a></p>'
+            f'</main></body></html>').encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _send_json(send: Send, status: int, detail: str, extra: list | None = None) -> None:

@@ -174,7 +174,7 @@ def import_page(request: Request, db: DbSession, actor: EditPage, settings: AppS
     except InputError as exc:
         db.rollback()
         flash(request, "error", f"导入失败，未写入任何数据 / Import refused, nothing written: {exc.summary}",
-              [str(i) for i in exc.issues[:50]])
+              [str(i) for i in exc.issues])
         return RedirectResponse("/assets", status_code=303)
     flash(request, "ok", f"导入成功 / Imported: {summary.text()}")
     return RedirectResponse("/assets", status_code=303)

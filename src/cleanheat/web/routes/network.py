@@ -52,7 +52,7 @@ FRICTION_LABELS = {"colebrook_laminar": ("Colebrook-White + 层流段（默认�
 
 
 def _issues(exc: InputError) -> list[str]:
-    return [str(i) for i in exc.issues][:50]
+    return [str(i) for i in exc.issues]
 
 
 def _org_names(db, actor: Actor) -> dict[int, str]:
@@ -107,7 +107,7 @@ async def upload_page(request: Request, db: DbSession, settings: AppSettings, ac
         return RedirectResponse("/network", status_code=303)
     except ConflictError as exc:
         db.rollback()
-        flash(request, "error", f"导入失败 / import failed: {exc}")
+        flash(request, "error", f"导入失败：本企业已有同名管网，请换一个名称 / import failed: {exc}")
         return RedirectResponse("/network", status_code=303)
     flash(request, "ok", f"已导入并计算 / imported and solved: {stored.name} ({stored.n_pipes} 条管道 pipes)")
     return RedirectResponse(f"/network/{stored.id}", status_code=303)

@@ -167,7 +167,11 @@ async def import_page(request: Request, db: DbSession, actor: PageWriter, settin
                                       name=name or None)
     except InputError as exc:
         db.rollback()
-        flash(request, "error", exc.summary, [str(i) for i in exc.issues[:30]])
+        flash(request, "error", exc.summary, [str(i) for i in exc.issues])
+        return RedirectResponse("/planner", status_code=303)
+    except ConflictError as exc:
+        db.rollback()
+        flash(request, "error", f"未导入：已有同名的区域集，请换一个名称 / not imported: {exc}")
         return RedirectResponse("/planner", status_code=303)
     flash(request, "ok", f"已导入 {row.name}：{row.n_areas} 个区域" if language(request) == "zh"
           else f"Imported {row.name}: {row.n_areas} areas")

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, org_names
-from cleanheat.errors import InputError, InputIssue, NotFoundError
+from cleanheat.errors import InputError, InputIssue, NotFoundError, PermissionDeniedError
 from cleanheat.programme import indicators, publish, service
 from cleanheat.programme.model import (
     AREA_TYPE_LABELS,
@@ -31,6 +31,8 @@ router = APIRouter()
 
 VIEW_ROLES = (Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU)
 NAV = [
+    # a district's or county's own page, first in its menu (and its start page: home.HOME_BY_ROLE)
+    NavItem("/programme/units/{unit}", "本区县", "My district", order=5, roles=frozenset({Role.REPORTING_UNIT})),
     NavItem("/programme/overview", "全市概览", "Overview", order=10, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
                                                                               Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
     NavItem("/programme/tasks", "任务进展", "Tasks", order=20, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
@@ -101,7 +103,9 @@ def overview(request: Request, db: DbSession, settings: AppSettings, actor: View
     }
     ranked = sorted([u for u in ev.units if u.rates],
                     key=lambda u: -((u.rates["all"].actual or 0) - (u.rates["all"].target or 0)))
-    return render(request, "programme/overview.html", {"chart": chart, "ranked": ranked,
+    # a district, county or company sees the city's figures and its own unit, never another unit's
+    scoped = not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU)
+    return render(request, "programme/overview.html", {"chart": chart, "ranked": ranked, "scoped": scoped,
         "plan": plan, "ev": ev, "period": period, "trend": trend, "labels": AREA_TYPE_LABELS,
         "area_types": AREA_TYPES, "status_labels": STATUS_LABELS, "periods": plan.periods(),
         "pending": service.pending_count(db, actor) if actor.city_wide else 0,
@@ -227,6 +231,12 @@ async def upload_report(request: Request, db: DbSession, settings: AppSettings, 
     except InputError as exc:
         db.rollback()
         flash(request, "error", f"导入失败，未导入任何数据 / import refused, nothing imported: {exc.summary}", [str(i) for i in exc.issues])
+        return RedirectResponse("/programme/reports", status_code=303)
+    except PermissionDeniedError:
+        db.rollback()
+        flash(request, "error", f"导入失败，未导入任何数据：{file.filename} 是其他单位的报表，只能提交本单位的报表 / "
+                                "import refused, nothing imported: the file is another unit's report; a unit "
+                                "submits only its own")
         return RedirectResponse("/programme/reports", status_code=303)
     flash(request, "ok", f"已提交 {report.period} 报告（第 {report.version} 版），等待审核。 / "
                            f"Report {report.period} (version {report.version}) submitted for review.")
