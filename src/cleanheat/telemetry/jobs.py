@@ -17,12 +17,14 @@ import httpx
 from sqlalchemy import Engine, func, select
 
 from cleanheat.store.engine import make_sessionmaker, session_scope
-from cleanheat.telemetry.alarms import AlarmRun, deliver_webhooks, evaluate_alarms, point_context
+from cleanheat.telemetry.alarm_eval import point_context
+from cleanheat.telemetry.alarms import AlarmRun, evaluate_alarms
 from cleanheat.telemetry.availability import Transition, sweep_availability
 from cleanheat.telemetry.config import TelemetryConfig
 from cleanheat.telemetry.rollups import RollupStats, apply_retention, process_all_dirty
 from cleanheat.telemetry.season import Season, read_season
 from cleanheat.telemetry.tables import Latest
+from cleanheat.telemetry.webhooks import deliver_webhooks
 
 log = logging.getLogger("cleanheat.telemetry.jobs")
 

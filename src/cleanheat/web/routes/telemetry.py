@@ -23,7 +23,7 @@ from cleanheat.climate import read_climate
 from cleanheat.errors import ConflictError, InputError
 from cleanheat.store.engine import session_scope
 from cleanheat.telemetry import alarms as alarm_service
-from cleanheat.telemetry import service
+from cleanheat.telemetry import service, webhooks
 from cleanheat.telemetry.config import TelemetryConfig
 from cleanheat.telemetry.files import backfill, read_readings_file
 from cleanheat.telemetry.pipeline import Inbound, IngestPipeline
@@ -264,7 +264,7 @@ class WebhookIn(BaseModel):
 
 @router.post("/api/telemetry/webhooks", tags=["telemetry"], status_code=201, dependencies=[CsrfChecked])
 def webhook_api(request: Request, db: DbSession, actor: CompanyApi, body: WebhookIn):
-    hook = alarm_service.add_webhook(db, actor, body.url, body.secret,
+    hook = webhooks.add_webhook(db, actor, body.url, body.secret,
                                      allow_private=_config(request).webhook_allow_private)
     return {"id": hook.id, "url": hook.url}
 
