@@ -16,8 +16,10 @@ from cleanheat.telemetry.alarm_rules import (
     MIN_MS,
     Condition,
     PointCtx,
+    in_startup_grace,
     make_condition,
     points_with_key,
+    silence_limit_ms,
 )
 from cleanheat.telemetry.season import Season
 from cleanheat.telemetry.tables import AlarmRule, Latest, Quarantine, Rollup1h, Rollup1m
@@ -107,22 +109,31 @@ def last_reading_by_device(conn: Connection, ctx: dict[int, PointCtx], devices) 
     return last
 
 
-def eval_no_data(conn: Connection, rule: AlarmRule, ctx, now: int) -> list[Condition]:
+def eval_no_data(conn: Connection, rule: AlarmRule, ctx, now: int, started_ms: int | None = None
+                 ) -> list[Condition]:
+    """Devices of ``device_kinds`` silent longer than ``minutes`` or ``missed_intervals`` of their expected
+    reporting interval (the longest sampling interval of their points). Within ``startup_grace_s`` of the
+    evaluator's start (``started_ms``) the conditions are held: open alarms stay open, none is raised."""
     p = rule.params
     kinds = set(p.get("device_kinds", []))
-    cut = now - int(p.get("minutes", 10)) * MIN_MS
     by_device: dict[int, PointCtx] = {}
+    interval_s: dict[int, int] = {}
     for c in ctx.values():
         if c.device_kind in kinds and (rule.org_id is None or c.org_id == rule.org_id):
             by_device.setdefault(c.device_id, c)
+            interval_s[c.device_id] = max(interval_s.get(c.device_id, 0), c.interval_s or 0)
+    hold = in_startup_grace(now, started_ms, float(p.get("startup_grace_s", 0)))
     out = []
     # devices that never reported are not commissioned yet: no alarm
     for did, ts in last_reading_by_device(conn, ctx, by_device).items():
-        if ts < cut:
+        limit = silence_limit_ms(float(p.get("minutes", 10)), float(p.get("missed_intervals", 1)),
+                                 interval_s[did])
+        if now - ts > limit:
             c = by_device[did]
             mins = (now - ts) // MIN_MS
             out.append(make_condition(rule.code, c, float(mins), f"{c.device_code} 已 {mins} 分钟无有效数据",
-                                      f"{c.device_code}: no valid data for {mins} min", per_device=True))
+                                      f"{c.device_code}: no valid data for {mins} min", per_device=True,
+                                      hold=hold))
     return out
 
 
@@ -220,8 +231,11 @@ EVALUATORS = {"threshold": eval_threshold, "rate": eval_rate, "no_data": eval_no
 
 
 def conditions(conn: Connection, rule: AlarmRule, ctx: dict[int, PointCtx], now_ms: int,
-               season: Season) -> list[Condition]:
-    """The conditions of ``rule`` found at ``now_ms`` (data time [ms])."""
+               season: Season, started_ms: int | None = None) -> list[Condition]:
+    """The conditions of ``rule`` found at ``now_ms`` (data time [ms]); ``started_ms``: when the evaluator
+    started (the start-up grace of availability rules)."""
     if rule.kind == "room_min":
         return eval_room_min(conn, rule, ctx, now_ms, season)
+    if rule.kind == "no_data":
+        return EVALUATORS["no_data"](conn, rule, ctx, now_ms, started_ms)
     return EVALUATORS[rule.kind](conn, rule, ctx, now_ms)

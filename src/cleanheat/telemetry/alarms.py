@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session
 
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, audit
+from cleanheat.auth.tables import Organisation
 from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError
 from cleanheat.store.base import utcnow
+from cleanheat.store.paging import PAGE_SIZE, Page, contains_text, page_of
 from cleanheat.telemetry import alarm_eval
 from cleanheat.telemetry.alarm_eval import point_context
 from cleanheat.telemetry.alarm_rules import (
@@ -61,7 +63,7 @@ def load_default_rules(session: Session, actor: Actor, data_dir: Path) -> int:
     n = 0
     for r in doc.get("rules", []):
         row = session.scalar(select(AlarmRule).where(AlarmRule.code == r["code"]))
-        values = rule_values(r)
+        values = rule_values(r, doc.get("defaults"))
         if row is None:
             session.add(AlarmRule(code=r["code"], org_id=None, enabled=True, **values))
             n += 1
@@ -91,8 +93,9 @@ def _dt(ms: int) -> datetime:
 
 
 def evaluate_alarms(session: Session, now_ms: int, *, season: Season | None = None,
-                    ctx: dict[int, PointCtx] | None = None) -> AlarmRun:
-    """Evaluate every enabled rule valid at ``now_ms`` and move alarms through their lifecycle.
+                    ctx: dict[int, PointCtx] | None = None, started_ms: int | None = None) -> AlarmRun:
+    """Evaluate every enabled rule valid at ``now_ms`` and move alarms through their lifecycle. ``started_ms``:
+    when the evaluator started (data time [ms]; availability rules wait their ``startup_grace_s`` after it).
 
     Two steps, so that the write is short and never follows a read in the same SQLite transaction:
 
@@ -114,7 +117,7 @@ def evaluate_alarms(session: Session, now_ms: int, *, season: Season | None = No
         for rule in rules:
             try:
                 with conn.begin():
-                    found[rule.id] = alarm_eval.conditions(conn, rule, ctx, now_ms, season)
+                    found[rule.id] = alarm_eval.conditions(conn, rule, ctx, now_ms, season, started_ms)
             except Exception as exc:  # any failure of one rule must not stop the others
                 _skip(run, rule.code, exc)
     if not found:
@@ -156,25 +159,22 @@ def _lock_for_write(session: Session) -> None:
 
 
 def _apply(session: Session, rule: AlarmRule, conds: list[Condition], now_ms: int, run: AlarmRun) -> None:
-    """Raise, update and clear the alarms of ``rule`` for the conditions found."""
+    """Raise, re-open, update and clear the alarms of ``rule`` for the conditions found."""
     found = {c.dedup_key: c for c in conds}
     open_rows = {a.dedup_key: a for a in session.scalars(
         select(Alarm).where(Alarm.rule_id == rule.id, Alarm.state != "cleared"))}
     now = _dt(now_ms)
+    new = {k: c for k, c in found.items() if k not in open_rows and not c.hold}
+    recent = _recently_cleared(session, rule, list(new), now)
     for key, c in found.items():
         a = open_rows.get(key)
         if a is not None:
             a.last_seen_at, a.value, a.occurrences = now, c.value, a.occurrences + 1
             a.message_zh, a.message_en = c.message_zh, c.message_en
-            continue
-        a = Alarm(rule_id=rule.id, org_id=c.org_id, dedup_key=key, state="active", severity=rule.severity,
-                  device_id=c.device_id, point_id=c.point_id, station_id=c.station_id, building_id=c.building_id,
-                  value=c.value, message_zh=c.message_zh, message_en=c.message_en, raised_at=now,
-                  last_seen_at=now, occurrences=1)
-        session.add(a)
-        session.flush()
-        queue_webhooks(session, a, rule, "raised")
-        run.raised.append(a.id)
+        elif key in new:
+            a = _reopen(recent[key], c, now) if key in recent else _raise(session, rule, c, now)
+            queue_webhooks(session, a, rule, "raised")
+            run.raised.append(a.id)
     for key, a in open_rows.items():
         if key not in found:
             a.state, a.cleared_at = "cleared", now
@@ -182,6 +182,38 @@ def _apply(session: Session, rule: AlarmRule, conds: list[Condition], now_ms: in
             run.cleared.append(a.id)
     run.still_open += sum(1 for k in found if k in open_rows)
     session.flush()  # inside the rule's savepoint, so that a failing write is this rule's failure
+
+
+def _recently_cleared(session: Session, rule: AlarmRule, keys: list[str], now: datetime) -> dict[str, Alarm]:
+    """The newest alarm of each key cleared within the rule's ``group_within_s`` before ``now`` (to re-open)."""
+    within_s = (rule.params or {}).get("group_within_s")
+    if not keys or not within_s:
+        return {}
+    rows = session.scalars(select(Alarm).where(Alarm.rule_id == rule.id, Alarm.dedup_key.in_(keys),
+                                               Alarm.state == "cleared",
+                                               Alarm.cleared_at >= now - timedelta(seconds=float(within_s)))
+                           .order_by(Alarm.cleared_at))
+    return {a.dedup_key: a for a in rows}  # the newest last
+
+
+def _raise(session: Session, rule: AlarmRule, c: Condition, now: datetime) -> Alarm:
+    a = Alarm(rule_id=rule.id, org_id=c.org_id, dedup_key=c.dedup_key, state="active", severity=rule.severity,
+              device_id=c.device_id, point_id=c.point_id, station_id=c.station_id, building_id=c.building_id,
+              value=c.value, message_zh=c.message_zh, message_en=c.message_en, raised_at=now,
+              last_seen_at=now, occurrences=1, times_raised=1)
+    session.add(a)
+    session.flush()
+    return a
+
+
+def _reopen(a: Alarm, c: Condition, now: datetime) -> Alarm:
+    """The same alarm again (grouped): active and unacknowledged, raised once more; ``raised_at`` stays the
+    first time."""
+    a.state, a.cleared_at, a.acked_at, a.acked_by = "active", None, None, ""
+    a.times_raised = (a.times_raised or 1) + 1
+    a.last_seen_at, a.value, a.occurrences = now, c.value, a.occurrences + 1
+    a.message_zh, a.message_en = c.message_zh, c.message_en
+    return a
 
 
 # --- lifecycle by people -------------------------------------------------------------------------------
@@ -199,6 +231,59 @@ def list_alarms(session: Session, actor: Actor, *, state: str | None = None, ope
     if station_id is not None:
         q = q.where(Alarm.station_id == station_id)
     return list(session.scalars(q))
+
+
+@dataclass(frozen=True)
+class AlarmFilter:
+    """Which alarms a list shows: state (``open``: not cleared), severity, organisation, station, last seen
+    within [since, until) (UTC) and text in the message or the device code."""
+
+    state: str = ""
+    severity: str = ""
+    org_id: int | None = None
+    station_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str = ""
+
+
+def _filtered(actor: Actor, f: AlarmFilter):
+    q = select(Alarm)
+    if not actor.city_wide:
+        q = q.where(Alarm.org_id == actor.org_id)
+    if f.state == "open":
+        q = q.where(Alarm.state != "cleared")
+    elif f.state:
+        q = q.where(Alarm.state == f.state)
+    for col, value in ((Alarm.severity, f.severity or None), (Alarm.org_id, f.org_id),
+                       (Alarm.station_id, f.station_id)):
+        if value is not None:
+            q = q.where(col == value)
+    if f.since is not None:
+        q = q.where(Alarm.last_seen_at >= f.since)
+    if f.until is not None:
+        q = q.where(Alarm.last_seen_at < f.until)
+    if f.text:
+        q = q.where(contains_text(f.text, Alarm.message_zh, Alarm.message_en))
+    return q
+
+
+def search_alarms(session: Session, actor: Actor, f: AlarmFilter, *, page: int = 1,
+                  per_page: int = PAGE_SIZE) -> Page:
+    """One page of the alarms matching ``f`` (most recently seen first) and how many match in all."""
+    actor.require_roles(Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
+    return page_of(session, _filtered(actor, f), Alarm.last_seen_at.desc(), Alarm.id.desc(), page=page,
+                   per_page=per_page)
+
+
+def alarm_organisations(session: Session, actor: Actor) -> list[tuple[int, str]]:
+    """(id, name) of the organisations that have alarms the actor may see (the organisation filter)."""
+    actor.require_roles(Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
+    q = (select(Organisation.id, Organisation.name_zh).where(Organisation.id.in_(select(Alarm.org_id).distinct()))
+         .order_by(Organisation.name_zh))
+    if not actor.city_wide:
+        q = q.where(Organisation.id == actor.org_id)
+    return [(i, n) for i, n in session.execute(q)]
 
 
 def acknowledge(session: Session, actor: Actor, alarm_id: int) -> Alarm:

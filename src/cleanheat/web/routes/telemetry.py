@@ -42,7 +42,8 @@ from cleanheat.web.deps import (
     require_roles,
 )
 from cleanheat.web.nav import NavItem
-from cleanheat.web.params import EpochMs, Id, Limit
+from cleanheat.web.paging import local_day, pager
+from cleanheat.web.params import EpochMs, Id, Limit, PageNo
 
 log = logging.getLogger("cleanheat.web.telemetry")
 router = APIRouter()
@@ -393,12 +394,30 @@ def station_page(request: Request, db: DbSession, actor: ViewPage, station_id: I
                   actor=actor)
 
 
+#: alarm states a list may filter by (``open``: active or acknowledged)
+ALARM_STATES = ("open", "active", "acknowledged", "cleared")
+
+
 @router.get("/telemetry/alarms", include_in_schema=False)
-def alarms_page(request: Request, db: DbSession, actor: ViewPage, state: str | None = None):
-    rows = alarm_service.list_alarms(db, actor, state=state or None, limit=300)
-    rules = {r.id: r for r in alarm_service.list_rules(db, actor)}
-    return render(request, "telemetry/alarms.html", _common(request) | {"rows": rows, "rules": rules,
-                                                                         "state": state}, actor=actor)
+def alarms_page(request: Request, db: DbSession, actor: ViewPage, page: PageNo = 1, state: str = "",
+                severity: str = "", org: str = "", since: str = "", until: str = "", q: str = ""):
+    """The alarms, most recently seen first: paged, filtered (state, severity, company, days last seen) and
+    searched (message or device code)."""
+    tz = request.app.state.settings.display_timezone
+    org_id = int(org) if org.isdigit() and len(org) <= 18 else None  # "" (all) or an organisation's id
+    f = alarm_service.AlarmFilter(state=state if state in ALARM_STATES else "",
+                                  severity=severity if severity in SEVERITY_LABELS else "", org_id=org_id,
+                                  since=local_day(since, "since", tz), until=local_day(until, "until", tz, 1),
+                                  text=q.strip()[:200])
+    rows = alarm_service.search_alarms(db, actor, f, page=page)
+    query = {"state": f.state, "severity": f.severity, "org": org_id, "since": since, "until": until, "q": f.text}
+    ctx = _common(request) | pager(rows, query, "/telemetry/alarms", "alarm")
+    return render(request, "telemetry/alarms.html", ctx | {
+        "rules": {r.id: r for r in alarm_service.list_rules(db, actor)}, "state": f.state,
+        # the open alarms the live feed sends (telemetry-alarms.js reloads the list when they change)
+        "open_ids": ",".join(sorted(str(a.id) for a in alarm_service.list_alarms(db, actor, open_only=True,
+                                                                                 limit=300))),
+        "orgs": alarm_service.alarm_organisations(db, actor) if actor.city_wide else []}, actor=actor)
 
 
 @router.post("/telemetry/alarms/{alarm_id}/ack", include_in_schema=False, dependencies=[CsrfChecked])
