@@ -218,7 +218,7 @@ def _alarm_json(a) -> dict:
     return {"id": a.id, "state": a.state, "severity": a.severity, "rule_id": a.rule_id, "station_id": a.station_id,
             "building_id": a.building_id, "device_id": a.device_id, "point_id": a.point_id, "value": a.value,
             "message_zh": a.message_zh, "message_en": a.message_en, "raised_at": a.raised_at.isoformat(),
-            "last_seen_at": a.last_seen_at.isoformat(), "occurrences": a.occurrences,
+            "last_seen_at": a.last_seen_at.isoformat(), "occurrences": a.occurrences, "times_raised": a.times_raised,
             "acked_at": a.acked_at.isoformat() if a.acked_at else None, "acked_by": a.acked_by,
             "cleared_at": a.cleared_at.isoformat() if a.cleared_at else None}
 
