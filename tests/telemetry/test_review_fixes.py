@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text, update
 from cleanheat.auth.service import Actor
 from cleanheat.auth.tables import Organisation
 from cleanheat.store.engine import session_scope
-from cleanheat.telemetry import alarms as alarm_service
+from cleanheat.telemetry import alarm_eval, webhooks
 from cleanheat.telemetry.alarms import evaluate_alarms, load_default_rules
 from cleanheat.telemetry.config import TelemetryConfig
 from cleanheat.telemetry.jobs import Jobs
@@ -107,7 +107,7 @@ def test_a_broken_rule_is_skipped_and_the_others_go_on(small_city, monkeypatch):
     def bad_sql(conn, rule, ctx, now):  # a rule whose query fails in the database itself
         return conn.execute(text("SELECT no_such_column FROM telemetry_rollup_1m")).all()
 
-    monkeypatch.setitem(alarm_service._EVAL, "pressure_drop", bad_sql)
+    monkeypatch.setitem(alarm_eval.EVALUATORS, "pressure_drop", bad_sql)
     with session_scope(small_city.session_factory) as s:
         run = evaluate_alarms(s, now + 60_000)
         # a failed statement of a rule does not abort the caller's PostgreSQL transaction (rules read on their own)
@@ -124,7 +124,7 @@ def test_jobs_round_with_a_broken_rule_still_sweeps_and_delivers(small_city):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with session_scope(small_city.session_factory) as s:
-        alarm_service.add_webhook(s, _company(s), f"http://127.0.0.1:{port}/hook", allow_private=True)
+        webhooks.add_webhook(s, _company(s), f"http://127.0.0.1:{port}/hook", allow_private=True)
     now = _now()
     _feed(small_city, {"s_supply_temp_c": [88.0] * 12}, now)
     jobs = Jobs(small_city.engine, TelemetryConfig(webhook_allow_private=True, webhook_timeout_s=1),
@@ -254,7 +254,7 @@ def test_webhook_to_a_public_address_is_accepted_and_private_allowed_by_setting(
 def test_delivery_re_checks_the_address(small_city, webhook_receiver):  # noqa: F811
     with session_scope(small_city.session_factory) as s:
         # added while private addresses were allowed; the setting has been turned off since
-        hook = alarm_service.add_webhook(s, _company(s), webhook_receiver.url, allow_private=True)
+        hook = webhooks.add_webhook(s, _company(s), webhook_receiver.url, allow_private=True)
         load_default_rules(s, Actor.system(), small_city.settings.data_dir)
         rule = s.scalars(select(AlarmRule)).first()
         a = Alarm(rule_id=rule.id, org_id=hook.org_id, dedup_key="k", state="active", severity="major",
@@ -262,9 +262,9 @@ def test_delivery_re_checks_the_address(small_city, webhook_receiver):  # noqa: 
                   occurrences=1)
         s.add(a)
         s.flush()
-        alarm_service._queue_webhooks(s, a, rule, "raised")
+        webhooks.queue_webhooks(s, a, rule, "raised")
     with session_scope(small_city.session_factory) as s, httpx.Client() as http:
-        assert alarm_service.deliver_webhooks(s, http) == 0
+        assert webhooks.deliver_webhooks(s, http) == 0
     with small_city.session_factory() as s:
         d = s.scalars(select(WebhookDelivery)).one()
     assert d.status == "pending" and d.last_error.startswith("refused: host '127.0.0.1'")
@@ -272,7 +272,7 @@ def test_delivery_re_checks_the_address(small_city, webhook_receiver):  # noqa: 
     with session_scope(small_city.session_factory) as s:
         s.execute(update(WebhookDelivery).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
     with session_scope(small_city.session_factory) as s, httpx.Client() as http:
-        assert alarm_service.deliver_webhooks(s, http, allow_private=True) == 1
+        assert webhooks.deliver_webhooks(s, http, allow_private=True) == 1
     assert len(webhook_receiver.posts) == 1
 
 
@@ -291,10 +291,10 @@ def test_delivery_connects_to_the_checked_address(monkeypatch):
         return httpx.Response(204)
 
     with httpx.Client(transport=httpx.MockTransport(handler)) as http:
-        r = alarm_service._post(http, "https://hooks.example.com:8443/a?b=1", b"{}", {}, False)
+        r = webhooks._post(http, "https://hooks.example.com:8443/a?b=1", b"{}", {}, False)
         assert r.status_code == 204
-        with pytest.raises(alarm_service._Refused):
-            alarm_service._post(http, "https://rebind.example.com/a", b"{}", {}, False)
+        with pytest.raises(webhooks._Refused):
+            webhooks._post(http, "https://rebind.example.com/a", b"{}", {}, False)
     assert seen == [("https://93.184.215.14:8443/a?b=1", "hooks.example.com:8443", "hooks.example.com")]
 
 

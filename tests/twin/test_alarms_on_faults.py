@@ -13,6 +13,7 @@ from cleanheat.auth.service import Actor
 from cleanheat.auth.tables import Organisation
 from cleanheat.store.engine import session_scope
 from cleanheat.telemetry import alarms as alarm_service
+from cleanheat.telemetry import webhooks
 from cleanheat.telemetry.config import TelemetryConfig
 from cleanheat.telemetry.jobs import Jobs
 from cleanheat.telemetry.pipeline import IngestPipeline
@@ -37,7 +38,7 @@ def test_faults_raise_and_clear_alarms(settings, engine, session_factory, webhoo
         company = Actor(actor="htjt-op", role="heat_company", org_code="htjt",
                         org_id=s.scalar(select(Organisation.id).where(Organisation.code == "htjt")))
         # the receiver listens on 127.0.0.1: allowed explicitly (CLEANHEAT_TELEMETRY_WEBHOOK_ALLOW_PRIVATE)
-        alarm_service.add_webhook(s, company, webhook_receiver.url, secret="s3cret", allow_private=True)
+        webhooks.add_webhook(s, company, webhook_receiver.url, secret="s3cret", allow_private=True)
     webhook_receiver.fail_next = 1  # the first delivery fails once and is retried
     faults = [Fault("lost_link", "T-S01-B02-H01-T", A + 1 * H, A + 3 * H),
               Fault("stuck", "T-S02-C:s_supply_temp_c", A + 1 * H, A + 6 * H),
@@ -67,7 +68,7 @@ def test_faults_raise_and_clear_alarms(settings, engine, session_factory, webhoo
     run_city(sim, InProcessSink(pipe), A, A + 15 * H, on_step=on_step)
     time.sleep(0.1)  # the retry of the failed delivery is due 50 ms after the failure (wall clock)
     with session_scope(session_factory) as s:
-        alarm_service.deliver_webhooks(s, jobs.http, retry_base_s=0.05, allow_private=True)
+        webhooks.deliver_webhooks(s, jobs.http, retry_base_s=0.05, allow_private=True)
     jobs.http.close()
 
     def when(kind: str, rule: str, device: str) -> float:
@@ -112,4 +113,4 @@ def test_faults_raise_and_clear_alarms(settings, engine, session_factory, webhoo
     assert events.count("raised") == events.count("cleared") == len(rows) and events.count("acknowledged") == 1
     headers, payload = webhook_receiver.posts[-1]
     body = json.dumps(payload, ensure_ascii=False).encode()
-    assert headers["x-cleanheat-signature"] == alarm_service.sign("s3cret", body)
+    assert headers["x-cleanheat-signature"] == webhooks.sign("s3cret", body)

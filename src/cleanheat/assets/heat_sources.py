@@ -20,6 +20,7 @@ from cleanheat.auth.roles import OrgKind, Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
 from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
+from cleanheat.store.paging import PAGE_SIZE, Page, contains_text, page_of
 from cleanheat.timeutil import local_today
 
 WRITE_ROLES = (Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE, Role.ECOLOGY_BUREAU)
@@ -82,6 +83,31 @@ def list_sources(session: Session, actor: Actor, *, admin_unit_code: str | None 
     if limit:
         q = q.limit(limit)
     return list(session.scalars(q))
+
+
+@dataclass(frozen=True)
+class SourceFilter:
+    """Which heat sources a list shows: district/county, status, fuel, and text in the code, name, plant or
+    address."""
+
+    admin_unit_code: str = ""
+    status: str = ""
+    fuel: str = ""
+    text: str = ""
+
+
+def search_sources(session: Session, actor: Actor, f: SourceFilter, *, page: int = 1,
+                   per_page: int = PAGE_SIZE) -> Page:
+    """One page of the heat sources matching ``f`` (by code) and how many match in all (scoped)."""
+    q = _scope(select(HeatSource), actor)
+    for col, value in ((HeatSource.admin_unit_code, f.admin_unit_code), (HeatSource.status, f.status),
+                       (HeatSource.fuel, f.fuel)):
+        if value:
+            q = q.where(col == value)
+    if f.text:
+        q = q.where(contains_text(f.text, HeatSource.code, HeatSource.name_zh, HeatSource.plant_name,
+                                  HeatSource.address))
+    return page_of(session, q, HeatSource.code, page=page, per_page=per_page)
 
 
 def get_source(session: Session, actor: Actor, code: str) -> HeatSource:

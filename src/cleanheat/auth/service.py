@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cleanheat.auth import sessions as session_records
@@ -18,6 +18,7 @@ from cleanheat.auth.roles import ALLOWED_ROLES, CITY_WIDE_ROLES, OrgKind, Role
 from cleanheat.auth.tables import ApiToken, AuditLog, AuthSession, Organisation, User
 from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
 from cleanheat.store.base import utcnow
+from cleanheat.store.paging import PAGE_SIZE, Page, like_pattern, page_of
 
 #: Shown when a user who must change their password tries anything else (pages redirect; the API refuses).
 PASSWORD_CHANGE_REQUIRED = ("请先登录网页修改密码（管理员设置的初始密码或重置密码必须更改） / change your password first: "
@@ -420,19 +421,22 @@ def _audit_query(actor: Actor, f: AuditFilter):
     if f.until is not None:
         q = q.where(AuditLog.at < f.until)
     if f.text:
-        like = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        q = q.where(AuditLog.summary.like(like, escape="\\"))
+        q = q.where(AuditLog.summary.like(like_pattern(f.text), escape="\\"))
     return q
+
+
+def audit_page(session: Session, actor: Actor, f: AuditFilter, *, page: int = 1, per_page: int = PAGE_SIZE
+               ) -> Page:
+    """One page of the audit entries matching ``f`` (newest first) and how many match in all."""
+    actor.require_roles(Role.ADMIN, Role.PROGRAMME_OFFICE)
+    return page_of(session, _audit_query(actor, f), AuditLog.id.desc(), page=page, per_page=per_page)
 
 
 def search_audit(session: Session, actor: Actor, f: AuditFilter, *, page: int = 1, per_page: int = 50
                  ) -> tuple[list[AuditLog], int]:
     """One page of the audit entries matching ``f`` (newest first) and how many match in all."""
-    actor.require_roles(Role.ADMIN, Role.PROGRAMME_OFFICE)
-    q = _audit_query(actor, f)
-    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.scalars(q.order_by(AuditLog.id.desc()).offset((page - 1) * per_page).limit(per_page))
-    return list(rows), total
+    p = audit_page(session, actor, f, page=page, per_page=per_page)
+    return p.rows, p.total
 
 
 def audit_choices(session: Session, actor: Actor) -> dict[str, list[str]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -25,6 +25,7 @@ from cleanheat.programme.plan_store import get_plan_row
 from cleanheat.programme.reports_io import ParsedReport, PreviousFigures, Reporter
 from cleanheat.programme.tables import Report, ReportArea, ReportTask
 from cleanheat.store.base import utcnow
+from cleanheat.store.paging import PAGE_SIZE, Page, contains_text, page_of
 
 SUBMIT_ROLES = (Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
 REVIEW_ROLES = (Role.PROGRAMME_OFFICE,)
@@ -168,6 +169,40 @@ def list_reports(session: Session, actor: Actor, *, period: str | None = None, o
     if status:
         q = q.where(Report.status == status)
     return list(session.scalars(q.limit(limit)))
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """Which quarterly reports a list shows: period, status, reporting unit (organisation code), submitted within
+    [since, until) (UTC) and text in the unit's name or code, the submitter or the review comment."""
+
+    period: str = ""
+    status: str = ""
+    org_code: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str = ""
+
+
+def search_reports(session: Session, actor: Actor, f: ReportFilter, *, page: int = 1,
+                   per_page: int = PAGE_SIZE) -> Page:
+    """One page of the reports matching ``f`` (newest period first, then unit and version) and the count."""
+    q = _scoped_reports(actor)
+    for col, value in ((Report.period, f.period), (Report.status, f.status)):
+        if value:
+            q = q.where(col == value)
+    if f.org_code:
+        q = q.where(Report.org_id.in_(select(Organisation.id).where(Organisation.code == f.org_code)))
+    if f.since is not None:
+        q = q.where(Report.submitted_at >= f.since)
+    if f.until is not None:
+        q = q.where(Report.submitted_at < f.until)
+    if f.text:
+        units = select(Organisation.id).where(contains_text(f.text, Organisation.name_zh, Organisation.name_en,
+                                                               Organisation.code))
+        q = q.where(Report.org_id.in_(units) | contains_text(f.text, Report.submitted_by, Report.review_comment))
+    return page_of(session, q, Report.period.desc(), Report.org_id, Report.version.desc(), page=page,
+                   per_page=per_page)
 
 
 def get_report(session: Session, actor: Actor, report_id: int) -> Report:

@@ -17,12 +17,14 @@ import httpx
 from sqlalchemy import Engine, func, select
 
 from cleanheat.store.engine import make_sessionmaker, session_scope
-from cleanheat.telemetry.alarms import AlarmRun, deliver_webhooks, evaluate_alarms, point_context
+from cleanheat.telemetry.alarm_eval import point_context
+from cleanheat.telemetry.alarms import AlarmRun, evaluate_alarms
 from cleanheat.telemetry.availability import Transition, sweep_availability
 from cleanheat.telemetry.config import TelemetryConfig
 from cleanheat.telemetry.rollups import RollupStats, apply_retention, process_all_dirty
 from cleanheat.telemetry.season import Season, read_season
 from cleanheat.telemetry.tables import Latest
+from cleanheat.telemetry.webhooks import deliver_webhooks
 
 log = logging.getLogger("cleanheat.telemetry.jobs")
 
@@ -63,8 +65,12 @@ class Jobs:
         self._ctx = None
         self._ctx_at = 0.0
         self._retention_at = 0.0
+        #: data time of the first round: availability alarms wait their start-up grace after it
+        self.started_ms: int | None = None
 
     def run(self, now_ms: int) -> JobsResult:
+        if self.started_ms is None:
+            self.started_ms = now_ms
         rollups = process_all_dirty(self.engine, day_offset_h=self.config.day_offset_h)
         res = JobsResult(now_ms, rollups)
         # each step in its own transaction: a failure of one (logged) does not undo or skip the others
@@ -79,7 +85,8 @@ class Jobs:
             with session_scope(self.sessions) as session:
                 if self._ctx is None or time.monotonic() - self._ctx_at > 30:
                     self._ctx, self._ctx_at = point_context(session), time.monotonic()
-                res.alarms = evaluate_alarms(session, now_ms, season=self.season, ctx=self._ctx)
+                res.alarms = evaluate_alarms(session, now_ms, season=self.season, ctx=self._ctx,
+                                             started_ms=self.started_ms)
         except Exception:
             log.exception("alarm evaluation failed")
         with session_scope(self.sessions) as session:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cleanheat.store.base import Base, UTCDateTime, utcnow
@@ -221,7 +221,11 @@ class Alarm(Base):
     #: data time when the condition was first seen / last seen / cleared
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: evaluations that found the condition
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    #: how often the alarm was raised: one that comes back soon after it cleared (the rule's ``group_within_s``)
+    #: is re-opened, not raised as a new row
+    times_raised: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     acked_by: Mapped[str] = mapped_column(String(64), default="")
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

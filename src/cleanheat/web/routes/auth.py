@@ -28,6 +28,7 @@ from cleanheat.web.deps import (
     require_roles,
 )
 from cleanheat.web.nav import NavItem
+from cleanheat.web.paging import local_day, pager
 from cleanheat.web.params import Id, Limit, PageNo
 
 router = APIRouter()
@@ -193,26 +194,11 @@ AUDIT_PAGE_SIZE = 50
 def _audit_filter(request: Request, actor_name: str, entity: str, entity_id: str, action: str, since: str,
                   until: str, text: str) -> auth_service.AuditFilter:
     """The filter from the query (dates are local days, ``until`` inclusive)."""
-    from datetime import date, timedelta
-    from zoneinfo import ZoneInfo
-
-    from cleanheat.errors import InputError, InputIssue
-
-    tz = ZoneInfo(request.app.state.settings.display_timezone)
-
-    def day(text_: str, name: str, add: int = 0) -> datetime | None:
-        if not text_:
-            return None
-        try:
-            d = date.fromisoformat(text_) + timedelta(days=add)
-        except ValueError:
-            raise InputError("bad date", [InputIssue(f"日期应为 YYYY-MM-DD：{text_[:20]}", field=name,
-                                                     message_en=f"dates are YYYY-MM-DD: {text_[:20]}")]) from None
-        return datetime(d.year, d.month, d.day, tzinfo=tz)
-
+    tz = request.app.state.settings.display_timezone
     return auth_service.AuditFilter(actor=actor_name.strip()[:100], entity=entity.strip()[:64],
                                     entity_id=entity_id.strip()[:64], action=action.strip()[:64],
-                                    since=day(since, "since"), until=day(until, "until", 1), text=text.strip()[:200])
+                                    since=local_day(since, "since", tz), until=local_day(until, "until", tz, 1),
+                                    text=text.strip()[:200])
 
 
 @router.get("/admin/audit", include_in_schema=False)
@@ -220,18 +206,12 @@ def audit_page(request: Request, db: DbSession, actor: AuditReader, page: PageNo
                entity: str = "", entity_id: str = "", action: str = "", since: str = "", until: str = "",
                q: str = ""):
     """The audit log: who did what to which object and what changed; filtered and paged (newest first)."""
-    from urllib.parse import urlencode
-
     f = _audit_filter(request, who, entity, entity_id, action, since, until, q)
-    rows, total = auth_service.search_audit(db, actor, f, page=page, per_page=AUDIT_PAGE_SIZE)
-    query = {k: v for k, v in {"who": who, "entity": entity, "entity_id": entity_id, "action": action,
-                               "since": since, "until": until, "q": q}.items() if v}
-    pages = max(1, -(-total // AUDIT_PAGE_SIZE))
-    return render(request, "audit.html", {
-        "rows": rows, "total": total, "page": page, "pages": pages, "query": query,
-        "qs": lambda **kw: urlencode(query | {k: v for k, v in kw.items()}),
-        "choices": auth_service.audit_choices(db, actor), "first": (page - 1) * AUDIT_PAGE_SIZE + 1,
-    }, actor=actor)
+    rows = auth_service.audit_page(db, actor, f, page=page, per_page=AUDIT_PAGE_SIZE)
+    query = {"who": who, "entity": entity, "entity_id": entity_id, "action": action, "since": since,
+             "until": until, "q": q}
+    return render(request, "audit.html", pager(rows, query, "/admin/audit", "audit") | {
+        "choices": auth_service.audit_choices(db, actor)}, actor=actor)
 
 
 @router.get("/admin/audit.xlsx", include_in_schema=False)

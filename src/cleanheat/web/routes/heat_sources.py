@@ -21,6 +21,7 @@ from cleanheat.programme.plan_store import load_plan
 from cleanheat.timeutil import local_today
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles
 from cleanheat.web.nav import NavItem
+from cleanheat.web.paging import pager
 from cleanheat.web.params import Limit, PageNo
 
 router = APIRouter()
@@ -35,21 +36,21 @@ VOCAB = {"kinds": SOURCE_KINDS, "fuels": FUELS, "classes": EMISSION_CLASSES, "ev
 
 
 @router.get("/assets/sources", include_in_schema=False)
-def sources_page(request: Request, db: DbSession, actor: Viewer, unit: str | None = None, status: str | None = None,
-                 fuel: str | None = None, page: PageNo = 1):
+def sources_page(request: Request, db: DbSession, actor: Viewer, unit: str = "", status: str = "", fuel: str = "",
+                 q: str = "", page: PageNo = 1):
+    """The registry: paged, filtered (district/county, status, fuel) and searched (code, name, plant, address)."""
     plan = load_plan(db)
-    rows = hs.list_sources(db, actor, admin_unit_code=unit or None, status=status or None, fuel=fuel or None)
-    per_page = 100
-    total = len(rows)
+    f = hs.SourceFilter(admin_unit_code=unit.strip()[:64], status=status.strip()[:32], fuel=fuel.strip()[:32],
+                        text=q.strip()[:200])
+    rows = hs.search_sources(db, actor, f, page=page)
     summary = hs.summary(db, actor)
     by_status: dict[str, int] = {}
     for key, v in summary.items():
         st = key.split("/")[0]
         by_status[st] = by_status.get(st, 0) + v["count"]
-    return render(request, "heat_sources/list.html", {
-        "plan": plan, "rows": rows[(page - 1) * per_page: page * per_page], "total": total, "page": page,
-        "pages": max(1, (total + per_page - 1) // per_page), "by_status": by_status, "vocab": VOCAB,
-        "filters": {"unit": unit or "", "status": status or "", "fuel": fuel or ""},
+    query = {"unit": f.admin_unit_code, "status": f.status, "fuel": f.fuel, "q": f.text}
+    return render(request, "heat_sources/list.html", pager(rows, query, "/assets/sources", "sources") | {
+        "plan": plan, "by_status": by_status, "vocab": VOCAB, "filters": query,
         "can_write": actor.role in (*hs.WRITE_ROLES, Role.ADMIN), "warnings": hs.warnings(db, actor),
     }, actor=actor)
 

@@ -25,7 +25,8 @@ from cleanheat.programme.reports_io import parse_report, write_template
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, language, render, require_roles
 from cleanheat.web.i18n import BASELINE_FACT_EN, STATUS_LABELS
 from cleanheat.web.nav import NavItem
-from cleanheat.web.params import Id
+from cleanheat.web.paging import local_day, pager
+from cleanheat.web.params import Id, PageNo
 
 router = APIRouter()
 
@@ -200,18 +201,27 @@ def tasks_page(request: Request, db: DbSession, settings: AppSettings, actor: Vi
 
 # --- reports: pages ----------------------------------------------------------------------------------------
 
+#: report statuses a list may filter by
+REPORT_STATUSES = ("submitted", "accepted", "returned", "superseded")
+
+
 @router.get("/programme/reports", include_in_schema=False)
-def reports_page(request: Request, db: DbSession, actor: Submitter, period: str | None = None,
-                 status: str | None = None):
+def reports_page(request: Request, db: DbSession, actor: Submitter, page: PageNo = 1, period: str = "",
+                 status: str = "", unit: str = "", since: str = "", until: str = "", q: str = ""):
+    """Download, upload, and the reports: paged, filtered (period, status, unit, days submitted) and searched."""
     plan = load_plan(db)
-    reports = service.list_reports(db, actor, period=period or None, status=status or None)
-    reporters = service.visible_reporters(db, actor, plan)
-    orgs = {r.org_code: r for r in reporters}
-    names = org_names(db, actor)
-    return render(request, "programme/reports.html", {
-        "plan": plan, "reports": reports, "reporters": reporters, "orgs": orgs, "names": names,
-        "periods": plan.periods(), "default_period": str(_latest_period(plan)), "filter_period": period or "",
-        "filter_status": status or "", "can_review": actor.role in (Role.PROGRAMME_OFFICE, Role.ADMIN),
+    tz = request.app.state.settings.display_timezone
+    f = service.ReportFilter(period=period.strip()[:8], status=status if status in REPORT_STATUSES else "",
+                             org_code=unit.strip()[:64], since=local_day(since, "since", tz),
+                             until=local_day(until, "until", tz, 1), text=q.strip()[:200])
+    reports = service.search_reports(db, actor, f, page=page)
+    query = {"period": f.period, "status": f.status, "unit": f.org_code, "since": since, "until": until,
+             "q": f.text}
+    return render(request, "programme/reports.html", pager(reports, query, "/programme/reports", "reports") | {
+        "plan": plan, "reports": reports.rows, "reporters": service.visible_reporters(db, actor, plan),
+        "names": org_names(db, actor), "periods": plan.periods(), "default_period": str(_latest_period(plan)),
+        "filter_period": f.period, "filter_status": f.status,
+        "can_review": actor.role in (Role.PROGRAMME_OFFICE, Role.ADMIN),
     }, actor=actor)
 
 

@@ -23,7 +23,7 @@ from cleanheat.climate import read_climate
 from cleanheat.errors import ConflictError, InputError
 from cleanheat.store.engine import session_scope
 from cleanheat.telemetry import alarms as alarm_service
-from cleanheat.telemetry import service
+from cleanheat.telemetry import service, webhooks
 from cleanheat.telemetry.config import TelemetryConfig
 from cleanheat.telemetry.files import backfill, read_readings_file
 from cleanheat.telemetry.pipeline import Inbound, IngestPipeline
@@ -42,7 +42,8 @@ from cleanheat.web.deps import (
     require_roles,
 )
 from cleanheat.web.nav import NavItem
-from cleanheat.web.params import EpochMs, Id, Limit
+from cleanheat.web.paging import local_day, pager
+from cleanheat.web.params import EpochMs, Id, Limit, PageNo
 
 log = logging.getLogger("cleanheat.web.telemetry")
 router = APIRouter()
@@ -217,7 +218,7 @@ def _alarm_json(a) -> dict:
     return {"id": a.id, "state": a.state, "severity": a.severity, "rule_id": a.rule_id, "station_id": a.station_id,
             "building_id": a.building_id, "device_id": a.device_id, "point_id": a.point_id, "value": a.value,
             "message_zh": a.message_zh, "message_en": a.message_en, "raised_at": a.raised_at.isoformat(),
-            "last_seen_at": a.last_seen_at.isoformat(), "occurrences": a.occurrences,
+            "last_seen_at": a.last_seen_at.isoformat(), "occurrences": a.occurrences, "times_raised": a.times_raised,
             "acked_at": a.acked_at.isoformat() if a.acked_at else None, "acked_by": a.acked_by,
             "cleared_at": a.cleared_at.isoformat() if a.cleared_at else None}
 
@@ -264,7 +265,7 @@ class WebhookIn(BaseModel):
 
 @router.post("/api/telemetry/webhooks", tags=["telemetry"], status_code=201, dependencies=[CsrfChecked])
 def webhook_api(request: Request, db: DbSession, actor: CompanyApi, body: WebhookIn):
-    hook = alarm_service.add_webhook(db, actor, body.url, body.secret,
+    hook = webhooks.add_webhook(db, actor, body.url, body.secret,
                                      allow_private=_config(request).webhook_allow_private)
     return {"id": hook.id, "url": hook.url}
 
@@ -393,12 +394,30 @@ def station_page(request: Request, db: DbSession, actor: ViewPage, station_id: I
                   actor=actor)
 
 
+#: alarm states a list may filter by (``open``: active or acknowledged)
+ALARM_STATES = ("open", "active", "acknowledged", "cleared")
+
+
 @router.get("/telemetry/alarms", include_in_schema=False)
-def alarms_page(request: Request, db: DbSession, actor: ViewPage, state: str | None = None):
-    rows = alarm_service.list_alarms(db, actor, state=state or None, limit=300)
-    rules = {r.id: r for r in alarm_service.list_rules(db, actor)}
-    return render(request, "telemetry/alarms.html", _common(request) | {"rows": rows, "rules": rules,
-                                                                         "state": state}, actor=actor)
+def alarms_page(request: Request, db: DbSession, actor: ViewPage, page: PageNo = 1, state: str = "",
+                severity: str = "", org: str = "", since: str = "", until: str = "", q: str = ""):
+    """The alarms, most recently seen first: paged, filtered (state, severity, company, days last seen) and
+    searched (message or device code)."""
+    tz = request.app.state.settings.display_timezone
+    org_id = int(org) if org.isdigit() and len(org) <= 18 else None  # "" (all) or an organisation's id
+    f = alarm_service.AlarmFilter(state=state if state in ALARM_STATES else "",
+                                  severity=severity if severity in SEVERITY_LABELS else "", org_id=org_id,
+                                  since=local_day(since, "since", tz), until=local_day(until, "until", tz, 1),
+                                  text=q.strip()[:200])
+    rows = alarm_service.search_alarms(db, actor, f, page=page)
+    query = {"state": f.state, "severity": f.severity, "org": org_id, "since": since, "until": until, "q": f.text}
+    ctx = _common(request) | pager(rows, query, "/telemetry/alarms", "alarm")
+    return render(request, "telemetry/alarms.html", ctx | {
+        "rules": {r.id: r for r in alarm_service.list_rules(db, actor)}, "state": f.state,
+        # the open alarms the live feed sends (telemetry-alarms.js reloads the list when they change)
+        "open_ids": ",".join(sorted(str(a.id) for a in alarm_service.list_alarms(db, actor, open_only=True,
+                                                                                 limit=300))),
+        "orgs": alarm_service.alarm_organisations(db, actor) if actor.city_wide else []}, actor=actor)
 
 
 @router.post("/telemetry/alarms/{alarm_id}/ack", include_in_schema=False, dependencies=[CsrfChecked])

@@ -1,16 +1,15 @@
-// Alarms page: when the set of open alarms changes, reload the table in place.
+// Alarms page: when the set of open alarms changes, reload this page's list (table and pager) in place.
 (function () {
   "use strict";
-  const shown = () => new Set([...document.querySelectorAll("tr[data-alarm]")].filter(r => r.dataset.state !== "cleared").map(r => r.dataset.alarm));
   window.cleanheatLive("alarms", async (snap) => {
-    const open = new Set(snap.alarms.map(a => String(a.id)));
-    const now = shown();
-    const same = open.size === now.size && [...open].every(id => now.has(id));
-    if (same) return;
-    // the server-rendered (escaped) table of this page, parsed without running anything in it
+    const open = snap.alarms.map(a => String(a.id)).sort().join(",");
+    const list = document.getElementById("alarm-list");
+    if (!list || open === list.dataset.open) return;
+    // the server-rendered (escaped) list of this page (same filters and page), parsed without running anything
     const html = await (await fetch(window.location.href)).text();
-    const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("alarm-table");
-    document.getElementById("alarm-table").replaceWith(fresh);
+    const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("alarm-list");
+    if (!fresh) return;
+    list.replaceWith(fresh);
     window.htmx.process(fresh);
   });
 })();
