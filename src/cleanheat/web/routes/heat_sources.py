@@ -76,14 +76,14 @@ async def import_page(request: Request, db: DbSession, settings: AppSettings, ac
 
 
 @router.get("/assets/sources/{code}", include_in_schema=False)
-def source_page(request: Request, code: str, db: DbSession, actor: Viewer):
+def source_page(request: Request, code: str, db: DbSession, actor: Viewer, settings: AppSettings):
     src = hs.get_source(db, actor, code)
     from cleanheat.auth.tables import Organisation
 
     owner = db.get(Organisation, src.org_id)
     return render(request, "heat_sources/detail.html", {
         "s": src, "owner": owner, "vocab": VOCAB, "today": local_today().isoformat(),
-        "warnings": source_warnings(src),
+        "warnings": source_warnings(src), "mw_per_t_h": hs.mw_per_t_h(settings.city_dir),
         "can_write": actor.role in (Role.PROGRAMME_OFFICE, Role.ECOLOGY_BUREAU, Role.ADMIN)
         or (actor.role == Role.HEAT_COMPANY and src.org_id == actor.org_id),
     }, actor=actor)
