@@ -20,6 +20,7 @@ registered heat source that burns or supplies something the programme classifies
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field, replace
@@ -65,6 +66,17 @@ TECHNOLOGY_OF_FUEL = {"biomass": "biomass", "gas": "gas", "natural_gas": "gas", 
 
 
 def read_season(climate_yaml: Path) -> SeasonDates:
+    """The heating season of ``climate.yaml`` (read again when the file changes)."""
+    try:
+        st = climate_yaml.stat()
+        version = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        version = None
+    return _read_season(climate_yaml, version)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_season(climate_yaml: Path, _version: tuple | None) -> SeasonDates:
     return read_heating_season(climate_yaml.parent)
 
 
@@ -108,6 +120,16 @@ def as_days(windows: list[tuple[datetime, datetime]]) -> list[tuple[date, date]]
     """[start, end) datetimes -> (first day, last day inclusive) in Beijing time (for display)."""
     return [(lo.astimezone(CHINA_TZ).date(), (hi - timedelta(microseconds=1)).astimezone(CHINA_TZ).date())
             for lo, hi in windows]
+
+
+def period_cuts(periods: list[Period], *, settings: Settings | None = None, now: datetime | None = None
+                ) -> dict[Period, tuple[tuple[datetime, datetime], ...]]:
+    """The [start, end) windows each period's evidence covers at ``now`` (they grow by the hour while the
+    period runs): part of the key of the programme's prepared figures."""
+    settings = settings or Settings()
+    season = read_season(settings.city_dir / "climate.yaml")
+    now = now or utcnow()
+    return {p: tuple(clipped_windows(period_days(season, p), now)) for p in periods}
 
 
 def period_windows(periods: list[Period], *, settings: Settings | None = None, now: datetime | None = None
