@@ -97,25 +97,51 @@ def test_a_registry_event_changes_the_next_evaluation(world):
     assert evidence(evaluate(world), "T-CHP1") == "not_required"
 
 
+def clean_hours(point_id: int, windows) -> list[dict]:
+    """Every hour of the windows valid and within the limits."""
+    rows = []
+    for lo, hi in windows:
+        t = lo.astimezone(UTC)
+        while t < hi:
+            rows += [{"point_id": point_id, "ts": t, "pollutant": p, "conc_mg_m3": z, "o2_pct": 9.0,
+                      "conc_zs_mg_m3": z, "device_zs_mg_m3": None, "limit_mg_m3": lim, "ref_o2_pct": 9.0,
+                      "limit_set": "x", "valid": True, "exceeded": False, "valid_minutes": 60,
+                      "minutes_received": 60, "flag": "N", "basis": "minutes", "reason": "", "computed_at": t}
+                     for p, z, lim in (("a34013", 3.0, 10.0), ("a21026", 20.0, 35.0), ("a21002", 30.0, 50.0))]
+            t += timedelta(hours=1)
+    return rows
+
+
 def test_new_monitoring_data_change_the_next_evaluation(world):
     accept(world, submit(world, "nangang", "2021Q4", {("urban", "coal_boiler_ultralow"): 1_200_000.0}))
     before = evaluate(world)
     assert evaluate(world) is before and evidence(before, "T-BLR1") == "insufficient_data"
     assert before.rates["urban"].verified == 0.0
-    rows, pid = [], world.points["T-BLR1"]
-    for lo, hi in WINDOWS_2021:  # every hour of 2021's heating days valid and within the limits
-        t = lo.astimezone(UTC)
-        while t < hi:
-            rows += [{"point_id": pid, "ts": t, "pollutant": p, "conc_mg_m3": z, "o2_pct": 9.0, "conc_zs_mg_m3": z,
-                      "device_zs_mg_m3": None, "limit_mg_m3": lim, "ref_o2_pct": 9.0, "limit_set": "x",
-                      "valid": True, "exceeded": False, "valid_minutes": 60, "minutes_received": 60, "flag": "N",
-                      "basis": "minutes", "reason": "", "computed_at": t}
-                     for p, z, lim in (("a34013", 3.0, 10.0), ("a21026", 20.0, 35.0), ("a21002", 30.0, 50.0))]
-            t += timedelta(hours=1)
-    with world.session() as s:
-        store_hours(s, rows)
+    with world.session() as s:  # the heating days of 2021
+        store_hours(s, clean_hours(world.points["T-BLR1"], WINDOWS_2021))
     after = evaluate(world)
     assert evidence(after, "T-BLR1") == "compliant" and after.rates["urban"].verified == 1.0
+
+
+def test_monitoring_data_of_other_days_leave_the_figures_prepared(world):
+    """A live feed writes today's daily values every minute: the evaluation of a past year is not computed
+    again for them (only days inside its evidence windows count)."""
+    accept(world, submit(world, "nangang", "2021Q4", {("urban", "coal_boiler_ultralow"): 1_200_000.0}))
+
+    def quarters():
+        with world.session() as s:
+            return service._quarterly_evaluations(s, load_plan(s), Period(2021, 4), world.settings)
+
+    before, q_before = evaluate(world), quarters()
+    with world.session() as s:  # a day of 2023, long after the programme
+        store_hours(s, clean_hours(world.points["T-BLR1"], [(datetime(2023, 1, 5, tzinfo=CHINA_TZ),
+                                                               datetime(2023, 1, 6, tzinfo=CHINA_TZ))]))
+    assert evaluate(world) is before and quarters()[-1][1] is q_before[-1][1]
+    with world.session() as s:  # one day inside 2021's heating days: computed again
+        store_hours(s, clean_hours(world.points["T-BLR1"], [(datetime(2021, 2, 1, tzinfo=CHINA_TZ),
+                                                               datetime(2021, 2, 2, tzinfo=CHINA_TZ))]))
+    after = evaluate(world)
+    assert after is not before and evidence(after, "T-BLR1") == "insufficient_data"  # 24 h of 4392: too few
 
 
 def test_the_plan_is_read_again_after_it_is_saved(world):

@@ -288,11 +288,27 @@ class _VerdictCache:
 _CACHE = _VerdictCache()
 
 
-def inputs_fingerprint(session: Session, settings: Settings) -> tuple:
-    """What the verdicts depend on, read cheaply: the newest daily value (every writer of ``emissions_days`` sets
-    ``computed_at``; indexed), the monitoring points, the registry (sources and their dated events), the rule
-    files, and the database (two databases never share a stamp)."""
-    days = session.scalar(select(func.max(DayValue.computed_at)))
+def newest_day_value(session: Session) -> datetime | None:
+    """When the newest daily value was written (every writer of ``emissions_days`` sets ``computed_at``;
+    indexed)."""
+    return session.scalar(select(func.max(DayValue.computed_at)))
+
+
+def days_written_since(session: Session, since: datetime | None) -> tuple[date, date] | None:
+    """The first and last day of the daily values written after ``since`` (None: none was). Reads only those
+    rows (the ``computed_at`` index): whether new monitoring data touch the days an evaluation covered."""
+    q = select(func.min(DayValue.day), func.max(DayValue.day)).where(DayValue.computed_at.is_not(None))
+    if since is not None:
+        q = q.where(DayValue.computed_at > since)
+    first, last = session.execute(q).one()
+    return None if first is None else (first, last)
+
+
+def inputs_fingerprint(session: Session, settings: Settings, *, days: bool = True) -> tuple:
+    """What the verdicts depend on, read cheaply: the newest daily value (left out with ``days=False``, for a
+    caller that checks the days it covered with :func:`days_written_since`), the monitoring points, the registry
+    (sources and their dated events), the rule files, and the database (two databases never share a stamp)."""
+    days = newest_day_value(session) if days else None
     pts = session.execute(select(func.count(), func.max(MonitoringPoint.id), func.sum(MonitoringPoint.source_id),
                                  func.sum(case((MonitoringPoint.active, 1), else_=0)))).one()
     srcs = session.execute(select(func.count(), func.max(HeatSource.updated_at), func.max(HeatSource.id))).one()

@@ -71,15 +71,17 @@ class FiguresCache:
             while len(self._data) > self.size:
                 self._data.popitem(last=False)
 
-    def get_or_compute(self, key: tuple, compute: Callable[[], Any]) -> Any:
+    def get_or_compute(self, key: tuple, compute: Callable[[], Any],
+                       fresh: Callable[[Any], bool] = lambda _value: True) -> Any:
+        """The value of ``key``, computed when there is none or ``fresh(value)`` says it is out of date."""
         value = self.get(key)
-        if value is not None:
+        if value is not None and fresh(value):
             return value
         with self._lock:
             gate = self._pending.setdefault(key, threading.Lock())
         with gate:
             value = self.get(key)
-            if value is None:
+            if value is None or not fresh(value):
                 value = compute()
                 self.put(key, value)
         with self._lock:

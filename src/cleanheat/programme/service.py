@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -398,7 +398,8 @@ def evidence_windows(period: Period, settings: Settings | None = None) -> list:
 def _figures_key(session: Session, plan: PlanData, settings: Settings, periods: list[Period],
                  with_verification: bool = True) -> tuple[tuple, dict]:
     """What evaluations of ``periods`` depend on (the plan, reports, registry, rule files and, with verification,
-    the monitoring inputs and each period's evidence windows at this hour), and each period's windows."""
+    the monitoring inputs and each period's evidence windows at this hour), and each period's windows. The
+    monitoring data are not in the key: :func:`_prepared` checks the days they were written for."""
     memo = prepared.memo(session)
     link = _link() if with_verification else None
     if "inputs" not in memo:
@@ -406,7 +407,7 @@ def _figures_key(session: Session, plan: PlanData, settings: Settings, periods: 
     key = (str(settings.city_dir), str(settings.data_dir), link is not None)
     if key not in memo:
         memo[key] = (memo["inputs"], prepared.file_stamp(settings.city_dir / "conversions.yaml"),
-                     link.inputs_fingerprint(session, settings) if link else None)
+                     link.inputs_fingerprint(session, settings, days=False) if link else None)
     stamp = (prepared.PlanKey(plan), *memo[key])
     return stamp, (link.period_cuts(periods, settings=settings) if link else {p: None for p in periods})
 
@@ -429,7 +430,7 @@ def _quarterly_evaluations(session: Session, plan: PlanData, upto: Period, setti
                                              verdicts=verdicts[p])) for p in periods)
 
     key = ("quarters", stamp, upto, tuple(cuts[p] for p in periods))
-    return list(_FIGURES.get_or_compute(key, compute))
+    return list(_prepared(session, key, [cuts[p] for p in periods], compute))
 
 
 def _evaluation(session: Session, plan: PlanData, period: Period, with_verification: bool, settings: Settings
@@ -446,7 +447,35 @@ def _evaluation(session: Session, plan: PlanData, period: Period, with_verificat
             windows=evidence_windows(period, settings) if with_verification else (),
         )
 
-    return _FIGURES.get_or_compute(("evaluation", stamp, period, cuts[period], with_verification), compute)
+    return _prepared(session, ("evaluation", stamp, period, cuts[period], with_verification), [cuts[period]], compute)
+
+
+def _prepared(session: Session, key: tuple, cuts: list, compute):
+    """The prepared value of ``key`` (computed when missing), recomputed when daily monitoring values were
+    written since it was computed for a day its evidence windows (``cuts``) cover: new data of today leave the
+    figures of past periods as they are, so a live feed does not make every page compute them again. (Day
+    values are stamped with the time they were written: a writer's transaction that commits after a later
+    one's would go unseen; the daily values have one writer at a time, the rollup.)"""
+    link = _link()
+    windows = [w for ws in cuts if ws for w in ws]
+    if link is None or not windows:
+        return _FIGURES.get_or_compute(key, lambda: (None, compute()))[1]
+    first = min(lo for lo, _ in windows).date() - timedelta(days=1)  # UTC dates ± 1 day: any local day inside
+    last = max(hi for _, hi in windows).date() + timedelta(days=1)
+    memo = prepared.memo(session)
+
+    def fresh(entry: tuple) -> bool:
+        if ("days", entry[0]) not in memo:
+            memo[("days", entry[0])] = link.days_written_since(session, entry[0])
+        changed = memo[("days", entry[0])]
+        return changed is None or changed[1] < first or changed[0] > last
+
+    def compute_entry() -> tuple:
+        if "newest_day" not in memo:
+            memo["newest_day"] = link.newest_day_value(session)
+        return memo["newest_day"], compute()  # the newest value is read before the figures
+
+    return _FIGURES.get_or_compute(key, compute_entry, fresh)[1]
 
 
 def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, period: Period | None = None,
