@@ -246,15 +246,13 @@ def source_verdicts_for_periods(session: Session, plan: PlanData, periods: list[
         plan_windows[period] = (clipped_windows(days, now), days[-1][1] if days else period.end_date())
     cacheable = threshold is None and rules is None
     stamp = inputs_fingerprint(session, settings) if cacheable else None
+    hits = {p: _CACHE.get((stamp, tuple(w), last)) for p, (w, last) in plan_windows.items()} if cacheable else {}
+    missing = {p: v for p, v in plan_windows.items() if hits.get(p) is None}
+    out = _compute(session, settings, missing, threshold, rules) if missing else {}
     if cacheable:
-        hits = {p: _CACHE.get((stamp, tuple(w), last)) for p, (w, last) in plan_windows.items()}
-        if all(v is not None for v in hits.values()):
-            return {p: list(v) for p, v in hits.items()}
-    out = _compute(session, settings, plan_windows, threshold, rules)
-    if cacheable:
-        for p, (w, last) in plan_windows.items():
+        for p, (w, last) in missing.items():
             _CACHE.put((stamp, tuple(w), last), tuple(out[p]))
-    return out
+    return {p: list(hits[p]) if p not in missing else out[p] for p in plan_windows}
 
 
 class _VerdictCache:

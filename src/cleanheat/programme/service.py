@@ -22,7 +22,7 @@ from cleanheat.errors import InputError, InputIssue, NotFoundError, PermissionDe
 from cleanheat.programme import indicators, prepared
 from cleanheat.programme.errors import ReportConflictError, ReportImportError
 from cleanheat.programme.model import AREA_TYPES, Period, PlanData, SourceVerdict
-from cleanheat.programme.plan_store import get_plan_row
+from cleanheat.programme.plan_store import get_plan_row, load_plan
 from cleanheat.programme.reports_io import ParsedReport, PreviousFigures, Reporter
 from cleanheat.programme.tables import Report, ReportArea, ReportTask
 from cleanheat.store.base import utcnow
@@ -552,6 +552,30 @@ def unit_series(session: Session, actor: Actor, plan: PlanData, unit_code: str, 
         u = next(x for x in ev.units if x.code == unit_code)
         out.append({"period": str(p)} | {k: (r.actual, r.target, r.verified) for k, r in u.rates.items()})
     return out
+
+
+def latest_period(plan: PlanData, today: date | None = None) -> Period:
+    """The newest programme quarter that has ended (the programme's last quarter after it): what the overview
+    shows by default."""
+    from cleanheat.timeutil import local_today
+
+    today = today or local_today()
+    p = Period(min(today.year, plan.end_year), 4)
+    while p.end_date() > today and p > Period(plan.start_year, 1):
+        p = p.previous()
+    return p
+
+
+def prepare_figures(session: Session, settings: Settings) -> Period:
+    """Prepare what the landing pages of the office and the administrator show (the latest ended quarter's
+    evaluation and trend), so that after a change no request waits for them. Cheap when nothing changed (the
+    stamps only). Runs in the background of every web process (its figures are kept per process)."""
+    plan = load_plan(session)
+    period = latest_period(plan)
+    actor = Actor.system("prepare")
+    trend(session, actor, plan, period, settings)
+    evaluate(session, actor, plan, year=period.year, period=period, settings=settings)
+    return period
 
 
 def evaluation_to_dict(ev: indicators.Evaluation) -> dict:
