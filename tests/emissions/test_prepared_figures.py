@@ -154,3 +154,14 @@ def test_the_plan_is_read_again_after_it_is_saved(world):
     with world.session() as s:
         again = load_plan(s)
     assert again is not plan and again.title_en == "Harbin, revised" and again.units == plan.units
+
+
+def test_a_write_in_the_same_transaction_is_seen(world):
+    """The stamps are read once per transaction until its own next write: a report accepted in the same session
+    (a CLI run, a test) counts in the next evaluation of that session."""
+    rid = submit(world, "daoli", "2021Q4", {("urban", "gas"): 1_000_000.0})
+    with world.session() as s:
+        plan = load_plan(s)
+        assert service.evaluate(s, OFFICE, plan, year=2021, settings=world.settings).units_reporting == 0
+        service.review_report(s, OFFICE, rid, "accept")
+        assert service.evaluate(s, OFFICE, plan, year=2021, settings=world.settings).units_reporting == 1

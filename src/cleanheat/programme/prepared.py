@@ -124,11 +124,16 @@ _MEMO = "cleanheat.prepared.stamps"
 def memo(session: Session) -> dict:
     """Stamps already read in the session's current transaction, before its own next write (a page asks for
     several evaluations; their inputs are read once). Emptied after every flush and when the transaction ends
-    (commit, rollback, close): a request's session is new, so every request reads the stamps again."""
+    (commit, rollback, close): a request's session is new, so every request reads the stamps again. Pending
+    changes not flushed yet empty it too (the next stamp query flushes them)."""
+    if session.new or session.dirty or session.deleted:
+        session.info.pop(_MEMO, None)
     return session.info.setdefault(_MEMO, {})
 
 
-@event.listens_for(Session, "after_flush")
-@event.listens_for(Session, "after_transaction_end")
 def _forget(session: Session, *_args) -> None:
     session.info.pop(_MEMO, None)
+
+
+event.listen(Session, "after_flush", _forget)
+event.listen(Session, "after_transaction_end", _forget)
