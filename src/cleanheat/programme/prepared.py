@@ -79,13 +79,15 @@ class FiguresCache:
             return value
         with self._lock:
             gate = self._pending.setdefault(key, threading.Lock())
-        with gate:
-            value = self.get(key)
-            if value is None or not fresh(value):
-                value = compute()
-                self.put(key, value)
-        with self._lock:
-            self._pending.pop(key, None)
+        try:
+            with gate:
+                value = self.get(key)
+                if value is None or not fresh(value):
+                    value = compute()
+                    self.put(key, value)
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
         return value
 
     def clear(self) -> None:

@@ -315,7 +315,7 @@ def accepted_reports(session: Session, plan: PlanData) -> list[indicators.UnitFi
     if "inputs" not in memo:
         memo["inputs"] = prepared.inputs_stamp(session)
     key = ("reports", prepared.PlanKey(plan), memo["inputs"])
-    return _FIGURES.get_or_compute(key, lambda: _read_accepted_reports(session, plan))
+    return list(_FIGURES.get_or_compute(key, lambda: tuple(_read_accepted_reports(session, plan))))
 
 
 def _read_accepted_reports(session: Session, plan: PlanData) -> list[indicators.UnitFigures]:
@@ -464,16 +464,24 @@ def _prepared(session: Session, key: tuple, cuts: list, compute):
     last = max(hi for _, hi in windows).date() + timedelta(days=1)
     memo = prepared.memo(session)
 
+    def newest_day():  # read before the days written since, and before the figures
+        if "newest_day" not in memo:
+            memo["newest_day"] = link.newest_day_value(session)
+        return memo["newest_day"]
+
     def fresh(entry: tuple) -> bool:
+        newest = newest_day()
         if ("days", entry[0]) not in memo:
             memo[("days", entry[0])] = link.days_written_since(session, entry[0])
         changed = memo[("days", entry[0])]
-        return changed is None or changed[1] < first or changed[0] > last
+        if changed is not None and changed[1] >= first and changed[0] <= last:
+            return False
+        if newest != entry[0]:  # checked up to the newest: the next check reads only what comes after it
+            _FIGURES.put(key, (newest, entry[1]))
+        return True
 
     def compute_entry() -> tuple:
-        if "newest_day" not in memo:
-            memo["newest_day"] = link.newest_day_value(session)
-        return memo["newest_day"], compute()  # the newest value is read before the figures
+        return newest_day(), compute()
 
     return _FIGURES.get_or_compute(key, compute_entry, fresh)[1]
 
