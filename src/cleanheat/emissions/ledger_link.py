@@ -20,6 +20,7 @@ registered heat source that burns or supplies something the programme classifies
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field, replace
@@ -66,6 +67,17 @@ TECHNOLOGY_OF_FUEL = {"biomass": "biomass", "gas": "gas", "natural_gas": "gas", 
 
 
 def read_season(climate_yaml: Path) -> SeasonDates:
+    """The heating season of ``climate.yaml`` (read again when the file changes)."""
+    try:
+        st = climate_yaml.stat()
+        version = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        version = None
+    return _read_season(climate_yaml, version)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_season(climate_yaml: Path, _version: tuple | None) -> SeasonDates:
     return read_heating_season(climate_yaml.parent)
 
 
@@ -109,6 +121,16 @@ def as_days(windows: list[tuple[datetime, datetime]]) -> list[tuple[date, date]]
     """[start, end) datetimes -> (first day, last day inclusive) in Beijing time (for display)."""
     return [(lo.astimezone(CHINA_TZ).date(), (hi - timedelta(microseconds=1)).astimezone(CHINA_TZ).date())
             for lo, hi in windows]
+
+
+def period_cuts(periods: list[Period], *, settings: Settings | None = None, now: datetime | None = None
+                ) -> dict[Period, tuple[tuple[datetime, datetime], ...]]:
+    """The [start, end) windows each period's evidence covers at ``now`` (they grow by the hour while the
+    period runs): part of the key of the programme's prepared figures."""
+    settings = settings or Settings()
+    season = read_season(settings.city_dir / "climate.yaml")
+    now = now or utcnow()
+    return {p: tuple(clipped_windows(period_days(season, p), now)) for p in periods}
 
 
 def period_windows(periods: list[Period], *, settings: Settings | None = None, now: datetime | None = None
@@ -228,15 +250,13 @@ def source_verdicts_for_periods(session: Session, plan: PlanData, periods: list[
         plan_windows[period] = (clipped_windows(days, now), days[-1][1] if days else period.end_date())
     cacheable = threshold is None and rules is None
     stamp = inputs_fingerprint(session, settings) if cacheable else None
+    hits = {p: _CACHE.get((stamp, tuple(w), last)) for p, (w, last) in plan_windows.items()} if cacheable else {}
+    missing = {p: v for p, v in plan_windows.items() if hits.get(p) is None}
+    out = _compute(session, settings, missing, threshold, rules) if missing else {}
     if cacheable:
-        hits = {p: _CACHE.get((stamp, tuple(w), last)) for p, (w, last) in plan_windows.items()}
-        if all(v is not None for v in hits.values()):
-            return {p: list(v) for p, v in hits.items()}
-    out = _compute(session, settings, plan_windows, threshold, rules)
-    if cacheable:
-        for p, (w, last) in plan_windows.items():
+        for p, (w, last) in missing.items():
             _CACHE.put((stamp, tuple(w), last), tuple(out[p]))
-    return out
+    return {p: list(hits[p]) if p not in missing else out[p] for p in plan_windows}
 
 
 class _VerdictCache:
@@ -270,11 +290,27 @@ class _VerdictCache:
 _CACHE = _VerdictCache()
 
 
-def inputs_fingerprint(session: Session, settings: Settings) -> tuple:
-    """What the verdicts depend on, read cheaply: the newest daily value (every writer of ``emissions_days`` sets
-    ``computed_at``; indexed), the monitoring points, the registry (sources and their dated events), the rule
-    files, and the database (two databases never share a stamp)."""
-    days = session.scalar(select(func.max(DayValue.computed_at)))
+def newest_day_value(session: Session) -> datetime | None:
+    """When the newest daily value was written (every writer of ``emissions_days`` sets ``computed_at``;
+    indexed)."""
+    return session.scalar(select(func.max(DayValue.computed_at)))
+
+
+def days_written_since(session: Session, since: datetime | None) -> tuple[date, date] | None:
+    """The first and last day of the daily values written after ``since`` (None: none was). Reads only those
+    rows (the ``computed_at`` index): whether new monitoring data touch the days an evaluation covered."""
+    q = select(func.min(DayValue.day), func.max(DayValue.day)).where(DayValue.computed_at.is_not(None))
+    if since is not None:
+        q = q.where(DayValue.computed_at > since)
+    first, last = session.execute(q).one()
+    return None if first is None else (first, last)
+
+
+def inputs_fingerprint(session: Session, settings: Settings, *, days: bool = True) -> tuple:
+    """What the verdicts depend on, read cheaply: the newest daily value (left out with ``days=False``, for a
+    caller that checks the days it covered with :func:`days_written_since`), the monitoring points, the registry
+    (sources and their dated events), the rule files, and the database (two databases never share a stamp)."""
+    days = newest_day_value(session) if days else None
     pts = session.execute(select(func.count(), func.max(MonitoringPoint.id), func.sum(MonitoringPoint.source_id),
                                  func.sum(case((MonitoringPoint.active, 1), else_=0)))).one()
     srcs = session.execute(select(func.count(), func.max(HeatSource.updated_at), func.max(HeatSource.id))).one()

@@ -12,6 +12,7 @@ Every write is recorded in the audit log.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -205,9 +206,9 @@ class PointStatus:
     active_exceedances: int
     month: ComplianceSummary | None
 
-    @property
+    @functools.cached_property
     def state(self) -> str:
-        """normal | exceeding | missing | offline | inactive"""
+        """normal | exceeding | missing | offline | inactive (fixed once the status is built)"""
         if not self.point.active:
             return "inactive"
         if self.active_exceedances or any(v.exceeded for v in self.latest.values()):
@@ -458,12 +459,14 @@ def monthly_report(session: Session, actor: Actor, year: int, month: int, *, thr
 
 # --- series, days, events, alarms, packets --------------------------------------------------------------------
 
-def hourly_series(session: Session, actor: Actor, point_id: int, lo: datetime, hi: datetime) -> list[HourValue]:
+def hourly_series(session: Session, actor: Actor, point_id: int, lo: datetime, hi: datetime) -> list:
+    """The point's evaluated hours in [lo, hi) as plain rows (the columns of ``emissions_hours`` by name; read
+    only: no ORM objects on this hot path)."""
     get_point(session, actor, point_id)
     if hi <= lo or hi - lo > timedelta(days=400):
         raise InputError("时间范围无效 / invalid time range", [InputIssue("from < to, at most 400 days", field="to")])
-    return list(session.scalars(select(HourValue).where(HourValue.point_id == point_id, HourValue.ts >= lo,
-                                                        HourValue.ts < hi).order_by(HourValue.ts)))
+    return list(session.execute(select(*HourValue.__table__.c).where(
+        HourValue.point_id == point_id, HourValue.ts >= lo, HourValue.ts < hi).order_by(HourValue.ts)))
 
 
 def daily_values(session: Session, actor: Actor, point_id: int, first: date, last: date) -> list[DayValue]:

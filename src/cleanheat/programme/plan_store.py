@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,7 @@ from cleanheat.programme.model import (
     TechnologySpec,
     TechnologyTargetSpec,
 )
+from cleanheat.store.base import utcnow
 
 _REFERENCE_TABLES = (t.AdminUnit, t.Technology, t.BaselineArea, t.BaselineFact, t.RateTarget,
                      t.TechnologyTarget, t.Task, t.Project)
@@ -32,6 +35,7 @@ def save_plan(session: Session, plan: PlanData) -> t.Plan:
         session.add(row)
     row.city, row.title_zh, row.title_en = plan.city, plan.title_zh, plan.title_en
     row.baseline_year, row.start_year, row.end_year = plan.baseline_year, plan.start_year, plan.end_year
+    row.loaded_at = utcnow()  # a new version of the plan: load_plan reads it again
     row.meta = dict(plan.meta) | {
         "technology_groups": [list(g) for g in plan.technology_groups],
         "reference_city_targets": [
@@ -91,9 +95,31 @@ def get_plan_row(session: Session, code: str | None = None) -> t.Plan:
 
 
 def load_plan(session: Session, code: str | None = None) -> PlanData:
-    """The plan (the first loaded, or ``code``) as immutable data."""
-    row = get_plan_row(session, code)
-    pid = row.id
+    """The plan (the first loaded, or ``code``) as immutable data: one object per stored version of the plan in
+    this process (the plan changes only through :func:`save_plan`, which stamps ``loaded_at``), so the
+    figures prepared from it are found again (:mod:`cleanheat.programme.prepared`)."""
+    row = session.execute(select(t.Plan.id, t.Plan.loaded_at).where(*([t.Plan.code == code] if code else []))
+                          .order_by(t.Plan.id).limit(1)).first()
+    if row is None:
+        raise NotFoundError("no programme loaded: run `cleanheat init`")
+    key = (str(session.get_bind().url), row.id, row.loaded_at)
+    with _PLANS_LOCK:
+        plan = _PLANS.get(key)
+    if plan is None:
+        plan = _read_plan(session, row.id)
+        with _PLANS_LOCK:
+            _PLANS[key] = plan
+            while len(_PLANS) > 8:
+                _PLANS.pop(next(iter(_PLANS)))
+    return plan
+
+
+_PLANS: dict[tuple, PlanData] = {}
+_PLANS_LOCK = threading.Lock()
+
+
+def _read_plan(session: Session, pid: int) -> PlanData:
+    row = session.get(t.Plan, pid)
 
     def rows(table, order=None):
         q = select(table).where(table.plan_id == pid)

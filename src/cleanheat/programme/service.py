@@ -6,8 +6,9 @@ Every function takes a session and the acting user; writes are audited; nothing 
 from __future__ import annotations
 
 import importlib
+from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -18,10 +19,10 @@ from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
 from cleanheat.config import Settings
 from cleanheat.errors import InputError, InputIssue, NotFoundError, PermissionDeniedError
-from cleanheat.programme import indicators
+from cleanheat.programme import indicators, prepared
 from cleanheat.programme.errors import ReportConflictError, ReportImportError
 from cleanheat.programme.model import AREA_TYPES, Period, PlanData, SourceVerdict
-from cleanheat.programme.plan_store import get_plan_row
+from cleanheat.programme.plan_store import get_plan_row, load_plan
 from cleanheat.programme.reports_io import ParsedReport, PreviousFigures, Reporter
 from cleanheat.programme.tables import Report, ReportArea, ReportTask
 from cleanheat.store.base import utcnow
@@ -30,6 +31,8 @@ from cleanheat.store.paging import PAGE_SIZE, Page, contains_text, page_of
 SUBMIT_ROLES = (Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
 REVIEW_ROLES = (Role.PROGRAMME_OFFICE,)
 EVALUATION_ROLES = (Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU)
+#: the prepared figures of this process (accepted reports, evaluations), keyed by their inputs
+_FIGURES = prepared.FiguresCache()
 
 
 # --- reporting organisations ----------------------------------------------------------------------------------
@@ -341,24 +344,34 @@ def pending_count(session: Session, actor: Actor) -> int:
 # --- evaluation ---------------------------------------------------------------------------------------------------
 
 def accepted_reports(session: Session, plan: PlanData) -> list[indicators.UnitFigures]:
-    """Every accepted report of the programme as figures, newest version first per (org, period)."""
+    """Every accepted report of the programme as figures, newest version first per (org, period); read once
+    per change of the reports (:mod:`cleanheat.programme.prepared`)."""
+    memo = prepared.memo(session)
+    if "inputs" not in memo:
+        memo["inputs"] = prepared.inputs_stamp(session)
+    key = ("reports", prepared.PlanKey(plan), memo["inputs"])
+    return list(_FIGURES.get_or_compute(key, lambda: tuple(_read_accepted_reports(session, plan))))
+
+
+def _read_accepted_reports(session: Session, plan: PlanData) -> list[indicators.UnitFigures]:
     plan_row = get_plan_row(session, plan.code)
     start, end = f"{plan.start_year}Q1", f"{plan.end_year}Q4"
-    rows = session.scalars(
-        select(Report).where(Report.plan_id == plan_row.id, Report.status == "accepted",
-                             Report.period >= start, Report.period <= end)
-        .options(selectinload(Report.areas), selectinload(Report.tasks))
-        .order_by(Report.org_id, Report.period.desc(), Report.version.desc())
-    )
-    orgs = {o.id: o.code for o in session.scalars(select(Organisation))}
-    return [
-        indicators.UnitFigures(
-            org_code=orgs[r.org_id], admin_unit_code=r.admin_unit_code, report_period=Period.parse(r.period),
-            report_id=r.id, areas={(a.area_type, a.technology): a.heated_area_m2 for a in r.areas},
-            tasks={t.task_code: t.value for t in r.tasks},
-        )
-        for r in rows
-    ]
+    chosen = (Report.plan_id == plan_row.id, Report.status == "accepted", Report.period >= start,
+              Report.period <= end)
+    areas: dict[int, dict[tuple[str, str], float]] = defaultdict(dict)
+    for rid, at, tech, a in session.execute(select(ReportArea.report_id, ReportArea.area_type, ReportArea.technology,
+                                                   ReportArea.heated_area_m2).join(Report).where(*chosen)):
+        areas[rid][(at, tech)] = a
+    tasks: dict[int, dict[str, float]] = defaultdict(dict)
+    for rid, code, v in session.execute(select(ReportTask.report_id, ReportTask.task_code, ReportTask.value)
+                                        .join(Report).where(*chosen)):
+        tasks[rid][code] = v
+    orgs = dict(session.execute(select(Organisation.id, Organisation.code)).all())
+    rows = session.execute(select(Report.id, Report.org_id, Report.admin_unit_code, Report.period).where(*chosen)
+                           .order_by(Report.org_id, Report.period.desc(), Report.version.desc()))
+    return [indicators.UnitFigures(org_code=orgs[org_id], admin_unit_code=unit, report_period=Period.parse(period),
+                                   report_id=rid, areas=areas.get(rid, {}), tasks=tasks.get(rid, {}))
+            for rid, org_id, unit, period in rows]
 
 
 def figures_at(reports: list[indicators.UnitFigures], period: Period) -> list[indicators.UnitFigures]:
@@ -417,18 +430,95 @@ def evidence_windows(period: Period, settings: Settings | None = None) -> list:
     return link.period_windows([period], settings=settings)[period] if link else []
 
 
+def _figures_key(session: Session, plan: PlanData, settings: Settings, periods: list[Period],
+                 with_verification: bool = True) -> tuple[tuple, dict]:
+    """What evaluations of ``periods`` depend on (the plan, reports, registry, rule files and, with verification,
+    the monitoring inputs and each period's evidence windows at this hour), and each period's windows. The
+    monitoring data are not in the key: :func:`_prepared` checks the days they were written for."""
+    memo = prepared.memo(session)
+    link = _link() if with_verification else None
+    if "inputs" not in memo:
+        memo["inputs"] = prepared.inputs_stamp(session)
+    key = (str(settings.city_dir), str(settings.data_dir), link is not None)
+    if key not in memo:
+        memo[key] = (memo["inputs"], prepared.file_stamp(settings.city_dir / "conversions.yaml"),
+                     link.inputs_fingerprint(session, settings, days=False) if link else None)
+    stamp = (prepared.PlanKey(plan), *memo[key])
+    return stamp, (link.period_cuts(periods, settings=settings) if link else {p: None for p in periods})
+
+
 def _quarterly_evaluations(session: Session, plan: PlanData, upto: Period, settings: Settings | None
                            ) -> list[tuple[Period, indicators.Evaluation]]:
     """The (unscoped) evaluation of every quarter from the programme start to ``upto``, verified against
-    monitoring; the verdicts of all quarters are computed in one pass."""
+    monitoring; the verdicts of all quarters are computed in one pass, once per change of the inputs."""
+    settings = settings or Settings()
     periods, p = [], Period(plan.start_year, 1)
     while p <= upto:
         periods.append(p)
         p = p.next()
-    reports = accepted_reports(session, plan)
-    verdicts = verdicts_for_periods(session, plan, periods, settings)
-    return [(p, indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end, verdicts=verdicts[p]))
-            for p in periods]
+    stamp, cuts = _figures_key(session, plan, settings, periods)
+
+    def compute() -> tuple[tuple[Period, indicators.Evaluation], ...]:
+        reports = accepted_reports(session, plan)
+        verdicts = verdicts_for_periods(session, plan, periods, settings)
+        return tuple((p, indicators.evaluate(plan, p, figures_at(reports, p), annual=p.is_year_end,
+                                             verdicts=verdicts[p])) for p in periods)
+
+    key = ("quarters", stamp, upto, tuple(cuts[p] for p in periods))
+    return list(_prepared(session, key, [cuts[p] for p in periods], compute))
+
+
+def _evaluation(session: Session, plan: PlanData, period: Period, with_verification: bool, settings: Settings
+                ) -> indicators.Evaluation:
+    """The unscoped evaluation at ``period``, computed once per change of its inputs."""
+    stamp, cuts = _figures_key(session, plan, settings, [period], with_verification)
+
+    def compute() -> indicators.Evaluation:
+        return indicators.evaluate(
+            plan, period, counted_figures(session, plan, period),
+            registry_counts=registry_counts(session, plan, period, settings),
+            verdicts=source_verdicts(session, plan, period, settings) if with_verification else (),
+            annual=period.is_year_end,
+            windows=evidence_windows(period, settings) if with_verification else (),
+        )
+
+    return _prepared(session, ("evaluation", stamp, period, cuts[period], with_verification), [cuts[period]], compute)
+
+
+def _prepared(session: Session, key: tuple, cuts: list, compute):
+    """The prepared value of ``key`` (computed when missing), recomputed when daily monitoring values were
+    written since it was computed for a day its evidence windows (``cuts``) cover: new data of today leave the
+    figures of past periods as they are, so a live feed does not make every page compute them again. (Day
+    values are stamped with the time they were written: a writer's transaction that commits after a later
+    one's would go unseen; the daily values have one writer at a time, the rollup.)"""
+    link = _link()
+    windows = [w for ws in cuts if ws for w in ws]
+    if link is None or not windows:
+        return _FIGURES.get_or_compute(key, lambda: (None, compute()))[1]
+    first = min(lo for lo, _ in windows).date() - timedelta(days=1)  # UTC dates ± 1 day: any local day inside
+    last = max(hi for _, hi in windows).date() + timedelta(days=1)
+    memo = prepared.memo(session)
+
+    def newest_day():  # read before the days written since, and before the figures
+        if "newest_day" not in memo:
+            memo["newest_day"] = link.newest_day_value(session)
+        return memo["newest_day"]
+
+    def fresh(entry: tuple) -> bool:
+        newest = newest_day()
+        if ("days", entry[0]) not in memo:
+            memo[("days", entry[0])] = link.days_written_since(session, entry[0])
+        changed = memo[("days", entry[0])]
+        if changed is not None and changed[1] >= first and changed[0] <= last:
+            return False
+        if newest != entry[0]:  # checked up to the newest: the next check reads only what comes after it
+            _FIGURES.put(key, (newest, entry[1]))
+        return True
+
+    def compute_entry() -> tuple:
+        return newest_day(), compute()
+
+    return _FIGURES.get_or_compute(key, compute_entry, fresh)[1]
 
 
 def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, period: Period | None = None,
@@ -443,13 +533,7 @@ def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, perio
     if not plan.contains_period(period):
         raise InputError("period outside the programme",
                          [InputIssue(f"{period} 不在方案期 {plan.start_year}–{plan.end_year} 内", field="period")])
-    ev = indicators.evaluate(
-        plan, period, counted_figures(session, plan, period),
-        registry_counts=registry_counts(session, plan, period, settings),
-        verdicts=source_verdicts(session, plan, period, settings) if with_verification else (),
-        annual=period.is_year_end,
-        windows=evidence_windows(period, settings) if with_verification else (),
-    )
+    ev = _evaluation(session, plan, period, with_verification, settings or Settings())
     if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU):
         own = actor.admin_unit_code
         own_sources = _own_source_codes(session, actor) if actor.role == Role.HEAT_COMPANY else set()
@@ -511,6 +595,30 @@ def unit_series(session: Session, actor: Actor, plan: PlanData, unit_code: str, 
         u = next(x for x in ev.units if x.code == unit_code)
         out.append({"period": str(p)} | {k: (r.actual, r.target, r.verified) for k, r in u.rates.items()})
     return out
+
+
+def latest_period(plan: PlanData, today: date | None = None) -> Period:
+    """The newest programme quarter that has ended (the programme's last quarter after it): what the overview
+    shows by default."""
+    from cleanheat.timeutil import local_today
+
+    today = today or local_today()
+    p = Period(min(today.year, plan.end_year), 4)
+    while p.end_date() > today and p > Period(plan.start_year, 1):
+        p = p.previous()
+    return p
+
+
+def prepare_figures(session: Session, settings: Settings) -> Period:
+    """Prepare what the landing pages of the office and the administrator show (the latest ended quarter's
+    evaluation and trend), so that after a change no request waits for them. Cheap when nothing changed (the
+    stamps only). Runs in the background of every web process (its figures are kept per process)."""
+    plan = load_plan(session)
+    period = latest_period(plan)
+    actor = Actor.system("prepare")
+    trend(session, actor, plan, period, settings)
+    evaluate(session, actor, plan, year=period.year, period=period, settings=settings)
+    return period
 
 
 def evaluation_to_dict(ev: indicators.Evaluation) -> dict:

@@ -151,8 +151,9 @@ def point_page(request: Request, point_id: Id, db: DbSession, actor: PageActor, 
     limits = {p: None for p in POLLUTANTS}
     o2 = []
     seen_o2 = set()
+    local: dict[datetime, str] = {}  # one formatting per hour, not per pollutant
     for h in hours:
-        t = _local(h.ts)
+        t = local.get(h.ts) or local.setdefault(h.ts, _local(h.ts))
         series[h.pollutant].append([t, None if h.conc_zs_mg_m3 is None else round(h.conc_zs_mg_m3, 2),
                                     h.valid, h.exceeded])
         if h.limit_mg_m3 is not None:

@@ -3,6 +3,10 @@ published report downloads."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -29,6 +33,7 @@ from cleanheat.web.paging import local_day, pager
 from cleanheat.web.params import Id, PageNo
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 VIEW_ROLES = (Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU)
 NAV = [
@@ -58,15 +63,39 @@ Reviewer = Annotated[Actor, Depends(require_roles(*service.REVIEW_ROLES, page=Tr
 ApiReviewer = Annotated[Actor, Depends(require_roles(*service.REVIEW_ROLES))]
 
 
-def _latest_period(plan, today=None) -> Period:
-    """The newest programme quarter that has ended (the programme's last quarter after it)."""
-    from cleanheat.timeutil import local_today
+_latest_period = service.latest_period
+#: how often each web process checks whether the figures of the landing pages must be prepared again [s]
+PREPARE_INTERVAL_S = 10.0
 
-    today = today or local_today()
-    p = Period(min(today.year, plan.end_year), 4)
-    while p.end_date() > today and p > Period(plan.start_year, 1):
-        p = p.previous()
-    return p
+
+@asynccontextmanager
+async def lifespan(app):
+    """Prepare the figures of the office's landing page in the background (``service.prepare_figures``): after
+    a report is accepted, a registry event or new monitoring data, the next request finds them ready."""
+    from cleanheat.store.engine import session_scope
+
+    def job() -> None:
+        with session_scope(app.state.sessionmaker) as session:
+            service.prepare_figures(session, app.state.settings)
+
+    async def loop() -> None:
+        await asyncio.sleep(1)
+        while True:
+            try:
+                await asyncio.to_thread(job)
+            except NotFoundError:  # no programme loaded yet
+                pass
+            except Exception as exc:  # logged; tried again next round
+                log.warning("preparing the programme figures failed: %r", exc)
+            await asyncio.sleep(PREPARE_INTERVAL_S)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _pick_period(plan, year: int | None, quarter: int | None) -> Period:
@@ -89,8 +118,8 @@ def overview(request: Request, db: DbSession, settings: AppSettings, actor: View
              quarter: QuarterQ = None):
     plan = load_plan(db)
     period = _pick_period(plan, year, quarter)
+    trend = service.trend(db, actor, plan, period, settings)  # first: the evaluation reuses its verdicts when cold
     ev = service.evaluate(db, actor, plan, year=period.year, period=period, settings=settings)
-    trend = service.trend(db, actor, plan, period, settings)
     lang_en = request.cookies.get("lang") == "en"
     keys = [*AREA_TYPES, "city"]
     techs = [t for t in ev.technologies if t.area_m2 > 0]
@@ -145,7 +174,7 @@ def unit_page(request: Request, code: str, db: DbSession, settings: AppSettings,
     series = service.unit_series(db, actor, plan, code, period, settings)
     ev = service.evaluate(db, actor, plan, year=period.year, period=period, settings=settings)
     u = next(x for x in ev.units if x.code == code)
-    reports = service.list_reports(db, actor, org_code=f"gov-{code}") if actor.city_wide or \
+    reports = service.list_reports(db, actor, org_code=f"gov-{code}", limit=24) if actor.city_wide or \
         actor.admin_unit_code == code else []
     figures = next((f for f in service.counted_figures(db, plan, period) if f.admin_unit_code == code), None)
     return render(request, "programme/unit.html", {
