@@ -1,8 +1,12 @@
 """Shared fixtures.
 
 Store-backed tests run on both SQLite and PostgreSQL: the ``database_url`` fixture is parametrised over the
-two, and each test gets a fresh, migrated database (PostgreSQL databases are created and dropped here, on the
-server at ``CLEANHEAT_TEST_PG_URL``, default postgres@127.0.0.1:5432 with trust auth).
+two, and each test gets a fresh, migrated database: a copy of a template migrated once per session (xdist
+worker). SQLite copies the file; PostgreSQL uses ``CREATE DATABASE ... TEMPLATE`` on the server at
+``CLEANHEAT_TEST_PG_URL`` (default postgres@127.0.0.1:5432 with trust auth), the next copy made ahead and used
+ones dropped in the background (tests/databases.py). ``demo_city`` copies the demo city, built once per run
+(tests/demo_city.py). Password hashes use cheap argon2 parameters (``TEST_ARGON2``), set here for this process
+and, through the environment, for the apps and CLI processes the tests start.
 """
 
 from __future__ import annotations
@@ -10,22 +14,41 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from cleanheat.auth.passwords import configure_hasher
 from cleanheat.config import Settings
 from cleanheat.store import migrate
 from cleanheat.store.engine import make_engine, make_sessionmaker
 from tests import snapshots
+from tests.databases import (
+    PgCopies,
+    create_pg_database,
+    drop_pg_database,
+    drop_run_databases,
+    run_dir,
+)
+from tests.demo_city import DemoCity
 
 pytest_plugins = ["tests.suite_rules"]  # the e2e marker of browser tests; no skips under CI=true
 
 PG_ADMIN_URL = os.environ.get("CLEANHEAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b.strip() for b in os.environ.get("CLEANHEAT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+
+#: argon2id parameters of the tests' password hashes (1 iteration, 64 KiB: well under a millisecond instead of
+#: about 50 ms); the production defaults are checked by tests/auth/test_throttle.py
+TEST_ARGON2 = {"CLEANHEAT_AUTH_ARGON2_TIME_COST": "1", "CLEANHEAT_AUTH_ARGON2_MEMORY_KIB": "64",
+               "CLEANHEAT_AUTH_ARGON2_PARALLELISM": "1"}
+for _name, _value in TEST_ARGON2.items():
+    os.environ.setdefault(_name, _value)
+configure_hasher(int(os.environ["CLEANHEAT_AUTH_ARGON2_TIME_COST"]), int(os.environ["CLEANHEAT_AUTH_ARGON2_MEMORY_KIB"]),
+                 int(os.environ["CLEANHEAT_AUTH_ARGON2_PARALLELISM"]))
+
+__all__ = ["BACKENDS", "create_pg_database", "drop_pg_database"]  # imported by test modules from here
 
 
 def _pg_available() -> bool:
@@ -71,22 +94,30 @@ def pg_template(pg_admin_url: str) -> Iterator[str]:
         drop_pg_database(pg_admin_url, url)
 
 
-def create_pg_database(admin_url: str, template: str | None = None) -> str:
-    name = f"cleanheat_t_{uuid.uuid4().hex[:12]}"
-    eng = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        suffix = f' TEMPLATE "{template}"' if template else ""
-        conn.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
-    eng.dispose()
-    return admin_url.rsplit("/", 1)[0] + "/" + name
+@pytest.fixture(scope="session")
+def pg_copies(pg_admin_url: str, pg_template: str) -> Iterator[PgCopies]:
+    """Copies of the migrated template, one made ahead; used ones dropped in the background."""
+    copies = PgCopies(pg_admin_url, pg_template)
+    yield copies
+    copies.close()
 
 
-def drop_pg_database(admin_url: str, url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    eng = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    eng.dispose()
+@pytest.fixture(scope="session")
+def demo_city(request, tmp_path_factory) -> DemoCity:
+    """The demo city (``cleanheat init --demo``), built once per run and store: ``demo_city.copy(backend,
+    directory)`` gives a test its own copy (a URL), ``demo_city.drop(url)`` drops a PostgreSQL copy."""
+    return DemoCity(run_dir(tmp_path_factory), lambda: request.getfixturevalue("sqlite_template"),
+                    lambda: (request.getfixturevalue("pg_admin_url"), request.getfixturevalue("pg_template")))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """When the whole run ends (in the xdist controller, or the only process): drop the PostgreSQL databases the
+    workers shared (the demo city's template)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None and _pg_available():
+        drop_run_databases(factory.getbasetemp(), PG_ADMIN_URL)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -98,12 +129,12 @@ def database_url(request, tmp_path: Path) -> Iterator[str]:
         shutil.copyfile(template, target)
         yield f"sqlite:///{target}"
     else:
-        admin = request.getfixturevalue("pg_admin_url")
-        url = create_pg_database(admin, template=request.getfixturevalue("pg_template"))
+        copies: PgCopies = request.getfixturevalue("pg_copies")
+        url = copies.take()
         try:
             yield url
         finally:
-            drop_pg_database(admin, url)
+            copies.give_back(url)
 
 
 @pytest.fixture

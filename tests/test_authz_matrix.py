@@ -35,7 +35,6 @@ refused with 403 (except the credential routes, which are public).
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,7 +45,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect, select, text
 
-from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+from tests.conftest import BACKENDS
 
 # one xdist worker runs the whole module, so the demo world is built once per backend (module fixtures are
 # rebuilt whenever a worker switches modules)
@@ -408,12 +407,6 @@ class World:
 SECOND_COMPANY = "veolia"
 
 
-def _load_demo(settings) -> None:
-    from cleanheat.cli.core import run_init
-
-    run_init(settings, demo=True)
-
-
 def _second_company(w: World) -> None:
     """A user, a small city, a stored network and device tokens of a second heat company."""
     from cleanheat.auth import service as auth_service
@@ -758,16 +751,11 @@ def world(request, tmp_path_factory) -> Iterator[World]:
     from cleanheat.web.app import create_app
 
     tmp = tmp_path_factory.mktemp(f"matrix-{request.param}")
-    if request.param == "sqlite":
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), tmp / "matrix.db")
-        url = f"sqlite:///{tmp / 'matrix.db'}"
-    else:
-        admin = request.getfixturevalue("pg_admin_url")
-        url = create_pg_database(admin, template=request.getfixturevalue("pg_template"))
+    demo_city = request.getfixturevalue("demo_city")
+    url = demo_city.copy(request.param, tmp)  # like ``cleanheat init --demo`` (built once per run, tests/demo_city.py)
     settings = Settings(database_url=url, var_dir=tmp / "var", secret_key="matrix-secret")
     engine = make_engine(url)
     try:
-        _load_demo(settings)
         w = World(settings, create_app(settings, engine=engine, background=False), make_sessionmaker(engine))
         _second_company(w)
         _alarms_and_requests(w)
@@ -777,8 +765,7 @@ def world(request, tmp_path_factory) -> Iterator[World]:
         yield w
     finally:
         engine.dispose()
-        if request.param != "sqlite":
-            drop_pg_database(request.getfixturevalue("pg_admin_url"), url)
+        demo_city.drop(url)
 
 
 # --- running one route -----------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ from cleanheat.auth.config import AuthConfig
 from cleanheat.auth.login import attempt_login
 from cleanheat.auth.tables import AuditLog, User
 from cleanheat.store.engine import session_scope
+from cleanheat.web.app import create_app
 from tests.auth.conftest import configure
+from tests.conftest import TEST_ARGON2
 from tests.helpers import PASSWORD, bootstrap, login
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -192,21 +194,36 @@ def test_login_answers_503_when_no_hashing_slot_frees_up(app_client, monkeypatch
         passwords.configure_hashing(2, 30.0)
 
 
-def test_argon2_parameters_are_modest_and_old_hashes_are_rehashed_at_login(settings, session_factory):
+def test_argon2_parameters_are_modest_and_old_hashes_are_rehashed_at_login(settings, session_factory, monkeypatch):
+    """The production parameters (the tests otherwise hash with cheap ones, tests/conftest.py TEST_ARGON2)."""
     bootstrap(settings)
+    for name in TEST_ARGON2:
+        monkeypatch.delenv(name)
+    cfg = AuthConfig()
+    assert (cfg.argon2_time_cost, cfg.argon2_memory_kib, cfg.argon2_parallelism) == (2, 19456, 1)  # OWASP 2023
+    create_app(settings, background=False)  # the app factory sets them from AuthConfig
     new = passwords.hash_password("Songhua-river-1")
     assert "m=19456,t=2,p=1" in new
     old = PasswordHasher().hash(PASSWORD)  # argon2-cffi's default: 64 MiB, p=4
     with session_scope(session_factory) as s:
         s.scalar(select(User).where(User.username == "daoli")).password_hash = old
-    assert attempt_login(session_factory, AuthConfig(), "daoli", PASSWORD, "10.0.0.1").ok
+    assert attempt_login(session_factory, cfg, "daoli", PASSWORD, "10.0.0.1").ok
     with session_scope(session_factory) as s:
         stored = s.scalar(select(User).where(User.username == "daoli")).password_hash
     assert stored != old and "m=19456,t=2,p=1" in stored
     assert passwords.verify_password(stored, PASSWORD)
 
 
+def test_the_suite_hashes_with_the_cheap_test_parameters():
+    cfg = AuthConfig()
+    assert cfg.argon2_memory_kib < 19456 and cfg.argon2_time_cost <= 2  # tests/conftest.py TEST_ARGON2
+    params = f"m={cfg.argon2_memory_kib},t={cfg.argon2_time_cost},p={cfg.argon2_parallelism}"
+    assert params in passwords.hash_password("Songhua-river-1")
+
+
 @pytest.fixture(autouse=True)
 def _default_hashing():
     yield
     passwords.configure_hashing(2, 30.0)
+    cfg = AuthConfig()  # the environment is restored by now: the suite's cheap parameters again
+    passwords.configure_hasher(cfg.argon2_time_cost, cfg.argon2_memory_kib, cfg.argon2_parallelism)

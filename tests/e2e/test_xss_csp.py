@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from cleanheat.cli.core import run_init
 from cleanheat.config import Settings
 from cleanheat.demo_accounts import DEMO_ACCOUNTS, demo_password
 from tests.e2e.conftest import ARTIFACTS, serve, shot
@@ -227,10 +226,10 @@ def test_planner_area_names_are_shown_as_text_and_run_nothing(live_app, page):
 
 # ---------------------------------------------------------------------- every demo role's pages, no violation
 @pytest.fixture(scope="module")
-def demo_app(tmp_path_factory):
+def demo_app(tmp_path_factory, demo_city):
     base = tmp_path_factory.mktemp("demo")
-    settings = Settings(database_url=f"sqlite:///{base / 'demo.db'}", var_dir=base / "var", secret_key="e2e-demo")
-    run_init(settings, demo=True)
+    url = demo_city.copy("sqlite", base)  # ``cleanheat init --demo``, built once per run (tests/demo_city.py)
+    settings = Settings(database_url=url, var_dir=base / "var", secret_key="e2e-demo")
     server, thread, url = serve(settings)
     yield url
     server.should_exit = True

@@ -1,7 +1,7 @@
 """The demo city's evaluation meets every evidence state in 2019, 2020 and 2021 and agrees with itself (issue #11
-"Done when"): the programme and emissions demos are loaded into one database (SQLite; the evidence rules are
-checked on both stores with hand-made data in test_evidence.py and test_pipeline.py) and evaluated through the
-JSON contract of ``cleanheat programme evaluate``."""
+"Done when"): on a copy of the demo city as ``cleanheat init --demo`` loads it (SQLite, built once per run:
+tests/demo_city.py; the evidence rules are checked on both stores with hand-made data in test_evidence.py and
+test_pipeline.py), evaluated through the JSON contract of ``cleanheat programme evaluate``."""
 
 from __future__ import annotations
 
@@ -11,25 +11,24 @@ import pytest
 from sqlalchemy import select
 
 from cleanheat.auth.service import Actor
-from cleanheat.emissions import demo as emissions_demo
+from cleanheat.config import Settings
 from cleanheat.emissions.tables import DayValue, HourValue, MonitoringPoint
-from cleanheat.programme import demo as programme_demo
 from cleanheat.programme import service
 from cleanheat.programme.model import EVIDENCE_STATES
 from cleanheat.programme.plan_store import load_plan
 from cleanheat.store.engine import session_scope
-from tests.helpers import bootstrap
 
 pytestmark = pytest.mark.xdist_group("demo_evidence")
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.fixture
+def settings(demo_city, tmp_path) -> Settings:
+    """Settings on the test's own copy of the demo city (``engine`` and ``session_factory`` follow)."""
+    return Settings(database_url=demo_city.copy("sqlite", tmp_path), var_dir=tmp_path / "var",
+                    secret_key="test-secret-key")
+
+
 def test_demo_evaluation_shows_every_evidence_state_and_agrees_with_itself(settings, session_factory):
-    bootstrap(settings)
-    with session_scope(session_factory) as s:
-        programme_demo.load_demo(s, settings)
-    with session_scope(session_factory) as s:
-        emissions_demo.load_demo(s, settings)
     out = {}
     with session_scope(session_factory) as s:
         plan = load_plan(s)

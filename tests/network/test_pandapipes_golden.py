@@ -41,3 +41,16 @@ def test_matches_pandapipes(pandapipes_case, case):
     # the case really has meshes with reverse flow (a pipe flowing against its reference direction)
     assert int(np.sum(m_ref < -1e-9)) > 0
     assert abs(r.summary()["source_heat_w"] - ref["summary"]["source_heat_w"]) < 1e-4 * ref["summary"]["source_heat_w"]
+
+
+def test_every_reference_is_shipped_so_no_test_needs_the_shared_generator():
+    """The golden, CLI and convergence tests read only tests/network/data/pandapipes/ (never ../shared/tools)."""
+    from tests.network.conftest import shipped
+    from tests.network.make_golden import DATA, case_tag
+
+    needed = [(case_tag(c["n"], c["opts"]), True) for c in CASES] + [("n150", True), ("n500", False)]
+    for tag, with_results in needed:
+        entry = shipped().get(tag)
+        assert entry is not None, f"{tag} is not shipped: add it to tests/network/make_golden.py and run it"
+        files = [entry["net"]] + ([entry["results"]] if with_results else [])
+        assert all(f and (DATA / f).is_file() for f in files), (tag, files)

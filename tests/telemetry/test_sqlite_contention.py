@@ -43,10 +43,12 @@ def test_alarm_rules_are_evaluated_while_ingest_writes(small_city):
         other = IngestPipeline(small_city.engine, worker="writer")
         ts = now - 3 * 3_600_000
         try:
-            while not stop.is_set() and batches[0] < 20_000:  # readings 0.1 s apart: these stay in the past
-                rows = [("RS-0002", "room_temp_c", ts + i * 100, 20.0 + (i % 7) / 10, "t") for i in range(5)]
+            # until told to stop (a slow machine needs more batches); 100 000 batches of readings 20 ms apart
+            # (over 8 minutes of writing) still end in the past
+            while not stop.is_set() and batches[0] < 100_000:
+                rows = [("RS-0002", "room_temp_c", ts + i * 20, 20.0 + (i % 7) / 10, "t") for i in range(5)]
                 other.ingest([Inbound(parsed=ParsedMessage(None, rows), trusted=True)], now_ms=now)
-                ts += 500
+                ts += 100
                 batches[0] += 1
                 time.sleep(0.005)
         except BaseException as exc:  # reported below

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cleanheat.auth.passwords import ARGON2_MEMORY_KIB, ARGON2_PARALLELISM, ARGON2_TIME_COST
+
 
 class AuthConfig(BaseSettings):
     """Every auth setting. Each field's description is its documentation (docs/settings.md)."""
@@ -33,3 +35,10 @@ class AuthConfig(BaseSettings):
                                "further logins queue.")
     hash_wait_s: float = Field(
         default=30.0, description="Longest a login waits for a free hashing slot before it is answered 503 [s].")
+    argon2_time_cost: int = Field(
+        default=ARGON2_TIME_COST, ge=1, description="argon2id iterations of a password hash (OWASP 2023: 2).")
+    argon2_memory_kib: int = Field(
+        default=ARGON2_MEMORY_KIB, ge=8,
+        description="argon2id memory of a password hash [KiB] (OWASP 2023: 19456, i.e. 19 MiB).")
+    argon2_parallelism: int = Field(
+        default=ARGON2_PARALLELISM, ge=1, description="argon2id lanes of a password hash (OWASP 2023: 1).")

@@ -3,7 +3,9 @@
 Parameters: OWASP Password Storage Cheat Sheet (2023), argon2id "m=19456 (19 MiB), t=2, p=1" — a modest memory
 cost, so that the bounded number of concurrent hashes fits a small (2-core) server; argon2-cffi's default
 (64 MiB, p=4) took 1.2 GB under 40 concurrent logins (issue #10). Hashes made with other parameters are
-rehashed at the next successful login (``needs_rehash``).
+rehashed at the next successful login (``needs_rehash``). These are the defaults of the settings
+``CLEANHEAT_AUTH_ARGON2_*`` (``AuthConfig``), which the app factory and the CLI pass to ``configure_hasher``; the
+test suite sets cheap ones (tests/conftest.py) and one test checks these.
 
 Each hash or verification holds one of ``max_concurrent`` process-wide slots (``configure_hashing``); further
 callers queue for up to ``wait_s`` and then get ``HashingBusyError``, so a flood of logins waits instead of
@@ -28,6 +30,14 @@ ARGON2_PARALLELISM = 1
 
 _hasher = PasswordHasher(time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB,
                          parallelism=ARGON2_PARALLELISM)
+
+
+def configure_hasher(time_cost: int, memory_kib: int, parallelism: int) -> None:
+    """Set the argon2id parameters of new hashes (iterations, memory [KiB], lanes); hashes made with other
+    parameters still verify and are rehashed at the next successful login."""
+    global _hasher
+    if (_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism) != (time_cost, memory_kib, parallelism):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
 
 
 class HashingBusyError(Exception):

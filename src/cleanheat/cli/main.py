@@ -152,6 +152,11 @@ _register_area_commands()
 
 
 def main() -> None:
+    from cleanheat.auth.config import AuthConfig
+    from cleanheat.auth.passwords import configure_hasher
+
+    auth = AuthConfig()  # the argon2 parameters of the passwords the CLI sets (users, demo logins)
+    configure_hasher(auth.argon2_time_cost, auth.argon2_memory_kib, auth.argon2_parallelism)
     app()
 
 

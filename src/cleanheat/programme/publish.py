@@ -114,6 +114,7 @@ def _evaluation_and_trend(session: Session, actor: Actor, plan: PlanData, period
 
     from sqlalchemy.engine import Engine
 
+    service.require_in_programme(plan, period)  # before the trend starts: every quarter up to a far period
     if not isinstance(session.get_bind(), Engine) or session.new or session.dirty or session.deleted:
         # bound to one connection, or holding unflushed writes another session would not see: one after the other
         return (service.evaluate(session, actor, plan, year=period.year, period=period, settings=settings),

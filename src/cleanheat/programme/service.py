@@ -521,6 +521,13 @@ def _prepared(session: Session, key: tuple, cuts: list, compute):
     return _FIGURES.get_or_compute(key, compute_entry, fresh)[1]
 
 
+def require_in_programme(plan: PlanData, period: Period) -> None:
+    """Refuse a period outside the programme's years (before any work is done for it)."""
+    if not plan.contains_period(period):
+        raise InputError("period outside the programme",
+                         [InputIssue(f"{period} 不在方案期 {plan.start_year}–{plan.end_year} 内", field="period")])
+
+
 def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, period: Period | None = None,
              with_verification: bool = True, settings: Settings | None = None) -> indicators.Evaluation:
     """Evaluate the programme for ``year`` at ``period`` (default: the year's Q4 = the annual evaluation).
@@ -530,9 +537,7 @@ def evaluate(session: Session, actor: Actor, plan: PlanData, *, year: int, perio
         period = Period(year, 4)
     if period.year != year:
         raise InputError("period outside year", [InputIssue(f"报告期 {period} 不在 {year} 年", field="period")])
-    if not plan.contains_period(period):
-        raise InputError("period outside the programme",
-                         [InputIssue(f"{period} 不在方案期 {plan.start_year}–{plan.end_year} 内", field="period")])
+    require_in_programme(plan, period)
     ev = _evaluation(session, plan, period, with_verification, settings or Settings())
     if not (actor.city_wide or actor.role == Role.ECOLOGY_BUREAU):
         own = actor.admin_unit_code

@@ -19,7 +19,7 @@ from cleanheat import __version__
 from cleanheat.auth import service as auth_service
 from cleanheat.auth.config import AuthConfig
 from cleanheat.auth.middleware import ServerSessionMiddleware
-from cleanheat.auth.passwords import configure_hashing
+from cleanheat.auth.passwords import configure_hasher, configure_hashing
 from cleanheat.auth.service import Actor
 from cleanheat.config import Settings
 from cleanheat.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
@@ -89,6 +89,7 @@ def create_app(settings: Settings, *, engine=None, background: bool = True) -> F
     app.state.templates = templates
     app.state.auth_config = auth_config = AuthConfig()
     configure_hashing(auth_config.hash_concurrency, auth_config.hash_wait_s)
+    configure_hasher(auth_config.argon2_time_cost, auth_config.argon2_memory_kib, auth_config.argon2_parallelism)
     app.add_middleware(RequestLimits)  # inside the session middleware: it reads the session, before any body
     app.add_middleware(ServerSessionMiddleware, factory=app.state.sessionmaker,
                        max_age_s=settings.session_max_age_s, https_only=settings.cookie_secure)
