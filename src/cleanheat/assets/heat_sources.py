@@ -118,6 +118,11 @@ def get_source(session: Session, actor: Actor, code: str) -> HeatSource:
     return src
 
 
+def owner_of(session: Session, src: HeatSource) -> Organisation | None:
+    """The organisation a source is registered to (read after :func:`get_source` has checked access)."""
+    return session.get(Organisation, src.org_id)
+
+
 def summary(session: Session, actor: Actor) -> dict[str, dict[str, float]]:
     """Counts and capacity by current status and registered fuel (scoped)."""
     q = _scope(select(HeatSource.status, HeatSource.fuel, func.count(), func.coalesce(func.sum(HeatSource.capacity_t_h), 0.0))
@@ -129,10 +134,19 @@ def summary(session: Session, actor: Actor) -> dict[str, dict[str, float]]:
     return dict(out)
 
 
+def may_write(actor: Actor, owner_org_id: int | None = None) -> bool:
+    """The one write rule of the registry: the programme office, the ecology bureau and administrators write
+    any source; a heat company writes only its own (``owner_org_id`` None: may the actor write any source at all)."""
+    if actor.role not in (*WRITE_ROLES, Role.ADMIN):
+        return False
+    return actor.role != Role.HEAT_COMPANY or owner_org_id is None or owner_org_id == actor.org_id
+
+
 def _check_write(session: Session, actor: Actor, owner: Organisation) -> None:
-    actor.require_roles(*WRITE_ROLES)
-    if actor.role == Role.HEAT_COMPANY and owner.id != actor.org_id:
-        raise PermissionDeniedError("a heat company registers only its own heat sources")
+    if not may_write(actor, owner.id):
+        if actor.role == Role.HEAT_COMPANY:
+            raise PermissionDeniedError("a heat company registers only its own heat sources")
+        actor.require_roles(*WRITE_ROLES)
 
 
 def upsert_sources(session: Session, actor: Actor, items: list[SourceInput], *, mw_per_t_h_value: float,

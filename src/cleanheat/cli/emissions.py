@@ -306,9 +306,9 @@ def report(
                                      data_dir=settings.data_dir)
         if out is not None:
             if out.suffix.lower() == ".xlsx":
-                from cleanheat.programme.plan_data import read_plan
+                from cleanheat.programme.plan_store import load_plan
 
-                names = {u.code: u.name_zh for u in read_plan(settings.city_dir).units}
+                names = {u.code: u.name_zh for u in load_plan(session).units}
                 out.write_bytes(reports.monthly_xlsx(rep, unit_names=names))
             elif out.suffix.lower() == ".pdf":
                 out.write_bytes(reports.monthly_pdf(rep))
@@ -341,7 +341,7 @@ def supervision(
     from cleanheat.emissions.compliance import fmt_share
     from cleanheat.emissions.ledger_link import period_windows, source_verdicts
     from cleanheat.programme.model import Period
-    from cleanheat.programme.plan_data import read_plan
+    from cleanheat.programme.plan_store import load_plan
 
     if format not in ("json", "table"):
         raise typer.BadParameter("--format must be json or table")
@@ -351,7 +351,7 @@ def supervision(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     with reported_errors(), db_session(settings) as session:
-        vs = source_verdicts(session, read_plan(settings.city_dir), per, settings=settings)
+        vs = source_verdicts(session, load_plan(session), per, settings=settings)
     windows = period_windows([per], settings=settings)[per]
     if format == "json":
         print(json.dumps({"period": str(per),

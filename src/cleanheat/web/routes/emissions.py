@@ -32,7 +32,7 @@ from cleanheat.emissions.rollup import point_context
 from cleanheat.emissions.service import SEE_ALL_ROLES, PointInput
 from cleanheat.errors import InputError, InputIssue
 from cleanheat.programme.model import Period
-from cleanheat.programme.plan_data import read_plan
+from cleanheat.programme.plan_store import load_plan
 from cleanheat.store.base import utcnow
 from cleanheat.web.deps import ApiActor, AppSettings, CsrfChecked, DbSession, PageActor, flash, render
 from cleanheat.web.nav import NavItem
@@ -231,7 +231,7 @@ def report_xlsx(db: DbSession, actor: PageActor, settings: AppSettings, month: s
     y, m = _month_arg(month)
     rep = service.monthly_report(db, actor, y, m, threshold=settings.compliance_threshold,
                                  data_dir=settings.data_dir)
-    names = {u.code: u.name_zh for u in read_plan(settings.city_dir).units}
+    names = {u.code: u.name_zh for u in load_plan(db).units}
     return Response(reports.monthly_xlsx(rep, unit_names=names),
                     media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="emissions-{rep.label}.xlsx"'})
@@ -445,5 +445,5 @@ def api_verdicts(db: DbSession, actor: ApiActor, settings: AppSettings, period: 
         per = Period.parse(period)
     except ValueError as exc:
         raise InputError(str(exc), [InputIssue(period, field="period")]) from None
-    vs = source_verdicts(db, read_plan(settings.city_dir), per, settings=settings)
+    vs = source_verdicts(db, load_plan(db), per, settings=settings)
     return [v.__dict__ for v in vs]

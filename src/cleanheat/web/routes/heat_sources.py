@@ -51,7 +51,7 @@ def sources_page(request: Request, db: DbSession, actor: Viewer, unit: str = "",
     query = {"unit": f.admin_unit_code, "status": f.status, "fuel": f.fuel, "q": f.text}
     return render(request, "heat_sources/list.html", pager(rows, query, "/assets/sources", "sources") | {
         "plan": plan, "by_status": by_status, "vocab": VOCAB, "filters": query,
-        "can_write": actor.role in (*hs.WRITE_ROLES, Role.ADMIN), "warnings": hs.warnings(db, actor),
+        "can_write": hs.may_write(actor), "warnings": hs.warnings(db, actor),
     }, actor=actor)
 
 
@@ -78,14 +78,11 @@ async def import_page(request: Request, db: DbSession, settings: AppSettings, ac
 @router.get("/assets/sources/{code}", include_in_schema=False)
 def source_page(request: Request, code: str, db: DbSession, actor: Viewer, settings: AppSettings):
     src = hs.get_source(db, actor, code)
-    from cleanheat.auth.tables import Organisation
-
-    owner = db.get(Organisation, src.org_id)
+    owner = hs.owner_of(db, src)
     return render(request, "heat_sources/detail.html", {
         "s": src, "owner": owner, "vocab": VOCAB, "today": local_today().isoformat(),
         "warnings": source_warnings(src), "mw_per_t_h": hs.mw_per_t_h(settings.city_dir),
-        "can_write": actor.role in (Role.PROGRAMME_OFFICE, Role.ECOLOGY_BUREAU, Role.ADMIN)
-        or (actor.role == Role.HEAT_COMPANY and src.org_id == actor.org_id),
+        "can_write": hs.may_write(actor, src.org_id),
     }, actor=actor)
 
 
