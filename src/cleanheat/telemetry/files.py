@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
+from cleanheat.auth.service import Actor, audit
 from cleanheat.errors import InputError, InputIssue
 from cleanheat.tabular import Cell, SheetLimits, read_workbook
 from cleanheat.telemetry.payload import ParsedMessage
@@ -117,3 +120,12 @@ def backfill(pipeline: IngestPipeline, rows: list[tuple[str, str, str, object, i
         if progress is not None:
             progress(len(part))
     return total
+
+
+def backfill_upload(session: Session, actor: Actor, pipeline: IngestPipeline, data: bytes, filename: str) -> IngestResult:
+    """A backfill file uploaded by a person: the caller's own devices only (city-wide roles: any), audited in
+    ``session``. The readings are stored by the pipeline in their own transactions (acknowledged once stored)."""
+    rows = read_readings_file(data, filename)
+    res = backfill(pipeline, rows, file=filename, org_id=None if actor.city_wide else actor.org_id)
+    audit(session, actor, "backfill", "telemetry", filename, res.as_dict())
+    return res

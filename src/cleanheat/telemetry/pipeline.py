@@ -24,6 +24,7 @@ from cleanheat.telemetry.validation import (
     Validator,
     revoked_among,
     token_digest,
+    token_still_valid,
 )
 
 
@@ -96,6 +97,25 @@ class IngestPipeline:
         if any(c and c not in devices for c in device_codes) or any(
                 token_digest(t) not in self.registry.tokens for t in tokens):
             self.reload_registry()
+
+    def grant_for(self, token: str):
+        """The grant of a device token (HTTP ingest): found in the snapshot (reloaded once, at most every
+        ``RELOAD_MIN_INTERVAL_S``, for a token issued since it was loaded), then confirmed in the database, so that a
+        token revoked by any process, or expired, stops working at once. None: not a valid token."""
+        from sqlalchemy.orm import Session
+
+        if not token:
+            return None
+        grant = self.registry.grant(token)
+        if grant is None and time.monotonic() - self.registry.loaded_at > self.RELOAD_MIN_INTERVAL_S:
+            self.reload_registry()
+            grant = self.registry.grant(token)
+        if grant is not None:
+            with Session(self.engine) as session:
+                if not token_still_valid(session, grant.token_id):
+                    self.registry.forget_token(token_digest(token))
+                    return None
+        return grant
 
     def _parse(self, msg: Inbound) -> tuple[ParsedMessage | None, str | None, QuarantineItem | None]:
         topic_org = None

@@ -8,7 +8,6 @@ import hashlib
 import json
 import logging
 import threading
-import time
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -18,17 +17,17 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from cleanheat.auth.roles import Role
-from cleanheat.auth.service import Actor, audit
+from cleanheat.auth.service import Actor
 from cleanheat.climate import read_climate
 from cleanheat.errors import ConflictError, InputError
 from cleanheat.store.engine import session_scope
 from cleanheat.telemetry import alarms as alarm_service
 from cleanheat.telemetry import service, webhooks
 from cleanheat.telemetry.config import TelemetryConfig
-from cleanheat.telemetry.files import backfill, read_readings_file
+from cleanheat.telemetry.files import backfill_upload
 from cleanheat.telemetry.pipeline import Inbound, IngestPipeline
 from cleanheat.telemetry.tokens import issue_device_token, list_device_tokens, revoke_device_token
-from cleanheat.telemetry.validation import REASONS, token_digest, token_still_valid
+from cleanheat.telemetry.validation import REASONS
 from cleanheat.timeutil import PROGRAMME_TZ
 from cleanheat.web.deps import (
     ApiActor,
@@ -117,19 +116,10 @@ class IngestOut(BaseModel):
 
 
 def _device_grant(request: Request, pipe: IngestPipeline):
-    """The grant of the request's device token: found in the snapshot, then confirmed in the database (so that
-    a token revoked by any process, or expired, stops working at once)."""
+    """The grant of the request's device token (:meth:`IngestPipeline.grant_for`); 401 without a valid one."""
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    grant = pipe.registry.grant(token) if token else None
-    if grant is None and token and time.monotonic() - pipe.registry.loaded_at > pipe.RELOAD_MIN_INTERVAL_S:
-        pipe.reload_registry()  # a token issued since the registry was loaded
-        grant = pipe.registry.grant(token)
-    if grant is not None:
-        with request.app.state.sessionmaker() as session:
-            if not token_still_valid(session, grant.token_id):
-                pipe.registry.forget_token(token_digest(token))
-                grant = None
+    grant = pipe.grant_for(token)
     if grant is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid device token is required (Authorization: Bearer chd_...)",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -170,10 +160,8 @@ def backfill_api(request: Request, db: DbSession, actor: CompanyApi, file: Annot
     data = file.file.read(settings.upload_max_bytes + 1)
     if len(data) > settings.upload_max_bytes:
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "file too large")
-    rows = read_readings_file(data, file.filename or "upload.csv")
     pipe = IngestPipeline(request.app.state.engine, _config(request), worker="http-backfill", source="csv")
-    res = backfill(pipe, rows, file=file.filename or "upload.csv", org_id=None if actor.city_wide else actor.org_id)
-    audit(db, actor, "backfill", "telemetry", file.filename or "", res.as_dict())
+    res = backfill_upload(db, actor, pipe, data, file.filename or "upload.csv")
     return IngestOut(**res.as_dict())
 
 
