@@ -3,7 +3,7 @@
 Store-backed tests run on both SQLite and PostgreSQL: the ``database_url`` fixture is parametrised over the
 two, and each test gets a fresh, migrated database: a copy of a template migrated once per session (xdist
 worker). SQLite copies the file; PostgreSQL uses ``CREATE DATABASE ... TEMPLATE`` on the server at
-``CLEANHEAT_TEST_PG_URL`` (default postgres@127.0.0.1:5432 with trust auth), the next copy made ahead and used
+``CLEANHEAT_TEST_PG_URL`` (default postgres@127.0.0.1:5432 with trust auth), the next copies made ahead and used
 ones dropped in the background (tests/databases.py). ``demo_city`` copies the demo city, built once per run
 (tests/demo_city.py). Password hashes use cheap argon2 parameters (``TEST_ARGON2``), set here for this process
 and, through the environment, for the apps and CLI processes the tests start.
@@ -96,7 +96,7 @@ def pg_template(pg_admin_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def pg_copies(pg_admin_url: str, pg_template: str) -> Iterator[PgCopies]:
-    """Copies of the migrated template, one made ahead; used ones dropped in the background."""
+    """Copies of the migrated template, two made ahead; used ones dropped in the background."""
     copies = PgCopies(pg_admin_url, pg_template)
     yield copies
     copies.close()

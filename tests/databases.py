@@ -2,7 +2,7 @@
 
 * ``PgCopies`` hands each test a ``CREATE DATABASE ... TEMPLATE`` copy of the session's migrated PostgreSQL
   template. Creating and dropping a copy takes about a second each (the server writes the copy to its WAL), so a
-  background thread makes the next copy while the current test runs and drops used copies afterwards.
+  background thread makes the next copies while the current test runs and drops used copies afterwards.
 * ``run_dir`` is a directory of the whole run (the parent of the xdist workers' own temporary directories), and
   ``run_lock`` a file lock in it: what is built once per run (the demo city, tests/demo_city.py) is built by the
   first worker to ask while the others wait for it. PostgreSQL databases that outlive one worker are listed in
@@ -15,6 +15,7 @@ import fcntl
 import os
 import threading
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -50,38 +51,39 @@ def drop_pg_database(admin_url: str, url: str) -> None:
 
 
 class PgCopies:
-    """Copies of one template database, made one ahead and dropped on a background thread."""
+    """Copies of one template database, made ``ahead`` in advance and dropped on background threads."""
 
-    def __init__(self, admin_url: str, template: str) -> None:
-        self.admin_url, self.template = admin_url, template
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="pg-copies")
-        self._next: Future[str] | None = None
+    def __init__(self, admin_url: str, template: str, ahead: int = 2) -> None:
+        self.admin_url, self.template, self.ahead = admin_url, template, ahead
+        self._threads = ThreadPoolExecutor(ahead, thread_name_prefix="pg-copies")
+        self._ready: deque[Future[str]] = deque()
         self._lock = threading.Lock()
 
     def _create(self) -> str:
         return create_pg_database(self.admin_url, template=self.template)
 
     def take(self) -> str:
-        """A fresh copy (the one made ahead if it is ready, else wait for it); starts making the next."""
+        """A fresh copy (the oldest one made ahead; wait for it if it is not ready); keeps ``ahead`` coming."""
         with self._lock:
-            ready = self._next or self._thread.submit(self._create)
-            self._next = self._thread.submit(self._create)
-        return ready.result()
+            first = self._ready.popleft() if self._ready else self._threads.submit(self._create)
+            while len(self._ready) < self.ahead:
+                self._ready.append(self._threads.submit(self._create))
+        return first.result()
 
     def give_back(self, url: str) -> None:
         """Drop a used copy (in the background)."""
-        self._thread.submit(drop_pg_database, self.admin_url, url)
+        self._threads.submit(drop_pg_database, self.admin_url, url)
 
     def close(self) -> None:
-        """Drop the copy made ahead and wait for every drop to finish."""
+        """Drop the copies made ahead and wait for every drop to finish."""
         with self._lock:
-            spare, self._next = self._next, None
-        if spare is not None:
+            spares, self._ready = list(self._ready), deque()
+        for spare in spares:
             try:
                 self.give_back(spare.result())
             except Exception:  # the spare could not be made: nothing to drop
                 pass
-        self._thread.shutdown(wait=True)
+        self._threads.shutdown(wait=True)
 
 
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
