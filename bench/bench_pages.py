@@ -90,7 +90,8 @@ def ensure_demo(url: str, var_dir: Path) -> None:
         engine.dispose()
 
 
-def measure(url: str, var_dir: Path, requests: int, user: str) -> dict[str, tuple[list[float], list[float]]]:
+def measure(url: str, var_dir: Path, requests: int, user: str, freeze: bool = True
+            ) -> dict[str, tuple[list[float], list[float]]]:
     from fastapi.testclient import TestClient
 
     from cleanheat.config import Settings
@@ -107,6 +108,10 @@ def measure(url: str, var_dir: Path, requests: int, user: str) -> dict[str, tupl
         for path in PAGES.values():  # warm-up: the first request prepares the figures
             r = client.get(path)
             assert r.status_code == 200, f"{path}: HTTP {r.status_code}"
+        if freeze:  # as `cleanheat serve` does once warm (web.routes.programme.freeze_heap)
+            from cleanheat.web.routes.programme import freeze_heap
+
+            freeze_heap()
         for name, path in PAGES.items():
             times, cpu = [], []
             for _ in range(requests):
@@ -127,14 +132,15 @@ def report(backend: str, results: dict[str, tuple[list[float], list[float]]]) ->
     lines = []
     n = len(next(iter(results.values()))[0])
     print(f"\n{backend}: server time per page [ms] ({n} requests each, warm; cpu: the process's CPU time)")
-    print(f"{'page':22s} {'median':>8s} {'p95':>8s} {'max':>8s} {'cpu med':>8s}  target")
+    print(f"{'page':22s} {'median':>8s} {'p95':>8s} {'max':>8s} {'cpu med':>8s} {'cpu p95':>8s}  target")
     for name, (xs, cpu) in results.items():
         target = TARGET_MS.get(name, LIMIT_MS)
         ok = "met" if p95(xs) <= target else "NOT met"
         print(f"{name:22s} {statistics.median(xs):8.1f} {p95(xs):8.1f} {max(xs):8.1f} {statistics.median(cpu):8.1f}"
-              f"  <= {target:.0f} ms: {ok}")
+              f" {p95(cpu):8.1f}  <= {target:.0f} ms: {ok}")
         lines += [f"{backend}_{name}_median_ms={statistics.median(xs):.1f}", f"{backend}_{name}_p95_ms={p95(xs):.1f}",
-                  f"{backend}_{name}_cpu_median_ms={statistics.median(cpu):.1f}"]
+                  f"{backend}_{name}_cpu_median_ms={statistics.median(cpu):.1f}",
+                  f"{backend}_{name}_cpu_p95_ms={p95(cpu):.1f}"]
     return lines
 
 
@@ -148,6 +154,8 @@ def main() -> None:
                                                        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
                     help="an administrative PostgreSQL URL; the demo goes into --pg-database")
     ap.add_argument("--pg-database", default="cleanheat_bench_pages")
+    ap.add_argument("--no-freeze", action="store_true",
+                    help="leave the warm heap to the garbage collector (cleanheat serve freezes it once warm)")
     args = ap.parse_args()
     lines = [f"load_average_start={' '.join(f'{x:.2f}' for x in os.getloadavg())}"]
     targets = []
@@ -158,7 +166,7 @@ def main() -> None:
     args.work_dir.mkdir(parents=True, exist_ok=True)
     for backend, url, var_dir in targets:
         ensure_demo(url, var_dir)
-        lines += report(backend, measure(url, var_dir, args.requests, args.user))
+        lines += report(backend, measure(url, var_dir, args.requests, args.user, not args.no_freeze))
     lines.append(f"load_average_end={' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
     print("\n".join(lines))

@@ -59,7 +59,9 @@ def serve(
     require_database(settings)
     host, port = host or settings.host, port or settings.port
     console.print(f"[bold green]cleanheat[/] serving at [link]http://{host}:{port}[/link]")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    web = create_app(settings)
+    web.state.freeze_heap_when_warm = True  # a long-lived server process (not a test's app): see web/routes/programme
+    uvicorn.run(web, host=host, port=port, log_level="info")
 
 
 @app.command("demo-logins")

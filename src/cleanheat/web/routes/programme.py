@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -68,6 +69,13 @@ _latest_period = service.latest_period
 PREPARE_INTERVAL_S = 10.0
 
 
+def freeze_heap() -> None:
+    """Collect, then move every object alive now out of the collector's scans (``gc.freeze``): done once by a
+    server process when warm, as `cleanheat serve` does (``bench/bench_pages.py`` does the same)."""
+    gc.collect()
+    gc.freeze()
+
+
 @asynccontextmanager
 async def lifespan(app):
     """Prepare the figures of the office's landing page in the background (``service.prepare_figures``): after
@@ -80,9 +88,15 @@ async def lifespan(app):
 
     async def loop() -> None:
         await asyncio.sleep(1)
+        frozen = False
         while True:
             try:
                 await asyncio.to_thread(job)
+                if not frozen and getattr(app.state, "freeze_heap_when_warm", False):
+                    # warm: what lives as long as the server process (modules, templates, the prepared figures)
+                    # leaves the collector's full scans, which otherwise cost ~200 ms every few requests
+                    await asyncio.to_thread(freeze_heap)
+                    frozen = True
             except NotFoundError:  # no programme loaded yet
                 pass
             except Exception as exc:  # logged; tried again next round
