@@ -11,7 +11,10 @@ import io
 import logging
 import shutil
 import subprocess
-from functools import lru_cache
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import lru_cache, wraps
 
 import matplotlib
 
@@ -50,6 +53,38 @@ def use_cjk_font() -> None:
     plt.rcParams["axes.unicode_minus"] = False
 
 
+def _frozen(value):
+    """A hashable copy of a chart argument (lists and dicts of plain values)."""
+    if isinstance(value, dict):
+        return tuple((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _remembered(draw: Callable[..., bytes]) -> Callable[..., bytes]:
+    """The same chart for the same figures is drawn once per process (the last 64 kept): a report asked for
+    again, with figures that have not changed, does not pay matplotlib's ~0.3–0.5 s per chart again."""
+    cache: OrderedDict = OrderedDict()
+    lock = threading.Lock()
+
+    @wraps(draw)
+    def chart(*args, **kwargs) -> bytes:
+        key = (_frozen(list(args)), _frozen(dict(sorted(kwargs.items()))))
+        with lock:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+        png = draw(*args, **kwargs)
+        with lock:
+            cache[key] = png
+            while len(cache) > 64:
+                cache.popitem(last=False)
+        return png
+
+    return chart
+
+
 def _figure(width_in: float = 7.0, height_in: float = 3.2):
     use_cjk_font()
     fig, ax = plt.subplots(figsize=(width_in, height_in), dpi=150)
@@ -69,6 +104,7 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
+@_remembered
 def bars_vs_target(labels: list[str], actual: list[float | None], target: list[float | None], *, title: str,
                    percent: bool = True) -> bytes:
     """Grouped bars: actual and target per category (values as fractions when ``percent``)."""
@@ -89,6 +125,7 @@ def bars_vs_target(labels: list[str], actual: list[float | None], target: list[f
     return _png(fig)
 
 
+@_remembered
 def lines(periods: list[str], series: dict[str, list[float | None]], *, title: str, percent: bool = True) -> bytes:
     fig, ax = _figure()
     k = 100 if percent else 1
@@ -103,6 +140,7 @@ def lines(periods: list[str], series: dict[str, list[float | None]], *, title: s
     return _png(fig)
 
 
+@_remembered
 def horizontal_bars(labels: list[str], values: list[float], *, title: str, unit: str = "") -> bytes:
     fig, ax = _figure(7.0, max(2.5, 0.28 * len(labels) + 0.8))
     ax.barh(labels[::-1], values[::-1], color=PALETTE[1])
