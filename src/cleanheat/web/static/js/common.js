@@ -44,6 +44,7 @@
         more.hidden = false;
       }
       summary.classList.toggle("active", !!menu.querySelector("a.active"));
+      nav.dataset.fittedWidth = String(window.innerWidth);  // the width the bar was last laid out for
     }
     fit();
     window.addEventListener("resize", fit);
