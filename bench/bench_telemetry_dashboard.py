@@ -48,7 +48,8 @@ def load(url: str, point_ids: list[int], days: int, raw: bool) -> dict:
         vals = _values(pts, minutes)
         ts = start + minutes * MIN_MS
         if raw:
-            rows = [(int(p), int(t), float(v)) for p, row in zip(pts, vals, strict=True) for t, v in zip(ts, row, strict=True)]
+            rows = [(int(p), int(t), float(v)) for p, row in zip(pts, vals, strict=True)
+                    for t, v in zip(ts, row, strict=True)]
             with engine.begin() as conn:
                 insert_readings(conn, rows)
                 mark_dirty(conn, rows)

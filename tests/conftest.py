@@ -45,7 +45,8 @@ TEST_ARGON2 = {"CLEANHEAT_AUTH_ARGON2_TIME_COST": "1", "CLEANHEAT_AUTH_ARGON2_ME
                "CLEANHEAT_AUTH_ARGON2_PARALLELISM": "1"}
 for _name, _value in TEST_ARGON2.items():
     os.environ.setdefault(_name, _value)
-configure_hasher(int(os.environ["CLEANHEAT_AUTH_ARGON2_TIME_COST"]), int(os.environ["CLEANHEAT_AUTH_ARGON2_MEMORY_KIB"]),
+configure_hasher(int(os.environ["CLEANHEAT_AUTH_ARGON2_TIME_COST"]),
+                 int(os.environ["CLEANHEAT_AUTH_ARGON2_MEMORY_KIB"]),
                  int(os.environ["CLEANHEAT_AUTH_ARGON2_PARALLELISM"]))
 
 __all__ = ["BACKENDS", "create_pg_database", "drop_pg_database"]  # imported by test modules from here

@@ -139,7 +139,8 @@ ROUTES: dict[str, str] = {
     "GET /emissions/packets":                         "AD EB",
     "GET /api/emissions/points":                      "AD PO HC EB",
     "POST /api/emissions/points":                     "AD EB",
-    "GET /api/emissions/points/{point_id}/hours":     "AD PO HC EB | AD PO EB | epoint ?from=2021-01-10T00:00&to=2021-01-11T00:00",
+    "GET /api/emissions/points/{point_id}/hours":     "AD PO HC EB | AD PO EB | epoint "
+                                                      "?from=2021-01-10T00:00&to=2021-01-11T00:00",
     "GET /api/emissions/exceedances":                 "AD PO HC EB",
     "POST /api/emissions/exceedances/{event_id}/ack": "AD EB | AD EB | eevent",
     "GET /api/emissions/compliance":                  "AD PO HC EB",
@@ -497,7 +498,8 @@ def _collect_ids(w: World) -> None:
               .join(Organisation, HeatSource.org_id == Organisation.id))
         ids["epoint"] = dict(s.execute(mp.group_by(Organisation.code)).all())
         for fam, model in (("eevent", Exceedance), ("ealarm", EAlarm)):
-            q = (select(Organisation.code, func.min(model.id)).join(MonitoringPoint, model.point_id == MonitoringPoint.id)
+            q = (select(Organisation.code, func.min(model.id))
+                 .join(MonitoringPoint, model.point_id == MonitoringPoint.id)
                  .join(HeatSource, MonitoringPoint.source_id == HeatSource.id)
                  .join(Organisation, HeatSource.org_id == Organisation.id).where(model.acknowledged_at.is_(None)))
             ids[fam] = dict(s.execute(q.group_by(Organisation.code)).all())

@@ -43,7 +43,8 @@ def changed_data(tmp_path) -> Path:
 
     _edit(em / "limits.yaml", limit)
     _edit(em / "rules.yaml", lambda d: d["compliance"]["min_valid_hour_share"].update(value=0.6))
-    _edit(em / "factors.yaml", lambda d: next(f for f in d["factors"] if f["code"] == "a34013").update(name_zh="颗粒物（改）"))
+    _edit(em / "factors.yaml",
+          lambda d: next(f for f in d["factors"] if f["code"] == "a34013").update(name_zh="颗粒物（改）"))
     _edit(em / "supervision.yaml", lambda d: d["rules"][0].update(id="changed-rule"))
     _edit(data / "harbin" / "climate.yaml", lambda d: d["heating_season"]["start"].update(day=15))
     _edit(data / "harbin" / "conversions.yaml", lambda d: d["mw_per_t_h"].update(value=0.72))

@@ -77,7 +77,8 @@ def test_alarm_list_pages_filters_and_searches(client, session_factory):
     assert len(_alarm_ids(first)) == 50 and _count(first) == 60
     assert 'id="alarm-pager"' in first and "RS-0000" in first and "VRS-" not in first  # newest first, own only
     second = _get(client, "/telemetry/alarms", page=2)
-    assert len(_alarm_ids(second)) == 10 and "RS-0059" in second and not set(_alarm_ids(first)) & set(_alarm_ids(second))
+    assert (len(_alarm_ids(second)) == 10 and "RS-0059" in second
+            and not set(_alarm_ids(first)) & set(_alarm_ids(second)))
     assert _count(_get(client, "/telemetry/alarms", severity="critical")) == 20       # 0, 3, ..., 57
     assert _count(_get(client, "/telemetry/alarms", state="cleared")) == 15           # 0, 4, ..., 56
     assert _count(_get(client, "/telemetry/alarms", state="open", severity="critical")) == 15  # 20 - (0, 12, .., 48)

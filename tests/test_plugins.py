@@ -54,7 +54,8 @@ def test_a_kept_contract_is_discovered(fake_city) -> None:
     ("ORDER = 5\n\ndef load_dmeo(session, settings):\n    return ''\n",
      ["missing required 'load_demo'", "'load_dmeo' looks like a misspelling of 'load_demo'"]),
     # the order misspelt: the area would silently load last
-    ("ORDRE = 5\n\ndef load_demo(session, settings):\n    return ''\n", ["'ORDRE' looks like a misspelling of 'ORDER'"]),
+    ("ORDRE = 5\n\ndef load_demo(session, settings):\n    return ''\n",
+     ["'ORDRE' looks like a misspelling of 'ORDER'"]),
     ("ORDER = '5'\n\ndef load_demo(session, settings):\n    return ''\n", ["'ORDER' should be a int, got str"]),
     ("def load_demo(session):\n    return ''\n", ["'load_demo' should be a function of 2 arguments"]),
 ])

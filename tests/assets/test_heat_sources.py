@@ -39,7 +39,8 @@ def workbook(sources: list[list], events: list[list] | None = None) -> bytes:
 
 def row(code, unit="道里区", at="城市城区", owner="htjt", kind="燃煤锅炉", fuel="燃煤", t_h=58, mw="", area=100,
         lon=126.6, lat=45.7):
-    return [code, f"锅炉{code}", owner, unit, at, "厂", "1#", kind, fuel, t_h, mw, "", "在用", 2005, area, "", lon, lat, ""]
+    return [code, f"锅炉{code}", owner, unit, at, "厂", "1#", kind, fuel, t_h, mw, "", "在用", 2005, area, "",
+            lon, lat, ""]
 
 
 @pytest.fixture
@@ -55,7 +56,8 @@ def actor(session, username):
 def test_import_sources_and_events_then_count_tasks(db, settings):
     plan = read_plan(settings.city_dir)
     data = workbook(
-        [row("B1", t_h=58), row("B2", t_h=420, kind="热电联产机组"), row("B3", t_h=20), row("B4", unit="宾县", at="县城和城乡结合部", t_h="", mw=29)],
+        [row("B1", t_h=58), row("B2", t_h=420, kind="热电联产机组"), row("B3", t_h=20),
+         row("B4", unit="宾县", at="县城和城乡结合部", t_h="", mw=29)],
         [["B1", "超低排放改造", "2019-08-01", ""], ["B2", "ultra_low_retrofitted", date(2020, 9, 1), ""],
          ["B3", "拆除", "2019-07-01", ""], ["B4", "超低排放改造", "2021-06-30", ""]],
     )
@@ -80,7 +82,8 @@ def test_import_sources_and_events_then_count_tasks(db, settings):
 def test_bad_registry_rows_import_nothing_and_are_located(db, settings):
     plan = read_plan(settings.city_dir)
     data = workbook([row("B1"), row("B2", unit="火星区"), row("B3", kind="核反应堆"), row("B4", t_h="五十"),
-                     row("B5", area=2_500_000), row("B1"), row("B6", lon=10.0), row("B7", at="农村", unit="南岗区", t_h=-4)],
+                     row("B5", area=2_500_000), row("B1"), row("B6", lon=10.0),
+                     row("B7", at="农村", unit="南岗区", t_h=-4)],
                     [["B1", "爆炸", "2019-01-01", ""], ["B1", "拆除", "2099-01-01", ""]])
     with pytest.raises(InputError) as exc, session_scope(db) as s:
         import_registry(s, actor(s, "office"), data, "r.xlsx", plan.units, 0.7)
@@ -140,7 +143,8 @@ def test_registry_api_scoping(settings):
         r = c.post("/api/assets/heat-sources/H1/events", json={"event": "ultra_low_retrofitted",
                                                                 "effective_date": "2020-10-01"}, headers=htjt)
         assert r.status_code == 201 and r.json()["status"] == "ultra_low"
-        assert c.post("/api/assets/heat-sources/H1/events", json={"event": "demolished", "effective_date": "2020-10-02"},
+        assert c.post("/api/assets/heat-sources/H1/events",
+                      json={"event": "demolished", "effective_date": "2020-10-02"},
                       headers=veolia).status_code in (403, 404)
         bad = {"file": ("r.csv", "编码,名称\nX,Y\n".encode(), "text/csv")}
         r = c.post("/api/assets/heat-sources/import", files=bad, headers=htjt)

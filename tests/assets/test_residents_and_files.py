@@ -124,7 +124,8 @@ def test_assets_0003_removes_links_that_break_the_rules(unmigrated_url):
                            "language, created_at) VALUES (:i, :u, '', 'x', 'resident', 3, true, 'zh', :t)"),
                       {"i": uid, "u": f"r{uid}", "t": now})
         for bid, code, org in ((1, "B1", 1), (2, "VB1", 2)):
-            c.execute(text("INSERT INTO assets_buildings (id, code, name_zh, org_id, address, area_m2, energy_standard, "
+            c.execute(text("INSERT INTO assets_buildings (id, code, name_zh, org_id, address, area_m2, "
+                           "energy_standard, "
                            "design_heat_index_w_m2, note, created_at, updated_at) "
                            "VALUES (:i, :c, 'x', :o, '', 100, 'none', 50, '', :t, :t)"),
                       {"i": bid, "c": code, "o": org, "t": now})

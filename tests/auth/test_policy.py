@@ -34,7 +34,8 @@ def test_weak_passwords_are_refused_with_the_rule_they_break(password, english):
     assert exc.value.issues and all(i.field == "password" for i in exc.value.issues)
 
 
-@pytest.mark.parametrize("password", ["test-password-1", "demo-harbin-2019", "Songhua-river-in-winter", "雪花啤酒冰灯节2020"])
+@pytest.mark.parametrize("password", ["test-password-1", "demo-harbin-2019", "Songhua-river-in-winter",
+                                      "雪花啤酒冰灯节2020"])
 def test_reasonable_passwords_pass(password):
     assert check_password(load_policy(), password, username="office") == []
 
@@ -73,5 +74,6 @@ def test_own_password_change_is_checked_against_the_policy(app_client):
     assert r.status_code == 422
     assert "简单的字符序列" in r.text and "simple sequence" in r.text
     r = app_client.post("/account/password", data={"csrf_token": csrf, "current_password": "not-the-password",
-                                                    "new_password": "Songhua-river-1", "new_password2": "Songhua-river-1"})
+                                                    "new_password": "Songhua-river-1",
+                                                    "new_password2": "Songhua-river-1"})
     assert r.status_code == 422 and "current password is wrong" in r.text

@@ -12,7 +12,8 @@ BAR = """() => { const h = document.querySelector('header.top'), l = h.querySele
   const tops = [...h.querySelectorAll('.brand, nav.main .links a, details.more:not([hidden]) summary, .who > *')]
       .map(e => Math.round(e.getBoundingClientRect().top));
   return {height: h.offsetHeight, lines: new Set(tops.map(t => Math.round(t / 10))).size,
-          overflow: l.scrollWidth > l.clientWidth + 1, active: h.querySelectorAll('.links a.active, .menu a.active').length,
+          overflow: l.scrollWidth > l.clientWidth + 1,
+          active: h.querySelectorAll('.links a.active, .menu a.active').length,
           inBar: l.children.length, inMore: h.querySelectorAll('details.more .menu a').length}; }"""
 
 

@@ -51,7 +51,8 @@ def _login(page, url: str, username: str, password: str) -> None:
 def _tooltip(page, chart_id: str) -> dict:
     """The chart's HTML tooltip once it shows: its text, and whether it holds any element that could run script."""
     page.wait_for_function("""(id) => { const el = document.getElementById(id), t = el.lastElementChild;
-        return el.children.length > 1 && t.style.display !== 'none' && t.style.opacity !== '0' && t.innerText.trim(); }""",
+        return el.children.length > 1 && t.style.display !== 'none' &&
+            t.style.opacity !== '0' && t.innerText.trim(); }""",
                            arg=chart_id, timeout=15000)
     return page.evaluate("""(id) => { const t = document.getElementById(id).lastElementChild;
         return {text: t.innerText, elements: t.querySelectorAll('img, svg, script, iframe').length}; }""", chart_id)
@@ -198,7 +199,8 @@ def test_planner_area_names_are_shown_as_text_and_run_nothing(live_app, page):
     for code, name in names.items():
         where = page.evaluate("""(code) => { const c = echarts.getInstanceByDom(document.getElementById('chart-map'));
             const ss = c.getOption().series;
-            for (let s = 0; s < ss.length; s++) { const i = ss[s].data.findIndex(d => d[5] === code); if (i >= 0) return [s, i]; }
+            for (let s = 0; s < ss.length; s++) {
+              const i = ss[s].data.findIndex(d => d[5] === code); if (i >= 0) return [s, i]; }
             return null; }""", code)
         assert where is not None, code
         page.mouse.move(5, 5)
@@ -238,13 +240,16 @@ def demo_app(tmp_path_factory, demo_city):
 
 CHARTS_DRAWN = """() => [...document.querySelectorAll('main .chart, main [id^="chart"], #network-map')]
     .filter(el => el.offsetParent !== null && !el.querySelector('p'))
-    .map(el => [el.id || el.className, !!(window.echarts && echarts.getInstanceByDom(el) && el.querySelector('canvas'))])"""
+    .map(el => [el.id || el.className,
+                 !!(window.echarts && echarts.getInstanceByDom(el) && el.querySelector('canvas'))])"""
 
 
 def _main_pages(page, url: str) -> list[str]:
-    links = page.evaluate("() => [...document.querySelectorAll('header.top nav.main a')].map(a => a.getAttribute('href'))")
+    links = page.evaluate("() => [...document.querySelectorAll('header.top nav.main a')]"
+                          ".map(a => a.getAttribute('href'))")
     extra = page.evaluate("""() => [...document.querySelectorAll('main a[href]')].map(a => a.getAttribute('href'))
-        .filter(h => /^\\/(network\\/\\d+|planner\\/results\\/\\d+|emissions\\/points\\/\\d+|telemetry\\/stations\\/\\d+|programme\\/units\\/)/.test(h))""")
+        .filter(h => /^\\/(network\\/\\d+|planner\\/results\\/\\d+|emissions\\/points\\/\\d+|"""
+        """telemetry\\/stations\\/\\d+|programme\\/units\\/)/.test(h))""")
     return list(dict.fromkeys(links + extra[:2]))
 
 

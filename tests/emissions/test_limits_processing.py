@@ -107,8 +107,9 @@ def test_profile_follows_events():
     assert profile_for(facts, date(2020, 1, 1)).fuel_group == "coal"
     assert profile_for(facts, date(2020, 10, 1)).fuel_group == "gas"
     assert profile_for(facts, date(2020, 1, 1)).capacity_t_h == pytest.approx(29.0 / conversion)
+    # the data's value, no constant
     assert SourceFacts(kind="coal_boiler", fuel="coal", current_fuel="coal", capacity_mw=29.0,
-                       mw_per_t_h=0.72).capacity_steam_t_h == pytest.approx(29.0 / 0.72)  # the data's value, no constant
+                       mw_per_t_h=0.72).capacity_steam_t_h == pytest.approx(29.0 / 0.72)
     with pytest.raises(ValueError, match="mw_per_t_h"):  # MW alone and no conversion: no silent default
         profile_for(SourceFacts(kind="coal_boiler", fuel="coal", current_fuel="coal", capacity_mw=29.0),
                     date(2020, 1, 1))

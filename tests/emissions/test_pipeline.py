@@ -98,7 +98,8 @@ def test_ingest_evaluate_exceedances_and_alarms(world, engine):
     with world.session() as s:
         later = H0 + 6 * H + 1 * M  # hour 4 ended at H0+5h; one hour more passed
         assert run_maintenance(s, now=later, rules=Rules(), table=TABLE, mw_per_t_h_value=MW_PER_T_H).alarms_raised == 1
-        assert run_maintenance(s, now=later, rules=Rules(), table=TABLE, mw_per_t_h_value=MW_PER_T_H).alarms_raised == 0  # state changes only
+        # state changes only
+        assert run_maintenance(s, now=later, rules=Rules(), table=TABLE, mw_per_t_h_value=MW_PER_T_H).alarms_raised == 0
     BulkWriter(engine).write(minutes(chp, H0 + 5 * H, 60, nox=80.0, o2=6.0))
     with world.session() as s:
         st = run_maintenance(s, now=H0 + 6 * H + 2 * M, rules=Rules(), table=TABLE, mw_per_t_h_value=MW_PER_T_H)
@@ -117,8 +118,9 @@ def _season_hours(point_id, lo, hi, exceed_every=0, valid_every=1, limit=50.0, v
         for p, zs, lim in (("a34013", 3.0, 10.0), ("a21026", 20.0, 35.0), ("a21002", 30.0, limit)):
             exc = bool(p == "a21002" and exceed_every and i % exceed_every == 0 and valid)
             z = 60.0 if exc else zs
-            rows.append({"point_id": point_id, "ts": t, "pollutant": p, "conc_mg_m3": z, "o2_pct": 9.0, "conc_zs_mg_m3": z,
-                             "device_zs_mg_m3": None, "limit_mg_m3": lim, "ref_o2_pct": 6.0, "limit_set": "x", "valid": valid,
+            rows.append({"point_id": point_id, "ts": t, "pollutant": p, "conc_mg_m3": z, "o2_pct": 9.0,
+                             "conc_zs_mg_m3": z, "device_zs_mg_m3": None, "limit_mg_m3": lim, "ref_o2_pct": 6.0,
+                             "limit_set": "x", "valid": valid,
                              "exceeded": exc, "valid_minutes": 60 if valid else 10, "minutes_received": 60,
                              "flag": "N" if valid else "D", "basis": "minutes", "reason": "", "computed_at": t})
         t += H

@@ -49,7 +49,8 @@ def submit(world, unit: str, period: str, areas: dict[tuple[str, str], float]) -
         org = s.scalar(select(Organisation).where(Organisation.code == f"gov-{unit}"))
         r = Report(plan_id=plan_row.id, org_id=org.id, admin_unit_code=unit, period=period,
                    year=int(period[:4]), quarter=int(period[-1]), version=1, status="submitted", submitted_by="t",
-                   areas=[ReportArea(area_type=at, technology=tech, heated_area_m2=a) for (at, tech), a in areas.items()])
+                   areas=[ReportArea(area_type=at, technology=tech, heated_area_m2=a)
+                          for (at, tech), a in areas.items()])
         s.add(r)
         s.flush()
         return r.id

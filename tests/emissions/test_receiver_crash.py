@@ -125,4 +125,5 @@ def test_every_acknowledged_packet_survives_sigkill(world, tmp_path):
         engine.dispose()
     assert len(acked) >= 300 and sent > len(acked)
     missing = acked - stored
-    assert not missing, f"{len(missing)} of {len(acked)} acknowledged packets are not stored, e.g. {sorted(missing)[:5]}"
+    assert not missing, (f"{len(missing)} of {len(acked)} acknowledged packets are not stored, "
+                         f"e.g. {sorted(missing)[:5]}")

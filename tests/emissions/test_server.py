@@ -215,7 +215,8 @@ def test_protocol_on_injected_transport():
 
 async def _protocol_on_injected_transport():
     sink = ListSink()
-    server = ReceiverServer(StaticDirectory({MN: PointAuth(1, hash_password("123456"))}), sink, options(idle_timeout_s=0.05))
+    server = ReceiverServer(StaticDirectory({MN: PointAuth(1, hash_password("123456"))}), sink,
+                            options(idle_timeout_s=0.05))
     proto = server.protocol_factory()
     t = FakeTransport()
     proto.connection_made(t)

@@ -255,6 +255,7 @@ def test_demo_networks_load_once(settings):
         login(c, "office")
         c.cookies.set("lang", "en")
         page = c.get(f"/network/{net_id}")
-        assert page.status_code == 200 and "Network heat loss" in page.text and "Pipes with the highest heat loss" in page.text
+        assert (page.status_code == 200 and "Network heat loss" in page.text
+                and "Pipes with the highest heat loss" in page.text)
         assert 'id="solve-form"' not in page.text and 'id="renovation-form"' not in page.text
     assert np.isfinite(run["summary"]["pump_power_w"])

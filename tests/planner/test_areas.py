@@ -15,7 +15,8 @@ from cleanheat.planner.synthetic import COMMENT, SEED, synthetic_harbin
 
 GOOD = ("code,name,unit_code,area_type,households,area_m2_res_1996,area_m2_public,current_heating,"
         "network_distance_km,gas_available,gas_capacity_1e4_m3,grid_zone,grid_spare_mw,resources,lon,lat\n"
-        "t1,甲,daoli,城市城区,1000,60000,10000,coal_boiler_legacy:0.7; chp_network:0.3,0.5,是,,z1,5,waste_heat,126.6,45.7\n"
+        "t1,甲,daoli,城市城区,1000,60000,10000,coal_boiler_legacy:0.7; chp_network:0.3,"
+        "0.5,是,,z1,5,waste_heat,126.6,45.7\n"
         "t2,乙,binxian,rural,300,20000,,loose_coal,12,no,3.5,,1.2,,,\n")
 
 

@@ -36,7 +36,8 @@ def test_clean_flags_follow_the_plans_technology_rules(inputs):
 
 def test_clean_flag_disagreeing_with_the_plan_is_refused(inputs):
     text = CAT.read_text(encoding="utf-8").replace(
-        "    programme_technology: loose_coal\n    clean: false", "    programme_technology: loose_coal\n    clean: true")
+        "    programme_technology: loose_coal\n    clean: false",
+        "    programme_technology: loose_coal\n    clean: true")
     techs = {t.code: t for t in inputs.plan.technologies}
     with pytest.raises(CatalogueError) as e:
         parse_catalogue(text, "catalogue.yaml", BLD.read_text(encoding="utf-8"), "buildings.yaml", techs)

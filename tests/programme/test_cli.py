@@ -64,9 +64,11 @@ def test_import_errors_exit_non_zero_with_locations_and_import_nothing(env, plan
     assert "nothing imported" in r.output
     r = runner.invoke(app, ["programme", "list"])
     assert "bad.xlsx" not in r.output
-    r = runner.invoke(app, ["programme", "template", "--unit", "火星区", "--period", "2020Q4", "-o", str(tmp_path / "x")])
+    r = runner.invoke(app, ["programme", "template", "--unit", "火星区", "--period", "2020Q4",
+                            "-o", str(tmp_path / "x")])
     assert r.exit_code == 1 and "未知的填报单位" in r.output
-    r = runner.invoke(app, ["programme", "template", "--unit", "道里区", "--period", "2024Q1", "-o", str(tmp_path / "x")])
+    r = runner.invoke(app, ["programme", "template", "--unit", "道里区", "--period", "2024Q1",
+                            "-o", str(tmp_path / "x")])
     assert r.exit_code == 1 and "不在方案期" in r.output
 
 

@@ -14,7 +14,8 @@ WAN = 1e4  # 万m²
 def test_units_are_harbins_9_districts_and_9_counties(plan):
     names = [u.name_zh for u in plan.units]
     assert names[:9] == ["道里区", "南岗区", "道外区", "平房区", "松北区", "香坊区", "呼兰区", "阿城区", "双城区"]
-    assert sorted(names[9:]) == sorted(["依兰县", "方正县", "宾县", "巴彦县", "木兰县", "通河县", "延寿县", "尚志市", "五常市"])
+    assert sorted(names[9:]) == sorted(["依兰县", "方正县", "宾县", "巴彦县", "木兰县", "通河县", "延寿县",
+                                       "尚志市", "五常市"])
     assert sum(1 for u in plan.units if u.kind == "district") == 9
     # Every area type is contained in at least one unit; only the six central districts hold urban area.
     assert {at for u in plan.units for at in u.area_types} == {"urban", "county_fringe", "rural"}

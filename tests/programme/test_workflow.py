@@ -34,10 +34,13 @@ def test_submit_review_evaluate_and_correct(client, settings, plan, daoli_file):
     ev = client.get("/api/programme/evaluation", params={"year": 2020}, headers=office).json()
     assert ev["rates"]["urban"]["actual"] is None and ev["units_reporting"] == 0
     # A unit may not review.
-    assert client.post(f"/api/programme/reports/{rid}/review", json={"decision": "accept"}, headers=daoli).status_code == 403
+    assert client.post(f"/api/programme/reports/{rid}/review", json={"decision": "accept"},
+                       headers=daoli).status_code == 403
     # Returning needs a comment.
-    assert client.post(f"/api/programme/reports/{rid}/review", json={"decision": "return"}, headers=office).status_code == 422
-    assert client.post(f"/api/programme/reports/{rid}/review", json={"decision": "accept"}, headers=office).json()["status"] == "accepted"
+    assert client.post(f"/api/programme/reports/{rid}/review", json={"decision": "return"},
+                       headers=office).status_code == 422
+    assert client.post(f"/api/programme/reports/{rid}/review", json={"decision": "accept"},
+                       headers=office).json()["status"] == "accepted"
     ev = client.get("/api/programme/evaluation", params={"year": 2020}, headers=office).json()
     # Daoli only: urban (3000 + 100) / 4600; county (100)/(200); rural 20/100.
     assert ev["rates"]["urban"]["actual"] == pytest.approx(3100 / 4600)

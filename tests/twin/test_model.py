@@ -59,7 +59,8 @@ def test_replay_is_identical_and_faults_change_what_they_should(weather):
     a = int(datetime(2024, 1, 10, 16, tzinfo=UTC).timestamp() * 1000)
     spec = make_city(CityConfig(prefix="T", stations=2, buildings_per_station=2, households_per_building=2))
     h = 3_600_000
-    faults = [Fault("stuck", "T-S01-C:s_supply_temp_c", a + h, a + 2 * h), Fault("lost_link", "T-S02-C", a + h, a + 2 * h),
+    faults = [Fault("stuck", "T-S01-C:s_supply_temp_c", a + h, a + 2 * h),
+              Fault("lost_link", "T-S02-C", a + h, a + 2 * h),
               Fault("leak", "T-S01", a + h, None)]
     sim = CitySim(spec, weather, anchor_ms=a, faults=faults)
     window = sim.samples(a + h - 60_000, a + h + 30 * 60_000)

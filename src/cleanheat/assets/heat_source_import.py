@@ -102,7 +102,8 @@ def _header_row(sheet: Sheet, columns: dict, required: tuple[str, ...], filename
         found, missing = header_map(row, columns)
         if not [m for m in missing if m in required]:
             return idx, found
-    issues.append(InputIssue("找不到表头行 (header row not found); 需要列: " + "、".join(columns[r][0] for r in required),
+    issues.append(InputIssue("找不到表头行 (header row not found); 需要列: "
+                             + "、".join(columns[r][0] for r in required),
                              file=filename, sheet=sheet.name))
     return None, {}
 
@@ -206,9 +207,11 @@ def _source_spec(units: dict, org_codes: dict[str, str]) -> RowSpec:
                messages={"maximum": Msg("供热面积 {value} 万m² 不合理：请以万m²填写", "area in 万m², not m²")}),
         col("address"),
         amount("lon", "°", minimum=70, maximum=140,
-               messages={k: Msg("经度 {value} 不在中国境内", "WGS84 longitude expected") for k in ("minimum", "maximum")}),
+               messages={k: Msg("经度 {value} 不在中国境内", "WGS84 longitude expected")
+                         for k in ("minimum", "maximum")}),
         amount("lat", "°", minimum=15, maximum=55,
-               messages={k: Msg("纬度 {value} 不在中国境内", "WGS84 latitude expected") for k in ("minimum", "maximum")}),
+               messages={k: Msg("纬度 {value} 不在中国境内", "WGS84 latitude expected")
+                         for k in ("minimum", "maximum")}),
         col("note"),
     ), inline_en=True)
 
@@ -310,7 +313,8 @@ def registry_template() -> bytes:
     ws = wb.active
     ws.title = SOURCE_SHEET
     ws.append([v[0] for v in SOURCE_COLUMNS.values()])
-    ws.append(["HTJT-B01", "哈投示例锅炉1号", "htjt", "道里区", "城市城区", "示例热源厂", "1#", "燃煤锅炉", "燃煤", 58, "",
+    ws.append(["HTJT-B01", "哈投示例锅炉1号", "htjt", "道里区", "城市城区", "示例热源厂",
+               "1#", "燃煤锅炉", "燃煤", 58, "",
                EMISSION_CLASSES["ordinary"][0], VINTAGES["existing"][0], 2008, 120, "", 126.6, 45.76, "示例行，可删除"])
     ev = wb.create_sheet(EVENT_SHEET)
     ev.append([v[0] for v in EVENT_COLUMNS.values()])

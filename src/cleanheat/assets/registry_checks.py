@@ -57,7 +57,8 @@ def source_warnings(src: HeatSource, programme_start: date = PROGRAMME_START) ->
             out.append(RegistryWarning(
                 src.code, "new_not_ultra_low",
                 f"新建、扩建燃煤热源须达到超低排放：{src.name_zh}（{why[0]}）未登记为超低排放",
-                f"New or expanded coal sources must be ultra-low: {src.code} ({why[1]}) is not registered as ultra-low"))
+                f"New or expanded coal sources must be ultra-low: {src.code} ({why[1]}) "
+                "is not registered as ultra-low"))
     return out
 
 

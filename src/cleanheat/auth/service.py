@@ -21,7 +21,8 @@ from cleanheat.store.base import utcnow
 from cleanheat.store.paging import PAGE_SIZE, Page, like_pattern, page_of
 
 #: Shown when a user who must change their password tries anything else (pages redirect; the API refuses).
-PASSWORD_CHANGE_REQUIRED = ("请先登录网页修改密码（管理员设置的初始密码或重置密码必须更改） / change your password first: "
+PASSWORD_CHANGE_REQUIRED = ("请先登录网页修改密码（管理员设置的初始密码或重置密码必须更改） / "
+                            "change your password first: "
                             "log in on the web page (a password set by an administrator must be changed)")
 
 

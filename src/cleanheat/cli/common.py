@@ -33,7 +33,8 @@ def require_database(settings: Settings) -> None:
             and not Path(url.database).exists():
         err_console.print(f"[bold red]错误 / error:[/] 数据库不存在 database not found: {Path(url.database).resolve()}",
                           highlight=False)
-        err_console.print("  请先运行 `cleanheat init`（或 `make run`），或在含 var/ 的目录中运行，或设置 CLEANHEAT_VAR_DIR / "
+        err_console.print("  请先运行 `cleanheat init`（或 `make run`），或在含 var/ 的目录中运行，"
+                          "或设置 CLEANHEAT_VAR_DIR / "
                           "CLEANHEAT_DATABASE_URL。Run `cleanheat init` (or `make run`) first, run the command in the "
                           "directory that holds var/, or set CLEANHEAT_VAR_DIR / CLEANHEAT_DATABASE_URL.",
                           highlight=False)

@@ -48,7 +48,8 @@ def solve(
     output: Annotated[Path, typer.Option("-o", "--output", help="result file (.json, .geojson, or a CSV folder)")],
     fmt: FormatOpt = None,
     pandapipes_compatible: Annotated[bool, typer.Option(
-        "--pandapipes-compatible", help="pandapipes' friction (Colebrook at all Re), water tables and cp means")] = False,
+        "--pandapipes-compatible",
+        help="pandapipes' friction (Colebrook at all Re), water tables and cp means")] = False,
     result_format: Annotated[str | None, typer.Option(
         help="json | geojson | csv | dhnet-bench/1 (default: dhnet-bench/1 for such input, else by suffix)")] = None,
     friction_model: Annotated[str | None, typer.Option(help="colebrook_laminar | colebrook | nikuradse | swamee_jain")]

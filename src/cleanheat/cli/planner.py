@@ -53,7 +53,8 @@ def solve(
     from cleanheat.planner.engine import appraisal_for, resolve_file_areas, result_json
     from cleanheat.planner.pathway import optimise
 
-    labels = {"build": "建模 building the LP", "solve": "求解 solving", "explain": "解释不可行 explaining infeasibility",
+    labels = {"build": "建模 building the LP", "solve": "求解 solving",
+              "explain": "解释不可行 explaining infeasibility",
               "interpret": "整理结果 collecting the result"}
     with reported_errors(), progress() as bar:
         task = bar.add_task("读取输入 reading inputs", total=6)
@@ -138,7 +139,8 @@ def appraise(
         rows = area_view(appraisal_for(sc, inputs, area_set), a)
     t = Table(title=f"{area_set.names[a]} ({area}) — {area_set.heated_area_m2[a] / 1e4:,.1f} 万m², "
                     f"{int(area_set.households[a]):,} 户")
-    for col in ("方式 option", "清洁", "可用", "LCOH 元/GJ", "元/户·季", "投资 元/户", "CO2 t", "PM kg", "排名", "Pareto",
+    for col in ("方式 option", "清洁", "可用", "LCOH 元/GJ", "元/户·季", "投资 元/户",
+                "CO2 t", "PM kg", "排名", "Pareto",
                 "成本主因 driver"):
         t.add_column(col)
     for r in sorted(rows, key=lambda r: (not r.available, r.lcoh_yuan_gj)):

@@ -25,7 +25,8 @@ def _period(text: str) -> Period:
     try:
         return Period.parse(text)
     except ValueError as exc:
-        raise InputError(str(exc), [InputIssue(f"报告期“{text}”格式有误，应为 YYYYQn，如 2020Q4", field="period")]) from exc
+        raise InputError(str(exc), [InputIssue(f"报告期“{text}”格式有误，应为 YYYYQn，如 2020Q4",
+                                               field="period")]) from exc
 
 
 @app.command()
@@ -55,7 +56,8 @@ def template(
 def import_(
     file: Annotated[Path, typer.Argument(help="A filled template (.xlsx) or CSV.", exists=True, dir_okay=False)],
     correction: Annotated[str | None, typer.Option(help="Reason: this report corrects an accepted one.")] = None,
-    accept: Annotated[bool, typer.Option(help="Accept at once (programme office importing on a unit's behalf).")] = False,
+    accept: Annotated[bool, typer.Option(
+        help="Accept at once (programme office importing on a unit's behalf).")] = False,
 ) -> None:
     """Import a quarterly report (all or nothing; every error with sheet, row and column)."""
     from cleanheat.programme import service
@@ -89,7 +91,8 @@ def review(
 
 @app.command("list")
 def list_(period: Annotated[str | None, typer.Option(help="Only this quarter.")] = None,
-          status: Annotated[str | None, typer.Option(help="submitted | accepted | returned | superseded")] = None) -> None:
+          status: Annotated[str | None, typer.Option(
+              help="submitted | accepted | returned | superseded")] = None) -> None:
     """List progress reports."""
     from cleanheat.auth.service import org_names
     from cleanheat.programme import service

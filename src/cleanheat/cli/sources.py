@@ -47,7 +47,8 @@ def list_(unit: Annotated[str | None, typer.Option(help="Administrative unit cod
 
     with reported_errors(), db_session() as session:
         rows = list_sources(session, Actor.system("cli"), admin_unit_code=unit, status=status, limit=limit)
-        t = Table("编码 code", "名称 name", "区县 unit", "类型 kind", "燃料 fuel", "蒸吨 t/h", "排放 class", "状态 status")
+        t = Table("编码 code", "名称 name", "区县 unit", "类型 kind", "燃料 fuel",
+                  "蒸吨 t/h", "排放 class", "状态 status")
         for s in rows:
             t.add_row(s.code, s.name_zh, s.admin_unit_code, s.kind, s.current_fuel,
                       f"{s.capacity_t_h:.1f}" if s.capacity_t_h else "", s.emission_class, s.status)

@@ -187,7 +187,8 @@ def token_revoke(token_id: int) -> None:
 
 @app.command("backfill")
 def backfill_cmd(
-    file: Annotated[Path, typer.Argument(help="CSV (UTF-8 or GBK) or Excel file with columns device, point, ts, value.", exists=True)],
+    file: Annotated[Path, typer.Argument(
+        help="CSV (UTF-8 or GBK) or Excel file with columns device, point, ts, value.", exists=True)],
     org: Annotated[str | None, typer.Option(help="Accept only devices of this organisation.")] = None,
 ) -> None:
     """Load historical readings from a CSV or Excel file (invalid rows are quarantined with their row number)."""

@@ -33,7 +33,8 @@ def _parse_time(text: str) -> int:
 
 
 def _faults(specs: list[str], start_ms: int):
-    """``KIND:TARGET:START_H[:END_H]`` (hours from the start), e.g. ``leak:HB-S02:3:4``, ``stuck:HB-S01-C:s_supply_temp_c:1``."""
+    """``KIND:TARGET:START_H[:END_H]`` (hours from the start), e.g. ``leak:HB-S02:3:4``,
+    ``stuck:HB-S01-C:s_supply_temp_c:1``."""
     from cleanheat.twin.sim import FAULT_KINDS, Fault
 
     out = []

@@ -64,11 +64,13 @@ PREFIX = "DEMO-CEMS-"
 #: code suffix, company, kind, fuel, class, t/h, MW, served m2, unit, area type, events, name
 DEMO_SOURCES = [
     ("VEOLIA-1", "veolia", "coal_chp", "coal", "ultra_low", 410.0, None, 8_000_000.0, "daoli", "urban",
-     [("commissioned", date(2006, 11, 1)), ("ultra_low_retrofitted", date(2018, 9, 20))], "威立雅热电厂 #1 机组（演示）"),
+     [("commissioned", date(2006, 11, 1)), ("ultra_low_retrofitted", date(2018, 9, 20))],
+     "威立雅热电厂 #1 机组（演示）"),
     ("HUANENG-1", "huaneng", "coal_chp", "coal", "ultra_low", 670.0, None, 9_500_000.0, "nangang", "urban",
      [("commissioned", date(2004, 10, 1)), ("ultra_low_retrofitted", date(2018, 8, 30))], "华能热电厂 #2 机组（演示）"),
     ("HTJT-1", "htjt", "coal_boiler", "coal", "ultra_low", None, 116.0, 2_600_000.0, "xiangfang", "urban",
-     [("commissioned", date(2010, 10, 1)), ("ultra_low_retrofitted", date(2019, 8, 15))], "哈投供热 116MW 热水锅炉（演示）"),
+     [("commissioned", date(2010, 10, 1)), ("ultra_low_retrofitted", date(2019, 8, 15))],
+     "哈投供热 116MW 热水锅炉（演示）"),
     ("HTJT-2", "htjt", "gas_boiler", "gas", "ordinary", None, 70.0, 1_100_000.0, "daoli", "urban",
      [("commissioned", date(2019, 10, 10))], "哈投供热 燃气调峰锅炉（演示）"),
     ("SUIBAO-1", "suibao", "coal_boiler", "coal", "ultra_low", None, 58.0, 1_500_000.0, "hulan", "county_fringe",
@@ -377,6 +379,7 @@ def load_demo(session: Session, settings: Settings) -> str:
            "archive_days": n_days},
           summary=f"演示：{len(new_points) + n_arch} 个监测点及数据 / demo monitoring points and data")
     return (f"{len(new_points)} monitoring points; {n_hist} evaluated history hours (2019-2021); "
-            f"{len(records)} packets of the last {live_hours // 24} days; {stats.hours} hours evaluated, {stats.events} exceedance "
+            f"{len(records)} packets of the last {live_hours // 24} days; "
+            f"{stats.hours} hours evaluated, {stats.events} exceedance "
             f"events, {stats.alarms_raised} alarms; {n_arch} archive points with {n_days} daily values, "
             f"{n_unmon} required sources left unmonitored")

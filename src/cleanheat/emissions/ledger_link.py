@@ -161,7 +161,8 @@ def _combine(summaries: list[ComplianceSummary], threshold: float, min_capture: 
         means = [(st.mean_zs_mg_m3, st.valid_hours) for st in sts if st.mean_zs_mg_m3 is not None]
         wsum = sum(w for _, w in means)
         pollutants[p] = PollutantStats(
-            p, sum(s.hours_in_period for s in sts), sum(s.hours_with_data for s in sts), sum(s.valid_hours for s in sts),
+            p, sum(s.hours_in_period for s in sts), sum(s.hours_with_data for s in sts),
+            sum(s.valid_hours for s in sts),
             sum(s.within_hours for s in sts), sum(s.exceeded_hours for s in sts), sum(s.judged_hours for s in sts),
             max((s.max_zs_mg_m3 for s in sts if s.max_zs_mg_m3 is not None), default=None),
             sum(m * w for m, w in means) / wsum if wsum else None,

@@ -5,8 +5,9 @@ pages show sources online with real-time values instead of "all offline".
 Only points whose HJ 212 password follows the synthetic rule (the demo's ``0100DE...`` and the simulator's
 ``SIM...`` points, :func:`~cleanheat.emissions.simstacks.synthetic_password`) are simulated; without such points
 nothing starts. The simulator paces in real time from now (a real-time packet and the minute data every minute,
-hourly data at each hour's end, daily data at each Beijing day's end, per stack) and is started again after a day or after an error, so the feed
-runs for weeks. What it stores is bounded by ``CLEANHEAT_EMISSIONS_RETENTION_DAYS`` (:mod:`retention`), which the
+hourly data at each hour's end, daily data at each Beijing day's end, per stack) and is started again after
+a day or after an error, so the feed runs for weeks. What it stores is bounded by
+``CLEANHEAT_EMISSIONS_RETENTION_DAYS`` (:mod:`retention`), which the
 receiver's maintenance applies; the feed itself logs only its start, its stop and errors.
 """
 

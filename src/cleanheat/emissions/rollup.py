@@ -156,8 +156,8 @@ def evaluate_hours(session: Session, ctx: PointContext, hours: Iterable[datetime
             dev_sample = _sample(dev[p], dev.get(O2)) if p in dev else None
             limit = limit_set.limit(p) if limit_set else None
             v = proc.evaluate_hour(p, samples, dev_sample, ref_o2_pct=ref_o2, limit_mg_m3=limit, rules=rules)
-            out.append({"point_id": ctx.point_id, "ts": h, "pollutant": p, "conc_mg_m3": v.conc_mg_m3, "o2_pct": v.o2_pct,
-                            "conc_zs_mg_m3": v.conc_zs_mg_m3, "device_zs_mg_m3": v.device_zs_mg_m3,
+            out.append({"point_id": ctx.point_id, "ts": h, "pollutant": p, "conc_mg_m3": v.conc_mg_m3,
+                            "o2_pct": v.o2_pct, "conc_zs_mg_m3": v.conc_zs_mg_m3, "device_zs_mg_m3": v.device_zs_mg_m3,
                             "limit_mg_m3": v.limit_mg_m3, "ref_o2_pct": ref_o2,
                             "limit_set": limit_set.id if limit_set else None, "valid": v.valid, "exceeded": v.exceeded,
                             "valid_minutes": v.valid_minutes, "minutes_received": v.minutes_received, "flag": v.flag,

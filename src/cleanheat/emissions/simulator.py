@@ -86,7 +86,8 @@ class SimStats:
 
     def as_dict(self) -> dict:
         return {"good_packets": self.good, "by_cn": dict(self.sent), "faults": dict(self.faults),
-                "answers": dict(self.answers), "unanswered": self.unanswered, "reconnects": self.reconnects, "connect_errors": self.connect_errors,
+                "answers": dict(self.answers), "unanswered": self.unanswered, "reconnects": self.reconnects,
+                "connect_errors": self.connect_errors,
                 "bytes_sent": self.bytes_sent, "sending_s": round(self.sending_s, 3),
                 "elapsed_s": round(self.elapsed_s, 3),
                 "packets_per_s": round((self.good + sum(self.faults.values())) / self.sending_s, 1)

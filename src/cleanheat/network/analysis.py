@@ -7,8 +7,8 @@ solved once with
 * consumer demand scaled by the load fraction ``Q = (t_indoor - t_out) / (t_indoor - t_design)`` (clipped to 0..1),
 * supply temperature by quality regulation ``T_s = T_s,min + (T_s,design - T_s,min) * Q`` and consumer return set
   points ``T_r = T_r,min + (T_r,design - T_r,min) * Q`` (design values are those in the network file),
-* ground temperature from the weather file's monthly ground temperatures (the depth closest to 1.5 m, below the frost line), averaged
-  over the bin's hours,
+* ground temperature from the weather file's monthly ground temperatures (the depth closest to 1.5 m, below the
+  frost line), averaged over the bin's hours,
 
 and the per-pipe heat loss [W] times the bin's hours gives GJ per season. Renovation scenarios change pipes
 (pre-insulated replacement from the pipe catalogue) and/or the supply temperature, re-run the same bins, and

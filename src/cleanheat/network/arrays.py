@@ -82,7 +82,8 @@ class NetworkArrays:
         fixed_nodes = np.concatenate([s.supply_node[pr], s.return_node[pr]]).astype(np.int64)
         fixed_pa = np.concatenate([s.supply_pressure_pa[pr], s.supply_pressure_pa[pr] - s.lift_pa[pr]])
         return cls(
-            n_nodes=net.n_nodes, z_m=np.asarray(net.nodes.z_m, float), p_air_pa=air_pressure_pa(net.nodes.z_m), n_pipes=np_, n_pumps=nq, valve_rows=vo,
+            n_nodes=net.n_nodes, z_m=np.asarray(net.nodes.z_m, float), p_air_pa=air_pressure_pa(net.nodes.z_m),
+            n_pipes=np_, n_pumps=nq, valve_rows=vo,
             frm=frm, to=to, length_m=np.concatenate([p.length_m, zero_q, zero_v]), diameter_m=diam,
             area_m2=np.pi * diam**2 / 4.0,
             rel_roughness=np.concatenate([p.roughness_m / p.inner_diameter_m, np.full(nq + nv, 1e-3)]),

@@ -86,7 +86,8 @@ def _native_rows(doc: dict[str, Any], section: str, spec: RowSpec, idx: dict[str
     """The checked rows of one element list: typed fields (SI units), node indices of the references, ids."""
     ref = RowSpec(tuple(Column(k, parse=str, choices=idx, required=True,
                                messages={"required": Msg("{field} None 不是节点编号", "{field} None is not a node id"),
-                                         "choice": Msg("{field} {raw!r} 不是节点编号", "{field} {raw!r} is not a node id")})
+                                         "choice": Msg("{field} {raw!r} 不是节点编号",
+                                                       "{field} {raw!r} is not a node id")})
                         for k in _REFS.get(section, ())))
     numbers = {c.field for c in spec.columns if isinstance(c.default, float)}
     out = []
@@ -139,7 +140,8 @@ def parse_native(doc: dict[str, Any], file: str | None = None) -> Network:
         raise NetworkInputError(f"{file or 'document'}: invalid network", issues)
     static = doc.get("static_pressure_bar")
     net = Network(**_native_elements(rows), name=str(doc.get("name", "network")), crs=doc.get("crs"),
-                  ground_temperature_k=ground_c + K0, static_pressure_pa=None if static is None else float(static) * BAR,
+                  ground_temperature_k=ground_c + K0,
+                  static_pressure_pa=None if static is None else float(static) * BAR,
                   meta={"format": NATIVE_FORMAT})
     return net.validate(file)
 
@@ -150,8 +152,8 @@ def _native_elements(rows: dict[str, list[dict]]) -> dict[str, Any]:
         return [r[key] for r in rows[section]]
 
     return {
-        "nodes": Nodes.build(len(rows["nodes"]), id=col("nodes", "id"), x_m=col("nodes", "x_m"), y_m=col("nodes", "y_m"),
-                             z_m=col("nodes", "z_m"), side=col("nodes", "side")),
+        "nodes": Nodes.build(len(rows["nodes"]), id=col("nodes", "id"), x_m=col("nodes", "x_m"),
+                             y_m=col("nodes", "y_m"), z_m=col("nodes", "z_m"), side=col("nodes", "side")),
         "pipes": Pipes.build(col("pipes", "from"), col("pipes", "to"), col("pipes", "length_m"),
                              col("pipes", "inner_diameter_mm"),
                              id=col("pipes", "id"), roughness_m=col("pipes", "roughness_mm"),

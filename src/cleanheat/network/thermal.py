@@ -2,7 +2,8 @@
 
 For fixed heat-capacity values the node temperatures are linear; ordering nodes so that every flowing element
 runs from an earlier to a later node (a topological order of the flow graph, which is acyclic in a steady
-state driven by the sources' pumps) makes the system lower triangular. The nodes of one Kahn level depend only on earlier levels, so the forward
+state driven by the sources' pumps) makes the system lower triangular. The nodes of one Kahn level depend only on
+earlier levels, so the forward
 substitution runs level by level, vectorised (a city network of 125,000 nodes has about 230 levels); the
 levels are kept while the pattern of flow directions does not change.
 
@@ -182,7 +183,8 @@ class ThermalSolver:
         coef = np.concatenate([a[fl_b], coef_c[fl_c]])
         const = np.concatenate([((1.0 - a) * tg)[fl_b], const_c[fl_c]])
         # local sensitivity of a pipe's outlet temperature to its flow: (T_out - T_g) U'L / (cp m^2)
-        loc_b = np.where(fl_b, (t_out_prev - tg) * arr.u_w_per_mk * arr.length_m / (cp_b * np.where(fl_b, am, 1.0) ** 2),
+        loc_b = np.where(fl_b,
+                         (t_out_prev - tg) * arr.u_w_per_mk * arr.length_m / (cp_b * np.where(fl_b, am, 1.0) ** 2),
                          0.0)
         loc = np.concatenate([loc_b[fl_b], np.zeros(int(fl_c.sum()))])
         keep = ~fixed[dn]
@@ -218,7 +220,8 @@ class ThermalSolver:
             sol = np.column_stack([sched.solve(rhs, off), sched.solve(rhs_s, off_s)])
         else:  # a cycle in the flow graph (e.g. a booster pump driving a loop): general sparse solve
             eye = np.arange(n)
-            M = sp.csc_matrix((np.concatenate([np.ones(n), off]), (np.concatenate([eye, dd]), np.concatenate([eye, du]))),
+            M = sp.csc_matrix((np.concatenate([np.ones(n), off]),
+                               (np.concatenate([eye, dd]), np.concatenate([eye, du]))),
                               shape=(n, n))
             Ms = sp.csc_matrix((np.concatenate([np.ones(n), off_s]), (np.concatenate([eye, dd]),
                                                                        np.concatenate([eye, du]))), shape=(n, n))

@@ -54,7 +54,8 @@ MAX_ISSUES = 200
 
 @dataclass(frozen=True)
 class AreaSet:
-    """Areas as parallel arrays (index ``a``). ``current_mix[a, o]`` is today's share of the catalogue's option ``o``."""
+    """Areas as parallel arrays (index ``a``). ``current_mix[a, o]`` is today's share of the catalogue's
+    option ``o``."""
 
     name: str
     source: str
@@ -179,7 +180,8 @@ def _read_xlsx(data: bytes, file: str) -> tuple[str, list[str], list[tuple[int, 
     return ws.name, [h for h in header if h], rows, comments
 
 
-def read_areas(path: Path | str, catalogue: Catalogue, *, data: bytes | None = None, name: str | None = None) -> AreaSet:
+def read_areas(path: Path | str, catalogue: Catalogue, *, data: bytes | None = None,
+               name: str | None = None) -> AreaSet:
     """Read an area file (``.csv`` or ``.xlsx``); ``data`` gives the content of an upload named ``path``."""
     path = Path(path)
     file = path.name if data is not None else str(path)
@@ -221,7 +223,8 @@ def _header_issues(header: list[str], rows: list, catalogue: Catalogue) -> list[
     out += [(h, f"未知建筑类别列 {h}（可用: {shown}）", f"unknown building class column {h}")
             for h in class_cols if h[len(AREA_PREFIX):] not in catalogue.building_codes]
     if not class_cols:
-        out.append((AREA_PREFIX + "*", "至少需要一列 area_m2_<建筑类别>", "at least one area_m2_<class> column is needed"))
+        out.append((AREA_PREFIX + "*", "至少需要一列 area_m2_<建筑类别>",
+                    "at least one area_m2_<class> column is needed"))
     out += [(h, f"未知列 {h}", f"unknown column {h}") for h in header
             if h not in REQUIRED + OPTIONAL and not h.startswith(AREA_PREFIX)]
     if not rows:
@@ -356,7 +359,8 @@ def _area_set(values: list[dict[str, Any]], catalogue: Catalogue, *, name: str, 
 
     codes = tuple(v["code"] for v in values)
     return AreaSet(name=name, source=file, synthetic=synthetic, codes=codes,
-                   names=tuple(v["name"] or v["code"] for v in values), unit_codes=tuple(v["unit_code"] for v in values),
+                   names=tuple(v["name"] or v["code"] for v in values),
+                   unit_codes=tuple(v["unit_code"] for v in values),
                    area_types=np.array([v["area_type"] for v in values]), households=col("households"),
                    class_codes=classes, area_by_class_m2=np.array([[v[AREA_PREFIX + c] for c in classes]
                                                                    for v in values]).reshape(len(values), len(classes)),

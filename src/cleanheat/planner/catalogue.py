@@ -448,7 +448,8 @@ def read_catalogue(directory: Path, technologies: dict | None = None) -> Catalog
     bld = directory / "buildings.yaml"
     for p in (cat, bld):
         if not p.exists():
-            raise CatalogueError(f"file missing: {p}", [InputIssue("文件不存在", file=str(p), message_en="file missing")])
+            raise CatalogueError(f"file missing: {p}",
+                                 [InputIssue("文件不存在", file=str(p), message_en="file missing")])
     return parse_catalogue(cat.read_text(encoding="utf-8"), str(cat), bld.read_text(encoding="utf-8"), str(bld),
                            technologies)
 

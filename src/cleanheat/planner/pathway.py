@@ -416,7 +416,8 @@ def solve_model(model: PathwayModel, *, method: str = "ipm", time_limit_s: float
     status_text = h.modelStatusToString(h.getModelStatus())
     info = h.getInfo()
     iters = int(max(info.ipm_iteration_count, 0) + max(info.simplex_iteration_count, 0)
-                + max(getattr(info, "crossover_iteration_count", 0), 0) + max(getattr(info, "pdlp_iteration_count", 0), 0))
+                + max(getattr(info, "crossover_iteration_count", 0), 0)
+                + max(getattr(info, "pdlp_iteration_count", 0), 0))
     status = _STATUS.get(status_text)
     if status is None:
         raise PathwaySolveError(status_text, iterations=iters,
@@ -707,7 +708,8 @@ def explain_infeasibility(model: PathwayModel, ap: Appraisal, sc: Scenario) -> t
     if limits:
         parts_en.append("binding limits: " + ", ".join(x["label_en"] for x in limits[:8]))
     if exhausted:
-        parts_en.append("areas already fully converted: " + ", ".join(f"{k} {v['areas']}" for k, v in exhausted.items()))
+        parts_en.append("areas already fully converted: "
+                        + ", ".join(f"{k} {v['areas']}" for k, v in exhausted.items()))
     if no_option:
         parts_en.append("areas without any available clean option: "
                         + ", ".join(f"{k} {v['areas']}" for k, v in no_option.items()))

@@ -100,7 +100,8 @@ def write_xlsx(summary: dict, areas: list[dict], cat: Catalogue, lang: str = "zh
         ws.append([y] + [e[k] for k, _, _ in POLLUTANTS])
     ws = sheet(T("逐年", "By year"), [T("年份", "Year"), T("年成本（元）", "Annual cost (yuan)"),
                                      T("投资（元）", "Investment (yuan)"), T("补贴（元）", "Subsidy (yuan)"),
-                                     T("新增用气（万m³）", "New gas (10⁴ m³)"), T("电采暖峰值（MW）", "Electric peak (MW)"),
+                                     T("新增用气（万m³）", "New gas (10⁴ m³)"),
+                                     T("电采暖峰值（MW）", "Electric peak (MW)"),
                                      T("改造面积（m²）", "Converted (m²)")])
     for d in summary["by_year"]:
         ws.append([d["year"], d["annual_cost_yuan"], d["investment_yuan"], d["subsidy_yuan"], d["new_gas_1e4_m3"],

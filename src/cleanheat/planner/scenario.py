@@ -176,7 +176,8 @@ class Scenario:
 def _pyd_issues(doc: YamlDoc, exc: ValidationError) -> list[InputIssue]:
     issues = []
     for e in exc.errors():
-        loc = tuple(str(x) for x in e["loc"] if not str(x).startswith(("function-", "literal[", "float", "int", "[key]")))
+        loc = tuple(str(x) for x in e["loc"]
+                    if not str(x).startswith(("function-", "literal[", "float", "int", "[key]")))
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             zh, en = f"未知字段 {loc[-1]}", f"unknown field {loc[-1]}"

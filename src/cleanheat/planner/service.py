@@ -77,7 +77,8 @@ def import_area_set(session: Session, actor: Actor, settings: Settings, *, filen
     session.add(row)
     session.flush()
     audit(session, actor, "import", "planner_area_set", row.id,
-          {"name": set_name, "file": filename, "areas": len(areas)}, summary=f"导入规划区域 {set_name}（{len(areas)} 个）")
+          {"name": set_name, "file": filename, "areas": len(areas)},
+          summary=f"导入规划区域 {set_name}（{len(areas)} 个）")
     return row
 
 
@@ -456,7 +457,8 @@ def export_proposal_yaml(session: Session, actor: Actor, proposal_id: int, *, ki
                           "clause": GROUP_CLAUSES.get(group, clause), "targets": targets})
         doc = {"tasks": tasks}
     else:
-        raise InputError("unknown export kind", [InputIssue(f"未知导出类型 {kind!r}（targets 或 tasks）", field="kind")])
+        raise InputError("unknown export kind",
+                         [InputIssue(f"未知导出类型 {kind!r}（targets 或 tasks）", field="kind")])
     return head + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=120)
 
 

@@ -37,4 +37,5 @@ def load_reference(session: Session, settings: Settings) -> str:
         auth_service.upsert_org(session, actor, code=o["code"], name_zh=o["name_zh"], name_en=o.get("name_en", ""),
                                 kind=OrgKind.HEAT_COMPANY)
         n += 1
-    return f"{plan.title_zh}: {len(plan.units)} units, {len(plan.tasks)} tasks, {len(plan.projects)} projects; {n} organisations"
+    return (f"{plan.title_zh}: {len(plan.units)} units, {len(plan.tasks)} tasks, "
+            f"{len(plan.projects)} projects; {n} organisations")

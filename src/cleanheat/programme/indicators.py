@@ -20,8 +20,8 @@ Definitions (documented in docs/programme.md):
   target's deadline has passed, else ``lagging`` (滞后: behind, the year still running).
 * **gap_m2** = target rate × heated area − clean area: the clean area still needed (negative = surplus).
 * **Tasks**: reports give progress cumulative since the programme start (or the level reached); the programme's
-  value is the sum over reporting organisations (shares: their mean). Tasks with a registry rule are counted from the heat-source
-  registry (when the registry holds sources); the reported sum is kept beside it as a cross-check.
+  value is the sum over reporting organisations (shares: their mean). Tasks with a registry rule are counted from the
+  heat-source registry (when the registry holds sources); the reported sum is kept beside it as a cross-check.
   A multi-year cumulative target (e.g. 212 boilers by 2021) governs the years before it; ``expected`` is the
   straight-line milestone from the programme start to its deadline at the evaluated quarter.
 """

@@ -96,7 +96,8 @@ NETWORK = RowSpec((_req("key"), _req("name_zh"), _req("value", NUM), _req("unit"
 RATE_TARGET = RowSpec((_req("area_type"), _req("year", INT), _req("min_rate", NUM), _req("clause")))
 REFERENCE_TARGET = RowSpec((_req("year", INT), _req("min_rate", NUM), _opt("confidence", "S"),
                             _opt("source", "")))
-TASK_TARGET = RowSpec((_req("year", INT), _req("value", NUM), _one_of("basis", ("cumulative", "level"), ("口径", "basis")),
+TASK_TARGET = RowSpec((_req("year", INT), _req("value", NUM),
+                       _one_of("basis", ("cumulative", "level"), ("口径", "basis")),
                        _opt("comparator", ">="), _opt("text", ""), _opt("note", "")))
 PROJECT = RowSpec((_req("code"), _req("name_zh"), _req("clause"), _opt("technology"), _opt("spec", ""),
                    _opt("capacity_mw", parse=NUM), _opt("area_m2", parse=NUM), _opt("target_year", parse=INT),
@@ -223,8 +224,8 @@ def _tasks(rd: _Reader) -> tuple[TaskSpec, ...]:
         rd.need(bool(spec.responsible), "tasks", f"条款 {spec.clause} 没有责任单位",
                 f"no responsible units for clause {spec.clause}", spec.code)
         cum = [x.value for x in targets if x.basis == "cumulative"]
-        rd.need(cum == sorted(cum), "tasks", "累计目标不能逐年减少", "cumulative targets must not decrease over the years",
-                spec.code)
+        rd.need(cum == sorted(cum), "tasks", "累计目标不能逐年减少",
+                "cumulative targets must not decrease over the years", spec.code)
         tasks.append(spec)
     rd.need(len({t.code for t in tasks}) == len(tasks), "tasks", "任务编码重复", "duplicate task codes")
     return tuple(tasks)

@@ -48,7 +48,8 @@ def parse_report_period(text: str) -> tuple[Period, bool]:
     try:
         return Period.parse(text), False
     except ValueError as exc:
-        raise InputError("bad period", [InputIssue(f"“{text}”应为季度（如 2020Q4）或年份（如 2021）", field="period")]) from exc
+        raise InputError("bad period",
+                         [InputIssue(f"“{text}”应为季度（如 2020Q4）或年份（如 2021）", field="period")]) from exc
 
 
 def task_display(task) -> tuple[float | None, float, str]:
@@ -166,7 +167,8 @@ def build_context(session: Session, actor: Actor, plan: PlanData, period: Period
         "chart_rates": charts.data_uri(chart_rates), "chart_trend": charts.data_uri(chart_trend),
         "chart_tech": charts.data_uri(chart_tech), "generated": now.strftime("%Y-%m-%d %H:%M"),
         "wan": wan_m2, "pct": pct, "num": num, "share": share_pct,
-        "basis": basis, "basis_zh": BASIS_ZH, "tech_zh": {t.code: t.name_zh for t in plan.technologies}, "lead": lambda r: lead(r, basis), "evidence_zh": EVIDENCE_ZH,
+        "basis": basis, "basis_zh": BASIS_ZH, "tech_zh": {t.code: t.name_zh for t in plan.technologies},
+        "lead": lambda r: lead(r, basis), "evidence_zh": EVIDENCE_ZH,
     }
 
 
@@ -250,7 +252,8 @@ def render_xlsx(ctx: dict) -> bytes:
            + [AREA_TYPE_LABELS[k][0] + "(%)" for k in AREA_TYPES])
     for i, u in enumerate(ctx["units_ranked"], start=1):
         r = u.rates["all"]
-        us.append([i, u.name_zh, str(u.report_period) + ("（滞报）" if u.stale else ""), round(r.heated_area_m2 / 1e4, 1),
+        us.append([i, u.name_zh, str(u.report_period) + ("（滞报）" if u.stale else ""),
+                   round(r.heated_area_m2 / 1e4, 1),
                    round((r.actual or 0) * 100, 2), round((r.target or 0) * 100, 2) if r.target else None,
                    STATUS_ZH[r.status]] + [round((u.rates[k].actual or 0) * 100, 2) if k in u.rates else None
                                            for k in AREA_TYPES])
@@ -294,13 +297,15 @@ def _verification_sheet(wb: Workbook, ev: Evaluation, header, unit_zh: dict[str,
            + [f"{p} 有效小时达标率" for p in pols]
            + ["核验清洁(万m²)", "无证据(万m²)", "调出(万m²)", "说明"])
     for v in ev.verification:
-        vs.append([v.name_zh, unit_zh.get(v.admin_unit_code, v.admin_unit_code), AREA_TYPE_LABELS[v.area_type][0], v.technology,
+        vs.append([v.name_zh, unit_zh.get(v.admin_unit_code, v.admin_unit_code), AREA_TYPE_LABELS[v.area_type][0],
+                   v.technology,
                    round(v.served_area_m2 / 1e4, 1), "是" if v.required else "否", EVIDENCE_ZH.get(v.evidence, "")]
                   + [share_pct(v.pollutants[p]["compliant_share"], 2) if p in v.pollutants else None
                      for p in pols]
                   + [round(v.counted_clean_m2 / 1e4, 1), round(v.unverified_m2 / 1e4, 1),
                      round(v.reclassified_m2 / 1e4, 1), v.reason])
     for a in ev.unattributed:
-        vs.append(["（无登记热源）", unit_zh.get(a.admin_unit_code, a.admin_unit_code), AREA_TYPE_LABELS[a.area_type][0], a.technology,
+        vs.append(["（无登记热源）", unit_zh.get(a.admin_unit_code, a.admin_unit_code),
+                   AREA_TYPE_LABELS[a.area_type][0], a.technology,
                    round(a.registered_m2 / 1e4, 1), "是", "无监测点", None, None, None, 0.0,
                    round(a.unverified_m2 / 1e4, 1), 0.0, f"上报 {a.reported_m2 / 1e4:.1f} 万m² 超出登记热源供热面积"])

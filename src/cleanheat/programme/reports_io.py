@@ -140,7 +140,8 @@ def write_template(plan: PlanData, reporter: Reporter, period: Period,
         f"依据：{plan.title_zh} §四(七) 强化数据支撑。",
     ]
     if previous is not None:
-        notes.insert(1, f"已按 {previous.period} 已接受的报告（第 {previous.version} 版）预填数据，请按本期末实际情况修改。"
+        notes.insert(1, f"已按 {previous.period} 已接受的报告（第 {previous.version} 版）预填数据，"
+                        "请按本期末实际情况修改。"
                         "取暖总面积和清洁取暖面积两行为公式，自动求和。")
     for i, n in enumerate(notes, start=10):
         cover.cell(i, 1, n)
@@ -256,8 +257,8 @@ def parse_report(data: bytes, filename: str, plan: PlanData, reporters: dict[str
         return _parse_csv(sheets["csv"], filename, sha, plan, reporters)
     issues = _Issues()
     if COVER not in sheets:
-        raise ReportImportError(f"{filename}: 缺少工作表“{COVER}”", [InputIssue(f"缺少工作表“{COVER}” (cover sheet missing)",
-                                                                        file=filename)])
+        raise ReportImportError(f"{filename}: 缺少工作表“{COVER}”",
+                                [InputIssue(f"缺少工作表“{COVER}” (cover sheet missing)", file=filename)])
     cover = sheets[COVER]
     unit_cell = _value_after(cover, LBL_UNIT_CODE) or _value_after(cover, LBL_UNIT)
     name_cell = _value_after(cover, LBL_UNIT)
@@ -315,7 +316,8 @@ def _check_period(cell: Cell | None, filename: str, sheet: str, plan: PlanData, 
 AREA_WAN = RowSpec((Column(
     "area_wan_m2", parse=rs.decimal, unit="万m²", minimum=0, maximum=MAX_PLAUSIBLE_WAN_M2, default=Decimal(0),
     messages={"minimum": Msg("面积 {value} 为负数", "negative"),
-              "maximum": Msg(f"面积 {{value}} 万m² 不合理（超过 {MAX_PLAUSIBLE_WAN_M2} 万m²）：是否误填为平方米？请以万m²填写",
+              "maximum": Msg(f"面积 {{value}} 万m² 不合理（超过 {MAX_PLAUSIBLE_WAN_M2} 万m²）："
+                             "是否误填为平方米？请以万m²填写",
                              "implausible: area typed in m² instead of 万m²?")}),), inline_en=True)
 
 

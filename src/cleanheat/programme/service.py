@@ -41,7 +41,8 @@ def reporters(session: Session, plan: PlanData) -> dict[str, Reporter]:
     """Reporting organisations keyed by code and by Chinese name (and unit name for governments)."""
     out: dict[str, Reporter] = {}
     units = {u.code: u for u in plan.units}
-    for org in session.scalars(select(Organisation).where(Organisation.kind.in_([k.value for k in REPORTING_ORG_KINDS]))):
+    for org in session.scalars(select(Organisation)
+                               .where(Organisation.kind.in_([k.value for k in REPORTING_ORG_KINDS]))):
         unit = units.get(org.admin_unit_code) if org.admin_unit_code else None
         r = Reporter(org.code, org.name_zh, unit.code if unit else None, unit.area_types if unit else ())
         out[org.code] = r
@@ -655,7 +656,8 @@ def evaluation_to_dict(ev: indicators.Evaluation) -> dict:
         "units_total": ev.units_total,
         "rates": {k: rate(r) for k, r in ev.rates.items()},
         "reference_city_target": ev.reference_city_target,
-        "units": [{"code": u.code, "name_zh": u.name_zh, "report_period": str(u.report_period) if u.report_period else None,
+        "units": [{"code": u.code, "name_zh": u.name_zh,
+                   "report_period": str(u.report_period) if u.report_period else None,
                    "stale": u.stale, "rates": {k: rate(r) for k, r in u.rates.items()}} for u in ev.units],
         "technologies": [asdict(t) for t in ev.technologies],
         "tasks": [asdict(t) | {"responsible": list(t.responsible)} for t in ev.tasks],

@@ -130,9 +130,9 @@ def rule_values(r: dict, defaults: dict | None = None) -> dict:
     """The stored values of one rule of the document (everything but the code); the document's ``defaults``
     fill in the common parameters the rule does not set."""
     params = {k: v for k, v in (defaults or {}).items() if k in COMMON_PARAMS} | r.get("params", {})
-    return {"name_zh": r["name_zh"], "name_en": r.get("name_en", ""), "kind": r["kind"], "params": params, "severity": r.get("severity", "major"),
-            "source": r.get("source", ""), "valid_from": _date(r.get("valid_from")),
-            "valid_to": _date(r.get("valid_to"))}
+    return {"name_zh": r["name_zh"], "name_en": r.get("name_en", ""), "kind": r["kind"], "params": params,
+            "severity": r.get("severity", "major"), "source": r.get("source", ""),
+            "valid_from": _date(r.get("valid_from")), "valid_to": _date(r.get("valid_to"))}
 
 
 def _date(v) -> date | None:

@@ -44,7 +44,8 @@ class TelemetryConfig(BaseSettings):
     retention_raw_days: int = Field(default=90, description="Raw readings are kept this long [days].")
     retention_1m_days: int = Field(default=400, description="1-minute rollups are kept this long [days].")
     retention_1h_days: int = Field(default=3650, description="Hourly rollups are kept this long [days].")
-    day_offset_h: int = Field(default=PROGRAMME_UTC_OFFSET_H, description="Daily rollups follow local days at UTC+this [h] (Asia/Shanghai).")
+    day_offset_h: int = Field(default=PROGRAMME_UTC_OFFSET_H,
+                              description="Daily rollups follow local days at UTC+this [h] (Asia/Shanghai).")
     jobs_interval_s: float = Field(default=5.0,
                                    description="How often rollups, alarms and availability are updated [s].")
     stale_factor: float = Field(default=3.0,

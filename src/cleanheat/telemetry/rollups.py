@@ -40,7 +40,8 @@ class RollupStats:
     days: int = 0
 
 
-def process_dirty(engine: Engine, *, day_offset_h: int = PROGRAMME_UTC_OFFSET_H, max_windows: int = 200_000) -> RollupStats:
+def process_dirty(engine: Engine, *, day_offset_h: int = PROGRAMME_UTC_OFFSET_H,
+                  max_windows: int = 200_000) -> RollupStats:
     """Recompute the rollups of the logged dirty windows (up to ``max_windows`` log rows per call)."""
     off = day_offset_h * HOUR_MS
     stats = RollupStats()
@@ -85,7 +86,8 @@ def _recompute(conn: Connection) -> tuple[int, int, int]:
         f"AND r.ts_ms >= d.hour_ms AND r.ts_ms < d.hour_ms + {HOUR_MS} "
         f"GROUP BY r.point_id, (r.ts_ms / {MIN_MS}) * {MIN_MS}").rowcount
     conn.exec_driver_sql("DELETE FROM telemetry_rollup_1h WHERE EXISTS (SELECT 1 FROM _dirty_hours d "
-                         "WHERE d.point_id = telemetry_rollup_1h.point_id AND d.hour_ms = telemetry_rollup_1h.bucket_ms)")
+                         "WHERE d.point_id = telemetry_rollup_1h.point_id "
+                         "AND d.hour_ms = telemetry_rollup_1h.bucket_ms)")
     hours = conn.exec_driver_sql(
         "INSERT INTO telemetry_rollup_1h (point_id, bucket_ms, n, sum_value, min_value, max_value) "
         "SELECT d.point_id, d.hour_ms, sum(m.n), sum(m.sum_value), min(m.min_value), max(m.max_value) "
@@ -93,7 +95,8 @@ def _recompute(conn: Connection) -> tuple[int, int, int]:
         f"AND m.bucket_ms >= d.hour_ms AND m.bucket_ms < d.hour_ms + {HOUR_MS} "
         "GROUP BY d.point_id, d.hour_ms").rowcount
     conn.exec_driver_sql("DELETE FROM telemetry_rollup_1d WHERE EXISTS (SELECT 1 FROM _dirty_days d "
-                         "WHERE d.point_id = telemetry_rollup_1d.point_id AND d.day_ms = telemetry_rollup_1d.bucket_ms)")
+                         "WHERE d.point_id = telemetry_rollup_1d.point_id "
+                         "AND d.day_ms = telemetry_rollup_1d.bucket_ms)")
     days = conn.exec_driver_sql(
         "INSERT INTO telemetry_rollup_1d (point_id, bucket_ms, n, sum_value, min_value, max_value) "
         "SELECT d.point_id, d.day_ms, sum(h.n), sum(h.sum_value), min(h.min_value), max(h.max_value) "

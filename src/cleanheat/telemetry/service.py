@@ -221,7 +221,8 @@ def compliance(session: Session, actor: Actor, *, start_ms: int, end_ms: int, li
     for i in range(0, len(ids), 900):
         chunk = ids[i:i + 900]
         rows = conn.exec_driver_sql(
-            f"SELECT point_id, sum_value / n FROM telemetry_rollup_1h WHERE point_id IN ({', '.join([p] * len(chunk))}) "
+            "SELECT point_id, sum_value / n FROM telemetry_rollup_1h "
+            f"WHERE point_id IN ({', '.join([p] * len(chunk))}) "
             f"AND bucket_ms >= {p} AND bucket_ms < {p}", (*chunk, start_ms, end_ms))
         for pid, mean in rows:
             per_room[pid].append(mean)
@@ -371,7 +372,8 @@ def create_request(session: Session, actor: Actor, kind: str, message: str = "",
     if kind == "fault" and not message:
         issues.append(InputIssue("请描述故障 / describe the fault", field="message"))
     if contact_phone and not _PHONE.match(contact_phone):
-        issues.append(InputIssue("联系电话只能含数字、空格、+、-，5-20位 / a phone number has 5-20 digits, spaces, + or -",
+        issues.append(InputIssue("联系电话只能含数字、空格、+、-，5-20位 / "
+                                 "a phone number has 5-20 digits, spaces, + or -",
                                  field="contact_phone"))
     hh = assets_service.household_of_user(session, actor)
     if hh is None:
@@ -380,7 +382,8 @@ def create_request(session: Session, actor: Actor, kind: str, message: str = "",
         company = session.get(Organisation, hh.org_id)
         band = request_band(company.code if company else None, data_dir)
         if desired_temp_c is None:
-            issues.append(InputIssue(f"请填写希望的室温 / give the temperature you want ({band.min_c:g}–{band.max_c:g} ℃)",
+            issues.append(InputIssue(f"请填写希望的室温 / "
+                                     f"give the temperature you want ({band.min_c:g}–{band.max_c:g} ℃)",
                                      field="desired_temp_c"))
         elif not band.min_c <= desired_temp_c <= band.max_c:
             issues.append(InputIssue(f"希望室温须在 {band.min_c:g}–{band.max_c:g} ℃ 之间 / the temperature must be "
@@ -394,7 +397,8 @@ def create_request(session: Session, actor: Actor, kind: str, message: str = "",
     if kind == "fault":
         same = same.where(ResidentRequest.message == message)
     if session.scalar(same.limit(1)) is not None:
-        raise ConflictError("您已有一条相同的待处理诉求，供热企业处理后会回复 / you already have the same request open; "
+        raise ConflictError("您已有一条相同的待处理诉求，供热企业处理后会回复 / "
+                            "you already have the same request open; "
                             "the heating company will reply when it has dealt with it")
     room = session.scalar(select(Point).join(Device).where(Device.household_id == hh.id, Point.key == "room_temp_c"))
     latest = session.get(Latest, room.id) if room else None
@@ -445,7 +449,8 @@ def close_request(session: Session, actor: Actor, request_id: int, reply: str = 
         raise NotFoundError(f"request {request_id} not found")
     reply = reply.strip()[:2000]
     if not reply:
-        raise InputError("reply missing", [InputIssue("请填写给居民的答复 / write a reply to the resident", field="reply")])
+        raise InputError("reply missing",
+                         [InputIssue("请填写给居民的答复 / write a reply to the resident", field="reply")])
     if req.status != "open":
         raise ConflictError(f"request {request_id} is already closed")
     req.status, req.closed_at, req.closed_by, req.reply = "closed", utcnow(), actor.actor, reply

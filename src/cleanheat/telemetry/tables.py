@@ -279,7 +279,8 @@ class ResidentRequest(Base):
     kind: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text, default="")
     room_temp_c: Mapped[float | None] = mapped_column(Float, nullable=True)
-    #: the room temperature asked for (warmer / cooler), within the company's band (data/telemetry/resident_requests.yaml)
+    #: the room temperature asked for (warmer / cooler), within the company's band
+    #: (data/telemetry/resident_requests.yaml)
     desired_temp_c: Mapped[float | None] = mapped_column(Float, nullable=True)
     #: where the company can call the resident back
     contact_phone: Mapped[str] = mapped_column(String(32), default="", server_default="")

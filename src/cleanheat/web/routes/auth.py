@@ -68,7 +68,8 @@ def _refusal(request: Request, result: LoginResult | None) -> tuple[int, tuple[s
     if result.checked:
         zh, en = "用户名或密码错误", "Wrong username or password"
         if wait:
-            zh, en = f"{zh}。下次尝试请等待 {wait} 秒（{at} 之后）", f"{en}. Wait {wait} s before the next try (after {at})"
+            zh, en = (f"{zh}。下次尝试请等待 {wait} 秒（{at} 之后）",
+                      f"{en}. Wait {wait} s before the next try (after {at})")
         return 401, (zh, en), ({"Retry-After": str(wait)} if wait else {})
     return 429, (f"尝试次数过多，请在 {wait} 秒后（{at} 之后）再试",
                  f"Too many attempts: try again in {wait} s (after {at})"), {"Retry-After": str(wait)}

@@ -46,7 +46,8 @@ FORMAT_LABELS = {"native": ("cleanheat 原生 JSON", "cleanheat native JSON"),
                  "geojson": ("GeoJSON (DistrictHeatSim)", "GeoJSON (DistrictHeatSim)")}
 INSULATION_LABELS = {"pre-insulated": ("预制直埋保温管（完好）", "pre-insulated, intact"),
                      "old": ("老旧管沟、保温层老化", "old trench pipe, degraded insulation")}
-FRICTION_LABELS = {"colebrook_laminar": ("Colebrook-White + 层流段（默认）", "Colebrook-White with laminar branch (default)"),
+FRICTION_LABELS = {"colebrook_laminar": ("Colebrook-White + 层流段（默认）",
+                                         "Colebrook-White with laminar branch (default)"),
                    "colebrook": ("Colebrook-White（全雷诺数，pandapipes）", "Colebrook-White at all Re (pandapipes)"),
                    "nikuradse": ("Nikuradse", "Nikuradse"), "swamee_jain": ("Swamee-Jain", "Swamee-Jain")}
 

@@ -40,18 +40,18 @@ VIEW_ROLES = (Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY, Rol
 NAV = [
     # a district's or county's own page, first in its menu (and its start page: home.HOME_BY_ROLE)
     NavItem("/programme/units/{unit}", "本区县", "My district", order=5, roles=frozenset({Role.REPORTING_UNIT})),
-    NavItem("/programme/overview", "全市概览", "Overview", order=10, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
-                                                                              Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
-    NavItem("/programme/tasks", "任务进展", "Tasks", order=20, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
-                                                                            Role.HEAT_COMPANY})),
-    NavItem("/programme/reports", "季度报表", "Reports", order=30, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
-                                                                               Role.HEAT_COMPANY})),
-    NavItem("/programme/supervision", "监管清单", "Supervision", order=33, roles=frozenset({Role.PROGRAMME_OFFICE,
-                                                                                        Role.ECOLOGY_BUREAU})),
-    NavItem("/programme/plan", "方案目标", "Plan & targets", order=35, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
-                                                                                 Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
-    NavItem("/programme/publish", "评价报告", "Publications", order=40, roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
-                                                                                     Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
+    NavItem("/programme/overview", "全市概览", "Overview", order=10,
+            roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
+    NavItem("/programme/tasks", "任务进展", "Tasks", order=20,
+            roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY})),
+    NavItem("/programme/reports", "季度报表", "Reports", order=30,
+            roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY})),
+    NavItem("/programme/supervision", "监管清单", "Supervision", order=33,
+            roles=frozenset({Role.PROGRAMME_OFFICE, Role.ECOLOGY_BUREAU})),
+    NavItem("/programme/plan", "方案目标", "Plan & targets", order=35,
+            roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
+    NavItem("/programme/publish", "评价报告", "Publications", order=40,
+            roles=frozenset({Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU})),
 ]
 
 Viewer = Annotated[Actor, Depends(require_roles(*VIEW_ROLES, page=True))]
@@ -222,11 +222,12 @@ def plan_page(request: Request, db: DbSession, actor: Viewer):
     from cleanheat.planner import service as planner_service
 
     proposals = planner_service.list_proposals(db, actor)[:10]
-    return render(request, "programme/plan.html", {"plan": plan, "labels": AREA_TYPE_LABELS, "proposals": proposals,
-                                                   "area_types": AREA_TYPES, "groups": {g[0]: g for g in plan.technology_groups},
-                                                   "fact_en": BASELINE_FACT_EN,
-                                                   "task_display_unit": lambda t: task_display_unit(t.measure, t.unit_zh),
-                                                   "scale": lambda t: task_display_scale(t.measure)},
+    return render(request, "programme/plan.html",
+                  {"plan": plan, "labels": AREA_TYPE_LABELS, "proposals": proposals,
+                   "area_types": AREA_TYPES, "groups": {g[0]: g for g in plan.technology_groups},
+                   "fact_en": BASELINE_FACT_EN,
+                   "task_display_unit": lambda t: task_display_unit(t.measure, t.unit_zh),
+                   "scale": lambda t: task_display_scale(t.measure)},
                   actor=actor)
 
 
@@ -283,7 +284,8 @@ async def upload_report(request: Request, db: DbSession, settings: AppSettings, 
                          reason.strip() if correction else None)
     except InputError as exc:
         db.rollback()
-        flash(request, "error", f"导入失败，未导入任何数据 / import refused, nothing imported: {exc.summary}", [str(i) for i in exc.issues])
+        flash(request, "error", f"导入失败，未导入任何数据 / import refused, nothing imported: {exc.summary}",
+              [str(i) for i in exc.issues])
         return RedirectResponse("/programme/reports", status_code=303)
     except PermissionDeniedError:
         db.rollback()
@@ -327,7 +329,8 @@ def review_form(request: Request, report_id: Id, db: DbSession, actor: Reviewer,
         flash(request, "error", "；".join(messages) if not en else "; ".join(messages))
         return RedirectResponse(f"/programme/reports/{report_id}#review", status_code=303)
     flash(request, "ok", f"报告 {r.period}（第 {r.version} 版）已{'接受' if r.status == 'accepted' else '退回'}。 / "
-                           f"Report {r.period} (version {r.version}) {'accepted' if r.status == 'accepted' else 'returned'}.")
+                           f"Report {r.period} (version {r.version}) "
+                           f"{'accepted' if r.status == 'accepted' else 'returned'}.")
     return RedirectResponse("/programme/reports?status=submitted", status_code=303)
 
 
@@ -359,7 +362,8 @@ def _publication(db, actor: Actor, period: str, fmt: str, settings=None) -> Resp
     name = f"cleanheat-{plan.code}-{period}.{fmt}"
     # The web page opens in the browser (a tab of its own); PDF and Excel are downloads.
     disposition = "inline" if fmt == "html" else "attachment"
-    return Response(content, media_type=MEDIA[fmt], headers={"Content-Disposition": f'{disposition}; filename="{name}"'})
+    return Response(content, media_type=MEDIA[fmt],
+                    headers={"Content-Disposition": f'{disposition}; filename="{name}"'})
 
 
 def _template_response(db, actor: Actor, unit: str, period: str) -> Response:
@@ -375,7 +379,8 @@ def _template_response(db, actor: Actor, unit: str, period: str) -> Response:
         raise InputError("period outside the programme", [InputIssue(f"{p} 不在方案期内", field="period")])
     content = write_template(plan, reporter, p, previous=service.last_accepted(db, actor, plan, reporter, p))
     name = f"report-{reporter.org_code}-{p}.xlsx"
-    return Response(content, media_type=MEDIA["xlsx"], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(content, media_type=MEDIA["xlsx"],
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def _submit(db, actor: Actor, data: bytes, filename: str, max_bytes: int, correction: str | None):

@@ -70,7 +70,8 @@ MAX_HOURS = 24 * 400
 Hours = Annotated[float, Query(gt=0, le=MAX_HOURS, allow_inf_nan=False,
                                description=f"hours back from now, > 0 and at most {MAX_HOURS}")]
 
-STATE_LABELS = {"active": ("未确认", "Active"), "acknowledged": ("已确认", "Acknowledged"), "cleared": ("已恢复", "Cleared")}
+STATE_LABELS = {"active": ("未确认", "Active"), "acknowledged": ("已确认", "Acknowledged"),
+                "cleared": ("已恢复", "Cleared")}
 SEVERITY_LABELS = {"critical": ("紧急", "Critical"), "major": ("重要", "Major"), "minor": ("一般", "Minor")}
 STATION_STATE_LABELS = {"ok": ("正常", "Normal"), "alarm": ("告警", "Alarm"), "offline": ("离线", "Offline"),
                         "no_device": ("未接入", "No device")}
@@ -121,7 +122,8 @@ def _device_grant(request: Request, pipe: IngestPipeline):
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     grant = pipe.grant_for(token)
     if grant is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid device token is required (Authorization: Bearer chd_...)",
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "a valid device token is required (Authorization: Bearer chd_...)",
                             headers={"WWW-Authenticate": "Bearer"})
     return grant
 
@@ -282,7 +284,8 @@ def compliance_api(db: DbSession, actor: ViewApi, settings: AppSettings, hours: 
 
 @router.get("/api/telemetry/stats", tags=["telemetry"])
 def stats_api(db: DbSession, actor: Annotated[Actor, Depends(require_roles(Role.PROGRAMME_OFFICE))]):
-    return [r | {"last_at": r["last_at"].isoformat() if r["last_at"] else None} for r in service.ingest_stats(db, actor)]
+    return [r | {"last_at": r["last_at"].isoformat() if r["last_at"] else None}
+            for r in service.ingest_stats(db, actor)]
 
 
 class TokenIn(BaseModel):
@@ -359,7 +362,8 @@ def fmt_ms(ms: int | None, fmt: str = "%m-%d %H:%M:%S", tz: str = PROGRAMME_TZ) 
 def _common(request: Request) -> dict:
     live = getattr(request.app.state, "demo_city", None)
     tz = request.app.state.settings.display_timezone
-    return {"reasons": REASONS, "fmt_ms": lambda ms, fmt="%m-%d %H:%M:%S": fmt_ms(ms, fmt, tz), "state_labels": STATE_LABELS, "severity_labels": SEVERITY_LABELS,
+    return {"reasons": REASONS, "fmt_ms": lambda ms, fmt="%m-%d %H:%M:%S": fmt_ms(ms, fmt, tz),
+            "state_labels": STATE_LABELS, "severity_labels": SEVERITY_LABELS,
             "station_state_labels": STATION_STATE_LABELS,
             "weather_note": live.weather_note if live is not None else ""}
 

@@ -59,7 +59,8 @@ def upgrade() -> None:
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('recorded_by', sa.String(length=100), nullable=False),
     sa.Column('recorded_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['source_id'], ['assets_heat_sources.id'], name=op.f('fk_assets_heat_source_events_source_id_assets_heat_sources'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['source_id'], ['assets_heat_sources.id'],
+        name=op.f('fk_assets_heat_source_events_source_id_assets_heat_sources'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assets_heat_source_events'))
     )
     with op.batch_alter_table('assets_heat_source_events', schema=None) as batch_op:

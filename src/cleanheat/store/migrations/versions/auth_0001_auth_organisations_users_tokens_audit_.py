@@ -67,7 +67,8 @@ def upgrade() -> None:
     sa.Column('entity_id', sa.String(length=64), nullable=False),
     sa.Column('detail', sa.JSON(), nullable=False),
     sa.Column('summary', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_audit_log_org_id_organisations'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'],
+        name=op.f('fk_audit_log_org_id_organisations'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_audit_log_user_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
     )

@@ -32,7 +32,8 @@ def upgrade() -> None:
     sa.Column('last_packet_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_peer', sa.String(length=64), nullable=False),
     sa.Column('last_hour_ts', cleanheat.store.base.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['source_id'], ['assets_heat_sources.id'], name=op.f('fk_emissions_points_source_id_assets_heat_sources'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['source_id'], ['assets_heat_sources.id'],
+        name=op.f('fk_emissions_points_source_id_assets_heat_sources'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_emissions_points')),
     sa.UniqueConstraint('mn', name=op.f('uq_emissions_points_mn'))
     )
@@ -48,7 +49,8 @@ def upgrade() -> None:
     sa.Column('detail', sa.Text(), nullable=False),
     sa.Column('acknowledged_by', sa.String(length=100), nullable=True),
     sa.Column('acknowledged_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'], name=op.f('fk_emissions_alarms_point_id_emissions_points'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'],
+        name=op.f('fk_emissions_alarms_point_id_emissions_points'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_emissions_alarms'))
     )
     with op.batch_alter_table('emissions_alarms', schema=None) as batch_op:
@@ -65,13 +67,15 @@ def upgrade() -> None:
     sa.Column('max_zs_mg_m3', sa.Float(), nullable=True),
     sa.Column('exceeded_hours', sa.Integer(), nullable=False),
     sa.Column('limit_mg_m3', sa.Float(), nullable=True),
-    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'], name=op.f('fk_emissions_days_point_id_emissions_points'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'],
+        name=op.f('fk_emissions_days_point_id_emissions_points'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('point_id', 'day', 'pollutant', name=op.f('pk_emissions_days'))
     )
     op.create_table('emissions_dirty_hours',
     sa.Column('point_id', sa.Integer(), nullable=False),
     sa.Column('ts', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'], name=op.f('fk_emissions_dirty_hours_point_id_emissions_points'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'],
+        name=op.f('fk_emissions_dirty_hours_point_id_emissions_points'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('point_id', 'ts', name=op.f('pk_emissions_dirty_hours'))
     )
     op.create_table('emissions_exceedances',
@@ -89,7 +93,8 @@ def upgrade() -> None:
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('created_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'], name=op.f('fk_emissions_exceedances_point_id_emissions_points'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'],
+        name=op.f('fk_emissions_exceedances_point_id_emissions_points'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_emissions_exceedances'))
     )
     with op.batch_alter_table('emissions_exceedances', schema=None) as batch_op:
@@ -115,7 +120,8 @@ def upgrade() -> None:
     sa.Column('basis', sa.String(length=8), nullable=False),
     sa.Column('reason', sa.String(length=300), nullable=False),
     sa.Column('computed_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'], name=op.f('fk_emissions_hours_point_id_emissions_points'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'],
+        name=op.f('fk_emissions_hours_point_id_emissions_points'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('point_id', 'ts', 'pollutant', name=op.f('pk_emissions_hours')),
     sqlite_with_rowid=False
     )
@@ -133,7 +139,8 @@ def upgrade() -> None:
     sa.Column('peer', sa.String(length=64), nullable=False),
     sa.Column('stream_offset', sa.BigInteger(), nullable=True),
     sa.Column('raw', sa.LargeBinary(), nullable=False),
-    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'], name=op.f('fk_emissions_packets_point_id_emissions_points'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'],
+        name=op.f('fk_emissions_packets_point_id_emissions_points'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_emissions_packets'))
     )
     with op.batch_alter_table('emissions_packets', schema=None) as batch_op:
@@ -153,7 +160,8 @@ def upgrade() -> None:
     sa.Column('zs_min', sa.Float(), nullable=True),
     sa.Column('zs_max', sa.Float(), nullable=True),
     sa.Column('flag', sa.String(length=2), nullable=True),
-    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'], name=op.f('fk_emissions_readings_point_id_emissions_points'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['point_id'], ['emissions_points.id'],
+        name=op.f('fk_emissions_readings_point_id_emissions_points'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('point_id', 'interval', 'ts', 'factor', name=op.f('pk_emissions_readings')),
     sqlite_with_rowid=False
     )

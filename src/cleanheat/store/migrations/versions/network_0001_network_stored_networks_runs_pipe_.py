@@ -57,7 +57,8 @@ def upgrade() -> None:
     sa.Column('saved_yuan', sa.Numeric(precision=16, scale=2), nullable=True),
     sa.Column('created_by', sa.String(length=100), nullable=False),
     sa.Column('created_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['network_id'], ['network_networks.id'], name=op.f('fk_network_runs_network_id_network_networks'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['network_id'], ['network_networks.id'],
+        name=op.f('fk_network_runs_network_id_network_networks'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_network_runs'))
     )
     with op.batch_alter_table('network_runs', schema=None) as batch_op:
@@ -75,7 +76,8 @@ def upgrade() -> None:
     sa.Column('t_out_c', sa.Float(), nullable=False),
     sa.Column('heat_loss_w', sa.Float(), nullable=False),
     sa.Column('heat_loss_w_per_m', sa.Float(), nullable=False),
-    sa.ForeignKeyConstraint(['run_id'], ['network_runs.id'], name=op.f('fk_network_pipe_results_run_id_network_runs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['run_id'], ['network_runs.id'],
+        name=op.f('fk_network_pipe_results_run_id_network_runs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('run_id', 'pipe_index', name=op.f('pk_network_pipe_results'))
     )
     # ### end Alembic commands ###

@@ -52,7 +52,8 @@ def upgrade() -> None:
     sa.Column('areas', sa.JSON(), nullable=False),
     sa.Column('created_by', sa.String(length=100), nullable=False),
     sa.Column('created_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['scenario_id'], ['planner_scenarios.id'], name=op.f('fk_planner_results_scenario_id_planner_scenarios'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['scenario_id'], ['planner_scenarios.id'],
+        name=op.f('fk_planner_results_scenario_id_planner_scenarios'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_planner_results'))
     )
     with op.batch_alter_table('planner_results', schema=None) as batch_op:
@@ -72,7 +73,8 @@ def upgrade() -> None:
     sa.Column('total_cost_yuan', sa.Numeric(precision=20, scale=2), nullable=True),
     sa.Column('created_by', sa.String(length=100), nullable=False),
     sa.Column('created_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['result_id'], ['planner_results.id'], name=op.f('fk_planner_proposals_result_id_planner_results'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['result_id'], ['planner_results.id'],
+        name=op.f('fk_planner_proposals_result_id_planner_results'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_planner_proposals'))
     )
     with op.batch_alter_table('planner_proposals', schema=None) as batch_op:

@@ -40,7 +40,8 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('area_types', sa.JSON(), nullable=False),
     sa.Column('sort_order', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'], name=op.f('fk_programme_admin_units_plan_id_programme_plans'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'],
+        name=op.f('fk_programme_admin_units_plan_id_programme_plans'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_admin_units')),
     sa.UniqueConstraint('plan_id', 'code', name=op.f('uq_programme_admin_units_plan_id_code'))
     )
@@ -53,7 +54,8 @@ def upgrade() -> None:
     sa.Column('stated_rate', sa.Float(), nullable=True),
     sa.Column('central_heating_share', sa.Float(), nullable=True),
     sa.Column('clause', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'], name=op.f('fk_programme_baseline_areas_plan_id_programme_plans'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'],
+        name=op.f('fk_programme_baseline_areas_plan_id_programme_plans'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_baseline_areas')),
     sa.UniqueConstraint('plan_id', 'area_type', name=op.f('uq_programme_baseline_areas_plan_id_area_type'))
     )
@@ -66,7 +68,8 @@ def upgrade() -> None:
     sa.Column('value', sa.Float(), nullable=False),
     sa.Column('unit', sa.String(length=16), nullable=False),
     sa.Column('clause', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'], name=op.f('fk_programme_baseline_facts_plan_id_programme_plans'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'],
+        name=op.f('fk_programme_baseline_facts_plan_id_programme_plans'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_baseline_facts')),
     sa.UniqueConstraint('plan_id', 'family', 'key', name=op.f('uq_programme_baseline_facts_plan_id_family_key'))
     )
@@ -82,7 +85,8 @@ def upgrade() -> None:
     sa.Column('target_year', sa.Integer(), nullable=True),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('clause', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'], name=op.f('fk_programme_projects_plan_id_programme_plans'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'],
+        name=op.f('fk_programme_projects_plan_id_programme_plans'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_projects')),
     sa.UniqueConstraint('plan_id', 'code', name=op.f('uq_programme_projects_plan_id_code'))
     )
@@ -95,7 +99,8 @@ def upgrade() -> None:
     sa.Column('clause', sa.String(length=64), nullable=False),
     sa.Column('confidence', sa.String(length=4), nullable=False),
     sa.Column('source', sa.String(length=300), nullable=False),
-    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'], name=op.f('fk_programme_rate_targets_plan_id_programme_plans'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'],
+        name=op.f('fk_programme_rate_targets_plan_id_programme_plans'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_rate_targets')),
     sa.UniqueConstraint('plan_id', 'area_type', 'year', name=op.f('uq_programme_rate_targets_plan_id_area_type_year'))
     )
@@ -121,10 +126,13 @@ def upgrade() -> None:
     sa.Column('synthetic', sa.Boolean(), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_programme_reports_org_id_organisations')),
-    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'], name=op.f('fk_programme_reports_plan_id_programme_plans'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['supersedes_id'], ['programme_reports.id'], name=op.f('fk_programme_reports_supersedes_id_programme_reports')),
+    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'],
+        name=op.f('fk_programme_reports_plan_id_programme_plans'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['supersedes_id'], ['programme_reports.id'],
+        name=op.f('fk_programme_reports_supersedes_id_programme_reports')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_reports')),
-    sa.UniqueConstraint('plan_id', 'org_id', 'period', 'version', name=op.f('uq_programme_reports_plan_id_org_id_period_version'))
+    sa.UniqueConstraint('plan_id', 'org_id', 'period', 'version',
+        name=op.f('uq_programme_reports_plan_id_org_id_period_version'))
     )
     with op.batch_alter_table('programme_reports', schema=None) as batch_op:
         batch_op.create_index('ix_programme_reports_period', ['plan_id', 'period', 'status'], unique=False)
@@ -143,7 +151,8 @@ def upgrade() -> None:
     sa.Column('registry_rule', sa.JSON(), nullable=True),
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('sort_order', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'], name=op.f('fk_programme_tasks_plan_id_programme_plans'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'],
+        name=op.f('fk_programme_tasks_plan_id_programme_plans'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_tasks')),
     sa.UniqueConstraint('plan_id', 'code', name=op.f('uq_programme_tasks_plan_id_code'))
     )
@@ -157,7 +166,8 @@ def upgrade() -> None:
     sa.Column('clean_rule', sa.String(length=32), nullable=False),
     sa.Column('fuel', sa.String(length=32), nullable=False),
     sa.Column('sort_order', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'], name=op.f('fk_programme_technologies_plan_id_programme_plans'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'],
+        name=op.f('fk_programme_technologies_plan_id_programme_plans'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_technologies')),
     sa.UniqueConstraint('plan_id', 'code', name=op.f('uq_programme_technologies_plan_id_code'))
     )
@@ -172,7 +182,8 @@ def upgrade() -> None:
     sa.Column('baseline_area_m2', sa.Float(), nullable=True),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('clause', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'], name=op.f('fk_programme_technology_targets_plan_id_programme_plans'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['plan_id'], ['programme_plans.id'],
+        name=op.f('fk_programme_technology_targets_plan_id_programme_plans'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_technology_targets')),
     sa.UniqueConstraint('plan_id', 'group', 'year', name=op.f('uq_programme_technology_targets_plan_id_group_year'))
     )
@@ -182,16 +193,19 @@ def upgrade() -> None:
     sa.Column('area_type', sa.String(length=32), nullable=False),
     sa.Column('technology', sa.String(length=64), nullable=False),
     sa.Column('heated_area_m2', sa.Float(), nullable=False),
-    sa.ForeignKeyConstraint(['report_id'], ['programme_reports.id'], name=op.f('fk_programme_report_areas_report_id_programme_reports'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['report_id'], ['programme_reports.id'],
+        name=op.f('fk_programme_report_areas_report_id_programme_reports'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_report_areas')),
-    sa.UniqueConstraint('report_id', 'area_type', 'technology', name=op.f('uq_programme_report_areas_report_id_area_type_technology'))
+    sa.UniqueConstraint('report_id', 'area_type', 'technology',
+        name=op.f('uq_programme_report_areas_report_id_area_type_technology'))
     )
     op.create_table('programme_report_tasks',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('report_id', sa.Integer(), nullable=False),
     sa.Column('task_code', sa.String(length=64), nullable=False),
     sa.Column('value', sa.Float(), nullable=False),
-    sa.ForeignKeyConstraint(['report_id'], ['programme_reports.id'], name=op.f('fk_programme_report_tasks_report_id_programme_reports'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['report_id'], ['programme_reports.id'],
+        name=op.f('fk_programme_report_tasks_report_id_programme_reports'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_report_tasks')),
     sa.UniqueConstraint('report_id', 'task_code', name=op.f('uq_programme_report_tasks_report_id_task_code'))
     )
@@ -204,7 +218,8 @@ def upgrade() -> None:
     sa.Column('comparator', sa.String(length=4), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['task_id'], ['programme_tasks.id'], name=op.f('fk_programme_task_targets_task_id_programme_tasks'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['task_id'], ['programme_tasks.id'],
+        name=op.f('fk_programme_task_targets_task_id_programme_tasks'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programme_task_targets')),
     sa.UniqueConstraint('task_id', 'year', name=op.f('uq_programme_task_targets_task_id_year'))
     )

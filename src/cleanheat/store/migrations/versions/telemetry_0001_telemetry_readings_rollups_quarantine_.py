@@ -99,7 +99,8 @@ def upgrade() -> None:
     sa.Column('source', sa.Text(), nullable=False),
     sa.Column('valid_from', sa.Date(), nullable=True),
     sa.Column('valid_to', sa.Date(), nullable=True),
-    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_telemetry_alarm_rules_org_id_organisations')),
+    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'],
+        name=op.f('fk_telemetry_alarm_rules_org_id_organisations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_telemetry_alarm_rules')),
     sa.UniqueConstraint('code', name=op.f('uq_telemetry_alarm_rules_code'))
     )
@@ -118,7 +119,8 @@ def upgrade() -> None:
     sa.Column('raw_ts', sa.String(length=64), nullable=False),
     sa.Column('raw_value', sa.String(length=64), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_telemetry_quarantine_org_id_organisations'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'],
+        name=op.f('fk_telemetry_quarantine_org_id_organisations'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_telemetry_quarantine'))
     )
     with op.batch_alter_table('telemetry_quarantine', schema=None) as batch_op:
@@ -150,9 +152,12 @@ def upgrade() -> None:
     sa.Column('created_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('closed_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('closed_by', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['household_id'], ['assets_households.id'], name=op.f('fk_telemetry_resident_requests_household_id_assets_households'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_telemetry_resident_requests_org_id_organisations')),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_telemetry_resident_requests_user_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['household_id'], ['assets_households.id'],
+        name=op.f('fk_telemetry_resident_requests_household_id_assets_households'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'],
+        name=op.f('fk_telemetry_resident_requests_org_id_organisations')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'],
+        name=op.f('fk_telemetry_resident_requests_user_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_telemetry_resident_requests'))
     )
     with op.batch_alter_table('telemetry_resident_requests', schema=None) as batch_op:
@@ -165,7 +170,8 @@ def upgrade() -> None:
     sa.Column('at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('event', sa.String(length=16), nullable=False),
     sa.Column('detail', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['device_id'], ['assets_devices.id'], name=op.f('fk_telemetry_device_events_device_id_assets_devices'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['device_id'], ['assets_devices.id'],
+        name=op.f('fk_telemetry_device_events_device_id_assets_devices'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_telemetry_device_events'))
     )
     with op.batch_alter_table('telemetry_device_events', schema=None) as batch_op:
@@ -176,7 +182,8 @@ def upgrade() -> None:
     sa.Column('available', sa.Boolean(), nullable=False),
     sa.Column('last_good_ms', sa.BigInteger(), nullable=True),
     sa.Column('changed_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['device_id'], ['assets_devices.id'], name=op.f('fk_telemetry_device_status_device_id_assets_devices'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['device_id'], ['assets_devices.id'],
+        name=op.f('fk_telemetry_device_status_device_id_assets_devices'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('device_id', name=op.f('pk_telemetry_device_status'))
     )
     op.create_table('telemetry_device_tokens',
@@ -190,8 +197,10 @@ def upgrade() -> None:
     sa.Column('expires_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_used_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('revoked', sa.Boolean(), nullable=False),
-    sa.ForeignKeyConstraint(['device_id'], ['assets_devices.id'], name=op.f('fk_telemetry_device_tokens_device_id_assets_devices'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_telemetry_device_tokens_org_id_organisations')),
+    sa.ForeignKeyConstraint(['device_id'], ['assets_devices.id'],
+        name=op.f('fk_telemetry_device_tokens_device_id_assets_devices'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'],
+        name=op.f('fk_telemetry_device_tokens_org_id_organisations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_telemetry_device_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_telemetry_device_tokens_token_hash'))
     )
@@ -219,12 +228,17 @@ def upgrade() -> None:
     sa.Column('acked_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('acked_by', sa.String(length=64), nullable=False),
     sa.Column('cleared_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['building_id'], ['assets_buildings.id'], name=op.f('fk_telemetry_alarms_building_id_assets_buildings'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['device_id'], ['assets_devices.id'], name=op.f('fk_telemetry_alarms_device_id_assets_devices'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['building_id'], ['assets_buildings.id'],
+        name=op.f('fk_telemetry_alarms_building_id_assets_buildings'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['device_id'], ['assets_devices.id'],
+        name=op.f('fk_telemetry_alarms_device_id_assets_devices'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_telemetry_alarms_org_id_organisations')),
-    sa.ForeignKeyConstraint(['point_id'], ['assets_points.id'], name=op.f('fk_telemetry_alarms_point_id_assets_points'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['rule_id'], ['telemetry_alarm_rules.id'], name=op.f('fk_telemetry_alarms_rule_id_telemetry_alarm_rules')),
-    sa.ForeignKeyConstraint(['station_id'], ['assets_stations.id'], name=op.f('fk_telemetry_alarms_station_id_assets_stations'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['point_id'], ['assets_points.id'],
+        name=op.f('fk_telemetry_alarms_point_id_assets_points'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['rule_id'], ['telemetry_alarm_rules.id'],
+        name=op.f('fk_telemetry_alarms_rule_id_telemetry_alarm_rules')),
+    sa.ForeignKeyConstraint(['station_id'], ['assets_stations.id'],
+        name=op.f('fk_telemetry_alarms_station_id_assets_stations'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_telemetry_alarms'))
     )
     with op.batch_alter_table('telemetry_alarms', schema=None) as batch_op:
@@ -244,8 +258,10 @@ def upgrade() -> None:
     sa.Column('created_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('next_attempt_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('sent_at', cleanheat.store.base.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['alarm_id'], ['telemetry_alarms.id'], name=op.f('fk_telemetry_webhook_deliveries_alarm_id_telemetry_alarms'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['webhook_id'], ['telemetry_webhooks.id'], name=op.f('fk_telemetry_webhook_deliveries_webhook_id_telemetry_webhooks'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['alarm_id'], ['telemetry_alarms.id'],
+        name=op.f('fk_telemetry_webhook_deliveries_alarm_id_telemetry_alarms'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['webhook_id'], ['telemetry_webhooks.id'],
+        name=op.f('fk_telemetry_webhook_deliveries_webhook_id_telemetry_webhooks'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_telemetry_webhook_deliveries'))
     )
     with op.batch_alter_table('telemetry_webhook_deliveries', schema=None) as batch_op:
