@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_programme_report.py [--database-url URL] [--period 2021] [--runs 3]
 
 Without ``--database-url`` a demo database is built first in a temporary directory (``cleanheat init --demo``,
-a few minutes; not timed). Each run is one request's work: evaluation, quarterly trend, charts, HTML, PDF; the first run computes the figures,
+a few minutes; not timed). Each run is one request's work: evaluation, quarterly trend, charts, HTML, PDF;
+the first run computes the figures,
 the later ones find them prepared as a running server does (the figures are prepared in the background).
 Prints ``name=value`` lines last (bench/RESULTS.md); the figure is the median of the runs.
 """

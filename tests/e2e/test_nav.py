@@ -92,7 +92,8 @@ def test_menu_order_is_stable_when_resizing(live_app, page, login_as, lang):
             page.set_viewport_size({"width": width, "height": 900})
             # the bar laid out for this width (the resize event may come a frame after innerWidth changes)
             page.wait_for_function(
-                "(w) => window.innerWidth === w && document.querySelector('nav.main').dataset.fittedWidth === String(w)",
+                "(w) => window.innerWidth === w"
+                " && document.querySelector('nav.main').dataset.fittedWidth === String(w)",
                 arg=width, timeout=10_000)
             state = page.evaluate(STATE)
             _check_order(page, expected, state, active)

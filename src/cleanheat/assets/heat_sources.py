@@ -125,7 +125,8 @@ def owner_of(session: Session, src: HeatSource) -> Organisation | None:
 
 def summary(session: Session, actor: Actor) -> dict[str, dict[str, float]]:
     """Counts and capacity by current status and registered fuel (scoped)."""
-    q = _scope(select(HeatSource.status, HeatSource.fuel, func.count(), func.coalesce(func.sum(HeatSource.capacity_t_h), 0.0))
+    q = _scope(select(HeatSource.status, HeatSource.fuel, func.count(),
+                      func.coalesce(func.sum(HeatSource.capacity_t_h), 0.0))
                .group_by(HeatSource.status, HeatSource.fuel), actor)
     out: dict[str, dict[str, float]] = defaultdict(lambda: {"count": 0, "capacity_t_h": 0.0})
     for status, fuel, n, cap in session.execute(q):
@@ -180,7 +181,8 @@ def upsert_sources(session: Session, actor: Actor, items: list[SourceInput], *, 
         if not src.events:
             src.current_fuel = item.fuel
         src.capacity_t_h, src.capacity_mw = cap_t_h, cap_mw
-        src.emission_class, src.vintage, src.commissioned_year = item.emission_class, item.vintage, item.commissioned_year
+        src.emission_class, src.vintage = item.emission_class, item.vintage
+        src.commissioned_year = item.commissioned_year
         src.served_area_m2, src.address, src.lon, src.lat, src.note = (item.served_area_m2, item.address, item.lon,
                                                                       item.lat, item.note)
         src.extra = extra

@@ -122,7 +122,8 @@ def backfill(pipeline: IngestPipeline, rows: list[tuple[str, str, str, object, i
     return total
 
 
-def backfill_upload(session: Session, actor: Actor, pipeline: IngestPipeline, data: bytes, filename: str) -> IngestResult:
+def backfill_upload(session: Session, actor: Actor, pipeline: IngestPipeline, data: bytes, filename: str
+                    ) -> IngestResult:
     """A backfill file uploaded by a person: the caller's own devices only (city-wide roles: any), audited in
     ``session``. The readings are stored by the pipeline in their own transactions (acknowledged once stored)."""
     rows = read_readings_file(data, filename)

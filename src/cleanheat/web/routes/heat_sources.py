@@ -68,7 +68,8 @@ async def import_page(request: Request, db: DbSession, settings: AppSettings, ac
         result = _import(db, actor, settings, data, file.filename or "upload.xlsx")
     except InputError as exc:
         db.rollback()
-        flash(request, "error", f"导入失败，未导入任何数据 / import refused, nothing imported: {exc.summary}", [str(i) for i in exc.issues])
+        flash(request, "error", f"导入失败，未导入任何数据 / import refused, nothing imported: {exc.summary}",
+              [str(i) for i in exc.issues])
         return RedirectResponse("/assets/sources", status_code=303)
     flash(request, "ok", f"导入成功：新增 {result['created']}，更新 {result['updated']}，状态变化 {result['events']} / "
                            f"imported: {result['created']} new, {result['updated']} updated, {result['events']} events")
