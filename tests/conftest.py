@@ -111,6 +111,24 @@ def demo_city(request, tmp_path_factory) -> DemoCity:
                     lambda: (request.getfixturevalue("pg_admin_url"), request.getfixturevalue("pg_template")))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _demo_city_ahead(request) -> Iterator[None]:
+    """With two xdist workers, each builds one store's demo city on a thread from its first test on (gw0 SQLite,
+    gw1 PostgreSQL), when the run has tests that use it: no worker then sits idle waiting for a build."""
+    wanted: set[str] = set()
+    for item in request.session.items:
+        if "demo_city" in getattr(item, "fixturenames", ()):
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            wanted |= {v for v in params.values() if v in ("sqlite", "postgresql")} or {"sqlite"}
+    mine = {"gw0": "sqlite", "gw1": "postgresql"}.get(os.environ.get("PYTEST_XDIST_WORKER", ""))
+    if mine == "postgresql" and not _pg_available():
+        mine = None
+    thread = request.getfixturevalue("demo_city").build_ahead(mine) if mine in wanted else None
+    yield
+    if thread is not None:
+        thread.join(timeout=600)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """When the whole run ends (in the xdist controller, or the only process): drop the PostgreSQL databases the
     workers shared (the demo city's template)."""

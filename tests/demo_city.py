@@ -8,8 +8,10 @@ of the run (tests/databases.py); the others wait and then copy it too: SQLite as
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,13 +32,38 @@ class DemoCity:
     def __init__(self, run: Path, sqlite_template: Callable[[], Path], pg: Callable[[], tuple[str, str]]) -> None:
         self.run = run
         self._sqlite_template, self._pg = sqlite_template, pg  # called only when that store is asked for
+        # the run lock is a flock, which does not exclude threads of one process: a lock per store as well
+        self._building = {"sqlite": threading.Lock(), "postgresql": threading.Lock()}
+
+    def build_ahead(self, backend: str) -> threading.Thread:
+        """Build ``backend``'s demo city on a thread while this worker runs other tests, instead of making a test
+        (and the other worker, waiting for the lock) wait for it later. The store's fixtures are resolved here,
+        on the caller's thread; a failure is logged and the build is tried again by the first test that asks."""
+        if backend == "sqlite":
+            template = self._sqlite_template()
+            self._sqlite_template = lambda: template
+            work = self._sqlite
+        else:
+            pg = self._pg()
+            self._pg = lambda: pg
+            work = self._pg_template
+
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                logging.getLogger(__name__).exception("building the %s demo city ahead failed", backend)
+
+        thread = threading.Thread(target=run, name=f"demo-city-{backend}", daemon=True)
+        thread.start()
+        return thread
 
     def _settings(self, url: str) -> Settings:
         return Settings(database_url=url, var_dir=self.run / "demo-city-var", secret_key="demo-city")
 
     def _sqlite(self) -> Path:
         done = self.run / "demo-city.db"
-        with run_lock(self.run, "demo-city-sqlite"):
+        with self._building["sqlite"], run_lock(self.run, "demo-city-sqlite"):
             if not done.exists():
                 building = self.run / "demo-city.building.db"
                 shutil.copyfile(self._sqlite_template(), building)
@@ -50,7 +77,7 @@ class DemoCity:
     def _pg_template(self) -> str:
         admin, template = self._pg()
         name_file = self.run / "demo-city.pg"
-        with run_lock(self.run, "demo-city-pg"):
+        with self._building["postgresql"], run_lock(self.run, "demo-city-pg"):
             if not name_file.exists():
                 url = create_pg_database(admin, template=template, prefix="cleanheat_demo")
                 register_run_database(self.run, url)  # other workers copy it: dropped when the run ends

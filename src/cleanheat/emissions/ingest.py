@@ -19,6 +19,7 @@ unavailable or locked) does it raise :class:`WriteAborted` with the records not 
 from __future__ import annotations
 
 import logging
+import operator
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -250,6 +251,28 @@ class BulkWriter:
                                 [(t, peer, p, t) for p, (t, peer) in last.items()])
 
 
+def _sqlite_rows(rows: list[dict], cols: list[str]) -> list[tuple]:
+    """``rows`` as tuples in ``cols`` order, datetimes (columns whose first value is one) in SQLite's stored
+    text; a time shared by many rows (the factors of one reading) is converted once."""
+    get = operator.itemgetter(*cols)
+    out = [get(r) if len(cols) > 1 else (get(r),) for r in rows]
+    times = [i for i, c in enumerate(cols) if isinstance(rows[0][c], datetime)]
+    if not times:
+        return out
+    memo: dict = {}
+    for k, row in enumerate(out):
+        values = list(row)
+        for i in times:
+            t = values[i]
+            if t is not None:
+                text = memo.get(t)
+                if text is None:
+                    text = memo[t] = _sqlite_ts(t)
+                values[i] = text
+        out[k] = tuple(values)
+    return out
+
+
 def bulk_insert(connection: Connection, table, rows: list[dict]) -> int:
     """Plain bulk INSERT of dict rows (no upsert): SQLite ``executemany`` with the stored time format,
     PostgreSQL ``COPY``. Datetime values must be aware; dates stay dates."""
@@ -258,10 +281,8 @@ def bulk_insert(connection: Connection, table, rows: list[dict]) -> int:
     cols = list(rows[0])
     if connection.dialect.name == "sqlite":
         cur = connection.connection.driver_connection.cursor()
-        conv = [(_sqlite_ts if isinstance(rows[0][c], datetime) else None) for c in cols]
         cur.executemany(f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                        [tuple(f(r[c]) if f and r[c] is not None else r[c] for c, f in zip(cols, conv, strict=True))
-                         for r in rows])
+                        _sqlite_rows(rows, cols))
         cur.close()
     else:
         dbapi = connection.connection.driver_connection
