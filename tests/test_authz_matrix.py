@@ -132,7 +132,7 @@ ROUTES: dict[str, str] = {
     "POST /emissions/alarms/{alarm_id}/ack":          "AD EB | AD EB | ealarm",
     "GET /emissions/report":                          "AD PO HC EB",
     "GET /emissions/report.xlsx":                     "AD PO HC EB | | ?month=2019-01",
-    "GET /emissions/report.pdf":                      "AD PO HC EB | | ?month=2019-07",
+    "GET /emissions/report.pdf":                      "AD PO HC EB | | ?month=2019-01",
     "GET /emissions/points":                          "AD PO HC EB",
     "POST /emissions/points":                         "AD EB",
     "POST /emissions/points/{point_id}":              "AD EB | AD EB | epoint",

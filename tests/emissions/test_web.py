@@ -174,6 +174,15 @@ def test_monthly_reports_name_pollutants_not_hj212_codes(client, world, tmp_path
     text = subprocess.run(["pdftotext", str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True,
                           check=True).stdout
     assert "氮氧化物" in text and "NOx" in text and not code.search(text)
+    # every point is in the PDF once: in the table with its figures, or in the compact list of points without a
+    # valid hour in the month (a month of 400 points is then 10 pages, not 48)
+    from tests.emissions.conftest import POINTS
+
+    flat = text.replace("\n", "")
+    assert all(flat.count(mn) == 1 for mn, _src, _pw in POINTS), [(mn, flat.count(mn)) for mn, _s, _p in POINTS]
+    totals = [r for r in wb.worksheets[0].iter_rows(min_row=6, values_only=True) if r[0] and r[6] == "合计 all"]
+    assert any(r[8] == 0 for r in totals)  # T-GAS1 has no hour in 2020-12: listed apart
+    assert "无有效小时的监测点" in text
 
 
 def test_verdicts_api(client):
