@@ -396,6 +396,16 @@ def _area_rows(sheet: Sheet, hdr_idx: int, code_col: str | None, techs: dict, fi
         yield cells, is_total, is_clean, tech
 
 
+def _count_area(parsed: ParsedReport, sums: tuple[dict, dict], at: str, tech, value: float) -> None:
+    """One technology's area [m²] in an area type (workbook or CSV): kept when positive, added to the type's
+    total and, for a clean technology, to its clean sum (checked against the stated totals)."""
+    if value > 0:
+        parsed.areas[(at, tech.code)] = value
+    sums[0][at] += value
+    if tech.counts_as_clean:
+        sums[1][at] += value
+
+
 def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Reporter, parsed: ParsedReport,
                       issues: _Issues) -> None:
     hdr_idx = sheet.find_row("取暖方式")
@@ -424,11 +434,7 @@ def _parse_area_sheet(sheet: Sheet, filename: str, plan: PlanData, reporter: Rep
             if is_total or is_clean:
                 (parsed.stated_total_m2 if is_total else parsed.stated_clean_m2)[at] = value
                 continue
-            if value > 0:
-                parsed.areas[(at, tech.code)] = value
-            sums[at] += value
-            if tech.counts_as_clean:
-                clean_sums[at] += value
+            _count_area(parsed, (sums, clean_sums), at, tech, value)
     _area_sheet_totals(sheet, header, col_type, filename, reporter, parsed, (sums, clean_sums), issues)
 
 
@@ -634,11 +640,7 @@ def _csv_areas(rows: _CsvRows, filename: str, end_row: int, issues: _Issues) -> 
         if (at, tech.code) in parsed.areas:
             issues.add(f"取暖方式“{code}”在“{type_text}”重复", filename, "csv", cell)
             continue
-        if value > 0:
-            parsed.areas[(at, tech.code)] = value
-        sums[at] += value
-        if tech.counts_as_clean:
-            clean_sums[at] += value
+        _count_area(parsed, (sums, clean_sums), at, tech, value)
     for at in reporter.area_types if reporter.admin_unit_code else ():
         if at not in parsed.stated_total_m2 and sums[at] == 0:
             issues.add(f"{AREA_TYPE_LABELS[at][0]}：未填写取暖面积（{reporter.name_zh}含此区域类型）", filename, "csv",
