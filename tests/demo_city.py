@@ -8,6 +8,7 @@ of the run (tests/databases.py); the others wait and then copy it too: SQLite as
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import sqlite3
@@ -31,7 +32,8 @@ class DemoCity:
 
     def __init__(self, run: Path, sqlite_template: Callable[[], Path], pg: Callable[[], tuple[str, str]]) -> None:
         self.run = run
-        self._sqlite_template, self._pg = sqlite_template, pg  # called only when that store is asked for
+        # resolved once, when that store is first asked for (build_ahead: on the caller's thread)
+        self._sqlite_template, self._pg = functools.cache(sqlite_template), functools.cache(pg)
         # the run lock is a flock, which does not exclude threads of one process: a lock per store as well
         self._building = {"sqlite": threading.Lock(), "postgresql": threading.Lock()}
 
@@ -40,12 +42,10 @@ class DemoCity:
         (and the other worker, waiting for the lock) wait for it later. The store's fixtures are resolved here,
         on the caller's thread; a failure is logged and the build is tried again by the first test that asks."""
         if backend == "sqlite":
-            template = self._sqlite_template()
-            self._sqlite_template = lambda: template
+            self._sqlite_template()
             work = self._sqlite
         else:
-            pg = self._pg()
-            self._pg = lambda: pg
+            self._pg()
             work = self._pg_template
 
         def run() -> None:
