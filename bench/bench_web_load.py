@@ -60,11 +60,58 @@ def server_commands(web_workers: int, port: int, broker: str) -> list[tuple[str,
     procs = [("web", serve)]
     if _has_option(["serve"], "--workers"):  # cleanheat serve --workers N (background work in `cleanheat worker`)
         procs = [("web", serve + ["--workers", str(web_workers), "--no-background"]), ("worker", PY + ["worker"])]
-    elif web_workers > 1:
-        print(f"note: this cleanheat has no `serve --workers`: one web process instead of {web_workers}", flush=True)
+    elif web_workers > 1:  # interim, until `serve --workers` exists: the same split with uvicorn's own workers
+        print(f"note: this cleanheat has no `serve --workers`: {web_workers} uvicorn workers (asgi_app below, no "
+              "background work) and one `cleanheat serve` on another port for the background work", flush=True)
+        procs = [("web", [sys.executable, "-m", "uvicorn", "bench_web_load:asgi_app", "--factory", "--host",
+                          "127.0.0.1", "--port", str(port), "--workers", str(web_workers)]),
+                 ("background", serve[:-1] + [str(free_port())])]
     procs.append(("ingest", PY + ["telemetry", "worker", "--client-id", "load-ingest-1", "--mqtt-url", broker,
                                   "--shared"]))
     return procs
+
+
+def asgi_app():
+    """One web process of the interim multi-process server: the app without its background work (rollups, alarms,
+    the demo city, the programme's figures prepared ahead), as a long-lived server process freezes its warm heap."""
+    from cleanheat.config import Settings
+    from cleanheat.web.app import create_app
+
+    return _FreezeWhenWarm(create_app(Settings(), background=False), after=40)
+
+
+class _FreezeWhenWarm:
+    """``gc.freeze`` once after ``after`` requests (what the programme's background loop does in `cleanheat
+    serve` once the figures are prepared; without it full collections scan the warm heap every few requests).
+    With ``CLEANHEAT_LOAD_TIMING_LOG`` set, each request's server time is appended to that file: wall clock,
+    process, path, status, until the response starts and until it ends [ms] (a stream: its whole life)."""
+
+    def __init__(self, app, after: int) -> None:
+        self.app, self.after, self.seen = app, after, 0
+        path = os.environ.get("CLEANHEAT_LOAD_TIMING_LOG")
+        self.log = open(path, "a", buffering=1) if path else None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or self.log is None:
+            await self.app(scope, receive, send)
+        else:
+            t0, started = time.perf_counter(), [0.0, 0]
+
+            async def timed_send(message) -> None:
+                if message["type"] == "http.response.start":
+                    started[:] = [time.perf_counter(), message["status"]]
+                await send(message)
+
+            await self.app(scope, receive, timed_send)
+            t1 = time.perf_counter()
+            self.log.write(f"{time.time():.3f} {os.getpid()} {scope['path']} {started[1]} "
+                           f"{(started[0] - t0) * 1000:.1f} {(t1 - t0) * 1000:.1f}\n")
+        if scope["type"] == "http":
+            self.seen += 1
+            if self.seen == self.after:
+                from cleanheat.web.routes.programme import freeze_heap
+
+                freeze_heap()
 
 
 def _has_option(command: list[str], option: str) -> bool:
@@ -73,7 +120,8 @@ def _has_option(command: list[str], option: str) -> bool:
 
 
 def _env_base() -> dict:
-    return os.environ | {"PYTHONPATH": str(REPO / "src"), "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+    return os.environ | {"PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO / 'bench'}", "COLUMNS": "200",
+                         "PYTHONUNBUFFERED": "1"}
 
 
 # --- the database: demo, logins, bench devices ---------------------------------------------------------------
@@ -264,6 +312,7 @@ class Load:
     facts: DemoFacts
     password: str
     t0: float = field(default_factory=time.perf_counter)
+    wall0: float = field(default_factory=time.time)
     end_s: float = 0.0
     samples: list[Sample] = field(default_factory=list)
     streams: Counter = field(default_factory=Counter)  # open, opened, max_open, events, dropped
@@ -276,9 +325,10 @@ class Load:
 
 
 class User:
-    def __init__(self, load: Load, role: str, username: str, rng: random.Random) -> None:
+    def __init__(self, load: Load, role: str, username: str, rng: random.Random, keepalive: bool = True) -> None:
         self.load, self.role, self.username, self.rng = load, role, username, rng
-        self.client = httpx.AsyncClient(base_url=load.base, timeout=httpx.Timeout(30.0), follow_redirects=False)
+        self.client = httpx.AsyncClient(base_url=load.base, timeout=httpx.Timeout(30.0), follow_redirects=False,
+                                        limits=httpx.Limits(max_keepalive_connections=None if keepalive else 0))
         self.csrf = ""
         self.unit = ""
         self.stream: asyncio.Task | None = None
@@ -506,7 +556,7 @@ async def run_load(load: Load, logins: dict[str, list[str]], users: int, ramp_s:
         names = logins[role]
         vus.append(User(load, role, names[taken[role] % len(names)], random.Random(rng.random())))
         taken[role] += 1
-    load.t0 = time.perf_counter()
+    load.t0, load.wall0 = time.perf_counter(), time.time()
     load.end_s = ramp_s + hold_s
     lags: list[float] = []
     await asyncio.gather(loop_lag(load, lags), *(run_user(u, i * ramp_s / users, (5.0, 15.0))
@@ -515,20 +565,25 @@ async def run_load(load: Load, logins: dict[str, list[str]], users: int, ramp_s:
 
 
 async def warm_up(base: str, facts: DemoFacts, logins: dict[str, list[str]], password: str, rounds: int) -> float:
-    """Every page once per round as one user of each role (each web process prepares its figures once); no
-    upload. Returns the slowest warm-up request [ms]."""
+    """Every page once per round as one user of each role, each request on a new connection so that every web
+    process gets its share and prepares its figures; no upload. Returns the slowest warm-up request [ms]."""
     load = Load(base, facts, password)
     load.end_s = float("inf")
     for role, names in logins.items():
         if not names:
             continue
-        u = User(load, role, names[0], random.Random(1))
+        u = User(load, role, names[0], random.Random(1), keepalive=False)
         try:
             if await u.login():
                 for _ in range(rounds):
                     for _, act in ACTIONS[role]:
                         if act is not district_upload:
                             await act(u)
+                    if role == "office":  # each unit's and area type's figures
+                        for unit in facts.units:
+                            await u.get("unit", f"/programme/units/{unit}")
+                        for area in ("urban", "county_fringe", "rural"):
+                            await u.get("area_type", f"/programme/area/{area}")
         finally:
             await u.aclose()
     bad = [s for s in load.samples if not s.ok]
@@ -545,13 +600,48 @@ def cpu_ticks() -> tuple[int, int]:
     return sum(v) - idle, sum(v)
 
 
-async def cpu_busy(load: Load, ramp_s: float) -> float:
-    """The machine's CPU use during the hold [%]."""
+def process_ticks(groups: dict[int, str], database: str) -> dict[int, tuple[str, int]]:
+    """CPU jiffies (user + system) of every process, with its part: a process group this benchmark started
+    (``groups``: group id -> name), this client, the PostgreSQL backends of ``database``, the private
+    mosquitto, or the rest of the machine ("others")."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        f = stat[stat.rindex(")") + 2:].split()  # fields from the 3rd (state) on
+        pid, pgrp, ticks = int(d.name), int(f[2]), int(f[11]) + int(f[12])
+        if pid in groups or pgrp in groups:
+            part = groups.get(pid) or groups[pgrp]
+        elif pid == os.getpid():
+            part = "client"
+        elif cmd.startswith("postgres:") and f" {database} " in cmd:
+            part = "postgres"
+        elif "cleanheat-mqtt-" in cmd:
+            part = "mosquitto"
+        else:
+            part = "others"
+        out[pid] = (part, ticks)
+    return out
+
+
+async def cpu_use(load: Load, ramp_s: float, groups: dict[int, str], database: str) -> dict[str, float]:
+    """CPU used during the hold: the machine's [%], and each part's [CPU-s] (see ``process_ticks``)."""
     await asyncio.sleep(max(0.0, ramp_s - load.now_s()))
     b0, t0 = cpu_ticks()
+    p0 = process_ticks(groups, database)
     await asyncio.sleep(max(0.0, load.end_s - load.now_s()))
     b1, t1 = cpu_ticks()
-    return 100.0 * (b1 - b0) / max(1, t1 - t0)
+    p1 = process_ticks(groups, database)
+    hz = os.sysconf("SC_CLK_TCK")
+    parts: Counter = Counter()
+    for pid, (part, ticks) in p1.items():
+        parts[part] += (ticks - p0[pid][1]) if pid in p0 else ticks
+    return {"machine_busy_pct": 100.0 * (b1 - b0) / max(1, t1 - t0)} | {k: v / hz for k, v in parts.items()}
 
 
 # --- processes ------------------------------------------------------------------------------------------------
@@ -561,11 +651,13 @@ def server(url: str, var_dir: Path, web_workers: int, broker: str, log_dir: Path
     """The server's processes (``server_commands``); yields its base URL once /healthz answers."""
     port = free_port()
     env = _env_base() | {"CLEANHEAT_DATABASE_URL": url, "CLEANHEAT_VAR_DIR": str(var_dir),
-                         "CLEANHEAT_SECRET_KEY": "load-bench", "CLEANHEAT_TELEMETRY_MQTT_URL": broker}
+                         "CLEANHEAT_SECRET_KEY": "load-bench", "CLEANHEAT_TELEMETRY_MQTT_URL": broker,
+                         "CLEANHEAT_LOAD_TIMING_LOG": str(log_dir / "timing.log")}
     log_dir.mkdir(parents=True, exist_ok=True)
-    procs = []
+    (log_dir / "timing.log").unlink(missing_ok=True)
+    procs, commands = [], server_commands(web_workers, port, broker)
     try:
-        for name, cmd in server_commands(web_workers, port, broker):
+        for name, cmd in commands:
             print(f"starting {name}: {' '.join(cmd[1:])}", flush=True)
             with open(log_dir / f"{name}.log", "wb") as log:
                 procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -581,7 +673,7 @@ def server(url: str, var_dir: Path, web_workers: int, broker: str, log_dir: Path
             if time.time() > deadline or any(p.poll() is not None for p in procs):
                 raise RuntimeError(f"the server did not start (logs in {log_dir})")
             time.sleep(0.5)
-        yield base
+        yield base, {p.pid: name for (name, _), p in zip(commands, procs, strict=True)}
     finally:
         for p in procs:
             _stop(p)
@@ -632,6 +724,22 @@ def latency_table(title: str, xs: list[Sample]) -> None:
         print(_row("all", xs))
 
 
+def server_times(log: Path, since: float, until: float) -> None:
+    """Server time per path (ids folded) of the requests that ended in [since, until), from the interim
+    server's timing log; the difference to the client's figures is queueing before the app and the client."""
+    if not log.exists():
+        return
+    rows: dict[str, list[float]] = defaultdict(list)
+    for line in log.read_text().splitlines():
+        t, _pid, path, _status, _start_ms, end_ms = line.split()
+        if since <= float(t) < until and path != "/telemetry/stream":
+            rows[re.sub(r"/\d+", "/{id}", path)].append(float(end_ms))
+    print(f"\nserver time in the app, hold [ms]\n{'path':44s} {'count':>6s} {'p50':>8s} {'p95':>8s} {'p99':>8s} "
+          f"{'max':>8s}")
+    for path, ms in sorted(rows.items(), key=lambda kv: -pct(kv[1], .95)):
+        print(f"{path[:44]:44s} {len(ms):6d} {pct(ms, .5):8.0f} {pct(ms, .95):8.0f} {pct(ms, .99):8.0f} {max(ms):8.0f}")
+
+
 def figures(load: Load, ramp_s: float) -> dict:
     hold = [s for s in load.samples if s.t_s >= ramp_s and s.action != "login"]
     ramp = [s for s in load.samples if s.t_s < ramp_s and s.action != "login"]
@@ -644,6 +752,9 @@ def figures(load: Load, ramp_s: float) -> dict:
         print(f"\n{len(errors)} errors; the first ones:")
         for s in errors[:8]:
             print(f"  t={s.t_s:6.1f} s {s.role}/{s.action}: {s.detail} ({s.ms:.0f} ms)")
+    print("\nslowest requests of the hold:")
+    for s in sorted(hold, key=lambda s: -s.ms)[:8]:
+        print(f"  t={s.t_s:6.1f} s {s.role}/{s.action}: {s.detail} ({s.ms:.0f} ms)")
     ms = [s.ms for s in hold]
     slow = Counter(s.action for s in hold if s.ms > TARGET_P95_MS)
     return {"requests_hold": len(hold), "p50_ms": round(pct(ms, .5)), "p95_ms": round(pct(ms, .95)),
@@ -656,8 +767,9 @@ def figures(load: Load, ramp_s: float) -> dict:
             "stream_events": load.streams["events"], "streams_dropped": load.streams["dropped"]}
 
 
-async def _measure(load: Load, logins: dict[str, list[str]], args) -> tuple[list[float], float]:
-    busy = asyncio.create_task(cpu_busy(load, args.ramp_s))
+async def _measure(load: Load, logins: dict[str, list[str]], args, groups: dict[int, str]
+                   ) -> tuple[list[float], dict[str, float]]:
+    busy = asyncio.create_task(cpu_use(load, args.ramp_s, groups, args.pg_database))
     lags = await run_load(load, logins, args.users, args.ramp_s, args.hold_s, args.seed)
     return lags, await busy
 
@@ -686,8 +798,8 @@ def run(args, url: str, var_dir: Path) -> dict:
         stack.callback(lambda: print(f"deleted {delete_uploaded_reports(url, facts.max_report_id)} uploaded "
                                      "reports", flush=True))
         broker = stack.enter_context(mqtt_broker())
-        base = stack.enter_context(server(url, var_dir, args.web_workers, broker, args.work_dir / "logs"))
-        warm_ms = asyncio.run(warm_up(base, facts, logins, demo_password(), 2 * args.web_workers))
+        base, groups = stack.enter_context(server(url, var_dir, args.web_workers, broker, args.work_dir / "logs"))
+        warm_ms = asyncio.run(warm_up(base, facts, logins, demo_password(), 3 * args.web_workers))
         print(f"warm: slowest warm-up request {warm_ms:.0f} ms; {args.points_per_s} points/s from {stations} "
               f"controllers, {args.users} users over {args.ramp_s:g} s, then {args.hold_s:g} s", flush=True)
         stop, out = ctx.Event(), ctx.Queue()
@@ -696,7 +808,8 @@ def run(args, url: str, var_dir: Path) -> dict:
         stack.callback(pub.join, 120)
         time.sleep(5.0)  # the ingest runs steadily before the first user arrives
         load = Load(base, facts, demo_password())
-        lags, busy = asyncio.run(_measure(load, logins, args))
+        groups[pub.pid] = "publisher"
+        lags, cpu = asyncio.run(_measure(load, logins, args, groups))
         load_end = os.getloadavg()
         stop.set()
         result = out.get(timeout=120)
@@ -706,8 +819,10 @@ def run(args, url: str, var_dir: Path) -> dict:
                 and time.perf_counter() - t < 120:
             time.sleep(0.5)
         drain_s = time.perf_counter() - t
+    server_times(args.work_dir / "logs" / "timing.log", load.wall0 + args.ramp_s, load.wall0 + load.end_s)
     out_figures = figures(load, args.ramp_s) | {
-        "client_loop_lag_p99_ms": round(pct(lags, .99)), "cpu_busy_hold_pct": round(busy),
+        "client_loop_lag_p99_ms": round(pct(lags, .99)), "cpu_busy_hold_pct": round(cpu.pop("machine_busy_pct")),
+        "cpu_s_hold": " ".join(f"{k}:{v:.0f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])),
         "load_average_hold_end": " ".join(f"{x:.2f}" for x in load_end)}
     return out_figures | ingest_figures(url, bench, result, stored_at_end, drain_s)
 
