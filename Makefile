@@ -43,12 +43,18 @@ postgres:
 init: $(STAMP)
 	$(BIN)/cleanheat init --demo
 
+# Web processes of `make run`; the background work (jobs, rollups, alarms, the demo twin and HJ 212 feed) runs
+# in one `cleanheat worker` beside them (docs/scaling.md).
+WEB_WORKERS ?= 2
+
 run: $(STAMP)
 	-@$(MAKE) --no-print-directory system-deps || echo "(PDF reports need fonts-noto-cjk for Chinese text)"
 	$(BIN)/cleanheat init --demo
 	$(BIN)/cleanheat demo-logins
-	CLEANHEAT_DEMO_EMISSIONS_FEED=$${CLEANHEAT_DEMO_EMISSIONS_FEED:-true} \
-	CLEANHEAT_EMISSIONS_RETENTION_DAYS=$${CLEANHEAT_EMISSIONS_RETENTION_DAYS:-3} $(BIN)/cleanheat serve
+	export CLEANHEAT_DEMO_EMISSIONS_FEED=$${CLEANHEAT_DEMO_EMISSIONS_FEED:-true} \
+	  CLEANHEAT_EMISSIONS_RETENTION_DAYS=$${CLEANHEAT_EMISSIONS_RETENTION_DAYS:-3}; \
+	$(BIN)/cleanheat worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(BIN)/cleanheat serve --workers $(WEB_WORKERS) --no-background
 
 serve: $(STAMP)
 	$(BIN)/cleanheat serve

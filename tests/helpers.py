@@ -83,3 +83,22 @@ def run_async(coro):
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def finish_jobs(client: TestClient, job_url: str, timeout_s: float = 300.0) -> dict:
+    """Let the queued jobs run (here, when the app runs no worker thread), then wait for the job at ``job_url``
+    (``/jobs/<id>``) to end; its JSON (state, result, error)."""
+    import time
+
+    from cleanheat.jobs.worker import Worker
+
+    app = client.app
+    job_id = int(job_url.rstrip("/").rsplit("/", 1)[1])
+    if getattr(app.state, "worker", None) is None:
+        Worker(app.state.settings, app.state.engine, services=False, periodic=False).run_pending()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        j = client.get(f"/api/jobs/{job_id}").json()
+        if j["state"] in ("done", "failed") or time.monotonic() > deadline:
+            return j
+        time.sleep(0.2)

@@ -212,6 +212,13 @@ ROUTES: dict[str, str] = {
     "POST /programme/reports/{report_id}/review":     "AD PO | AD PO | report",
     "GET /programme/publish":                         "AD PO RU HC EB",
     "GET /programme/publish/download":                "AD PO RU HC EB | | ?period=2099Q4&format=html",
+    "POST /programme/publish/jobs":                   "AD PO RU HC EB",
+    # --- background jobs (a user's own; an administrator sees everyone's) ----------------------------------
+    "GET /jobs":                                      "*",
+    "GET /jobs/{job_id}":                             "* | AD | job",
+    "GET /jobs/{job_id}/download":                    "* | AD | job",
+    "GET /api/jobs/{job_id}":                         "* | AD | job",
+    "GET /api/jobs/{job_id}/download":                "* | AD | job",
     "GET /api/programme/evaluation":                  "AD PO RU HC EB | | ?year=2020&period=2099Q9",
     "GET /api/programme/trend":                       "AD PO RU HC EB | | ?upto=2099Q9",
     "GET /api/programme/plan":                        "AD PO RU HC EB",
@@ -680,7 +687,27 @@ def _user_session(w: World, u: User | None) -> tuple[Params, Params]:
     return (None if u is None else {"session_id": fresh(u.username)}), {"session_id": fresh(SECOND_COMPANY)}
 
 
+def _job(w: World, u: User | None) -> tuple[Params, Params]:
+    """Jobs are their user's own: a finished job (with a file) of ``u`` and one of the second company's user."""
+    from cleanheat.auth.service import Actor
+    from cleanheat.auth.tables import User as UserRow
+    from cleanheat.jobs import queue
+
+    def fresh(username: str) -> int:
+        with w.session() as s:
+            user = s.scalar(select(UserRow).where(UserRow.username == username))
+            job = queue.submit(s, Actor.for_user(user), "programme.publication", {"period": "2020", "format": "xlsx"},
+                               title="matrix")
+            assert queue.claim(s, "matrix", ["programme.publication"]).id == job.id
+            queue.finish(s, job.id, "matrix", {"file": "matrix.xlsx", "media_type": "application/octet-stream"},
+                         b"matrix")
+            return job.id
+
+    return (None if u is None else {"job_id": fresh(u.username)}), {"job_id": fresh(SECOND_COMPANY)}
+
+
 SOURCES: dict[str, Callable[[World, User | None], tuple[Params, Params]]] = {
+    "job": _job,
     "lang": _fixed(lang="zh"),
     "user": _fixed(username="veolia"),
     "utoken": _user_token,

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         default=9212, ge=0, le=65535,
         description="TCP port of the demo feed's HJ 212 receiver (0: any free port).",
     )
+    background_in_web: bool = Field(
+        default=True,
+        description="Run the background work (queued jobs, periodic rounds, the demo services) in a thread of the "
+                    "web process, as the one-machine default does; `cleanheat serve --workers N` and `make run` "
+                    "turn it off and run `cleanheat worker` processes instead (docs/scaling.md).",
+    )
     emissions_retention_days: int = Field(
         default=0, ge=0,
         description="Delete received HJ 212 packets and real-time / minute values older than this [days] "

@@ -1,5 +1,5 @@
-"""Real browser (issue 12 item 8): the publications page generates PDF and Excel with a progress indicator and
-saves the file; the web (HTML) version opens in the browser, not as a download."""
+"""Real browser (issue 12 item 8, issue 13 item 2): the publications page has PDF and Excel made by a background
+job, shows its progress and saves the file; the web (HTML) version opens in the browser, not as a download."""
 
 from pathlib import Path
 
@@ -38,9 +38,10 @@ def test_publications_progress_download_and_web_version(live_app, page, login_as
 
     # PDF: the progress box shows while the report is made, then the file is saved
     with page.expect_download(timeout=120_000) as dl:
-        page.click("#annual-reports a[href$='period=2020&format=pdf']")
+        page.click("#annual-reports button[data-period='2020'][data-format='pdf']")
         progress.wait_for(state="visible")
         assert "正在生成报告" in progress.inner_text() or "已生成" in progress.inner_text()
+        page.locator("#generate-job").wait_for(state="visible")  # the job's own page is linked
         page.screenshot(path=str(SHOTS / "publish-progress-1366.png"))
     assert dl.value.suggested_filename.endswith("-2020.pdf")
     assert Path(dl.value.path()).read_bytes().startswith(b"%PDF")

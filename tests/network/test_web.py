@@ -19,7 +19,7 @@ from cleanheat.network.io import read_network
 from cleanheat.network.solver import solve
 from cleanheat.network.tables import NetworkRun, PipeResult, StoredNetwork
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
-from tests.helpers import bootstrap, csrf_of, login, make_client, token
+from tests.helpers import bootstrap, csrf_of, finish_jobs, login, make_client, token
 
 ROOT = Path(__file__).resolve().parents[2]
 GOERLITZ = ROOT / "data" / "networks" / "goerlitz" / "network-sized.geojson"
@@ -245,6 +245,14 @@ def test_demo_networks_load_once(settings):
         run = c.get(f"/api/network/networks/{net_id}").json()["latest_solve"]
         assert f"{run['summary']['heat_loss_pct_of_source']:.2f} %" in page.text
         csrf = csrf_of(c)
+        # the seasonal analysis from the page is a job: its page, then the network page's seasonal section
+        r = c.post(f"/network/{net_id}/seasonal", data={"csrf_token": csrf}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/jobs/")
+        job = finish_jobs(c, r.headers["location"])
+        assert job["state"] == "done" and job["result"]["url"] == f"/network/{net_id}#seasonal", job
+        assert job["result"]["heat_loss_gj"] > 0 and "采暖季热损失分析" in job["title"]
+        with session_scope(factory) as s:
+            assert s.scalar(select(func.count()).select_from(NetworkRun).where(NetworkRun.kind == "seasonal")) == 3
         r = c.post(f"/network/{net_id}/renovation", data={"csrf_token": csrf, "worst": "3", "supply_offset_k": "",
                                                           "price_yuan_per_gj": "39.14"}, follow_redirects=True)
         assert r.status_code == 200 and "每采暖季节约" in r.text

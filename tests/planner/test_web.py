@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from cleanheat.config import REPO_ROOT
-from tests.helpers import bootstrap, login, make_client, token
+from tests.helpers import bootstrap, finish_jobs, login, make_client, token
 
 BASE = (REPO_ROOT / "data" / "planner" / "scenarios" / "harbin_2019_2021.yaml").read_text(encoding="utf-8")
 
@@ -103,8 +103,13 @@ def test_editor_form_save_solve_and_located_error(client):
     form["price_natural_gas_commercial"] = ""
     form["then"] = "solve"
     r = client.post("/planner/scenarios", data=form, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"].startswith("/planner/results/")
-    page = client.get(r.headers["location"]).text
+    # solved by a background job: the answer is the job's page, which moves on to the result
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs/")
+    assert "规划求解" in client.get(r.headers["location"]).text
+    job = finish_jobs(client, r.headers["location"])
+    assert job["state"] == "done", job
+    assert job["result"]["url"].startswith("/planner/results/")
+    page = client.get(job["result"]["url"]).text
     assert "最优" in page
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 import pkgutil
 from typing import Annotated
 
@@ -48,20 +50,63 @@ def init(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default CLEANHEAT_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default CLEANHEAT_PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Web processes sharing the port (uvicorn workers).")]
+    = 1,
+    background: Annotated[bool | None, typer.Option(
+        "--background/--no-background",
+        help="Also run the background work (jobs, periodic rounds, demo services) in the web process(es); "
+             "default: yes with one web process (CLEANHEAT_BACKGROUND_IN_WEB), no with --workers > 1 "
+             "(run `cleanheat worker`).")] = None,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
 ) -> None:
-    """Serve the web app."""
+    """Serve the web app (with --workers N: N processes; background work then in `cleanheat worker`)."""
     import uvicorn
-
-    from cleanheat.web.app import create_app
 
     settings = load_settings()
     require_database(settings)
     host, port = host or settings.host, port or settings.port
-    console.print(f"[bold green]cleanheat[/] serving at [link]http://{host}:{port}[/link]")
-    web = create_app(settings)
-    web.state.freeze_heap_when_warm = True  # a long-lived server process (not a test's app): see web/routes/programme
-    uvicorn.run(web, host=host, port=port, log_level="info")
+    in_web = (settings.background_in_web if workers == 1 else False) if background is None else background
+    # the web processes read their settings from the environment (uvicorn starts them from an import string)
+    os.environ["CLEANHEAT_BACKGROUND_IN_WEB"] = "true" if in_web else "false"
+    console.print(f"[bold green]cleanheat[/] serving at [link]http://{host}:{port}[/link] · {workers} web "
+                  f"process{'es' if workers > 1 else ''} · background work "
+                  + ("in the web process" if in_web else "in `cleanheat worker` (start it beside)"))
+    uvicorn.run("cleanheat.web.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                reload=reload, log_level="info")
+
+
+@app.command()
+def worker(
+    name: Annotated[str | None, typer.Option(help="Worker name in the job table (default worker@host:pid).")] = None,
+    job_threads: Annotated[int, typer.Option(min=1, max=16, help="Jobs run at once by this worker.")] = 1,
+    services: Annotated[bool, typer.Option(help="Also run the singleton services (demo twin, demo HJ 212 feed) "
+                                                "when no other worker runs them.")] = True,
+    periodic: Annotated[bool, typer.Option(help="Also run periodic rounds (rollups, alarms, evaluation).")] = True,
+    verbose: Annotated[bool, typer.Option(help="Log every periodic round too.")] = False,
+) -> None:
+    """Run background work until interrupted: queued jobs (reports, planner solves, network analyses),
+    periodic rounds and the demo services, shared with any number of other workers through the database."""
+    import signal
+
+    from cleanheat.jobs.worker import Worker, worker_name
+    from cleanheat.store.engine import make_engine
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if verbose:
+        logging.getLogger("cleanheat.jobs").setLevel(logging.DEBUG)
+    settings = load_settings()
+    require_database(settings)
+    w = Worker(settings, make_engine(settings.database_url), name=name or worker_name(), job_threads=job_threads,
+               services=services, periodic=periodic)
+    signal.signal(signal.SIGTERM, lambda *_: w.request_stop())
+    console.print(f"[bold green]cleanheat worker[/] {w.name}: {len(w.registry.jobs)} job kinds, "
+                  f"{len(w.registry.periodic)} periodic tasks, {len(w.registry.services)} services")
+    try:
+        w.run()
+    except KeyboardInterrupt:
+        w.request_stop()
+        w.shutdown()
+    console.print(f"worker {w.name} stopped: {len(w.jobs_done)} jobs done")
 
 
 @app.command("demo-logins")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -298,18 +299,33 @@ def worst_pipes(session: Session, actor: Actor, run_id: int, top: int = 20) -> l
 
 # --- analyses --------------------------------------------------------------------------------------------
 
-def seasonal_analysis(session: Session, actor: Actor, settings: Settings, network_id: int, *, bin_k: float = 2.0,
-                      top: int = 30) -> NetworkRun:
-    """Seasonal heat loss with Harbin's hourly weather (bin method): GJ per season, per pipe, ranked per km."""
+def _seasonal_checked(session: Session, actor: Actor, network_id: int, bin_k: float) -> StoredNetwork:
     stored = get_network(session, actor, network_id)
     _require_write(actor, stored)
     if not 0.5 <= bin_k <= 10:
         raise InputError("bad bin width", [InputIssue("bin_k must be between 0.5 and 10 K", field="bin_k")])
+    return stored
+
+
+def submit_seasonal(session: Session, actor: Actor, network_id: int, *, bin_k: float = 2.0):
+    """Queue the seasonal analysis of a network as a job (``network.seasonal``), after the same checks."""
+    from cleanheat.jobs import queue
+
+    stored = _seasonal_checked(session, actor, network_id, bin_k)
+    return queue.submit(session, actor, "network.seasonal", {"network_id": stored.id, "bin_k": bin_k},
+                        title=f"采暖季热损失分析 Seasonal heat loss · {stored.name}")
+
+
+def seasonal_analysis(session: Session, actor: Actor, settings: Settings, network_id: int, *, bin_k: float = 2.0,
+                      top: int = 30, progress: Callable[[int, int], None] | None = None) -> NetworkRun:
+    """Seasonal heat loss with Harbin's hourly weather (bin method): GJ per season, per pipe, ranked per km;
+    ``progress(done, bins)`` after each weather bin."""
+    stored = _seasonal_checked(session, actor, network_id, bin_k)
     net = model_of(stored)
     season = heating_season_conditions(settings.city_dir, bin_k=bin_k)
     run = NetworkRun(network_id=stored.id, kind="seasonal", options={"bin_k": bin_k}, created_by=actor.actor)
     try:
-        loss = seasonal_heat_loss(net, season)
+        loss = seasonal_heat_loss(net, season, progress=progress)
     except NetworkSolveError as exc:
         return _failed(session, actor, stored, run, exc)
     doc = loss.as_dict(net, top)

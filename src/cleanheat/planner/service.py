@@ -211,6 +211,19 @@ def delete_scenario(session: Session, actor: Actor, scenario_id: int) -> None:
 
 # --- solving --------------------------------------------------------------------------------------------
 
+#: the planner's job kinds (``cleanheat.jobs``) and their titles
+JOB_TITLES = {"planner.solve": "规划求解 Planner solve", "planner.sensitivity": "敏感性分析 Sensitivity analysis"}
+
+
+def submit_run(session: Session, actor: Actor, scenario_id: int, kind: str = "planner.solve"):
+    """Queue a solve (``planner.solve``) or a sensitivity run (``planner.sensitivity``) of a saved scenario."""
+    from cleanheat.jobs import queue
+
+    require_write(actor)
+    row = get_scenario(session, actor, scenario_id)
+    return queue.submit(session, actor, kind, {"scenario_id": row.id}, title=f"{JOB_TITLES[kind]} · {row.name}")
+
+
 def solve_scenario(session: Session, actor: Actor, settings: Settings, scenario_id: int) -> PlannerResult:
     """Solve a saved scenario and store the result (an infeasible scenario is stored with its explanation)."""
     require_write(actor)

@@ -6,6 +6,7 @@ technology mix, ranking of units, task progress, units behind target, monitoring
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -180,9 +181,47 @@ def render_html(ctx: dict) -> str:
     return _env().get_template("programme/report.html").render(**ctx)
 
 
+#: the formats of a publication and their media types
+MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8",
+         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    pass
+
+
+def check_format(fmt: str) -> None:
+    if fmt not in MEDIA:
+        raise InputError("unknown format", [InputIssue(f"未知格式 {fmt}", field="format")])
+
+
+def publication(session: Session, actor: Actor, plan: PlanData, period_text: str, fmt: str,
+                settings: Settings | None = None,
+                progress: Callable[[float, str], None] = _no_progress) -> tuple[str, bytes]:
+    """The report of ``period_text`` (``2020Q4`` or ``2021``) in ``fmt``: (file name, content);
+    ``progress(fraction [0..1], message)`` between the steps."""
+    check_format(fmt)
+    p, annual = parse_report_period(period_text)
+    content = render(session, actor, plan, p, annual=annual, fmt=fmt, settings=settings, progress=progress)
+    return f"cleanheat-{plan.code}-{period_text.strip().upper()}.{fmt}", content
+
+
+def submit_publication(session: Session, actor: Actor, period_text: str, fmt: str):
+    """Queue the report as a job (``programme.publication``) after checking the period and the format."""
+    from cleanheat.jobs import queue
+
+    check_format(fmt)
+    parse_report_period(period_text)
+    text = period_text.strip().upper()
+    return queue.submit(session, actor, "programme.publication", {"period": text, "format": fmt},
+                        title=f"评价报告 Evaluation report · {text} · {fmt.upper()}")
+
+
 def render(session: Session, actor: Actor, plan: PlanData, period: Period, *, annual: bool, fmt: str,
-           settings: Settings | None = None) -> bytes:
+           settings: Settings | None = None, progress: Callable[[float, str], None] = _no_progress) -> bytes:
+    progress(0.05, "评价各单位 / evaluating the units")
     ctx = build_context(session, actor, plan, period, annual, settings)
+    progress(0.5, "排版 / laying out the report")
     if fmt == "html":
         return render_html(ctx).encode("utf-8")
     if fmt == "pdf":

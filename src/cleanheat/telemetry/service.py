@@ -456,3 +456,12 @@ def close_request(session: Session, actor: Actor, request_id: int, reply: str = 
     req.status, req.closed_at, req.closed_by, req.reply = "closed", utcnow(), actor.actor, reply
     audit(session, actor, "close", "resident_request", req.id, {"reply": reply})
     return req
+
+
+def demo_weather_note(session: Session) -> str:
+    """The running demo twin's weather note ("01-15" when it simulates 15 January outside the heating season;
+    "" when it simulates today or no process runs it)."""
+    from cleanheat.jobs.coordination import service_status
+
+    status = service_status(session, "twin.live")
+    return str((status or {}).get("weather_note", ""))

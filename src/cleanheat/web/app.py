@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -48,11 +48,28 @@ def discover_routers() -> list:
     return modules
 
 
+@contextmanager
+def _worker_thread(app: FastAPI, *, full: bool):
+    """The background worker in a thread of this process (``Settings.background_in_web``, the one-machine
+    default): queued jobs always; periodic rounds and the demo services too unless ``full`` is False."""
+    from cleanheat.jobs.worker import Worker, worker_name
+
+    worker = Worker(app.state.settings, app.state.engine, name=worker_name("web"), services=full, periodic=full)
+    app.state.worker = worker
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
 def create_app(settings: Settings, *, engine=None, background: bool = True) -> FastAPI:
     """Build the web app for ``settings`` (the database must already be migrated: ``cleanheat init``).
 
-    Route modules may expose ``lifespan(app)``, an async context manager run while the app serves (e.g. an
-    in-process ingest worker); ``background=False`` skips them (tests of pages alone).
+    Route modules may expose ``lifespan(app)``, an async context manager run while the app serves (the
+    programme's prepared figures); with ``Settings.background_in_web`` a worker thread runs the background work
+    (``cleanheat.jobs``). ``background=False`` (tests of pages alone) skips the route lifespans and runs only
+    queued jobs, no periodic rounds or demo services.
     """
     modules = discover_routers()
 
@@ -63,6 +80,8 @@ def create_app(settings: Settings, *, engine=None, background: bool = True) -> F
                 for module in modules:
                     if hasattr(module, "lifespan"):
                         await stack.enter_async_context(module.lifespan(app))
+            if settings.background_in_web:
+                stack.enter_context(_worker_thread(app, full=background))
             yield
 
     app = FastAPI(
@@ -186,3 +205,11 @@ def all_routes(app: FastAPI) -> list:
 
     walk(app.routes)
     return out
+
+
+def app_from_environment() -> FastAPI:
+    """The app of a long-lived server process, its settings from the environment (``cleanheat serve``; uvicorn
+    calls this in each web process it starts)."""
+    app = create_app(Settings())
+    app.state.freeze_heap_when_warm = True  # see web/routes/programme.py
+    return app

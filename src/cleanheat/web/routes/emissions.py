@@ -8,10 +8,7 @@ Authorisation is in the services (``cleanheat.emissions.service``); routes only 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
@@ -49,50 +46,6 @@ STATE_LABELS = {"normal": ("正常", "Normal"), "exceeding": ("超标", "Exceedi
                 "offline": ("离线", "Offline"), "inactive": ("停用", "Inactive")}
 STATE_CLASS = {"normal": "met", "exceeding": "missed", "missing": "lagging", "offline": "lagging",
                "inactive": "superseded"}
-#: how often the web app evaluates queued hours and checks alarms [s]
-MAINTENANCE_INTERVAL_S = 120.0
-
-
-@asynccontextmanager
-async def lifespan(app):
-    """Evaluate queued hours and check missing-data alarms in the background while the app serves (and apply
-    the raw-data retention); with ``CLEANHEAT_DEMO_EMISSIONS_FEED`` also run the demo's live HJ 212 feed."""
-    from cleanheat.emissions.livefeed import demo_feed
-    from cleanheat.emissions.retention import prune
-    from cleanheat.emissions.rollup import maintenance_rules, run_maintenance
-    from cleanheat.store.engine import session_scope
-
-    settings = app.state.settings
-
-    def job() -> None:
-        with session_scope(app.state.sessionmaker) as session:
-            run_maintenance(session, **maintenance_rules(settings.data_dir, settings.city_dir))
-            prune(session, settings.emissions_retention_days)
-
-    async def loop() -> None:
-        await asyncio.sleep(5)
-        while True:
-            try:
-                await asyncio.to_thread(job)
-            except Exception as exc:  # logged; tried again next round
-                log.error("emissions maintenance failed: %r", exc)
-            await asyncio.sleep(MAINTENANCE_INTERVAL_S)
-
-    task = asyncio.create_task(loop())
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            if settings.demo_emissions_feed:
-                try:
-                    app.state.emissions_feed = await stack.enter_async_context(demo_feed(settings, app.state.engine))
-                except Exception:
-                    log.exception("the demo emissions feed did not start")
-            yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 def _common(actor) -> dict:
     return {"pollutants": POLLUTANTS, "plabels": POLLUTANT_LABELS, "state_labels": STATE_LABELS,
             "state_class": STATE_CLASS, "reasons": REASONS, "flags": DATA_FLAGS, "can_manage": _can_manage(actor)}

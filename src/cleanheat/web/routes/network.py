@@ -21,6 +21,7 @@ from cleanheat.network.friction import MODELS
 from cleanheat.network.io import FORMATS
 from cleanheat.network.registry import registered_networks
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles, verify_csrf
+from cleanheat.web.job_pages import submitted
 from cleanheat.web.nav import NavItem
 from cleanheat.web.params import Id, Limit
 
@@ -153,13 +154,9 @@ def solve_page(request: Request, network_id: Id, db: DbSession, actor: Writer,
 
 
 @router.post("/network/{network_id}/seasonal", include_in_schema=False, dependencies=[CsrfChecked])
-def seasonal_page(request: Request, network_id: Id, db: DbSession, settings: AppSettings, actor: Writer):
-    run = service.seasonal_analysis(db, actor, settings, network_id)
-    if run.status == "ok":
-        flash(request, "ok", f"采暖季热损失 / seasonal heat loss: {run.summary['heat_loss_gj']:,.0f} GJ")
-    else:
-        flash(request, "error", f"分析失败 / analysis failed: {run.error}")
-    return RedirectResponse(f"/network/{network_id}#seasonal", status_code=303)
+def seasonal_page(request: Request, network_id: Id, db: DbSession, actor: Writer):
+    """One solve per weather bin of the season: run by a background worker, its progress on the job's page."""
+    return submitted(request, service.submit_seasonal(db, actor, network_id))
 
 
 @router.post("/network/{network_id}/renovation", include_in_schema=False, dependencies=[CsrfChecked])

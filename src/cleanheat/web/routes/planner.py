@@ -19,6 +19,7 @@ from cleanheat.planner.appraisal import EMISSION_LABELS, REASONS
 from cleanheat.planner.scenario import CAP_KEYS
 from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, language, render, require_roles
+from cleanheat.web.job_pages import submitted
 from cleanheat.web.nav import NavItem
 from cleanheat.web.params import Id, PageNo
 
@@ -123,9 +124,8 @@ def _save_sync(request: Request, db, actor: Actor, settings, scenario_id: Id | N
                        status_code=422 if isinstance(exc, InputError) else 409)
     flash(request, "ok", f"已保存情景 {saved.name}" if language(request) == "zh" else f"Saved {saved.name}")
     action = form.get("then")
-    if action == "solve":
-        res = service.solve_scenario(db, actor, settings, saved.id)
-        return RedirectResponse(f"/planner/results/{res.id}", status_code=303)
+    if action == "solve":  # solved by a background worker; the job's page moves on to the result
+        return submitted(request, service.submit_run(db, actor, saved.id, "planner.solve"))
     return RedirectResponse(f"/planner/scenarios/{saved.id}", status_code=303)
 
 
@@ -140,15 +140,13 @@ async def update_scenario(request: Request, scenario_id: Id, db: DbSession, acto
 
 
 @router.post("/planner/scenarios/{scenario_id}/solve", include_in_schema=False, dependencies=[CsrfChecked])
-def solve_page(scenario_id: Id, db: DbSession, actor: PageWriter, settings: AppSettings):
-    res = service.solve_scenario(db, actor, settings, scenario_id)
-    return RedirectResponse(f"/planner/results/{res.id}", status_code=303)
+def solve_page(request: Request, scenario_id: Id, db: DbSession, actor: PageWriter):
+    return submitted(request, service.submit_run(db, actor, scenario_id, "planner.solve"))
 
 
 @router.post("/planner/scenarios/{scenario_id}/sensitivity", include_in_schema=False, dependencies=[CsrfChecked])
-def sensitivity_page(scenario_id: Id, db: DbSession, actor: PageWriter, settings: AppSettings):
-    res = service.run_sensitivity(db, actor, settings, scenario_id)
-    return RedirectResponse(f"/planner/results/{res.id}", status_code=303)
+def sensitivity_page(request: Request, scenario_id: Id, db: DbSession, actor: PageWriter):
+    return submitted(request, service.submit_run(db, actor, scenario_id, "planner.sensitivity"))
 
 
 @router.post("/planner/scenarios/{scenario_id}/delete", include_in_schema=False, dependencies=[CsrfChecked])

@@ -29,6 +29,7 @@ from cleanheat.programme.plan_store import load_plan
 from cleanheat.programme.reports_io import parse_report, write_template
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, language, render, require_roles
 from cleanheat.web.i18n import BASELINE_FACT_EN, STATUS_LABELS
+from cleanheat.web.job_pages import submitted
 from cleanheat.web.nav import NavItem
 from cleanheat.web.paging import local_day, pager
 from cleanheat.web.params import Id, PageNo
@@ -341,6 +342,13 @@ def publish_page(request: Request, db: DbSession, actor: Viewer):
                                                       "latest": str(_latest_period(plan))}, actor=actor)
 
 
+@router.post("/programme/publish/jobs", include_in_schema=False, dependencies=[CsrfChecked])
+def publish_job(request: Request, db: DbSession, actor: Viewer, period: Annotated[str, Form(max_length=10)],
+                format: Annotated[str, Form(max_length=8)] = "pdf"):
+    """PDF and Excel are made by a background worker (a job with its progress page), never in the request."""
+    return submitted(request, publish.submit_publication(db, actor, period, format))
+
+
 @router.get("/programme/publish/download", include_in_schema=False)
 def publish_download(db: DbSession, settings: AppSettings, actor: Viewer, period: str,
                      format: str = "pdf"):
@@ -349,17 +357,11 @@ def publish_download(db: DbSession, settings: AppSettings, actor: Viewer, period
 
 # --- API ---------------------------------------------------------------------------------------------------
 
-MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8",
-         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MEDIA = publish.MEDIA
 
 
 def _publication(db, actor: Actor, period: str, fmt: str, settings=None) -> Response:
-    if fmt not in MEDIA:
-        raise InputError("unknown format", [InputIssue(f"未知格式 {fmt}", field="format")])
-    plan = load_plan(db)
-    p, annual = publish.parse_report_period(period)
-    content = publish.render(db, actor, plan, p, annual=annual, fmt=fmt, settings=settings)
-    name = f"cleanheat-{plan.code}-{period}.{fmt}"
+    name, content = publish.publication(db, actor, load_plan(db), period, fmt, settings)
     # The web page opens in the browser (a tab of its own); PDF and Excel are downloads.
     disposition = "inline" if fmt == "html" else "attachment"
     return Response(content, media_type=MEDIA[fmt],

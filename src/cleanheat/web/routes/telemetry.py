@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import threading
-from contextlib import asynccontextmanager
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
@@ -359,13 +359,27 @@ def fmt_ms(ms: int | None, fmt: str = "%m-%d %H:%M:%S", tz: str = PROGRAMME_TZ) 
     return datetime.fromtimestamp(ms / 1000, UTC).astimezone(ZoneInfo(tz)).strftime(fmt)
 
 
+#: how long a web process reuses the demo twin's weather note [s]
+WEATHER_NOTE_TTL_S = 30.0
+
+
+def _weather_note(request: Request) -> str:
+    """The demo twin's note (it simulates 15 January outside the heating season), as the worker running it
+    tells it (``cleanheat.jobs`` lease status); read at most every ``WEATHER_NOTE_TTL_S`` per process."""
+    st = request.app.state
+    cached = getattr(st, "weather_note", None)
+    if cached is None or time.monotonic() - cached[0] > WEATHER_NOTE_TTL_S:
+        with session_scope(st.sessionmaker) as session:
+            cached = st.weather_note = (time.monotonic(), service.demo_weather_note(session))
+    return cached[1]
+
+
 def _common(request: Request) -> dict:
-    live = getattr(request.app.state, "demo_city", None)
     tz = request.app.state.settings.display_timezone
     return {"reasons": REASONS, "fmt_ms": lambda ms, fmt="%m-%d %H:%M:%S": fmt_ms(ms, fmt, tz),
             "state_labels": STATE_LABELS, "severity_labels": SEVERITY_LABELS,
             "station_state_labels": STATION_STATE_LABELS,
-            "weather_note": live.weather_note if live is not None else ""}
+            "weather_note": _weather_note(request)}
 
 
 @router.get("/telemetry", include_in_schema=False)
@@ -593,35 +607,3 @@ async def _events(request: Request, actor: Actor, scope: str, interval_s: float)
                 quiet = 0.0
                 yield ": keep-alive\n\n"
         await asyncio.sleep(interval_s)
-
-
-# --- background work ---------------------------------------------------------------------------------------
-
-@asynccontextmanager
-async def lifespan(app):
-    """Rollups, availability, alarms and webhooks in the web process; the demo city when it is loaded."""
-    from cleanheat.telemetry.jobs import JobRunner, Jobs, wall_clock_ms
-    from cleanheat.twin.live import LiveCity, demo_exists
-
-    settings = app.state.settings
-    config = TelemetryConfig()
-    app.state.telemetry_config = config
-    runner = JobRunner(Jobs(app.state.engine, config, city_dir=settings.city_dir), wall_clock_ms,
-                       config.jobs_interval_s)
-    live = None
-    try:
-        if config.demo_live and await run_in_threadpool(demo_exists, app.state.engine):
-            live = LiveCity(app.state.engine, settings, config)
-            app.state.demo_city = live
-            live.start()
-        if config.jobs_in_web:
-            runner.start()
-    except Exception:
-        log.exception("telemetry background work did not start")
-    try:
-        yield
-    finally:
-        runner.stop()
-        if live is not None:
-            live.stop()
-
