@@ -3,10 +3,11 @@
 Builds the demo (``cleanheat init --demo``) on PostgreSQL once, or reuses it, and gives it one login per virtual
 user (``load-<role>-NNN``, the demo password; residents each linked to a household of the demo city) and, under
 an organisation of its own (``load-bench``), the station controllers the ingest load is published for. Then it
-starts the server as in production (``SERVER`` below: ``cleanheat serve``, and once they exist ``--workers N
---no-background`` plus ``cleanheat worker``), a private mosquitto with one ``cleanheat telemetry worker``, and a
-publisher process sending ``--points-per-s`` readings per second (QoS 1, one gateway message per controller per
-second) during the whole run.
+starts the server as in production (``server_commands`` below: ``cleanheat serve --workers N --no-background``
+and one ``cleanheat worker``; ``--web-workers 1``: one ``cleanheat serve`` doing everything), a private mosquitto
+with one ``cleanheat telemetry worker``, and a publisher process sending ``--points-per-s`` readings per second
+(QoS 1, one gateway message per controller per second) during the whole run; the machine's CPU use and each
+part's CPU-seconds are measured during the hold.
 
 Virtual users (asyncio + httpx, one cookie jar each) log in once, then repeat: pick an action of their role by
 weight, request the page and what it loads (the JSON its script fetches, the live stream it opens), pause 5-15 s
@@ -16,7 +17,7 @@ seen by the client: from sending the request to the last byte of the response (a
 headline figures are those of the requests sent during the hold. Reports uploaded by the districts are deleted
 afterwards, so that runs repeat.
 
-    .venv/bin/python bench/bench_web_load.py --users 200 --ramp-s 30 --hold-s 120 --web-workers 4
+    PYTHONPATH=$PWD/src .venv/bin/python bench/bench_web_load.py --users 200 --ramp-s 30 --hold-s 120 --web-workers 4
 
 Target: p95 <= 300 ms, p99 <= 1 s, zero errors, while 10,000 points/s are ingested. Last lines: ``name=value``.
 """
