@@ -94,6 +94,8 @@ def requeue_lost(session: Session, now: datetime | None = None, lost_after_s: fl
     now = now or utcnow()
     cutoff = now - timedelta(seconds=lost_after_s)
     lost = Job.state == "running", or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < cutoff)
+    if session.scalar(select(Job.id).where(*lost).limit(1)) is None:  # the usual case: a read, no write
+        return 0
     failed = session.execute(
         update(Job).where(*lost, Job.attempts >= MAX_ATTEMPTS)
         .values(state="failed", finished_at=now, error="后台进程多次中断 / the worker running it was lost "
