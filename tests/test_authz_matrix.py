@@ -884,20 +884,26 @@ def _check_one(w: World, spec: Spec, user: User | None, kind: str, params: dict,
         want = "allowed" if allowed else "refused"
         # a request that ends the session (log out) is answered with the login page
         ok = got in ("allowed", "input") or (spec.fresh_login and got == "login") if allowed else got == "refused"
-    if not ok:
-        return f"{who} {kind} {spec.method} {url}: want {want}, got {r.status_code} {r.text[:160]!r}"
+    problem = None if ok else f"{who} {kind} {spec.method} {url}: want {want}, got {r.status_code} {r.text[:160]!r}"
     if guard and _fingerprint(w) != before:
-        return f"{who} {kind} {spec.method} {url}: refused with {r.status_code} but the database changed"
-    return None
+        problem = (f"{problem} and the database changed" if problem else
+                   f"{who} {kind} {spec.method} {url}: refused with {r.status_code} but the database changed")
+    return problem
 
 
-def _check_csrf(w: World, spec: Spec, *, guard_each: bool = True) -> str | None:
+def _csrf_params(w: World, spec: Spec) -> tuple[Params, Params]:
+    admin = next(u for u in w.users if u.role == "AD")
+    return SOURCES[spec.source](w, admin) if spec.source else ({}, None)
+
+
+def _check_csrf(w: World, spec: Spec, *, guard_each: bool = True,
+                params: tuple[Params, Params] | None = None) -> str | None:
     """A cookie session's state-changing request without the CSRF token is refused and changes nothing (checked
-    here, or by the caller around a batch when not ``guard_each``)."""
+    here, or by the caller around a batch when not ``guard_each``; ``params``: the source's, made beforehand)."""
     if spec.method not in UNSAFE or spec.public:
         return None
     admin = next(u for u in w.users if u.role == "AD")
-    own, other = SOURCES[spec.source](w, admin) if spec.source else ({}, None)
+    own, other = params if params is not None else _csrf_params(w, spec)
     url = _url(spec, own if own is not None else other)
     client = _login(w.app, admin.username)[0] if spec.fresh_login else admin.client
     before = _fingerprint(w) if guard_each else None  # after the login: a login adds its session record
@@ -918,15 +924,18 @@ def _check_route(w: World, spec: Spec) -> list[str]:
     refused case sent again with its own counts, to name the one that wrote. A route whose requests log in
     afresh (which adds a session record) keeps a count per case."""
     cases = list(_cases(w, spec))  # the sources make their records (tokens, jobs, copies) before any count
+    csrf_params = _csrf_params(w, spec) if spec.method in UNSAFE and not spec.public else None
     refused = [c for c in cases if not _expected_allowed(spec, c[0], c[1])]
     allowed = [c for c in cases if _expected_allowed(spec, c[0], c[1])]
     batch = spec.method in UNSAFE and not spec.fresh_login
     before = _fingerprint(w) if batch else None
     problems = [p for u, kind, params in refused if (p := _check_one(w, spec, u, kind, params, guard_each=not batch))]
-    csrf = _check_csrf(w, spec, guard_each=not batch)
+    csrf = _check_csrf(w, spec, guard_each=not batch, params=csrf_params)
     problems += [csrf] if csrf else []
     if batch and _fingerprint(w) != before:
         again = [p for u, kind, params in refused if (p := _check_one(w, spec, u, kind, params))]
+        csrf_again = _check_csrf(w, spec, params=csrf_params)
+        again += [csrf_again] if csrf_again else []
         problems += [p for p in again if "database changed" in p] or [
             f"{spec.method} {spec.path}: a refused request changed the database (not reproduced one by one)"]
     problems += [p for u, kind, params in allowed if (p := _check_one(w, spec, u, kind, params))]
@@ -959,4 +968,4 @@ def test_a_refused_write_that_writes_is_named(world: World):
     wrong = parse_spec("POST /network/{network_id}/seasonal", "AD | AD | net")
     problems = _check_route(world, wrong)
     assert any("HC:htjt own" in p and "want refused" in p for p in problems), problems
-    assert any("HC:htjt own" in p and "but the database changed" in p for p in problems), problems
+    assert any("HC:htjt own" in p and "the database changed" in p for p in problems), problems

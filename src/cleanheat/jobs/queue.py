@@ -77,7 +77,8 @@ def finish(session: Session, job_id: int, worker: str, result: dict, data: bytes
     """Mark the job done with its ``result`` (and a file's bytes); False when it was no longer this worker's."""
     return session.execute(
         update(Job).where(Job.id == job_id, Job.state == "running", Job.worker == worker[:120])
-        .values(state="done", progress=1.0, result=result, result_bytes=data, finished_at=utcnow(), error="")
+        .values(state="done", progress=1.0, message="", result=result, result_bytes=data, finished_at=utcnow(),
+                error="")
         .execution_options(synchronize_session=False)).rowcount == 1
 
 
