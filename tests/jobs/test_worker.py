@@ -29,7 +29,10 @@ def wait_for(condition, timeout_s: float = 60.0, what: str = "condition"):
 
 def _ok(ctx, run, progress):
     progress(0.5, f"half of {run.params['n']}")
-    return Outcome({"file": "out.txt", "media_type": "text/plain", "who": run.actor.actor},
+    with session_scope(ctx.sessions) as s:  # what the job's page shows meanwhile
+        job = s.get(Job, run.id)
+        seen = [job.state, job.progress, job.message]
+    return Outcome({"file": "out.txt", "media_type": "text/plain", "who": run.actor.actor, "seen": seen},
                    f"n={run.params['n']}".encode())
 
 
@@ -67,7 +70,8 @@ def test_jobs_run_with_their_users_permissions_and_end_done_or_failed(settings, 
     finally:
         worker.stop()
     ok, bad, crash, deactivated = (_job(session_factory, i) for i in ids)
-    assert (ok.state, ok.progress, ok.message) == ("done", 1.0, "half of 7")
+    assert (ok.state, ok.progress, ok.message) == ("done", 1.0, "")
+    assert ok.result["seen"] == ["running", 0.5, "half of 7"]
     assert ok.result["who"] == "office" and ok.worker == worker.name
     with session_scope(session_factory) as s:
         assert queue.result_file(s, office, ok.id)[1] == b"n=7"

@@ -46,6 +46,10 @@ def init(
         run_init(load_settings(), demo=demo)
 
 
+#: how long a web process may take to answer the supervisor's health check (start-up included) [s]
+HEALTHCHECK_TIMEOUT_S = 120
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default CLEANHEAT_HOST).")] = None,
@@ -71,8 +75,10 @@ def serve(
     console.print(f"[bold green]cleanheat[/] serving at [link]http://{host}:{port}[/link] · {workers} web "
                   f"process{'es' if workers > 1 else ''} · background work "
                   + ("in the web process" if in_web else "in `cleanheat worker` (start it beside)"))
+    # each web process imports the whole app before it answers the supervisor's health check: on a busy machine
+    # that takes longer than uvicorn's 5 s default, and a process killed for it would be started again forever
     uvicorn.run("cleanheat.web.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                reload=reload, log_level="info")
+                reload=reload, log_level="info", timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT_S)
 
 
 @app.command()

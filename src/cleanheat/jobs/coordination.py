@@ -28,8 +28,12 @@ def _insert_missing(session: Session, table, values: dict) -> None:
 def claim_round(session: Session, name: str, interval_s: float, worker: str, now: datetime | None = None) -> bool:
     """True when ``worker`` is to run this round of the periodic task ``name`` (its due time moved on)."""
     now = now or utcnow()
-    _insert_missing(session, PeriodicRound.__table__, {"name": name, "next_due_at": now, "rounds": 0,
-                                                       "last_worker": "", "last_error": ""})
+    due = session.scalar(select(PeriodicRound.next_due_at).where(PeriodicRound.name == name))
+    if due is None:
+        _insert_missing(session, PeriodicRound.__table__, {"name": name, "next_due_at": now, "rounds": 0,
+                                                           "last_worker": "", "last_error": ""})
+    elif due > now:  # not due: a read, no write (asked every tick by every worker)
+        return False
     return session.execute(
         update(PeriodicRound).where(PeriodicRound.name == name, PeriodicRound.next_due_at <= now)
         .values(next_due_at=now + timedelta(seconds=interval_s), rounds=PeriodicRound.rounds + 1,
@@ -47,7 +51,11 @@ def round_done(session: Session, name: str, error: str = "") -> None:
 def hold_lease(session: Session, name: str, holder: str, ttl_s: float, now: datetime | None = None) -> bool:
     """Take or renew the lease ``name`` for ``holder`` for ``ttl_s``; False while another holds it."""
     now = now or utcnow()
-    _insert_missing(session, Lease.__table__, {"name": name, "holder": "", "expires_at": now, "status": {}})
+    held = session.execute(select(Lease.holder, Lease.expires_at).where(Lease.name == name)).first()
+    if held is None:
+        _insert_missing(session, Lease.__table__, {"name": name, "holder": "", "expires_at": now, "status": {}})
+    elif held.holder != holder[:120] and held.expires_at > now:  # another's, still valid: a read, no write
+        return False
     return session.execute(
         update(Lease).where(Lease.name == name, or_(Lease.holder == holder[:120], Lease.expires_at <= now))
         .values(holder=holder[:120], expires_at=now + timedelta(seconds=ttl_s))

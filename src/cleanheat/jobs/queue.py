@@ -77,7 +77,8 @@ def finish(session: Session, job_id: int, worker: str, result: dict, data: bytes
     """Mark the job done with its ``result`` (and a file's bytes); False when it was no longer this worker's."""
     return session.execute(
         update(Job).where(Job.id == job_id, Job.state == "running", Job.worker == worker[:120])
-        .values(state="done", progress=1.0, result=result, result_bytes=data, finished_at=utcnow(), error="")
+        .values(state="done", progress=1.0, message="", result=result, result_bytes=data, finished_at=utcnow(),
+                error="")
         .execution_options(synchronize_session=False)).rowcount == 1
 
 
@@ -94,6 +95,8 @@ def requeue_lost(session: Session, now: datetime | None = None, lost_after_s: fl
     now = now or utcnow()
     cutoff = now - timedelta(seconds=lost_after_s)
     lost = Job.state == "running", or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < cutoff)
+    if session.scalar(select(Job.id).where(*lost).limit(1)) is None:  # the usual case: a read, no write
+        return 0
     failed = session.execute(
         update(Job).where(*lost, Job.attempts >= MAX_ATTEMPTS)
         .values(state="failed", finished_at=now, error="后台进程多次中断 / the worker running it was lost "
