@@ -592,10 +592,32 @@ async def stream(request: Request, actor: Annotated[Actor, Depends(_stream_viewe
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
 
+#: how old a stream snapshot may be when another stream of the same scope and viewer kind reuses it [s]
+SNAPSHOT_SHARE_S = 1.0
+
+
+def _shared_snapshot(request: Request, actor: Actor, scope: str) -> dict:
+    """The scope's snapshot, shared by this process's streams of viewers who see the same (same role,
+    organisation and unit): dozens of open live pages of one company cost one set of reads per second, not one
+    each per interval."""
+    cache = getattr(request.app.state, "stream_snapshots", None)
+    if cache is None:
+        cache = request.app.state.stream_snapshots = {}
+    key = (scope, actor.role, actor.org_id, actor.admin_unit_code)
+    hit = cache.get(key)
+    if hit is not None and time.monotonic() - hit[0] < SNAPSHOT_SHARE_S:
+        return hit[1]
+    data = _snapshot(request, actor, scope)
+    if len(cache) > 10_000:  # scopes x viewer kinds: bounded
+        cache.clear()
+    cache[key] = (time.monotonic(), data)
+    return data
+
+
 async def _events(request: Request, actor: Actor, scope: str, interval_s: float):
     last, quiet = None, 0.0
     while not await request.is_disconnected():
-        data = await run_in_threadpool(_snapshot, request, actor, scope)
+        data = await run_in_threadpool(_shared_snapshot, request, actor, scope)
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         digest = hashlib.sha1(body.encode()).hexdigest()
         if digest != last:
