@@ -273,6 +273,39 @@ def _sqlite_rows(rows: list[dict], cols: list[str]) -> list[tuple]:
     return out
 
 
+def _sqlite_times(values: list) -> list:
+    """A column of aware datetimes as SQLite's stored text (each distinct time converted once)."""
+    memo: dict = {}
+    out = []
+    for t in values:
+        text = memo.get(t)
+        if text is None and t is not None:
+            text = memo[t] = _sqlite_ts(t)
+        out.append(text)
+    return out
+
+
+def bulk_insert_columns(connection: Connection, table, columns: dict[str, list]) -> int:
+    """:func:`bulk_insert` of rows given column by column (lists of one length): no dict per row, and a
+    datetime column is converted for SQLite once per distinct time."""
+    cols = list(columns)
+    n = len(columns[cols[0]]) if cols else 0
+    if not n:
+        return 0
+    if connection.dialect.name == "sqlite":
+        values = [_sqlite_times(v) if isinstance(v[0], datetime) else v for v in columns.values()]
+        cur = connection.connection.driver_connection.cursor()
+        cur.executemany(f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        zip(*values, strict=True))
+        cur.close()
+    else:
+        dbapi = connection.connection.driver_connection
+        with dbapi.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as cp:
+            for row in zip(*columns.values(), strict=True):
+                cp.write_row(row)
+    return n
+
+
 def bulk_insert(connection: Connection, table, rows: list[dict]) -> int:
     """Plain bulk INSERT of dict rows (no upsert): SQLite ``executemany`` with the stored time format,
     PostgreSQL ``COPY``. Datetime values must be aware; dates stay dates."""
