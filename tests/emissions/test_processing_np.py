@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from cleanheat.emissions.hj212.codec import encode
 from cleanheat.emissions.processing import HourValue, Rules, Sample, evaluate_day, evaluate_hour
 from cleanheat.emissions.processing_np import evaluate_days, evaluate_device_hours, none_for_nan
 from cleanheat.emissions.traffic import StackModel
@@ -88,3 +89,13 @@ def test_days_equal_evaluate_day():
         assert want.max_zs_mg_m3 == none_for_nan(got.max_zs_mg_m3[k:k + 1])[0]
         assert want.limit_mg_m3 == none_for_nan(got.limit_mg_m3[k:k + 1])[0]
     assert got.valid.any() and not got.valid.all()
+
+
+def test_hour_packets_equal_hour_packet():
+    # hours around Beijing 03:00 (calibration minutes, flag C) and frequent maintenance hours (flag M)
+    m = StackModel(mn="0100DE000000000000000004", seed=4, exceedance_rate=0.2, maintenance_rate=0.2, flag=9)
+    starts = [datetime(2026, 11, 30, 12, tzinfo=UTC) + timedelta(hours=k) for k in range(48)]
+    for every_min in (1, 5):
+        got = [encode(p) for p in m.hour_packets(starts, every_min=every_min)]
+        assert got == [encode(m.hour_packet(t, every_min=every_min)) for t in starts]
+    assert {minute["a19001"][2] for t in starts for minute in m.hour_minutes(t)} == {"N", "C", "M"}

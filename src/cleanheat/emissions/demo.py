@@ -393,10 +393,10 @@ def _live(point: MonitoringPoint, model, hours: int, now: datetime) -> list[Inge
     """The last ``hours`` hourly packets of a point (2025 edition), as the receiver would store them."""
     m = replace(model, flag=9)  # HJ 212-2025 version bits, data answer requested
     end = now.replace(minute=0, second=0, microsecond=0)
+    starts = [end - timedelta(hours=k) for k in range(hours, 0, -1)]
     out = []
-    for k in range(hours, 0, -1):
-        start = end - timedelta(hours=k)
-        frame = encode(m.hour_packet(start, every_min=5))
+    for start, packet in zip(starts, m.hour_packets(starts, every_min=5), strict=True):
+        frame = encode(packet)
         p = parse_frame(frame)
         out.append(IngestRecord(received_at=start + timedelta(hours=1, seconds=20), raw=frame, ok=True,
                                 peer="192.0.2.10:50000", point_id=point.id, mn=p.mn, cn=p.cn, qn=p.qn,

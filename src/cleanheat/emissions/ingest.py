@@ -274,13 +274,13 @@ def _sqlite_rows(rows: list[dict], cols: list[str]) -> list[tuple]:
 
 
 def _sqlite_times(values: list) -> list:
-    """A column of aware datetimes as SQLite's stored text (each distinct time converted once)."""
-    memo: dict = {}
+    """A column of aware datetimes as SQLite's stored text (a time repeated in consecutive rows, as one shared
+    by the rows of an hour, is converted once)."""
     out = []
+    last, text = None, None
     for t in values:
-        text = memo.get(t)
-        if text is None and t is not None:
-            text = memo[t] = _sqlite_ts(t)
+        if t is not last:
+            last, text = t, _sqlite_ts(t)
         out.append(text)
     return out
 
