@@ -40,7 +40,13 @@ from cleanheat.config import Settings
 from cleanheat.emissions.demo_archive import add_archive
 from cleanheat.emissions.hj212.codec import CHINA_TZ, encode, parse_frame
 from cleanheat.emissions.hj212.passwords import hash_password
-from cleanheat.emissions.ingest import BulkWriter, IngestRecord, bulk_insert, bulk_insert_columns
+from cleanheat.emissions.ingest import (
+    BulkWriter,
+    IngestRecord,
+    bulk_insert,
+    bulk_insert_columns,
+    suspend_foreign_keys,
+)
 from cleanheat.emissions.limits import LimitTable, facts_at, limits_path, read_limit_table
 from cleanheat.emissions.processing import POLLUTANTS, Rules, exceedance_runs, read_rules, readings_from_packet
 from cleanheat.emissions.processing_np import evaluate_days, evaluate_device_hours, none_for_nan
@@ -438,6 +444,8 @@ def load_demo(session: Session, settings: Settings) -> str:
     # the last 7 days, or the month so far when longer (so the month-to-date compliance report has its month)
     month_start = now.astimezone(CHINA_TZ).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     live_hours = max(24 * 7, int((now - month_start).total_seconds() // 3600))
+    # the history and the archive are over a million rows: their foreign keys are checked once, at the end
+    restore_foreign_keys = suspend_foreign_keys(session.connection(), ("emissions_hours", "emissions_days"))
     for point, scenario in new_points:
         ctx = point_context(session, point, table, mw_per_t_h_value)
         model = model_for(ctx.limits_on(now.date()), point.mn, synthetic_password(point.mn), seed=point.id,
@@ -463,6 +471,7 @@ def load_demo(session: Session, settings: Settings) -> str:
     n_arch, n_days, n_unmon = add_archive(
         session, supervision=read_supervision(supervision_path(settings.data_dir)), table=table, rules=rules,
         history=HISTORY, now=now, first_mn=ARCHIVE_FIRST_MN, mn_of=_mn, mw_per_t_h_value=mw_per_t_h_value)
+    restore_foreign_keys()
     session.flush()
     audit(session, Actor.system("demo"), "create", "emissions_point", "",
           {"points": len(new_points), "history_hours": n_hist, "packets": len(records), "archive_points": n_arch,
