@@ -287,13 +287,13 @@ def _season_hours(ctx, model, scenario: Scenario, k: int, first: date, last: dat
     for (j, p), value in over.items():
         zs[p][j] = value
     kept_days = days[idx].tolist()
-    limits = {p: np.array([nan_if_none(facts[d][3].get(p)) for d in kept_days], dtype=float) for p in POLLUTANTS}
+    limits = {p: np.array([_nan_if_none(facts[d][3].get(p)) for d in kept_days], dtype=float) for p in POLLUTANTS}
     return SeasonHours(starts[idx], days[idx], o2, zs, np.where(np.array(maintenance, dtype=bool), "M", flag),
                        limits, np.array([facts[d][2] for d in kept_days], dtype=float),
                        [facts[d][1].id if facts[d][1] else None for d in kept_days])
 
 
-def nan_if_none(x: float | None) -> float:
+def _nan_if_none(x: float | None) -> float:
     return np.nan if x is None else x
 
 
