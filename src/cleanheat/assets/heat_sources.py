@@ -5,6 +5,7 @@ Every function takes a session and the acting user; writes are audited; nothing 
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -154,6 +155,7 @@ def upsert_sources(session: Session, actor: Actor, items: list[SourceInput], *, 
                    origin: str = "") -> tuple[int, int]:
     """Insert or update sources (all or nothing: the caller's transaction). Returns (created, updated)."""
     orgs = {o.code: o for o in session.scalars(select(Organisation))}
+    known = _sources_by_code(session, select(HeatSource), {item.code for item in items})
     created = updated = 0
     for item in items:
         owner = orgs.get(item.owner_org_code)
@@ -166,9 +168,9 @@ def upsert_sources(session: Session, actor: Actor, items: list[SourceInput], *, 
             cap_t_h, extra["capacity_t_h_derived"] = cap_mw / mw_per_t_h_value, True
         if cap_mw is None and cap_t_h is not None:
             cap_mw, extra["capacity_mw_derived"] = cap_t_h * mw_per_t_h_value, True
-        src = session.scalar(select(HeatSource).where(HeatSource.code == item.code))
+        src = known.get(item.code)
         if src is None:
-            src = HeatSource(code=item.code, current_fuel=item.fuel, status="in_service")
+            src = known[item.code] = HeatSource(code=item.code, current_fuel=item.fuel, status="in_service")
             session.add(src)
             created += 1
         else:
@@ -194,11 +196,23 @@ def upsert_sources(session: Session, actor: Actor, items: list[SourceInput], *, 
     return created, updated
 
 
+def _sources_by_code(session: Session, query, codes: set[str]) -> dict[str, HeatSource]:
+    """The sources of ``query`` with one of ``codes`` (their events loaded), by code: a few queries in all."""
+    out: dict[str, HeatSource] = {}
+    ordered = sorted(codes)
+    for i in range(0, len(ordered), 500):
+        chunk = ordered[i:i + 500]
+        out |= {s.code: s for s in session.scalars(query.where(HeatSource.code.in_(chunk))
+                                                   .options(selectinload(HeatSource.events)))}
+    return out
+
+
 def _apply_events(src: HeatSource) -> None:
-    """Recompute the source's current status, fuel and emission class from its events (by date)."""
+    """Recompute the source's current status, fuel and emission class from its events (by date; on one date in
+    the order they were recorded: by id, events not yet flushed last, in the order they were added)."""
     status, fuel, emission_class = "in_service", src.fuel, src.emission_class
     last = None
-    for ev in sorted(src.events, key=lambda e: (e.effective_date, e.id or 0)):
+    for ev in sorted(src.events, key=lambda e: (e.effective_date, e.id if e.id is not None else math.inf)):
         status = EVENTS[ev.event][2] or status
         fuel = EVENT_NEW_FUEL.get(ev.event, fuel)
         if ev.event == "ultra_low_retrofitted":
@@ -212,17 +226,25 @@ def add_event(session: Session, actor: Actor, code: str, event: str, effective_d
     if event not in EVENTS:
         raise InputError("unknown event", [InputIssue(f"未知的状态变化 {event}", field="event")])
     src = get_source(session, actor, code)
+    return _record_event(session, actor, src, event, effective_date, note, today=today or local_today())
+
+
+def _record_event(session: Session, actor: Actor, src: HeatSource, event: str, effective_date: date, note: str,
+                  *, today: date, flush: bool = True) -> HeatSourceEvent:
+    """Record an event of a source the actor may see (``flush``: write it now; else with the caller's next
+    flush, which keeps the order the events were added in)."""
     owner = session.get(Organisation, src.org_id)
     _check_write(session, actor, owner)
-    if effective_date > (today or local_today()):
+    if effective_date > today:
         raise InputError("date in the future", [InputIssue(f"日期 {effective_date} 晚于今天", field="effective_date")])
     if src.status == "demolished" and effective_date >= (src.status_date or effective_date):
-        raise ConflictError(f"heat source {code} is demolished; no later events")
+        raise ConflictError(f"heat source {src.code} is demolished; no later events")
     if any(e.event == event and e.effective_date == effective_date for e in src.events):
-        raise ConflictError(f"{code}: event {event} on {effective_date} is already recorded")
+        raise ConflictError(f"{src.code}: event {event} on {effective_date} is already recorded")
     ev = HeatSourceEvent(event=event, effective_date=effective_date, note=note, recorded_by=actor.actor)
     src.events.append(ev)
-    session.flush()
+    if flush:
+        session.flush()
     _apply_events(src)
     audit(session, actor, "event", "heat_source", src.code, {"event": event, "date": effective_date.isoformat()},
           summary=f"{src.name_zh}: {EVENTS[event][0]} ({effective_date})")
@@ -231,9 +253,22 @@ def add_event(session: Session, actor: Actor, code: str, event: str, effective_d
 
 def add_events_bulk(session: Session, actor: Actor, rows: list[tuple[str, str, date, str]],
                     *, today: date | None = None) -> int:
-    """Record many events (code, event, date, note); all or nothing (the caller's transaction)."""
+    """Record many events (code, event, date, note), each as :func:`add_event` would; all or nothing (the
+    caller's transaction). The sources are read at once and the events written with one flush."""
+    today = today or local_today()
+    sources = _sources_by_code(session, _scope(select(HeatSource), actor), {code for code, *_ in rows})
+    # held while the events are recorded, so that each owner's session.get finds it in the identity map
+    owner_ids = {s.org_id for s in sources.values()}
+    owners = list(session.scalars(select(Organisation).where(Organisation.id.in_(owner_ids))))
     for code, event, d, note in rows:
-        add_event(session, actor, code, event, d, note, today=today)
+        if event not in EVENTS:
+            raise InputError("unknown event", [InputIssue(f"未知的状态变化 {event}", field="event")])
+        src = sources.get(code)
+        if src is None:
+            raise NotFoundError(f"heat source {code!r} not found")
+        _record_event(session, actor, src, event, d, note, today=today, flush=False)
+    session.flush()
+    del owners
     return len(rows)
 
 

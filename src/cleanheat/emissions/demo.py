@@ -28,7 +28,8 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from cleanheat.assets.heat_sources import mw_per_t_h
@@ -39,24 +40,22 @@ from cleanheat.config import Settings
 from cleanheat.emissions.demo_archive import add_archive
 from cleanheat.emissions.hj212.codec import CHINA_TZ, encode, parse_frame
 from cleanheat.emissions.hj212.passwords import hash_password
-from cleanheat.emissions.ingest import BulkWriter, IngestRecord, bulk_insert
-from cleanheat.emissions.limits import LimitTable, facts_at, limits_path, read_limit_table
-from cleanheat.emissions.processing import (
-    POLLUTANTS,
-    Rules,
-    Sample,
-    evaluate_day,
-    evaluate_hour,
-    exceedance_runs,
-    read_rules,
-    readings_from_packet,
+from cleanheat.emissions.ingest import (
+    BulkWriter,
+    IngestRecord,
+    bulk_insert,
+    bulk_insert_columns,
+    suspend_foreign_keys,
 )
-from cleanheat.emissions.processing import HourValue as HV
-from cleanheat.emissions.rollup import local_day, point_context, run_maintenance
+from cleanheat.emissions.limits import LimitTable, facts_at, limits_path, read_limit_table
+from cleanheat.emissions.processing import POLLUTANTS, Rules, exceedance_runs, read_rules, readings_from_packet
+from cleanheat.emissions.processing_np import evaluate_days, evaluate_device_hours, none_for_nan
+from cleanheat.emissions.rollup import point_context, run_maintenance
 from cleanheat.emissions.simstacks import model_for, synthetic_password
 from cleanheat.emissions.supervision import read_supervision, supervision_path
 from cleanheat.emissions.tables import DayValue, Exceedance, HourValue, MonitoringPoint, Reading
 from cleanheat.store.base import utcnow
+from cleanheat.timeutil import PROGRAMME_UTC_OFFSET
 
 ORDER = 50
 COMPANIES = ("htjt", "veolia", "huaneng", "suibao")
@@ -197,87 +196,184 @@ def _mn(i: int) -> str:
     return f"0100DE{i:018d}"
 
 
-def _season_hours(ctx, model, scenario: Scenario, k: int, first: date, last: date, rng: random.Random,
-                  now: datetime):
-    """(ts, limit_set, ref_o2, o2, converted values, flag) of the hours with data in one season."""
-    in_service: dict[date, bool] = {}
-    t = datetime(first.year, first.month, first.day, tzinfo=CHINA_TZ).astimezone(UTC)
-    end = datetime(last.year, last.month, last.day, tzinfo=CHINA_TZ).astimezone(UTC) + timedelta(days=1)
-    m = replace(model, exceedance_rate=scenario.exceedance_rate)
-    while t < end and t < now:
-        day = local_day(t)
-        if day not in in_service:
-            in_service[day] = facts_at(ctx.facts, day).in_service and not any(
-                a <= day <= b for a, b in scenario.offline)
+_EPOCH_DAY = date(1970, 1, 1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_S, _HOUR_S = 86_400, 3_600
+_OFFSET_S = int(PROGRAMME_UTC_OFFSET.total_seconds())
+
+
+@dataclass
+class SeasonHours:
+    """The hours with data of a point (arrays in time order): start [s since the epoch], Beijing day [days since
+    the epoch], O2 [%], converted concentrations [mg/m³] and limits [mg/m³, NaN: none] by pollutant, flag,
+    reference O2 [%] and limit set id of the day."""
+
+    start_s: np.ndarray
+    day: np.ndarray
+    o2: np.ndarray
+    zs: dict[str, np.ndarray]
+    flag: np.ndarray
+    limits: dict[str, np.ndarray]
+    ref_o2: np.ndarray
+    limit_set: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.start_s)
+
+    def times(self) -> list[datetime]:
+        return [_EPOCH + timedelta(seconds=t) for t in self.start_s.tolist()]
+
+    @classmethod
+    def concat(cls, parts: list[SeasonHours]) -> SeasonHours:
+        cat = np.concatenate
+        return cls(cat([h.start_s for h in parts]), cat([h.day for h in parts]), cat([h.o2 for h in parts]),
+                   {p: cat([h.zs[p] for h in parts]) for p in POLLUTANTS}, cat([h.flag for h in parts]),
+                   {p: cat([h.limits[p] for h in parts]) for p in POLLUTANTS}, cat([h.ref_o2 for h in parts]),
+                   [x for h in parts for x in h.limit_set])
+
+
+def _day_facts(ctx, scenario: Scenario, days: list[int]) -> dict[int, tuple]:
+    """Beijing day [days since the epoch] -> (in service and online, limit set, reference O2, limits, month)."""
+    out = {}
+    for d in days:
+        day = _EPOCH_DAY + timedelta(days=d)
         limit_set, ref_o2 = ctx.limits_on(day)
-        # 1 % of the hours the link was down: no data
-        if in_service[day] and rng.random() >= 0.01 and ref_o2 is not None:
-            o2, zs, flag = m.hour_sample(t)
-            limits = {p: limit_set.limit(p) for p in POLLUTANTS} if limit_set else {}
-            lim = limits.get
-            if scenario.nox_share and lim("a21002") and rng.random() < scenario.nox_share:
-                zs["a21002"] = lim("a21002") * rng.uniform(1.1, 1.5)
-            if k in scenario.pm_seasons and lim("a34013") and rng.random() < scenario.pm_share:
-                zs["a34013"] = lim("a34013") * rng.uniform(1.1, 2.0)
-            if k == scenario.late_season and day.month <= 4 and rng.random() < scenario.late_share:
-                for p in ("a21026", "a21002"):
-                    if lim(p):
-                        zs[p] = lim(p) * rng.uniform(1.1, 1.6)
-            yield t, limit_set, ref_o2, o2, zs, flag
-        t += timedelta(hours=1)
+        on = facts_at(ctx.facts, day).in_service and not any(a <= day <= b for a, b in scenario.offline)
+        out[d] = (on, limit_set, ref_o2, {p: limit_set.limit(p) for p in POLLUTANTS} if limit_set else {}, day.month)
+    return out
+
+
+def _draw(days: list[int], facts: dict[int, tuple], scenario: Scenario, k: int, rng: random.Random
+          ) -> tuple[list[int], list[bool], dict[tuple[int, str], float]]:
+    """The seeded draws of a season's hours, hour by hour in time order (the stream of ``rng`` depends on each
+    draw): which hours have data (1 % of the hours the link was down), the scenario's departures (converted
+    values by (kept hour, pollutant)) and the maintenance hours (1 %)."""
+    rand, unif = rng.random, rng.uniform
+    kept: list[int] = []
+    maintenance: list[bool] = []
+    over: dict[tuple[int, str], float] = {}
+    for i, d in enumerate(days):
+        on, _ls, ref_o2, limits, month = facts[d]
+        if not on or rand() < 0.01 or ref_o2 is None:
+            continue
+        j = len(kept)
+        kept.append(i)
+        lim = limits.get
+        if scenario.nox_share and lim("a21002") and rand() < scenario.nox_share:
+            over[j, "a21002"] = lim("a21002") * unif(1.1, 1.5)
+        if k in scenario.pm_seasons and lim("a34013") and rand() < scenario.pm_share:
+            over[j, "a34013"] = lim("a34013") * unif(1.1, 2.0)
+        if k == scenario.late_season and month <= 4 and rand() < scenario.late_share:
+            for p in ("a21026", "a21002"):
+                if lim(p):
+                    over[j, p] = lim(p) * unif(1.1, 1.6)
+        maintenance.append(rand() < 0.01)
+    return kept, maintenance, over
+
+
+def _season_hours(ctx, model, scenario: Scenario, k: int, first: date, last: date, rng: random.Random,
+                  now: datetime) -> SeasonHours:
+    """The hours with data in one season (one sample of the stack model per hour, the scenario's departures,
+    maintenance hours flagged M)."""
+    lo = int(datetime(first.year, first.month, first.day, tzinfo=CHINA_TZ).timestamp())
+    hi = int((datetime(last.year, last.month, last.day, tzinfo=CHINA_TZ) + timedelta(days=1)).timestamp())
+    starts = np.arange(lo, hi, _HOUR_S, dtype=np.int64)
+    starts = starts[starts < now.timestamp()]
+    days = (starts + _OFFSET_S) // _DAY_S
+    facts = _day_facts(ctx, scenario, np.unique(days).tolist())
+    kept, maintenance, over = _draw(days.tolist(), facts, scenario, k, rng)
+    idx = np.array(kept, dtype=np.int64)
+    o2, zs, flag = replace(model, exceedance_rate=scenario.exceedance_rate).hour_samples(starts[idx])
+    for (j, p), value in over.items():
+        zs[p][j] = value
+    kept_days = days[idx].tolist()
+    limits = {p: np.array([_nan_if_none(facts[d][3].get(p)) for d in kept_days], dtype=float) for p in POLLUTANTS}
+    return SeasonHours(starts[idx], days[idx], o2, zs, np.where(np.array(maintenance, dtype=bool), "M", flag),
+                       limits, np.array([facts[d][2] for d in kept_days], dtype=float),
+                       [facts[d][1].id if facts[d][1] else None for d in kept_days])
+
+
+def _nan_if_none(x: float | None) -> float:
+    return np.nan if x is None else x
 
 
 def _history(session: Session, point: MonitoringPoint, model, scenario: Scenario, rng: random.Random,
              table: LimitTable, rules: Rules, mw_per_t_h_value: float) -> int:
-    """Evaluated hours, days and exceedance events of the programme seasons, computed with the same pure
-    functions as live data (one sample per hour stands in for its 60 minutes)."""
+    """Evaluated hours, days and exceedance events of the programme seasons, computed with the rules of live
+    data (one sample per hour stands in for its 60 minutes; the device's hourly value is the basis)."""
     ctx = point_context(session, point, table, mw_per_t_h_value)
-    hours: list[dict] = []
     now = utcnow()
-    for k, (first, last) in enumerate(HISTORY):
-        for t, limit_set, ref_o2, o2, zs_by_p, flag in _season_hours(ctx, model, scenario, k, first, last, rng, now):
-            maintenance = rng.random() < 0.01
-            for p in POLLUTANTS:
-                meas = zs_by_p[p] * (21 - o2) / (21 - model.ref_o2_pct)
-                h = evaluate_hour(p, [], Sample(meas, o2, "M" if maintenance else flag, zs_by_p[p]),
-                                  ref_o2_pct=ref_o2, limit_mg_m3=limit_set.limit(p) if limit_set else None,
-                                  rules=rules)
-                hours.append({"point_id": point.id, "ts": t, "pollutant": p, "conc_mg_m3": h.conc_mg_m3,
-                              "o2_pct": h.o2_pct, "conc_zs_mg_m3": h.conc_zs_mg_m3,
-                              "device_zs_mg_m3": h.device_zs_mg_m3, "limit_mg_m3": h.limit_mg_m3, "ref_o2_pct": ref_o2,
-                              "limit_set": limit_set.id if limit_set else None, "valid": h.valid,
-                              "exceeded": h.exceeded, "valid_minutes": None, "minutes_received": None,
-                              "flag": h.flag, "basis": "device", "reason": h.reason, "computed_at": now})
+    h = SeasonHours.concat([_season_hours(ctx, model, scenario, k, first, last, rng, now)
+                            for k, (first, last) in enumerate(HISTORY)])
+    measured = {p: h.zs[p] * (21 - h.o2) / (21 - model.ref_o2_pct) for p in POLLUTANTS}
+    evaluated = {p: evaluate_device_hours(measured[p], h.o2, h.flag, ref_o2_pct=h.ref_o2, limit_mg_m3=h.limits[p],
+                                          rules=rules) for p in POLLUTANTS}
+    times = h.times()
     conn = session.connection()
-    bulk_insert(conn, HourValue.__table__, hours)
-    _days_and_events(session, point, hours, rules)
+    n = bulk_insert_columns(conn, HourValue.__table__, _hour_columns(point.id, h, times, measured, evaluated, now))
+    _days_and_events(session, point, h, times, evaluated, rules)
     if scenario.bag_filter:
         bulk_insert(conn, Reading.__table__, _bag_filter_days(point, scenario, rng, now))
     session.flush()
-    return len(hours)
+    return n
 
 
-def _days_and_events(session: Session, point: MonitoringPoint, hours: list[dict], rules) -> None:
-    by_day: dict[tuple, list] = defaultdict(list)
-    by_p: dict[str, list] = defaultdict(list)
-    for h in hours:
-        v = HV(h["pollutant"], None, None, h["conc_zs_mg_m3"], None, h["valid"], None, None, None, "", "",
-               h["limit_mg_m3"], h["exceeded"])
-        by_day[(local_day(h["ts"]), h["pollutant"])].append(v)
-        by_p[h["pollutant"]].append((h["ts"], h["exceeded"], h["conc_zs_mg_m3"], h["limit_mg_m3"]))
-    days = []
-    for (d, p), vals in sorted(by_day.items()):
-        dv = evaluate_day(p, vals, limit_mg_m3=vals[0].limit_mg_m3, rules=rules)
-        days.append({"point_id": point.id, "day": d, "pollutant": p, "valid_hours": dv.valid_hours, "valid": dv.valid,
-                     "conc_zs_mg_m3": dv.conc_zs_mg_m3, "max_zs_mg_m3": dv.max_zs_mg_m3,
-                     "exceeded_hours": dv.exceeded_hours, "limit_mg_m3": dv.limit_mg_m3,
-                     "judged_hours": dv.judged_hours, "data_hours": dv.data_hours, "computed_at": utcnow()})
-    bulk_insert(session.connection(), DayValue.__table__, days)
-    for p, vals in by_p.items():
-        for run in exceedance_runs(vals):
-            session.add(Exceedance(point_id=point.id, pollutant=p, start_ts=run.start, end_ts=run.end,
-                                   hours=run.hours, max_zs_mg_m3=run.max_zs_mg_m3, limit_mg_m3=run.limit_mg_m3,
-                                   active=False, note="合成演示数据 / synthetic demo data"))
+def _by_hour(per_pollutant: list[np.ndarray]) -> np.ndarray:
+    """Arrays of the pollutants interleaved: hour by hour, the pollutants in :data:`POLLUTANTS` order."""
+    return np.column_stack(per_pollutant).ravel()
+
+
+def _hour_columns(point_id: int, h: SeasonHours, times: list[datetime], measured: dict, evaluated: dict,
+                  now: datetime) -> dict[str, list]:
+    """The rows of ``emissions_hours`` (hour by hour, each pollutant), column by column."""
+    k = len(POLLUTANTS)
+    n = len(h) * k
+
+    def each(values: list) -> list:  # one value per hour, repeated for each pollutant
+        return [v for v in values for _ in range(k)]
+
+    ev = [evaluated[p] for p in POLLUTANTS]
+    return {"point_id": [point_id] * n, "ts": each(times), "pollutant": list(POLLUTANTS) * len(h),
+            "conc_mg_m3": _by_hour([measured[p] for p in POLLUTANTS]).tolist(), "o2_pct": each(h.o2.tolist()),
+            "conc_zs_mg_m3": none_for_nan(_by_hour([e.conc_zs_mg_m3 for e in ev])),
+            "device_zs_mg_m3": _by_hour([h.zs[p] for p in POLLUTANTS]).tolist(),
+            "limit_mg_m3": none_for_nan(_by_hour([h.limits[p] for p in POLLUTANTS])),
+            "ref_o2_pct": each(h.ref_o2.tolist()), "limit_set": each(h.limit_set),
+            "valid": _by_hour([e.valid for e in ev]).tolist(), "exceeded": _by_hour([e.exceeded for e in ev]).tolist(),
+            "valid_minutes": [None] * n, "minutes_received": [None] * n, "flag": each(h.flag.tolist()),
+            "basis": ["device"] * n, "reason": _by_hour([e.reason for e in ev]).tolist(), "computed_at": [now] * n}
+
+
+def _days_and_events(session: Session, point: MonitoringPoint, h: SeasonHours, times: list[datetime],
+                     evaluated: dict, rules: Rules) -> None:
+    """The days of each pollutant (rows in (day, pollutant) order) and its exceedance events."""
+    rows = []
+    stamp = utcnow()
+    for p in POLLUTANTS:
+        ev = evaluated[p]
+        dv = evaluate_days(h.day, ev.valid, ev.conc_zs_mg_m3, ev.exceeded, h.limits[p], rules)
+        rows += zip(h.day[dv.first].tolist(), [p] * len(dv.first), dv.valid_hours.tolist(), dv.valid.tolist(),
+                    none_for_nan(dv.conc_zs_mg_m3), none_for_nan(dv.max_zs_mg_m3), dv.exceeded_hours.tolist(),
+                    none_for_nan(dv.limit_mg_m3), dv.judged_hours.tolist(), dv.data_hours.tolist(), strict=True)
+    rows.sort(key=lambda r: (r[0], r[1]))
+    cols = ("day", "pollutant", "valid_hours", "valid", "conc_zs_mg_m3", "max_zs_mg_m3", "exceeded_hours",
+            "limit_mg_m3", "judged_hours", "data_hours")
+    columns: dict[str, list] = {"point_id": [point.id] * len(rows)}
+    columns |= {c: list(v) for c, v in zip(cols, zip(*rows, strict=True), strict=True)} if rows else {}
+    columns["day"] = [_EPOCH_DAY + timedelta(days=d) for d in columns.get("day", [])]
+    columns["computed_at"] = [stamp] * len(rows)
+    bulk_insert_columns(session.connection(), DayValue.__table__, columns)
+    events = []
+    for p in POLLUTANTS:
+        ev = evaluated[p]
+        hit = np.flatnonzero(ev.exceeded).tolist()
+        zs, lim = ev.conc_zs_mg_m3, h.limits[p]
+        for run in exceedance_runs([(times[i], True, float(zs[i]), float(lim[i])) for i in hit]):
+            events.append({"point_id": point.id, "pollutant": p, "start_ts": run.start, "end_ts": run.end,
+                           "hours": run.hours, "max_zs_mg_m3": run.max_zs_mg_m3, "limit_mg_m3": run.limit_mg_m3,
+                           "active": False, "note": "合成演示数据 / synthetic demo data"})
+    if events:
+        session.execute(insert(Exceedance.__table__), events)
 
 
 def _bag_filter_days(point: MonitoringPoint, scenario: Scenario, rng: random.Random, now: datetime) -> list[dict]:
@@ -303,10 +399,10 @@ def _live(point: MonitoringPoint, model, hours: int, now: datetime) -> list[Inge
     """The last ``hours`` hourly packets of a point (2025 edition), as the receiver would store them."""
     m = replace(model, flag=9)  # HJ 212-2025 version bits, data answer requested
     end = now.replace(minute=0, second=0, microsecond=0)
+    starts = [end - timedelta(hours=k) for k in range(hours, 0, -1)]
     out = []
-    for k in range(hours, 0, -1):
-        start = end - timedelta(hours=k)
-        frame = encode(m.hour_packet(start, every_min=5))
+    for start, packet in zip(starts, m.hour_packets(starts, every_min=5), strict=True):
+        frame = encode(packet)
         p = parse_frame(frame)
         out.append(IngestRecord(received_at=start + timedelta(hours=1, seconds=20), raw=frame, ok=True,
                                 peer="192.0.2.10:50000", point_id=point.id, mn=p.mn, cn=p.cn, qn=p.qn,
@@ -348,6 +444,8 @@ def load_demo(session: Session, settings: Settings) -> str:
     # the last 7 days, or the month so far when longer (so the month-to-date compliance report has its month)
     month_start = now.astimezone(CHINA_TZ).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     live_hours = max(24 * 7, int((now - month_start).total_seconds() // 3600))
+    # the history and the archive are over a million rows: their foreign keys are checked once, at the end
+    restore_foreign_keys = suspend_foreign_keys(session.connection(), ("emissions_hours", "emissions_days"))
     for point, scenario in new_points:
         ctx = point_context(session, point, table, mw_per_t_h_value)
         model = model_for(ctx.limits_on(now.date()), point.mn, synthetic_password(point.mn), seed=point.id,
@@ -373,6 +471,7 @@ def load_demo(session: Session, settings: Settings) -> str:
     n_arch, n_days, n_unmon = add_archive(
         session, supervision=read_supervision(supervision_path(settings.data_dir)), table=table, rules=rules,
         history=HISTORY, now=now, first_mn=ARCHIVE_FIRST_MN, mn_of=_mn, mw_per_t_h_value=mw_per_t_h_value)
+    restore_foreign_keys()
     session.flush()
     audit(session, Actor.system("demo"), "create", "emissions_point", "",
           {"points": len(new_points), "history_hours": n_hist, "packets": len(records), "archive_points": n_arch,

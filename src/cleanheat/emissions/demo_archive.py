@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import random
 import secrets
-from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 from sqlalchemy import select
@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from cleanheat.assets.tables import HeatSource
 from cleanheat.emissions.hj212.codec import CHINA_TZ
 from cleanheat.emissions.hj212.passwords import hash_password
-from cleanheat.emissions.ingest import bulk_insert
+from cleanheat.emissions.ingest import bulk_insert_columns
 from cleanheat.emissions.ledger_link import all_source_facts, technology_for
 from cleanheat.emissions.limits import FUEL_EVENTS, LimitTable, SourceFacts, facts_at
 from cleanheat.emissions.processing import POLLUTANTS, Rules
@@ -110,7 +110,8 @@ def plan_archive(required: list[HeatSource], seed: int = 2019
         sorted(unmonitored, key=lambda s: s.code)
 
 
-def _windows(history: list[tuple[date, date]], today: date) -> list[date]:
+@lru_cache(maxsize=4)
+def _windows(history: tuple[tuple[date, date], ...], today: date) -> list[date]:
     days = []
     for first, last in history:
         d = first
@@ -120,47 +121,60 @@ def _windows(history: list[tuple[date, date]], today: date) -> list[date]:
     return days
 
 
+def _within(ordinals: np.ndarray, spans: tuple[tuple[date, date], ...]) -> np.ndarray:
+    """Which days (``date.toordinal()``) fall in one of the spans (first, last inclusive)."""
+    out = np.zeros(len(ordinals), dtype=bool)
+    for a, b in spans:
+        out |= (ordinals >= a.toordinal()) & (ordinals <= b.toordinal())
+    return out
+
+
 def _judged_days(ctx: PointContext, facts: SourceFacts, table: LimitTable, days: list[date],
                  scenario: ArchiveScenario) -> tuple[list[date], dict[str, np.ndarray]]:
     """The in-service, online days of the point (from its last fuel change on) and each pollutant's limit on
-    each of them [mg/m³] (NaN: no limit)."""
+    each of them [mg/m³] (NaN: no limit). The facts and limits change only at the registry's event dates and
+    the limit table's boundaries: they are looked up on the first such day of each stretch between them."""
     bounds = sorted({d for _, d in facts.events} | set(table.boundaries()))
     start = max((d for ev, d in facts.events if ev in FUEL_EVENTS), default=None)
-    runs: dict[int, tuple] = {}
-    kept: list[date] = []
-    limits: dict[str, list[float]] = {p: [] for p in POLLUTANTS}
-    for d in days:
-        if (start and d < start) or any(a <= d <= b for a, b in scenario.offline):
+    ordinals = np.array([d.toordinal() for d in days], dtype=np.int64)
+    online = ~_within(ordinals, scenario.offline)
+    if start:
+        online &= ordinals >= start.toordinal()
+    stretch = np.searchsorted(np.array([b.toordinal() for b in bounds], dtype=np.int64), ordinals, side="right")
+    kept = np.zeros(len(days), dtype=bool)
+    limits = {p: np.full(len(days), np.nan) for p in POLLUTANTS}
+    candidates = np.flatnonzero(online)
+    stretches, first = np.unique(stretch[candidates], return_index=True)
+    for k, i in zip(stretches.tolist(), candidates[first].tolist(), strict=True):
+        ls, _ref = ctx.limits_on(days[i])
+        if not facts_at(facts, days[i]).in_service:
             continue
-        k = bisect_right(bounds, d)
-        if k not in runs:
-            ls, _ref = ctx.limits_on(d)
-            runs[k] = (facts_at(facts, d).in_service, ls)
-        in_service, ls = runs[k]
-        if not in_service:
-            continue
-        kept.append(d)
+        here = online & (stretch == k)
+        kept |= here
         for p in POLLUTANTS:
             lim = ls.limit(p) if ls else None
-            limits[p].append(float(lim) if lim is not None else np.nan)
-    return kept, {p: np.array(v, dtype=float) for p, v in limits.items()}
+            if lim is not None:
+                limits[p][here] = float(lim)
+    return [d for d, k in zip(days, kept.tolist(), strict=True) if k], {p: v[kept] for p, v in limits.items()}
 
 
 def archive_days(ctx: PointContext, facts: SourceFacts, table: LimitTable, scenario: ArchiveScenario,
-                 history: list[tuple[date, date]], today: date, rules: Rules, seed: int) -> list[dict]:
-    """Daily values of one archive point (rows of ``emissions_days``), drawn per day and pollutant: hours with
-    data, valid and judged hours, hours over the limit, daily mean and maximum [mg/m³]."""
-    days, limits = _judged_days(ctx, facts, table, _windows(history, today), scenario)
+                 history: list[tuple[date, date]], today: date, rules: Rules, seed: int) -> dict[str, list]:
+    """Daily values of one archive point (the columns of ``emissions_days``, pollutant by pollutant), drawn per
+    day and pollutant: hours with data, valid and judged hours, hours over the limit, daily mean and maximum
+    [mg/m³]."""
+    days, limits = _judged_days(ctx, facts, table, _windows(tuple(history), today), scenario)
     n = len(days)
     if not n:
-        return []
+        return {}
     rng = np.random.default_rng(seed)
     data = 24 - rng.binomial(24, P_NO_DATA, n)
     valid = data - rng.binomial(data, P_INVALID)
     level = rng.uniform(0.25, 0.5)  # the stack's typical share of its limit
-    dusty = np.array([any(a <= d <= b for a, b in scenario.dusty) for d in days])
-    rows: list[dict] = []
-    stamp = utcnow()
+    dusty = _within(np.array([d.toordinal() for d in days], dtype=np.int64), scenario.dusty)
+    has_valid = (valid > 0).tolist()
+    cols: dict[str, list] = {c: [] for c in ("conc_zs_mg_m3", "max_zs_mg_m3", "exceeded_hours", "limit_mg_m3",
+                                             "judged_hours")}
     for p in POLLUTANTS:
         lim = limits[p]
         limited = ~np.isnan(lim)
@@ -170,16 +184,17 @@ def archive_days(ctx: PointContext, facts: SourceFacts, table: LimitTable, scena
         mean = base * np.clip(level * rng.lognormal(0.0, 0.15, n), 0.05, 0.9)
         peak = np.where(exceeded > 0, base * rng.uniform(1.05, 1.5, n),
                         np.minimum(mean * rng.uniform(1.2, 1.7, n), base * 0.99))
-        judged = np.where(limited, valid, 0)
-        for d, nd, nv, nj, ne, m, mx, li in zip(days, data.tolist(), valid.tolist(), judged.tolist(),
-                                                exceeded.tolist(), mean.tolist(), peak.tolist(), lim.tolist(),
-                                                strict=True):
-            rows.append({"point_id": ctx.point_id, "day": d, "pollutant": p, "valid_hours": nv,
-                         "valid": nv >= rules.day_min_valid_hours, "conc_zs_mg_m3": round(m, 2) if nv else None,
-                         "max_zs_mg_m3": round(mx, 2) if nv else None, "exceeded_hours": ne,
-                         "limit_mg_m3": None if li != li else li, "judged_hours": nj, "data_hours": nd,
-                         "computed_at": stamp})
-    return rows
+        cols["conc_zs_mg_m3"] += [round(m, 2) if v else None for m, v in zip(mean.tolist(), has_valid, strict=True)]
+        cols["max_zs_mg_m3"] += [round(m, 2) if v else None for m, v in zip(peak.tolist(), has_valid, strict=True)]
+        cols["exceeded_hours"] += exceeded.tolist()
+        cols["limit_mg_m3"] += [None if li != li else li for li in lim.tolist()]
+        cols["judged_hours"] += np.where(limited, valid, 0).tolist()
+    k = len(POLLUTANTS)
+    return {"point_id": [ctx.point_id] * (k * n), "day": days * k, "pollutant": [p for p in POLLUTANTS for _ in days],
+            "valid_hours": valid.tolist() * k, "valid": (valid >= rules.day_min_valid_hours).tolist() * k,
+            "conc_zs_mg_m3": cols["conc_zs_mg_m3"], "max_zs_mg_m3": cols["max_zs_mg_m3"],
+            "exceeded_hours": cols["exceeded_hours"], "limit_mg_m3": cols["limit_mg_m3"],
+            "judged_hours": cols["judged_hours"], "data_hours": data.tolist() * k, "computed_at": [utcnow()] * (k * n)}
 
 
 def _mark_bag_filter(src: HeatSource, value: bool) -> None:
@@ -203,14 +218,14 @@ def add_archive(session: Session, *, supervision: Supervision, table: LimitTable
         _mark_bag_filter(s, True)
     if biomass:
         _mark_bag_filter(biomass[len(biomass) // 2], False)  # one registered without a bag filter
+    points = [MonitoringPoint(mn=mn_of(first_mn + i), password_hash=locked, source_id=src.id,
+                              name_zh=f"{src.name_zh} 排放口1（归档）", stack_no="1", active=False,
+                              note=f"{ARCHIVE_NOTE} ({scenario.role})") for i, (src, scenario) in enumerate(planned)]
+    session.add_all(points)
+    session.flush()
     n_rows = 0
-    for i, (src, scenario) in enumerate(planned):
-        point = MonitoringPoint(mn=mn_of(first_mn + i), password_hash=locked, source_id=src.id,
-                                name_zh=f"{src.name_zh} 排放口1（归档）", stack_no="1", active=False,
-                                note=f"{ARCHIVE_NOTE} ({scenario.role})")
-        session.add(point)
-        session.flush()
+    for i, ((src, scenario), point) in enumerate(zip(planned, points, strict=True)):
         ctx = PointContext(point.id, facts[src.id], table)
-        rows = archive_days(ctx, facts[src.id], table, scenario, history, today, rules, seed=first_mn + i)
-        n_rows += bulk_insert(session.connection(), DayValue.__table__, rows)
+        columns = archive_days(ctx, facts[src.id], table, scenario, history, today, rules, seed=first_mn + i)
+        n_rows += bulk_insert_columns(session.connection(), DayValue.__table__, columns) if columns else 0
     return len(planned), n_rows, len(unmonitored)

@@ -19,9 +19,8 @@ unavailable or locked) does it raise :class:`WriteAborted` with the records not 
 from __future__ import annotations
 
 import logging
-import operator
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -251,42 +250,79 @@ class BulkWriter:
                                 [(t, peer, p, t) for p, (t, peer) in last.items()])
 
 
-def _sqlite_rows(rows: list[dict], cols: list[str]) -> list[tuple]:
-    """``rows`` as tuples in ``cols`` order, datetimes (columns whose first value is one) in SQLite's stored
-    text; a time shared by many rows (the factors of one reading) is converted once."""
-    get = operator.itemgetter(*cols)
-    out = [get(r) if len(cols) > 1 else (get(r),) for r in rows]
-    times = [i for i, c in enumerate(cols) if isinstance(rows[0][c], datetime)]
-    if not times:
-        return out
-    memo: dict = {}
-    for k, row in enumerate(out):
-        values = list(row)
-        for i in times:
-            t = values[i]
-            if t is not None:
-                text = memo.get(t)
-                if text is None:
-                    text = memo[t] = _sqlite_ts(t)
-                values[i] = text
-        out[k] = tuple(values)
+def _sqlite_times(values: list) -> list:
+    """A column of aware datetimes as SQLite's stored text (a time repeated in consecutive rows, as one shared
+    by the rows of an hour, is converted once)."""
+    out = []
+    last, text = None, None
+    for t in values:
+        if t is not last:
+            last, text = t, _sqlite_ts(t)
+        out.append(text)
     return out
 
 
-def bulk_insert(connection: Connection, table, rows: list[dict]) -> int:
-    """Plain bulk INSERT of dict rows (no upsert): SQLite ``executemany`` with the stored time format,
-    PostgreSQL ``COPY``. Datetime values must be aware; dates stay dates."""
-    if not rows:
+def bulk_insert_columns(connection: Connection, table, columns: dict[str, list]) -> int:
+    """Plain bulk INSERT (no upsert) of rows given column by column (lists of one length; no dict per row):
+    SQLite ``executemany`` with the stored time format (a datetime column converted once per run of equal
+    times), PostgreSQL binary ``COPY`` (so each value must be of its column's type: floats in float columns).
+    Datetime values must be aware; dates stay dates."""
+    cols = list(columns)
+    n = len(columns[cols[0]]) if cols else 0
+    if not n:
         return 0
-    cols = list(rows[0])
     if connection.dialect.name == "sqlite":
+        values = [_sqlite_times(v) if isinstance(v[0], datetime) else v for v in columns.values()]
         cur = connection.connection.driver_connection.cursor()
         cur.executemany(f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                        _sqlite_rows(rows, cols))
+                        zip(*values, strict=True))
         cur.close()
     else:
         dbapi = connection.connection.driver_connection
-        with dbapi.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as cp:
-            for r in rows:
-                cp.write_row(tuple(r[c] for c in cols))
-    return len(rows)
+        types = _pg_column_types(dbapi, table.name)
+        with dbapi.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as cp:
+            cp.set_types([types[c] for c in cols])
+            for row in zip(*columns.values(), strict=True):
+                cp.write_row(row)
+    return n
+
+
+_PG_TYPES: dict[str, dict[str, str]] = {}
+
+
+def _pg_column_types(dbapi, table_name: str) -> dict[str, str]:
+    """Column -> PostgreSQL type name of a table (read once per process: the schema is the code's)."""
+    if table_name not in _PG_TYPES:
+        with dbapi.cursor() as cur:
+            cur.execute("SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+                        "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped", (table_name,))
+            _PG_TYPES[table_name] = dict(cur.fetchall())
+    return _PG_TYPES[table_name]
+
+
+def suspend_foreign_keys(connection: Connection, table_names: Sequence[str]) -> Callable[[], None]:
+    """Before a bulk load into ``table_names``: on PostgreSQL, drop their foreign keys and return the function
+    that adds them back (checking every row once, in one join, instead of a trigger call per inserted row:
+    PostgreSQL manual, "Populating a Database"). All in the caller's transaction, so a failure rolls the drop
+    back with the load. SQLite (where the check is cheap) keeps them: the function returned does nothing."""
+    if connection.dialect.name != "postgresql":
+        return lambda: None
+    keys = connection.exec_driver_sql(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE contype = 'f' AND conrelid = ANY(%(tables)s::regclass[]) ORDER BY 1, 2",
+        {"tables": list(table_names)}).all()
+    for table, name, _definition in keys:
+        connection.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+
+    def restore() -> None:
+        for table, name, definition in keys:
+            connection.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+
+    return restore
+
+
+def bulk_insert(connection: Connection, table, rows: list[dict]) -> int:
+    """:func:`bulk_insert_columns` of dict rows (every row with the keys of the first)."""
+    if not rows:
+        return 0
+    return bulk_insert_columns(connection, table, {c: [r[c] for r in rows] for c in rows[0]})
