@@ -99,18 +99,23 @@ class Worker:
         """Run every queued job now, one after another in the calling thread (tests, `cleanheat worker --once`);
         the ids of the jobs this call ran."""
         ran: list[int] = []
+        while (claimed := self._claim()) is not None:
+            self._run_job(*claimed)
+            ran.append(claimed[1].id)
+        return ran
+
+    def _claim(self) -> tuple[str, JobRun] | None:
+        """The next queued job for this worker (its kind and run), None when there is none. A job whose user was
+        deactivated since it was asked for is failed here, not run."""
         while True:
             with session_scope(self.ctx.sessions) as s:
                 job = queue.claim(s, self.name, sorted(self.registry.jobs))
                 if job is None:
-                    return ran
+                    return None
                 actor = self._actor(s, job.user_id)
-                if actor is None:
-                    queue.fail(s, job.id, self.name, "账号已停用 / the account that asked for it is no longer active")
-                    continue
-                run, kind = JobRun(job.id, dict(job.params or {}), actor), job.kind
-            self._run_job(kind, run)
-            ran.append(run.id)
+                if actor is not None:
+                    return job.kind, JobRun(job.id, dict(job.params or {}), actor)
+                queue.fail(s, job.id, self.name, "账号已停用 / the account that asked for it is no longer active")
 
     # --- one tick ----------------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -161,16 +166,10 @@ class Worker:
             with session_scope(self.ctx.sessions) as s:
                 queue.heartbeat(s, list(self._running_jobs), self.name)
         while len(self._running_jobs) < self._job_slots and self.registry.jobs:
-            with session_scope(self.ctx.sessions) as s:
-                job = queue.claim(s, self.name, sorted(self.registry.jobs))
-                if job is None:
-                    return
-                actor = self._actor(s, job.user_id)
-                if actor is None:  # the user was deactivated since: their job does not run
-                    queue.fail(s, job.id, self.name, "账号已停用 / the account that asked for it is no longer active")
-                    continue
-                run, kind = JobRun(job.id, dict(job.params or {}), actor), job.kind
-            self._running_jobs[run.id] = self._jobs.submit(self._run_job, kind, run)
+            claimed = self._claim()
+            if claimed is None:
+                return
+            self._running_jobs[claimed[1].id] = self._jobs.submit(self._run_job, *claimed)
 
     def _actor(self, session, user_id: int | None) -> Actor | None:
         if user_id is None:
