@@ -49,12 +49,14 @@ class BranchProps:
         return 0.5 * (w.density(t_in) + w.density(t_out)), w.viscosity(0.5 * (t_in + t_out))
 
 
-def branch_law(arr: NetworkArrays, idx, m, props: BranchProps, friction: str, m_floor: float = 1e-9):
-    """R(m) [Pa], dR/dm [Pa s/kg], lambda and Re for branches ``idx`` with flows ``m`` [kg/s]."""
+def branch_law(arr: NetworkArrays, idx, m, props: BranchProps, friction: str, m_floor: float = 1e-9,
+               rho_eta: tuple[np.ndarray, np.ndarray] | None = None):
+    """R(m) [Pa], dR/dm [Pa s/kg], lambda and Re for branches ``idx`` with flows ``m`` [kg/s] (``rho_eta``:
+    ``props.at_flow(arr, idx, m)`` if already evaluated)."""
     L = arr.length_m[idx]
     D = arr.diameter_m[idx]
     A = arr.area_m2[idx]
-    rho, eta = props.at_flow(arr, idx, m)
+    rho, eta = props.at_flow(arr, idx, m) if rho_eta is None else rho_eta
     am = np.abs(m)
     re = am * D / (eta * A)
     is_pipe = L > 0
@@ -253,12 +255,16 @@ def solve_hydraulics(arr: NetworkArrays, topo: Topology, demand: np.ndarray, pro
 
 
 def hanging_node_pressures(arr: NetworkArrays, topo: Topology, m: np.ndarray, p: np.ndarray, props: BranchProps,
-                           friction: str) -> np.ndarray:
-    """Pressures of hanging nodes from their parents' (core and fixed-node pressures given in ``p``)."""
+                           friction: str, law_all: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Pressures of hanging nodes from their parents' (core and fixed-node pressures given in ``p``);
+    ``law_all``: R(m) and the density of every branch if already evaluated."""
     hb = topo.hang_branch
     if len(hb):
-        R, _dR, _lam, _re = branch_law(arr, hb, m[hb], props, friction)
-        rho, _eta = props.at_flow(arr, hb, m[hb])
+        if law_all is None:
+            rho, eta = props.at_flow(arr, hb, m[hb])
+            R, _dR, _lam, _re = branch_law(arr, hb, m[hb], props, friction, rho_eta=(rho, eta))
+        else:
+            R, rho = law_all[0][hb], law_all[1][hb]
         f, t = arr.frm[hb], arr.to[hb]
         # p_f - p_t = R - rho g (z_f - z_t) - lift
         dpt = (R - rho * G_M_S2 * (arr.z_m[f] - arr.z_m[t]) - arr.lift_pa[hb]

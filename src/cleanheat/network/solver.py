@@ -202,10 +202,16 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
     if not converged:
         raise NonConvergenceError("coupled", opts.max_iter_coupled, residuals, "K",
                                   "temperatures kept changing between hydraulic and thermal passes")
-    hyd.p_pa = hanging_node_pressures(arr, topo, m_branch, hyd.p_pa, props, opts.friction_model)
-    solve_s = time.perf_counter() - t0
-    return _make_result(network, arr, opts, water, cp_pair, hyd, state, m_cons, props, it, hyd_iters, residuals,
-                        solve_s, t_stag, pandapipes_compatible)
+    # the branch law of every branch once, for the hanging nodes' pressures and the result
+    allb = np.arange(arr.n_branches)
+    rho_eta = props.at_flow(arr, allb, m_branch)
+    law = branch_law(arr, allb, m_branch, props, opts.friction_model, rho_eta=rho_eta)
+    hyd.p_pa = hanging_node_pressures(arr, topo, m_branch, hyd.p_pa, props, opts.friction_model,
+                                      law_all=(law[0], rho_eta[0]))
+    result = _make_result(network, arr, opts, water, cp_pair, hyd, state, m_cons, props, it, hyd_iters, residuals,
+                          law, t_stag, pandapipes_compatible)
+    object.__setattr__(result, "solve_s", time.perf_counter() - t0)
+    return result
 
 
 def _initial_state(network: Network, arr: NetworkArrays) -> ThermalState:
@@ -353,13 +359,12 @@ class ConsumerFlowUpdate:
 
 
 def _make_result(network, arr, opts, water, cp_pair, hyd, state, m_cons, props, it, hyd_iters, residuals,
-                 solve_s, t_stag, pandapipes_compatible) -> NetworkResult:
+                 law, t_stag, pandapipes_compatible) -> NetworkResult:
     n = arr.n_nodes
     p = hyd.p_pa
     t = state.t_node_k
     m = hyd.m_branch
-    allb = np.arange(arr.n_branches)
-    _R, _dR, lam, re = branch_law(arr, allb, m, props, opts.friction_model)
+    _R, _dR, lam, re = law
     fwd = m >= 0
     t_in_b = t[np.where(fwd, arr.frm, arr.to)]
     t_out_b = state.t_out_branch_k
@@ -396,7 +401,7 @@ def _make_result(network, arr, opts, water, cp_pair, hyd, state, m_cons, props, 
         consumer_heat_w=q_cons, consumer_low_t=state.consumer_low_t,
         source_mdot_kg_s=m_src_sup, source_return_mdot_kg_s=m_src_ret, source_t_return_k=t_src_ret,
         source_heat_w=q_src, source_pump_power_w=pump_w, source_dp_pa=dp_src,
-        iterations_coupled=it, iterations_hydraulic=hyd_iters, residuals_k=list(residuals), solve_s=solve_s,
+        iterations_coupled=it, iterations_hydraulic=hyd_iters, residuals_k=list(residuals), solve_s=0.0,
         stagnant_temperature_k=t_stag, warnings=[],
     )
     object.__setattr__(result, "warnings", _warnings(result, arr, opts, network))
