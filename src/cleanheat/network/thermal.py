@@ -33,16 +33,21 @@ def topological_levels(n: int, u: np.ndarray, v: np.ndarray) -> list[np.ndarray]
     """Kahn's algorithm, one vectorised step per level: the nodes of each level (every edge ``u -> v`` runs
     from an earlier level to a later one), or None when the graph has a cycle."""
     indeg = np.bincount(v, minlength=n).astype(np.int64)
-    succ = sp.csr_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n, n))  # duplicate edges kept apart
-    succ.has_canonical_format = True  # no sum_duplicates: every edge counts once in the in-degree
+    srt = np.argsort(u, kind="stable")
+    vs = v[srt]
+    ptr = np.searchsorted(u[srt], np.arange(n + 1))
     frontier = np.flatnonzero(indeg == 0)
     levels = [frontier]
     count = len(frontier)
     stamp = np.empty(n, np.int64)
     while count < n:
-        tg = succ[frontier].indices  # the heads of the edges leaving the frontier (C row extraction)
-        if tg.size == 0:
+        # the heads of the edges leaving the frontier (each edge once, parallel edges included)
+        starts = ptr[frontier]
+        lens = ptr[frontier + 1] - starts
+        tot = int(lens.sum())
+        if tot == 0:
             break
+        tg = vs[np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(tot)]
         np.subtract.at(indeg, tg, 1)
         done = tg[indeg[tg] == 0]
         if done.size == 0:
