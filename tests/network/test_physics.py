@@ -232,3 +232,23 @@ def test_invalid_model_lists_every_problem():
         bad.validate("x.json")
     msgs = [(i.sheet, i.row, i.message) for i in exc.value.issues]
     assert ("pipes", 0, "length_m must be > 0") in msgs and ("pipes", 1, "inner_diameter_m must be > 0") in msgs
+
+
+def test_level_schedule_parallel_edges_and_paired_solve():
+    """Kahn's levels count parallel edges once each (two pipes between the same nodes), and the paired sweep
+    solves both systems exactly like a dense triangular solve."""
+    from cleanheat.network.thermal import LevelSchedule, topological_levels
+
+    u = np.array([0, 0, 1, 2, 2, 3, 1])
+    v = np.array([1, 1, 2, 3, 4, 4, 4])  # 0 -> 1 twice
+    levels = topological_levels(5, u, v)
+    assert [sorted(lv.tolist()) for lv in levels] == [[0], [1], [2], [3], [4]]
+    assert topological_levels(3, np.array([0, 1, 2]), np.array([1, 2, 0])) is None  # a cycle
+    rng = np.random.default_rng(3)
+    b1, b2 = rng.normal(size=5), rng.normal(size=5)
+    c1, c2 = rng.normal(size=len(u)), rng.normal(size=len(u))
+    sol = LevelSchedule(5, u, v, levels).solve_pair(b1, c1, b2, c2)
+    for col, (b, c) in enumerate(((b1, c1), (b2, c2))):
+        m = np.eye(5)
+        np.add.at(m, (v, u), c)
+        assert np.allclose(sol[:, col], np.linalg.solve(m, b), rtol=1e-12, atol=1e-12)

@@ -23,6 +23,8 @@ from cleanheat.network.errors import NetworkSolveError, NonConvergenceError
 from cleanheat.network.friction import friction_factor
 
 G_M_S2 = 9.81
+PCG_MAX_ITER = 12  # conjugate-gradient steps on the previous factorisation before factorising afresh
+PCG_MIN_UNKNOWNS = 4000  # below this a factorisation costs less than the conjugate-gradient steps' overhead
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,12 +49,14 @@ class BranchProps:
         return 0.5 * (w.density(t_in) + w.density(t_out)), w.viscosity(0.5 * (t_in + t_out))
 
 
-def branch_law(arr: NetworkArrays, idx, m, props: BranchProps, friction: str, m_floor: float = 1e-9):
-    """R(m) [Pa], dR/dm [Pa s/kg], lambda and Re for branches ``idx`` with flows ``m`` [kg/s]."""
+def branch_law(arr: NetworkArrays, idx, m, props: BranchProps, friction: str, m_floor: float = 1e-9,
+               rho_eta: tuple[np.ndarray, np.ndarray] | None = None):
+    """R(m) [Pa], dR/dm [Pa s/kg], lambda and Re for branches ``idx`` with flows ``m`` [kg/s] (``rho_eta``:
+    ``props.at_flow(arr, idx, m)`` if already evaluated)."""
     L = arr.length_m[idx]
     D = arr.diameter_m[idx]
     A = arr.area_m2[idx]
-    rho, eta = props.at_flow(arr, idx, m)
+    rho, eta = props.at_flow(arr, idx, m) if rho_eta is None else rho_eta
     am = np.abs(m)
     re = am * D / (eta * A)
     is_pipe = L > 0
@@ -117,15 +121,66 @@ class CoreSystem:
             shape=(len(cb), nu),
         )
         self.AT = self.A.T.tocsr()
+        self.lu = None  # the last factorisation, kept as a preconditioner for the next solves
+        self.g_lu: np.ndarray | None = None  # the conductances it was computed with
+        self.n_factor = 0
+        self.n_pcg = 0
+
     def factorise(self, g: np.ndarray):
         """The LU factorisation of ``A^T diag(g) A``."""
         vals = np.concatenate([g[self.sel_f], g[self.sel_t], -g[self.sel_b], -g[self.sel_b]])
         data = np.bincount(self.slot, weights=vals, minlength=len(self.indices))
         lap = sp.csc_matrix((data, self.indices, self.indptr), shape=(self.nu, self.nu))
         try:
-            return splu(lap, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
+            lu = splu(lap, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
         except RuntimeError as exc:  # singular matrix
             raise NetworkSolveError(f"singular hydraulic system: {exc}") from exc
+        self.lu, self.g_lu = lu, g.copy()
+        self.n_factor += 1
+        return lu
+
+    def solve(self, g: np.ndarray, rhs: np.ndarray, tol_kg_s: float) -> np.ndarray:
+        """Solve ``A^T diag(g) A x = rhs``. Between two Newton steps the conductances ``g`` change little, so the
+        previous factorisation preconditions conjugate gradients on the new matrix (a few triangular solves
+        instead of a factorisation); the residual is a mass imbalance [kg/s] and must fall below ``tol_kg_s``.
+        When it does not within ``PCG_MAX_ITER`` iterations, the matrix is factorised afresh."""
+        if self.lu is not None and self.nu >= PCG_MIN_UNKNOWNS:
+            ratio = g / self.g_lu
+            # many conductances far from the factorised ones (early Newton steps): CG would need many steps
+            if np.count_nonzero((ratio < 0.8) | (ratio > 1.25)) > 0.01 * len(g):
+                return self.factorise(g).solve(rhs)
+            x = self._pcg(g, rhs, tol_kg_s)
+            if x is not None:
+                self.n_pcg += 1
+                return x
+        return self.factorise(g).solve(rhs)
+
+    def _pcg(self, g: np.ndarray, rhs: np.ndarray, tol_kg_s: float) -> np.ndarray | None:
+        A, AT, lu = self.A, self.AT, self.lu
+        x = lu.solve(rhs)
+        r = rhs - AT @ (g * (A @ x))
+        if np.max(np.abs(r)) <= tol_kg_s:
+            return x
+        z = lu.solve(r)
+        d = z
+        rz = r @ z
+        for _ in range(PCG_MAX_ITER):
+            q = AT @ (g * (A @ d))
+            dq = d @ q
+            if not dq > 0.0:
+                return None
+            alpha = rz / dq
+            x = x + alpha * d
+            r = r - alpha * q
+            if np.max(np.abs(r)) <= tol_kg_s:
+                # the recursively updated residual drifts from the true one: confirm it
+                if np.max(np.abs(rhs - AT @ (g * (A @ x)))) <= tol_kg_s:
+                    return x
+            z = lu.solve(r)
+            rz_new = r @ z
+            d = z + (rz_new / rz) * d
+            rz = rz_new
+        return None
 
 
 def solve_hydraulics(arr: NetworkArrays, topo: Topology, demand: np.ndarray, props: BranchProps, friction: str,
@@ -173,7 +228,7 @@ def solve_hydraulics(arr: NetworkArrays, topo: Topology, demand: np.ndarray, pro
             gi = 1.0 / dR
             if nu:
                 rhs = -d_u - AT @ mc - AT @ (gi * (e - R))
-                pu = cs.factorise(gi).solve(rhs)
+                pu = cs.solve(gi, rhs, tol_kg_s=1e-3 * tol_m_kg_s + 1e-14 * float(np.max(np.abs(rhs))))
                 dh = A @ pu + e - R
             else:
                 pu = np.zeros(0)
@@ -200,12 +255,16 @@ def solve_hydraulics(arr: NetworkArrays, topo: Topology, demand: np.ndarray, pro
 
 
 def hanging_node_pressures(arr: NetworkArrays, topo: Topology, m: np.ndarray, p: np.ndarray, props: BranchProps,
-                           friction: str) -> np.ndarray:
-    """Pressures of hanging nodes from their parents' (core and fixed-node pressures given in ``p``)."""
+                           friction: str, law_all: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Pressures of hanging nodes from their parents' (core and fixed-node pressures given in ``p``);
+    ``law_all``: R(m) and the density of every branch if already evaluated."""
     hb = topo.hang_branch
     if len(hb):
-        R, _dR, _lam, _re = branch_law(arr, hb, m[hb], props, friction)
-        rho, _eta = props.at_flow(arr, hb, m[hb])
+        if law_all is None:
+            rho, eta = props.at_flow(arr, hb, m[hb])
+            R, _dR, _lam, _re = branch_law(arr, hb, m[hb], props, friction, rho_eta=(rho, eta))
+        else:
+            R, rho = law_all[0][hb], law_all[1][hb]
         f, t = arr.frm[hb], arr.to[hb]
         # p_f - p_t = R - rho g (z_f - z_t) - lift
         dpt = (R - rho * G_M_S2 * (arr.z_m[f] - arr.z_m[t]) - arr.lift_pa[hb]

@@ -172,12 +172,9 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
             demand += np.bincount(arr.s_ret[flow_src], weights=arr.s_mdot_kg_s[flow_src], minlength=n)
             demand -= np.bincount(arr.s_sup[flow_src], weights=arr.s_mdot_kg_s[flow_src], minlength=n)
         # branch properties at the current temperatures (inlet in the current flow direction)
-        fwd = np.ones(arr.n_branches, bool) if m_branch is None else m_branch >= 0
-        t_in_b = t_node[np.where(fwd, arr.frm, arr.to)]
-        t_out_b = state.t_out_branch_k
-        props = BranchProps(rho_kg_m3=0.5 * (water.density(t_in_b) + water.density(t_out_b)),
-                            eta_pa_s=water.viscosity(0.5 * (t_in_b + t_out_b)), water=water, t_in_k=t_in_b,
-                            cp_j_per_kgk=cp_pair(t_in_b, t_out_b))
+        # (the core's branches only: the bridges' flows follow from the demand; all branches once at the end)
+        t_used = (t_node, state.t_out_branch_k, m_branch)
+        props = _branch_props(arr, water, cp_pair, *t_used, topo.core_branches)
         hyd = solve_hydraulics(arr, topo, demand, props, opts.friction_model, m_branch,
                                tol_m_kg_s=opts.tol_flow_kg_s, tol_rel=opts.tol_flow_rel,
                                max_iter=opts.max_iter_hydraulic if it == 1 else 1, hanging_pressures=False,
@@ -202,10 +199,36 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
     if not converged:
         raise NonConvergenceError("coupled", opts.max_iter_coupled, residuals, "K",
                                   "temperatures kept changing between hydraulic and thermal passes")
-    hyd.p_pa = hanging_node_pressures(arr, topo, m_branch, hyd.p_pa, props, opts.friction_model)
-    solve_s = time.perf_counter() - t0
-    return _make_result(network, arr, opts, water, cp_pair, hyd, state, m_cons, props, it, hyd_iters, residuals,
-                        solve_s, t_stag, pandapipes_compatible)
+    # the branch law of every branch once (at the temperatures of the last hydraulic step), for the hanging nodes'
+    # pressures and the result
+    allb = np.arange(arr.n_branches)
+    props = _branch_props(arr, water, cp_pair, *t_used, allb)
+    rho_eta = props.at_flow(arr, allb, m_branch)
+    law = branch_law(arr, allb, m_branch, props, opts.friction_model, rho_eta=rho_eta)
+    hyd.p_pa = hanging_node_pressures(arr, topo, m_branch, hyd.p_pa, props, opts.friction_model,
+                                      law_all=(law[0], rho_eta[0]))
+    result = _make_result(network, arr, opts, water, cp_pair, hyd, state, m_cons, props, it, hyd_iters, residuals,
+                          law, t_stag, pandapipes_compatible)
+    object.__setattr__(result, "solve_s", time.perf_counter() - t0)
+    return result
+
+
+def _branch_props(arr: NetworkArrays, water: WaterTable, cp_pair, t_node: np.ndarray, t_out_b: np.ndarray,
+                  m_branch: np.ndarray | None, idx: np.ndarray) -> BranchProps:
+    """Water properties of branches ``idx`` at the given temperatures (inlet in the current flow direction);
+    the other branches' entries are NaN."""
+    fwd = np.ones(len(idx), bool) if m_branch is None else m_branch[idx] >= 0
+    t_in = t_node[np.where(fwd, arr.frm[idx], arr.to[idx])]
+    t_out = t_out_b[idx]
+    vals = (t_in, 0.5 * (water.density(t_in) + water.density(t_out)), water.viscosity(0.5 * (t_in + t_out)),
+            cp_pair(t_in, t_out))
+    if len(idx) == arr.n_branches:
+        full = vals
+    else:
+        full = tuple(np.full(arr.n_branches, np.nan) for _ in vals)
+        for f, v in zip(full, vals, strict=True):
+            f[idx] = v
+    return BranchProps(rho_kg_m3=full[1], eta_pa_s=full[2], water=water, t_in_k=full[0], cp_j_per_kgk=full[3])
 
 
 def _initial_state(network: Network, arr: NetworkArrays) -> ThermalState:
@@ -353,13 +376,12 @@ class ConsumerFlowUpdate:
 
 
 def _make_result(network, arr, opts, water, cp_pair, hyd, state, m_cons, props, it, hyd_iters, residuals,
-                 solve_s, t_stag, pandapipes_compatible) -> NetworkResult:
+                 law, t_stag, pandapipes_compatible) -> NetworkResult:
     n = arr.n_nodes
     p = hyd.p_pa
     t = state.t_node_k
     m = hyd.m_branch
-    allb = np.arange(arr.n_branches)
-    _R, _dR, lam, re = branch_law(arr, allb, m, props, opts.friction_model)
+    _R, _dR, lam, re = law
     fwd = m >= 0
     t_in_b = t[np.where(fwd, arr.frm, arr.to)]
     t_out_b = state.t_out_branch_k
@@ -396,7 +418,7 @@ def _make_result(network, arr, opts, water, cp_pair, hyd, state, m_cons, props, 
         consumer_heat_w=q_cons, consumer_low_t=state.consumer_low_t,
         source_mdot_kg_s=m_src_sup, source_return_mdot_kg_s=m_src_ret, source_t_return_k=t_src_ret,
         source_heat_w=q_src, source_pump_power_w=pump_w, source_dp_pa=dp_src,
-        iterations_coupled=it, iterations_hydraulic=hyd_iters, residuals_k=list(residuals), solve_s=solve_s,
+        iterations_coupled=it, iterations_hydraulic=hyd_iters, residuals_k=list(residuals), solve_s=0.0,
         stagnant_temperature_k=t_stag, warnings=[],
     )
     object.__setattr__(result, "warnings", _warnings(result, arr, opts, network))

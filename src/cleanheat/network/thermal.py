@@ -39,19 +39,23 @@ def topological_levels(n: int, u: np.ndarray, v: np.ndarray) -> list[np.ndarray]
     frontier = np.flatnonzero(indeg == 0)
     levels = [frontier]
     count = len(frontier)
+    stamp = np.empty(n, np.int64)
     while count < n:
+        # the heads of the edges leaving the frontier (each edge once, parallel edges included)
         starts = ptr[frontier]
         lens = ptr[frontier + 1] - starts
         tot = int(lens.sum())
         if tot == 0:
             break
-        offs = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(tot)
-        tg = vs[offs]
+        tg = vs[np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(tot)]
         np.subtract.at(indeg, tg, 1)
         done = tg[indeg[tg] == 0]
         if done.size == 0:
             break
-        frontier = np.unique(done)
+        # a node reached by several edges appears several times: keep one (no sort needed)
+        k = np.arange(len(done))
+        stamp[done] = k
+        frontier = done[stamp[done] == k]
         levels.append(frontier)
         count += len(frontier)
     if count < n:
@@ -82,6 +86,7 @@ class LevelSchedule:
         bounds = np.searchsorted(el[self.order], np.arange(len(levels) + 1))
         self.steps = [(nodes, int(bounds[k]), int(bounds[k + 1])) for k, nodes in enumerate(levels)
                       if bounds[k + 1] > bounds[k]]
+        self._pair = None  # solve_pair's index arrays, built on first use
 
     def valid_for(self, u: np.ndarray, d: np.ndarray) -> bool:
         """True when every edge still runs from an earlier level to a later one (the levels can be kept)."""
@@ -97,6 +102,32 @@ class LevelSchedule:
         for nodes, e0, e1 in self.steps:
             x[nodes] -= np.bincount(loc[e0:e1], weights=c[e0:e1] * x[u[e0:e1]], minlength=len(nodes))
         return x
+
+    def solve_pair(self, b1: np.ndarray, coef1: np.ndarray, b2: np.ndarray, coef2: np.ndarray) -> np.ndarray:
+        """Two systems with the same edges at once: one sweep over the levels with both systems' values side by
+        side (node ``i`` of the second system is ``n + i``), half the per-level overhead of two sweeps. Returns
+        the two solutions as the columns of an (n, 2) array."""
+        if self._pair is None:
+            n, order = self.n, self.order
+            nodes2, u2, loc2, steps2 = [], [], [], []
+            e = 0
+            for nodes, e0, e1 in self.steps:
+                k = len(nodes)
+                nodes2.append(np.concatenate([nodes, nodes + n]))
+                u2.append(np.concatenate([self.u[e0:e1], self.u[e0:e1] + n]))
+                loc2.append(np.concatenate([self.loc[e0:e1], self.loc[e0:e1] + k]))
+                steps2.append((nodes2[-1], e, e + 2 * (e1 - e0), 2 * k))
+                e += 2 * (e1 - e0)
+            idx = [np.concatenate([order[e0:e1], order[e0:e1] + len(order)]) for _, e0, e1 in self.steps]
+            self._pair = (np.concatenate(u2) if u2 else np.zeros(0, np.int64),
+                          np.concatenate(loc2) if loc2 else np.zeros(0, np.int64),
+                          np.concatenate(idx) if idx else np.zeros(0, np.int64), steps2)
+        u, loc, idx, steps = self._pair
+        x = np.concatenate([b1, b2])
+        c = np.concatenate([coef1, coef2])[idx]
+        for nodes, e0, e1, k in steps:
+            x[nodes] -= np.bincount(loc[e0:e1], weights=c[e0:e1] * x[u[e0:e1]], minlength=k)
+        return x.reshape(2, -1).T
 
 
 @dataclass
@@ -126,6 +157,9 @@ class ThermalSolver:
         self._schedule: LevelSchedule | None = None
         self.fixed_nodes = arr.s_sup
         self.fixed_t = arr.s_t_sup_k
+        self.fixed = np.zeros(arr.n_nodes, bool)
+        self.fixed[self.fixed_nodes] = True
+        self.ul = arr.u_w_per_mk * arr.length_m  # U'L [W/K]
 
     def consumer_outlet(self, t_in: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Consumer outlet temperature for inlet ``t_in``, the low-temperature mask and d(T_in - T_out)/dT_in.
@@ -142,53 +176,52 @@ class ThermalSolver:
         low = ~arr.c_deltat & (x < 0.0)
         return t_in - dt_eff, low, slope
 
-    def solve(self, m_branch: np.ndarray, m_cons: np.ndarray, prev: ThermalState) -> ThermalState:
-        arr = self.arr
-        n = arr.n_nodes
+    def _inflows(self, m_branch: np.ndarray, m_cons: np.ndarray, prev: ThermalState):
+        """The flowing elements as inflows of their downstream node: flowing branches first, then flowing
+        consumers; per element upstream and downstream node, mixing weight ``w`` (|m| cp), transfer coefficient
+        and constant (``T_out = coef T_up + const``), the local flow sensitivity of ``T_out`` and ``|m|``."""
+        arr, conv, water = self.arr, self.convention, self.water
         t_prev = prev.t_node_k
-        # --- branches
-        fl_b = np.abs(m_branch) > self.m_eps
-        fwd = m_branch >= 0
-        up_b = np.where(fwd, arr.frm, arr.to)
-        dn_b = np.where(fwd, arr.to, arr.frm)
-        am = np.abs(m_branch)
-        t_in_b = t_prev[up_b]
         # heat capacities of the pairs (inlet, outlet) and (outlet, mixing node): per-temperature parts once
-        conv, water = self.convention, self.water
         v_node = water.cp_point(conv, t_prev)
-        t_out_prev = prev.t_out_branch_k
+        am = np.abs(m_branch)
+        fb = np.flatnonzero(am > self.m_eps)
+        fwd = m_branch[fb] >= 0
+        frm, to = arr.frm[fb], arr.to[fb]
+        up_f, dn_f = np.where(fwd, frm, to), np.where(fwd, to, frm)
+        am_f = am[fb]
+        t_out_prev = prev.t_out_branch_k[fb]
         v_out = water.cp_point(conv, t_out_prev)
-        cp_b = water.cp_from_points(conv, t_in_b, v_node[up_b], t_out_prev, v_out)
-        with np.errstate(divide="ignore", over="ignore"):
-            a = np.exp(-arr.u_w_per_mk * arr.length_m / (cp_b * np.where(fl_b, am, 1.0)))
-        a = np.where(fl_b, a, 0.0)
-        tg = arr.t_ground_k
-        w_b = am * water.cp_from_points(conv, t_out_prev, v_out, t_prev[dn_b], v_node[dn_b])
-        # --- consumers
-        fl_c = m_cons > self.m_eps
+        cp_f = water.cp_from_points(conv, t_prev[up_f], v_node[up_f], t_out_prev, v_out)
+        ntu = self.ul[fb] / (cp_f * am_f)
+        a_f = np.exp(-ntu)
+        tg_f = arr.t_ground_k[fb]
+        w_f = am_f * water.cp_from_points(conv, t_out_prev, v_out, t_prev[dn_f], v_node[dn_f])
+        # local sensitivity of a pipe's outlet temperature to its flow: (T_out - T_g) U'L / (cp m^2)
+        loc_f = (t_out_prev - tg_f) * ntu / am_f
+        # consumers, linearised at the previous inlet temperature: T_out = T_out(T0) + (1 - slope) (T_in - T0)
+        fc = np.flatnonzero(m_cons > self.m_eps)
         t_in_c = t_prev[arr.c_sup]
         t_out_lin, _low, slope = self.consumer_outlet(t_in_c)
-        # linearised at the previous inlet temperature: T_out = T_out(T0) + (1 - slope) (T_in - T0)
         coef_c = 1.0 - slope
         const_c = t_out_lin - coef_c * t_in_c
         t_out_c_prev = prev.t_out_consumer_k
         w_c = m_cons * water.cp_from_points(conv, t_out_c_prev, water.cp_point(conv, t_out_c_prev), t_prev[arr.c_ret],
                                             v_node[arr.c_ret])
-        # --- assemble inflow elements (drop those into fixed-temperature nodes)
-        fixed = np.zeros(n, bool)
-        fixed[self.fixed_nodes] = True
-        up = np.concatenate([up_b[fl_b], arr.c_sup[fl_c]])
-        dn = np.concatenate([dn_b[fl_b], arr.c_ret[fl_c]])
-        w = np.concatenate([w_b[fl_b], w_c[fl_c]])
-        coef = np.concatenate([a[fl_b], coef_c[fl_c]])
-        const = np.concatenate([((1.0 - a) * tg)[fl_b], const_c[fl_c]])
-        # local sensitivity of a pipe's outlet temperature to its flow: (T_out - T_g) U'L / (cp m^2)
-        loc_b = np.where(fl_b,
-                         (t_out_prev - tg) * arr.u_w_per_mk * arr.length_m / (cp_b * np.where(fl_b, am, 1.0) ** 2),
-                         0.0)
-        loc = np.concatenate([loc_b[fl_b], np.zeros(int(fl_c.sum()))])
-        keep = ~fixed[dn]
-        up, dn, w, coef, const, loc = up[keep], dn[keep], w[keep], coef[keep], const[keep], loc[keep]
+        el = (np.concatenate([up_f, arr.c_sup[fc]]), np.concatenate([dn_f, arr.c_ret[fc]]),
+              np.concatenate([w_f, w_c[fc]]), np.concatenate([a_f, coef_c[fc]]),
+              np.concatenate([(1.0 - a_f) * tg_f, const_c[fc]]), np.concatenate([loc_f, np.zeros(len(fc))]),
+              np.concatenate([am_f, m_cons[fc]]))
+        keep = ~self.fixed[el[1]]  # inflows of fixed-temperature nodes do not count
+        if not keep.all():
+            el = tuple(x[keep] for x in el)
+        return el, fb, up_f, a_f, tg_f
+
+    def solve(self, m_branch: np.ndarray, m_cons: np.ndarray, prev: ThermalState) -> ThermalState:
+        arr = self.arr
+        n = arr.n_nodes
+        (up, dn, w, coef, const, loc, am_in), fb, up_f, a_f, tg_f = self._inflows(m_branch, m_cons, prev)
+        fixed = self.fixed
         W = np.bincount(dn, weights=w, minlength=n)
         rhs = np.bincount(dn, weights=w * const, minlength=n)
         stagnant = (W <= 0.0) & ~fixed
@@ -196,18 +229,31 @@ class ThermalSolver:
         rhs = rhs / Wsafe
         rhs[stagnant] = self.t_stagnant
         rhs[self.fixed_nodes] = self.fixed_t
-        dep = np.abs(coef) > 1e-14
-        du, dd = up[dep], dn[dep]
-        off = -(w * coef)[dep] / Wsafe[dd]
         # sensitivity: an extra withdrawal behind a node splits over the node's inflows by their share of the flow
-        am_in = np.concatenate([am[fl_b], m_cons[fl_c]])[keep]
         m_in = np.bincount(dn, weights=am_in, minlength=n)
-        phi = am_in / np.where(m_in[dn] > 0, m_in[dn], 1.0)
+        phi = am_in / np.where(m_in > 0, m_in, 1.0)[dn]
         rhs_s = np.bincount(dn, weights=w * loc * phi, minlength=n) / Wsafe
         rhs_s[stagnant] = 0.0
         rhs_s[self.fixed_nodes] = 0.0
-        off_s = off * phi[dep]
-        # --- levels (reused while the pattern of dependencies does not change)
+        off = -(w * coef) / Wsafe[dn]
+        dep = np.abs(coef) > 1e-14
+        if dep.all():
+            du, dd, off_s = up, dn, off * phi
+        else:
+            du, dd, off, off_s = up[dep], dn[dep], off[dep], (off * phi)[dep]
+        sol = self._substitute(n, du, dd, rhs, off, rhs_s, off_s)
+        t_node, sens = sol[:, 0].copy(), sol[:, 1].copy()
+        t_out_b = np.full(arr.n_branches, self.t_stagnant)
+        t_out_b[fb] = tg_f + (t_node[up_f] - tg_f) * a_f
+        fl_c = m_cons > self.m_eps
+        t_out_c, low_c, _slope = self.consumer_outlet(t_node[arr.c_sup])
+        t_out_c = np.where(fl_c, t_out_c, t_node[arr.c_sup])
+        return ThermalState(t_node_k=t_node, t_out_branch_k=t_out_b, t_out_consumer_k=t_out_c, consumer_low_t=low_c,
+                            sens_k_per_kg_s=sens)
+
+    def _substitute(self, n, du, dd, rhs, off, rhs_s, off_s) -> np.ndarray:
+        """Solve ``x[d] = b[d] - sum_e c_e x[u_e]`` for the temperatures and the sensitivities (columns)."""
+        # levels, reused while the pattern of dependencies does not change
         sched = self._schedule
         if sched is None or not sched.matches(du, dd):
             if sched is not None and sched.valid_for(du, dd):
@@ -217,18 +263,10 @@ class ThermalSolver:
                 sched = LevelSchedule(n, du, dd, levels) if levels is not None else None
             self._schedule = sched
         if sched is not None:
-            sol = np.column_stack([sched.solve(rhs, off), sched.solve(rhs_s, off_s)])
-        else:  # a cycle in the flow graph (e.g. a booster pump driving a loop): general sparse solve
-            eye = np.arange(n)
-            M = sp.csc_matrix((np.concatenate([np.ones(n), off]),
-                               (np.concatenate([eye, dd]), np.concatenate([eye, du]))),
-                              shape=(n, n))
-            Ms = sp.csc_matrix((np.concatenate([np.ones(n), off_s]), (np.concatenate([eye, dd]),
-                                                                       np.concatenate([eye, du]))), shape=(n, n))
-            sol = np.column_stack([sp.linalg.spsolve(M, rhs), sp.linalg.spsolve(Ms, rhs_s)])
-        t_node, sens = sol[:, 0].copy(), sol[:, 1].copy()
-        t_out_b = np.where(fl_b, tg + (t_node[up_b] - tg) * a, self.t_stagnant)
-        t_out_c, low_c, _slope = self.consumer_outlet(t_node[arr.c_sup])
-        t_out_c = np.where(fl_c, t_out_c, t_node[arr.c_sup])
-        return ThermalState(t_node_k=t_node, t_out_branch_k=t_out_b, t_out_consumer_k=t_out_c, consumer_low_t=low_c,
-                            sens_k_per_kg_s=sens)
+            return sched.solve_pair(rhs, off, rhs_s, off_s)
+        # a cycle in the flow graph (e.g. a booster pump driving a loop): general sparse solve
+        eye = np.arange(n)
+        rows, cols = np.concatenate([eye, dd]), np.concatenate([eye, du])
+        M = sp.csc_matrix((np.concatenate([np.ones(n), off]), (rows, cols)), shape=(n, n))
+        Ms = sp.csc_matrix((np.concatenate([np.ones(n), off_s]), (rows, cols)), shape=(n, n))
+        return np.column_stack([sp.linalg.spsolve(M, rhs), sp.linalg.spsolve(Ms, rhs_s)])
