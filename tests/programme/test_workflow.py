@@ -199,3 +199,42 @@ def test_monitoring_verdicts_are_scoped_to_the_viewer(client, settings, plan, da
     # The non-compliant Daoli source moved 100万m² of Daoli's reported clean CHP area out of clean.
     ev = client.get("/api/programme/evaluation", params={"year": 2020}, headers=token(client, "office")).json()
     assert ev["rates"]["urban"]["reclassified_m2"] == pytest.approx(1e6)
+
+
+def test_two_uploads_of_one_period_at_the_same_moment_give_one_a_conflict_not_an_error(client, settings, plan,
+                                                                                         daoli_file):
+    """Found by the load benchmark (HTTP 500): two uploads of a unit's period racing for the same version. The
+    race is made certain here: the moment the second upload has read the versions, the first one is stored; the
+    second then meets the unique version and is refused as a conflict (a message on the page), storing nothing."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from cleanheat.auth.service import Actor, find_user
+    from cleanheat.errors import ConflictError
+    from cleanheat.programme import service
+    from cleanheat.programme.reports_io import parse_report
+    from cleanheat.store.engine import make_sessionmaker, session_scope
+
+    engine = make_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    with session_scope(factory) as s:
+        daoli = Actor.for_user(find_user(s, "daoli"))
+        parsed = parse_report(daoli_file, "r.xlsx", plan, service.reporters(s, plan))
+    raced = []
+
+    def first_upload_lands(orm_execute_state):
+        if orm_execute_state.is_select and not raced and "programme_reports" in str(orm_execute_state.statement):
+            raced.append(True)
+            read = orm_execute_state.invoke_statement().freeze()  # the versions as this upload reads them
+            with session_scope(factory) as other:
+                service.submit_report(other, daoli, plan, parsed)
+            return read()
+
+    with Session(engine) as s:
+        event.listen(s, "do_orm_execute", first_upload_lands)
+        with pytest.raises(ConflictError, match="同时提交"):
+            service.submit_report(s, daoli, plan, parsed)
+        s.rollback()
+    with session_scope(factory) as s:
+        assert s.scalar(select(func.count()).select_from(Report)) == 1
+    engine.dispose()

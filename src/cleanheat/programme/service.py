@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from cleanheat.assets import heat_sources
@@ -18,7 +19,7 @@ from cleanheat.auth.roles import REPORTING_ORG_KINDS, Role
 from cleanheat.auth.service import Actor, audit
 from cleanheat.auth.tables import Organisation
 from cleanheat.config import Settings
-from cleanheat.errors import InputError, InputIssue, NotFoundError, PermissionDeniedError
+from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
 from cleanheat.programme import indicators, prepared
 from cleanheat.programme.errors import ReportConflictError, ReportImportError
 from cleanheat.programme.model import AREA_TYPES, Period, PlanData, SourceVerdict
@@ -118,8 +119,13 @@ def submit_report(session: Session, actor: Actor, plan: PlanData, parsed: Parsed
         areas=[ReportArea(area_type=at, technology=tech, heated_area_m2=a) for (at, tech), a in parsed.areas.items()],
         tasks=[ReportTask(task_code=code, value=v) for code, v in parsed.tasks.items()],
     )
-    session.add(report)
-    session.flush()
+    try:
+        with session.begin_nested():  # two uploads of one unit's period at the same moment: one gets this version
+            session.add(report)
+            session.flush()
+    except IntegrityError as exc:
+        raise ConflictError(f"{parsed.org_name} {period} 的另一份报告刚刚同时提交，请刷新后重新提交 (another upload of "
+                            "this report was saved at the same moment; reload and submit again)") from exc
     audit(session, actor, "submit", "programme_report", report.id,
           {"org": parsed.org_code, "period": period, "version": report.version, "file": parsed.filename,
            "sha256": parsed.sha256, "correction": bool(correction_reason)},

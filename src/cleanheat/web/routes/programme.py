@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, org_names
-from cleanheat.errors import InputError, InputIssue, NotFoundError, PermissionDeniedError
+from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
 from cleanheat.programme import indicators, publish, service
 from cleanheat.programme.model import (
     AREA_TYPE_LABELS,
@@ -287,6 +287,10 @@ async def upload_report(request: Request, db: DbSession, settings: AppSettings, 
         db.rollback()
         flash(request, "error", f"导入失败，未导入任何数据 / import refused, nothing imported: {exc.summary}",
               [str(i) for i in exc.issues])
+        return RedirectResponse("/programme/reports", status_code=303)
+    except ConflictError as exc:
+        db.rollback()
+        flash(request, "error", f"导入失败，未导入任何数据 / import refused, nothing imported: {exc}")
         return RedirectResponse("/programme/reports", status_code=303)
     except PermissionDeniedError:
         db.rollback()
