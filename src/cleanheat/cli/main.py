@@ -112,7 +112,7 @@ def worker(
     except KeyboardInterrupt:
         w.request_stop()
         w.shutdown()
-    console.print(f"worker {w.name} stopped: {len(w.jobs_done)} jobs done")
+    console.print(f"worker {w.name} stopped: {w.jobs_done} jobs done")
 
 
 @app.command("demo-logins")

@@ -85,7 +85,3 @@ def service_status(session: Session, name: str, now: datetime | None = None) -> 
 def rounds(session: Session) -> list[PeriodicRound]:
     """Every periodic task's record (for the status page and the CLI)."""
     return list(session.scalars(select(PeriodicRound).order_by(PeriodicRound.name)))
-
-
-def leases(session: Session) -> list[Lease]:
-    return list(session.scalars(select(Lease).order_by(Lease.name)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from cleanheat.auth.roles import Role
@@ -134,11 +134,3 @@ def result_file(session: Session, actor: Actor, job_id: int) -> tuple[Job, bytes
 def recent_jobs(session: Session, actor: Actor, limit: int = 50) -> list[Job]:
     """The actor's newest jobs (an administrator: everyone's)."""
     return list(session.scalars(_visible(actor).order_by(Job.id.desc()).limit(limit)))
-
-
-def counts_by_state(session: Session, kind: str | None = None) -> dict[str, int]:
-    """How many jobs are in each state (of ``kind``): for tests, the CLI and the status page."""
-    q = select(Job.state, func.count()).group_by(Job.state)
-    if kind:
-        q = q.where(Job.kind == kind)
-    return {state: n for state, n in session.execute(q)}

@@ -9,12 +9,10 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from cleanheat.store.base import Base, UTCDateTime, utcnow
 
-#: job states: queued → running → done | failed (a running job of a lost worker goes back to queued)
-JOB_STATES = ("queued", "running", "done", "failed")
-
 
 class Job(Base):
-    """One piece of long work asked for by a user (or the system): claimed by one worker, run once."""
+    """One piece of long work asked for by a user (or the system): claimed by one worker, run once. States:
+    queued → running → done | failed (a running job of a lost worker goes back to queued)."""
 
     __tablename__ = "jobs_queue"
     __table_args__ = (Index("ix_jobs_queue_state_id", "state", "id"),)

@@ -58,9 +58,8 @@ class Worker:
         self._lease_at = 0.0
         self._requeue_at = 0.0
         self._heartbeat_at = 0.0
-        #: counters (for tests and the CLI): jobs finished/failed, rounds run, per name
-        self.jobs_done: list[int] = []
-        self.rounds_run: dict[str, int] = {}
+        #: jobs this worker finished (the CLI prints it when the worker stops)
+        self.jobs_done = 0
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -152,7 +151,6 @@ class Worker:
         except Exception as exc:
             log.exception("periodic task %s failed", p.name)
             error = repr(exc)
-        self.rounds_run[p.name] = self.rounds_run.get(p.name, 0) + 1
         log.debug("worker %s: round of %s done", self.name, p.name)
         with session_scope(self.ctx.sessions) as s:
             coordination.round_done(s, p.name, error)
@@ -197,7 +195,7 @@ class Worker:
             return
         with session_scope(self.ctx.sessions) as s:
             queue.finish(s, run.id, self.name, outcome.result, outcome.data)
-        self.jobs_done.append(run.id)
+        self.jobs_done += 1
         log.info("worker %s: job %d (%s) done in %.1f s", self.name, run.id, kind, time.monotonic() - started)
 
     # --- services ----------------------------------------------------------------------------------------
