@@ -23,7 +23,7 @@ from cleanheat.twin.run import run_city
 from cleanheat.twin.sim import CitySim, Fault
 from cleanheat.twin.sinks import InProcessSink
 from cleanheat.weather.epw import harbin_epw_path, read_epw
-from tests.e2e.conftest import browser, e2e_settings, page, serve  # noqa: F401 (fixtures)
+from tests.e2e.conftest import serve
 from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +32,7 @@ SHOTS = Path("/tmp/shots-daily3")
 
 
 @pytest.fixture
-def home_app(e2e_settings):  # noqa: F811
+def home_app(e2e_settings):
     engine = make_engine(e2e_settings.database_url)
     spec = make_city(CityConfig(prefix="R", stations=1, buildings_per_station=1, households_per_building=2))
     with session_scope(make_sessionmaker(engine)) as s:
@@ -57,7 +57,7 @@ def home_app(e2e_settings):  # noqa: F811
     engine.dispose()
 
 
-def _login(browser, url, username, width):  # noqa: F811
+def _login(browser, url, username, width):
     ctx = browser.new_context(viewport={"width": width, "height": 900}, locale="zh-CN")
     pg = ctx.new_page()
     pg.goto(f"{url}/login")
@@ -68,7 +68,7 @@ def _login(browser, url, username, width):  # noqa: F811
     return ctx, pg
 
 
-def test_too_cold_request_reply_round_trip(home_app, browser):  # noqa: F811
+def test_too_cold_request_reply_round_trip(home_app, browser):
     url, engine = home_app
     SHOTS.mkdir(exist_ok=True)
     ctx, res = _login(browser, url, "resident", 375)

@@ -25,7 +25,7 @@ from cleanheat.twin.run import run_city
 from cleanheat.twin.sim import CitySim, Fault
 from cleanheat.twin.sinks import InProcessSink
 from cleanheat.weather.epw import harbin_epw_path, read_epw
-from tests.e2e.conftest import browser, e2e_settings, login_as, page, serve, shot  # noqa: F401 (fixtures)
+from tests.e2e.conftest import serve, shot
 from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +33,7 @@ H = 3_600_000
 
 
 @pytest.fixture
-def city_app(e2e_settings):  # noqa: F811
+def city_app(e2e_settings):
     engine = make_engine(e2e_settings.database_url)
     sessions = make_sessionmaker(engine)
     spec = make_city(CityConfig(prefix="E", stations=3, buildings_per_station=3, households_per_building=4))
@@ -61,7 +61,7 @@ def city_app(e2e_settings):  # noqa: F811
     engine.dispose()
 
 
-def test_station_page_shows_live_values(city_app, page, login_as):  # noqa: F811
+def test_station_page_shows_live_values(city_app, page, login_as):
     url, pipe, now, _jobs = city_app
     login_as(url, "htjt")
     page.goto(f"{url}/telemetry")
@@ -98,7 +98,7 @@ def test_station_page_shows_live_values(city_app, page, login_as):  # noqa: F811
     assert axes == ["kW", "kg/s", "kPa"], axes
 
 
-def test_overview_alarms_compliance_quarantine_and_resident(city_app, page, login_as, browser):  # noqa: F811
+def test_overview_alarms_compliance_quarantine_and_resident(city_app, page, login_as, browser):
     url = city_app[0]
     login_as(url, "htjt")
     page.goto(f"{url}/telemetry")
