@@ -109,7 +109,8 @@ def login_as(page) -> Callable[[str, str], None]:
         page.goto(f"{base_url}/login")
         page.fill("#username", username)
         page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
+        with page.expect_navigation():
+            page.click("button[type=submit]")
         page.wait_for_load_state("networkidle")
 
     return do

@@ -28,7 +28,8 @@ def _submit(page, base_url: str, username: str, password: str) -> None:
     page.goto(f"{base_url}/login")
     page.fill("#username", username)
     page.fill("#password", password)
-    page.click("button[type=submit]")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
 
 
@@ -53,19 +54,22 @@ def test_first_login_change_and_account_page(live_app, page):
     page.fill("#current_password", "Initial-pass-2026")
     page.fill("#new_password", "1234567890")
     page.fill("#new_password2", "1234567890")
-    page.click("#change-password")
+    with page.expect_navigation():
+        page.click("#change-password")
     page.wait_for_load_state("networkidle")
     assert "简单的字符序列" in page.locator("#password-errors").inner_text()
     page.fill("#current_password", "Initial-pass-2026")
     page.fill("#new_password", CHOSEN)
     page.fill("#new_password2", CHOSEN)
-    page.click("#change-password")
+    with page.expect_navigation():
+        page.click("#change-password")
     page.wait_for_load_state("networkidle")
     assert page.url.endswith("/account")
     assert "密码已修改" in page.content()
     assert page.locator("#sessions").inner_text().count("当前会话") == 1
     shot(page, "account-page")
-    page.click("header .who button")  # log out
+    with page.expect_navigation():
+        page.click("header .who button")  # log out
     page.wait_for_load_state("networkidle")
     _submit(page, live_app.url, "newbie", CHOSEN)
     assert not page.url.endswith("/login") and not page.url.endswith("/account/password")

@@ -44,7 +44,8 @@ def _login(page, url: str, username: str, password: str = PASSWORD) -> None:
     page.goto(f"{url}/login")
     page.fill("#username", username)
     page.fill("#password", password)
-    page.click("button[type=submit]")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
 
 
@@ -68,14 +69,16 @@ def test_administration(live_app, page, browser):
         row.locator("details.edit-user summary").click()
         row.locator("details.edit-user select[name=role]").select_option("reporting_unit")
         row.locator("details.edit-user input[name=display_name]").fill("威立雅 填报员")
-        row.locator("details.edit-user button[type=submit]").click()
+        with page.expect_navigation():
+            row.locator("details.edit-user button[type=submit]").click()
         page.wait_for_load_state("networkidle")
         assert "已修改用户" in page.locator(".flash").inner_text()
         assert "区县填报单位" in _row(page, "veolia").inner_text() or "填报" in _row(page, "veolia").inner_text()
         row = _row(page, "daoli")
         row.locator("details.edit-user summary").click()
         row.locator("details.edit-user select[name=role]").select_option("admin")
-        row.locator("details.edit-user button[type=submit]").click()
+        with page.expect_navigation():
+            row.locator("details.edit-user button[type=submit]").click()
         page.wait_for_load_state("networkidle")
         flash = page.locator(".flash").inner_text()
         assert "未修改" in flash and "不能担任该角色" in flash and "field" not in flash
@@ -84,7 +87,8 @@ def test_administration(live_app, page, browser):
         _login(user_page, url, "binxian")
         user_page.goto(f"{url}/programme/overview")
         assert "/login" not in user_page.url
-        _row(page, "binxian").locator("form[action$='/active'] button").click()
+        with page.expect_navigation():
+            _row(page, "binxian").locator("form[action$='/active'] button").click()
         page.wait_for_load_state("networkidle")
         assert "停用" in _row(page, "binxian").locator("td").nth(5).inner_text()
         user_page.goto(f"{url}/programme/overview")
@@ -94,7 +98,8 @@ def test_administration(live_app, page, browser):
         row = _row(page, "nangang")
         row.locator("details:has(form[action$='/password']) summary").click()
         row.locator("form[action$='/password'] input[name=password]").fill(NEW_PASSWORD)
-        row.locator("form[action$='/password'] button").click()
+        with page.expect_navigation():
+            row.locator("form[action$='/password'] button").click()
         page.wait_for_load_state("networkidle")
         assert "待修改密码" in _row(page, "nangang").inner_text()
         user_page.context.clear_cookies()
@@ -103,7 +108,8 @@ def test_administration(live_app, page, browser):
         user_page.fill("#current_password", NEW_PASSWORD)
         user_page.fill("#new_password", CHOSEN)
         user_page.fill("#new_password2", CHOSEN)
-        user_page.click("form[action='/account/password'] button[type=submit]")
+        with user_page.expect_navigation():
+            user_page.click("form[action='/account/password'] button[type=submit]")
         user_page.wait_for_load_state("networkidle")
         assert user_page.url.endswith("/account") and "密码已修改" in user_page.content()
 
@@ -111,7 +117,8 @@ def test_administration(live_app, page, browser):
         row = _row(page, "zhangsan")
         row.locator("details.link-household summary").click()
         row.locator("details.link-household input[name=household]").fill("H-0101")
-        row.locator("details.link-household button").click()
+        with page.expect_navigation():
+            row.locator("details.link-household button").click()
         page.wait_for_load_state("networkidle")
         assert _row(page, "zhangsan").locator("code.household").inner_text() == "H-0101"
         page.screenshot(path=str(SHOTS / "admin-users-1366.png"), full_page=True)
@@ -123,13 +130,15 @@ def test_administration(live_app, page, browser):
         # the audit log: who, which object, what changed; filtered, paged, exported
         page.goto(f"{url}/admin/audit")
         assert page.locator("#audit-pager").count() == 1  # more than one page
-        page.click("#audit-pager a[rel=next]")
+        with page.expect_navigation():
+            page.click("#audit-pager a[rel=next]")
         page.wait_for_load_state("networkidle")
         assert "page=2" in page.url and page.locator("#audit-table tbody tr").count() > 0
         page.goto(f"{url}/admin/audit")
         page.select_option("#audit-filter select[name=who]", "admin")
         page.select_option("#audit-filter select[name=action]", "update")
-        page.click("#audit-filter button[type=submit]")
+        with page.expect_navigation():
+            page.click("#audit-filter button[type=submit]")
         page.wait_for_load_state("networkidle")
         rows = page.locator("#audit-table tbody tr")
         assert rows.count() == 1

@@ -66,7 +66,8 @@ def test_bureau_pages(emissions_app, page, login_as):
     ev = page.locator("#events tbody tr").filter(has_text="测试热源T-CHP1")
     assert ev.count() == 1 and "2" in ev.locator("td").nth(4).inner_text()
     ev.locator("input[name=note]").fill("SCR 喷氨调整后恢复")
-    ev.locator("button[type=submit]").click()
+    with page.expect_navigation():
+        ev.locator("button[type=submit]").click()
     page.wait_for_load_state("networkidle")
     assert "已确认" in page.inner_text(".flash")
     assert "eeb" in page.locator("#events tbody tr").filter(has_text="测试热源T-CHP1").inner_text()
@@ -76,7 +77,8 @@ def test_bureau_pages(emissions_app, page, login_as):
     page.fill("#mn", "E2EMN000000000000000001")
     page.fill("#password", "e2e-pw")
     page.select_option("#crc_variant", "modbus")
-    page.click("#register-point button[type=submit]")
+    with page.expect_navigation():
+        page.click("#register-point button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert "E2EMN000000000000000001" in page.inner_text("#points")
     page.goto(f"{url}/emissions/report")

@@ -24,7 +24,8 @@ def test_network_page_colouring_worst_pipes_and_renovation(live_app, page, login
     page.on("pageerror", lambda e: errors.append(str(e)))
     login_as(live_app.url, "htjt")
     page.goto(f"{live_app.url}/network")
-    page.click("#networks-table a:has-text('Bad Muskau')")
+    with page.expect_navigation():
+        page.click("#networks-table a:has-text('Bad Muskau')")
     page.wait_for_load_state("networkidle")
     assert page.url.endswith(f"/network/{net_id}")
     # the drawing is ready: supply pipes coloured by temperature, with the legend's range in °C
@@ -62,7 +63,8 @@ def test_network_page_colouring_worst_pipes_and_renovation(live_app, page, login
     rows.nth(0).locator("input[type=checkbox]").check()
     rows.nth(1).locator("input[type=checkbox]").check()
     page.fill("#renovation-form input[name=supply_offset_k]", "-5")
-    page.click("#renovation-form button[type=submit]")
+    with page.expect_navigation():
+        page.click("#renovation-form button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert "每采暖季节约" in page.inner_text(".flash.ok")
     saved = page.locator("#renovation-runs tbody tr").first

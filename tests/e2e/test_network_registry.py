@@ -31,7 +31,8 @@ def test_company_simulates_its_registered_network(live_app, page, login_as):
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "network-list-1366.png"), full_page=True)
     page.select_option("#reg-insulation", "old")
-    page.click("#registry-form button[type=submit]")
+    with page.expect_navigation():
+        page.click("#registry-form button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert "已生成并计算" in page.inner_text(".flash")
     with session_scope(make_sessionmaker(eng)) as s:
@@ -60,7 +61,8 @@ def test_company_simulates_its_registered_network(live_app, page, login_as):
     # the renovation form offers the insulation choice; a scenario with the worst pipes saves heat
     page.select_option("#existing_insulation", "old")
     page.fill("#renovation-form input[name=worst]", "2")
-    page.click("#renovation-form button[type=submit]")
+    with page.expect_navigation():
+        page.click("#renovation-form button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert "每采暖季节约" in page.inner_text(".flash")
     assert "按老旧保温计" in page.inner_text("#renovation-runs")

@@ -46,13 +46,15 @@ def test_upload_review_and_rates_change(live_app, page, login_as, browser, tmp_p
     # A bad file is refused with its location, nothing imported.
     page.goto(f"{live_app.url}/programme/reports")
     page.set_input_files("#file", str(bad))
-    page.click("#upload-form button[type=submit]")
+    with page.expect_navigation():
+        page.click("#upload-form button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert "未导入任何数据" in page.content() and "工作表 取暖面积 / 第 6 行 / 列 D" in page.content()
     shot(page, "programme-upload-error")
 
     page.set_input_files("#file", str(q4))
-    page.click("#upload-form button[type=submit]")
+    with page.expect_navigation():
+        page.click("#upload-form button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert "已提交 2020Q4 报告" in page.content()
     shot(page, "programme-report-submitted")
@@ -62,7 +64,8 @@ def test_upload_review_and_rates_change(live_app, page, login_as, browser, tmp_p
     login_as(live_app.url, "office")
     page.goto(f"{live_app.url}/programme/reports?status=submitted")
     page.click("#reports-table a:has-text('审核')")
-    page.click("button[value=accept]")
+    with page.expect_navigation():
+        page.click("button[value=accept]")
     page.wait_for_load_state("networkidle")
     assert "已接受" in page.content()
 

@@ -63,7 +63,8 @@ def _login(browser, url, username, width):
     pg.goto(f"{url}/login")
     pg.fill("#username", username)
     pg.fill("#password", PASSWORD)
-    pg.click("button[type=submit]")
+    with pg.expect_navigation():
+        pg.click("button[type=submit]")
     pg.wait_for_load_state("networkidle")
     return ctx, pg
 
@@ -92,20 +93,23 @@ def test_too_cold_request_reply_round_trip(home_app, browser):
     res.click("#ask-warmer")
     assert res.evaluate("document.getElementById('desired_temp_c').validity.rangeOverflow")
     res.evaluate("document.getElementById('temp-request').noValidate = true")
-    res.click("#ask-warmer")
+    with res.expect_navigation():
+        res.click("#ask-warmer")
     res.wait_for_load_state("networkidle")
     assert "18–24" in res.inner_text(".flash") and "未提交" in res.inner_text(".flash")
     res.fill("#desired_temp_c", "21.5")
     res.fill("#temp-note", "卧室比客厅冷，晚上更明显")
     res.fill("#temp-phone", "138 0451 2345")
-    res.click("#ask-warmer")
+    with res.expect_navigation():
+        res.click("#ask-warmer")
     res.wait_for_load_state("networkidle")
     assert "已提交调高温度申请" in res.inner_text(".flash")
     item = res.locator("#my-requests li").first
     assert "21.5" in item.inner_text() and "卧室比客厅冷" in item.inner_text()
     # the same request again, while the first is open: refused, with a message
     res.fill("#desired_temp_c", "21.5")
-    res.click("#ask-warmer")
+    with res.expect_navigation():
+        res.click("#ask-warmer")
     res.wait_for_load_state("networkidle")
     assert "相同的待处理诉求" in res.inner_text(".flash")
     with session_scope(make_sessionmaker(engine)) as s:
@@ -118,7 +122,8 @@ def test_too_cold_request_reply_round_trip(home_app, browser):
     assert "道里区安静街12号" in text and "王秀兰" in text and "138 0451 2345" in text and "21.5" in text
     co.screenshot(path=str(SHOTS / "company-requests-1366.png"), full_page=True)
     row.locator("textarea[name=reply]").fill("已调大贵楼二次网流量，请明早再看室温")
-    row.locator("button").click()
+    with co.expect_navigation():
+        row.locator("button").click()
     co.wait_for_load_state("networkidle")
     assert "已办结" in co.inner_text(".flash")
     assert co.locator("#requests tbody tr[data-status=closed]").count() == 1

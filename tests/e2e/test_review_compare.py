@@ -93,6 +93,7 @@ def test_review_compares_and_return_needs_a_comment(live_app, page, login_as, br
     assert page.eval_on_selector("#comment", "e => e.validationMessage") == \
         "Returning a report needs a comment saying what to change"
     page.fill("#comment", "Gas area doubled: please attach the connection list")
-    page.click("#review-form button[value=return]")
+    with page.expect_navigation():
+        page.click("#review-form button[value=return]")
     page.wait_for_load_state("networkidle")
     assert "returned" in page.locator(".flash").inner_text()

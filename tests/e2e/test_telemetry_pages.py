@@ -67,7 +67,8 @@ def test_station_page_shows_live_values(city_app, page, login_as):
     page.goto(f"{url}/telemetry")
     assert "热网运行总览" in page.locator("h1").inner_text()
     page.wait_for_selector("#live-dot.on", timeout=60_000)
-    page.click("text=1号换热站")
+    with page.expect_navigation():
+        page.click("text=1号换热站")
     page.wait_for_load_state("networkidle")
     value = page.locator("#v-E-S01-C\\.s_supply_temp_c")
     before = value.inner_text()
@@ -129,11 +130,13 @@ def test_overview_alarms_compliance_quarantine_and_resident(city_app, page, logi
     res.goto(f"{url}/login")
     res.fill("#username", "resident")
     res.fill("#password", PASSWORD)
-    res.click("button[type=submit]")
+    with res.expect_navigation():
+        res.click("button[type=submit]")
     res.wait_for_load_state("networkidle")
     assert res.url.endswith("/me")
     assert "当前室温" in res.content()
-    res.click("#ask-warmer")
+    with res.expect_navigation():
+        res.click("#ask-warmer")
     res.wait_for_load_state("networkidle")
     assert "已提交调高温度申请" in res.content()
     shot(res, "telemetry-resident")

@@ -43,7 +43,8 @@ def _login(page, url: str, username: str, password: str) -> None:
     page.goto(f"{url}/login")
     page.fill("#username", username)
     page.fill("#password", password)
-    page.click("button[type=submit]")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
     page.wait_for_load_state("load")
     assert "/login" not in page.url, f"login as {username} failed"
 
@@ -184,7 +185,8 @@ def test_planner_area_names_are_shown_as_text_and_run_nothing(live_app, page):
     page.goto(f"{live_app.url}/planner")
     page.set_input_files("#area-file", files=[{"name": "xss-areas.csv", "mimeType": "text/csv", "buffer": data}])
     page.fill("#area-name", "xss-areas")
-    page.click("form[action='/planner/areas/import'] button[type=submit]")
+    with page.expect_navigation():
+        page.click("form[action='/planner/areas/import'] button[type=submit]")
     page.wait_for_load_state("load")
     assert "xss-areas" in page.inner_text(".flash.ok")
     page.goto(f"{live_app.url}/planner/scenarios/new")

@@ -59,6 +59,33 @@ def test_rollups_by_hand(small_city):
         assert s.scalar(select(func.count()).select_from(Reading)) == 6
 
 
+def test_a_rollup_pass_takes_the_log_as_it_stood_and_does_not_chase_a_busy_writer(small_city, monkeypatch):
+    """A writer that commits during every pass must not keep ``process_all_dirty`` (and so the alarm rules of the
+    jobs round behind it) running for as long as it writes; what it logged meanwhile waits for the next call."""
+    import cleanheat.telemetry.rollups as rollups
+
+    pipe = IngestPipeline(small_city.engine, worker="t")
+    tok = small_city.tokens["ST-0001"]
+    process_all_dirty(small_city.engine)  # whatever the city's setup logged
+    send(pipe, tok, [(T0, 60.0)])
+    real, passes = rollups.process_dirty, []
+
+    def writer_commits_during_each_pass(engine, **kw):
+        passes.append(kw)
+        assert len(passes) <= 5, "process_all_dirty chases the log the writer keeps filling"
+        out = real(engine, **kw)
+        send(pipe, tok, [(T0 + 3_600_000 * len(passes), 61.0)])  # another hour, logged after the pass began
+        return out
+
+    monkeypatch.setattr(rollups, "process_dirty", writer_commits_during_each_pass)
+    stats = process_all_dirty(small_city.engine)
+    assert (stats.windows, stats.logged, len(passes)) == (1, 1, 1)
+    with small_city.session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(RollupDirty)) == 1  # the writer's hour waits
+    monkeypatch.setattr(rollups, "process_dirty", real)
+    assert process_all_dirty(small_city.engine).windows == 1
+
+
 def test_retention_deletes_old_data(small_city):
     pipe = IngestPipeline(small_city.engine, TelemetryConfig(max_age_days=1000), worker="t")
     tok = small_city.tokens["ST-0001"]

@@ -35,6 +35,7 @@ def day_start_ms(ts_ms: int, offset_h: int = PROGRAMME_UTC_OFFSET_H) -> int:
 @dataclass
 class RollupStats:
     windows: int = 0
+    logged: int = 0  # rows of the dirty log taken
     minutes: int = 0
     hours: int = 0
     days: int = 0
@@ -63,6 +64,7 @@ def process_dirty(engine: Engine, *, day_offset_h: int = PROGRAMME_UTC_OFFSET_H,
                 {"off": off, "day": DAY_MS})
             conn.exec_driver_sql("CREATE INDEX _dirty_hours_ix ON _dirty_hours (point_id, hour_ms)")
             stats.windows = conn.execute(text("SELECT count(*) FROM _dirty_hours")).scalar()
+            stats.logged = conn.execute(text("SELECT count(*) FROM _dirty_ids")).scalar()
             span = conn.execute(text("SELECT min(hour_ms), max(hour_ms) FROM _dirty_hours")).one()
         # the rollup_1m partitions (PostgreSQL) must exist before the insert; created outside this transaction
         ensure_partitions(engine, span[0], span[1] + HOUR_MS - 1)
@@ -107,14 +109,22 @@ def _recompute(conn: Connection) -> tuple[int, int, int]:
 
 
 def process_all_dirty(engine: Engine, *, day_offset_h: int = PROGRAMME_UTC_OFFSET_H) -> RollupStats:
-    """Process the dirty log until it is empty."""
+    """Process the dirty log as long as it was when called (as many log rows as it held then).
+
+    Rows that ingest logs meanwhile may wait for the next call: chasing a log that a busy writer keeps filling would
+    keep the rest of a jobs round (availability, alarm rules, webhooks) waiting for as long as the writer writes.
+    (Counted in rows, not bounded by the highest id: SQLite hands out ids again once the log is empty.)
+    """
     total = RollupStats()
-    while True:
+    with engine.connect() as conn:
+        logged = conn.execute(text("SELECT count(*) FROM telemetry_rollup_dirty")).scalar()
+    while total.logged < logged:
         s = process_dirty(engine, day_offset_h=day_offset_h)
         if s.windows == 0:
-            return total
-        for k in ("windows", "minutes", "hours", "days"):
+            break
+        for k in ("windows", "logged", "minutes", "hours", "days"):
             setattr(total, k, getattr(total, k) + getattr(s, k))
+    return total
 
 
 @dataclass
