@@ -201,3 +201,33 @@ def test_resident_sees_own_household_only(client, small_city):
     page = client.get("/telemetry/requests").text
     assert "卧室暖气片不热" in page and "16.0" in page
     assert client.get("/telemetry/requests", headers=token(client, "veolia")).text.count("H1") == 0
+
+
+def test_the_live_stream_sends_the_values_the_station_page_shows(client, small_city):
+    """The stream's lean read (one query of plain rows) gives, key for key, what the page's full tree gives."""
+    from cleanheat.auth.tables import User
+    from cleanheat.errors import NotFoundError
+    from cleanheat.telemetry import service
+
+    _ingest_station_values(client, small_city)
+    with small_city.session_factory() as s:
+        user = s.scalar(select(User).where(User.username == "htjt"))
+        actor = Actor.for_user(user)
+        sid = service.overview(s, actor)[0]["station"].id
+        d = service.station_detail(s, actor, sid, now=NOW + 60_000)
+        page = {f"{dev.code}.{v.key}": [v.value, v.ts_ms, v.fresh] for dev in d["devices"] for v in d["values"][dev.id]}
+        live = service.station_live_values(s, actor, sid, now=NOW + 60_000)
+        assert live == page and live["ST-0001.s_supply_temp_c"][0] == 61.5 and len(live) > 2
+        veolia = Actor.for_user(s.scalar(select(User).where(User.username == "veolia")))
+        with pytest.raises(NotFoundError):
+            service.station_live_values(s, veolia, sid)
+
+
+def test_a_shared_station_trend_is_still_refused_to_another_company(client, small_city):
+    _ingest_station_values(client, small_city)
+    htjt, veolia, office = token(client, "htjt"), token(client, "veolia"), token(client, "office")
+    sid = client.get("/api/telemetry/overview", headers=htjt).json()[0]["station_id"]
+    first = client.get(f"/api/telemetry/stations/{sid}/series?hours=2", headers=htjt)
+    assert first.status_code == 200 and len(first.json()["series"]["s_supply_temp_c"]["data"]) == 90
+    assert client.get(f"/api/telemetry/stations/{sid}/series?hours=2", headers=veolia).status_code == 404
+    assert client.get(f"/api/telemetry/stations/{sid}/series?hours=2", headers=office).json() == first.json()

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cleanheat.auth.roles import Role
@@ -231,6 +231,15 @@ def list_alarms(session: Session, actor: Actor, *, state: str | None = None, ope
     if station_id is not None:
         q = q.where(Alarm.station_id == station_id)
     return list(session.scalars(q))
+
+
+def count_open_alarms(session: Session, actor: Actor) -> int:
+    """How many of the actor's alarms are not cleared (one count, not the rows)."""
+    actor.require_roles(Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
+    q = select(func.count()).select_from(Alarm).where(Alarm.state != "cleared")
+    if not actor.city_wide:
+        q = q.where(Alarm.org_id == actor.org_id)
+    return session.scalar(q) or 0
 
 
 @dataclass(frozen=True)

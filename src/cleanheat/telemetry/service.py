@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -66,8 +68,11 @@ def _latest_by_point(session: Session, point_ids: list[int]) -> dict[int, tuple[
     return out
 
 
-def point_values(session: Session, points: list[Point], now: int, stale_factor: float = 3.0) -> list[PointValue]:
-    latest = _latest_by_point(session, [p.id for p in points])
+def point_values(session: Session, points: list[Point], now: int, stale_factor: float = 3.0,
+                 latest: dict[int, tuple[int, float]] | None = None) -> list[PointValue]:
+    """The latest value of each point and whether it is fresh; ``latest`` (from ``_latest_by_point``) when the
+    caller has read it already for more points."""
+    latest = _latest_by_point(session, [p.id for p in points]) if latest is None else latest
     out = []
     for p in points:
         ts, v = latest.get(p.id, (None, None))
@@ -132,9 +137,9 @@ def station_detail(session: Session, actor: Actor, station_id: int, now: int | N
     now = now or now_ms()
     tree = assets_service.station_tree(session, actor, station_id)
     devices = tree["devices"]
-    values = {}
-    for d in devices:
-        values[d.id] = point_values(session, list(d.points), now)
+    # one read of the latest values for every point of the station (a station has hundreds of room sensors)
+    latest = _latest_by_point(session, [p.id for d in devices for p in d.points])
+    values = {d.id: point_values(session, list(d.points), now, latest=latest) for d in devices}
     status = {s.device_id: s for s in session.scalars(select(DeviceStatus).where(
         DeviceStatus.device_id.in_([d.id for d in devices] or [-1])))}
     controller = next((d for d in devices if d.kind == "station_controller"), None)
@@ -152,6 +157,52 @@ def station_detail(session: Session, actor: Actor, station_id: int, now: int | N
         row["rooms_fresh"] = len(fresh)
     return tree | {"values": values, "status": status, "controller": controller, "now_ms": now,
                    "building_rows": list(b_rows.values())}
+
+
+def station_live_values(session: Session, actor: Actor, station_id: int, now: int | None = None
+                        ) -> dict[str, list]:
+    """``"<device code>.<point key>" -> [value, ts_ms, fresh]`` for every point of the station's devices (its
+    controller, its buildings' meters and their households' room sensors): what a live page's stream sends,
+    read as plain rows in one query (``station_detail`` builds the whole tree for the page itself)."""
+    station = assets_service.get_record(session, actor, "stations", station_id)
+    now = now or now_ms()
+    b_ids = select(Building.id).where(Building.station_id == station.id)
+    h_ids = select(Household.id).where(Household.building_id.in_(b_ids))
+    rows = session.execute(
+        select(Device.code, Point.key, Point.sampling_interval_s, Latest.value, Latest.ts_ms)
+        .join(Point, Point.device_id == Device.id).outerjoin(Latest, Latest.point_id == Point.id)
+        .where((Device.station_id == station.id) | Device.building_id.in_(b_ids) | Device.household_id.in_(h_ids))
+        .order_by(Device.code, Point.id))
+    return {f"{code}.{key}": [value, ts, is_fresh(ts, now, interval_s)]
+            for code, key, interval_s, value, ts in rows}
+
+
+#: station trends shared by every viewer of a station in this process for a few seconds: the rollups they are
+#: read from change once per jobs round, and a dispatch room has many screens on the same stations
+SERIES_SHARE_MS = 15_000
+_SERIES: dict[tuple, tuple[float, bytes]] = {}
+_SERIES_LOCK = threading.Lock()
+
+
+def station_series_json(session: Session, actor: Actor, station_id: int, *, hours: float = 24.0,
+                        band: bool = False) -> bytes:
+    """``station_series`` up to now as JSON bytes, shared by the viewers of the station for up to
+    ``SERIES_SHARE_MS`` (the window ends at the next multiple of it, so the newest bucket is in). The actor's right to see the station is
+    checked on every call."""
+    station = assets_service.get_record(session, actor, "stations", station_id)
+    end = -(-now_ms() // SERIES_SHARE_MS) * SERIES_SHARE_MS
+    key = (str(session.get_bind().url), station.id, float(hours), bool(band), end)
+    hit = _SERIES.get(key)
+    if hit is not None:
+        return hit[1]
+    data = station_series(session, actor, station.id, hours=hours, end_ms=end, band=band)
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    with _SERIES_LOCK:
+        now = time.monotonic()
+        for k in [k for k, v in _SERIES.items() if now - v[0] > 2 * SERIES_SHARE_MS / 1000]:
+            _SERIES.pop(k, None)
+        _SERIES[key] = (now, body)
+    return body
 
 
 def station_series(session: Session, actor: Actor, station_id: int, *, hours: float = 24.0,

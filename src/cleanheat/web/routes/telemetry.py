@@ -193,7 +193,8 @@ def station_latest_api(db: DbSession, actor: ViewApi, station_id: Id):
 def station_series_api(db: DbSession, actor: ViewApi, station_id: Id, hours: Hours = 24.0, band: bool = False):
     """Trends of the station controller's points: ``[bucket_ms, mean]`` (``band``: ``[bucket_ms, mean, min, max]``)
     from the finest rollup that shows the span in at most 1,500 buckets."""
-    return _json(service.station_series(db, actor, station_id, hours=max(hours, 0.5), band=band))
+    return Response(service.station_series_json(db, actor, station_id, hours=max(hours, 0.5), band=band),
+                    media_type="application/json")
 
 
 @router.get("/api/telemetry/points/{point_id}/series", tags=["telemetry"])
@@ -518,12 +519,10 @@ def _snapshot(request: Request, actor: Actor, scope: str) -> dict:
     with request.app.state.sessionmaker() as session:
         if scope == "overview":
             data = {"stations": service.overview_json(service.overview(session, actor)),
-                    "open_alarms": len(alarm_service.list_alarms(session, actor, open_only=True, limit=1000))}
+                    "open_alarms": alarm_service.count_open_alarms(session, actor)}
         elif scope.startswith("station:") and scope[8:].isdecimal() and 0 < int(scope[8:]) <= MAX_ID:
             sid = int(scope[8:])
-            d = service.station_detail(session, actor, sid)
-            data = {"values": {f"{dev.code}.{v.key}": [v.value, v.ts_ms, v.fresh] for dev in d["devices"]
-                               for v in d["values"][dev.id]},
+            data = {"values": service.station_live_values(session, actor, sid),
                     "open_alarms": [_alarm_json(a) for a in alarm_service.list_alarms(
                         session, actor, station_id=sid, open_only=True, limit=50)]}
         elif scope == "alarms":
