@@ -201,16 +201,13 @@ def test_monitoring_verdicts_are_scoped_to_the_viewer(client, settings, plan, da
     assert ev["rates"]["urban"]["reclassified_m2"] == pytest.approx(1e6)
 
 
-def test_two_uploads_of_one_period_at_the_same_moment_give_one_a_conflict_not_an_error(client, settings, plan,
-                                                                                         daoli_file):
-    """Found by the load benchmark (HTTP 500): two uploads of a unit's period racing for the same version. The
-    race is made certain here: the moment the second upload has read the versions, the first one is stored; the
-    second then meets the unique version and is refused as a conflict (a message on the page), storing nothing."""
+def _race(settings, plan, daoli_file, races: int):
+    """Submit daoli's report while, the moment this upload has read the versions, another upload of the same
+    period is stored — ``races`` times in a row. Returns what the submission raised (or None) and the versions."""
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
     from cleanheat.auth.service import Actor, find_user
-    from cleanheat.errors import ConflictError
     from cleanheat.programme import service
     from cleanheat.programme.reports_io import parse_report
     from cleanheat.store.engine import make_sessionmaker, session_scope
@@ -222,19 +219,48 @@ def test_two_uploads_of_one_period_at_the_same_moment_give_one_a_conflict_not_an
         parsed = parse_report(daoli_file, "r.xlsx", plan, service.reporters(s, plan))
     raced = []
 
-    def first_upload_lands(orm_execute_state):
-        if orm_execute_state.is_select and not raced and "programme_reports" in str(orm_execute_state.statement):
+    def other_upload_lands(orm_execute_state):
+        statement = str(orm_execute_state.statement)
+        if (orm_execute_state.is_select and len(raced) < races and "programme_reports" in statement
+                and "version" in statement):
             raced.append(True)
             read = orm_execute_state.invoke_statement().freeze()  # the versions as this upload reads them
             with session_scope(factory) as other:
                 service.submit_report(other, daoli, plan, parsed)
             return read()
 
+    raised = None
     with Session(engine) as s:
-        event.listen(s, "do_orm_execute", first_upload_lands)
-        with pytest.raises(ConflictError, match="同时提交"):
+        event.listen(s, "do_orm_execute", other_upload_lands)
+        try:
             service.submit_report(s, daoli, plan, parsed)
-        s.rollback()
+            s.commit()
+        except Exception as exc:
+            raised = exc
+            s.rollback()
     with session_scope(factory) as s:
-        assert s.scalar(select(func.count()).select_from(Report)) == 1
+        versions = [(r.version, r.status) for r in s.scalars(select(Report).order_by(Report.version))]
     engine.dispose()
+    return raised, versions
+
+
+def test_two_uploads_of_one_period_at_the_same_moment_both_land_as_versions(client, settings, plan, daoli_file):
+    """Found by the load benchmark (HTTP 500): two uploads of a unit's period racing for the same version. The
+    race is made certain here. The upload that finds its version taken reads the versions again and becomes the
+    next one, as it would have a moment later; the earlier one is superseded."""
+    raised, versions = _race(settings, plan, daoli_file, races=1)
+    assert raised is None
+    assert versions == [(1, "superseded"), (2, "submitted")]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_upload_that_loses_every_race_is_refused_as_a_conflict(client, settings, plan, daoli_file):
+    """Other uploads land at every attempt: after its attempts the upload is refused with a message (HTTP 409 on
+    the page's flash), storing nothing; the others are all kept. (PostgreSQL only: on SQLite the losing upload
+    holds the one write lock from its first attempt on, so no other upload can land before it ends.)"""
+    from cleanheat.errors import ConflictError
+    from cleanheat.programme.service import SUBMIT_ATTEMPTS
+
+    raised, versions = _race(settings, plan, daoli_file, races=SUBMIT_ATTEMPTS)
+    assert isinstance(raised, ConflictError) and "同时提交" in str(raised)
+    assert [v for v, _ in versions] == list(range(1, SUBMIT_ATTEMPTS + 1))

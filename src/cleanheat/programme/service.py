@@ -93,7 +93,37 @@ def submit_report(session: Session, actor: Actor, plan: PlanData, parsed: Parsed
         raise PermissionDeniedError("a reporting unit submits only its own reports")
     plan_row = get_plan_row(session, plan.code)
     period = str(parsed.period)
-    versions = list(session.scalars(select(Report).where(Report.plan_id == plan_row.id, Report.org_id == org.id,
+    for attempt in range(SUBMIT_ATTEMPTS):
+        # two uploads of one unit's period at the same moment: the one that finds its version taken reads the
+        # versions again and becomes the next one (as it would have a moment later)
+        report = _new_version(session, actor, plan_row.id, org.id, parsed, correction_reason, synthetic)
+        try:
+            with session.begin_nested():
+                session.add(report)
+                session.flush()
+            break
+        except IntegrityError as exc:
+            if attempt == SUBMIT_ATTEMPTS - 1:
+                raise ConflictError(f"{parsed.org_name} {period} 的其他报告正在同时提交，请刷新后重新提交 (other "
+                                    "uploads of this report were saved at the same moment; reload and submit "
+                                    "again)") from exc
+    audit(session, actor, "submit", "programme_report", report.id,
+          {"org": parsed.org_code, "period": period, "version": report.version, "file": parsed.filename,
+           "sha256": parsed.sha256, "correction": bool(correction_reason)},
+          summary=f"{parsed.org_name} 提交 {period} 报告（第 {report.version} 版）")
+    return report
+
+
+#: how often an upload whose version number was just taken by a simultaneous upload tries the next one
+SUBMIT_ATTEMPTS = 3
+
+
+def _new_version(session: Session, actor: Actor, plan_id: int, org_id: int, parsed: ParsedReport,
+                 correction_reason: str | None, synthetic: bool) -> Report:
+    """The next version of the unit's report for the period, not added yet (earlier unreviewed versions are
+    marked superseded)."""
+    period = str(parsed.period)
+    versions = list(session.scalars(select(Report).where(Report.plan_id == plan_id, Report.org_id == org_id,
                                                          Report.period == period).order_by(Report.version)))
     accepted = [r for r in versions if r.status == "accepted"]
     if accepted and not correction_reason:
@@ -109,7 +139,7 @@ def submit_report(session: Session, actor: Actor, plan: PlanData, parsed: Parsed
         if r.status == "submitted":
             r.status = "superseded"
     report = Report(
-        plan_id=plan_row.id, org_id=org.id, admin_unit_code=parsed.admin_unit_code, period=period,
+        plan_id=plan_id, org_id=org_id, admin_unit_code=parsed.admin_unit_code, period=period,
         year=parsed.period.year, quarter=parsed.period.quarter,
         version=(versions[-1].version + 1) if versions else 1, status="submitted",
         is_correction=bool(correction_reason and accepted),
@@ -119,17 +149,6 @@ def submit_report(session: Session, actor: Actor, plan: PlanData, parsed: Parsed
         areas=[ReportArea(area_type=at, technology=tech, heated_area_m2=a) for (at, tech), a in parsed.areas.items()],
         tasks=[ReportTask(task_code=code, value=v) for code, v in parsed.tasks.items()],
     )
-    try:
-        with session.begin_nested():  # two uploads of one unit's period at the same moment: one gets this version
-            session.add(report)
-            session.flush()
-    except IntegrityError as exc:
-        raise ConflictError(f"{parsed.org_name} {period} 的另一份报告刚刚同时提交，请刷新后重新提交 (another upload of "
-                            "this report was saved at the same moment; reload and submit again)") from exc
-    audit(session, actor, "submit", "programme_report", report.id,
-          {"org": parsed.org_code, "period": period, "version": report.version, "file": parsed.filename,
-           "sha256": parsed.sha256, "correction": bool(correction_reason)},
-          summary=f"{parsed.org_name} 提交 {period} 报告（第 {report.version} 版）")
     return report
 
 

@@ -187,8 +187,8 @@ _SERIES_LOCK = threading.Lock()
 def station_series_json(session: Session, actor: Actor, station_id: int, *, hours: float = 24.0,
                         band: bool = False) -> bytes:
     """``station_series`` up to now as JSON bytes, shared by the viewers of the station for up to
-    ``SERIES_SHARE_MS`` (the window ends at the next multiple of it, so the newest bucket is in). The actor's right to see the station is
-    checked on every call."""
+    ``SERIES_SHARE_MS`` (the window ends at the next multiple of it, so the newest bucket is in). The actor's
+    right to see the station is checked on every call."""
     station = assets_service.get_record(session, actor, "stations", station_id)
     end = -(-now_ms() // SERIES_SHARE_MS) * SERIES_SHARE_MS
     key = (str(session.get_bind().url), station.id, float(hours), bool(band), end)
