@@ -70,6 +70,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "bad_time": ("时间无效", "invalid clock"),
     "meter_error": ("仪表异常应答", "the meter answered with an error"),
     "trailing": ("帧后多余字节", "bytes after the frame"),
+    "bad_ci": ("不支持的 CI 字段", "unsupported CI field"),
+    "bad_record": ("数据记录错误", "malformed data record"),
 }
 
 
