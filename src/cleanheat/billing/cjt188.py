@@ -257,7 +257,9 @@ def _bcd_byte(b: int, offset: int, field: str) -> int:
     return hi * 10 + lo
 
 
-def _decode_address(raw: bytes, offset: int) -> str:
+def decode_address(raw: bytes, offset: int = 0) -> str:
+    """7 wire bytes (lowest digits first) -> 14 digits, most significant first ("AA" for wildcard bytes).
+    Raises :class:`MeterFrameError` (``offset`` of the first byte in the input) for a non-BCD byte."""
     pairs = []
     for k, b in enumerate(raw):
         pairs.append("AA" if b == WILDCARD else f"{_bcd_byte(b, offset + k, 'address'):02d}")
@@ -312,7 +314,7 @@ def decode_frame(raw: bytes) -> Frame:
     if raw[end - 2] != expected:
         raise MeterFrameError("bad_checksum", f"应为 {expected:02X}H，实为 {raw[end - 2]:02X}H", offset=end - 2,
                               field="checksum", message_en=f"expected {expected:02X}H, got {raw[end - 2]:02X}H")
-    address = _decode_address(raw[i + 2:i + 9], i + 2)
+    address = decode_address(raw[i + 2:i + 9], i + 2)
     return Frame(raw[i + 1], address, raw[i + 9], raw[i + HEADER_BYTES:end - 2], i)
 
 
