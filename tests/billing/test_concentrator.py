@@ -56,6 +56,7 @@ def test_assembler_skips_a_false_start_and_a_corrupt_frame():
     asm = FrameAssembler()
     got = [c for b in false_start + b"\xfe\xfe" + good for c in asm.feed(bytes([b]))]
     assert [c.data for c in got if c.ok] == [good] and asm.rejected == 1
+    assert asm.skipped_bytes == len(false_start) + 2
     asm = FrameAssembler()
     got = [c for b in bytes(corrupt) + b"\xfe\xfe" + good for c in asm.feed(bytes([b]))]
     assert [c.data for c in got if c.ok] == [good]

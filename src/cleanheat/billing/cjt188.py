@@ -43,17 +43,14 @@ WILDCARD = 0xAA
 HEAT_METER_TYPES = range(0x20, 0x2A)
 METER_TYPE_HEAT = 0x20
 METER_TYPE_COOLING = 0x21
-METER_TYPE_HEAT_COOLING = 0x22
 
 #: Control codes.
 C_READ_DATA = 0x01
 C_RESPONSE = 0x80  # D7: meter -> master
 C_ABNORMAL = 0x40  # D6: abnormal answer
-C_FUNCTION_MASK = 0x1F
 
 #: Data identifiers (as 16-bit numbers; wire order see Dialect).
 DI_READ_CURRENT = 0x901F
-DI_CLOCK = 0x907F
 
 #: Reasons of MeterFrameError, with a Chinese and an English label.
 REASONS: dict[str, tuple[str, str]] = {

@@ -39,8 +39,6 @@ from cleanheat.billing.cjt188 import MeterFrameError
 START_LONG = 0x68
 START_SHORT = 0x10
 END = 0x16
-ACK = 0xE5
-C_SND_NKE = 0x40
 C_REQ_UD2 = 0x5B  # FCB clear; 7BH with FCB set
 C_RSP_UD = 0x08
 CI_VARIABLE = 0x72  # variable data structure, long header, LSB first
