@@ -93,6 +93,36 @@ def test_heat_43_golden():
     assert build_read_response(r, preamble=2) == raw
 
 
+#: (address, type, settlement kWh, current kWh, power (value, unit), flow m³/h, volume m³, supply °C, return °C,
+#: hours, clock, status), read by hand from the frames of cjt188_public_answers.hex
+PUBLIC = [
+    ("11110017312151", 0x20, "0.00", "0.00", ("0.00", 0x14), "0.0000", "0.19", "30.76", "30.68", 273,
+     datetime(2007, 9, 12, 11, 41, 32), 0x0004),
+    ("00740012064713", 0x20, "0.00", "0.00", ("0.00", 0x17), "0.0000", "0.00", "23.02", "23.11", 5834,
+     datetime(2023, 9, 5, 12, 49, 9), 0x0800),
+    ("11110059200991", 0x25, "0.00", "3.00", ("0.00", 0x17), "0.0000", "0.27", "14.60", "14.74", 5446,
+     datetime(2010, 4, 22, 9, 49, 51), 0x0000),
+    ("00312718241912", 0x25, "274.11", "54427.88", ("0.00", 0x17), "0.0000", "7156.08", "26.79", "26.64", 74766,
+     datetime(2025, 9, 3, 17, 52, 11), 0x0500),
+]
+
+
+def test_public_answers():
+    lines = (FRAMES / "cjt188_public_answers.hex").read_text(encoding="utf-8").splitlines()
+    frames = [bytes.fromhex(line) for line in lines if not line.startswith("#")]
+    assert len(frames) == len(PUBLIC)
+    for raw, want in zip(frames, PUBLIC, strict=True):
+        r = parse_read_response(raw)
+        got = (r.address, r.meter_type, str(r.settlement_energy_kwh), str(r.energy_kwh),
+               (str(r.power.value), r.power.unit_code), str(r.flow_m3_h), str(r.volume_m3), str(r.supply_temp_c),
+               str(r.return_temp_c), r.working_hours_h, r.clock.replace(tzinfo=None), r.status)
+        assert got == want
+        assert build_read_response(r, preamble=len(raw) - len(raw.lstrip(b"\xfe"))) == raw
+    # the request quoted next to the last answer
+    quoted = bytes.fromhex("FE FE 68 20 12 19 24 18 27 31 00 01 03 1F 90 12 0C 16")
+    assert build_read_request("00312718241912", ser=0x12) == quoted
+
+
 @pytest.mark.parametrize(("code", "value", "kwh"), [
     (0x02, "1000.00", "1"),  # Wh
     (0x05, "1.00", "1"),  # kWh
