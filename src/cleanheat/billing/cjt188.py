@@ -200,12 +200,14 @@ LAYOUT_BY_NAME = {lay.name: lay for lay in LAYOUTS.values()}
 
 @dataclass(frozen=True)
 class Dialect:
-    """Byte orders that differ between meter models [S]: the DI (``le`` = DI0 first = ``1F 90``) and the clock
-    (``le`` = ss mm hh DD MM YY CC, ``be`` = CC YY MM DD hh mm ss). ``di_order="auto"`` reads either DI order
-    (901FH and 1F90H cannot be confused) and writes ``le``."""
+    """Byte orders that differ between meter models [S]: the DI (``le`` = DI0 first = ``1F 90``), the clock
+    (``le`` = ss mm hh DD MM YY CC, ``be`` = CC YY MM DD hh mm ss) and the unit code (``unit_first``: before its
+    BCD value instead of after it; one public frame, with DI ``90 1F``). ``di_order="auto"`` reads either DI
+    order (901FH and 1F90H cannot be confused) and writes ``le``."""
 
     di_order: Literal["le", "be", "auto"] = "auto"
     clock_order: Literal["le", "be"] = "le"
+    unit_first: bool = False
 
 
 DEFAULT_DIALECT = Dialect()
@@ -486,14 +488,16 @@ def _read_fields(data: bytes, layout: Layout, offset: int, dialect: Dialect) -> 
             out["clock"] = _read_clock(chunk, offset + pos, dialect)
         elif spec.name == "status":
             out["status"] = int.from_bytes(chunk, "little")
+        elif spec.quantity:
+            unit_pos, value_pos = (pos, pos + 1) if dialect.unit_first else (pos + spec.size, pos)
+            code = _read_unit(data[unit_pos], spec.quantity, offset + unit_pos, spec.name)
+            chunk = data[value_pos:value_pos + spec.size]
+            value = Decimal(_bcd_value(chunk, offset + value_pos, spec.name)).scaleb(-spec.decimals)
+            out[spec.name] = Register(value, code)
+            pos += 1
         else:
             value = Decimal(_bcd_value(chunk, offset + pos, spec.name)).scaleb(-spec.decimals)
-            if spec.quantity:
-                code = _read_unit(data[pos + spec.size], spec.quantity, offset + pos + spec.size, spec.name)
-                out[spec.name] = Register(value, code)
-                pos += 1
-            else:
-                out[spec.name] = int(value) if spec.decimals == 0 else value
+            out[spec.name] = int(value) if spec.decimals == 0 else value
         pos += spec.size
     return out
 
@@ -523,7 +527,7 @@ def parse_read_response(raw: bytes, dialect: Dialect = DEFAULT_DIALECT) -> HeatR
                        **values)
 
 
-def _encode_field(spec: FieldSpec, value: object) -> bytes:
+def _encode_field(spec: FieldSpec, value: object, unit_first: bool) -> bytes:
     if isinstance(value, Register):
         if UNIT_CODES.get(value.unit_code, Unit(0, "energy", "", Fraction(0))).quantity != spec.quantity:
             raise ValueError(f"{spec.name}: unit code {value.unit_code:02X}H is not a {spec.quantity} unit")
@@ -534,7 +538,9 @@ def _encode_field(spec: FieldSpec, value: object) -> bytes:
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{spec.name}: {number} has more than {spec.decimals} decimals")
     out = _encode_bcd(int(scaled), spec.size, spec.name)
-    return out + bytes([value.unit_code]) if isinstance(value, Register) else out
+    if not isinstance(value, Register):
+        return out
+    return bytes([value.unit_code]) + out if unit_first else out + bytes([value.unit_code])
 
 
 def build_read_response(reading: HeatReading, dialect: Dialect = DEFAULT_DIALECT, preamble: int = 0) -> bytes:
@@ -548,6 +554,6 @@ def build_read_response(reading: HeatReading, dialect: Dialect = DEFAULT_DIALECT
         elif spec.name == "status":
             data += reading.status.to_bytes(2, "little")
         else:
-            data += _encode_field(spec, getattr(reading, spec.name))
+            data += _encode_field(spec, getattr(reading, spec.name), dialect.unit_first)
     frame = Frame(reading.meter_type, reading.address, C_RESPONSE | C_READ_DATA, bytes(data))
     return encode_frame(frame, preamble)
