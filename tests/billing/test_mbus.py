@@ -100,6 +100,39 @@ def test_libmbus_sensostar2():
     assert build_rsp_ud(t) == golden("mbus_libmbus_sensostar2.hex")
 
 
+def test_libmbus_elster_f96_with_hex_digits_in_error_state_values():
+    raw = golden("mbus_libmbus_elster_f96.hex")
+    t = parse_rsp_ud(raw)
+    assert (t.header.id, t.header.manufacturer) == ("44493951", "ELS")
+    r = t.records
+    assert [(x.function, x.quantity, x.value) for x in r[4:6]] == [("error", "power", None),
+                                                                   ("error", "volume_flow", None)]
+    assert [(i.offset, i.field) for i in t.issues] == [(50, "data"), (55, "data")]
+    assert (t.supply_temp_c, t.return_temp_c, t.energy_kwh) == (Decimal("22.7"), Decimal("22.6"), 0)
+    assert _summary(r[8]) == ("instantaneous", 0, 0, 0, "temp_diff", Decimal("0.1"))
+    assert _summary(r[9]) == ("instantaneous", 0, 0, 0, "operating_time", 730 * 86400)
+    assert t.clock == datetime(2014, 3, 13, 13, 9)
+    assert build_rsp_ud(t) == raw
+    with pytest.raises(MeterFrameError) as exc:
+        parse_rsp_ud(raw, strict=True)
+    assert (exc.value.reason, exc.value.offset, exc.value.field) == ("bad_bcd", 50, "data")
+
+
+def test_plain_text_vif_and_text_values():
+    # a humidity record of an Elvaco CMa10 (libmbus test frame ELV-Elvaco-CMa10): 16-bit integer, VIF FCH, text
+    # "HR%" (last character first), VIFE 74H (× 10^-2): 1522H = 5410 -> 54.10 %RH
+    t = parse_rsp_ud(_long(HEADER + bytes.fromhex("02 FC 03 48 52 25 74 22 15")))
+    assert (t.records[0].quantity, t.records[0].unit, t.records[0].value) == ("plain_text", "%RH", Decimal("54.10"))
+    rec = make_record(0x7C, 5410, coding=0x2, vifes=(0x74,), unit_text="%RH")
+    assert rec.wire() == bytes.fromhex("02 FC 03 48 52 25 74 22 15")
+    # variable-length text (LVAR 0AH), also sent last character first
+    text = make_record(0x79, "TEST CYBLE", coding=0xD)
+    assert text.data == b"\x0a" + b"ELBYC TSET"
+    assert parse_rsp_ud(_long(HEADER + text.wire())).records[0].raw == "TEST CYBLE"
+    with pytest.raises(ValueError):
+        make_record(0x06, 1, unit_text="kWh")
+
+
 def test_req_ud2_and_manufacturer_code():
     assert build_req_ud2(5) == bytes.fromhex("10 5B 05 60 16")
     assert build_req_ud2(0xFE, fcb=True) == bytes.fromhex("10 7B FE 79 16")
@@ -129,9 +162,9 @@ def test_type_f_and_g_dates():
 
 # --- errors ------------------------------------------------------------------------------------------------
 
-def _error(raw: bytes) -> MeterFrameError:
+def _error(raw: bytes, strict: bool = False) -> MeterFrameError:
     with pytest.raises(MeterFrameError) as exc:
-        parse_rsp_ud(raw)
+        parse_rsp_ud(raw, strict=strict)
     assert isinstance(exc.value, InputError) and exc.value.issues[0].offset == exc.value.offset
     return exc.value
 
@@ -167,7 +200,10 @@ def test_record_errors():
     assert (e.reason, e.offset, e.field) == ("bad_ci", 6, "ci")
     e = _error(_long(HEADER[:11]))
     assert (e.reason, e.field) == ("truncated", "header")
-    e = _error(_long(HEADER + bytes.fromhex("0C 06 12 3A 00 00")))  # BCD with a nibble AH
+    bad_bcd = _long(HEADER + bytes.fromhex("0C 06 12 3A 00 00"))  # BCD with a nibble AH
+    t = parse_rsp_ud(bad_bcd)
+    assert t.records[0].value is None and [(i.offset, i.field) for i in t.issues] == [(7 + 12 + 3, "data")]
+    e = _error(bad_bcd, strict=True)
     assert (e.reason, e.offset, e.field) == ("bad_bcd", 7 + 12 + 3, "data")
     e = _error(_long(HEADER + bytes.fromhex("04 06 12 00")))  # 32-bit integer cut short
     assert (e.reason, e.offset, e.field) == ("bad_record", 7 + 12 + 2, "data")
@@ -179,8 +215,14 @@ def test_record_errors():
     assert (e.reason, e.field) == ("bad_record", "dif")
     e = _error(_long(HEADER + bytes.fromhex("0D 06 F8")))
     assert (e.reason, e.field) == ("bad_record", "lvar")
-    e = _error(_long(bytes.fromhex("78 56 3F 12") + HEADER[4:]))
-    assert (e.reason, e.offset, e.field) == ("bad_bcd", 9, "data")
+    e = _error(_long(HEADER + bytes.fromhex("04 FC 05 41 42")))  # plain text longer than the data
+    assert (e.reason, e.offset, e.field) == ("bad_record", 7 + 12 + 2, "vif")
+    hex_id = _long(bytes.fromhex("78 56 3F 12") + HEADER[4:])  # identification number with a hex digit
+    t = parse_rsp_ud(hex_id)
+    assert t.header.id == "123F5678" and [(i.offset, i.field) for i in t.issues] == [(9, "id")]
+    assert build_rsp_ud(t) == hex_id
+    e = _error(hex_id, strict=True)
+    assert (e.reason, e.offset, e.field) == ("bad_bcd", 9, "id")
 
 
 def test_fillers_and_more_records_follow():
@@ -202,7 +244,7 @@ def test_make_record_refuses_what_does_not_fit():
 
 # --- property tests ----------------------------------------------------------------------------------------
 
-_VIFS = [v for v in range(0x80) if v != 0x7C]  # all but the plain-text VIF (refused)
+_VIFS = list(range(0x80))
 
 
 @st.composite
@@ -219,22 +261,25 @@ def records(draw):
         value = draw(st.binary(max_size=20))
     else:
         value = None
-    return make_record(draw(st.sampled_from(_VIFS)), value, coding=coding, storage=draw(st.integers(0, 2**20)),
+    vif = draw(st.sampled_from(_VIFS))
+    text = draw(st.text(st.characters(max_codepoint=255), max_size=6)) if vif == 0x7C else ""
+    return make_record(vif, value, coding=coding, storage=draw(st.integers(0, 2**20)),
                        tariff=draw(st.integers(0, 15)), subunit=draw(st.integers(0, 3)),
                        function=draw(st.sampled_from(mbus.FUNCTIONS)),
-                       vifes=tuple(draw(st.lists(st.integers(0, 0x7F), max_size=3))))
+                       vifes=tuple(draw(st.lists(st.integers(0, 0x7F), max_size=3))), unit_text=text)
 
 
 @st.composite
 def telegrams(draw):
-    header = FixedHeader(draw(st.text("0123456789", min_size=8, max_size=8)), draw(st.integers(0, 0xFFFF)),
+    header = FixedHeader(draw(st.text("0123456789ABCDEF", min_size=8, max_size=8)), draw(st.integers(0, 0xFFFF)),
                          *draw(st.tuples(*[st.integers(0, 255)] * 4)), draw(st.integers(0, 0xFFFF)))
     recs = []
     for rec in draw(st.lists(records(), max_size=8)):
         if sum(len(r.wire()) for r in recs) + len(rec.wire()) <= 200:
             recs.append(rec)
-    mdata = draw(st.binary(max_size=10))
-    return Telegram(header, tuple(recs), draw(st.integers(0, 255)), 0x08, mdata, draw(st.booleans()))
+    more = draw(st.booleans())
+    mdata = draw(st.binary(max_size=10) if more else st.none() | st.binary(max_size=10))
+    return Telegram(header, tuple(recs), draw(st.integers(0, 255)), 0x08, mdata, more)
 
 
 @SETTINGS
@@ -243,6 +288,8 @@ def test_build_parse_round_trip(t):
     raw = build_rsp_ud(t)
     back = parse_rsp_ud(raw)
     assert back == t
+    assert back.issues == () or any(c not in "0123456789" for c in t.header.id) or any(
+        mbus.CODINGS[r.coding][1] == "bcd" for r in t.records)
     for rec in back.records:
         _ = (rec.value, rec.energy_gj, rec.unit)
     _ = (back.energy_kwh, back.energy_gj, back.clock, back.power_kw)

@@ -35,6 +35,7 @@ from decimal import Decimal
 from functools import cached_property
 
 from cleanheat.billing.cjt188 import MeterFrameError
+from cleanheat.errors import InputIssue
 
 START_LONG = 0x68
 START_SHORT = 0x10
@@ -64,6 +65,7 @@ UNITS = {
     "volume_flow": "m3_h", "mass_flow": "kg_h", "flow_temp": "C", "return_temp": "C", "temp_diff": "K",
     "external_temp": "C", "pressure": "bar", "date": "", "datetime": "", "fabrication_no": "", "error_flags": "",
     "bus_address": "", "enhanced_id": "", "averaging_duration": "s", "actuality_duration": "s",
+    "plain_text": "",  # the unit is the text of the VIF (DataRecord.unit)
 }
 _DURATION_S = (1, 60, 3600, 86400)
 _J_PER_KWH = Decimal(3_600_000)
@@ -126,7 +128,9 @@ def _decode_vif(vif: int, vifes: tuple[int, ...]) -> Vif | None:
         return None
     if vif == 0xFD and vifes:
         return Vif("error_flags") if vifes[0] & 0x7F == 0x17 else None
-    if code in (0x7C, 0x7E, 0x7F):
+    if code == 0x7C:  # plain-text unit: raw × 10^(combinable VIFEs)
+        return Vif("plain_text")
+    if code in (0x7E, 0x7F):
         return None
     return _primary_vif(code)
 
@@ -185,7 +189,7 @@ def _err(reason: str, zh: str, en: str, offset: int, field: str) -> MeterFrameEr
     return MeterFrameError(reason, zh, offset=offset, field=field, message_en=en)
 
 
-def _bcd_int(data: bytes, offset: int) -> int:
+def _bcd_int(data: bytes, offset: int, name: str = "data") -> int:
     """BCD type A, low byte first; a high nibble FH in the most significant digit means negative."""
     value, sign = 0, 1
     for k in range(len(data) - 1, -1, -1):
@@ -194,7 +198,7 @@ def _bcd_int(data: bytes, offset: int) -> int:
             sign, hi = -1, 0
         if hi > 9 or lo > 9:
             raise _err("bad_bcd", f"字节 {data[k]:02X}H 不是 BCD", f"byte {data[k]:02X}H is not BCD", offset + k,
-                       "data")
+                       name)
         value = value * 100 + hi * 10 + lo
     return sign * value
 
@@ -222,9 +226,17 @@ class DataRecord:
     vifes: tuple[int, ...]
     data: bytes
     offset: int = field(default=0, compare=False)  # of the DIF from the frame start
+    vif_text: bytes = b""  # plain-text VIF (7CH/FCH): the unit's characters as sent (last character first)
 
     def wire(self) -> bytes:
-        return bytes([self.dif, *self.difes, self.vif, *self.vifes]) + self.data
+        text = bytes([len(self.vif_text)]) + self.vif_text if self.vif & 0x7F == 0x7C else b""
+        return bytes([self.dif, *self.difes, self.vif]) + text + bytes(self.vifes) + self.data
+
+    @property
+    def data_offset(self) -> int:
+        """Offset of the data field from the frame start."""
+        text = 1 + len(self.vif_text) if self.vif & 0x7F == 0x7C else 0
+        return self.offset + 2 + len(self.difes) + text + len(self.vifes)
 
     @property
     def coding(self) -> int:
@@ -257,17 +269,22 @@ class DataRecord:
 
     @property
     def unit(self) -> str | None:
+        """The unit of ``value``: from :data:`UNITS`, or the text of a plain-text VIF."""
+        if self.quantity == "plain_text":
+            return self.vif_text[::-1].decode("latin-1")
         return UNITS.get(self.quantity or "")
 
     @cached_property
-    def raw(self) -> int | float | bytes | None:
-        """The data field as a number (integer, BCD, real), bytes (variable length) or None (no data)."""
-        return _raw_value(self.coding, self.data, self.offset + 2 + len(self.difes) + len(self.vifes))
+    def raw(self) -> int | float | bytes | str | None:
+        """The data field as a number (integer, BCD, real), bytes (variable length) or None (no data, or BCD
+        with a hex digit A-E, which meters send to flag an error: see ``Telegram.issues``)."""
+        return _raw_value(self.coding, self.data, self.data_offset)
 
     @property
-    def value(self) -> Decimal | date | datetime | int | bytes | None:
-        """The value in ``UNITS[quantity]`` [kWh, m³, kW, m³/h, °C, K, s, ...]; dates as naive datetimes (meter
-        time), None if invalid; the raw value when the VIF is not decoded here."""
+    def value(self) -> Decimal | date | datetime | int | bytes | str | None:
+        """The value in ``UNITS[quantity]`` [kWh, m³, kW, m³/h, °C, K, s, ...] (``unit``); type G dates as
+        ``date``, type F as naive ``datetime`` (meter time), None if invalid; text (variable length) as ``str``;
+        the raw value when the VIF is not decoded here."""
         return _scaled_value(self)
 
 
@@ -282,26 +299,29 @@ class DataRecord:
         return value * Decimal("0.0036")  # kWh -> GJ
 
 
-def _decimal(raw: int | float | bytes | None) -> Decimal:
+def _decimal(raw: int | float | bytes | str | None) -> Decimal:
     return Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)  # type: ignore[arg-type]
 
 
-def _raw_value(coding: int, data: bytes, offset: int) -> int | float | bytes | None:
+def _raw_value(coding: int, data: bytes, offset: int) -> int | float | bytes | str | None:
     kind = CODINGS[coding][1]
     if kind == "int":
         return int.from_bytes(data, "little", signed=True)
     if kind == "bcd":
-        return _bcd_int(data, offset)
+        try:
+            return _bcd_int(data, offset)
+        except MeterFrameError:
+            return None
     if kind == "real":
         return struct.unpack("<f", data)[0]
-    if kind == "variable":
-        return data[1:]
+    if kind == "variable":  # LVAR 00H-BFH: text, sent last character first
+        return data[:0:-1].decode("latin-1") if data[0] <= 0xBF else data[1:]
     return None
 
 
-def _scaled_value(rec: DataRecord) -> Decimal | date | datetime | int | bytes | None:
+def _scaled_value(rec: DataRecord) -> Decimal | date | datetime | int | bytes | str | None:
     raw, vif = rec.raw, rec._vif
-    if vif is None or raw is None or isinstance(raw, bytes):
+    if vif is None or raw is None or isinstance(raw, bytes | str):
         return raw
     if isinstance(raw, float) and not math.isfinite(raw):
         return None
@@ -350,6 +370,14 @@ def _extensions(raw: bytes, pos: int, end: int, limit: int, field: str) -> tuple
             return tuple(out), pos
 
 
+def _plain_text(raw: bytes, pos: int, end: int) -> tuple[bytes, int]:
+    """The length byte and characters that follow a plain-text VIF (before its VIFEs, as libmbus reads it and
+    the libmbus test frames confirm) [S]."""
+    if pos >= end or pos + 1 + raw[pos] > end:
+        raise _err("bad_record", "明文 VIF 超出数据末尾", "plain-text VIF runs past the end of the data", pos, "vif")
+    return raw[pos + 1:pos + 1 + raw[pos]], pos + 1 + raw[pos]
+
+
 def _read_record(raw: bytes, pos: int, end: int) -> tuple[DataRecord, int]:
     start, dif = pos, raw[pos]
     if dif & 0x0F == 0x0F:
@@ -357,17 +385,15 @@ def _read_record(raw: bytes, pos: int, end: int) -> tuple[DataRecord, int]:
     difes, pos = _extensions(raw, pos + 1, end, MAX_DIFE, "dife") if dif & 0x80 else ((), pos + 1)
     if pos >= end:
         raise _err("bad_record", "缺少 VIF", "VIF missing", pos, "vif")
-    vif = raw[pos]
+    vif, text, pos = raw[pos], b"", pos + 1
     if vif & 0x7F == 0x7C:
-        raise _err("bad_record", "不支持明文 VIF（7CH）", "plain-text VIF (7CH) not supported", pos, "vif")
-    vifes, pos = _extensions(raw, pos + 1, end, MAX_VIFE, "vife") if vif & 0x80 else ((), pos + 1)
+        text, pos = _plain_text(raw, pos, end)
+    vifes, pos = _extensions(raw, pos, end, MAX_VIFE, "vife") if vif & 0x80 else ((), pos)
     size = _data_length(dif & 0x0F, raw, pos, end)
     if pos + size > end:
         raise _err("bad_record", f"数据需要 {size} 字节，只剩 {end - pos}",
                    f"data needs {size} bytes, {end - pos} left", pos, "data")
-    rec = DataRecord(dif, difes, vif, vifes, raw[pos:pos + size], start)
-    _ = rec.raw  # BCD digits are checked here, with their offset
-    return rec, pos + size
+    return DataRecord(dif, difes, vif, vifes, raw[pos:pos + size], start, text), pos + size
 
 
 def _with_extension_bits(first: int, rest: list[int]) -> tuple[int, tuple[int, ...]]:
@@ -375,7 +401,7 @@ def _with_extension_bits(first: int, rest: list[int]) -> tuple[int, tuple[int, .
     return (first | 0x80 if rest else first & 0x7F), tuple(marked)
 
 
-def _encode_data(coding: int, value: int | float | bytes | None) -> bytes:
+def _encode_data(coding: int, value: int | float | bytes | str | None) -> bytes:
     size, kind = CODINGS[coding]
     if kind == "int":
         return int(value).to_bytes(size, "little", signed=True)  # type: ignore[arg-type]
@@ -383,20 +409,21 @@ def _encode_data(coding: int, value: int | float | bytes | None) -> bytes:
         return _encode_bcd(int(value), size)  # type: ignore[arg-type]
     if kind == "real":
         return struct.pack("<f", value)
-    if kind == "variable":
-        data = bytes(value or b"")  # type: ignore[arg-type]
+    if kind == "variable":  # text (str, written last character first) or bytes as sent
+        data = value[::-1].encode("latin-1") if isinstance(value, str) else bytes(value or b"")  # type: ignore
         if len(data) > 0xBF:
             raise ValueError("variable-length data (text) is at most 191 bytes")
         return bytes([len(data)]) + data
     return b""
 
 
-def make_record(vif: int, value: int | float | bytes | None, *, coding: int = 0x4, storage: int = 0,
+def make_record(vif: int, value: int | float | bytes | str | None, *, coding: int = 0x4, storage: int = 0,
                 tariff: int = 0, subunit: int = 0, function: str = "instantaneous",
-                vifes: tuple[int, ...] = ()) -> DataRecord:
+                vifes: tuple[int, ...] = (), unit_text: str = "") -> DataRecord:
     """A data record from its parts: ``vif`` and ``vifes`` without their extension bits (set here), ``value``
-    raw as the data field holds it (an integer for integers, BCD and dates, a float for reals, bytes for
-    variable length). Raises ValueError when it does not fit."""
+    raw as the data field holds it (an integer for integers, BCD and dates, a float for reals, bytes as sent or
+    text for variable length); ``unit_text`` for the plain-text VIF 7CH. Raises ValueError when it does not
+    fit."""
     if coding not in CODINGS:
         raise ValueError(f"no data field coding {coding:X}H")
     difes, s, t, u = [], storage >> 1, tariff, subunit
@@ -407,13 +434,17 @@ def make_record(vif: int, value: int | float | bytes | None, *, coding: int = 0x
         raise ValueError("storage, tariff or sub-unit out of range")
     dif, dife_bytes = _with_extension_bits(coding | FUNCTIONS.index(function) << 4 | (storage & 1) << 6, difes)
     vif_byte, vife_bytes = _with_extension_bits(vif, list(vifes))
-    return DataRecord(dif, dife_bytes, vif_byte, vife_bytes, _encode_data(coding, value))
+    text = unit_text[::-1].encode("latin-1")
+    if len(text) > 0xFF or (text and vif & 0x7F != 0x7C):
+        raise ValueError("a unit text needs the plain-text VIF 7CH and at most 255 characters")
+    return DataRecord(dif, dife_bytes, vif_byte, vife_bytes, _encode_data(coding, value), vif_text=text)
 
 
 @dataclass(frozen=True)
 class FixedHeader:
-    """The 12-byte header of CI 72H: identification number (8 digits), manufacturer (3 letters), version, medium,
-    access number, status, signature."""
+    """The 12-byte header of CI 72H: identification number (8 BCD digits; a meter that breaks the rule and sends
+    hex digits keeps them, upper case: see ``Telegram.issues``), manufacturer (2 bytes), version, medium, access
+    number, status, signature."""
 
     id: str
     manufacturer_code: int  # 2 bytes as sent; see manufacturer_code() and .manufacturer
@@ -437,17 +468,15 @@ def manufacturer_code(letters: str) -> int:
 
 
 def _read_header(raw: bytes, pos: int) -> FixedHeader:
-    ident = _bcd_int(raw[pos:pos + 4], pos)
-    if ident < 0:
-        raise _err("bad_bcd", "标识号不是 BCD", "identification number is not BCD", pos + 3, "id")
-    return FixedHeader(f"{ident:08d}", int.from_bytes(raw[pos + 4:pos + 6], "little"), raw[pos + 6],
+    ident = int.from_bytes(raw[pos:pos + 4], "little")
+    return FixedHeader(f"{ident:08X}", int.from_bytes(raw[pos + 4:pos + 6], "little"), raw[pos + 6],
                        raw[pos + 7], raw[pos + 8], raw[pos + 9], int.from_bytes(raw[pos + 10:pos + 12], "little"))
 
 
 def _encode_header(h: FixedHeader) -> bytes:
-    if len(h.id) != 8 or not (h.id.isdigit() and h.id.isascii()):
-        raise ValueError(f"an M-Bus identification number has 8 digits, not {h.id!r}")
-    return (_encode_bcd(int(h.id), 4) + h.manufacturer_code.to_bytes(2, "little")
+    if len(h.id) != 8 or not all(ch in "0123456789ABCDEF" for ch in h.id):
+        raise ValueError(f"an M-Bus identification number has 8 (BCD, else hex) digits, not {h.id!r}")
+    return (int(h.id, 16).to_bytes(4, "little") + h.manufacturer_code.to_bytes(2, "little")
             + bytes([h.version, h.medium, h.access_no, h.status]) + h.signature.to_bytes(2, "little"))
 
 
@@ -507,14 +536,16 @@ def decode_long_frame(raw: bytes) -> LongFrame:
 
 @dataclass(frozen=True)
 class Telegram:
-    """A meter's answer (RSP_UD) with the variable data structure."""
+    """A meter's answer (RSP_UD) with the variable data structure. ``issues``: what the lenient parser let
+    through (a non-BCD identification number, BCD values with hex digits, whose ``value`` is None)."""
 
     header: FixedHeader
     records: tuple[DataRecord, ...]
     address: int = 0
     control: int = C_RSP_UD
-    manufacturer_data: bytes = b""
-    more_records_follow: bool = False
+    manufacturer_data: bytes | None = None  # after DIF 0FH/1FH (b"": the DIF with nothing after it)
+    more_records_follow: bool = False  # DIF 1FH
+    issues: tuple[InputIssue, ...] = field(default=(), compare=False)
 
     def current(self, quantity: str) -> DataRecord | None:
         """The first instantaneous record of ``quantity`` with storage 0, tariff 0, sub-unit 0."""
@@ -570,7 +601,7 @@ class Telegram:
         return self._value("datetime")
 
 
-def _read_records(raw: bytes, pos: int, end: int) -> tuple[list[DataRecord], bytes, bool]:
+def _read_records(raw: bytes, pos: int, end: int) -> tuple[list[DataRecord], bytes | None, bool]:
     records: list[DataRecord] = []
     while pos < end:
         dif = raw[pos]
@@ -581,11 +612,26 @@ def _read_records(raw: bytes, pos: int, end: int) -> tuple[list[DataRecord], byt
         else:
             rec, pos = _read_record(raw, pos, end)
             records.append(rec)
-    return records, b"", False
+    return records, None, False
 
 
-def parse_rsp_ud(raw: bytes) -> Telegram:
-    """Parse a long frame with CI 72H. Raises :class:`MeterFrameError` (offset from the frame start, field)."""
+def _bcd_issues(raw: bytes, header_pos: int, records: list[DataRecord]) -> list[MeterFrameError]:
+    """Non-BCD digits in the identification number and in BCD records, as errors (offset, field)."""
+    out: list[MeterFrameError] = []
+    for data, offset, name in [(raw[header_pos:header_pos + 4], header_pos, "id")] + [
+            (r.data, r.data_offset, "data") for r in records if CODINGS[r.coding][1] == "bcd"]:
+        try:
+            if _bcd_int(data, offset, name) < 0 and name == "id":
+                raise _err("bad_bcd", "标识号以 FH 开头", "identification number starts with FH", offset + 3, name)
+        except MeterFrameError as exc:
+            out.append(exc)
+    return out
+
+
+def parse_rsp_ud(raw: bytes, strict: bool = False) -> Telegram:
+    """Parse a long frame with CI 72H. Raises :class:`MeterFrameError` (offset from the frame start, field) for
+    a broken frame or record; non-BCD digits in the identification number or a BCD value raise it only when
+    ``strict``, else they are listed in ``Telegram.issues`` (the value is None, the other records are kept)."""
     frame = decode_long_frame(raw)
     raw = bytes(raw)
     if frame.ci != CI_VARIABLE:
@@ -595,13 +641,17 @@ def parse_rsp_ud(raw: bytes) -> Telegram:
         raise _err("truncated", "固定报头不完整", "fixed header cut short", end, "header")
     header = _read_header(raw, 7)
     records, mdata, more = _read_records(raw, 7 + HEADER_BYTES, end)
-    return Telegram(header, tuple(records), frame.address, frame.control, mdata, more)
+    problems = _bcd_issues(raw, 7, records)
+    if strict and problems:
+        raise problems[0]
+    issues = tuple(p.issues[0] for p in problems)
+    return Telegram(header, tuple(records), frame.address, frame.control, mdata, more, issues)
 
 
 def build_rsp_ud(telegram: Telegram) -> bytes:
     """The long frame (CI 72H) of ``telegram``; records as they are, then manufacturer data if any."""
     data = _encode_header(telegram.header) + b"".join(r.wire() for r in telegram.records)
-    if telegram.manufacturer_data or telegram.more_records_follow:
+    if telegram.manufacturer_data is not None or telegram.more_records_follow:
         data += bytes([DIF_MORE_RECORDS if telegram.more_records_follow else DIF_MANUFACTURER])
-        data += telegram.manufacturer_data
+        data += telegram.manufacturer_data or b""
     return build_long_frame(LongFrame(telegram.control, telegram.address, CI_VARIABLE, data))
