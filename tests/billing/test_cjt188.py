@@ -257,7 +257,8 @@ def test_error_unknown_or_wrong_unit_code():
     e = _error(_with_checksum(raw))
     assert (e.reason, e.offset, e.field) == ("bad_unit", 23, "energy.unit")
     raw[23] = 0x2C  # m³ is a unit, but not of energy
-    assert _error(_with_checksum(raw)).reason == "bad_unit"
+    e = _error(_with_checksum(raw))
+    assert e.reason == "bad_unit" and "2CH (m³) is not a unit of energy" in e.issues[0].message_en
 
 
 def test_error_bad_clock_and_meter_error_answer():

@@ -474,8 +474,9 @@ def _encode_clock(clock: datetime | None, dialect: Dialect) -> bytes:
 def _read_unit(code: int, quantity: str, offset: int, field: str) -> int:
     unit = UNIT_CODES.get(code)
     if unit is None or unit.quantity != quantity:
-        raise MeterFrameError("bad_unit", f"{field} 的单位代码 {code:02X}H 不是{quantity}单位", offset=offset,
-                              field=f"{field}.unit", message_en=f"unit code {code:02X}H is not a {quantity} unit")
+        what = f"{code:02X}H" + (f" ({unit.symbol})" if unit else "")
+        raise MeterFrameError("bad_unit", f"{field} 的单位代码 {what} 不是{quantity}单位", offset=offset,
+                              field=f"{field}.unit", message_en=f"unit code {what} is not a unit of {quantity}")
     return code
 
 
