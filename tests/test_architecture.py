@@ -28,6 +28,8 @@ PURE_CORES = (
     "cleanheat.planner.appraisal",
     "cleanheat.programme.indicators",
     "cleanheat.telemetry.alarm_rules",
+    "cleanheat.billing.cjt188",
+    "cleanheat.billing.mbus",
 )
 #: what a pure core may not reach: these areas, and these third-party packages
 CORE_FORBIDDEN_AREAS = frozenset({"store", "web", "cli"})
