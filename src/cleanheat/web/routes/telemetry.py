@@ -595,30 +595,43 @@ async def stream(request: Request, actor: Annotated[Actor, Depends(_stream_viewe
 SNAPSHOT_SHARE_S = 1.0
 
 
-def _shared_snapshot(request: Request, actor: Actor, scope: str) -> dict:
-    """The scope's snapshot, shared by this process's streams of viewers who see the same (same role,
-    organisation and unit): dozens of open live pages of one company cost one set of reads per second, not one
-    each per interval."""
+def _snapshot_cache(request: Request) -> dict:
     cache = getattr(request.app.state, "stream_snapshots", None)
     if cache is None:
         cache = request.app.state.stream_snapshots = {}
-    key = (scope, actor.role, actor.org_id, actor.admin_unit_code)
-    hit = cache.get(key)
+    return cache
+
+
+def _fresh_snapshot(request: Request, actor: Actor, scope: str) -> tuple[str, str] | None:
+    """The shared snapshot of the scope as (JSON body, digest) when one was read less than ``SNAPSHOT_SHARE_S``
+    ago (a dictionary lookup: done on the event loop, no thread)."""
+    hit = _snapshot_cache(request).get((scope, actor.role, actor.org_id, actor.admin_unit_code))
     if hit is not None and time.monotonic() - hit[0] < SNAPSHOT_SHARE_S:
-        return hit[1]
-    data = _snapshot(request, actor, scope)
+        return hit[1], hit[2]
+    return None
+
+
+def _shared_snapshot(request: Request, actor: Actor, scope: str) -> tuple[str, str]:
+    """The scope's snapshot as (JSON body, digest), shared by this process's streams of viewers who see the same
+    (same role, organisation and unit): dozens of open live pages of one company cost one set of reads and one
+    serialisation per second, not one each per interval."""
+    hit = _fresh_snapshot(request, actor, scope)
+    if hit is not None:
+        return hit
+    body = json.dumps(_snapshot(request, actor, scope), ensure_ascii=False, separators=(",", ":"))
+    digest = hashlib.sha1(body.encode()).hexdigest()
+    cache = _snapshot_cache(request)
     if len(cache) > 10_000:  # scopes x viewer kinds: bounded
         cache.clear()
-    cache[key] = (time.monotonic(), data)
-    return data
+    cache[(scope, actor.role, actor.org_id, actor.admin_unit_code)] = (time.monotonic(), body, digest)
+    return body, digest
 
 
 async def _events(request: Request, actor: Actor, scope: str, interval_s: float):
     last, quiet = None, 0.0
     while not await request.is_disconnected():
-        data = await run_in_threadpool(_shared_snapshot, request, actor, scope)
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        digest = hashlib.sha1(body.encode()).hexdigest()
+        hit = _fresh_snapshot(request, actor, scope)
+        body, digest = hit if hit is not None else await run_in_threadpool(_shared_snapshot, request, actor, scope)
         if digest != last:
             last, quiet = digest, 0.0
             yield f"event: snapshot\ndata: {body}\n\n"
