@@ -185,3 +185,25 @@ def test_a_flash_reaches_another_web_process_whole_up_to_its_caps(app_client, se
     assert issues[kept - 1] in page and issues[kept] not in page
     assert "下载问题清单" in page
     assert "导入失败" not in app_client.get("/admin/audit").text  # shown once
+
+
+def test_a_request_reads_the_session_its_user_and_organisation_in_one_statement(app_client):
+    """Every page of a logged-in user needs who is asking first: one statement for the session row, the user and
+    their organisation (they were three); a disabled user is still refused at once (test above)."""
+    from sqlalchemy import event
+
+    login(app_client, "daoli")
+    engine = app_client.app.state.engine
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if "users" in statement or "auth_sessions" in statement or "organisations" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert app_client.get("/api/me").json()["username"] == "daoli"
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(seen) == 1, seen
+    assert all(t in seen[0] for t in ("auth_sessions", "users", "organisations"))

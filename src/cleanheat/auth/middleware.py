@@ -30,6 +30,8 @@ from cleanheat.store.engine import session_scope
 
 #: Scope key holding the id of the request's ``auth_sessions`` row (None when not logged in by cookie).
 SESSION_ROW = "cleanheat.session_row"
+#: the ``Actor`` of the session's user, read with the session row (``session_actor``)
+SESSION_ACTOR = "cleanheat.session_actor"
 
 
 class ServerSession(dict):
@@ -77,6 +79,16 @@ class _Loaded:
     user_id: int
     data: dict
     refreshed: bool
+    actor: Any = None  # the session's user as an ``Actor`` (None when disabled), read with the session row
+
+
+def session_actor(conn: HTTPConnection, uid: int) -> tuple[bool, Any]:
+    """(known, actor): the ``Actor`` of user ``uid`` as read with the request's session row — actor None when the
+    user is disabled — or known False when the row was not read for that user (log-in in this request)."""
+    found = conn.scope.get(SESSION_ACTOR)
+    if found is None or found[0] != uid:
+        return False, None
+    return True, found[1]
 
 
 def current_session_row(conn: HTTPConnection) -> int | None:
@@ -102,6 +114,7 @@ class ServerSessionMiddleware:
         session = ServerSession(loaded.data if loaded else {})
         scope["session"] = session
         scope[SESSION_ROW] = loaded.row_id if loaded else None
+        scope[SESSION_ACTOR] = (loaded.user_id, loaded.actor) if loaded else None
         if scope["type"] != "http" or skip:
             await self.app(scope, receive, send)
             return
@@ -136,13 +149,17 @@ class ServerSessionMiddleware:
         return f"{self.cookie_name}={sid}; Max-Age={self.max_age_s}{self._attrs}"
 
     def _load(self, sid: str) -> _Loaded | None:
+        from cleanheat.auth.service import Actor
+
         now = utcnow()
         with session_scope(self.factory) as s:
-            row = sessions.load(s, sid, now)
-            if row is None:
+            found = sessions.load_with_user(s, sid, now)
+            if found is None:
                 return None
+            row, user = found
             refreshed = sessions.touch(s, row, now, self.max_age_s)
-            return _Loaded(row.id, row.user_id, dict(row.data or {}), refreshed)
+            return _Loaded(row.id, row.user_id, dict(row.data or {}), refreshed,
+                           Actor.for_user(user) if user is not None else None)
 
     @staticmethod
     def _needs_write(session: ServerSession, loaded: _Loaded | None) -> bool:

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from cleanheat.auth import service as auth_service
+from cleanheat.auth.middleware import session_actor
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor
 from cleanheat.config import Settings
@@ -61,12 +62,15 @@ def optional_actor(request: Request, db: DbSession) -> Actor | None:
     uid = request.session.get("uid")
     if uid is None:
         return None
-    user = auth_service.get_user(db, int(uid))
-    if user is None:
+    known, actor = session_actor(request, int(uid))  # read with the session row (one query for both)
+    if not known:
+        user = auth_service.get_user(db, int(uid))
+        actor = Actor.for_user(user) if user is not None else None
+    if actor is None:  # disabled (or gone): the session ends
         request.session.clear()
         return None
     request.state.via_token = False
-    return Actor.for_user(user)
+    return actor
 
 
 def api_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
