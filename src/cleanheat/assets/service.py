@@ -119,6 +119,18 @@ def household_of_user(session: Session, actor: Actor) -> Household | None:
     return session.scalar(select(Household).where(Household.resident_user_id == actor.user_id))
 
 
+def household_of_user_with_building(session: Session, actor: Actor
+                                    ) -> tuple[Household, Building | None, Organisation | None] | None:
+    """The resident's household with its building and heat company, in one query (the /me page)."""
+    if actor.user_id is None:
+        return None
+    row = session.execute(select(Household, Building, Organisation)
+                          .outerjoin(Building, Building.id == Household.building_id)
+                          .outerjoin(Organisation, Organisation.id == Household.org_id)
+                          .where(Household.resident_user_id == actor.user_id)).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
 def households_of_residents(session: Session, actor: Actor) -> dict[int, str]:
     """User id -> the code of the household the resident is linked to (administrators)."""
     actor.require_roles(Role.ADMIN)

@@ -353,19 +353,23 @@ def resident_home(session: Session, actor: Actor, now: int | None = None) -> dic
     """A resident's household: its room temperature now and over the last day, and its requests."""
     actor.require_roles(Role.RESIDENT)
     now = now or now_ms()
-    hh = assets_service.household_of_user(session, actor)
-    if hh is None:
+    found = assets_service.household_of_user_with_building(session, actor)
+    if found is None:
         return {"household": None}
-    building = session.get(Building, hh.building_id)
-    room = session.scalar(select(Point).join(Device).where(Device.household_id == hh.id, Point.key == "room_temp_c"))
-    value = point_values(session, [room], now)[0] if room else None
+    hh, building, company = found
+    room_row = session.execute(
+        select(Point, Latest.ts_ms, Latest.value).join(Device).outerjoin(Latest, Latest.point_id == Point.id)
+        .where(Device.household_id == hh.id, Point.key == "room_temp_c")).first()
+    room, value = (room_row[0] if room_row else None), None
+    if room is not None:
+        latest = {room.id: (room_row[1], room_row[2])} if room_row[1] is not None else {}
+        value = point_values(session, [room], now, latest=latest)[0]
     series = []
     if room is not None:
         series = [[b, round(m, 2)] for b, m, _, _ in read_series(session.connection(), [room.id], now - 86_400_000,
                                                                   now, "1h")[room.id]]
     requests = list(session.scalars(select(ResidentRequest).where(ResidentRequest.household_id == hh.id)
                                     .order_by(ResidentRequest.id.desc()).limit(20)))
-    company = session.get(Organisation, hh.org_id)
     phone = next((r.contact_phone for r in requests if r.contact_phone), "")
     return {"household": hh, "building": building, "room": room, "value": value, "series": series,
             "requests": requests, "band": request_band(company.code if company else None), "last_phone": phone,
