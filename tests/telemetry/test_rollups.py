@@ -31,7 +31,7 @@ def test_rollups_by_hand(small_city):
     send(pipe, tok, [(T0, 60.0), (T0 + 30_000, 62.0), (T0 + 60_000, 64.0), (T0 + 120_000, 70.0),
                      (T0 + 190_000, 72.0)])
     stats = process_all_dirty(small_city.engine)
-    assert stats.windows == 2
+    assert (stats.windows, stats.hours, stats.days) == (4, 2, 2)  # minutes 15:58, 15:59, 16:00, 16:01
     with small_city.session_factory() as s:
         m = {r.bucket_ms - T0: (r.n, r.sum_value, r.min_value, r.max_value)
              for r in s.scalars(select(Rollup1m).where(Rollup1m.point_id == pid))}
@@ -108,3 +108,29 @@ def test_retention_deletes_old_data(small_city):
             "readings_202310", "readings_202311", "readings_202312", "readings_202401"]
     else:
         assert stats.readings == 1
+
+
+def test_the_migration_to_dirty_minutes_keeps_every_pending_hour_as_its_sixty_minutes(database_url):
+    """A database upgraded with hour windows still pending in the log: each becomes its 60 minutes, so nothing
+    logged before the upgrade is left out of the rollups; the downgrade gives the hours back."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from cleanheat.store.migrate import alembic_config
+
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "telemetry@telemetry_0003")
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    hour = 1_705_334_400_000  # 2024-01-15 16:00 UTC
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO telemetry_rollup_dirty (point_id, hour_ms) VALUES (7, :h), (8, :h)"), {"h": hour})
+    command.upgrade(cfg, "heads")
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT point_id, minute_ms FROM telemetry_rollup_dirty")).all()
+    assert sorted(rows) == [(p, hour + 60_000 * k) for p in (7, 8) for k in range(60)]
+    command.downgrade(cfg, "telemetry@telemetry_0003")
+    with engine.connect() as c:
+        hours = c.execute(text("SELECT DISTINCT point_id, hour_ms FROM telemetry_rollup_dirty")).all()
+    assert sorted(hours) == [(7, hour), (8, hour)]
+    command.upgrade(cfg, "heads")
+    engine.dispose()

@@ -1,8 +1,9 @@
 """Rollups (1 minute, 1 hour, 1 local day) recomputed from the raw readings, and retention.
 
-The ingest path only logs which (point, hour) windows changed (``telemetry_rollup_dirty``). ``process_dirty``
-recomputes exactly those windows: the 1-minute buckets from the raw readings, the hour from its minutes, the local
-day from its hours. Recomputing (rather than adding increments) keeps rollups right under redelivery, late and
+The ingest path only logs which (point, minute) windows changed (``telemetry_rollup_dirty``). ``process_dirty``
+recomputes exactly those: each dirty minute's bucket from its raw readings, each hour holding one from its
+minutes, each local day holding one from its hours — work in proportion to the new data, not to the hour it
+falls in. Recomputing (rather than adding increments) keeps rollups right under redelivery, late and
 out-of-order data, and lets several ingest workers run without coordination. The same SQL runs on SQLite and
 PostgreSQL (integer milliseconds, integer division).
 """
@@ -51,19 +52,24 @@ def process_dirty(engine: Engine, *, day_offset_h: int = PROGRAMME_UTC_OFFSET_H,
             lo_id = conn.execute(text("SELECT min(id) FROM telemetry_rollup_dirty")).scalar()
             if lo_id is None:
                 return stats
-            for t in ("_dirty_ids", "_dirty_hours", "_dirty_days"):
+            lim = lo_id + max_windows
+            for t in _TEMP_TABLES:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {t}")
             # snapshot the log rows taken now: only these are deleted at the end (rows another worker commits
             # meanwhile, even with a lower id, stay for the next run)
-            conn.execute(text("CREATE TEMP TABLE _dirty_ids AS SELECT id, point_id, hour_ms "
-                              "FROM telemetry_rollup_dirty WHERE id < :lim"), {"lim": lo_id + max_windows})
-            conn.exec_driver_sql("CREATE TEMP TABLE _dirty_hours AS SELECT DISTINCT point_id, hour_ms FROM _dirty_ids")
+            conn.execute(text("CREATE TEMP TABLE _dirty_ids AS SELECT id, point_id, minute_ms "
+                              "FROM telemetry_rollup_dirty WHERE id < :lim"), {"lim": lim})
+            conn.exec_driver_sql("CREATE TEMP TABLE _dirty_minutes AS SELECT DISTINCT point_id, minute_ms "
+                                 "FROM _dirty_ids")
+            conn.exec_driver_sql("CREATE TEMP TABLE _dirty_hours AS SELECT DISTINCT point_id, "
+                                 f"(minute_ms / {HOUR_MS}) * {HOUR_MS} AS hour_ms FROM _dirty_minutes")
             conn.execute(text(
                 "CREATE TEMP TABLE _dirty_days AS SELECT DISTINCT point_id, "
                 "((hour_ms + :off) / :day) * :day - :off AS day_ms FROM _dirty_hours"),
                 {"off": off, "day": DAY_MS})
+            conn.exec_driver_sql("CREATE INDEX _dirty_minutes_ix ON _dirty_minutes (point_id, minute_ms)")
             conn.exec_driver_sql("CREATE INDEX _dirty_hours_ix ON _dirty_hours (point_id, hour_ms)")
-            stats.windows = conn.execute(text("SELECT count(*) FROM _dirty_hours")).scalar()
+            stats.windows = conn.execute(text("SELECT count(*) FROM _dirty_minutes")).scalar()
             stats.logged = conn.execute(text("SELECT count(*) FROM _dirty_ids")).scalar()
             span = conn.execute(text("SELECT min(hour_ms), max(hour_ms) FROM _dirty_hours")).one()
         # the rollup_1m partitions (PostgreSQL) must exist before the insert; created outside this transaction
@@ -71,22 +77,26 @@ def process_dirty(engine: Engine, *, day_offset_h: int = PROGRAMME_UTC_OFFSET_H,
         with conn.begin():
             stats.minutes, stats.hours, stats.days = _recompute(conn)
             conn.exec_driver_sql("DELETE FROM telemetry_rollup_dirty WHERE id IN (SELECT id FROM _dirty_ids)")
-            for t in ("_dirty_ids", "_dirty_hours", "_dirty_days"):
+            for t in _TEMP_TABLES:
                 conn.exec_driver_sql(f"DROP TABLE {t}")
     return stats
 
 
+_TEMP_TABLES = ("_dirty_ids", "_dirty_minutes", "_dirty_hours", "_dirty_days")
+
+
 def _recompute(conn: Connection) -> tuple[int, int, int]:
-    """Rebuild the minutes and hours of ``_dirty_hours`` and the days of ``_dirty_days``; returns row counts."""
-    _exists = ("EXISTS (SELECT 1 FROM _dirty_hours d WHERE d.point_id = {t}.point_id "
-               "AND {t}.bucket_ms >= d.hour_ms AND {t}.bucket_ms < d.hour_ms + {h})")
-    conn.exec_driver_sql("DELETE FROM telemetry_rollup_1m WHERE " + _exists.format(t="telemetry_rollup_1m", h=HOUR_MS))
+    """Rebuild the minutes of ``_dirty_minutes``, the hours of ``_dirty_hours`` and the days of ``_dirty_days``;
+    returns row counts."""
+    conn.exec_driver_sql("DELETE FROM telemetry_rollup_1m WHERE EXISTS (SELECT 1 FROM _dirty_minutes d "
+                         "WHERE d.point_id = telemetry_rollup_1m.point_id "
+                         "AND d.minute_ms = telemetry_rollup_1m.bucket_ms)")
     minutes = conn.exec_driver_sql(
         "INSERT INTO telemetry_rollup_1m (point_id, bucket_ms, n, sum_value, min_value, max_value) "
-        f"SELECT r.point_id, (r.ts_ms / {MIN_MS}) * {MIN_MS}, count(*), sum(r.value), min(r.value), max(r.value) "
-        "FROM _dirty_hours d JOIN telemetry_readings r ON r.point_id = d.point_id "
-        f"AND r.ts_ms >= d.hour_ms AND r.ts_ms < d.hour_ms + {HOUR_MS} "
-        f"GROUP BY r.point_id, (r.ts_ms / {MIN_MS}) * {MIN_MS}").rowcount
+        "SELECT d.point_id, d.minute_ms, count(*), sum(r.value), min(r.value), max(r.value) "
+        "FROM _dirty_minutes d JOIN telemetry_readings r ON r.point_id = d.point_id "
+        f"AND r.ts_ms >= d.minute_ms AND r.ts_ms < d.minute_ms + {MIN_MS} "
+        "GROUP BY d.point_id, d.minute_ms").rowcount
     conn.exec_driver_sql("DELETE FROM telemetry_rollup_1h WHERE EXISTS (SELECT 1 FROM _dirty_hours d "
                          "WHERE d.point_id = telemetry_rollup_1h.point_id "
                          "AND d.hour_ms = telemetry_rollup_1h.bucket_ms)")

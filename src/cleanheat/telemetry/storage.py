@@ -3,7 +3,7 @@
 * Readings are written with ``INSERT ... ON CONFLICT DO NOTHING`` on (point_id, ts_ms): a redelivered reading is
   counted as a duplicate and changes nothing. SQLite: one ``executemany`` of key-sorted rows; PostgreSQL: binary
   ``COPY`` into a temporary staging table, then one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``.
-* ``telemetry_latest`` keeps the newest value per point; ``telemetry_rollup_dirty`` logs the (point, hour) windows
+* ``telemetry_latest`` keeps the newest value per point; ``telemetry_rollup_dirty`` logs the (point, minute) windows
   the rollup job must recompute.
 * PostgreSQL: monthly partitions of the series tables are created on demand (``ensure_partitions``).
 """
@@ -20,6 +20,7 @@ from cleanheat.store.text import storable_text
 from cleanheat.telemetry.tables import IngestBatch, Quarantine
 from cleanheat.telemetry.validation import QuarantineItem, Validated
 
+MIN_MS = 60_000
 HOUR_MS = 3_600_000
 PARTITIONED = {"telemetry_readings": "readings", "telemetry_rollup_1m": "rollup_1m"}
 PAYLOAD_KEEP = 65_536
@@ -146,15 +147,15 @@ def update_latest(conn: Connection, rows: list[tuple[int, int, float]]) -> None:
 
 
 def mark_dirty(conn: Connection, rows: list[tuple[int, int, float]]) -> None:
-    windows = sorted({(pid, ts - ts % HOUR_MS) for pid, ts, _ in rows})
+    windows = sorted({(pid, ts - ts % MIN_MS) for pid, ts, _ in rows})
     if not windows:
         return
     if conn.dialect.name == "postgresql":
-        p, h = zip(*windows, strict=True)
-        conn.exec_driver_sql("INSERT INTO telemetry_rollup_dirty (point_id, hour_ms) "
-                             "SELECT * FROM unnest(%s::int4[], %s::int8[])", (list(p), list(h)))
+        p, m = zip(*windows, strict=True)
+        conn.exec_driver_sql("INSERT INTO telemetry_rollup_dirty (point_id, minute_ms) "
+                             "SELECT * FROM unnest(%s::int4[], %s::int8[])", (list(p), list(m)))
         return
-    conn.exec_driver_sql("INSERT INTO telemetry_rollup_dirty (point_id, hour_ms) VALUES (?, ?)", windows)
+    conn.exec_driver_sql("INSERT INTO telemetry_rollup_dirty (point_id, minute_ms) VALUES (?, ?)", windows)
 
 
 def _t(text: str | None, n: int) -> str:

@@ -75,13 +75,13 @@ class Latest(Base):
 
 
 class RollupDirty(Base):
-    """Append-only log of (point, hour) windows whose rollups must be recomputed from the raw readings."""
+    """Append-only log of (point, minute) windows whose rollups must be recomputed from the raw readings."""
 
     __tablename__ = "telemetry_rollup_dirty"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     point_id: Mapped[int] = mapped_column(Integer)
-    hour_ms: Mapped[int] = mapped_column(BigInteger)
+    minute_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class Quarantine(Base):
