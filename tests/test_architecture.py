@@ -28,6 +28,7 @@ PURE_CORES = (
     "cleanheat.planner.appraisal",
     "cleanheat.programme.indicators",
     "cleanheat.telemetry.alarm_rules",
+    "cleanheat.billing.validation",
 )
 #: what a pure core may not reach: these areas, and these third-party packages
 CORE_FORBIDDEN_AREAS = frozenset({"store", "web", "cli"})
