@@ -64,7 +64,7 @@ READS_SPEC = RowSpec((
     Column("supply_temp_c", ("供水温度", "supply_temp_c"), finite, unit="°C", messages={"type": _NUM}),
     Column("return_temp_c", ("回水温度", "return_temp_c"), finite, unit="°C", messages={"type": _NUM}),
     Column("serial", ("出厂编号", "serial"), text),
-))
+), inline_en=True)
 NUMERIC = ("energy_kwh", "volume_m3", "flow_m3_h", "supply_temp_c", "return_temp_c")
 
 

@@ -321,7 +321,7 @@ def _step(s: Series, last: int, i: int, rules: ValidationRules, repl: Sequence[R
     """The interval from trusted reading ``last`` to reading ``i``: (finding or None, consumption [kWh] or NaN,
     whether reading ``i`` is left out as a one-reading outlier). ``typical_kwh``: the meter's median rise per
     interval; a reading above both neighbours is an outlier only when its rise is ``spike_min_ratio`` times that
-    (else the next reading is the one that fell back)."""
+    and ``spike_mad_k`` × ``spike_floor_kw`` above it (else the next reading is the one that fell back)."""
     e, t, tol = s.energy_kwh, s.ts_s, rules.register_tolerance_kwh
     r = _replacement_between(repl, int(t[last]), int(t[i]))
     if r is not None:
@@ -341,7 +341,9 @@ def _step(s: Series, last: int, i: int, rules: ValidationRules, repl: Sequence[R
         detail = (f"{zh}{one}：{_f(e[last])} → {_f(e[i])} kWh / {en}{' (one reading)' if back else ''}: "
                   f"{_f(e[last])} → {_f(e[i])} kWh ({_f(d)} kWh)")
         return Finding(s.meter_id, utc_of(t[i]), kind, detail), math.nan, back
-    if back and e[i + 1] < e[i] - tol and d > rules.spike_min_ratio * typical_kwh:
+    dt_h = (t[i] - t[last]) / S_PER_H
+    high = d > rules.spike_min_ratio * typical_kwh and d - typical_kwh > rules.spike_mad_k * rules.spike_floor_kw * dt_h
+    if back and e[i + 1] < e[i] - tol and high:
         return Finding(s.meter_id, utc_of(t[i]), "spike",
                        f"单个读数高于前后读数：{_f(e[last])} → {_f(e[i])} → {_f(e[i + 1])} kWh / one reading above "
                        f"both neighbours: {_f(e[last])} → {_f(e[i])} → {_f(e[i + 1])} kWh"), math.nan, True
@@ -563,28 +565,29 @@ def _own_season_share(steps: _Steps, s: Series, season: HeatingSeason, run: tupl
 
 
 def _stuck_evidence(steps: _Steps, s: Series, run: tuple[int, int], rules: ValidationRules,
-                    season: HeatingSeason | None, neighbours) -> str | None:
-    """Why an unchanged register is wrong (Chinese / English), or None when it may be genuine."""
+                    season: HeatingSeason | None, neighbours) -> tuple[str, str] | None:
+    """Why an unchanged register is wrong (Chinese, English), or None when it may be genuine."""
     a, b = steps.i0[run[0]], steps.i1[run[1]]
     flow = s.flow_m3_h[a:b + 1]
     dv = s.volume_m3[b] - s.volume_m3[a]
     hours = (s.ts_s[b] - s.ts_s[a]) / S_PER_H
     if np.nanmax(flow, initial=-1.0) > rules.stuck_flow_min_m3_h:
-        return f"期间有流量（最大 {np.nanmax(flow):,.3f} m³/h）/ while water flowed (up to {np.nanmax(flow):,.3f} m³/h)"
+        top = np.nanmax(flow)
+        return f"期间有流量（最大 {top:,.3f} m³/h）", f"while water flowed (up to {top:,.3f} m³/h)"
     if not np.isnan(dv) and dv > rules.stuck_flow_min_m3_h * hours:
-        return f"期间累计流量增加 {dv:,.3f} m³ / while the volume register rose by {dv:,.3f} m³"
+        return f"期间累计流量增加 {dv:,.3f} m³", f"while the volume register rose by {dv:,.3f} m³"
     if season is None or not _heated((s.ts_s[a] + s.ts_s[b]) / 2, season):
         return None
     share = neighbours(s.meter_id, int(s.ts_s[a]), int(s.ts_s[b])) if neighbours is not None else None
     if share is not None:
         if share >= rules.stuck_neighbour_share:
-            return (f"供暖期内，{share:.0%} 的其他表同期有用热 / in the heating season while {share:.0%} of the "
-                    f"other meters consumed")
+            return (f"供暖期内，{share:.0%} 的其他表同期有用热",
+                    f"in the heating season while {share:.0%} of the other meters consumed")
         return None
     own = _own_season_share(steps, s, season, run)
     if own is not None and own >= rules.stuck_neighbour_share:
-        return (f"供暖期内，本表其余供暖期 {own:.0%} 的读数间隔有用热 / in the heating season; this meter consumed "
-                f"in {own:.0%} of its other heating-season intervals")
+        return (f"供暖期内，本表其余供暖期 {own:.0%} 的读数间隔有用热",
+                f"in the heating season; this meter consumed in {own:.0%} of its other heating-season intervals")
     return None
 
 
@@ -606,9 +609,9 @@ def stuck_findings(steps: _Steps, s: Series, rules: ValidationRules, season: Hea
             continue
         out.append(Finding(s.meter_id, utc_of(s.ts_s[steps.i1[run[0]]]), "stuck",
                            f"寄存器停在 {_f(s.energy_kwh[a])} kWh 共 {hours:,.1f} h（{run[1] - run[0] + 1} 个间隔，"
-                           f"至 {_iso(s.ts_s[b])}），{why.split(' / ')[0]} / register stuck at "
+                           f"至 {_iso(s.ts_s[b])}），{why[0]} / register stuck at "
                            f"{_f(s.energy_kwh[a])} kWh for {hours:,.1f} h ({run[1] - run[0] + 1} intervals, until "
-                           f"{_iso(s.ts_s[b])}) {why.split(' / ')[1]}"))
+                           f"{_iso(s.ts_s[b])}) {why[1]}"))
     return out
 
 

@@ -1,0 +1,100 @@
+"""``cleanheat billing validate-reads READS.csv [--format json|table] [--max-mb N]``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cleanheat.cli.main import app
+
+REAL = Path(__file__).parent / "data" / "dk_meter_660_2018-01.csv"
+
+
+def _run(*args: str):
+    return CliRunner().invoke(app, ["billing", "validate-reads", *args])
+
+
+def _flat(text: str) -> str:
+    """The text without whitespace (the console wraps long lines at its width)."""
+    return "".join(text.split())
+
+
+def _csv(tmp_path, text: str, name: str = "reads.csv", encoding: str = "utf-8") -> str:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return str(path)
+
+
+HEADER = "meter_id,timestamp,energy_kwh,flow_m3_h\n"
+
+
+def _hourly(meter: str, values: list[float], day: str = "2021-01-10") -> str:
+    # naive times: Asia/Shanghai, so 08:00 local is 00:00 UTC
+    return "".join(f"{meter},{day} {8 + i:02d}:00:00,{v},0.1\n" for i, v in enumerate(values))
+
+
+def test_json_lines_one_per_finding_with_utc_times(tmp_path) -> None:
+    body = _hourly("A-1", [100, 102, 104, 90, 92, 94, 96]) + _hourly("B-2", [5, 6, 7, 8, 9, 10])
+    r = _run(_csv(tmp_path, HEADER + body), "--format", "json")
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert lines == [{"meter_id": "A-1", "timestamp": "2021-01-10T03:00:00Z", "kind": "rollback",
+                      "detail": lines[0]["detail"]}]
+    assert lines[0]["detail"].startswith("寄存器回退") and "register rolled back" in lines[0]["detail"]
+
+
+def test_offsets_are_honoured_and_output_is_utc(tmp_path) -> None:
+    body = "".join(f"m,2021-01-10T{i:02d}:00:00+01:00,{100 + 2 * i},\n" for i in range(10) if i not in (4, 5, 6))
+    r = _run(_csv(tmp_path, HEADER + body), "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x)["timestamp"] for x in r.stdout.splitlines()] == ["2021-01-10T03:00:00Z"]  # 04:00+01
+
+
+def test_table_is_the_default(tmp_path) -> None:
+    r = _run(_csv(tmp_path, HEADER + _hourly("A-1", [100, 102, 104, 90, 92, 94])))
+    assert r.exit_code == 0, r.output
+    assert "rollback" in r.stdout and "1 项发现 findings" in r.stdout
+
+
+def test_bad_rows_name_file_row_and_column_and_output_nothing(tmp_path) -> None:
+    body = _hourly("A-1", [100, 102]) + "A-1,yesterday,104,0.1\nA-1,2021-01-10 11:00:00,lots,0.1\n,2021-01-10,1,\n"
+    r = _run(_csv(tmp_path, HEADER + body), "--format", "json")
+    assert r.exit_code == 1
+    assert r.stdout == ""
+    err = _flat(r.stderr)
+    assert _flat("reads.csv: 3 个问题，未输出任何结果 / 3 problem(s), nothing was output") in err
+    assert _flat("reads.csv / 第 4 行 / 列 B / 字段 timestamp: “yesterday”不是 ISO 8601 时间") in err
+    assert _flat("'yesterday' is not an ISO 8601 time") in err
+    assert _flat("第 5 行 / 列 C / 字段 energy_kwh: “lots”不是有限数字 ('lots' is not a finite number)") in err
+    assert _flat("第 6 行 / 列 A / 字段 meter_id: 必填项为空 (required)") in err
+
+
+def test_missing_column_is_refused(tmp_path) -> None:
+    r = _run(_csv(tmp_path, "meter_id,timestamp\nA,2021-01-10 08:00\n"), "--format", "json")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert _flat("reads.csv / 第 1 行 / 列 energy_kwh: 缺少列 energy_kwh (missing column energy_kwh)") \
+        in _flat(r.stderr)
+
+
+def test_size_limit_is_checked_before_reading(tmp_path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"\xff\xfe not even text " * 80_000)  # 1.3 MB of garbage: refused for its size only
+    r = _run(str(path), "--format", "json", "--max-mb", "1")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert _flat("big.csv: 文件过大 / file too large") in _flat(r.stderr) and "split" in r.stderr
+
+
+def test_gbk_file_with_chinese_headers(tmp_path) -> None:
+    text = "表号,时间,累计热量\n" + "".join(f"一号楼-101,2021-01-10 {8 + i:02d}:00,{100 + 2 * i}\n" for i in range(6))
+    text += "一号楼-101,2021-01-10 14:00,0.2\n"
+    r = _run(_csv(tmp_path, text, encoding="gbk"), "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert [(d["meter_id"], d["kind"]) for d in map(json.loads, r.stdout.splitlines())] == [("一号楼-101", "reset")]
+
+
+def test_the_real_meter_excerpt_is_clean() -> None:
+    r = _run(str(REAL), "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == ""
