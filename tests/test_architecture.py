@@ -29,6 +29,8 @@ PURE_CORES = (
     "cleanheat.programme.indicators",
     "cleanheat.telemetry.alarm_rules",
     "cleanheat.billing.validation",
+    "cleanheat.billing.tariffs",
+    "cleanheat.billing.settlement",
 )
 #: what a pure core may not reach: these areas, and these third-party packages
 CORE_FORBIDDEN_AREAS = frozenset({"store", "web", "cli"})
