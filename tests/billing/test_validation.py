@@ -116,6 +116,21 @@ def test_gap_at_the_first_missing_reading() -> None:
     assert "about 6 readings" in found[0].detail
 
 
+def _monthly_in_seasons(skip: set[tuple[int, int]] = frozenset()) -> Series:
+    """A Harbin flat read on the 25th of each heating-season month, 2019-2021 (nothing read in summer)."""
+    months = [(y, m) for y in (2019, 2020, 2021) for m in (1, 2, 3, 4, 10, 11, 12)
+              if (y, m) not in skip and not (y == 2019 and m < 10) and not (y == 2021 and m > 4)]
+    reads = [Read("f", datetime(y, m, 1, tzinfo=UTC) + timedelta(days=24), 1000.0 + 1500 * i)
+             for i, (y, m) in enumerate(months)]
+    return group_reads(reads)["f"]
+
+
+def test_a_meter_read_only_in_heating_seasons_misses_nothing_in_summer() -> None:
+    assert validate_meter(_monthly_in_seasons(), RULES, season=SEASON) == []
+    found = validate_meter(_monthly_in_seasons({(2021, 1)}), RULES, season=SEASON)
+    assert [f.kind for f in found] == ["gap"] and "2020-12-25" in found[0].detail
+
+
 def test_spike_one_interval_far_above_the_local_level() -> None:
     e = ramp(100)
     e[50:] = [x + 100 for x in e[50:]]  # 102 kWh in one hour where the level is 2 kW: > 2 + 10 x 1 kW and > 5 x 2

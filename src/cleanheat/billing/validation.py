@@ -382,21 +382,41 @@ def cadence_s(s: Series, rules: ValidationRules) -> float | None:
     return float(np.median(dt))
 
 
-def gap_findings(s: Series, rules: ValidationRules) -> list[Finding]:
-    """One finding per interval longer than ``gap_factor`` × cadence, at the first missing reading's time."""
+def _seasonal_only(s: Series, season: HeatingSeason | None, cad: float) -> bool:
+    """Whether every reading of the meter is within one cadence ``cad`` [s] of a heated day (a meter read only in
+    heating seasons, its last read of a season maybe a few days after the season's end)."""
+    return season is not None and all(_heated(t, season) or _heated(t - cad, season) or _heated(t + cad, season)
+                                      for t in s.ts_s)
+
+
+def _off_season(t0_s: int, t1_s: int, cad: float, season: HeatingSeason) -> bool:
+    """Whether no reading expected inside (t0, t1) [s] at the cadence ``cad`` [s] falls on a heated day."""
+    slots = np.arange(t0_s + cad, t1_s - cad / 2, max(cad, 86_400.0))
+    return not any(_heated(t, season) for t in slots)
+
+
+def gap_findings(s: Series, rules: ValidationRules, season: HeatingSeason | None = None) -> list[Finding]:
+    """One finding per interval longer than ``gap_factor`` × cadence, at the first missing reading's time; a
+    meter read only in heating seasons misses nothing between seasons. The detail gives the consumption over
+    the gap (register difference), to be split by :func:`estimate_consumption` and flagged on the bill."""
     cad = cadence_s(s, rules)
     if cad is None:
         return []
     dt = np.diff(s.ts_s)
+    seasonal = _seasonal_only(s, season, cad)
     out = []
     for j in np.flatnonzero(dt > rules.gap_factor * cad):
         t0, t1 = int(s.ts_s[j]), int(s.ts_s[j + 1])
+        if seasonal and _off_season(t0, t1, cad, season):
+            continue
         missing = max(int(round((t1 - t0) / cad)) - 1, 1)
+        used = s.energy_kwh[j + 1] - s.energy_kwh[j]
+        h, c = (t1 - t0) / S_PER_H, cad / S_PER_H
         out.append(Finding(s.meter_id, utc_of(t0 + cad), "gap",
-                           f"读数中断 {(t1 - t0) / S_PER_H:,.1f} h（常规间隔 {cad / S_PER_H:,.2f} h），"
-                           f"约缺 {missing} 个读数，{_iso(t0)} 至 {_iso(t1)} / gap of {(t1 - t0) / S_PER_H:,.1f} h "
-                           f"(cadence {cad / S_PER_H:,.2f} h), about {missing} readings missing between {_iso(t0)} and "
-                           f"{_iso(t1)}"))
+                           f"读数中断 {h:,.1f} h（常规间隔 {c:,.2f} h），约缺 {missing} 个读数，{_iso(t0)} 至 "
+                           f"{_iso(t1)}，期间寄存器增加 {_f(used)} kWh（缺失时段用量为估算）/ gap of {h:,.1f} h "
+                           f"(cadence {c:,.2f} h), about {missing} readings missing between {_iso(t0)} and "
+                           f"{_iso(t1)}; the register rose {_f(used)} kWh (use in the missing span is estimated)"))
     return out
 
 
@@ -625,7 +645,7 @@ def validate_meter(s: Series, rules: ValidationRules, *, facts: MeterFacts | Non
     repl = sorted((r for r in replacements if r.meter_id == s.meter_id), key=lambda r: r.ts)
     steps = register_steps(s, rules, repl)
     spikes, spiking = spike_findings(steps, s, rules, facts)
-    found = (steps.findings + gap_findings(s, rules) + spikes + temperature_findings(s, rules)
+    found = (steps.findings + gap_findings(s, rules, season) + spikes + temperature_findings(s, rules)
              + flow_findings(s, rules, facts) + power_findings(steps, s, rules, spiking)
              + stuck_findings(steps, s, rules, season, neighbours))
     return sorted(found, key=lambda f: (f.ts, KINDS.index(f.kind)))
