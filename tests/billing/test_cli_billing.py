@@ -98,3 +98,20 @@ def test_the_real_meter_excerpt_is_clean() -> None:
     r = _run(str(REAL), "--format", "json")
     assert r.exit_code == 0, r.output
     assert r.stdout == ""
+
+
+def test_meter_sizes_and_replacement_records(tmp_path) -> None:
+    # flow 1.5 m³/h at 10:00 local with qp 0.6: above 2 x qp; the exchange at 12:30 bridges 106 -> 3
+    body = "".join(f"A-1,2021-01-10 {8 + i:02d}:00:00,{v},{f}\n" for i, (v, f) in enumerate(
+        [(100, 0.1), (102, 0.1), (104, 1.5), (106, 0.1), (108, 0.1), (3, 0.1), (5, 0.1), (7, 0.1)]))
+    meters = _csv(tmp_path, "表号,常用流量\nA-1,0.6\n", "meters.csv")
+    repl = _csv(tmp_path, "meter_id,timestamp,old_final_kwh,new_initial_kwh,old_serial,new_serial\n"
+                          "A-1,2021-01-10 12:30,109,2,OLD,NEW\n", "repl.csv")
+    r = _run(_csv(tmp_path, HEADER + body), "--format", "json", "--meters", meters, "--replacements", repl)
+    assert r.exit_code == 0, r.output
+    got = [(d["timestamp"], d["kind"]) for d in map(json.loads, r.stdout.splitlines())]
+    assert got == [("2021-01-10T02:00:00Z", "implausible"), ("2021-01-10T05:00:00Z", "replacement")]
+    bad = _csv(tmp_path, "meter_id,qp_m3_h\nA-1,0\nB-2,big\n", "bad_meters.csv")
+    r = _run(_csv(tmp_path, HEADER + body), "--format", "json", "--meters", bad)
+    assert r.exit_code == 1 and r.stdout == ""
+    assert _flat("bad_meters.csv / 第 3 行 / 列 B / 字段 qp_m3_h: “big”不是有限数字") in _flat(r.stderr)

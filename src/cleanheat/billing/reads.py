@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from openpyxl.utils import get_column_letter
 
-from cleanheat.billing.validation import Series
+from cleanheat.billing.validation import MeterFacts, Replacement, Series
 from cleanheat.errors import InputError, InputIssue
 from cleanheat.rowspec import Column, Msg, RowSpec, number, raw_text, text
-from cleanheat.tabular import Cell, csv_unescape
+from cleanheat.tabular import Cell, SheetLimits, csv_unescape, header_map, read_workbook
 from cleanheat.timeutil import CHINA_TZ
 
 #: at most this many problems are listed (all are counted)
@@ -176,3 +176,63 @@ def read_reads_csv(path: Path, max_bytes: int, on_bytes: Callable[[int], None] |
         raise ReadsFileError(f"{path.name}: {count} 个问题，未输出任何结果 / {count} problem(s), nothing was "
                              f"output{more}", issues)
     return {m: meters[m].series(m) for m in sorted(meters)}
+
+
+# --- small side files: meter facts and replacement records --------------------------------------------------
+
+#: a side file (meters, replacements) is small: at most 200,000 rows
+SIDE_LIMITS = SheetLimits(max_rows=200_000, max_cols=MAX_COLUMNS, max_cells=2_000_000)
+
+FACTS_SPEC = RowSpec((
+    Column("meter_id", ("表号", "meter_id"), text, required=True),
+    Column("qp_m3_h", ("常用流量", "qp_m3_h"), finite, required=True, unit="m³/h", minimum=0.0,
+           exclusive_minimum=True, messages={"type": _NUM}),
+), inline_en=True)
+
+REPLACEMENTS_SPEC = RowSpec((
+    Column("meter_id", ("表号", "meter_id"), text, required=True),
+    Column("timestamp", ("换表时间", "timestamp"), timestamp, required=True, messages={"type": _TS}),
+    Column("old_final_kwh", ("旧表末读数", "old_final_kwh"), finite, required=True, unit="kWh",
+           messages={"type": _NUM}),
+    Column("new_initial_kwh", ("新表初读数", "new_initial_kwh"), finite, required=True, unit="kWh",
+           messages={"type": _NUM}),
+    Column("old_serial", ("旧表编号", "old_serial"), text, default=""),
+    Column("new_serial", ("新表编号", "new_serial"), text, default=""),
+), inline_en=True)
+
+
+def _side_rows(path: Path, spec: RowSpec, max_bytes: int) -> list[dict]:
+    """The typed rows of a small CSV or Excel file checked by ``spec`` (all-or-nothing)."""
+    _check_size(path, max_bytes)
+    sheets = read_workbook(path.read_bytes(), path.name, SIDE_LIMITS)
+    rows = [r for r in next(iter(sheets.values())).rows if any(not c.empty for c in r)]
+    if not rows:
+        raise ReadsFileError(f"{path.name}: 空文件 / empty file", [InputIssue("no header row", file=path.name, row=1)])
+    found, missing = header_map(rows[0], spec.aliases())
+    required = [m for m in missing if spec.column(m).required]
+    if required:
+        raise ReadsFileError(f"{path.name}: 缺少列 / missing columns", [
+            InputIssue(f"缺少列 {m} (missing column {m})", file=path.name, row=1, column=m) for m in required])
+    idx = {name: rows[0].index(cell) for name, cell in found.items()}
+    out, issues = [], []
+    for row in rows[1:]:
+        cells = {f: row[i] if i < len(row) else None for f, i in idx.items()}
+        res = spec.validate(cells, file=path.name, row_no=row[0].row)
+        issues += res.issues
+        out.append(res.values)
+    if issues:
+        raise ReadsFileError(f"{path.name}: {len(issues)} 个问题 / {len(issues)} problem(s)", issues[:MAX_ISSUES])
+    return out
+
+
+def read_meter_facts(path: Path, max_bytes: int) -> dict[str, MeterFacts]:
+    """{meter_id: MeterFacts} from a CSV/Excel file ``meter_id,qp_m3_h`` (nominal flow [m³/h])."""
+    return {r["meter_id"]: MeterFacts(r["meter_id"], r["qp_m3_h"]) for r in _side_rows(path, FACTS_SPEC, max_bytes)}
+
+
+def read_replacements(path: Path, max_bytes: int) -> list[Replacement]:
+    """Replacement records from a CSV/Excel file ``meter_id,timestamp,old_final_kwh,new_initial_kwh
+    [,old_serial,new_serial]`` (registers [kWh])."""
+    return [Replacement(r["meter_id"], r["timestamp"], r["old_final_kwh"], r["new_initial_kwh"],
+                        r["old_serial"] or "", r["new_serial"] or "")
+            for r in _side_rows(path, REPLACEMENTS_SPEC, max_bytes)]

@@ -53,23 +53,33 @@ def validate_reads_cmd(
     fmt: Annotated[Format, typer.Option("--format", help="table (for people) or json (one object per line).")]
     = Format.table,
     max_mb: Annotated[int, typer.Option(min=1, help="Refuse a file larger than this [MB] before reading it.")] = 1024,
+    meters: Annotated[Path | None, typer.Option(
+        help="CSV/Excel meter_id,qp_m3_h: nominal flows (size) for the flow and power limits.", exists=True,
+        dir_okay=False)] = None,
+    replacements: Annotated[Path | None, typer.Option(
+        help="CSV/Excel meter_id,timestamp,old_final_kwh,new_initial_kwh[,old_serial,new_serial]: recorded "
+             "meter exchanges.", exists=True, dir_okay=False)] = None,
 ) -> None:
     """校验热表读数 Check heat-meter registers: rollback, reset, replacement, gap, spike, stuck, implausible."""
-    from cleanheat.billing.reads import read_reads_csv
+    from cleanheat.billing.reads import read_meter_facts, read_reads_csv, read_replacements
     from cleanheat.billing.validation import read_validation_rules, utc_of, validate_reads
     from cleanheat.climate import read_climate
 
     settings = load_settings()
+    limit = max_mb * 1024 * 1024
     with reported_errors(), progress() as bar:
+        facts = read_meter_facts(meters, limit) if meters is not None else {}
+        exchanges = read_replacements(replacements, limit) if replacements is not None else []
         task = bar.add_task(f"读取 reading {reads.name}", total=reads.stat().st_size)
-        series = read_reads_csv(reads, max_mb * 1024 * 1024, lambda pos: bar.update(task, completed=pos))
+        series = read_reads_csv(reads, limit, lambda pos: bar.update(task, completed=pos))
         bar.update(task, completed=reads.stat().st_size)
         newest = max((int(s.ts_s[-1]) for s in series.values() if len(s)), default=None)
         on = (utc_of(newest) if newest is not None else datetime.now(CHINA_TZ)).astimezone(CHINA_TZ).date()
         rules = read_validation_rules(settings.data_dir, on)
         season = read_climate(settings.city_dir).season
         check = bar.add_task("校验 checking", total=len(series))
-        findings = validate_reads(series, rules, season=season, progress=lambda n: bar.advance(check, n))
+        findings = validate_reads(series, rules, facts=facts, replacements=exchanges, season=season,
+                                  progress=lambda n: bar.advance(check, n))
     if fmt is Format.json:
         _print_json(findings)
     else:
