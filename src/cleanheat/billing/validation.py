@@ -431,16 +431,21 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def rolling_level_kw(rate_kw: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(median, MAD) of ``rate_kw`` [kW] over a centred window of ``window`` intervals (odd; shorter at the ends)."""
-    half = window // 2
-    padded = np.concatenate((np.full(half, np.nan), rate_kw, np.full(half, np.nan)))
-    med = np.empty(len(rate_kw))
-    mad = np.empty(len(rate_kw))
+    n, half = len(rate_kw), window // 2
+    med = np.empty(n)
+    mad = np.empty(n)
+    ends = list(range(min(half, n))) + list(range(max(n - half, half), n))
+    for i in ends:
+        part = rate_kw[max(i - half, 0):i + half + 1]
+        med[i] = np.median(part)
+        mad[i] = np.median(np.abs(part - med[i]))
     chunk = 20_000  # bounded memory: the windows of 20,000 intervals at a time
-    for a in range(0, len(rate_kw), chunk):
-        view = np.lib.stride_tricks.sliding_window_view(padded[a:a + chunk + 2 * half], 2 * half + 1)
-        m = np.nanmedian(view, axis=1)
-        med[a:a + chunk] = m
-        mad[a:a + chunk] = np.nanmedian(np.abs(view - m[:, None]), axis=1)
+    for a in range(half, n - half, chunk):
+        stop = min(a + chunk, n - half)
+        view = np.lib.stride_tricks.sliding_window_view(rate_kw[a - half:stop + half], window)
+        m = np.median(view, axis=1)
+        med[a:stop] = m
+        mad[a:stop] = np.median(np.abs(view - m[:, None]), axis=1)
     return med, mad
 
 
