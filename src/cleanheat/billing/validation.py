@@ -22,7 +22,8 @@ The rules, per meter, readings in time order (docs/billing.md has the full text)
   ``stuck_neighbour_share`` of them; a meter alone: while it consumed in the rest of its heating seasons).
 * **implausible**: a temperature outside [``temp_min_c``, ``temp_max_c``]; return above supply by
   ``return_above_supply_k`` for ``return_above_supply_min_h``; flow negative or above ``flow_max_qp_factor`` × qp;
-  a volume register going back; an interval's energy and volume × ΔT × ρc apart by more than ``power_ratio_max``.
+  a volume register going back; an interval's energy and volume × ΔT × ρc apart by more than ``power_ratio_max``
+  (for at least ``power_check_min_h``).
 
 Runs of the same condition give one finding, at the first reading of the run.
 """
@@ -122,6 +123,7 @@ class ValidationRules:
     return_above_supply_min_h: float
     power_ratio_max: float
     power_check_min_kwh: float
+    power_check_min_h: float
     stuck_min_h: float
     stuck_min_intervals: int
     stuck_flow_min_m3_h: float
@@ -551,7 +553,8 @@ def expected_energy_kwh(s: Series, i0: np.ndarray, i1: np.ndarray, rules: Valida
 
 def power_findings(steps: _Steps, s: Series, rules: ValidationRules, skip: np.ndarray) -> list[Finding]:
     """Intervals whose energy and volume × ΔT × ρc differ by more than ``power_ratio_max`` times plus
-    ``power_check_min_kwh`` (register resolution and instantaneous temperatures; one finding per run,
+    ``power_check_min_kwh`` (register resolution and instantaneous temperatures) over at least
+    ``power_check_min_h`` (one finding per run,
     at the reading ending its first interval); intervals in ``skip`` (spikes) are not compared."""
     if not steps.e_kwh:
         return []
@@ -563,7 +566,9 @@ def power_findings(steps: _Steps, s: Series, rules: ValidationRules, skip: np.nd
         exp_pos = np.maximum(exp, 0.0)
         bad = ((e > k * exp_pos + slack) | (exp_pos > k * e + slack)) & ~np.isnan(exp) & ~skip
     out = []
-    for a, _b in _runs(bad):
+    for a, b in _runs(bad):
+        if (s.ts_s[i1[b]] - s.ts_s[i0[a]]) / S_PER_H < rules.power_check_min_h:
+            continue
         out.append(Finding(s.meter_id, utc_of(s.ts_s[i1[a]]), "implausible",
                            f"热量与流量×温差不符：计量 {_f(e[a])} kWh，按流量与温差应为 {_f(exp[a])} kWh / energy "
                            f"inconsistent with flow x delta-T x c: {_f(e[a])} kWh metered, {_f(exp[a])} kWh from "
