@@ -147,3 +147,10 @@ def test_serial_column_marks_a_replacement(tmp_path) -> None:
     assert r.exit_code == 0, r.output
     assert [(d["timestamp"], d["kind"]) for d in map(json.loads, r.stdout.splitlines())] == [
         ("2021-01-10T04:00:00Z", "replacement")]
+
+
+def test_malformed_csv_names_the_row(tmp_path) -> None:
+    body = _hourly("A-1", [100, 102]) + "A-1,2021-01-10 10:00," + "9" * 200_000 + ",0.1\n"  # over csv's field limit
+    r = _run(_csv(tmp_path, HEADER + body), "--format", "json")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert _flat("reads.csv / 第 4 行: CSV 格式错误 (malformed CSV)") in _flat(r.stderr)

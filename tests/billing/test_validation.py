@@ -380,3 +380,10 @@ def test_real_meter_with_one_anomaly_of_each_register_kind() -> None:
     assert kinds(found) == [("rollback", t[100]), ("reset", t[200]), ("gap", t[300]), ("spike", t[400]),
                             ("stuck", t[501])]
     assert "volume register rose" in found[-1].detail
+
+
+def test_two_different_reads_at_the_same_time() -> None:
+    reads = [Read("m1", at(i), 1000.0 + 2 * i) for i in range(30)]
+    same = [Read("m1", at(10), 1020.0, flow_m3_h=0.1), Read("m1", at(20), 1099.0)]  # the first agrees
+    found = validate_meter(group_reads(reads + same)["m1"], RULES)
+    assert kinds(found) == [("implausible", at(20))] and "1,099.00" in found[0].detail

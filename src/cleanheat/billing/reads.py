@@ -119,8 +119,17 @@ def _header(row: list[str], file: str) -> tuple[dict[str, int], list[InputIssue]
 def _rows(path: Path, encoding: str, on_bytes: Callable[[int], None] | None):
     """(row number, cells) of the CSV, in ``encoding``; ``on_bytes(position)`` reports progress."""
     with path.open("rb") as raw:
-        text_in = io.TextIOWrapper(raw, encoding=encoding, newline="")
-        for n, row in enumerate(csv.reader(text_in), start=1):
+        reader = csv.reader(io.TextIOWrapper(raw, encoding=encoding, newline=""))
+        n = 0
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise ReadsFileError(f"{path.name}: 无法读取的 CSV / not a readable CSV", [InputIssue(
+                    f"CSV 格式错误 (malformed CSV): {exc}", file=path.name, row=n + 1)]) from exc
+            n += 1
             if on_bytes is not None and n % 10_000 == 0:
                 on_bytes(raw.tell())
             yield n, row
@@ -194,9 +203,6 @@ def read_reads_csv(path: Path, max_bytes: int, on_bytes: Callable[[int], None] |
         raise ReadsFileError(f"{path.name}: 不是 UTF-8 或 GBK 文本 / not UTF-8 or GBK text",
                              [InputIssue(f"无法解码的字节 (undecodable bytes) at {exc.start}", file=path.name)]
                              ) from exc
-    except csv.Error as exc:
-        raise ReadsFileError(f"{path.name}: 无法读取的 CSV / not a readable CSV",
-                             [InputIssue(f"CSV 格式错误 (malformed CSV): {exc}", file=path.name)]) from exc
     if issues:
         more = f"（仅列出前 {len(issues)} 个 / the first {len(issues)} listed）" if count > len(issues) else ""
         raise ReadsFileError(f"{path.name}: {count} 个问题，未输出任何结果 / {count} problem(s), nothing was "

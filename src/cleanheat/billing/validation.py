@@ -325,6 +325,12 @@ def _step(s: Series, last: int, i: int, rules: ValidationRules, repl: Sequence[R
     interval; a reading above both neighbours is an outlier only when its rise is ``spike_min_ratio`` times that
     and ``spike_mad_k`` × ``spike_floor_kw`` above it (else the next reading is the one that fell back)."""
     e, t, tol = s.energy_kwh, s.ts_s, rules.register_tolerance_kwh
+    if t[i] == t[last]:  # a second read at the same time: left out (a finding when it disagrees)
+        if abs(e[i] - e[last]) <= tol:
+            return None, math.nan, True
+        return Finding(s.meter_id, utc_of(t[i]), "implausible",
+                       f"同一时间两个不同读数：{_f(e[last])} 与 {_f(e[i])} kWh，后者未用 / two different reads at the "
+                       f"same time: {_f(e[last])} and {_f(e[i])} kWh; the second is left out"), math.nan, True
     r = _replacement_between(repl, int(t[last]), int(t[i]))
     if r is not None:
         finding, used = _recorded_replacement(s, last, i, r, rules)
