@@ -387,3 +387,15 @@ def test_two_different_reads_at_the_same_time() -> None:
     same = [Read("m1", at(10), 1020.0, flow_m3_h=0.1), Read("m1", at(20), 1099.0)]  # the first agrees
     found = validate_meter(group_reads(reads + same)["m1"], RULES)
     assert kinds(found) == [("implausible", at(20))] and "1,099.00" in found[0].detail
+
+
+def test_spike_floor_follows_the_interval() -> None:
+    # monthly reads of 1500 kWh (2.08 kW): +9000 kWh in one month is 14.6 kW; the floor for 720 h is
+    # 1 kW / sqrt(720) = 0.037 kW, so the spike needs > 5 x 2.08 = 10.4 kW: found
+    e = list(np.cumsum([1000.0] + [1500.0] * 12))
+    e[6:] = [x + 9000 for x in e[6:]]
+    assert kinds(validate_meter(series(e, step_h=720), RULES)) == [("spike", at(6, step_h=720))]
+    # 15-minute reads: a hot-water draw of 15 kW for a quarter hour (3.75 kWh) after near-zero quarters stays below
+    # median 0.2 kW + 10 x (1 kW x sqrt(4)) = 20.2 kW, so it is no spike (an hourly floor would make it one)
+    inc = [0.05] * 40 + [3.75] + [0.05] * 40
+    assert validate_meter(series(list(np.cumsum([10.0] + inc)), step_h=0.25), RULES) == []

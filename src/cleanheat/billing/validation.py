@@ -15,7 +15,7 @@ The rules, per meter, readings in time order (docs/billing.md has the full text)
   consumption across it is (old final − last read) + (first read − new initial).
 * **gap**: an interval longer than ``gap_factor`` × the meter's median interval (its cadence).
 * **spike**: an interval's rate [kW] above the local median + ``spike_mad_k`` × max(1.4826·MAD, ``spike_floor_kw``
-  × min(1, √(1 h / interval)))
+  × √(1 h / interval))
   and above ``spike_min_ratio`` × the local median (window ±``spike_window_h``/2); or above what the meter can
   measure: qp × ρc × ``max_delta_t_k``.
 * **stuck**: the register unchanged over at least ``stuck_min_intervals`` intervals and ``stuck_min_h`` hours while
@@ -467,8 +467,9 @@ def spike_mask(steps: _Steps, s: Series, rules: ValidationRules, facts: MeterFac
     window = max(rules.spike_window_min_intervals, int(round(rules.spike_window_h * S_PER_H / cad)))
     window = min(window | 1, 2001)
     med, mad = rolling_level_kw(rate_kw, window)
-    # the floor is for one hour; the noise of a longer interval's mean power shrinks as 1/sqrt(hours)
-    floor_kw = rules.spike_floor_kw * np.minimum(1.0, np.sqrt(S_PER_H / (t1 - t0)))
+    # the floor is for one hour; the noise of an interval's mean power goes as 1/sqrt(hours) (a 15-minute hot-water
+    # draw averages far higher than an hour holding it)
+    floor_kw = rules.spike_floor_kw * np.sqrt(S_PER_H / (t1 - t0))
     scale = np.maximum(MAD_TO_SD * mad, floor_kw)
     mask = (rate_kw > med + rules.spike_mad_k * scale) & (rate_kw > rules.spike_min_ratio * med)
     limit_kw = None
