@@ -283,6 +283,32 @@ def test_property_a_jump_gives_exactly_one_spike_there(inc, data) -> None:
 
 
 @settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.5, 3.0), min_size=120, max_size=200), st.data())
+def test_property_a_stopped_register_while_water_flows_gives_exactly_one_stuck(inc, data) -> None:
+    e = np.cumsum([100.0] + inc)
+    k = data.draw(st.integers(1, len(e) - 60))
+    n = data.draw(st.integers(49, len(e) - k))  # readings k .. k+n-1 show the value of k-1: n >= 49 intervals
+    lost = e[k + n - 1] - e[k - 1]
+    e[k:k + n] = e[k - 1]
+    e[k + n:] -= lost
+    found = validate_meter(series(list(e), flow_m3_h=[0.1] * len(e)), RULES, season=SEASON)
+    assert kinds(found) == [("stuck", at(k))]
+
+
+@settings(max_examples=40, deadline=None)
+@given(increments, st.data())
+def test_property_a_recorded_replacement_gives_exactly_one_replacement(inc, data) -> None:
+    e = np.cumsum([5000.0] + inc)
+    k = data.draw(st.integers(1, len(e) - 1))
+    new_initial = data.draw(st.floats(0.0, 1e5))
+    old_final = e[k - 1] + 0.1  # a little after the last read of the old meter
+    e[k:] = e[k:] - e[k - 1] - 0.1 + new_initial  # the new meter goes on from its initial reading
+    rec = Replacement("m1", at(k - 1) + timedelta(minutes=30), float(old_final), new_initial)
+    found = validate_meter(series(list(e)), RULES, replacements=[rec], season=SEASON)
+    assert kinds(found) == [("replacement", at(k))]
+
+
+@settings(max_examples=40, deadline=None)
 @given(increments, st.data())
 def test_property_findings_are_sorted_by_time_and_of_known_kinds(inc, data) -> None:
     e = np.cumsum([100.0] + inc)
