@@ -310,6 +310,21 @@ def test_property_a_recorded_replacement_gives_exactly_one_replacement(inc, data
 
 @settings(max_examples=40, deadline=None)
 @given(increments, st.data())
+def test_property_a_bad_temperature_run_gives_exactly_one_implausible(inc, data) -> None:
+    e = list(np.cumsum([100.0] + inc))
+    sup, ret = [60.0] * len(e), [40.0] * len(e)
+    k = data.draw(st.integers(0, len(e) - 7))
+    if data.draw(st.booleans()):  # swapped sensors for 6..len readings (>= 6 h with the hour's cadence)
+        for i in range(k, k + data.draw(st.integers(6, len(e) - k))):
+            sup[i], ret[i] = 40.0, 60.0
+    else:  # one absurd return temperature
+        ret[k] = data.draw(st.one_of(st.floats(-50, -0.1), st.floats(150.1, 1e4)))
+    found = validate_meter(series(e, supply_temp_c=sup, return_temp_c=ret), RULES, season=SEASON)
+    assert kinds(found) == [("implausible", at(k))]
+
+
+@settings(max_examples=40, deadline=None)
+@given(increments, st.data())
 def test_property_findings_are_sorted_by_time_and_of_known_kinds(inc, data) -> None:
     e = np.cumsum([100.0] + inc)
     for _ in range(3):
