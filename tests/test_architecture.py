@@ -30,6 +30,9 @@ PURE_CORES = (
     "cleanheat.telemetry.alarm_rules",
     "cleanheat.billing.cjt188",
     "cleanheat.billing.mbus",
+    "cleanheat.billing.validation",
+    "cleanheat.billing.tariffs",
+    "cleanheat.billing.settlement",
 )
 #: what a pure core may not reach: these areas, and these third-party packages
 CORE_FORBIDDEN_AREAS = frozenset({"store", "web", "cli"})
