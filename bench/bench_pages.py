@@ -73,6 +73,9 @@ def _ensure_pg_database(admin_url: str, name: str) -> str:
 def ensure_demo(url: str, var_dir: Path) -> None:
     """Run ``cleanheat init --demo`` unless the database already holds the demo."""
     if _is_demo(url):
+        from cleanheat.store.migrate import upgrade
+
+        upgrade(url)  # the schema of the code being measured (a demo built by an older version is migrated)
         print(f"reusing the demo in {url}", flush=True)
         return
     var_dir.mkdir(parents=True, exist_ok=True)
