@@ -181,16 +181,20 @@ def review_report(session: Session, actor: Actor, report_id: int, decision: str,
     return report
 
 
-def _scoped_reports(actor: Actor):
-    q = select(Report).options(selectinload(Report.areas), selectinload(Report.tasks))
+def _scoped_reports(actor: Actor, contents: bool = True):
+    """The reports the actor may see; ``contents``: with their areas and tasks loaded (lists showing only the
+    reports' own columns leave them out: they would be loaded on access)."""
+    q = select(Report)
+    if contents:
+        q = q.options(selectinload(Report.areas), selectinload(Report.tasks))
     if not actor.city_wide:
         q = q.where(Report.org_id == actor.org_id)
     return q
 
 
 def list_reports(session: Session, actor: Actor, *, period: str | None = None, org_code: str | None = None,
-                 status: str | None = None, limit: int = 500) -> list[Report]:
-    q = _scoped_reports(actor).order_by(Report.period.desc(), Report.org_id, Report.version.desc())
+                 status: str | None = None, limit: int = 500, contents: bool = True) -> list[Report]:
+    q = _scoped_reports(actor, contents).order_by(Report.period.desc(), Report.org_id, Report.version.desc())
     if period:
         q = q.where(Report.period == period)
     if org_code:
@@ -215,8 +219,9 @@ class ReportFilter:
 
 def search_reports(session: Session, actor: Actor, f: ReportFilter, *, page: int = 1,
                    per_page: int = PAGE_SIZE) -> Page:
-    """One page of the reports matching ``f`` (newest period first, then unit and version) and the count."""
-    q = _scoped_reports(actor)
+    """One page of the reports matching ``f`` (newest period first, then unit and version) and the count (the
+    reports' own columns: their areas and tasks load on access)."""
+    q = _scoped_reports(actor, contents=False)
     for col, value in ((Report.period, f.period), (Report.status, f.status)):
         if value:
             q = q.where(col == value)

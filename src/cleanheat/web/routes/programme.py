@@ -189,7 +189,7 @@ def unit_page(request: Request, code: str, db: DbSession, settings: AppSettings,
     series = service.unit_series(db, actor, plan, code, period, settings)
     ev = service.evaluate(db, actor, plan, year=period.year, period=period, settings=settings)
     u = next(x for x in ev.units if x.code == code)
-    reports = service.list_reports(db, actor, org_code=f"gov-{code}", limit=24) if actor.city_wide or \
+    reports = service.list_reports(db, actor, org_code=f"gov-{code}", limit=24, contents=False) if actor.city_wide or \
         actor.admin_unit_code == code else []
     figures = next((f for f in service.counted_figures(db, plan, period) if f.admin_unit_code == code), None)
     return render(request, "programme/unit.html", {
