@@ -772,18 +772,32 @@ def _make_users(w: World) -> None:
         w.users.append(User(role, username, org, unit, client, csrf))
 
 
-@pytest.fixture(scope="module", params=[pytest.param(b, marks=pytest.mark.xdist_group(f"authz_matrix_{b}"))
-                                        for b in BACKENDS])
-def world(request, tmp_path_factory) -> Iterator[World]:
+@pytest.fixture(scope="session")
+def _worlds() -> Iterator[dict]:
+    """The worlds built in this process, one per store, kept until the run ends: when the two stores' groups share
+    an xdist worker their tests may alternate, and a module-scoped world was torn down and built again (~20 s
+    on PostgreSQL) at every switch."""
+    built: dict[str, tuple[World, Callable[[], None]]] = {}
+    yield built
+    for _w, cleanup in built.values():
+        cleanup()
+
+
+def _build_world(backend: str, request, tmp_path_factory) -> tuple[World, Callable[[], None]]:
     from cleanheat.config import Settings
     from cleanheat.store.engine import make_engine, make_sessionmaker
     from cleanheat.web.app import create_app
 
-    tmp = tmp_path_factory.mktemp(f"matrix-{request.param}")
+    tmp = tmp_path_factory.mktemp(f"matrix-{backend}")
     demo_city = request.getfixturevalue("demo_city")
-    url = demo_city.copy(request.param, tmp)  # like ``cleanheat init --demo`` (built once per run, tests/demo_city.py)
+    url = demo_city.copy(backend, tmp)  # like ``cleanheat init --demo`` (built once per run, tests/demo_city.py)
     settings = Settings(database_url=url, var_dir=tmp / "var", secret_key="matrix-secret")
     engine = make_engine(url)
+
+    def cleanup() -> None:
+        engine.dispose()
+        demo_city.drop(url)
+
     try:
         w = World(settings, create_app(settings, engine=engine, background=False), make_sessionmaker(engine))
         _second_company(w)
@@ -791,10 +805,24 @@ def world(request, tmp_path_factory) -> Iterator[World]:
         _collect_ids(w)
         _make_users(w)
         w.anon = TestClient(w.app)
-        yield w
-    finally:
-        engine.dispose()
-        demo_city.drop(url)
+    except BaseException:
+        cleanup()
+        raise
+    return w, cleanup
+
+
+#: each store's world on one xdist worker (marks of a fixture's own params do not reach the tests: parametrized
+#: through the tests, they do)
+WORLDS = pytest.mark.parametrize(
+    "world", [pytest.param(b, marks=pytest.mark.xdist_group(f"authz_matrix_{b}")) for b in BACKENDS],
+    indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def world(request, tmp_path_factory, _worlds) -> World:
+    if request.param not in _worlds:
+        _worlds[request.param] = _build_world(request.param, request, tmp_path_factory)
+    return _worlds[request.param][0]
 
 
 # --- running one route -----------------------------------------------------------------------------------------
@@ -942,6 +970,7 @@ def _check_route(w: World, spec: Spec) -> list[str]:
     return problems
 
 
+@WORLDS
 @pytest.mark.parametrize("key", ROUTE_KEYS)
 def test_route_authorisation(world: World, key: str):
     problems = _check_route(world, SPECS[key])
@@ -952,6 +981,7 @@ def test_static_files_are_public(tmp_path: Path):
     assert TestClient(_bare_app(tmp_path)).get("/static/app.css").status_code == 200
 
 
+@WORLDS
 def test_a_wrong_entry_is_reported(world: World):
     """The checks can fail: an entry refusing the owner and allowing another company is reported twice."""
     wrong = parse_spec("GET /api/network/networks/{network_id}", "AD PO | AD PO HC | net")
@@ -962,6 +992,7 @@ def test_a_wrong_entry_is_reported(world: World):
     assert "HC:htjt other" in problems[1] and "want allowed, got 404" in problems[1]
 
 
+@WORLDS
 def test_a_refused_write_that_writes_is_named(world: World):
     """The batched row counts can fail too: a table that refuses the owning company a write it is in fact
     allowed (the seasonal analysis queues a job) reports the request and that the database changed."""

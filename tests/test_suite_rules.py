@@ -50,3 +50,19 @@ def test_a_skip_fails_under_ci(tmp_path):
     ci = _pytest("-q", str(tmp_path), cwd=tmp_path, env=env | {"CI": "true"})
     assert ci.returncode == 1 and "1 failed, 1 xfailed" in ci.stdout, ci.stdout + ci.stderr
     assert "skipped under CI=true" in ci.stdout and "pdftotext is not installed" in ci.stdout
+
+
+def test_a_group_stays_on_one_worker_under_loadgroup(tmp_path):
+    """``xdist_group`` sends a group's tests to one worker (``make test`` relies on it: one PostgreSQL world of
+    the authorisation matrix, one mosquitto per MQTT group)."""
+    (tmp_path / "conftest.py").write_text("pytest_plugins = ['tests.suite_rules']\n")
+    (tmp_path / "test_x.py").write_text(
+        "import os\nimport pytest\n\n\n@pytest.mark.xdist_group('one')\n@pytest.mark.parametrize('i', range(12))\n"
+        "def test_grouped(i):\n    print('worker', os.environ['PYTEST_XDIST_WORKER'])\n")
+    base = {k: v for k, v in os.environ.items() if k not in {"CI", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER"}}
+    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "3", "--dist", "loadgroup",
+                        "-v", str(tmp_path)], cwd=tmp_path, env=base | OUTSIDE, capture_output=True, text=True,
+                       timeout=900)
+    assert "12 passed" in r.stdout, r.stdout + r.stderr
+    workers = set(re.findall(r"\[(gw\d+)\] .*PASSED", r.stdout))
+    assert len(workers) == 1 and len(re.findall(r"PASSED test_x.py::test_grouped\[\d+\]@one", r.stdout)) == 12, r.stdout
