@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from cleanheat.auth.roles import Role
@@ -21,7 +21,7 @@ from cleanheat.network.friction import MODELS
 from cleanheat.network.io import FORMATS
 from cleanheat.network.registry import registered_networks
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles, verify_csrf
-from cleanheat.web.job_pages import submitted
+from cleanheat.web.job_pages import accepted, submitted
 from cleanheat.web.nav import NavItem
 from cleanheat.web.params import Id, Limit
 
@@ -344,13 +344,16 @@ class SeasonalIn(BaseModel):
     bin_k: float = 2.0
 
 
-@router.post("/api/network/networks/{network_id}/seasonal", response_model=RunOut, status_code=201,
-             tags=["network"])
-def api_seasonal(network_id: Id, db: DbSession, settings: AppSettings, actor: ApiWriter,
-                 body: SeasonalIn | None = None):
-    """Seasonal heat loss with Harbin's hourly weather (GJ per season; the worst pipes per km in ``detail``)."""
-    run = service.seasonal_analysis(db, actor, settings, network_id, bin_k=(body or SeasonalIn()).bin_k)
-    return _run_out(run)
+_QUEUED = {202: {"description": "queued as a job: poll `/api/jobs/<id>` (the `Location`), then open its "
+                                "`result_url`, the network run"}}
+
+
+@router.post("/api/network/networks/{network_id}/seasonal", status_code=202, tags=["network"], responses=_QUEUED)
+def api_seasonal(network_id: Id, db: DbSession, actor: ApiWriter, body: SeasonalIn | None = None) -> JSONResponse:
+    """Seasonal heat loss with Harbin's hourly weather, one solve per weather bin: a job (``202 Accepted``,
+    ``Location: /api/jobs/<id>``). When the job is done its ``result_url`` is the run (``/api/network/runs/<id>``:
+    GJ per season; the worst pipes per km in ``detail``)."""
+    return accepted(db, service.submit_seasonal(db, actor, network_id, bin_k=(body or SeasonalIn()).bin_k))
 
 
 class RenovationIn(BaseModel):
@@ -360,13 +363,15 @@ class RenovationIn(BaseModel):
     price_yuan_per_gj: Decimal | None = None
 
 
-@router.post("/api/network/networks/{network_id}/renovation", response_model=RunOut, status_code=201,
-             tags=["network"])
-def api_renovation(network_id: Id, body: RenovationIn, db: DbSession, settings: AppSettings, actor: ApiWriter):
-    """Renovation scenario: GJ and yuan saved per season (``saved_gj``, ``saved_yuan``)."""
-    return _run_out(service.renovation_scenario(db, actor, settings, network_id, pipe_ids=body.pipes,
-                                                worst=body.worst, supply_offset_k=body.supply_offset_k,
-                                                price_yuan_per_gj=body.price_yuan_per_gj))
+@router.post("/api/network/networks/{network_id}/renovation", status_code=202, tags=["network"],
+             responses=_QUEUED)
+def api_renovation(network_id: Id, body: RenovationIn, db: DbSession, actor: ApiWriter) -> JSONResponse:
+    """Renovation scenario, two seasons of weather bins: a job (``202 Accepted``, ``Location: /api/jobs/<id>``);
+    the input is checked now (422 with every problem). When the job is done its ``result_url`` is the run: GJ and
+    yuan saved per season (``saved_gj``, ``saved_yuan``)."""
+    return accepted(db, service.submit_renovation(db, actor, network_id, pipe_ids=body.pipes, worst=body.worst,
+                                                  supply_offset_k=body.supply_offset_k,
+                                                  price_yuan_per_gj=body.price_yuan_per_gj))
 
 
 @router.get("/api/network/networks/{network_id}/runs", response_model=list[RunOut], tags=["network"])

@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, org_names
@@ -29,7 +29,7 @@ from cleanheat.programme.plan_store import load_plan
 from cleanheat.programme.reports_io import parse_report, write_template
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, language, render, require_roles
 from cleanheat.web.i18n import BASELINE_FACT_EN, STATUS_LABELS
-from cleanheat.web.job_pages import submitted
+from cleanheat.web.job_pages import accepted, submitted
 from cleanheat.web.nav import NavItem
 from cleanheat.web.paging import local_day, pager
 from cleanheat.web.params import Id, PageNo
@@ -496,7 +496,34 @@ def api_template(db: DbSession, actor: ApiSubmitter, unit: str, period: str):
     return _template_response(db, actor, unit, period)
 
 
+#: made by a job only on the JSON API (minutes of WeasyPrint on a loaded machine, never inside a request)
+JOB_FORMATS = ("pdf", "xlsx")
+
+
 @router.get("/api/programme/publication", tags=["programme"])
 def api_publication(db: DbSession, settings: AppSettings, actor: ApiViewer, period: str,
                     format: str = "pdf"):
+    """The evaluation report of ``period`` (``2020Q4``, ``2021``) as a web page (``format=html``). PDF and Excel
+    are made by a job: ``POST /api/programme/publication`` (a 422 here says so)."""
+    publish.check_format(format)
+    if format in JOB_FORMATS:
+        raise InputError("made by a job", [InputIssue(
+            f"{format.upper()} 由后台任务生成：POST /api/programme/publication {{period, format}}，再查询 "
+            f"/api/jobs/<id> / {format.upper()} is made by a job: POST /api/programme/publication "
+            "{period, format}, then poll /api/jobs/<id>", field="format")])
     return _publication(db, actor, period, format, settings)
+
+
+class PublicationIn(BaseModel):
+    period: str = Field(max_length=10, description="`2020Q4` (a quarter) or `2021` (the year)")
+    format: str = Field(default="pdf", max_length=8, description="pdf, xlsx or html")
+
+
+@router.post("/api/programme/publication", tags=["programme"], status_code=202, dependencies=[CsrfChecked],
+             responses={202: {"description": "queued as a job: poll `/api/jobs/<id>` (the `Location`), then "
+                                             "download its `result_url`"}})
+def api_publication_job(body: PublicationIn, db: DbSession, actor: ApiViewer) -> JSONResponse:
+    """Queue the evaluation report of ``period`` in ``format`` as a job (``202 Accepted``, ``Location:
+    /api/jobs/<id>``); the period and format are checked now (422). When the job is done its ``result_url`` is
+    the file (``/api/jobs/<id>/download``), for the caller's account only."""
+    return accepted(db, publish.submit_publication(db, actor, body.period, body.format))
