@@ -355,16 +355,25 @@ def publish_job(request: Request, db: DbSession, actor: Viewer, period: Annotate
 
 @router.get("/programme/publish/download", include_in_schema=False)
 def publish_download(db: DbSession, settings: AppSettings, actor: Viewer, period: str,
-                     format: str = "pdf"):
-    return _publication(db, actor, period, format, settings)
+                     format: str = "html"):
+    """The web version of the report; PDF and Excel come from ``POST /programme/publish/jobs``."""
+    return _publication(db, actor, period, format, settings, job_via="POST /programme/publish/jobs")
 
 
 # --- API ---------------------------------------------------------------------------------------------------
 
 MEDIA = publish.MEDIA
+#: made by a job only (seconds to minutes of evaluation and WeasyPrint, never inside a request)
+JOB_FORMATS = ("pdf", "xlsx")
 
 
-def _publication(db, actor: Actor, period: str, fmt: str, settings=None) -> Response:
+def _publication(db, actor: Actor, period: str, fmt: str, settings=None, *, job_via: str) -> Response:
+    """The web version (HTML) at once; PDF and Excel are refused with where to ask for them as a job."""
+    publish.check_format(fmt)
+    if fmt in JOB_FORMATS:
+        raise InputError("made by a job", [InputIssue(
+            f"{fmt.upper()} 由后台任务生成：{job_via}（period, format），再查询 /api/jobs/<id> / "
+            f"{fmt.upper()} is made by a job: {job_via} (period, format), then poll /api/jobs/<id>", field="format")])
     name, content = publish.publication(db, actor, load_plan(db), period, fmt, settings)
     # The web page opens in the browser (a tab of its own); PDF and Excel are downloads.
     disposition = "inline" if fmt == "html" else "attachment"
@@ -496,22 +505,12 @@ def api_template(db: DbSession, actor: ApiSubmitter, unit: str, period: str):
     return _template_response(db, actor, unit, period)
 
 
-#: made by a job only on the JSON API (minutes of WeasyPrint on a loaded machine, never inside a request)
-JOB_FORMATS = ("pdf", "xlsx")
-
-
 @router.get("/api/programme/publication", tags=["programme"])
 def api_publication(db: DbSession, settings: AppSettings, actor: ApiViewer, period: str,
                     format: str = "pdf"):
     """The evaluation report of ``period`` (``2020Q4``, ``2021``) as a web page (``format=html``). PDF and Excel
     are made by a job: ``POST /api/programme/publication`` (a 422 here says so)."""
-    publish.check_format(format)
-    if format in JOB_FORMATS:
-        raise InputError("made by a job", [InputIssue(
-            f"{format.upper()} 由后台任务生成：POST /api/programme/publication {{period, format}}，再查询 "
-            f"/api/jobs/<id> / {format.upper()} is made by a job: POST /api/programme/publication "
-            "{period, format}, then poll /api/jobs/<id>", field="format")])
-    return _publication(db, actor, period, format, settings)
+    return _publication(db, actor, period, format, settings, job_via="POST /api/programme/publication")
 
 
 class PublicationIn(BaseModel):
