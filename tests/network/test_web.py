@@ -263,9 +263,15 @@ def test_demo_networks_load_once(settings):
         assert job["result"]["heat_loss_gj"] > 0 and "采暖季热损失分析" in job["title"]
         with session_scope(factory) as s:
             assert s.scalar(select(func.count()).select_from(NetworkRun).where(NetworkRun.kind == "seasonal")) == 3
+        # so is a renovation scenario (two seasons): the job's page, then the scenario in the network page's list
         r = c.post(f"/network/{net_id}/renovation", data={"csrf_token": csrf, "worst": "3", "supply_offset_k": "",
-                                                          "price_yuan_per_gj": "39.14"}, follow_redirects=True)
-        assert r.status_code == 200 and "每采暖季节约" in r.text
+                                                          "price_yuan_per_gj": "39.14"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/jobs/")
+        job = finish_jobs(c, r.headers["location"])
+        assert job["state"] == "done" and job["result"]["url"] == f"/network/{net_id}#renovation", job
+        assert job["title"].startswith("改造方案 · ") and job["title_en"].startswith("Renovation scenario · ")
+        page = c.get(f"/network/{net_id}")
+        assert f'data-run="{job["result"]["run_id"]}"' in page.text and "更换 3 条管段为预制保温管" in page.text
         r = c.post(f"/network/{net_id}/renovation", data={"csrf_token": csrf, "worst": "many"}, follow_redirects=True)
         assert "改造方案无法计算" in r.text
         c.post("/logout", data={"csrf_token": csrf})

@@ -160,27 +160,23 @@ def seasonal_page(request: Request, network_id: Id, db: DbSession, actor: Writer
 
 
 @router.post("/network/{network_id}/renovation", include_in_schema=False, dependencies=[CsrfChecked])
-def renovation_page(request: Request, network_id: Id, db: DbSession, settings: AppSettings, actor: Writer,
+def renovation_page(request: Request, network_id: Id, db: DbSession, actor: Writer,
                     pipes: Annotated[list[str] | None, Form()] = None, worst: Annotated[str, Form()] = "",
                     supply_offset_k: Annotated[str, Form()] = "", price_yuan_per_gj: Annotated[str, Form()] = "",
                     existing_insulation: Annotated[str, Form(max_length=16)] = ""):
+    """Two seasons of weather bins: checked here, run by a background worker (the job's page moves on to the
+    network page's renovation section, where the scenario is listed with its note)."""
     try:
         n_worst = _int_field(worst, "worst")
         offset = _float_field(supply_offset_k, "supply_offset_k")
-        run = service.renovation_scenario(db, actor, settings, network_id, pipe_ids=pipes or [], worst=n_worst,
-                                          supply_offset_k=offset, price_yuan_per_gj=price_yuan_per_gj,
-                                          existing_insulation=existing_insulation)
+        job = service.submit_renovation(db, actor, network_id, pipe_ids=pipes or [], worst=n_worst,
+                                        supply_offset_k=offset, price_yuan_per_gj=price_yuan_per_gj,
+                                        existing_insulation=existing_insulation)
     except InputError as exc:
         db.rollback()
         flash(request, "error", f"改造方案无法计算 / scenario not run: {exc.summary}", _issues(exc))
         return RedirectResponse(f"/network/{network_id}#renovation", status_code=303)
-    if run.status == "ok":
-        notes = [f"{w['message_zh']} / {w['message_en']}" for w in (run.warnings or []) if w.get("message_zh")]
-        flash(request, "ok", f"改造方案：每采暖季节约 {run.saved_gj:,.1f} GJ，{run.saved_yuan} 元 / "
-                             f"scenario saves {run.saved_gj:,.1f} GJ and {run.saved_yuan} yuan per season", notes)
-    else:
-        flash(request, "error", f"分析失败 / analysis failed: {run.error}")
-    return RedirectResponse(f"/network/{network_id}#renovation", status_code=303)
+    return submitted(request, job)
 
 
 @router.post("/network/{network_id}/delete", include_in_schema=False, dependencies=[CsrfChecked])
