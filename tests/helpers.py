@@ -54,6 +54,15 @@ def make_client(settings: Settings) -> TestClient:
     return TestClient(create_app(settings, background=False))
 
 
+def accepted_job(r) -> str:
+    """The job a JSON API route queued: checks the ``202 Accepted`` answer and returns its ``Location``."""
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert r.headers["location"] == body["status_url"] == f"/api/jobs/{body['job_id']}", body
+    assert body["state"] == "queued" and body["page_url"] == f"/jobs/{body['job_id']}"
+    return r.headers["location"]
+
+
 def token(client: TestClient, username: str) -> dict[str, str]:
     r = client.post("/api/auth/token", data={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
@@ -85,9 +94,10 @@ def run_async(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-def finish_jobs(client: TestClient, job_url: str, timeout_s: float = 300.0) -> dict:
+def finish_jobs(client: TestClient, job_url: str, timeout_s: float = 300.0, headers: dict | None = None) -> dict:
     """Let the queued jobs run (here, when the app runs no worker thread), then wait for the job at ``job_url``
-    (``/jobs/<id>``) to end; its JSON (state, result, error)."""
+    (``/jobs/<id>`` or the API's ``/api/jobs/<id>``) to end; its JSON (state, result, result_url, error), read
+    with ``headers`` (a bearer token) or the client's session."""
     import time
 
     from cleanheat.jobs.worker import Worker
@@ -98,7 +108,7 @@ def finish_jobs(client: TestClient, job_url: str, timeout_s: float = 300.0) -> d
         Worker(app.state.settings, app.state.engine, services=False, periodic=False).run_pending()
     deadline = time.monotonic() + timeout_s
     while True:
-        j = client.get(f"/api/jobs/{job_id}").json()
+        j = client.get(f"/api/jobs/{job_id}", headers=headers).json()
         if j["state"] in ("done", "failed") or time.monotonic() > deadline:
             return j
         time.sleep(0.2)

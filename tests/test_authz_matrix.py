@@ -227,6 +227,7 @@ ROUTES: dict[str, str] = {
     "POST /api/programme/reports/{report_id}/review": "AD PO | AD PO | report",
     "GET /api/programme/template":                    "AD PO RU HC | AD PO | unit_q",
     "GET /api/programme/publication":                 "AD PO RU HC EB | | ?period=2099Q4&format=html",
+    "POST /api/programme/publication":                "AD PO RU HC EB",
     # --- telemetry and residents --------------------------------------------------------------------------
     "POST /api/telemetry/ingest":                     "-",
     "POST /api/telemetry/devices/{device_code}/readings": "- | - | device",

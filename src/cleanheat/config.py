@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         description="Delete received HJ 212 packets and real-time / minute values older than this [days] "
                     "(evaluated hours and days stay); 0 keeps everything. `make run` keeps 3 days.",
     )
+    jobs_retention_days: float = Field(
+        default=30.0, ge=0,
+        description="Delete finished background jobs (done or failed) and the files they made (PDF, Excel) this "
+                    "long after they ended [days], in an hourly round of a worker; 0 keeps them all.",
+    )
 
     @model_validator(mode="after")
     def _database_in_var_dir(self) -> Settings:

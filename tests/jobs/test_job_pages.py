@@ -51,3 +51,29 @@ def test_a_bad_period_is_refused_before_a_job_is_queued(settings):
     r = office.post("/programme/publish/jobs", data={"csrf_token": csrf, "period": "2020Q4", "format": "pdf"},
                     follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/jobs/")
+
+
+def test_job_titles_follow_the_language_and_the_menu_has_the_jobs(settings):
+    from cleanheat.auth.roles import Role
+    from cleanheat.web.routes.jobs import NAV
+
+    bootstrap(settings)
+    office = make_client(settings)
+    csrf = login(office, "office")
+    r = office.post("/programme/publish/jobs", data={"csrf_token": csrf, "period": "2020Q4", "format": "pdf"},
+                    headers={"Accept": "application/json"})
+    job = r.json()
+    zh_page, zh_list = office.get(job["page_url"]).text, office.get("/jobs").text
+    assert "<h1>评价报告 · 2020Q4 · PDF<small>" in zh_page
+    assert "<td>评价报告 · 2020Q4 · PDF</td>" in zh_list and "Evaluation report" not in zh_list
+    assert 'href="/jobs"' in zh_page and ">任务<" in zh_page  # the menu entry
+    office.get("/lang/en")
+    en_page, en_list = office.get(job["page_url"]).text, office.get("/jobs").text
+    assert "<h1>Evaluation report · 2020Q4 · PDF<small>" in en_page
+    assert "<td>Evaluation report · 2020Q4 · PDF</td>" in en_list and "评价报告" not in en_list
+    assert ">Jobs<" in en_page
+    # every role that can queue a job has the entry; a resident queues none
+    [item] = NAV
+    assert item.path == "/jobs" and not item.visible_to(Role.RESIDENT)
+    assert all(item.visible_to(r) for r in (Role.ADMIN, Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT,
+                                            Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU))

@@ -19,7 +19,7 @@ from cleanheat.network.io import read_network
 from cleanheat.network.solver import solve
 from cleanheat.network.tables import NetworkRun, PipeResult, StoredNetwork
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
-from tests.helpers import bootstrap, csrf_of, finish_jobs, login, make_client, token
+from tests.helpers import accepted_job, bootstrap, csrf_of, finish_jobs, login, make_client, token
 
 ROOT = Path(__file__).resolve().parents[2]
 GOERLITZ = ROOT / "data" / "networks" / "goerlitz" / "network-sized.geojson"
@@ -90,14 +90,19 @@ def test_company_uploads_solves_analyses_and_downloads(settings):
         assert c.post(f"/api/network/networks/{net_id}/solve", headers=h,
                       json={"friction_model": "magic"}).status_code == 422
 
-        # seasonal heat loss and a renovation scenario
-        sea = c.post(f"/api/network/networks/{net_id}/seasonal", headers=h, json={}).json()
+        # seasonal heat loss and a renovation scenario: jobs (202, then the job's JSON links the run)
+        job = finish_jobs(c, accepted_job(c.post(f"/api/network/networks/{net_id}/seasonal", headers=h, json={})),
+                          headers=h)
+        assert job["state"] == "done" and job["result_url"] == f"/api/network/runs/{job['result']['run_id']}", job
+        sea = c.get(job["result_url"], headers=h).json()
         assert sea["status"] == "ok" and sea["summary"]["heat_loss_gj"] > 0
         detail = c.get(f"/api/network/runs/{sea['id']}", headers=h).json()["detail"]
         ranking = [w["loss_gj_per_km"] for w in detail["worst_pipes_per_km"]]
         assert ranking == sorted(ranking, reverse=True)
-        ren = c.post(f"/api/network/networks/{net_id}/renovation", headers=h,
-                     json={"worst": 5, "supply_offset_k": -5, "price_yuan_per_gj": "40.00"}).json()
+        job = finish_jobs(c, accepted_job(c.post(f"/api/network/networks/{net_id}/renovation", headers=h, json={
+            "worst": 5, "supply_offset_k": -5, "price_yuan_per_gj": "40.00"})), headers=h)
+        assert job["state"] == "done" and job["result"]["saved_gj"] > 0, job
+        ren = c.get(job["result_url"], headers=h).json()
         assert ren["status"] == "ok" and ren["saved_gj"] > 0 and len(ren["options"]["pipes"]) == 5
         # money: Decimal, rounded to the fen once
         expected = (Decimal(repr(ren["saved_gj"])) * Decimal("40.00")).quantize(Decimal("0.01"), ROUND_HALF_UP)
@@ -143,6 +148,11 @@ def test_scoping_and_roles(settings):
                             ("get", f"/api/network/runs/{run_id}/result.json"),
                             ("get", f"/api/network/networks/{net_id}/model")):
             assert getattr(c, method)(url, headers=h_veolia).status_code == 404, url
+        # a job and where its result is are the submitter's only: another company is told there is no such job
+        job_url = accepted_job(c.post(f"/api/network/networks/{net_id}/seasonal", headers=h_htjt, json={}))
+        assert c.get(job_url, headers=h_veolia).status_code == 404
+        assert finish_jobs(c, job_url, headers=h_htjt)["state"] == "done"
+        assert c.get(job_url, headers=h_veolia).status_code == 404
         # anonymous: 401 on the API, login redirect on pages
         assert c.get("/api/network/networks").status_code == 401
         assert c.post(f"/api/network/networks/{net_id}/solve").status_code == 401
@@ -160,7 +170,7 @@ def test_scoping_and_roles(settings):
         # a page form post without the CSRF token is refused
         login(c, "htjt")
         assert c.post(f"/network/{net_id}/solve", data={}).status_code == 403
-    assert _count(settings, NetworkRun) == 1
+    assert _count(settings, NetworkRun) == 2  # the upload's solve and htjt's seasonal analysis
 
 
 def test_bad_uploads_are_located_and_store_nothing(settings, tmp_path):
@@ -253,9 +263,15 @@ def test_demo_networks_load_once(settings):
         assert job["result"]["heat_loss_gj"] > 0 and "采暖季热损失分析" in job["title"]
         with session_scope(factory) as s:
             assert s.scalar(select(func.count()).select_from(NetworkRun).where(NetworkRun.kind == "seasonal")) == 3
+        # so is a renovation scenario (two seasons): the job's page, then the scenario in the network page's list
         r = c.post(f"/network/{net_id}/renovation", data={"csrf_token": csrf, "worst": "3", "supply_offset_k": "",
-                                                          "price_yuan_per_gj": "39.14"}, follow_redirects=True)
-        assert r.status_code == 200 and "每采暖季节约" in r.text
+                                                          "price_yuan_per_gj": "39.14"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/jobs/")
+        job = finish_jobs(c, r.headers["location"])
+        assert job["state"] == "done" and job["result"]["url"] == f"/network/{net_id}#renovation", job
+        assert job["title"].startswith("改造方案 · ") and job["title_en"].startswith("Renovation scenario · ")
+        page = c.get(f"/network/{net_id}")
+        assert f'data-run="{job["result"]["run_id"]}"' in page.text and "更换 3 条管段为预制保温管" in page.text
         r = c.post(f"/network/{net_id}/renovation", data={"csrf_token": csrf, "worst": "many"}, follow_redirects=True)
         assert "改造方案无法计算" in r.text
         c.post("/logout", data={"csrf_token": csrf})

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from cleanheat.config import REPO_ROOT
-from tests.helpers import bootstrap, finish_jobs, login, make_client, token
+from tests.helpers import accepted_job, bootstrap, finish_jobs, login, make_client, token
 
 BASE = (REPO_ROOT / "data" / "planner" / "scenarios" / "harbin_2019_2021.yaml").read_text(encoding="utf-8")
 
@@ -27,9 +27,16 @@ def solved(client):
     r = client.post("/api/planner/scenarios", json={"yaml": BASE}, headers=office)
     assert r.status_code == 201, r.text
     sid = r.json()["id"]
-    r = client.post(f"/api/planner/scenarios/{sid}/solve", headers=office)
-    assert r.status_code == 200 and r.json()["status"] == "optimal"
-    return sid, r.json()["id"]
+    # a solve is a job: 202 with its status URL, then the job's JSON links the result
+    url = accepted_job(client.post(f"/api/planner/scenarios/{sid}/solve", headers=office))
+    job = finish_jobs(client, url, headers=office)
+    # the job and its result link are the submitter's: another organisation's user is told there is none
+    assert client.get(url, headers=token(client, "daoli")).status_code == 404
+    assert job["state"] == "done" and job["result"]["status"] == "optimal", job
+    rid = job["result"]["result_id"]
+    assert job["result_url"] == f"/api/planner/results/{rid}"
+    assert client.get(job["result_url"], headers=office).json()["status"] == "optimal"
+    return sid, rid
 
 
 def test_api_scenario_errors_come_back_located(client):

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from cleanheat.assets.heat_sources import SourceInput, upsert_sources
 from cleanheat.auth.service import Actor
 from cleanheat.store.engine import session_scope
-from tests.helpers import login, token
+from tests.helpers import accepted_job, finish_jobs, login, token
 from tests.programme.conftest import fill_template, reporter_for_unit
 
 
@@ -77,7 +77,9 @@ def test_publication_leads_with_the_setting(case, settings):
     # city: 30 clean of 30 + 10 + 5 + 5 = 50 万m² reported -> 60.0 %; verified 0.0 %
     assert "本报告以<b>核验口径</b>为主" in html and "上报口径 60.0%" in html and "核验口径 0.0%" in html
     assert "无监测点" in html and "2020-10-20 – 2020-12-31" in html
-    xlsx = case.get("/api/programme/publication", params={"period": "2020Q4", "format": "xlsx"}, headers=office)
+    url = accepted_job(case.post("/api/programme/publication", json={"period": "2020Q4", "format": "xlsx"},
+                                 headers=office))
+    xlsx = case.get(finish_jobs(case, url, headers=office)["result_url"], headers=office)
     wb = load_workbook(io.BytesIO(xlsx.content))
     ws = wb["摘要"]
     rows = [[c.value for c in r] for r in ws.iter_rows()]

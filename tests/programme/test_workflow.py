@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from cleanheat.auth.tables import AuditLog
 from cleanheat.programme.tables import Report, ReportArea
 from cleanheat.store.engine import make_engine
-from tests.helpers import token
+from tests.helpers import accepted_job, finish_jobs, token
 from tests.programme.conftest import DAOLI_AREAS, fill_template, reporter_for_unit
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -159,12 +159,26 @@ def test_publication_downloads(client, daoli_file):
     office = token(client, "office")
     rid = upload(client, token(client, "daoli"), daoli_file).json()["id"]
     client.post(f"/api/programme/reports/{rid}/review", json={"decision": "accept"}, headers=office)
-    r = client.get("/api/programme/publication", params={"period": "2020Q4", "format": "xlsx"}, headers=office)
+    # PDF and Excel are jobs: 202 with the job's URL; when done its result_url is the file, for the office only
+    url = accepted_job(client.post("/api/programme/publication", json={"period": "2020Q4", "format": "xlsx"},
+                                   headers=office))
+    job = finish_jobs(client, url, headers=office)
+    assert job["state"] == "done" and job["result_url"] == f"{url}/download", job
+    assert job["title"] == "评价报告 · 2020Q4 · XLSX" and job["title_en"] == "Evaluation report · 2020Q4 · XLSX"
+    r = client.get(job["result_url"], headers=office)
     assert r.status_code == 200 and r.content[:2] == b"PK"
+    assert client.get(job["result_url"], headers=token(client, "daoli")).status_code == 404
+    # ... and not made inside a request: the GET says how to ask for them
+    r = client.get("/api/programme/publication", params={"period": "2020Q4", "format": "xlsx"}, headers=office)
+    assert r.status_code == 422 and "POST /api/programme/publication" in r.text
     r = client.get("/api/programme/publication", params={"period": "2020", "format": "html"}, headers=office)
     assert "年度评价报告" in r.text and "道里区" in r.text
     assert client.get("/api/programme/publication", params={"period": "2020Q4", "format": "doc"},
                       headers=office).status_code == 422
+    assert client.post("/api/programme/publication", json={"period": "2020Q4", "format": "doc"},
+                       headers=office).status_code == 422
+    assert client.post("/api/programme/publication", json={"period": "2020Q9"}, headers=office).status_code == 422
+    assert client.post("/api/programme/publication", json={"period": "2020"}).status_code == 401
 
 
 def test_monitoring_verdicts_are_scoped_to_the_viewer(client, settings, plan, daoli_file, monkeypatch, session_factory):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from cleanheat.auth.roles import Role
@@ -24,10 +24,11 @@ LOST_AFTER_S = 120.0
 MAX_ATTEMPTS = 3
 
 
-def submit(session: Session, actor: Actor, kind: str, params: dict, *, title: str = "") -> Job:
-    """Queue a job of ``kind`` for ``actor`` (audited); the caller commits, then a worker picks it up."""
-    job = Job(kind=kind, params=params, title=title[:300], state="queued", user_id=actor.user_id,
-              org_id=actor.org_id)
+def submit(session: Session, actor: Actor, kind: str, params: dict, *, title: str = "", title_en: str = "") -> Job:
+    """Queue a job of ``kind`` for ``actor`` (audited); the caller commits, then a worker picks it up. ``title``
+    says what it is in Chinese, ``title_en`` in English (the pages show the user's language)."""
+    job = Job(kind=kind, params=params, title=title[:300], title_en=title_en[:300], state="queued",
+              user_id=actor.user_id, org_id=actor.org_id)
     session.add(job)
     session.flush()
     audit(session, actor, "submit", "job", job.id, {"kind": kind, "params": params}, summary=title[:200])
@@ -106,6 +107,15 @@ def requeue_lost(session: Session, now: datetime | None = None, lost_after_s: fl
         update(Job).where(*lost, Job.attempts < MAX_ATTEMPTS).values(state="queued", worker="")
         .execution_options(synchronize_session=False)).rowcount
     return failed + queued
+
+
+def prune_finished(session: Session, older_than_days: float, now: datetime | None = None) -> int:
+    """Delete the jobs that ended (done or failed) more than ``older_than_days`` [days] ago, with the files they
+    made (kept in the row); the number deleted. Queued and running jobs are never touched."""
+    cutoff = (now or utcnow()) - timedelta(days=older_than_days)
+    return session.execute(
+        delete(Job).where(Job.state.in_(("done", "failed")), Job.finished_at < cutoff)
+        .execution_options(synchronize_session=False)).rowcount
 
 
 def _visible(actor: Actor):

@@ -15,11 +15,14 @@ class Job(Base):
     queued → running → done | failed (a running job of a lost worker goes back to queued)."""
 
     __tablename__ = "jobs_queue"
-    __table_args__ = (Index("ix_jobs_queue_state_id", "state", "id"),)
+    __table_args__ = (Index("ix_jobs_queue_state_id", "state", "id"),
+                      Index("ix_jobs_queue_finished_at", "finished_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
+    #: what the job is, in Chinese and in English (the pages show the user's language)
     title: Mapped[str] = mapped_column(String(300), default="")
+    title_en: Mapped[str] = mapped_column(String(300), default="", server_default="")
     params: Mapped[dict] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(String(16), default="queued")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)

@@ -27,6 +27,7 @@ from cleanheat.auth.service import Actor, audit, get_org_by_code
 from cleanheat.config import Settings
 from cleanheat.errors import ConflictError, InputError, InputIssue, NotFoundError, PermissionDeniedError
 from cleanheat.network.analysis import (
+    already_preinsulated,
     assume_old_insulation,
     heat_value,
     heating_season_conditions,
@@ -313,7 +314,7 @@ def submit_seasonal(session: Session, actor: Actor, network_id: int, *, bin_k: f
 
     stored = _seasonal_checked(session, actor, network_id, bin_k)
     return queue.submit(session, actor, "network.seasonal", {"network_id": stored.id, "bin_k": bin_k},
-                        title=f"采暖季热损失分析 Seasonal heat loss · {stored.name}")
+                        title=f"采暖季热损失分析 · {stored.name}", title_en=f"Seasonal heat loss · {stored.name}")
 
 
 def seasonal_analysis(session: Session, actor: Actor, settings: Settings, network_id: int, *, bin_k: float = 2.0,
@@ -360,15 +361,27 @@ def parse_price(value: str | Decimal | None) -> Decimal | None:
     return price
 
 
-def renovation_scenario(session: Session, actor: Actor, settings: Settings, network_id: int, *,
-                        pipe_ids: list[str] | tuple[str, ...] = (), worst: int = 0, supply_offset_k: float = 0.0,
-                        price_yuan_per_gj: str | Decimal | None = None, bin_k: float = 2.0,
-                        existing_insulation: str = "") -> NetworkRun:
-    """Replace pipes with pre-insulated ones and/or change the supply temperature: GJ and yuan saved per season.
+@dataclass(frozen=True)
+class RenovationAsk:
+    """A renovation scenario as asked for and checked: the pipes to replace (the ``worst`` N are added when the
+    seasonal losses are known), the supply temperature change [K], the heat price [yuan/GJ] (None: the
+    default) and the assumed state of the existing pipes ("" as stored, "old")."""
 
-    ``worst`` adds the N pipes with the highest seasonal loss per km to ``pipe_ids``. ``existing_insulation``
-    "old" assumes the network's pipes are old trench pipes with degraded insulation (as the CLI's
-    ``--insulation old``); "" keeps the stored state."""
+    pipes: tuple[str, ...]
+    worst: int
+    supply_offset_k: float
+    price_yuan_per_gj: Decimal | None
+    existing_insulation: str
+
+    def as_params(self) -> dict[str, Any]:
+        return {"pipes": list(self.pipes), "worst": self.worst, "supply_offset_k": self.supply_offset_k,
+                "price_yuan_per_gj": None if self.price_yuan_per_gj is None else str(self.price_yuan_per_gj),
+                "existing_insulation": self.existing_insulation}
+
+
+def _renovation_checked(session: Session, actor: Actor, network_id: int, *, pipe_ids, worst: int,
+                        supply_offset_k: float, price_yuan_per_gj, existing_insulation: str
+                        ) -> tuple[StoredNetwork, Network, RenovationAsk]:
     stored = get_network(session, actor, network_id)
     _require_write(actor, stored)
     price = parse_price(price_yuan_per_gj)
@@ -385,12 +398,50 @@ def renovation_scenario(session: Session, actor: Actor, settings: Settings, netw
         raise InputError("bad insulation", [InputIssue("existing_insulation must be pre-insulated or old",
                                                        field="existing_insulation")])
     net = model_of(stored)
+    if chosen:
+        already_preinsulated(net, chosen)  # unknown pipe ids: refused here, before any work
+    return stored, net, RenovationAsk(tuple(dict.fromkeys(chosen)), worst, float(supply_offset_k), price,
+                                      existing_insulation)
+
+
+def submit_renovation(session: Session, actor: Actor, network_id: int, *, pipe_ids: list[str] | tuple[str, ...] = (),
+                      worst: int = 0, supply_offset_k: float = 0.0, price_yuan_per_gj: str | Decimal | None = None,
+                      existing_insulation: str = ""):
+    """Queue a renovation scenario as a job (``network.renovation``), after the checks of
+    ``renovation_scenario`` (a bad input is refused now, not in the job)."""
+    from cleanheat.jobs import queue
+
+    stored, _net, ask = _renovation_checked(
+        session, actor, network_id, pipe_ids=pipe_ids, worst=worst, supply_offset_k=supply_offset_k,
+        price_yuan_per_gj=price_yuan_per_gj, existing_insulation=existing_insulation)
+    return queue.submit(session, actor, "network.renovation", {"network_id": stored.id, **ask.as_params()},
+                        title=f"改造方案 · {stored.name}", title_en=f"Renovation scenario · {stored.name}")
+
+
+def renovation_scenario(session: Session, actor: Actor, settings: Settings, network_id: int, *,
+                        pipe_ids: list[str] | tuple[str, ...] = (), worst: int = 0, supply_offset_k: float = 0.0,
+                        price_yuan_per_gj: str | Decimal | None = None, bin_k: float = 2.0,
+                        existing_insulation: str = "",
+                        progress: Callable[[float, str], None] | None = None) -> NetworkRun:
+    """Replace pipes with pre-insulated ones and/or change the supply temperature: GJ and yuan saved per season.
+
+    ``worst`` adds the N pipes with the highest seasonal loss per km to ``pipe_ids``. ``existing_insulation``
+    "old" assumes the network's pipes are old trench pipes with degraded insulation (as the CLI's
+    ``--insulation old``); "" keeps the stored state. ``progress(fraction [0..1], message)`` after each weather
+    bin of the present network and before the scenario's season."""
+    stored, net, ask = _renovation_checked(
+        session, actor, network_id, pipe_ids=pipe_ids, worst=worst, supply_offset_k=supply_offset_k,
+        price_yuan_per_gj=price_yuan_per_gj, existing_insulation=existing_insulation)
+    chosen, price = list(ask.pipes), ask.price_yuan_per_gj
     if existing_insulation == "old":
         net = assume_old_insulation(net)
     season = heating_season_conditions(settings.city_dir, bin_k=bin_k)
     run = NetworkRun(network_id=stored.id, kind="renovation", created_by=actor.actor)
     try:
-        base = seasonal_heat_loss(net, season)
+        base = seasonal_heat_loss(net, season, progress=None if progress is None else (
+            lambda k, n: progress(0.5 * k / n, f"现状 气象区间 {k} / {n} / present network, weather bin {k} / {n}")))
+        if progress is not None:
+            progress(0.5, "改造后的管网 / the renovated network")
         if worst:
             chosen += [r["pipe"] for r in base.ranking(net, worst) if r["pipe"] not in chosen]
         res = renovation(net, season, replace=chosen, supply_offset_k=supply_offset_k, price_yuan_per_gj=price,

@@ -15,7 +15,8 @@ def _runner(kind: str):
         with session_scope(ctx.sessions) as session:
             result = do(session, job.actor, ctx.settings, int(job.params["scenario_id"]))
             result_id, status = result.id, result.status
-        return Outcome({"url": f"/planner/results/{result_id}", "status": status})
+        return Outcome({"url": f"/planner/results/{result_id}", "api_url": f"/api/planner/results/{result_id}",
+                        "result_id": result_id, "status": status})
     return run
 
 

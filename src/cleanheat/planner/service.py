@@ -212,7 +212,8 @@ def delete_scenario(session: Session, actor: Actor, scenario_id: int) -> None:
 # --- solving --------------------------------------------------------------------------------------------
 
 #: the planner's job kinds (``cleanheat.jobs``) and their titles
-JOB_TITLES = {"planner.solve": "规划求解 Planner solve", "planner.sensitivity": "敏感性分析 Sensitivity analysis"}
+JOB_TITLES = {"planner.solve": ("规划求解", "Planner solve"),
+              "planner.sensitivity": ("敏感性分析", "Sensitivity analysis")}
 
 
 def submit_run(session: Session, actor: Actor, scenario_id: int, kind: str = "planner.solve"):
@@ -221,7 +222,9 @@ def submit_run(session: Session, actor: Actor, scenario_id: int, kind: str = "pl
 
     require_write(actor)
     row = get_scenario(session, actor, scenario_id)
-    return queue.submit(session, actor, kind, {"scenario_id": row.id}, title=f"{JOB_TITLES[kind]} · {row.name}")
+    zh, en = JOB_TITLES[kind]
+    return queue.submit(session, actor, kind, {"scenario_id": row.id}, title=f"{zh} · {row.name}",
+                        title_en=f"{en} · {row.name}")
 
 
 def solve_scenario(session: Session, actor: Actor, settings: Settings, scenario_id: int) -> PlannerResult:

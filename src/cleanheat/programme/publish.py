@@ -214,7 +214,8 @@ def submit_publication(session: Session, actor: Actor, period_text: str, fmt: st
     parse_report_period(period_text)
     text = period_text.strip().upper()
     return queue.submit(session, actor, "programme.publication", {"period": text, "format": fmt},
-                        title=f"评价报告 Evaluation report · {text} · {fmt.upper()}")
+                        title=f"评价报告 · {text} · {fmt.upper()}",
+                        title_en=f"Evaluation report · {text} · {fmt.upper()}")
 
 
 def render(session: Session, actor: Actor, plan: PlanData, period: Period, *, annual: bool, fmt: str,

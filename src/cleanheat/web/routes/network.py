@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from cleanheat.auth.roles import Role
@@ -21,7 +21,7 @@ from cleanheat.network.friction import MODELS
 from cleanheat.network.io import FORMATS
 from cleanheat.network.registry import registered_networks
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, render, require_roles, verify_csrf
-from cleanheat.web.job_pages import submitted
+from cleanheat.web.job_pages import accepted, submitted
 from cleanheat.web.nav import NavItem
 from cleanheat.web.params import Id, Limit
 
@@ -160,27 +160,23 @@ def seasonal_page(request: Request, network_id: Id, db: DbSession, actor: Writer
 
 
 @router.post("/network/{network_id}/renovation", include_in_schema=False, dependencies=[CsrfChecked])
-def renovation_page(request: Request, network_id: Id, db: DbSession, settings: AppSettings, actor: Writer,
+def renovation_page(request: Request, network_id: Id, db: DbSession, actor: Writer,
                     pipes: Annotated[list[str] | None, Form()] = None, worst: Annotated[str, Form()] = "",
                     supply_offset_k: Annotated[str, Form()] = "", price_yuan_per_gj: Annotated[str, Form()] = "",
                     existing_insulation: Annotated[str, Form(max_length=16)] = ""):
+    """Two seasons of weather bins: checked here, run by a background worker (the job's page moves on to the
+    network page's renovation section, where the scenario is listed with its note)."""
     try:
         n_worst = _int_field(worst, "worst")
         offset = _float_field(supply_offset_k, "supply_offset_k")
-        run = service.renovation_scenario(db, actor, settings, network_id, pipe_ids=pipes or [], worst=n_worst,
-                                          supply_offset_k=offset, price_yuan_per_gj=price_yuan_per_gj,
-                                          existing_insulation=existing_insulation)
+        job = service.submit_renovation(db, actor, network_id, pipe_ids=pipes or [], worst=n_worst,
+                                        supply_offset_k=offset, price_yuan_per_gj=price_yuan_per_gj,
+                                        existing_insulation=existing_insulation)
     except InputError as exc:
         db.rollback()
         flash(request, "error", f"改造方案无法计算 / scenario not run: {exc.summary}", _issues(exc))
         return RedirectResponse(f"/network/{network_id}#renovation", status_code=303)
-    if run.status == "ok":
-        notes = [f"{w['message_zh']} / {w['message_en']}" for w in (run.warnings or []) if w.get("message_zh")]
-        flash(request, "ok", f"改造方案：每采暖季节约 {run.saved_gj:,.1f} GJ，{run.saved_yuan} 元 / "
-                             f"scenario saves {run.saved_gj:,.1f} GJ and {run.saved_yuan} yuan per season", notes)
-    else:
-        flash(request, "error", f"分析失败 / analysis failed: {run.error}")
-    return RedirectResponse(f"/network/{network_id}#renovation", status_code=303)
+    return submitted(request, job)
 
 
 @router.post("/network/{network_id}/delete", include_in_schema=False, dependencies=[CsrfChecked])
@@ -344,13 +340,16 @@ class SeasonalIn(BaseModel):
     bin_k: float = 2.0
 
 
-@router.post("/api/network/networks/{network_id}/seasonal", response_model=RunOut, status_code=201,
-             tags=["network"])
-def api_seasonal(network_id: Id, db: DbSession, settings: AppSettings, actor: ApiWriter,
-                 body: SeasonalIn | None = None):
-    """Seasonal heat loss with Harbin's hourly weather (GJ per season; the worst pipes per km in ``detail``)."""
-    run = service.seasonal_analysis(db, actor, settings, network_id, bin_k=(body or SeasonalIn()).bin_k)
-    return _run_out(run)
+_QUEUED = {202: {"description": "queued as a job: poll `/api/jobs/<id>` (the `Location`), then open its "
+                                "`result_url`, the network run"}}
+
+
+@router.post("/api/network/networks/{network_id}/seasonal", status_code=202, tags=["network"], responses=_QUEUED)
+def api_seasonal(network_id: Id, db: DbSession, actor: ApiWriter, body: SeasonalIn | None = None) -> JSONResponse:
+    """Seasonal heat loss with Harbin's hourly weather, one solve per weather bin: a job (``202 Accepted``,
+    ``Location: /api/jobs/<id>``). When the job is done its ``result_url`` is the run (``/api/network/runs/<id>``:
+    GJ per season; the worst pipes per km in ``detail``)."""
+    return accepted(db, service.submit_seasonal(db, actor, network_id, bin_k=(body or SeasonalIn()).bin_k))
 
 
 class RenovationIn(BaseModel):
@@ -360,13 +359,15 @@ class RenovationIn(BaseModel):
     price_yuan_per_gj: Decimal | None = None
 
 
-@router.post("/api/network/networks/{network_id}/renovation", response_model=RunOut, status_code=201,
-             tags=["network"])
-def api_renovation(network_id: Id, body: RenovationIn, db: DbSession, settings: AppSettings, actor: ApiWriter):
-    """Renovation scenario: GJ and yuan saved per season (``saved_gj``, ``saved_yuan``)."""
-    return _run_out(service.renovation_scenario(db, actor, settings, network_id, pipe_ids=body.pipes,
-                                                worst=body.worst, supply_offset_k=body.supply_offset_k,
-                                                price_yuan_per_gj=body.price_yuan_per_gj))
+@router.post("/api/network/networks/{network_id}/renovation", status_code=202, tags=["network"],
+             responses=_QUEUED)
+def api_renovation(network_id: Id, body: RenovationIn, db: DbSession, actor: ApiWriter) -> JSONResponse:
+    """Renovation scenario, two seasons of weather bins: a job (``202 Accepted``, ``Location: /api/jobs/<id>``);
+    the input is checked now (422 with every problem). When the job is done its ``result_url`` is the run: GJ and
+    yuan saved per season (``saved_gj``, ``saved_yuan``)."""
+    return accepted(db, service.submit_renovation(db, actor, network_id, pipe_ids=body.pipes, worst=body.worst,
+                                                  supply_offset_k=body.supply_offset_k,
+                                                  price_yuan_per_gj=body.price_yuan_per_gj))
 
 
 @router.get("/api/network/networks/{network_id}/runs", response_model=list[RunOut], tags=["network"])

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -19,7 +19,7 @@ from cleanheat.planner.appraisal import EMISSION_LABELS, REASONS
 from cleanheat.planner.scenario import CAP_KEYS
 from cleanheat.programme.model import AREA_TYPE_LABELS, AREA_TYPES
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, language, render, require_roles
-from cleanheat.web.job_pages import submitted
+from cleanheat.web.job_pages import accepted, submitted
 from cleanheat.web.nav import NavItem
 from cleanheat.web.params import Id, PageNo
 
@@ -333,11 +333,13 @@ def api_scenario(scenario_id: Id, db: DbSession, actor: ApiReader) -> ScenarioPu
     return ScenarioPublic(id=row.id, name=row.name, description=row.description, yaml_text=row.yaml_text)
 
 
-@router.post("/api/planner/scenarios/{scenario_id}/solve", tags=["planner"], dependencies=[CsrfChecked])
-def api_solve(scenario_id: Id, db: DbSession, actor: ApiWriter, settings: AppSettings) -> dict:
-    """Solve a saved scenario; returns the result summary (status, cost, rates, emissions, shadow prices...)."""
-    res = service.solve_scenario(db, actor, settings, scenario_id)
-    return {"id": res.id, **res.summary}
+@router.post("/api/planner/scenarios/{scenario_id}/solve", tags=["planner"], status_code=202,
+             dependencies=[CsrfChecked], responses={202: {"description": "the solve is queued as a job"}})
+def api_solve(scenario_id: Id, db: DbSession, actor: ApiWriter) -> JSONResponse:
+    """Queue the solve of a saved scenario as a job (``202 Accepted``, ``Location: /api/jobs/<id>``). Poll
+    ``/api/jobs/<id>``: when its ``state`` is ``done``, ``result_url`` is ``/api/planner/results/<id>`` (status,
+    cost, rates, emissions, shadow prices...)."""
+    return accepted(db, service.submit_run(db, actor, scenario_id, "planner.solve"))
 
 
 @router.get("/api/planner/results/{result_id}", tags=["planner"])

@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from cleanheat.auth.roles import Role
 from cleanheat.auth.service import Actor, org_names
@@ -29,7 +29,7 @@ from cleanheat.programme.plan_store import load_plan
 from cleanheat.programme.reports_io import parse_report, write_template
 from cleanheat.web.deps import AppSettings, CsrfChecked, DbSession, flash, language, render, require_roles
 from cleanheat.web.i18n import BASELINE_FACT_EN, STATUS_LABELS
-from cleanheat.web.job_pages import submitted
+from cleanheat.web.job_pages import accepted, submitted
 from cleanheat.web.nav import NavItem
 from cleanheat.web.paging import local_day, pager
 from cleanheat.web.params import Id, PageNo
@@ -355,16 +355,25 @@ def publish_job(request: Request, db: DbSession, actor: Viewer, period: Annotate
 
 @router.get("/programme/publish/download", include_in_schema=False)
 def publish_download(db: DbSession, settings: AppSettings, actor: Viewer, period: str,
-                     format: str = "pdf"):
-    return _publication(db, actor, period, format, settings)
+                     format: str = "html"):
+    """The web version of the report; PDF and Excel come from ``POST /programme/publish/jobs``."""
+    return _publication(db, actor, period, format, settings, job_via="POST /programme/publish/jobs")
 
 
 # --- API ---------------------------------------------------------------------------------------------------
 
 MEDIA = publish.MEDIA
+#: made by a job only (seconds to minutes of evaluation and WeasyPrint, never inside a request)
+JOB_FORMATS = ("pdf", "xlsx")
 
 
-def _publication(db, actor: Actor, period: str, fmt: str, settings=None) -> Response:
+def _publication(db, actor: Actor, period: str, fmt: str, settings=None, *, job_via: str) -> Response:
+    """The web version (HTML) at once; PDF and Excel are refused with where to ask for them as a job."""
+    publish.check_format(fmt)
+    if fmt in JOB_FORMATS:
+        raise InputError("made by a job", [InputIssue(
+            f"{fmt.upper()} 由后台任务生成：{job_via}（period, format），再查询 /api/jobs/<id> / "
+            f"{fmt.upper()} is made by a job: {job_via} (period, format), then poll /api/jobs/<id>", field="format")])
     name, content = publish.publication(db, actor, load_plan(db), period, fmt, settings)
     # The web page opens in the browser (a tab of its own); PDF and Excel are downloads.
     disposition = "inline" if fmt == "html" else "attachment"
@@ -499,4 +508,21 @@ def api_template(db: DbSession, actor: ApiSubmitter, unit: str, period: str):
 @router.get("/api/programme/publication", tags=["programme"])
 def api_publication(db: DbSession, settings: AppSettings, actor: ApiViewer, period: str,
                     format: str = "pdf"):
-    return _publication(db, actor, period, format, settings)
+    """The evaluation report of ``period`` (``2020Q4``, ``2021``) as a web page (``format=html``). PDF and Excel
+    are made by a job: ``POST /api/programme/publication`` (a 422 here says so)."""
+    return _publication(db, actor, period, format, settings, job_via="POST /api/programme/publication")
+
+
+class PublicationIn(BaseModel):
+    period: str = Field(max_length=10, description="`2020Q4` (a quarter) or `2021` (the year)")
+    format: str = Field(default="pdf", max_length=8, description="pdf, xlsx or html")
+
+
+@router.post("/api/programme/publication", tags=["programme"], status_code=202, dependencies=[CsrfChecked],
+             responses={202: {"description": "queued as a job: poll `/api/jobs/<id>` (the `Location`), then "
+                                             "download its `result_url`"}})
+def api_publication_job(body: PublicationIn, db: DbSession, actor: ApiViewer) -> JSONResponse:
+    """Queue the evaluation report of ``period`` in ``format`` as a job (``202 Accepted``, ``Location:
+    /api/jobs/<id>``); the period and format are checked now (422). When the job is done its ``result_url`` is
+    the file (``/api/jobs/<id>/download``), for the caller's account only."""
+    return accepted(db, publish.submit_publication(db, actor, body.period, body.format))
