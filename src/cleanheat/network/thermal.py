@@ -24,7 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.linalg import splu
 
+from cleanheat.network import kernels
 from cleanheat.network.arrays import NetworkArrays
 from cleanheat.network.water import WaterTable
 
@@ -155,6 +157,7 @@ class ThermalSolver:
         self.dt_min = dt_min_k
         self.m_eps = m_eps_kg_s
         self._schedule: LevelSchedule | None = None
+        self._kernel: kernels.ThermalKernel | None = None  # the compiled path (numba installed)
         self.fixed_nodes = arr.s_sup
         self.fixed_t = arr.s_t_sup_k
         self.fixed = np.zeros(arr.n_nodes, bool)
@@ -221,6 +224,20 @@ class ThermalSolver:
         arr = self.arr
         n = arr.n_nodes
         (up, dn, w, coef, const, loc, am_in), fb, up_f, a_f, tg_f = self._inflows(m_branch, m_cons, prev)
+        if kernels.AVAILABLE:
+            if self._kernel is None:
+                self._kernel = kernels.ThermalKernel(n, self.fixed_nodes, self.fixed_t, self.t_stagnant)
+            sol, fallback = self._kernel.solve(up, dn, w, coef, const, loc, am_in)
+            if sol is None:  # a cycle in the flow graph
+                order, rhs, rhs_s, dep, c1, c2 = fallback
+                sol = self._sparse_substitute(n, up[dep], dn[dep], rhs, c1, rhs_s, c2, order)
+        else:
+            sol = self._numpy_pass(n, up, dn, w, coef, const, loc, am_in)
+        return self._state(sol, m_cons, fb, up_f, a_f, tg_f)
+
+    def _numpy_pass(self, n, up, dn, w, coef, const, loc, am_in) -> np.ndarray:
+        """Mixing weights, right-hand sides and coefficients of the temperatures and their sensitivities, then
+        the level-by-level substitution (kernels.thermal_pass is the same, compiled)."""
         fixed = self.fixed
         W = np.bincount(dn, weights=w, minlength=n)
         rhs = np.bincount(dn, weights=w * const, minlength=n)
@@ -241,7 +258,10 @@ class ThermalSolver:
             du, dd, off_s = up, dn, off * phi
         else:
             du, dd, off, off_s = up[dep], dn[dep], off[dep], (off * phi)[dep]
-        sol = self._substitute(n, du, dd, rhs, off, rhs_s, off_s)
+        return self._substitute(n, du, dd, rhs, off, rhs_s, off_s)
+
+    def _state(self, sol, m_cons, fb, up_f, a_f, tg_f) -> ThermalState:
+        arr = self.arr
         t_node, sens = sol[:, 0].copy(), sol[:, 1].copy()
         t_out_b = np.full(arr.n_branches, self.t_stagnant)
         t_out_b[fb] = tg_f + (t_node[up_f] - tg_f) * a_f
@@ -264,7 +284,27 @@ class ThermalSolver:
             self._schedule = sched
         if sched is not None:
             return sched.solve_pair(rhs, off, rhs_s, off_s)
-        # a cycle in the flow graph (e.g. a booster pump driving a loop): general sparse solve
+        return self._sparse_substitute(n, du, dd, rhs, off, rhs_s, off_s)
+
+    @staticmethod
+    def _sparse_substitute(n, du, dd, rhs, off, rhs_s, off_s, order=None) -> np.ndarray:
+        # a cycle in the flow graph (e.g. a booster pump driving a loop, or a mesh loop whose flows circulate
+        # while the hydraulics are still converging): general sparse solve
+        if order is not None:
+            # nodes in a topological order up to the cycles: lower triangular there, little fill behind them;
+            # one factorisation for both right-hand sides
+            pos = np.empty(n, np.int64)
+            pos[order] = np.arange(n)
+            eye = np.arange(n)
+            rows, cols = np.concatenate([eye, pos[dd]]), np.concatenate([eye, pos[du]])
+            lu_t = splu(sp.csc_matrix((np.concatenate([np.ones(n), off]), (rows, cols)), shape=(n, n)),
+                        permc_spec="NATURAL", diag_pivot_thresh=0.0)
+            lu_s = splu(sp.csc_matrix((np.concatenate([np.ones(n), off_s]), (rows, cols)), shape=(n, n)),
+                        permc_spec="NATURAL", diag_pivot_thresh=0.0)
+            out = np.empty((n, 2))
+            out[order, 0] = lu_t.solve(rhs[order])
+            out[order, 1] = lu_s.solve(rhs_s[order])
+            return out
         eye = np.arange(n)
         rows, cols = np.concatenate([eye, dd]), np.concatenate([eye, du])
         M = sp.csc_matrix((np.concatenate([np.ones(n), off]), (rows, cols)), shape=(n, n))
