@@ -141,7 +141,98 @@ def _substitute(queue, count, seq, start, d, c1, c2, b1, b2):  # pragma: no cove
     return x1, x2
 
 
+def _cp_point(t, enthalpy, x0, inv_h, xk, yk, sk, hk):  # pragma: no cover - compiled
+    """WaterTable.cp_point on a regular grid: enthalpy (``enthalpy``) or heat capacity at ``t``."""
+    f = (t - x0) * inv_h
+    if f < 0.0:
+        f = 0.0
+    if f > len(xk) - 2:
+        f = len(xk) - 2
+    k = int(f)
+    dt = t - xk[k]
+    if enthalpy:
+        return hk[k] + dt * (yk[k] + 0.5 * sk[k] * dt)
+    return yk[k] + sk[k] * dt
+
+
+def _cp_pair(t1, v1, t2, v2, enthalpy, x0, inv_h, xk, yk, sk, hk):  # pragma: no cover - compiled
+    """WaterTable.cp_from_points for one pair."""
+    if not enthalpy:
+        return 0.5 * (v1 + v2)
+    d = t1 - t2
+    if abs(d) < 1e-6:
+        return _cp_point(0.5 * (t1 + t2), False, x0, inv_h, xk, yk, sk, hk)
+    return (v1 - v2) / d
+
+
+def _branch_inflows(m_branch, m_eps, frm, to, t_prev, t_out_prev, ul, t_ground, fixed, enthalpy, x0, inv_h, xk, yk,
+                    sk, hk):  # pragma: no cover - compiled
+    """ThermalSolver._inflows for the branches: per flowing branch (|m| > m_eps) its index, upstream node,
+    transfer coefficient and ground temperature; per flowing branch into a node of free temperature the inflow
+    element (up, dn, w, coef, const, loc, |m|)."""
+    n = len(t_prev)
+    nb = len(m_branch)
+    v_node = np.empty(n)
+    for i in range(n):
+        v_node[i] = _cp_point(t_prev[i], enthalpy, x0, inv_h, xk, yk, sk, hk)
+    cnt = 0
+    for b in range(nb):
+        if abs(m_branch[b]) > m_eps:
+            cnt += 1
+    fb = np.empty(cnt, np.int64)
+    up_f = np.empty(cnt, np.int64)
+    a_f = np.empty(cnt)
+    tg_f = np.empty(cnt)
+    e_up = np.empty(cnt, np.int64)
+    e_dn = np.empty(cnt, np.int64)
+    e_w = np.empty(cnt)
+    e_coef = np.empty(cnt)
+    e_const = np.empty(cnt)
+    e_loc = np.empty(cnt)
+    e_am = np.empty(cnt)
+    j = 0
+    k = 0
+    for b in range(nb):
+        mb = m_branch[b]
+        am = abs(mb)
+        if not am > m_eps:
+            continue
+        if mb >= 0:
+            up = frm[b]
+            dn = to[b]
+        else:
+            up = to[b]
+            dn = frm[b]
+        to_prev = t_out_prev[b]
+        v_out = _cp_point(to_prev, enthalpy, x0, inv_h, xk, yk, sk, hk)
+        cp = _cp_pair(t_prev[up], v_node[up], to_prev, v_out, enthalpy, x0, inv_h, xk, yk, sk, hk)
+        ntu = ul[b] / (cp * am)
+        a = np.exp(-ntu)
+        tg = t_ground[b]
+        fb[j] = b
+        up_f[j] = up
+        a_f[j] = a
+        tg_f[j] = tg
+        j += 1
+        if fixed[dn]:  # inflows of fixed-temperature nodes do not count
+            continue
+        e_up[k] = up
+        e_dn[k] = dn
+        e_w[k] = am * _cp_pair(to_prev, v_out, t_prev[dn], v_node[dn], enthalpy, x0, inv_h, xk, yk, sk, hk)
+        e_coef[k] = a
+        e_const[k] = (1.0 - a) * tg
+        # local sensitivity of a pipe's outlet temperature to its flow: (T_out - T_g) U'L / (cp m^2)
+        e_loc[k] = (to_prev - tg) * ntu / am
+        e_am[k] = am
+        k += 1
+    return (fb, up_f, a_f, tg_f, v_node, e_up[:k], e_dn[:k], e_w[:k], e_coef[:k], e_const[:k], e_loc[:k],
+            e_am[:k])
+
+
 if numba is not None:  # pragma: no cover - depends on the environment
+    _cp_point = numba.njit(cache=True, nogil=True, inline="always")(_cp_point)
+    _cp_pair = numba.njit(cache=True, nogil=True, inline="always")(_cp_pair)
+    _branch_inflows = numba.njit(cache=True, nogil=True)(_branch_inflows)
     _assemble = numba.njit(cache=True, nogil=True)(_assemble)
     _order = numba.njit(cache=True, nogil=True)(_order)
     _substitute = numba.njit(cache=True, nogil=True)(_substitute)

@@ -158,13 +158,19 @@ class ThermalSolver:
         self.m_eps = m_eps_kg_s
         self._schedule: LevelSchedule | None = None
         self._kernel: kernels.ThermalKernel | None = None  # the compiled path (numba installed)
+        # heat-capacity table on its regular grid for the compiled inflows (None: numpy path)
+        knots = water._cp
+        self._tables = None
+        if kernels.AVAILABLE and knots.inv_h is not None:
+            self._tables = (knots.x0, knots.inv_h, knots.x, knots.y, knots.slope, water._hk)
         self.fixed_nodes = arr.s_sup
         self.fixed_t = arr.s_t_sup_k
         self.fixed = np.zeros(arr.n_nodes, bool)
         self.fixed[self.fixed_nodes] = True
         self.ul = arr.u_w_per_mk * arr.length_m  # U'L [W/K]
 
-    def consumer_outlet(self, t_in: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def consumer_outlet(self, t_in: np.ndarray, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray,
+                                                                                        np.ndarray]:
         """Consumer outlet temperature for inlet ``t_in``, the low-temperature mask and d(T_in - T_out)/dT_in.
 
         Return-temperature control cools to ``T_ret`` but by at least ``dT_min``; the switch between the two is
@@ -172,11 +178,14 @@ class ThermalSolver:
         coupled iteration sees a differentiable law at low load.
         """
         arr = self.arr
-        x = t_in - arr.c_t_ret_k - self.dt_min
+        deltat, t_ret, dt_k = arr.c_deltat, arr.c_t_ret_k, arr.c_dt_k
+        if idx is not None:  # consumers ``idx`` only
+            deltat, t_ret, dt_k = deltat[idx], t_ret[idx], dt_k[idx]
+        x = t_in - t_ret - self.dt_min
         sq = np.sqrt(x * x + SMOOTH_K * SMOOTH_K)
-        dt_eff = np.where(arr.c_deltat, arr.c_dt_k, self.dt_min + 0.5 * (x + sq))
-        slope = np.where(arr.c_deltat, 0.0, 0.5 * (1.0 + x / sq))
-        low = ~arr.c_deltat & (x < 0.0)
+        dt_eff = np.where(deltat, dt_k, self.dt_min + 0.5 * (x + sq))
+        slope = np.where(deltat, 0.0, 0.5 * (1.0 + x / sq))
+        low = ~deltat & (x < 0.0)
         return t_in - dt_eff, low, slope
 
     def _inflows(self, m_branch: np.ndarray, m_cons: np.ndarray, prev: ThermalState):
@@ -185,6 +194,8 @@ class ThermalSolver:
         and constant (``T_out = coef T_up + const``), the local flow sensitivity of ``T_out`` and ``|m|``."""
         arr, conv, water = self.arr, self.convention, self.water
         t_prev = prev.t_node_k
+        if self._tables is not None:
+            return self._inflows_compiled(m_branch, m_cons, prev)
         # heat capacities of the pairs (inlet, outlet) and (outlet, mixing node): per-temperature parts once
         v_node = water.cp_point(conv, t_prev)
         am = np.abs(m_branch)
@@ -218,6 +229,26 @@ class ThermalSolver:
         keep = ~self.fixed[el[1]]  # inflows of fixed-temperature nodes do not count
         if not keep.all():
             el = tuple(x[keep] for x in el)
+        return el, fb, up_f, a_f, tg_f
+
+    def _inflows_compiled(self, m_branch: np.ndarray, m_cons: np.ndarray, prev: ThermalState):
+        """:meth:`_inflows` with the branches' part compiled (kernels._branch_inflows), the same values."""
+        arr, conv, water = self.arr, self.convention, self.water
+        t_prev = prev.t_node_k
+        fb, up_f, a_f, tg_f, v_node, *br = kernels._branch_inflows(
+            m_branch, self.m_eps, arr.frm, arr.to, t_prev, prev.t_out_branch_k, self.ul, arr.t_ground_k,
+            self.fixed, conv == "enthalpy", *self._tables)
+        fc = np.flatnonzero((m_cons > self.m_eps) & ~self.fixed[arr.c_ret])
+        t_in_c = t_prev[arr.c_sup[fc]]
+        t_out_lin, _low, slope = self.consumer_outlet(t_in_c, fc)
+        coef_c = 1.0 - slope
+        t_out_c_prev = prev.t_out_consumer_k[fc]
+        ret = arr.c_ret[fc]
+        w_c = m_cons[fc] * water.cp_from_points(conv, t_out_c_prev, water.cp_point(conv, t_out_c_prev), t_prev[ret],
+                                                v_node[ret])
+        el = (np.concatenate([br[0], arr.c_sup[fc]]), np.concatenate([br[1], ret]), np.concatenate([br[2], w_c]),
+              np.concatenate([br[3], coef_c]), np.concatenate([br[4], t_out_lin - coef_c * t_in_c]),
+              np.concatenate([br[5], np.zeros(len(fc))]), np.concatenate([br[6], m_cons[fc]]))
         return el, fb, up_f, a_f, tg_f
 
     def solve(self, m_branch: np.ndarray, m_cons: np.ndarray, prev: ThermalState) -> ThermalState:
