@@ -50,3 +50,28 @@ def test_warm_start_reproduces_the_solution(net500):
     # a start of the wrong size is refused
     with pytest.raises(ValueError, match="one value per node"):
         solve(net500, start=StartState(t_node_k=np.zeros(3)))
+
+
+def test_damped_drift_is_undamped_but_an_oscillation_stays_damped():
+    """The coupled update damps when the temperature change grows twice in a row; damped steps that keep
+    pointing the same way (a slow drift away from an unstable state) halve the damping again after
+    DRIFT_PASSES passes, alternating steps (an oscillation) keep it."""
+    from cleanheat.network.solver import DRIFT_PASSES, ConsumerFlowUpdate
+
+    def run(direction):
+        up = ConsumerFlowUpdate(0)
+        residuals = [1.0, 2.0, 3.0]  # growing: the update damps
+        m = np.array([1.0, 2.0])
+        relax = []
+        for k in range(2 + 2 * DRIFT_PASSES):  # damped twice, then two drift rounds back to no damping
+            f = m + 0.1 * direction(k)  # the fixed-point map pulls along +-direction
+            m = up.next(m, f, np.zeros(2), residuals, anderson_start_k=0.0)
+            relax.append(up.relax)
+            residuals.append(residuals[-1] * 1.01)  # still growing
+        return relax
+
+    drift = run(lambda k: np.array([1.0, 0.5]))
+    osc = run(lambda k: (-1.0) ** k * np.array([1.0, 0.5]))
+    assert drift[0] == 0.5 and osc[0] == 0.5  # damped first
+    assert drift[-1] == 1.0  # undamped by the drift although the temperature change still grows
+    assert osc[-1] == 0.125  # the oscillation damped further

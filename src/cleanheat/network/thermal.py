@@ -24,7 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.linalg import splu
 
+from cleanheat.network import kernels
 from cleanheat.network.arrays import NetworkArrays
 from cleanheat.network.water import WaterTable
 
@@ -155,13 +157,20 @@ class ThermalSolver:
         self.dt_min = dt_min_k
         self.m_eps = m_eps_kg_s
         self._schedule: LevelSchedule | None = None
+        self._kernel: kernels.ThermalKernel | None = None  # the compiled path (numba installed)
+        # heat-capacity table on its regular grid for the compiled inflows (None: numpy path)
+        knots = water._cp
+        self._tables = None
+        if kernels.AVAILABLE and knots.inv_h is not None:
+            self._tables = (knots.x0, knots.inv_h, knots.x, knots.y, knots.slope, water._hk)
         self.fixed_nodes = arr.s_sup
         self.fixed_t = arr.s_t_sup_k
         self.fixed = np.zeros(arr.n_nodes, bool)
         self.fixed[self.fixed_nodes] = True
         self.ul = arr.u_w_per_mk * arr.length_m  # U'L [W/K]
 
-    def consumer_outlet(self, t_in: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def consumer_outlet(self, t_in: np.ndarray, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray,
+                                                                                        np.ndarray]:
         """Consumer outlet temperature for inlet ``t_in``, the low-temperature mask and d(T_in - T_out)/dT_in.
 
         Return-temperature control cools to ``T_ret`` but by at least ``dT_min``; the switch between the two is
@@ -169,11 +178,14 @@ class ThermalSolver:
         coupled iteration sees a differentiable law at low load.
         """
         arr = self.arr
-        x = t_in - arr.c_t_ret_k - self.dt_min
+        deltat, t_ret, dt_k = arr.c_deltat, arr.c_t_ret_k, arr.c_dt_k
+        if idx is not None:  # consumers ``idx`` only
+            deltat, t_ret, dt_k = deltat[idx], t_ret[idx], dt_k[idx]
+        x = t_in - t_ret - self.dt_min
         sq = np.sqrt(x * x + SMOOTH_K * SMOOTH_K)
-        dt_eff = np.where(arr.c_deltat, arr.c_dt_k, self.dt_min + 0.5 * (x + sq))
-        slope = np.where(arr.c_deltat, 0.0, 0.5 * (1.0 + x / sq))
-        low = ~arr.c_deltat & (x < 0.0)
+        dt_eff = np.where(deltat, dt_k, self.dt_min + 0.5 * (x + sq))
+        slope = np.where(deltat, 0.0, 0.5 * (1.0 + x / sq))
+        low = ~deltat & (x < 0.0)
         return t_in - dt_eff, low, slope
 
     def _inflows(self, m_branch: np.ndarray, m_cons: np.ndarray, prev: ThermalState):
@@ -182,6 +194,8 @@ class ThermalSolver:
         and constant (``T_out = coef T_up + const``), the local flow sensitivity of ``T_out`` and ``|m|``."""
         arr, conv, water = self.arr, self.convention, self.water
         t_prev = prev.t_node_k
+        if self._tables is not None:
+            return self._inflows_compiled(m_branch, m_cons, prev)
         # heat capacities of the pairs (inlet, outlet) and (outlet, mixing node): per-temperature parts once
         v_node = water.cp_point(conv, t_prev)
         am = np.abs(m_branch)
@@ -217,10 +231,44 @@ class ThermalSolver:
             el = tuple(x[keep] for x in el)
         return el, fb, up_f, a_f, tg_f
 
+    def _inflows_compiled(self, m_branch: np.ndarray, m_cons: np.ndarray, prev: ThermalState):
+        """:meth:`_inflows` with the branches' part compiled (kernels._branch_inflows), the same values."""
+        arr, conv, water = self.arr, self.convention, self.water
+        t_prev = prev.t_node_k
+        fb, up_f, a_f, tg_f, v_node, *br = kernels._branch_inflows(
+            m_branch, self.m_eps, arr.frm, arr.to, t_prev, prev.t_out_branch_k, self.ul, arr.t_ground_k,
+            self.fixed, conv == "enthalpy", *self._tables)
+        fc = np.flatnonzero((m_cons > self.m_eps) & ~self.fixed[arr.c_ret])
+        t_in_c = t_prev[arr.c_sup[fc]]
+        t_out_lin, _low, slope = self.consumer_outlet(t_in_c, fc)
+        coef_c = 1.0 - slope
+        t_out_c_prev = prev.t_out_consumer_k[fc]
+        ret = arr.c_ret[fc]
+        w_c = m_cons[fc] * water.cp_from_points(conv, t_out_c_prev, water.cp_point(conv, t_out_c_prev), t_prev[ret],
+                                                v_node[ret])
+        el = (np.concatenate([br[0], arr.c_sup[fc]]), np.concatenate([br[1], ret]), np.concatenate([br[2], w_c]),
+              np.concatenate([br[3], coef_c]), np.concatenate([br[4], t_out_lin - coef_c * t_in_c]),
+              np.concatenate([br[5], np.zeros(len(fc))]), np.concatenate([br[6], m_cons[fc]]))
+        return el, fb, up_f, a_f, tg_f
+
     def solve(self, m_branch: np.ndarray, m_cons: np.ndarray, prev: ThermalState) -> ThermalState:
         arr = self.arr
         n = arr.n_nodes
         (up, dn, w, coef, const, loc, am_in), fb, up_f, a_f, tg_f = self._inflows(m_branch, m_cons, prev)
+        if kernels.AVAILABLE:
+            if self._kernel is None:
+                self._kernel = kernels.ThermalKernel(n, self.fixed_nodes, self.fixed_t, self.t_stagnant)
+            sol, fallback = self._kernel.solve(up, dn, w, coef, const, loc, am_in)
+            if sol is None:  # a cycle in the flow graph
+                order, rhs, rhs_s, dep, c1, c2 = fallback
+                sol = self._sparse_substitute(n, up[dep], dn[dep], rhs, c1, rhs_s, c2, order)
+        else:
+            sol = self._numpy_pass(n, up, dn, w, coef, const, loc, am_in)
+        return self._state(sol, m_cons, fb, up_f, a_f, tg_f)
+
+    def _numpy_pass(self, n, up, dn, w, coef, const, loc, am_in) -> np.ndarray:
+        """Mixing weights, right-hand sides and coefficients of the temperatures and their sensitivities, then
+        the level-by-level substitution (kernels.thermal_pass is the same, compiled)."""
         fixed = self.fixed
         W = np.bincount(dn, weights=w, minlength=n)
         rhs = np.bincount(dn, weights=w * const, minlength=n)
@@ -241,7 +289,10 @@ class ThermalSolver:
             du, dd, off_s = up, dn, off * phi
         else:
             du, dd, off, off_s = up[dep], dn[dep], off[dep], (off * phi)[dep]
-        sol = self._substitute(n, du, dd, rhs, off, rhs_s, off_s)
+        return self._substitute(n, du, dd, rhs, off, rhs_s, off_s)
+
+    def _state(self, sol, m_cons, fb, up_f, a_f, tg_f) -> ThermalState:
+        arr = self.arr
         t_node, sens = sol[:, 0].copy(), sol[:, 1].copy()
         t_out_b = np.full(arr.n_branches, self.t_stagnant)
         t_out_b[fb] = tg_f + (t_node[up_f] - tg_f) * a_f
@@ -264,7 +315,27 @@ class ThermalSolver:
             self._schedule = sched
         if sched is not None:
             return sched.solve_pair(rhs, off, rhs_s, off_s)
-        # a cycle in the flow graph (e.g. a booster pump driving a loop): general sparse solve
+        return self._sparse_substitute(n, du, dd, rhs, off, rhs_s, off_s)
+
+    @staticmethod
+    def _sparse_substitute(n, du, dd, rhs, off, rhs_s, off_s, order=None) -> np.ndarray:
+        # a cycle in the flow graph (e.g. a booster pump driving a loop, or a mesh loop whose flows circulate
+        # while the hydraulics are still converging): general sparse solve
+        if order is not None:
+            # nodes in a topological order up to the cycles: lower triangular there, little fill behind them;
+            # one factorisation for both right-hand sides
+            pos = np.empty(n, np.int64)
+            pos[order] = np.arange(n)
+            eye = np.arange(n)
+            rows, cols = np.concatenate([eye, pos[dd]]), np.concatenate([eye, pos[du]])
+            lu_t = splu(sp.csc_matrix((np.concatenate([np.ones(n), off]), (rows, cols)), shape=(n, n)),
+                        permc_spec="NATURAL", diag_pivot_thresh=0.0)
+            lu_s = splu(sp.csc_matrix((np.concatenate([np.ones(n), off_s]), (rows, cols)), shape=(n, n)),
+                        permc_spec="NATURAL", diag_pivot_thresh=0.0)
+            out = np.empty((n, 2))
+            out[order, 0] = lu_t.solve(rhs[order])
+            out[order, 1] = lu_s.solve(rhs_s[order])
+            return out
         eye = np.arange(n)
         rows, cols = np.concatenate([eye, dd]), np.concatenate([eye, du])
         M = sp.csc_matrix((np.concatenate([np.ones(n), off]), (rows, cols)), shape=(n, n))
