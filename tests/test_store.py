@@ -40,3 +40,29 @@ def test_utc_datetime_refuses_naive_and_returns_aware():
     stored = col.process_bind_param(datetime(2020, 1, 1, 8, tzinfo=UTC), D())
     assert stored.tzinfo is None
     assert col.process_result_value(stored, D()) == datetime(2020, 1, 1, 8, tzinfo=UTC)
+
+
+def test_servers_refuse_a_database_of_another_version_and_init_migrates_it(database_url, tmp_path, monkeypatch):
+    """A database an older version made: `cleanheat worker` (like `serve` and the ingest and HJ 212 servers) stops
+    with a message naming the missing revision instead of failing at its first write; `cleanheat init` migrates
+    it and the worker's check passes."""
+    from alembic import command
+    from typer.testing import CliRunner
+
+    from cleanheat.cli.common import require_current_schema
+    from cleanheat.cli.main import app
+    from cleanheat.config import Settings
+    from cleanheat.store.migrate import alembic_config, schema_revisions
+
+    command.downgrade(alembic_config(database_url), "telemetry@telemetry_0003")
+    current, heads = schema_revisions(database_url)
+    assert "telemetry_0004" in heads - current
+    monkeypatch.setenv("CLEANHEAT_DATABASE_URL", database_url)
+    monkeypatch.setenv("CLEANHEAT_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("CLEANHEAT_SECRET_KEY", "schema-test")
+    r = CliRunner().invoke(app, ["worker"])
+    assert r.exit_code == 1 and "telemetry_0004" in r.output and "cleanheat init" in r.output, r.output
+    r = CliRunner().invoke(app, ["init"])
+    assert r.exit_code == 0, r.output
+    require_current_schema(Settings(database_url=database_url, var_dir=tmp_path / "var"))  # passes: no exit
+    assert schema_revisions(database_url)[0] == schema_revisions(database_url)[1]

@@ -41,6 +41,25 @@ def require_database(settings: Settings) -> None:
         raise typer.Exit(1)
 
 
+def require_current_schema(settings: Settings) -> None:
+    """Stop with a clear message when the database's schema is not this version's (a server started on a database
+    an older version made would fail at its first write): ``cleanheat init`` migrates it."""
+    from cleanheat.store.migrate import schema_revisions
+
+    require_database(settings)
+    current, heads = schema_revisions(settings.database_url)
+    if current == heads:
+        return
+    missing, unknown = sorted(heads - current), sorted(current - heads)
+    err_console.print("[bold red]错误 / error:[/] 数据库结构与本版本不符 the database schema is not this version's: "
+                      f"缺少 missing {', '.join(missing) or '—'}; 未知 unknown {', '.join(unknown) or '—'}",
+                      highlight=False)
+    err_console.print("  请运行 `cleanheat init` 迁移数据库（数据保留）；若有未知版本，说明数据库来自更新的版本。"
+                      "Run `cleanheat init` to migrate the database (data is kept); unknown revisions mean a newer "
+                      "version made it.", highlight=False)
+    raise typer.Exit(1)
+
+
 @contextmanager
 def db_session(settings: Settings | None = None) -> Iterator[Session]:
     settings = settings or load_settings()

@@ -17,7 +17,7 @@ from cleanheat.cli.common import (
     err_console,
     load_settings,
     reported_errors,
-    require_database,
+    require_current_schema,
 )
 
 NAME = "emissions"
@@ -67,7 +67,7 @@ def serve(
         _serve_workers(workers, sys.argv)
         return
     settings = load_settings()
-    require_database(settings)
+    require_current_schema(settings)
     cfg = ReceiverConfig()
     given = {"max_connections": max_connections, "max_connections_per_address": max_connections_per_address,
              "idle_timeout_s": idle_timeout, "login_timeout_s": login_timeout,

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from cleanheat import cli as cli_pkg
-from cleanheat.cli.common import console, load_settings, reported_errors, require_database
+from cleanheat.cli.common import console, load_settings, reported_errors, require_current_schema
 from cleanheat.plugins import Contract
 
 app = typer.Typer(
@@ -67,7 +67,7 @@ def serve(
     import uvicorn
 
     settings = load_settings()
-    require_database(settings)
+    require_current_schema(settings)
     host, port = host or settings.host, port or settings.port
     in_web = (settings.background_in_web if workers == 1 else False) if background is None else background
     # the web processes read their settings from the environment (uvicorn starts them from an import string)
@@ -101,7 +101,7 @@ def worker(
     if verbose:
         logging.getLogger("cleanheat.jobs").setLevel(logging.DEBUG)
     settings = load_settings()
-    require_database(settings)
+    require_current_schema(settings)
     w = Worker(settings, make_engine(settings.database_url), name=name or worker_name(), job_threads=job_threads,
                services=services, periodic=periodic)
     signal.signal(signal.SIGTERM, lambda *_: w.request_stop())

@@ -16,7 +16,7 @@ from cleanheat.cli.common import (
     load_settings,
     progress,
     reported_errors,
-    require_database,
+    require_current_schema,
 )
 
 NAME = "telemetry"
@@ -27,7 +27,7 @@ def _engine():
     from cleanheat.store.engine import make_engine
 
     settings = load_settings()
-    require_database(settings)
+    require_current_schema(settings)
     return make_engine(settings.database_url)
 
 

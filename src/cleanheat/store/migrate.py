@@ -23,6 +23,23 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
+def schema_revisions(database_url: str) -> tuple[set[str], set[str]]:
+    """(the revisions the database is at, the newest revision of every branch this code has)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from cleanheat.store.engine import make_engine
+
+    heads = set(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    finally:
+        engine.dispose()
+    return current, heads
+
+
 def upgrade(database_url: str, revision: str = "heads") -> None:
     """Create or migrate the schema at ``database_url`` to the newest revision of every branch."""
     prepare_sqlite_file(database_url)  # a new SQLite file is created owner-only (0600)
