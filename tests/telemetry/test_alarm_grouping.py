@@ -23,6 +23,7 @@ from cleanheat.telemetry.jobs import Jobs
 from cleanheat.telemetry.payload import ParsedMessage
 from cleanheat.telemetry.pipeline import Inbound, IngestPipeline
 from cleanheat.telemetry.tables import Alarm, AlarmRule
+from cleanheat.telemetry.webhooks import alarm_payload
 
 MIN = 60_000
 
@@ -123,6 +124,9 @@ def test_a_condition_that_comes_back_re_opens_its_alarm(small_city, t0):
     assert a.raised_at == first.raised_at  # first raised at 100 min ...
     assert (a.last_seen_at.timestamp() * 1000 - t0) / MIN == 210  # ... last seen at 210 min
     assert a.value == 100.0
+    sent = alarm_payload(a, None, "raised")  # what a webhook receives says it is the second time
+    assert (sent["alarm_id"], sent["times_raised"], sent["raised_at"]) == (first.id, 2, a.raised_at.isoformat())
+    assert sent["last_seen_at"] == a.last_seen_at.isoformat() and sent["occurrences"] == a.occurrences
     # back again, then silent after more than 6 h: a new alarm
     _send(small_city, t0 + 220 * MIN)
     _evaluate(small_city, t0 + 221 * MIN)                      # cleared at 221 min

@@ -28,12 +28,16 @@ from cleanheat.telemetry.tables import Alarm, AlarmRule, Webhook, WebhookDeliver
 
 
 def alarm_payload(a: Alarm, rule: AlarmRule | None, event: str) -> dict:
+    """The JSON a webhook receives: the alarm, when it was first raised and last seen, how often it was raised
+    (a condition that comes back re-opens its alarm) and seen."""
     return {"event": event, "alarm_id": a.id, "rule": rule.code if rule else None, "state": a.state,
             "severity": a.severity, "org_id": a.org_id, "device_id": a.device_id, "point_id": a.point_id,
             "station_id": a.station_id, "building_id": a.building_id, "value": a.value,
             "message_zh": a.message_zh, "message_en": a.message_en,
             "raised_at": a.raised_at.isoformat() if a.raised_at else None,
-            "cleared_at": a.cleared_at.isoformat() if a.cleared_at else None}
+            "last_seen_at": a.last_seen_at.isoformat() if a.last_seen_at else None,
+            "cleared_at": a.cleared_at.isoformat() if a.cleared_at else None,
+            "times_raised": a.times_raised, "occurrences": a.occurrences}
 
 
 def queue_webhooks(session: Session, a: Alarm, rule: AlarmRule | None, event: str) -> None:
