@@ -121,3 +121,15 @@ def shot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def assert_no_sideways_scroll(page) -> None:
+    """The page is no wider than the viewport (a phone never scrolls a page sideways); names what sticks out."""
+    width = page.evaluate("window.innerWidth")
+    out = page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+                && !e.closest('table.data, .scroll-x') && getComputedStyle(e).position !== 'fixed')
+        .slice(0, 6)
+        .map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className} `
+                  + Math.round(e.getBoundingClientRect().right))""")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, out

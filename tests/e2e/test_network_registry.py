@@ -14,6 +14,7 @@ from cleanheat.auth.service import Actor
 from cleanheat.network.tables import StoredNetwork
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from cleanheat.twin.city import CityConfig, ensure_city, make_city
+from tests.e2e.conftest import assert_no_sideways_scroll
 
 SHOTS = Path("/tmp/shots-daily3")
 
@@ -71,4 +72,8 @@ def test_company_simulates_its_registered_network(live_app, page, login_as):
     page.reload()
     page.wait_for_selector("#network-map[data-ready='1']")
     page.screenshot(path=str(SHOTS / "network-registry-375.png"), full_page=True)
+    # on a phone the page does not scroll sideways: the worst-pipes table scrolls by itself
+    assert_no_sideways_scroll(page)
+    assert page.evaluate("(() => { const t = document.querySelector('#worst-pipes');"
+                         " return t.scrollWidth > t.clientWidth; })()")
     assert errors == []

@@ -14,7 +14,7 @@ from cleanheat.planner import demo
 from cleanheat.planner.tables import PlannerScenario
 from cleanheat.programme.tables import AdminUnit, Plan, Report
 from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
-from tests.e2e.conftest import serve
+from tests.e2e.conftest import assert_no_sideways_scroll, serve
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path("/tmp/shots-daily3")
@@ -57,6 +57,9 @@ def test_new_scenario_infeasible_result_and_proposal(planner_app, page, login_as
     page.screenshot(path=str(SHOTS / "planner-infeasible-1366.png"), full_page=True)
     page.set_viewport_size({"width": 375, "height": 800})
     page.screenshot(path=str(SHOTS / "planner-infeasible-375.png"), full_page=True)
+    assert_no_sideways_scroll(page)  # wide tables scroll by themselves
+    page.goto(f"{url}/planner")
+    assert_no_sideways_scroll(page)
     page.set_viewport_size({"width": 1366, "height": 900})
 
     # "new scenario" starts as a copy of the reference scenario, build rates included, and keeps them on save
