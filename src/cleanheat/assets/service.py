@@ -104,12 +104,18 @@ def station_tree(session: Session, actor: Actor, station_id: int) -> dict:
     b_ids = [b.id for b in buildings]
     households = list(session.scalars(select(Household).where(Household.building_id.in_(b_ids))
                                       .order_by(Household.code))) if b_ids else []
-    h_ids = [h.id for h in households]
     dev_q = select(Device).options(selectinload(Device.points)).where(
-        (Device.station_id == station.id) | Device.building_id.in_(b_ids or [-1])
-        | Device.household_id.in_(h_ids or [-1])).order_by(Device.code)
+        station_devices(station.id)).order_by(Device.code)
     return {"station": station, "buildings": buildings, "households": households,
             "devices": list(session.scalars(dev_q))}
+
+
+def station_devices(station_id: int):
+    """The condition on ``Device`` for every device below a station: its own (the controller), its buildings'
+    (heat meters) and their households' (room sensors)."""
+    b_ids = select(Building.id).where(Building.station_id == station_id)
+    h_ids = select(Household.id).where(Household.building_id.in_(b_ids))
+    return (Device.station_id == station_id) | Device.building_id.in_(b_ids) | Device.household_id.in_(h_ids)
 
 
 def household_of_user(session: Session, actor: Actor) -> Household | None:

@@ -29,17 +29,10 @@ def sid_digest(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
 
 
-def load(session: Session, sid: str, now: datetime) -> AuthSession | None:
-    """The live session with cookie value ``sid``, or None (unknown, revoked or expired)."""
-    row = session.scalar(select(AuthSession).where(AuthSession.sid_hash == sid_digest(sid)))
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return None
-    return row
-
-
 def load_with_user(session: Session, sid: str, now: datetime) -> tuple[AuthSession, User | None] | None:
-    """``load`` and the session's user with their organisation in one query (the user None when disabled): what
-    every request of a logged-in user needs first."""
+    """The live session with cookie value ``sid`` (None when unknown, revoked or expired) and its user with their
+    organisation, in one query (the user None when disabled): what every request of a logged-in user needs
+    first."""
     found = session.execute(select(AuthSession, User).join(User, User.id == AuthSession.user_id)
                             .where(AuthSession.sid_hash == sid_digest(sid))).first()  # + the organisation, joined
     if found is None:

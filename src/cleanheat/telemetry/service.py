@@ -166,13 +166,10 @@ def station_live_values(session: Session, actor: Actor, station_id: int, now: in
     read as plain rows in one query (``station_detail`` builds the whole tree for the page itself)."""
     station = assets_service.get_record(session, actor, "stations", station_id)
     now = now or now_ms()
-    b_ids = select(Building.id).where(Building.station_id == station.id)
-    h_ids = select(Household.id).where(Household.building_id.in_(b_ids))
     rows = session.execute(
         select(Device.code, Point.key, Point.sampling_interval_s, Latest.value, Latest.ts_ms)
         .join(Point, Point.device_id == Device.id).outerjoin(Latest, Latest.point_id == Point.id)
-        .where((Device.station_id == station.id) | Device.building_id.in_(b_ids) | Device.household_id.in_(h_ids))
-        .order_by(Device.code, Point.id))
+        .where(assets_service.station_devices(station.id)).order_by(Device.code, Point.id))
     return {f"{code}.{key}": [value, ts, is_fresh(ts, now, interval_s)]
             for code, key, interval_s, value, ts in rows}
 
@@ -360,12 +357,9 @@ def resident_home(session: Session, actor: Actor, now: int | None = None) -> dic
     room_row = session.execute(
         select(Point, Latest.ts_ms, Latest.value).join(Device).outerjoin(Latest, Latest.point_id == Point.id)
         .where(Device.household_id == hh.id, Point.key == "room_temp_c")).first()
-    room, value = (room_row[0] if room_row else None), None
+    room, value, series = (room_row[0] if room_row else None), None, []
     if room is not None:
-        latest = {room.id: (room_row[1], room_row[2])} if room_row[1] is not None else {}
-        value = point_values(session, [room], now, latest=latest)[0]
-    series = []
-    if room is not None:
+        value = point_values(session, [room], now, latest={room.id: (room_row[1], room_row[2])})[0]
         series = [[b, round(m, 2)] for b, m, _, _ in read_series(session.connection(), [room.id], now - 86_400_000,
                                                                   now, "1h")[room.id]]
     requests = list(session.scalars(select(ResidentRequest).where(ResidentRequest.household_id == hh.id)

@@ -602,28 +602,30 @@ def _snapshot_cache(request: Request) -> dict:
     return cache
 
 
+def _snapshot_key(actor: Actor, scope: str) -> tuple:
+    """Viewers who see the same share a snapshot: same scope, role, organisation and unit."""
+    return scope, actor.role, actor.org_id, actor.admin_unit_code
+
+
 def _fresh_snapshot(request: Request, actor: Actor, scope: str) -> tuple[str, str] | None:
     """The shared snapshot of the scope as (JSON body, digest) when one was read less than ``SNAPSHOT_SHARE_S``
     ago (a dictionary lookup: done on the event loop, no thread)."""
-    hit = _snapshot_cache(request).get((scope, actor.role, actor.org_id, actor.admin_unit_code))
+    hit = _snapshot_cache(request).get(_snapshot_key(actor, scope))
     if hit is not None and time.monotonic() - hit[0] < SNAPSHOT_SHARE_S:
         return hit[1], hit[2]
     return None
 
 
-def _shared_snapshot(request: Request, actor: Actor, scope: str) -> tuple[str, str]:
-    """The scope's snapshot as (JSON body, digest), shared by this process's streams of viewers who see the same
-    (same role, organisation and unit): dozens of open live pages of one company cost one set of reads and one
-    serialisation per second, not one each per interval."""
-    hit = _fresh_snapshot(request, actor, scope)
-    if hit is not None:
-        return hit
+def _read_snapshot(request: Request, actor: Actor, scope: str) -> tuple[str, str]:
+    """Read the scope's snapshot as (JSON body, digest) and share it with this process's other streams of viewers
+    who see the same: dozens of open live pages of one company cost one set of reads and one serialisation per
+    second, not one each per interval."""
     body = json.dumps(_snapshot(request, actor, scope), ensure_ascii=False, separators=(",", ":"))
     digest = hashlib.sha1(body.encode()).hexdigest()
     cache = _snapshot_cache(request)
     if len(cache) > 10_000:  # scopes x viewer kinds: bounded
         cache.clear()
-    cache[(scope, actor.role, actor.org_id, actor.admin_unit_code)] = (time.monotonic(), body, digest)
+    cache[_snapshot_key(actor, scope)] = (time.monotonic(), body, digest)
     return body, digest
 
 
@@ -631,7 +633,7 @@ async def _events(request: Request, actor: Actor, scope: str, interval_s: float)
     last, quiet = None, 0.0
     while not await request.is_disconnected():
         hit = _fresh_snapshot(request, actor, scope)
-        body, digest = hit if hit is not None else await run_in_threadpool(_shared_snapshot, request, actor, scope)
+        body, digest = hit if hit is not None else await run_in_threadpool(_read_snapshot, request, actor, scope)
         if digest != last:
             last, quiet = digest, 0.0
             yield f"event: snapshot\ndata: {body}\n\n"
