@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, text
 
 from cleanheat.telemetry.config import TelemetryConfig
-from cleanheat.telemetry.storage import PARTITIONED, ensure_partitions, next_month_ms
+from cleanheat.telemetry.storage import MIN_MS, PARTITIONED, ensure_partitions, next_month_ms
 from cleanheat.timeutil import PROGRAMME_UTC_OFFSET_H
 
-MIN_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 

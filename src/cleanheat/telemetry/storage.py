@@ -20,8 +20,7 @@ from cleanheat.store.text import storable_text
 from cleanheat.telemetry.tables import IngestBatch, Quarantine
 from cleanheat.telemetry.validation import QuarantineItem, Validated
 
-MIN_MS = 60_000
-HOUR_MS = 3_600_000
+MIN_MS = 60_000  # the rollup dirty log's window [ms]
 PARTITIONED = {"telemetry_readings": "readings", "telemetry_rollup_1m": "rollup_1m"}
 PAYLOAD_KEEP = 65_536
 
