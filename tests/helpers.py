@@ -103,7 +103,7 @@ def finish_jobs(client: TestClient, job_url: str, timeout_s: float = 300.0, head
     from cleanheat.jobs.worker import Worker
 
     app = client.app
-    job_id = int(job_url.rstrip("/").rsplit("/", 1)[1])
+    job_id = int(job_url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[1])
     if getattr(app.state, "worker", None) is None:
         Worker(app.state.settings, app.state.engine, services=False, periodic=False).run_pending()
     deadline = time.monotonic() + timeout_s

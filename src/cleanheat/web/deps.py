@@ -31,12 +31,14 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """One session per request: committed when the handler succeeds, rolled back otherwise."""
+    """One session per request: committed when the handler succeeds, rolled back otherwise. Its scope is the
+    handler (``scope="function"`` below): the commit is done before the answer leaves, so that a client is told
+    "done" (a 303 to the new record, a 201) only for what is stored, and may read it at once."""
     with session_scope(request.app.state.sessionmaker) as session:
         yield session
 
 
-DbSession = Annotated[Session, Depends(get_db)]
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 

@@ -16,11 +16,12 @@ class _Committing(Protocol):
 
 def submitted(request: Request, job: Job) -> Response:
     """The answer to a form that queued ``job``: JSON for the page's script (``Accept: application/json``), a
-    redirect to the job's page otherwise."""
+    redirect to the job's page otherwise, which follows the job to its result (``?follow=1``) even when the job
+    is done before the page is drawn."""
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"id": job.id, "status_url": f"/api/jobs/{job.id}", "page_url": f"/jobs/{job.id}"},
                             status_code=202)
-    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+    return RedirectResponse(f"/jobs/{job.id}?follow=1", status_code=303)
 
 
 def accepted(db: _Committing, job: Job) -> JSONResponse:

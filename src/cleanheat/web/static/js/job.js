@@ -40,5 +40,12 @@
     } catch (err) { /* the server may restart: try again */ }
     setTimeout(poll, 1000);
   }
-  if (job.state === "queued" || job.state === "running") setTimeout(poll, 500);
+  if (job.state === "queued" || job.state === "running") {
+    setTimeout(poll, 500);
+  } else if (job.state === "done" && job.result && job.result.url
+             && new URLSearchParams(window.location.search).has("follow")) {
+    // the form's redirect: the job was done before its page was drawn, so the page moves on at once; a finished
+    // job's page opened later (from the list) stays, with its link to the result
+    window.location.replace(job.result.url);
+  }
 })();
