@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from cleanheat.auth.tables import User
 from cleanheat.jobs.tables import Job
-from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 from cleanheat.store.base import utcnow
+from cleanheat.store.engine import make_engine, make_sessionmaker, session_scope
 
 
 def _done_job(settings, username: str, url: str) -> int:
