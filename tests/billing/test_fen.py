@@ -55,8 +55,8 @@ def test_arrays_equal_settlement_py(rows, area_p, base_p, metered_p, cap, refund
 
 
 def test_a_tie_at_the_half_fen_rounds_up_on_both_paths():
-    """61 of 183 days of 100.05 m² at 41.50 元/m² is 1384.025 元 exactly, a tie: half up gives 1384.03. (Before
-    the one-division form, settlement.py multiplied by Decimal(61)/Decimal(183) = 0.3333...3 and gave 1384.02.)"""
+    """61 of 183 days of 100.05 m² at 41.50 元/m² is 1384.025 元 exactly, a tie: half up gives 1384.03 (settlement.py
+    divides once, last, so that a tie is held exactly rather than as 1384.02499... of a rounded share)."""
     tariff = _tariff(D("41.50"), D("16.54"), D("44.41"))
     first = SEASON[0]
     ref = settlement.prepayment(D("100.05"), tariff, RULES, SEASON, connected_from=first,
