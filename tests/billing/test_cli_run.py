@@ -35,9 +35,10 @@ def test_run_json_totals_count_and_reconciliation(monkeypatch, settings, city):
     dry = json.loads(r.stdout)
     assert dry["run_id"] is None and dry["kind"] == "settlement" and dry["statement_count"] == 7
     # prepaid 19207.30; refunds: A1 1418.14 and A4 (3000 kWh extrapolated at its steady rate = 10.8 GJ:
-    # 90 × 19.37 + 10.8 × 39.14 = 2166.01 against 3735.00 prepaid) 1568.99; nothing paid
-    assert dry["reconciliation"]["statements_yuan"] == "16220.17"
-    assert dry["reconciliation"]["refunds_due_yuan"] == "-2987.13"
+    # 90 × 19.37 + 10.8 × 39.14 = 2166.01 against 3735.00 prepaid) 1568.99; nothing paid, so every account still
+    # owes: all arrears, no refund due
+    rec = dry["reconciliation"]
+    assert (rec["statements_yuan"], rec["arrears_yuan"], rec["refunds_due_yuan"]) == ("16220.17", "16220.17", "0.00")
     r = _run(monkeypatch, settings, "run", "--company", "HC1", "--season", SEASON)
     assert r.exit_code == 0, r.output
     assert "对账 reconciliation 平 balanced" in r.stdout and "cap_adjustment" in r.stdout
