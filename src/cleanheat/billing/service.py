@@ -15,7 +15,6 @@ through :mod:`cleanheat.billing.validation` (findings become the run's exception
 
 from __future__ import annotations
 
-import io
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -358,57 +357,100 @@ def _days_sql(dialect: str) -> str:
             "COALESCE(a.connected_from, :first))) AS INTEGER) + 1)")
 
 
+_CLASS_NAMES = np.array(CUSTOMER_CLASSES, dtype=object)
+_MODE_NAMES = np.array(("area", "metered"), dtype=object)
+#: estimate methods of stored reads as small codes in the SQL screen (0: read)
+_METHODS = ("", "linear", "degree_day", "extrapolated", "manual")
+
+
+def _int_rows(session: Session, q, params: dict, width: int) -> np.ndarray:
+    """An integer query's rows as an (n, width) int64 array, fetched in partitions (no row objects kept)."""
+    parts = [np.array([tuple(r) for r in part], dtype=np.int64).reshape(-1, width)
+             for part in session.execute(q.execution_options(yield_per=200_000), params).partitions()]
+    return np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int64)
+
+
 def _accounts(session: Session, org_id: int, season: Season):
-    """(ids, classes, modes, area_c, connected days) of the company's accounts connected in the season."""
+    """(ids, classes, modes, area_c, connected days) of the company's accounts connected in the season; classes
+    and modes as object arrays of shared strings."""
     dialect = session.get_bind().dialect.name
-    q = text(f"SELECT a.id, a.customer_class, a.billing_mode, CAST(ROUND(a.area_m2 * 100) AS BIGINT), "
+    cls_case = " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(CUSTOMER_CLASSES))
+    q = text(f"SELECT a.id, CASE a.customer_class {cls_case} END, "
+             "CASE WHEN a.billing_mode = 'metered' THEN 1 ELSE 0 END, CAST(ROUND(a.area_m2 * 100) AS BIGINT), "
              f"{_days_sql(dialect)} FROM billing_accounts a WHERE a.org_id = :org "
              "AND (a.connected_from IS NULL OR a.connected_from <= :last) "
              "AND (a.connected_to IS NULL OR a.connected_to >= :first) ORDER BY a.id"
              ).bindparams(_date_param("first"), _date_param("last"))
-    rows = session.execute(q, {"org": org_id, "first": season.first, "last": season.last}).all()
-    if not rows:
-        e = np.zeros(0, dtype=np.int64)
-        return e, np.zeros(0, dtype=object), np.zeros(0, dtype=object), e, e
-    ids, cls, mode, area_c, days = zip(*rows, strict=True)
-    return (np.fromiter(ids, np.int64, len(ids)), np.array(cls, dtype=object), np.array(mode, dtype=object),
-            np.fromiter(area_c, np.int64, len(ids)), np.fromiter(days, np.int64, len(ids)))
+    rows = _int_rows(session, q, {"org": org_id, "first": season.first, "last": season.last}, 5)
+    return rows[:, 0].copy(), _CLASS_NAMES[rows[:, 1]], _MODE_NAMES[rows[:, 2]], rows[:, 3].copy(), \
+        rows[:, 4].copy()
 
 
-def _register_screen(session: Session, org_id: int, season: Season) -> dict[int, tuple]:
-    """{account id: (Wh at the season's start or None, Wh at its end or None, estimate method of either or None,
-    register falls)} from one aggregate over the season's reads."""
+@dataclass(frozen=True)
+class _Screen:
+    """Per account position: Wh at the season's start and end (-1: no read), the estimate method code of either
+    boundary read (0: read), and how often the register fell."""
+
+    e0: np.ndarray
+    e1: np.ndarray
+    method: np.ndarray
+    falls: np.ndarray
+
+
+def _register_screen(session: Session, org_id: int, season: Season, acc_id: np.ndarray) -> _Screen:
+    """One aggregate over the season's reads, aligned with ``acc_id`` (sorted)."""
+    m_case = " ".join(f"WHEN '{m}' THEN {i}" for i, m in enumerate(_METHODS) if m)
     q = text(
         "SELECT account_id, "
-        "MAX(CASE WHEN read_at = :start THEN CAST(ROUND(energy_kwh * 1000) AS BIGINT) END), "
-        "MAX(CASE WHEN read_at = :end THEN CAST(ROUND(energy_kwh * 1000) AS BIGINT) END), "
-        "MAX(CASE WHEN read_at IN (:start, :end) AND estimated THEN estimate_method END), "
+        "COALESCE(MAX(CASE WHEN read_at = :start THEN CAST(ROUND(energy_kwh * 1000) AS BIGINT) END), -1), "
+        "COALESCE(MAX(CASE WHEN read_at = :end THEN CAST(ROUND(energy_kwh * 1000) AS BIGINT) END), -1), "
+        f"MAX(CASE WHEN read_at IN (:start, :end) AND estimated THEN CASE estimate_method {m_case} ELSE 4 END "
+        "ELSE 0 END), "
         "SUM(CASE WHEN energy_kwh < prev THEN 1 ELSE 0 END) "
         "FROM (SELECT account_id, read_at, energy_kwh, estimated, estimate_method, "
         "      LAG(energy_kwh) OVER (PARTITION BY account_id ORDER BY read_at) AS prev "
         "      FROM billing_meter_reads WHERE org_id = :org AND read_at >= :start AND read_at <= :end) r "
         "GROUP BY account_id"
     ).bindparams(bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime()))
-    res = session.execute(q, {"org": org_id, "start": season.start_at, "end": season.end_at})
-    return {r[0]: (r[1], r[2], r[3], int(r[4] or 0)) for r in res}
+    rows = _int_rows(session, q, {"org": org_id, "start": season.start_at, "end": season.end_at}, 5)
+    n = len(acc_id)
+    out = _Screen(np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64))
+    if len(rows):
+        pos = np.searchsorted(acc_id, rows[:, 0])
+        ok = (pos < n) & (acc_id[np.minimum(pos, n - 1)] == rows[:, 0])
+        pos, rows = pos[ok], rows[ok]
+        out.e0[pos], out.e1[pos], out.method[pos], out.falls[pos] = rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4]
+    return out
 
 
-def _season_sums(session: Session, org_id: int, season: str) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
-    """Per account [fen]: numbered prepayment statements (with the notes correcting them), all numbered
-    statements, and payments of the season."""
-    prepaid: dict[int, int] = {}
-    billed: dict[int, int] = {}
+def _season_sums(session: Session, org_id: int, season: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per account [fen], as an (n, 4) array sorted by account: account id, numbered prepayment statements (with
+    the notes correcting them), all numbered statements, and payments of the season."""
     q = text("SELECT s.account_id, SUM(CASE WHEN s.kind = 'prepayment' OR c.kind = 'prepayment' "
              "THEN CAST(ROUND(s.total_yuan * 100) AS BIGINT) ELSE 0 END), "
              "SUM(CAST(ROUND(s.total_yuan * 100) AS BIGINT)) FROM billing_statements s "
              "LEFT JOIN billing_statements c ON c.id = s.corrects_id "
              "WHERE s.org_id = :org AND s.season = :season AND s.number IS NOT NULL GROUP BY s.account_id")
-    for acc, pre, tot in session.execute(q, {"org": org_id, "season": season}):
-        prepaid[acc], billed[acc] = int(pre or 0), int(tot or 0)
-    paid = {acc: int(v or 0) for acc, v in session.execute(text(
+    st = _int_rows(session, q, {"org": org_id, "season": season}, 3)
+    pay = _int_rows(session, text(
         "SELECT account_id, SUM(CAST(ROUND(amount_yuan * 100) AS BIGINT)) FROM billing_payments "
-        "WHERE org_id = :org AND season = :season GROUP BY account_id"), {"org": org_id, "season": season})}
-    return prepaid, billed, paid
+        "WHERE org_id = :org AND season = :season GROUP BY account_id"), {"org": org_id, "season": season}, 2)
+    ids = np.union1d(st[:, 0], pay[:, 0])
+    out = np.zeros((len(ids), 4), dtype=np.int64)
+    out[:, 0] = ids
+    out[np.searchsorted(ids, st[:, 0]), 1:3] = st[:, 1:3]
+    out[np.searchsorted(ids, pay[:, 0]), 3] = pay[:, 1]
+    return out[:, 0], out[:, 1], out[:, 2:4]
+
+
+def _aligned(ids: np.ndarray, values: np.ndarray, acc_id: np.ndarray) -> np.ndarray:
+    """``values`` (of sorted ``ids``) at each of ``acc_id`` (0 where absent)."""
+    out = np.zeros(len(acc_id), dtype=np.int64)
+    if len(ids):
+        pos = np.minimum(np.searchsorted(ids, acc_id), len(ids) - 1)
+        hit = ids[pos] == acc_id
+        out[hit] = values[pos[hit]]
+    return out
 
 
 def _uncertain(tariff: Tariff, rules: BillingRules, prices: Iterable[str], names: Iterable[str]) -> str:
@@ -579,31 +621,32 @@ def _compute(session: Session, org: Organisation, season: Season, kind: str, cit
         return run
     # --- settlement -------------------------------------------------------------------------------------------
     progress("reads")
-    prepaid_of, _, _ = _season_sums(session, org.id, season.label)
-    if not prepaid_of:
+    sum_ids, sum_prepaid, _ = _season_sums(session, org.id, season.label)
+    if not sum_prepaid.any():
         run.exceptions.append((None, "no_prepayment", None, f"{season.label} 无已批准的预交账单，已预交按 0 计 / no "
                                                             "approved prepayment: prepaid counted as 0"))
-    prepaid = np.fromiter((prepaid_of.get(int(a), 0) for a in run.acc_id), np.int64, n)
+    prepaid = _aligned(sum_ids, sum_prepaid, run.acc_id)
     metered = (run.mode == "metered") & ~accepted
-    screen = _register_screen(session, org.id, season) if metered.any() else {}
     heat_wh = np.zeros(n, dtype=np.int64)
     method = np.full(n, None, dtype=object)
-    slow: list[int] = []
-    for p in np.flatnonzero(metered):
-        s = screen.get(int(run.acc_id[p]))
-        if s is None or s[0] is None or s[1] is None or s[3] > 0 or part[p]:
-            slow.append(int(p))
-        else:
-            heat_wh[p] = max(int(s[1]) - int(s[0]), 0)
-            method[p] = s[2]
-            if s[2]:
-                run.estimated += 1
-                run.exceptions.append((int(run.acc_id[p]), "estimated", None,
-                                       f"季初或季末读数为估算（{s[2]}）/ a boundary read is estimated ({s[2]})"))
+    if metered.any():
+        sc = _register_screen(session, org.id, season, run.acc_id)
+        fast = metered & (sc.e0 >= 0) & (sc.e1 >= 0) & (sc.falls == 0) & ~part
+        heat_wh[fast] = np.maximum(sc.e1[fast] - sc.e0[fast], 0)
+        est = fast & (sc.method > 0)
+        method[est] = np.array(_METHODS, dtype=object)[sc.method[est]]
+        for p in np.flatnonzero(est):
+            run.estimated += 1
+            run.exceptions.append((int(run.acc_id[p]), "estimated", None,
+                                   f"季初或季末读数为估算（{method[p]}）/ a boundary read is estimated ({method[p]})"))
+        slow = np.flatnonzero(metered & ~fast).tolist()
+    else:
+        slow = []
     progress("validation")
     vrules = validation.read_validation_rules(data_dir, season.first)
     heating = read_heating_season(city_dir)
-    full_check = slow + ([int(p) for p in np.flatnonzero(metered) if int(p) not in set(slow)]
+    slow_set = set(slow)
+    full_check = slow + ([int(p) for p in np.flatnonzero(metered) if int(p) not in slow_set]
                          if int(metered.sum()) <= FULL_VALIDATION_MAX_METERS else [])
     spans = {}
     connected: dict[int, tuple] = {}
@@ -691,20 +734,45 @@ def _esc(v: str | None) -> str:
     return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
+CHUNK = 500_000
+
+
+def _join(parts: list) -> str:
+    """Text rows from columns: each part a constant string or an array of strings (one per row)."""
+    acc = None
+    for part in parts:
+        acc = part if acc is None else np.strings.add(acc, part)
+    return "".join(acc.tolist()) if isinstance(acc, np.ndarray) else acc
+
+
 def _line_text(L: _Lines, stmt_base: int) -> Iterable[str]:
-    """The lines as COPY text rows, block by block."""
+    """The lines as COPY text rows, block by block, in chunks."""
     for pos, seq, f, q, (code, unit, scale, rate, method, unc, note) in zip(
             L.pos, L.seq, L.fen, L.qty, L.meta, strict=True):
-        head = np.strings.add((pos + stmt_base).astype(str), "\t")
-        head = np.strings.add(np.strings.add(head, seq.astype(str)), f"\t{code}\t")
-        mid = np.strings.add(np.strings.add(head, _fixed(q, scale)), f"\t{unit}\t{_esc(rate)}\t")
-        row = np.strings.add(mid, _fixed(f, 2))
-        if isinstance(note, np.ndarray):
-            tail = np.array([f"\t{_esc(method)}\t{_esc(unc)}\t{_esc(x)}\n" for x in note], dtype=str)
-            row = np.strings.add(row, tail)
-        else:
-            row = np.strings.add(row, f"\t{_esc(method)}\t{_esc(unc)}\t{_esc(note)}\n")
-        yield "".join(row.tolist())
+        for i in range(0, len(pos), CHUNK):
+            sl = slice(i, i + CHUNK)
+            if isinstance(note, np.ndarray):
+                tail = np.array([f"\t{_esc(method)}\t{_esc(unc)}\t{_esc(x)}\n" for x in note[sl]], dtype=str)
+            else:
+                tail = f"\t{_esc(method)}\t{_esc(unc)}\t{_esc(note)}\n"
+            yield _join([(pos[sl] + stmt_base).astype(str), "\t", seq[sl].astype(str), f"\t{code}\t",
+                         _fixed(q[sl], scale), f"\t{unit}\t{_esc(rate)}\t", _fixed(f[sl], 2), tail])
+
+
+def _statement_text(run: _Run, run_id: int, base: int, totals: np.ndarray, heat_wh: np.ndarray, created: str
+                    ) -> Iterable[str]:
+    """The statements as COPY text rows, by tariff and mode, in chunks."""
+    for c, t in run.tariff_of.items():
+        for mode in BILLING_MODES:
+            pos = np.flatnonzero((run.cls == c) & (run.mode == mode))
+            for i in range(0, len(pos), CHUNK):
+                p = pos[i:i + CHUNK]
+                h = heat_wh[p]
+                heat = np.where(h >= 0, _fixed(np.maximum(h, 0) * 36, 7), "\\N")
+                yield _join([(p + base).astype(str), f"\t{run.org.id}\t{run_id}\t", run.acc_id[p].astype(str),
+                             f"\t{run.season.label}\t{run.kind}\t", _fixed(totals[p], 2),
+                             f"\t{c}\t{mode}\t{_esc(t.id)}\t", _fixed(run.area_c[p], 2), "\t", heat,
+                             f"\t\t{created}\n"])
 
 
 def _reserve_ids(session: Session, n: int) -> int:
@@ -720,30 +788,21 @@ def _reserve_ids(session: Session, n: int) -> int:
 def _write(session: Session, run: _Run, run_id: int, totals: np.ndarray, progress) -> None:
     n = run.n
     base = _reserve_ids(session, n)
-    tariff_id = np.array([run.tariff_of[c].id for c in run.cls], dtype=object) if n else np.zeros(0, dtype=object)
+    tariff_id = np.full(n, "", dtype=object)
+    for c, t in run.tariff_of.items():
+        tariff_id[run.cls == c] = t.id
     heat = {p: wh * 36 for p, wh in run.heat_wh.items()}
     now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
         raw = session.connection().connection.driver_connection
+        heat_wh = np.full(n, -1, dtype=np.int64)
+        for p, wh in run.heat_wh.items():
+            heat_wh[p] = wh
         cols = ("id, org_id, run_id, account_id, season, kind, total_yuan, customer_class, billing_mode, tariff_id, "
                 "area_m2, heat_gj, reason, created_at")
-        heat_txt = np.full(n, r"\N", dtype=object)
-        for p, v in heat.items():
-            heat_txt[p] = f"{v // 10**7}.{v % 10**7:07d}"
-        head = f"\t{run.org.id}\t{run_id}\t"
-        tail_common = f"\t{run.season.label}\t{run.kind}\t"
-        ids = (np.arange(n, dtype=np.int64) + base).astype(str)
-        area_txt = _fixed(run.area_c, 2)
-        tot_txt = _fixed(totals, 2)
-        created = now.isoformat()
         with raw.cursor() as cur, cur.copy(f"COPY billing_statements ({cols}) FROM STDIN") as cp:
-            for i in range(0, n, 200_000):
-                j = min(i + 200_000, n)
-                buf = io.StringIO()
-                for k in range(i, j):
-                    buf.write(f"{ids[k]}{head}{run.acc_id[k]}{tail_common}{tot_txt[k]}\t{run.cls[k]}\t"
-                              f"{run.mode[k]}\t{tariff_id[k]}\t{area_txt[k]}\t{heat_txt[k]}\t\t{created}\n")
-                cp.write(buf.getvalue())
+            for block in _statement_text(run, run_id, base, totals, heat_wh, now.isoformat()):
+                cp.write(block)
         progress("statements")
         with raw.cursor() as cur, cur.copy(
                 "COPY billing_statement_lines (statement_id, seq, code, quantity, unit, rate, amount_yuan, "
@@ -866,21 +925,19 @@ def _report(session: Session, run: _Run, totals: np.ndarray, run_id: int | None,
     by_code: dict[str, int] = defaultdict(int)
     for f, meta in zip(run.lines.fen, run.lines.meta, strict=True):
         by_code[meta[0]] += int(f.sum())
-    _, billed, paid = _season_sums(session, run.org.id, run.season.label)
-    bal: dict[int, int] = defaultdict(int)
-    for a, v in billed.items():
-        bal[a] += v
-    for a, v in paid.items():
-        bal[a] -= v
-    for p in range(n):
-        bal[int(run.acc_id[p])] += int(totals[p])
-    statements_fen = sum(billed.values()) + int(totals.sum())
+    ids, _, billed_paid = _season_sums(session, run.org.id, run.season.label)
+    all_ids = np.union1d(ids, run.acc_id)
+    bal = np.zeros(len(all_ids), dtype=np.int64)
+    if len(ids):
+        np.add.at(bal, np.searchsorted(all_ids, ids), billed_paid[:, 0] - billed_paid[:, 1])
+    np.add.at(bal, np.searchsorted(all_ids, run.acc_id), totals)
+    statements_fen = int(billed_paid[:, 0].sum()) + int(totals.sum())
     lines_fen = _existing_lines_fen(session, run.org.id, run.season.label) + run.lines.total_fen()
     n_existing = session.scalar(select(func.count(Statement.id)).where(
         Statement.org_id == run.org.id, Statement.season == run.season.label, Statement.number.is_not(None))) or 0
     rec = Reconciliation(n_existing + n, fen.fen_to_yuan(statements_fen), fen.fen_to_yuan(lines_fen),
-                         fen.fen_to_yuan(sum(paid.values())), fen.fen_to_yuan(sum(v for v in bal.values() if v > 0)),
-                         fen.fen_to_yuan(sum(v for v in bal.values() if v < 0)))
+                         fen.fen_to_yuan(int(billed_paid[:, 1].sum())), fen.fen_to_yuan(int(bal[bal > 0].sum())),
+                         fen.fen_to_yuan(int(bal[bal < 0].sum())))
     return RunReport(run_id, run.org.code, run.season.label, run.kind, dry_run, "dry_run" if dry_run else "draft",
                      n, fen.fen_to_yuan(int(totals.sum())), groups,
                      {k: str(fen.fen_to_yuan(v)) for k, v in sorted(by_code.items())},
