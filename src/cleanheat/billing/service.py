@@ -339,6 +339,8 @@ class _Run:
     exceptions: list[tuple[int | None, str, datetime | None, str]]
     exception_counts: Counter
     estimated: int = 0
+    #: the season's numbered statements and payments per account (``_season_sums``)
+    sums: tuple = ()
 
     @property
     def n(self) -> int:
@@ -559,6 +561,7 @@ def _compute(session: Session, org: Organisation, season: Season, kind: str, cit
     if not rules.prorate_by_days:
         days = np.where(days > 0, n_days, 0)
     run = _Run(org, season, kind, rules, acc_id, cls, mode, area_c, {}, {}, _Lines(), [], Counter())
+    run.sums = _season_sums(session, org.id, season.label)
     # tariffs by class; accounts of a class without one are left out, each an exception
     keep = np.ones(len(acc_id), dtype=bool)
     for c in sorted(set(cls.tolist())):
@@ -621,7 +624,7 @@ def _compute(session: Session, org: Organisation, season: Season, kind: str, cit
         return run
     # --- settlement -------------------------------------------------------------------------------------------
     progress("reads")
-    sum_ids, sum_prepaid, _ = _season_sums(session, org.id, season.label)
+    sum_ids, sum_prepaid, _ = run.sums
     if not sum_prepaid.any():
         run.exceptions.append((None, "no_prepayment", None, f"{season.label} 无已批准的预交账单，已预交按 0 计 / no "
                                                             "approved prepayment: prepaid counted as 0"))
@@ -903,12 +906,15 @@ class RunReport:
 
 
 def _existing_lines_fen(session: Session, org_id: int, season: str) -> int:
-    v = session.execute(text(
+    """The lines of the season's numbered statements [fen]: approved runs' totals (their statements equal their
+    lines: checked in SQL when they were approved) and the notes' lines."""
+    runs = session.execute(select(func.sum(BillingRun.total_yuan)).where(
+        BillingRun.org_id == org_id, BillingRun.season == season, BillingRun.state == "approved")).scalar()
+    notes = session.execute(text(
         "SELECT SUM(CAST(ROUND(l.amount_yuan * 100) AS BIGINT)) FROM billing_statement_lines l "
-        "JOIN billing_statements s ON s.id = l.statement_id "
-        "WHERE s.org_id = :org AND s.season = :season AND s.number IS NOT NULL"),
-        {"org": org_id, "season": season}).scalar()
-    return int(v or 0)
+        "JOIN billing_statements s ON s.id = l.statement_id WHERE s.org_id = :org AND s.season = :season "
+        "AND s.run_id IS NULL AND s.number IS NOT NULL"), {"org": org_id, "season": season}).scalar()
+    return fen.yuan_to_fen(Decimal(runs or 0)) + int(notes or 0)
 
 
 def _report(session: Session, run: _Run, totals: np.ndarray, run_id: int | None, dry_run: bool) -> RunReport:
@@ -925,7 +931,7 @@ def _report(session: Session, run: _Run, totals: np.ndarray, run_id: int | None,
     by_code: dict[str, int] = defaultdict(int)
     for f, meta in zip(run.lines.fen, run.lines.meta, strict=True):
         by_code[meta[0]] += int(f.sum())
-    ids, _, billed_paid = _season_sums(session, run.org.id, run.season.label)
+    ids, _, billed_paid = run.sums
     all_ids = np.union1d(ids, run.acc_id)
     bal = np.zeros(len(all_ids), dtype=np.int64)
     if len(ids):
@@ -933,8 +939,11 @@ def _report(session: Session, run: _Run, totals: np.ndarray, run_id: int | None,
     np.add.at(bal, np.searchsorted(all_ids, run.acc_id), totals)
     statements_fen = int(billed_paid[:, 0].sum()) + int(totals.sum())
     lines_fen = _existing_lines_fen(session, run.org.id, run.season.label) + run.lines.total_fen()
-    n_existing = session.scalar(select(func.count(Statement.id)).where(
-        Statement.org_id == run.org.id, Statement.season == run.season.label, Statement.number.is_not(None))) or 0
+    n_existing = (session.scalar(select(func.sum(BillingRun.statement_count)).where(
+        BillingRun.org_id == run.org.id, BillingRun.season == run.season.label, BillingRun.state == "approved"))
+        or 0) + (session.scalar(select(func.count(Statement.id)).where(
+            Statement.org_id == run.org.id, Statement.season == run.season.label, Statement.run_id.is_(None),
+            Statement.number.is_not(None))) or 0)
     rec = Reconciliation(n_existing + n, fen.fen_to_yuan(statements_fen), fen.fen_to_yuan(lines_fen),
                          fen.fen_to_yuan(int(billed_paid[:, 1].sum())), fen.fen_to_yuan(int(bal[bal > 0].sum())),
                          fen.fen_to_yuan(int(bal[bal < 0].sum())))
@@ -967,6 +976,8 @@ def run_billing(session: Session, actor: Actor, company_code: str, season: str, 
     if not dry_run and any(r.state == "approved" for r in runs):
         raise ConflictError(f"{org.code} {sea.label} 的{kind}已批准；更正请开贷项或借项通知 / the {kind} run of this "
                             "season is approved: correct it with credit or debit notes")
+    if session.get_bind().dialect.name == "postgresql":  # the register screen's sort and the aggregates in memory
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
     run = _compute(session, org, sea, kind, city_dir, data_dir, prog)
     totals = run.lines.per_account(run.n)
     if dry_run:
