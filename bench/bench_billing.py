@@ -136,8 +136,8 @@ def main() -> None:
     if url is not None:  # a generated database used again: its runs go (a bench database only)
         eng = create_engine(url)
         with eng.begin() as c:
-            c.execute(text("TRUNCATE billing_statement_lines, billing_statements, billing_run_exceptions, "
-                           "billing_runs"))
+            c.execute(text("TRUNCATE billing_payments, billing_statement_lines, billing_statements, "
+                           "billing_run_exceptions, billing_runs"))
         eng.dispose()
     else:
         made = f"cleanheat_bench_billing_{uuid.uuid4().hex[:8]}"

@@ -365,11 +365,62 @@ _MODE_NAMES = np.array(("area", "metered"), dtype=object)
 _METHODS = ("", "linear", "degree_day", "extrapolated", "manual")
 
 
+_PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+
+
+def _pg_sql(session: Session, q, params: dict) -> str:
+    """``q`` (a ``text()`` with ``:name`` parameters) with its parameters inlined by psycopg (for COPY)."""
+    import psycopg
+
+    raw = session.connection().connection.driver_connection
+    sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", str(q.text if hasattr(q, "text") else q).replace("%", "%%"))
+    return psycopg.ClientCursor(raw).mogrify(sql, params)
+
+
 def _int_rows(session: Session, q, params: dict, width: int) -> np.ndarray:
-    """An integer query's rows as an (n, width) int64 array, fetched in partitions (no row objects kept)."""
+    """An integer query's rows (every column a non-NULL integer) as an (n, width) int64 array. On PostgreSQL the
+    rows come as ``COPY ... TO STDOUT (FORMAT binary)`` read straight into numpy; elsewhere in partitions."""
+    if session.get_bind().dialect.name == "postgresql":
+        raw = session.connection().connection.driver_connection
+        sql = _pg_sql(session, q, params)
+        cols = ", ".join(f"CAST(c{i} AS BIGINT)" for i in range(width))
+        names = ", ".join(f"c{i}" for i in range(width))
+        buf = bytearray()
+        with raw.cursor() as cur, cur.copy(f"COPY (SELECT {cols} FROM ({sql}) AS q ({names})) TO STDOUT "
+                                           "(FORMAT binary)") as cp:
+            for chunk in cp:
+                buf += chunk
+        body = memoryview(buf)[len(_PGCOPY_HEADER):len(buf) - 2]
+        dt = np.dtype([("n", ">i2")] + [(f"f{i}", [("len", ">i4"), ("v", ">i8")]) for i in range(width)])
+        rec = np.frombuffer(body, dtype=dt)
+        out = np.empty((len(rec), width), dtype=np.int64)
+        for i in range(width):
+            if len(rec) and not (rec[f"f{i}"]["len"] == 8).all():
+                raise BillingError(f"column {i} of an integer query holds NULL: {sql[:200]}")
+            out[:, i] = rec[f"f{i}"]["v"]
+        return out
     parts = [np.array([tuple(r) for r in part], dtype=np.int64).reshape(-1, width)
              for part in session.execute(q.execution_options(yield_per=200_000), params).partitions()]
     return np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int64)
+
+
+def _copy_in_binary(session: Session, table: str, columns: list[tuple[str, str, np.ndarray]]) -> None:
+    """Write integer columns ``(name, '>i8' | '>i2', values)`` to ``table`` with ``COPY ... (FORMAT binary)``."""
+    raw = session.connection().connection.driver_connection
+    n = len(columns[0][2])
+    dt = np.dtype([("n", ">i2")] + [(name, [("len", ">i4"), ("v", kind)]) for name, kind, _ in columns])
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(c[0] for c in columns)}) FROM STDIN "
+                                       "(FORMAT binary)") as cp:
+        cp.write(_PGCOPY_HEADER)
+        for i in range(0, n, 1_000_000):
+            m = min(n - i, 1_000_000)
+            rec = np.empty(m, dtype=dt)
+            rec["n"] = len(columns)
+            for name, kind, values in columns:
+                rec[name]["len"] = np.dtype(kind).itemsize
+                rec[name]["v"] = values[i:i + m]
+            cp.write(rec.tobytes())
+        cp.write(b"\xff\xff")
 
 
 def _accounts(session: Session, org_id: int, season: Season):
@@ -762,20 +813,67 @@ def _line_text(L: _Lines, stmt_base: int) -> Iterable[str]:
                          _fixed(q[sl], scale), f"\t{unit}\t{_esc(rate)}\t", _fixed(f[sl], 2), tail])
 
 
-def _statement_text(run: _Run, run_id: int, base: int, totals: np.ndarray, heat_wh: np.ndarray, created: str
-                    ) -> Iterable[str]:
-    """The statements as COPY text rows, by tariff and mode, in chunks."""
-    for c, t in run.tariff_of.items():
-        for mode in BILLING_MODES:
-            pos = np.flatnonzero((run.cls == c) & (run.mode == mode))
-            for i in range(0, len(pos), CHUNK):
-                p = pos[i:i + CHUNK]
-                h = heat_wh[p]
-                heat = np.where(h >= 0, _fixed(np.maximum(h, 0) * 36, 7), "\\N")
-                yield _join([(p + base).astype(str), f"\t{run.org.id}\t{run_id}\t", run.acc_id[p].astype(str),
-                             f"\t{run.season.label}\t{run.kind}\t", _fixed(totals[p], 2),
-                             f"\t{c}\t{mode}\t{_esc(t.id)}\t", _fixed(run.area_c[p], 2), "\t", heat,
-                             f"\t\t{created}\n"])
+def _write_pg(session: Session, run: _Run, run_id: int, base: int, totals: np.ndarray, now: datetime,
+              progress) -> None:
+    """Statements and lines through temporary tables of integers filled with binary COPY (numpy, no text made
+    in Python), then one INSERT ... SELECT each that makes the numerics on the server."""
+    classes = list(run.tariff_of)
+    cls_idx = np.zeros(run.n, dtype=np.int64)
+    for i, c in enumerate(classes):
+        cls_idx[run.cls == c] = i
+    heat = np.full(run.n, -1, dtype=np.int64)
+    for p, wh in run.heat_wh.items():
+        heat[p] = wh
+    session.execute(text("CREATE TEMPORARY TABLE billing_stage_st (id BIGINT, account_id BIGINT, cls SMALLINT, "
+                         "metered SMALLINT, total_fen BIGINT, area_c BIGINT, heat_wh BIGINT) ON COMMIT DROP"))
+    _copy_in_binary(session, "billing_stage_st", [
+        ("id", ">i8", np.arange(run.n, dtype=np.int64) + base), ("account_id", ">i8", run.acc_id),
+        ("cls", ">i2", cls_idx), ("metered", ">i2", (run.mode == "metered").astype(np.int64)),
+        ("total_fen", ">i8", totals), ("area_c", ">i8", run.area_c), ("heat_wh", ">i8", heat)])
+    session.execute(text(
+        "INSERT INTO billing_statements (id, org_id, run_id, account_id, season, kind, total_yuan, customer_class, "
+        "billing_mode, tariff_id, area_m2, heat_gj, reason, created_at) "
+        "SELECT id, :org, :run, account_id, :season, :kind, total_fen * 0.01, (CAST(:classes AS TEXT[]))[cls + 1], "
+        "CASE WHEN metered = 1 THEN 'metered' ELSE 'area' END, (CAST(:tariffs AS TEXT[]))[cls + 1], "
+        "area_c * 0.01, CASE WHEN heat_wh >= 0 THEN heat_wh * 0.0000036 END, '', :now FROM billing_stage_st"
+    ).bindparams(bindparam("now", type_=UTCDateTime())),
+        {"org": run.org.id, "run": run_id, "season": run.season.label, "kind": run.kind, "classes": classes,
+         "tariffs": [run.tariff_of[c].id for c in classes], "now": now})
+    progress("statements")
+    L = run.lines
+    bulk = [i for i, meta in enumerate(L.meta) if not isinstance(meta[6], np.ndarray)]
+    session.execute(text("CREATE TEMPORARY TABLE billing_stage_ln (statement_id BIGINT, seq SMALLINT, "
+                         "block SMALLINT, qty BIGINT, fen BIGINT) ON COMMIT DROP"))
+    if bulk:
+        _copy_in_binary(session, "billing_stage_ln", [
+            ("statement_id", ">i8", np.concatenate([L.pos[i] + base for i in bulk])),
+            ("seq", ">i2", np.concatenate([L.seq[i] for i in bulk])),
+            ("block", ">i2", np.concatenate([np.full(len(L.pos[i]), k) for k, i in enumerate(bulk)])),
+            ("qty", ">i8", np.concatenate([L.qty[i] for i in bulk])),
+            ("fen", ">i8", np.concatenate([L.fen[i] for i in bulk]))])
+        meta = [L.meta[i] for i in bulk]
+        session.execute(text(
+            "INSERT INTO billing_statement_lines (statement_id, seq, code, quantity, unit, rate, amount_yuan, "
+            "estimate_method, uncertain, note) SELECT statement_id, seq, (CAST(:codes AS TEXT[]))[block + 1], "
+            "qty * (CAST(:factors AS NUMERIC[]))[block + 1], (CAST(:units AS TEXT[]))[block + 1], "
+            "(CAST(:rates AS NUMERIC[]))[block + 1], fen * 0.01, (CAST(:methods AS TEXT[]))[block + 1], "
+            "(CAST(:uncertain AS TEXT[]))[block + 1], (CAST(:notes AS TEXT[]))[block + 1] FROM billing_stage_ln"),
+            {"codes": [m[0] for m in meta], "units": [m[1] for m in meta],
+             "factors": [str(Decimal(1).scaleb(-m[2])) for m in meta], "rates": [m[3] for m in meta],
+             "methods": [m[4] for m in meta], "uncertain": [m[5] or None for m in meta],
+             "notes": [m[6] or None for m in meta]})
+    rest = [i for i in range(len(L.meta)) if i not in set(bulk)]
+    if rest:  # blocks with a note per line (part-season connections): few, as text
+        part = _Lines([L.pos[i] for i in rest], [L.seq[i] for i in rest], [L.fen[i] for i in rest],
+                      [L.qty[i] for i in rest], [L.meta[i] for i in rest])
+        raw = session.connection().connection.driver_connection
+        with raw.cursor() as cur, cur.copy(
+                "COPY billing_statement_lines (statement_id, seq, code, quantity, unit, rate, amount_yuan, "
+                "estimate_method, uncertain, note) FROM STDIN") as cp:
+            for block in _line_text(part, base):
+                cp.write(block)
+    session.execute(text("DROP TABLE billing_stage_st, billing_stage_ln"))
+    progress("lines")
 
 
 def _reserve_ids(session: Session, n: int) -> int:
@@ -797,22 +895,7 @@ def _write(session: Session, run: _Run, run_id: int, totals: np.ndarray, progres
     heat = {p: wh * 36 for p, wh in run.heat_wh.items()}
     now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
-        raw = session.connection().connection.driver_connection
-        heat_wh = np.full(n, -1, dtype=np.int64)
-        for p, wh in run.heat_wh.items():
-            heat_wh[p] = wh
-        cols = ("id, org_id, run_id, account_id, season, kind, total_yuan, customer_class, billing_mode, tariff_id, "
-                "area_m2, heat_gj, reason, created_at")
-        with raw.cursor() as cur, cur.copy(f"COPY billing_statements ({cols}) FROM STDIN") as cp:
-            for block in _statement_text(run, run_id, base, totals, heat_wh, now.isoformat()):
-                cp.write(block)
-        progress("statements")
-        with raw.cursor() as cur, cur.copy(
-                "COPY billing_statement_lines (statement_id, seq, code, quantity, unit, rate, amount_yuan, "
-                "estimate_method, uncertain, note) FROM STDIN") as cp:
-            for block in _line_text(run.lines, base):
-                cp.write(block)
-        progress("lines")
+        _write_pg(session, run, run_id, base, totals, now, progress)
         return
     rows = [{"id": base + p, "org_id": run.org.id, "run_id": run_id, "account_id": int(run.acc_id[p]),
              "season": run.season.label, "kind": run.kind, "total_yuan": fen.fen_to_yuan(totals[p]),
