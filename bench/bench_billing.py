@@ -164,7 +164,7 @@ def main() -> None:
         print(f"approve: {approve_s:.1f} s (not timed in the target)", flush=True)
         sett = _timed(url, "settlement")
         print(json.dumps(sett, ensure_ascii=False), flush=True)
-        print(f"households={args.households}")
+        print(f"households={sett['statements']}")
         print(f"prepayment_run_s={pre['wall_s']}")
         print(f"prepayment_peak_rss_mb={pre['peak_rss_mb']}")
         print(f"approve_s={approve_s:.1f}")

@@ -317,7 +317,7 @@ class _Lines:
     def per_account(self, n: int) -> np.ndarray:
         out = np.zeros(n, dtype=np.int64)
         for p, f in zip(self.pos, self.fen, strict=True):
-            np.add.at(out, p, f)
+            out[p] += f  # an account has at most one line per block
         return out
 
 
@@ -450,8 +450,9 @@ class _Screen:
     falls: np.ndarray
 
 
-def _register_screen(session: Session, org_id: int, season: Season, acc_id: np.ndarray) -> _Screen:
-    """One aggregate over the season's reads, aligned with ``acc_id`` (sorted)."""
+def _screen_rows(session: Session, org_id: int, season: Season) -> np.ndarray:
+    """One aggregate over the season's reads: (account id, Wh at the start or -1, Wh at the end or -1, estimate
+    method code, register falls) per account with reads."""
     m_case = " ".join(f"WHEN '{m}' THEN {i}" for i, m in enumerate(_METHODS) if m)
     q = text(
         "SELECT account_id, "
@@ -465,7 +466,11 @@ def _register_screen(session: Session, org_id: int, season: Season, acc_id: np.n
         "      FROM billing_meter_reads WHERE org_id = :org AND read_at >= :start AND read_at <= :end) r "
         "GROUP BY account_id"
     ).bindparams(bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime()))
-    rows = _int_rows(session, q, {"org": org_id, "start": season.start_at, "end": season.end_at}, 5)
+    return _int_rows(session, q, {"org": org_id, "start": season.start_at, "end": season.end_at}, 5)
+
+
+def _register_screen(rows: np.ndarray, acc_id: np.ndarray) -> _Screen:
+    """The screen's rows aligned with ``acc_id`` (sorted)."""
     n = len(acc_id)
     out = _Screen(np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64))
     if len(rows):
@@ -602,10 +607,31 @@ def _shortfalls(session: Session, run: _Run, full_fen: np.ndarray, skip: set[int
     return out
 
 
+def _background(session: Session, fn, *args) -> Callable[[], np.ndarray] | None:
+    """On PostgreSQL, ``fn(other_session, *args)`` on a connection of its own in a thread (a read of committed
+    data, overlapping the run's other reads); returns the function that waits for it. None elsewhere."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="billing-screen")
+    engine = session.get_bind()
+
+    def job():
+        with Session(engine) as other, other.begin():
+            other.execute(text("SET LOCAL work_mem = '256MB'"))
+            return fn(other, *args)
+
+    future = pool.submit(job)
+    pool.shutdown(wait=False)
+    return future.result
+
+
 def _compute(session: Session, org: Organisation, season: Season, kind: str, city_dir: Path, data_dir: Path,
              progress: Callable[[str], None]) -> _Run:
     rules = read_billing_rules(city_dir, season.first)
     table = read_tariffs(city_dir)
+    screen = _background(session, _screen_rows, org.id, season) if kind == "settlement" else None
     progress("accounts")
     acc_id, cls, mode, area_c, days = _accounts(session, org.id, season)
     n_days = season.days
@@ -684,7 +710,8 @@ def _compute(session: Session, org: Organisation, season: Season, kind: str, cit
     heat_wh = np.zeros(n, dtype=np.int64)
     method = np.full(n, None, dtype=object)
     if metered.any():
-        sc = _register_screen(session, org.id, season, run.acc_id)
+        sc = _register_screen(screen() if screen is not None else _screen_rows(session, org.id, season),
+                              run.acc_id)
         fast = metered & (sc.e0 >= 0) & (sc.e1 >= 0) & (sc.falls == 0) & ~part
         heat_wh[fast] = np.maximum(sc.e1[fast] - sc.e0[fast], 0)
         est = fast & (sc.method > 0)
@@ -857,7 +884,8 @@ def _write_pg(session: Session, run: _Run, run_id: int, base: int, totals: np.nd
             "estimate_method, uncertain, note) SELECT statement_id, seq, (CAST(:codes AS TEXT[]))[block + 1], "
             "qty * (CAST(:factors AS NUMERIC[]))[block + 1], (CAST(:units AS TEXT[]))[block + 1], "
             "(CAST(:rates AS NUMERIC[]))[block + 1], fen * 0.01, (CAST(:methods AS TEXT[]))[block + 1], "
-            "(CAST(:uncertain AS TEXT[]))[block + 1], (CAST(:notes AS TEXT[]))[block + 1] FROM billing_stage_ln"),
+            "(CAST(:uncertain AS TEXT[]))[block + 1], (CAST(:notes AS TEXT[]))[block + 1] FROM billing_stage_ln "
+            "ORDER BY statement_id, seq"),  # in key order: the primary key grows at its right edge
             {"codes": [m[0] for m in meta], "units": [m[1] for m in meta],
              "factors": [str(Decimal(1).scaleb(-m[2])) for m in meta], "rates": [m[3] for m in meta],
              "methods": [m[4] for m in meta], "uncertain": [m[5] or None for m in meta],
@@ -1017,9 +1045,9 @@ def _report(session: Session, run: _Run, totals: np.ndarray, run_id: int | None,
     ids, _, billed_paid = run.sums
     all_ids = np.union1d(ids, run.acc_id)
     bal = np.zeros(len(all_ids), dtype=np.int64)
-    if len(ids):
-        np.add.at(bal, np.searchsorted(all_ids, ids), billed_paid[:, 0] - billed_paid[:, 1])
-    np.add.at(bal, np.searchsorted(all_ids, run.acc_id), totals)
+    if len(ids):  # ids and acc_id are each unique: plain indexed additions
+        bal[np.searchsorted(all_ids, ids)] += billed_paid[:, 0] - billed_paid[:, 1]
+    bal[np.searchsorted(all_ids, run.acc_id)] += totals
     statements_fen = int(billed_paid[:, 0].sum()) + int(totals.sum())
     lines_fen = _existing_lines_fen(session, run.org.id, run.season.label) + run.lines.total_fen()
     n_existing = (session.scalar(select(func.sum(BillingRun.statement_count)).where(
