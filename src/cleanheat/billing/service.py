@@ -450,7 +450,8 @@ class _Screen:
     falls: np.ndarray
 
 
-def _screen_rows(session: Session, org_id: int, season: Season) -> np.ndarray:
+def _screen_rows(session: Session, org_id: int, season: Season, first_id: int = 0, last_id: int = 2**62
+                 ) -> np.ndarray:
     """One aggregate over the season's reads: (account id, Wh at the start or -1, Wh at the end or -1, estimate
     method code, register falls) per account with reads."""
     m_case = " ".join(f"WHEN '{m}' THEN {i}" for i, m in enumerate(_METHODS) if m)
@@ -463,10 +464,12 @@ def _screen_rows(session: Session, org_id: int, season: Season) -> np.ndarray:
         "SUM(CASE WHEN energy_kwh < prev THEN 1 ELSE 0 END) "
         "FROM (SELECT account_id, read_at, energy_kwh, estimated, estimate_method, "
         "      LAG(energy_kwh) OVER (PARTITION BY account_id ORDER BY read_at) AS prev "
-        "      FROM billing_meter_reads WHERE org_id = :org AND read_at >= :start AND read_at <= :end) r "
+        "      FROM billing_meter_reads WHERE org_id = :org AND read_at >= :start AND read_at <= :end "
+        "      AND account_id BETWEEN :first_id AND :last_id) r "
         "GROUP BY account_id"
     ).bindparams(bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime()))
-    return _int_rows(session, q, {"org": org_id, "start": season.start_at, "end": season.end_at}, 5)
+    return _int_rows(session, q, {"org": org_id, "start": season.start_at, "end": season.end_at,
+                                  "first_id": first_id, "last_id": last_id}, 5)
 
 
 def _register_screen(rows: np.ndarray, acc_id: np.ndarray) -> _Screen:
@@ -482,23 +485,43 @@ def _register_screen(rows: np.ndarray, acc_id: np.ndarray) -> _Screen:
 
 
 def _season_sums(session: Session, org_id: int, season: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per account [fen], as an (n, 4) array sorted by account: account id, numbered prepayment statements (with
-    the notes correcting them), all numbered statements, and payments of the season."""
-    q = text("SELECT s.account_id, SUM(CASE WHEN s.kind = 'prepayment' OR c.kind = 'prepayment' "
-             "THEN CAST(ROUND(s.total_yuan * 100) AS BIGINT) ELSE 0 END), "
-             "SUM(CAST(ROUND(s.total_yuan * 100) AS BIGINT)) FROM billing_statements s "
-             "LEFT JOIN billing_statements c ON c.id = s.corrects_id "
-             "WHERE s.org_id = :org AND s.season = :season AND s.number IS NOT NULL GROUP BY s.account_id")
-    st = _int_rows(session, q, {"org": org_id, "season": season}, 3)
+    """Per account [fen], sorted by account: account ids, numbered prepayment statements (with the notes
+    correcting them), and an (n, 2) array of all numbered statements and payments of the season. The rows are
+    read as they are and summed in numpy (one statement per account and run: no aggregate on the server)."""
+    p = {"org": org_id, "season": season}
+    st = _int_rows(session, text(
+        "SELECT account_id, CASE WHEN kind = 'prepayment' THEN 1 ELSE 0 END, CAST(ROUND(total_yuan * 100) AS BIGINT) "
+        "FROM billing_statements WHERE org_id = :org AND season = :season AND number IS NOT NULL "
+        "AND run_id IS NOT NULL"), p, 3)
+    notes = _int_rows(session, text(
+        "SELECT s.account_id, CASE WHEN c.kind = 'prepayment' THEN 1 ELSE 0 END, "
+        "CAST(ROUND(s.total_yuan * 100) AS BIGINT) FROM billing_statements s "
+        "JOIN billing_statements c ON c.id = s.corrects_id "
+        "WHERE s.org_id = :org AND s.season = :season AND s.number IS NOT NULL AND s.run_id IS NULL"), p, 3)
     pay = _int_rows(session, text(
-        "SELECT account_id, SUM(CAST(ROUND(amount_yuan * 100) AS BIGINT)) FROM billing_payments "
-        "WHERE org_id = :org AND season = :season GROUP BY account_id"), {"org": org_id, "season": season}, 2)
+        "SELECT account_id, CAST(ROUND(amount_yuan * 100) AS BIGINT) FROM billing_payments "
+        "WHERE org_id = :org AND season = :season"), p, 2)
+    st = np.concatenate([st, notes])
     ids = np.union1d(st[:, 0], pay[:, 0])
-    out = np.zeros((len(ids), 4), dtype=np.int64)
-    out[:, 0] = ids
-    out[np.searchsorted(ids, st[:, 0]), 1:3] = st[:, 1:3]
-    out[np.searchsorted(ids, pay[:, 0]), 3] = pay[:, 1]
-    return out[:, 0], out[:, 1], out[:, 2:4]
+    prepaid = np.zeros(len(ids), dtype=np.int64)
+    billed_paid = np.zeros((len(ids), 2), dtype=np.int64)
+    if len(st):
+        i = np.searchsorted(ids, st[:, 0])
+        _add_sorted(prepaid, i[st[:, 1] == 1], st[st[:, 1] == 1, 2])
+        _add_sorted(billed_paid[:, 0], i, st[:, 2])
+    if len(pay):
+        _add_sorted(billed_paid[:, 1], np.searchsorted(ids, pay[:, 0]), pay[:, 1])
+    return ids, prepaid, billed_paid
+
+
+def _add_sorted(out: np.ndarray, idx: np.ndarray, values: np.ndarray) -> None:
+    """``out[idx] += values`` with repeated indices summed (exact integers; faster than ``np.add.at``)."""
+    if not len(idx):
+        return
+    order = np.argsort(idx, kind="stable")
+    idx, values = idx[order], values[order]
+    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    out[idx[starts]] += np.add.reduceat(values, starts)
 
 
 def _aligned(ids: np.ndarray, values: np.ndarray, acc_id: np.ndarray) -> np.ndarray:
@@ -631,7 +654,15 @@ def _compute(session: Session, org: Organisation, season: Season, kind: str, cit
              progress: Callable[[str], None]) -> _Run:
     rules = read_billing_rules(city_dir, season.first)
     table = read_tariffs(city_dir)
-    screen = _background(session, _screen_rows, org.id, season) if kind == "settlement" else None
+    screen = None
+    if kind == "settlement" and session.get_bind().dialect.name == "postgresql":
+        lo, hi = session.execute(text("SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM billing_accounts "
+                                      "WHERE org_id = :org"), {"org": org.id}).one()
+        mid = (lo + hi) // 2  # two halves of the accounts, read at once on two connections (two cores)
+        halves = [_background(session, _screen_rows, org.id, season, a, b) for a, b in ((lo, mid), (mid + 1, hi))]
+
+        def screen() -> np.ndarray:
+            return np.concatenate([h() for h in halves])
     progress("accounts")
     acc_id, cls, mode, area_c, days = _accounts(session, org.id, season)
     n_days = season.days
