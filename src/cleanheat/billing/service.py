@@ -383,22 +383,29 @@ def _int_rows(session: Session, q, params: dict, width: int) -> np.ndarray:
     if session.get_bind().dialect.name == "postgresql":
         raw = session.connection().connection.driver_connection
         sql = _pg_sql(session, q, params)
-        cols = ", ".join(f"CAST(c{i} AS BIGINT)" for i in range(width))
+        aggs = ", ".join(f"array_agg(CAST(c{i} AS BIGINT))" for i in range(width))
         names = ", ".join(f"c{i}" for i in range(width))
         buf = bytearray()
-        with raw.cursor() as cur, cur.copy(f"COPY (SELECT {cols} FROM ({sql}) AS q ({names})) TO STDOUT "
+        # one row of one array per column: a few COPY messages, not one per row
+        with raw.cursor() as cur, cur.copy(f"COPY (SELECT {aggs} FROM ({sql}) AS q ({names})) TO STDOUT "
                                            "(FORMAT binary)") as cp:
             for chunk in cp:
                 buf += chunk
-        body = memoryview(buf)[len(_PGCOPY_HEADER):len(buf) - 2]
-        dt = np.dtype([("n", ">i2")] + [(f"f{i}", [("len", ">i4"), ("v", ">i8")]) for i in range(width)])
-        rec = np.frombuffer(body, dtype=dt)
-        out = np.empty((len(rec), width), dtype=np.int64)
+        view, at = memoryview(buf), len(_PGCOPY_HEADER) + 2  # header, then the row's field count
+        cols = []
         for i in range(width):
-            if len(rec) and not (rec[f"f{i}"]["len"] == 8).all():
+            size = int.from_bytes(view[at:at + 4], "big", signed=True)
+            at += 4
+            if size < 0:  # array_agg of no rows: NULL
+                return np.zeros((0, width), dtype=np.int64)
+            ndim, has_null = (int.from_bytes(view[at + k:at + k + 4], "big") for k in (0, 4))
+            n = int.from_bytes(view[at + 12:at + 16], "big") if ndim else 0
+            if has_null:
                 raise BillingError(f"column {i} of an integer query holds NULL: {sql[:200]}")
-            out[:, i] = rec[f"f{i}"]["v"]
-        return out
+            body = np.frombuffer(view[at + 12 + 8 * ndim:at + size], dtype=[("len", ">i4"), ("v", ">i8")], count=n)
+            cols.append(body["v"].astype(np.int64))
+            at += size
+        return np.stack(cols, axis=1) if cols else np.zeros((0, width), dtype=np.int64)
     parts = [np.array([tuple(r) for r in part], dtype=np.int64).reshape(-1, width)
              for part in session.execute(q.execution_options(yield_per=200_000), params).partitions()]
     return np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int64)
@@ -435,6 +442,8 @@ def _accounts(session: Session, org_id: int, season: Season):
              "AND (a.connected_to IS NULL OR a.connected_to >= :first) ORDER BY a.id"
              ).bindparams(_date_param("first"), _date_param("last"))
     rows = _int_rows(session, q, {"org": org_id, "first": season.first, "last": season.last}, 5)
+    if len(rows) > 1 and not (np.diff(rows[:, 0]) > 0).all():
+        rows = rows[np.argsort(rows[:, 0], kind="stable")]
     return rows[:, 0].copy(), _CLASS_NAMES[rows[:, 1]], _MODE_NAMES[rows[:, 2]], rows[:, 3].copy(), \
         rows[:, 4].copy()
 
@@ -1052,10 +1061,13 @@ def _existing_lines_fen(session: Session, org_id: int, season: str) -> int:
     lines: checked in SQL when they were approved) and the notes' lines."""
     runs = session.execute(select(func.sum(BillingRun.total_yuan)).where(
         BillingRun.org_id == org_id, BillingRun.season == season, BillingRun.state == "approved")).scalar()
-    notes = session.execute(text(
-        "SELECT SUM(CAST(ROUND(l.amount_yuan * 100) AS BIGINT)) FROM billing_statement_lines l "
-        "JOIN billing_statements s ON s.id = l.statement_id WHERE s.org_id = :org AND s.season = :season "
-        "AND s.run_id IS NULL AND s.number IS NOT NULL"), {"org": org_id, "season": season}).scalar()
+    note_ids = session.scalars(select(Statement.id).where(
+        Statement.org_id == org_id, Statement.season == season, Statement.run_id.is_(None),
+        Statement.number.is_not(None))).all()
+    notes = 0
+    for i in range(0, len(note_ids), 500):  # notes are few: their lines by key, never a scan of all lines
+        notes += int(session.scalar(select(func.sum(func.round(StatementLine.amount_yuan * 100))).where(
+            StatementLine.statement_id.in_(note_ids[i:i + 500]))) or 0)
     return fen.yuan_to_fen(Decimal(runs or 0)) + int(notes or 0)
 
 
