@@ -411,22 +411,25 @@ def _int_rows(session: Session, q, params: dict, width: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int64)
 
 
-def _copy_in_binary(session: Session, table: str, columns: list[tuple[str, str, np.ndarray]]) -> None:
-    """Write integer columns ``(name, '>i8' | '>i2', values)`` to ``table`` with ``COPY ... (FORMAT binary)``."""
+def _copy_in_binary(session: Session, table: str, columns: list[tuple[str, str]],
+                    parts: Iterable[list[np.ndarray]]) -> None:
+    """Write integer columns ``(name, '>i8' | '>i2')`` to ``table`` with ``COPY ... (FORMAT binary)``; ``parts``
+    gives the values part by part (one array per column each: no concatenation of the whole)."""
     raw = session.connection().connection.driver_connection
-    n = len(columns[0][2])
-    dt = np.dtype([("n", ">i2")] + [(name, [("len", ">i4"), ("v", kind)]) for name, kind, _ in columns])
+    dt = np.dtype([("n", ">i2")] + [(name, [("len", ">i4"), ("v", kind)]) for name, kind in columns])
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(c[0] for c in columns)}) FROM STDIN "
                                        "(FORMAT binary)") as cp:
         cp.write(_PGCOPY_HEADER)
-        for i in range(0, n, 1_000_000):
-            m = min(n - i, 1_000_000)
-            rec = np.empty(m, dtype=dt)
-            rec["n"] = len(columns)
-            for name, kind, values in columns:
-                rec[name]["len"] = np.dtype(kind).itemsize
-                rec[name]["v"] = values[i:i + m]
-            cp.write(rec.tobytes())
+        for values in parts:
+            n = len(values[0])
+            for i in range(0, n, 500_000):
+                m = min(n - i, 500_000)
+                rec = np.empty(m, dtype=dt)
+                rec["n"] = len(columns)
+                for (name, kind), v in zip(columns, values, strict=True):
+                    rec[name]["len"] = np.dtype(kind).itemsize
+                    rec[name]["v"] = v[i:i + m]
+                cp.write(rec.tobytes())
         cp.write(b"\xff\xff")
 
 
@@ -894,9 +897,10 @@ def _write_pg(session: Session, run: _Run, run_id: int, base: int, totals: np.nd
     session.execute(text("CREATE TEMPORARY TABLE billing_stage_st (id BIGINT, account_id BIGINT, cls SMALLINT, "
                          "metered SMALLINT, total_fen BIGINT, area_c BIGINT, heat_wh BIGINT) ON COMMIT DROP"))
     _copy_in_binary(session, "billing_stage_st", [
-        ("id", ">i8", np.arange(run.n, dtype=np.int64) + base), ("account_id", ">i8", run.acc_id),
-        ("cls", ">i2", cls_idx), ("metered", ">i2", (run.mode == "metered").astype(np.int64)),
-        ("total_fen", ">i8", totals), ("area_c", ">i8", run.area_c), ("heat_wh", ">i8", heat)])
+        ("id", ">i8"), ("account_id", ">i8"), ("cls", ">i2"), ("metered", ">i2"), ("total_fen", ">i8"),
+        ("area_c", ">i8"), ("heat_wh", ">i8")], [[
+            np.arange(run.n, dtype=np.int64) + base, run.acc_id, cls_idx, (run.mode == "metered").astype(np.int64),
+            totals, run.area_c, heat]])
     session.execute(text(
         "INSERT INTO billing_statements (id, org_id, run_id, account_id, season, kind, total_yuan, customer_class, "
         "billing_mode, tariff_id, area_m2, heat_gj, reason, created_at) "
@@ -913,11 +917,9 @@ def _write_pg(session: Session, run: _Run, run_id: int, base: int, totals: np.nd
                          "block SMALLINT, qty BIGINT, fen BIGINT) ON COMMIT DROP"))
     if bulk:
         _copy_in_binary(session, "billing_stage_ln", [
-            ("statement_id", ">i8", np.concatenate([L.pos[i] + base for i in bulk])),
-            ("seq", ">i2", np.concatenate([L.seq[i] for i in bulk])),
-            ("block", ">i2", np.concatenate([np.full(len(L.pos[i]), k) for k, i in enumerate(bulk)])),
-            ("qty", ">i8", np.concatenate([L.qty[i] for i in bulk])),
-            ("fen", ">i8", np.concatenate([L.fen[i] for i in bulk]))])
+            ("statement_id", ">i8"), ("seq", ">i2"), ("block", ">i2"), ("qty", ">i8"), ("fen", ">i8")],
+            ([L.pos[i] + base, L.seq[i], np.full(len(L.pos[i]), k), L.qty[i], L.fen[i]]
+             for k, i in enumerate(bulk)))
         meta = [L.meta[i] for i in bulk]
         session.execute(text(
             "INSERT INTO billing_statement_lines (statement_id, seq, code, quantity, unit, rate, amount_yuan, "
