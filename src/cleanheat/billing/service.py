@@ -840,15 +840,12 @@ def _compute(session: Session, org: Organisation, season: Season, kind: str, cit
 
 # --- writing a run ------------------------------------------------------------------------------------------
 
-def _fixed(ints: np.ndarray, scale: int) -> np.ndarray:
-    """Integers at ``scale`` decimals as decimal text (``12345``, 2 → ``123.45``), vectorised."""
-    a = np.abs(np.asarray(ints, dtype=np.int64))
+def _fixed(v: int, scale: int) -> str:
+    """An integer at ``scale`` decimals as decimal text (``12345``, 2 → ``123.45``)."""
     if scale == 0:
-        s = a.astype(str)
-    else:
-        q = 10 ** scale
-        s = np.strings.add(np.strings.add((a // q).astype(str), "."), np.strings.zfill((a % q).astype(str), scale))
-    return np.where(np.asarray(ints) < 0, np.strings.add("-", s), s)
+        return str(v)
+    q = 10 ** scale
+    return f"{'-' if v < 0 else ''}{abs(v) // q}.{abs(v) % q:0{scale}d}"
 
 
 def _esc(v: str | None) -> str:
@@ -858,29 +855,14 @@ def _esc(v: str | None) -> str:
     return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-CHUNK = 500_000
-
-
-def _join(parts: list) -> str:
-    """Text rows from columns: each part a constant string or an array of strings (one per row)."""
-    acc = None
-    for part in parts:
-        acc = part if acc is None else np.strings.add(acc, part)
-    return "".join(acc.tolist()) if isinstance(acc, np.ndarray) else acc
-
-
 def _line_text(L: _Lines, stmt_base: int) -> Iterable[str]:
-    """The lines as COPY text rows, block by block, in chunks."""
+    """Lines as COPY text rows, block by block (the blocks with a note per line: few)."""
     for pos, seq, f, q, (code, unit, scale, rate, method, unc, note) in zip(
             L.pos, L.seq, L.fen, L.qty, L.meta, strict=True):
-        for i in range(0, len(pos), CHUNK):
-            sl = slice(i, i + CHUNK)
-            if isinstance(note, np.ndarray):
-                tail = np.array([f"\t{_esc(method)}\t{_esc(unc)}\t{_esc(x)}\n" for x in note[sl]], dtype=str)
-            else:
-                tail = f"\t{_esc(method)}\t{_esc(unc)}\t{_esc(note)}\n"
-            yield _join([(pos[sl] + stmt_base).astype(str), "\t", seq[sl].astype(str), f"\t{code}\t",
-                         _fixed(q[sl], scale), f"\t{unit}\t{_esc(rate)}\t", _fixed(f[sl], 2), tail])
+        notes = note if isinstance(note, np.ndarray) else [note] * len(pos)
+        yield "".join(f"{int(p) + stmt_base}\t{int(sq)}\t{code}\t{_fixed(int(qq), scale)}\t{unit}\t{_esc(rate)}\t"
+                      f"{_fixed(int(ff), 2)}\t{_esc(method)}\t{_esc(unc)}\t{_esc(x)}\n"
+                      for p, sq, qq, ff, x in zip(pos, seq, q, f, notes, strict=True))
 
 
 def _write_pg(session: Session, run: _Run, run_id: int, base: int, totals: np.ndarray, now: datetime,
