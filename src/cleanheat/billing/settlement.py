@@ -47,24 +47,36 @@ def connected_days(first: date, last: date, connected_from: date | None, connect
     return max((hi - lo).days + 1, 0)
 
 
-def connected_share(first: date, last: date, connected_from: date | None, connected_to: date | None,
-                    rules: BillingRules) -> Decimal:
-    """Share of the season's fee owed for a part-season connection [0..1]: connected days / season days when
-    ``prorate_by_days``, else 1 for any connected day."""
+def connected_fraction(first: date, last: date, connected_from: date | None, connected_to: date | None,
+                       rules: BillingRules) -> tuple[int, int]:
+    """Share of the season's fee owed for a part-season connection as (numerator, denominator): (connected
+    days, season days) when ``prorate_by_days``, else (1, 1) for any connected day and (0, 1) for none."""
     days = connected_days(first, last, connected_from, connected_to)
     if not rules.prorate_by_days:
-        return Decimal(1) if days else Decimal(0)
-    return Decimal(days) / Decimal(season_days(first, last))
+        return (1, 1) if days else (0, 1)
+    return days, season_days(first, last)
 
 
-def area_fee_yuan(area_m2: Decimal, tariff: Tariff, share: Decimal = Decimal(1)) -> Decimal:
-    """Area fee [元, unrounded] of ``area_m2`` [m² of the tariff's area basis] for ``share`` of the season."""
-    return Decimal(area_m2) * tariff.area_yuan_m2.value * share
+def connected_share(first: date, last: date, connected_from: date | None, connected_to: date | None,
+                    rules: BillingRules) -> Decimal:
+    """:func:`connected_fraction` as a ``Decimal`` [0..1] (for display; amounts use the fraction exactly)."""
+    num, den = connected_fraction(first, last, connected_from, connected_to, rules)
+    return Decimal(num) / Decimal(den)
 
 
-def metered_fee_yuan(area_m2: Decimal, heat_gj: Decimal, tariff: Tariff, share: Decimal = Decimal(1)) -> Decimal:
-    """Two-part fee [元, unrounded]: base [元/m²] × area [m²] × ``share`` + metered [元/GJ] × ``heat_gj`` [GJ]."""
-    return Decimal(area_m2) * tariff.base_yuan_m2.value * share + Decimal(heat_gj) * tariff.metered_yuan_gj.value
+def area_fee_yuan(area_m2: Decimal, tariff: Tariff, share: tuple[int, int] = (1, 1)) -> Decimal:
+    """Area fee [元, unrounded] of ``area_m2`` [m² of the tariff's area basis] for ``share`` = (days, season
+    days) of the season. One division, last: the value is exact whenever it is a tie at the half fen, so that
+    rounding it once gives the exact rational's half-up rounding (``fen.py`` computes the same in integers)."""
+    return Decimal(area_m2) * tariff.area_yuan_m2.value * share[0] / share[1]
+
+
+def metered_fee_yuan(area_m2: Decimal, heat_gj: Decimal, tariff: Tariff, share: tuple[int, int] = (1, 1)
+                     ) -> Decimal:
+    """Two-part fee [元, unrounded]: base [元/m²] × area [m²] × ``share`` + metered [元/GJ] × ``heat_gj`` [GJ],
+    over one division (see :func:`area_fee_yuan`)."""
+    return (Decimal(area_m2) * tariff.base_yuan_m2.value * share[0]
+            + Decimal(heat_gj) * tariff.metered_yuan_gj.value * share[1]) / share[1]
 
 
 def _uncertain(tariff: Tariff, rules: BillingRules, *names: str) -> tuple[str, ...]:
@@ -86,7 +98,7 @@ class Prepayment:
 def prepayment(area_m2: Decimal, tariff: Tariff, rules: BillingRules, season: tuple[date, date], *,
                connected_from: date | None = None, connected_to: date | None = None) -> Prepayment:
     """The area fee [元] a customer prepays for the season (``season`` = first and last heated day)."""
-    share = connected_share(*season, connected_from, connected_to, rules)
+    share = connected_fraction(*season, connected_from, connected_to, rules)
     return Prepayment(to_fen(area_fee_yuan(area_m2, tariff, share)),
                       connected_days(*season, connected_from, connected_to), season_days(*season),
                       _uncertain(tariff, rules, "prorate_by_days"))
@@ -111,7 +123,7 @@ def settle_metered(area_m2: Decimal, heat_gj: Decimal, tariff: Tariff, rules: Bi
                    connected_to: date | None = None, prepaid_yuan: Decimal | None = None) -> MeteredSettlement:
     """Settle a metered customer: ``heat_gj`` [GJ] metered over the connected days, ``area_m2`` [m²];
     ``prepaid_yuan`` defaults to the prepayment of the same days."""
-    share = connected_share(*season, connected_from, connected_to, rules)
+    share = connected_fraction(*season, connected_from, connected_to, rules)
     area = area_fee_yuan(area_m2, tariff, share)
     metered = metered_fee_yuan(area_m2, heat_gj, tariff, share)
     capped = rules.metered_cap_at_area_fee and metered > area
