@@ -34,6 +34,7 @@ from cleanheat.network.hydraulics import (
     solve_hydraulics,
 )
 from cleanheat.network.model import Network
+from cleanheat.network.newton import CoupledTangent, gmres
 from cleanheat.network.results import NetworkResult, Warning_
 from cleanheat.network.thermal import ThermalSolver, ThermalState
 from cleanheat.network.water import WaterTable, iapws_water, pandapipes_water
@@ -51,6 +52,7 @@ DEFAULT_OPTIONS = MappingProxyType({
     "max_iter_coupled": 200,
     "anderson_depth": 5,  # coupled iteration: Anderson acceleration over this many past passes (0 = off)
     "anderson_start_k": 1.0,  # ... once the node temperatures change by less than this per pass
+    "newton_below_kg_s": 1e-5,  # coupled iteration: Newton steps once no consumer flow is off by this (0 = off)
     "min_consumer_dt_k": 1.0,  # a consumer cools its water by at least this much
     "stagnant_flow_kg_s": 1e-9,  # |m| below this counts as no flow
     "stagnant_temperature_k": None,  # temperature of stagnant parts; None = the network's ground temperature
@@ -75,6 +77,7 @@ class SolverOptions:
     max_iter_coupled: int
     anderson_depth: int
     anderson_start_k: float
+    newton_below_kg_s: float
     min_consumer_dt_k: float
     stagnant_flow_kg_s: float
     stagnant_temperature_k: float | None
@@ -104,6 +107,8 @@ class SolverOptions:
         for k in ("max_iter_hydraulic", "max_iter_coupled"):
             if int(merged[k]) < 1:
                 raise ValueError(f"{k} must be >= 1")
+        if not float(merged["newton_below_kg_s"]) >= 0:
+            raise ValueError("newton_below_kg_s must be >= 0")
         if not 0 <= int(merged["anderson_depth"]) <= 50:
             raise ValueError("anderson_depth must be between 0 and 50")
         return cls(**merged)
@@ -164,8 +169,14 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
         else:
             # own-path sensitivity dT_in/dm of each consumer (from the last thermal solve)
             dtin_dm = state.sens_k_per_kg_s[arr.c_sup]
-            dfp_dm = np.minimum(-m_fp / np.maximum(t_in_c - t_out_c, 1e-9) * slope * dtin_dm, 0.0)
-            m_cons = update.next(m_used, m_fp, dfp_dm, residuals, opts.anderson_start_k)
+            df_dtin = -m_fp / np.maximum(t_in_c - t_out_c, 1e-9) * slope
+            dfp_dm = np.minimum(df_dtin * dtin_dm, 0.0)
+            g_newton = None
+            if (update.relax == 1.0 and float(np.max(np.abs(m_fp - m_used))) < opts.newton_below_kg_s
+                    and thermal.has_linear()):
+                g_newton = _newton_step(arr, topo, core, thermal, m_branch, t_node, df_dtin, m_used, m_fp,
+                                        dfp_dm)
+            m_cons = update.next(m_used, m_fp, dfp_dm, residuals, opts.anderson_start_k, g_newton=g_newton)
         demand = np.bincount(arr.c_sup, weights=m_cons, minlength=n) - np.bincount(arr.c_ret, weights=m_cons,
                                                                                   minlength=n)
         if flow_src.any():
@@ -282,6 +293,30 @@ def _warm_state(start: StartState | NetworkResult, arr: NetworkArrays,
                         consumer_low_t=np.zeros(len(arr.c_sup), bool)), m
 
 
+NEWTON_RTOL = 0.05  # GMRES: relative residual of the Newton equation (an inexact Newton step) ...
+NEWTON_MAX_PRODUCTS = 20  # ... within this many tangent products
+
+
+def _newton_step(arr, topo, core, thermal, m_branch, t_node, df_dtin, m, f, dfp_dm) -> np.ndarray | None:
+    """The consumer flows after a Newton step on ``F(m) - m = 0`` (see newton.py), or None where it would not
+    help: GMRES did not reduce the residual enough, or the linearised step reverses a branch's flow (the pass is
+    not differentiable there: a mesh pipe's water arrives at the other node, and Newton's steps can jump back and
+    forth across such a reversal for ever)."""
+    tan = CoupledTangent(arr, topo, core, thermal, m_branch, t_node, df_dtin)
+
+    def jac(v):
+        y = tan.matvec(v)
+        return None if y is None else y - v
+
+    dx, _k, rel = gmres(jac, m - f, 1.0 / (dfp_dm - 1.0), NEWTON_RTOL, NEWTON_MAX_PRODUCTS)
+    if not rel < 0.5:
+        return None
+    m_pred = m_branch + tan.branch_flows(dx)
+    if np.any((np.sign(m_pred) != np.sign(m_branch)) & (np.abs(m_branch) > 1e-9)):
+        return None
+    return np.maximum(m + dx, 0.0)
+
+
 class Anderson:
     """Anderson acceleration (type II, Walker & Ni 2011) of a fixed point ``x = G(x)``: the next iterate mixes
     the last ``depth`` passes so that their residuals ``G(x) - x`` cancel in the least-squares sense (a secant
@@ -355,7 +390,7 @@ class ConsumerFlowUpdate:
         self.step_old: np.ndarray | None = None
 
     def next(self, m: np.ndarray, f: np.ndarray, df_dm: np.ndarray, residuals: list[float],
-             anderson_start_k: float) -> np.ndarray:
+             anderson_start_k: float, g_newton: np.ndarray | None = None) -> np.ndarray:
         r = f - m
         slope = df_dm - 1.0  # dr/dm along the own feeding path (<= -1)
         if self.m_old is not None:
@@ -365,7 +400,7 @@ class ConsumerFlowUpdate:
             slope = np.where(ok & (sec < slope), sec, slope)
         step = None if self.m_old is None else m - self.m_old
         self.m_old, self.r_old = m, r
-        g = np.maximum(m - r / slope, 0.0)
+        g = np.maximum(m - r / slope, 0.0) if g_newton is None else g_newton
         falling = len(residuals) >= 2 and residuals[-1] < residuals[-2]
         self.n_falling = self.n_falling + 1 if falling else 0
         # damped passes that keep stepping the same way are a slow drift (the iteration leaving a state that
@@ -393,7 +428,7 @@ class ConsumerFlowUpdate:
         if self.relax < 1.0:
             self.accel.reset()
             return m + self.relax * (g - m)
-        if residuals and residuals[-1] < anderson_start_k:
+        if residuals and residuals[-1] < anderson_start_k and g_newton is None:
             return np.maximum(self.accel.step(m, g), 0.0)
         self.accel.reset()
         return g
