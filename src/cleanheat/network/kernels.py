@@ -154,6 +154,21 @@ def _substitute1(queue, count, seq, start, d, c, b):  # pragma: no cover - compi
     return x
 
 
+def _substitute_cols(queue, count, seq, start, d, c, b):  # pragma: no cover - compiled
+    """Forward substitution for the columns of ``b`` (n, k) in the order of :func:`_order`."""
+    x = b.copy()
+    k = x.shape[1]
+    for i in range(count):
+        v = queue[i]
+        for j in range(start[i], start[i + 1]):
+            e = seq[j]
+            w = d[e]
+            ce = c[e]
+            for q in range(k):
+                x[w, q] -= ce * x[v, q]
+    return x
+
+
 def _cp_point(t, enthalpy, x0, inv_h, xk, yk, sk, hk):  # pragma: no cover - compiled
     """WaterTable.cp_point on a regular grid: enthalpy (``enthalpy``) or heat capacity at ``t``."""
     f = (t - x0) * inv_h
@@ -252,6 +267,7 @@ if numba is not None:  # pragma: no cover - depends on the environment
     _order = numba.njit(cache=True, nogil=True)(_order)
     _substitute = numba.njit(cache=True, nogil=True)(_substitute)
     _substitute1 = numba.njit(cache=True, nogil=True)(_substitute1)
+    _substitute_cols = numba.njit(cache=True, nogil=True)(_substitute_cols)
 
 
 def forward_substitute_pair(n: int, u: np.ndarray, d: np.ndarray, b1: np.ndarray, c1: np.ndarray, b2: np.ndarray,
@@ -314,4 +330,7 @@ class ThermalKernel:
         if self._last_c is None or self._order is None:
             return None
         queue, count, seq, start = self._order
+        if b.ndim == 2:
+            return _substitute_cols(queue, count, seq, start, self._edges[1], self._last_c,
+                                    np.ascontiguousarray(b, float))
         return _substitute1(queue, count, seq, start, self._edges[1], self._last_c, np.asarray(b, float))

@@ -20,6 +20,7 @@ diagonal update cannot see (consumers behind one low-flow mesh pipe, which draw 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from cleanheat.network.arrays import NetworkArrays, Topology
 from cleanheat.network.hydraulics import CoreSystem
@@ -60,6 +61,54 @@ class CoupledTangent:
                 dp = cs.lu.solve(-sub[topo.core_unknown])
                 dm[cs.cb] = cs.g_lu * (cs.A @ dp)
         return dm
+
+    def _tree(self):
+        """Per node: the parent across its bridge (-1 on the core), that bridge and its sign."""
+        if getattr(self, "_tree_cache", None) is None:
+            arr, topo = self.arr, self.topo
+            up_of = np.full(arr.n_nodes, -1, np.int64)
+            br_of = np.zeros(arr.n_nodes, np.int64)
+            sg_of = np.zeros(arr.n_nodes)
+            up_of[topo.hang_nodes] = topo.hang_parent
+            br_of[topo.hang_nodes] = topo.hang_branch
+            sg_of[topo.hang_nodes] = self.hang_sign
+            self._tree_cache = (up_of, br_of, sg_of)
+        return self._tree_cache
+
+    def _spread(self):
+        """The element source terms as a sparse (nodes x elements) matrix."""
+        if getattr(self, "_spread_cache", None) is None:
+            m = len(self.dn)
+            self._spread_cache = sp.csr_matrix((self.k, (self.dn, np.arange(m))), shape=(self.arr.n_nodes, m))
+        return self._spread_cache
+
+    def block(self, idx: np.ndarray) -> np.ndarray | None:
+        """``dF_i/dm_j`` for the consumers ``i, j`` in ``idx`` (the other consumers' flows held), as a dense
+        matrix: one linearised pass per column, all columns at once."""
+        arr, topo, cs = self.arr, self.topo, self.core
+        n, k = arr.n_nodes, len(idx)
+        nb = arr.n_branches
+        dm = np.zeros((nb + len(arr.c_sup), k))
+        d_core = np.zeros((n, k))
+        # a consumer's withdrawal at its supply node and its return at its return node travel up the hanging
+        # trees to the core (each bridge on the way carries it)
+        up_of, br_of, sg_of = self._tree()
+        for q, c in enumerate(idx):
+            for node, amount in ((arr.c_sup[c], 1.0), (arr.c_ret[c], -1.0)):
+                v = node
+                while up_of[v] >= 0:
+                    dm[br_of[v], q] += sg_of[v] * amount
+                    v = up_of[v]
+                d_core[v, q] += amount
+            dm[nb + c, q] = 1.0
+        if len(cs.cb) and cs.nu and cs.lu is not None:
+            dp = cs.lu.solve(-np.ascontiguousarray(d_core[topo.core_unknown]))
+            dm[cs.cb] = cs.g_lu[:, None] * (cs.A @ dp)
+        b = self._spread() @ dm[self.src]
+        dt = self.thermal.solve_linear(b)
+        if dt is None:
+            return None
+        return self.df_dtin[idx, None] * dt[arr.c_sup[idx]]
 
     def matvec(self, v: np.ndarray) -> np.ndarray | None:
         """``dF/dm v`` (None when the thermal system of the last pass had a cycle)."""

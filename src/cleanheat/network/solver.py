@@ -176,7 +176,15 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
                     and thermal.has_linear()):
                 g_newton = _newton_step(arr, topo, core, thermal, m_branch, t_node, df_dtin, m_used, m_fp,
                                         dfp_dm)
+            damped = update.relax < 1.0
             m_cons = update.next(m_used, m_fp, dfp_dm, residuals, opts.anderson_start_k, g_newton=g_newton)
+            if (damped and thermal.has_linear()
+                    and np.count_nonzero(np.abs(m_fp - m_used) > ESCAPE_LOCAL_KG_S) <= ESCAPE_LOCAL_N):
+                # a damped pass late in the iteration: a few consumers that draw on each other's water
+                esc = _escape_step(arr, topo, core, thermal, m_branch, t_node, df_dtin, m_used, m_fp)
+                if esc is not None:
+                    m_cons = m_cons.copy()
+                    m_cons[esc[0]] = esc[1]
         demand = np.bincount(arr.c_sup, weights=m_cons, minlength=n) - np.bincount(arr.c_ret, weights=m_cons,
                                                                                   minlength=n)
         if flow_src.any():
@@ -317,6 +325,42 @@ def _newton_step(arr, topo, core, thermal, m_branch, t_node, df_dtin, m, f, dfp_
     return np.maximum(m + dx, 0.0)
 
 
+ESCAPE_LOCAL_N = 200  # escape steps only once at most this many consumers ...
+ESCAPE_LOCAL_KG_S = 1e-6  # ... are off by more than this (not in the first, global passes)
+ESCAPE_BLOCK = 12  # the consumers with the largest flow residuals (>= 5 % of the largest) in the local block
+ESCAPE_GAIN = 3.0  # an unstable mode's residual grows (1 + this)-fold per escape step
+
+
+def _escape_step(arr, topo, core, thermal, m_branch, t_node, df_dtin, m, f):
+    """Where the coupled update has to damp late in the iteration, a few consumers behind a low-flow mesh pipe
+    usually draw on each other's water: their block of ``dF/dm`` (``dF_i/dm_j``, the other consumers held) has
+    an eigenvalue above 1, a positive feedback stronger than the flow change itself. The state the iteration
+    approaches is then an unstable steady state, which the damped fixed-point steps leave only slowly (each pass
+    multiplies the drift by ~1.1-1.5; 20-70 passes on the 50,000-consumer networks). The escape step moves
+    the block along those unstable modes the way the drift goes, ``(1 + ESCAPE_GAIN)`` times the residual per
+    step, and takes a Newton step in its stable modes; with no unstable mode it does nothing (None).
+
+    Returns (consumer indices, their new flows) or None."""
+    r = f - m
+    top = np.argsort(-np.abs(r))[:ESCAPE_BLOCK]
+    top = top[np.abs(r[top]) > 0.05 * np.abs(r[top[0]])]
+    if not top.size or r[top[0]] == 0.0:
+        return None
+    block = CoupledTangent(arr, topo, core, thermal, m_branch, t_node, df_dtin).block(top)
+    if block is None:
+        return None
+    mu, vec = np.linalg.eig(block - np.eye(len(top)))
+    unstable = mu.real > 0.0
+    if not unstable.any():
+        return None
+    try:
+        c = np.linalg.solve(vec, r[top].astype(complex))
+    except np.linalg.LinAlgError:
+        return None
+    step = (vec @ (np.where(unstable, ESCAPE_GAIN / mu, -1.0 / mu) * c)).real
+    return top, np.maximum(m[top] + step, 0.0)
+
+
 class Anderson:
     """Anderson acceleration (type II, Walker & Ni 2011) of a fixed point ``x = G(x)``: the next iterate mixes
     the last ``depth`` passes so that their residuals ``G(x) - x`` cancel in the least-squares sense (a secant
@@ -354,6 +398,8 @@ class Anderson:
 
 DRIFT_COSINE = 0.9  # successive flow steps this aligned (cosine) count as a drift, not an oscillation
 DRIFT_PASSES = 2  # ... and this many such damped passes in a row halve the damping
+ANDERSON_STALL = 0.8  # the largest consumer flow residual above this fraction of the last pass's ...
+ANDERSON_STALL_PASSES = 2  # ... this many passes in a row: Anderson's history is dropped
 
 
 class ConsumerFlowUpdate:
@@ -388,6 +434,8 @@ class ConsumerFlowUpdate:
         self.n_falling = 0
         self.n_drift = 0
         self.step_old: np.ndarray | None = None
+        self.n_stuck = 0
+        self.rmax_old = np.inf
 
     def next(self, m: np.ndarray, f: np.ndarray, df_dm: np.ndarray, residuals: list[float],
              anderson_start_k: float, g_newton: np.ndarray | None = None) -> np.ndarray:
@@ -428,7 +476,15 @@ class ConsumerFlowUpdate:
         if self.relax < 1.0:
             self.accel.reset()
             return m + self.relax * (g - m)
-        if residuals and residuals[-1] < anderson_start_k and g_newton is None:
+        # Anderson can stagnate: its mixing of nearly collinear past passes cancels the step while a few
+        # consumers stay off (their flow residual not falling for ANDERSON_STALL_PASSES passes): start afresh
+        rmax = float(np.max(np.abs(r))) if r.size else 0.0
+        self.n_stuck = self.n_stuck + 1 if rmax > ANDERSON_STALL * self.rmax_old else 0
+        self.rmax_old = rmax
+        if self.n_stuck >= ANDERSON_STALL_PASSES:
+            self.accel.reset()
+            self.n_stuck = 0
+        elif residuals and residuals[-1] < anderson_start_k and g_newton is None:
             return np.maximum(self.accel.step(m, g), 0.0)
         self.accel.reset()
         return g

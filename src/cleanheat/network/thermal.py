@@ -331,7 +331,8 @@ class ThermalSolver:
                 sched = LevelSchedule(n, du, dd, levels) if levels is not None else None
             self._schedule = sched
         if sched is not None:
-            self._linear = lambda b: sched.solve(b, off)
+            self._linear = lambda b: sched.solve(b, off) if b.ndim == 1 else np.column_stack(
+                [sched.solve(b[:, q], off) for q in range(b.shape[1])])
             return sched.solve_pair(rhs, off, rhs_s, off_s)
         return self._sparse_substitute(n, du, dd, rhs, off, rhs_s, off_s)
 
