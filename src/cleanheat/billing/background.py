@@ -1,0 +1,51 @@
+"""The billing area's long work as jobs (``cleanheat.jobs``): a billing run of a company's season (up to millions of
+households: minutes), started from the billing page."""
+
+from __future__ import annotations
+
+from cleanheat.jobs.registry import Context, JobKind, JobRun, Outcome, Progress
+from cleanheat.store.engine import session_scope
+
+#: the run's stages (service.run_billing's ``progress``) and how far along each one is
+STAGES = {"accounts": 0.05, "rules": 0.15, "reads": 0.25, "validation": 0.35, "amounts": 0.6, "write": 0.75,
+          "done": 0.98}
+
+
+def _run(ctx: Context, run: JobRun, progress: Progress) -> Outcome:
+    from cleanheat.billing import service
+
+    p = run.params
+    progress(0.02, "读取账户 / reading the accounts")
+    with session_scope(ctx.sessions) as session:
+        report = service.run_billing(
+            session, run.actor, str(p["company"]), str(p["season"]), str(p["kind"]),
+            city_dir=ctx.settings.city_dir, data_dir=ctx.settings.data_dir,
+            progress=lambda stage: progress(STAGES.get(stage, 0.5), f"{stage}"))
+        run_id = report.run_id
+    return Outcome({"url": f"/billing/runs/{run_id}", "run_id": run_id, "statements": report.statement_count,
+                    "total_yuan": str(report.total_yuan)})
+
+
+JOBS = [JobKind("billing.run", _run)]
+
+
+def submit_run(session, actor, city_dir, company: str, season: str, kind: str):
+    """Queue a billing run after the checks that need no computation (the service checks again in the job)."""
+    from cleanheat.auth.roles import Role
+    from cleanheat.billing import service
+    from cleanheat.billing.views import RUN_KIND_LABELS, companies
+    from cleanheat.errors import InputError, InputIssue, NotFoundError
+    from cleanheat.jobs import queue
+
+    actor.require_roles(Role.HEAT_COMPANY)
+    org = next((o for o in companies(session, actor) if o.code == company), None)
+    if org is None:
+        raise NotFoundError(f"没有供热企业 {company!r} / no heat company {company!r}")
+    actor.require_org(org.id)
+    if kind not in RUN_KIND_LABELS:
+        raise InputError("开账类型 / run kind", [InputIssue(f"kind: prepayment | settlement, not {kind!r}",
+                                                              field="kind")])
+    service.season_of(city_dir, season)  # an unknown season is refused here, not in the job
+    zh, en = RUN_KIND_LABELS[kind]
+    return queue.submit(session, actor, "billing.run", {"company": org.code, "season": season, "kind": kind},
+                        title=f"开账 {org.code} {season} {zh}", title_en=f"Billing run {org.code} {season} {en}")
