@@ -70,6 +70,23 @@ METHOD_LABELS = {"linear": ("按时间线性插值", "linear in time"),
                  "area_fee": ("无读数，按面积热费", "no reads: the area fee"), "manual": ("人工估算", "manual")}
 
 
+#: what the unconfirmed (K) rule and price names on a statement line mean
+UNCERTAIN_LABELS = {"prorate_by_days": ("中途接入或停止按天数折算", "pro-rating a part season by days"),
+                    "area_yuan_m2": ("面积热价", "area tariff"), "base_yuan_m2": ("基础热价", "base price"),
+                    "metered_yuan_gj": ("计量热价", "metered price"),
+                    "stop_heating_fee_share": ("报停收费比例", "stop-heating fee share"),
+                    "metered_cap_at_area_fee": ("计量热费以面积热费封顶", "metered fee capped at the area fee"),
+                    "metered_refund_below_area_fee": ("低于面积热费退差额", "refund below the area fee"),
+                    "shortfall_refund_from": ("室温不达标退费起算时间", "when a shortfall refund starts"),
+                    "shortfall_refund_days_rounding": ("不足一日按一日计", "part days counted as days")}
+
+
+def uncertain_label(name: str) -> tuple[str, str]:
+    """(zh, en) of an unconfirmed rule or price name (``tariff-id.price`` or a rule name)."""
+    key = name.rsplit(".", 1)[-1]
+    return UNCERTAIN_LABELS.get(key, (name, name))
+
+
 def label(table: dict, key: str | None) -> tuple[str, str]:
     """(zh, en) of ``key`` in one of the label tables (the key itself when unknown)."""
     return table.get(key or "", (key or "", key or ""))
@@ -95,9 +112,18 @@ def seasons(session: Session, actor: Actor, org_ids: list[int]) -> list[str]:
     lo, hi = session.execute(select(func.min(MeterRead.read_at), func.max(MeterRead.read_at))
                              .where(MeterRead.org_id.in_(org_ids))).one()
     if lo is not None and hi is not None:
-        for y in range(lo.astimezone(CHINA_TZ).year - 1, hi.astimezone(CHINA_TZ).year + 1):
+        for y in range(_season_year(lo), _season_year(hi) + 1):
             out.add(f"{y}-{y + 1}")
+    if out:  # and the season after the newest: its prepayment is billed before it starts
+        y = max(int(x[:4]) for x in out) + 1
+        out.add(f"{y}-{y + 1}")
     return sorted(out, reverse=True)
+
+
+def _season_year(t: datetime) -> int:
+    """The first year of the heating season a time belongs to (July to June)."""
+    d = t.astimezone(CHINA_TZ)
+    return d.year if d.month >= 7 else d.year - 1
 
 
 def all_seasons(session: Session) -> list[str]:
@@ -306,6 +332,8 @@ class UnitMetering:
     metered_area_m2: Decimal
     public_buildings: int
     metered_public_buildings: int
+    #: public buildings whose season was settled by meter (a numbered settlement statement in metered mode)
+    settled_public_buildings: int = 0
 
     @property
     def metered_area_share(self) -> float | None:
@@ -314,6 +342,10 @@ class UnitMetering:
     @property
     def public_metered_share(self) -> float | None:
         return self.metered_public_buildings / self.public_buildings if self.public_buildings else None
+
+    @property
+    def public_settled_share(self) -> float | None:
+        return self.settled_public_buildings / self.public_buildings if self.public_buildings else None
 
 
 def metering_by_unit(session: Session, actor: Actor, season: str) -> list[UnitMetering]:
@@ -328,8 +360,11 @@ def metering_by_unit(session: Session, actor: Actor, season: str) -> list[UnitMe
     first, last = lo.date(), (hi - timedelta(days=1)).date()
     has_read = (select(MeterRead.account_id).where(MeterRead.read_at >= lo, MeterRead.read_at <= hi)
                 .distinct().scalar_subquery())
+    settled = (select(Statement.account_id).where(Statement.season == season, Statement.kind == "settlement",
+                                                  Statement.number.is_not(None), Statement.billing_mode == "metered")
+               .distinct().scalar_subquery())
     q = (select(Building.admin_unit_code, BillingAccount.customer_class, BillingAccount.billing_mode,
-                BillingAccount.area_m2, BillingAccount.id.in_(has_read), BillingAccount.org_id)
+                BillingAccount.area_m2, BillingAccount.id.in_(has_read), BillingAccount.id.in_(settled))
          .join(Building, Building.id == BillingAccount.building_id)
          .where((BillingAccount.connected_from.is_(None)) | (BillingAccount.connected_from <= last),
                 (BillingAccount.connected_to.is_(None)) | (BillingAccount.connected_to >= first)))
@@ -340,7 +375,7 @@ def metering_by_unit(session: Session, actor: Actor, season: str) -> list[UnitMe
     elif actor.role == Role.ECOLOGY_BUREAU:
         pass  # city-wide figures, no personal data
     units: dict[str, UnitMetering] = {}
-    for unit, cls, mode, area, read, _org in session.execute(q):
+    for unit, cls, mode, area, read, was_settled in session.execute(q):
         u = units.setdefault(unit or "", UnitMetering(unit or "", 0, Decimal(0), 0, Decimal(0), 0, 0))
         metered = mode == "metered" and bool(read)
         u.accounts += 1
@@ -351,6 +386,7 @@ def metering_by_unit(session: Session, actor: Actor, season: str) -> list[UnitMe
         if cls in PUBLIC_CLASSES:
             u.public_buildings += 1
             u.metered_public_buildings += int(metered)
+            u.settled_public_buildings += int(metered and bool(was_settled))
     return [units[k] for k in sorted(units)]
 
 
@@ -360,9 +396,13 @@ class MeteringTask:
     the unit's newest accepted report typed in (None when it reported none)."""
 
     unit_code: str
+    #: share of public buildings settled by meter this season (the task's measure: 实行供热计量收费)
     computed: float | None
     public_buildings: int
+    #: metered with reads in the season (metering in place)
     metered_public_buildings: int
+    #: settled by meter (a numbered metered settlement)
+    settled_public_buildings: int
     reported: float | None
     reported_period: str | None
     target: float | None
@@ -373,8 +413,9 @@ TASK_CODE = "public_building_metered_share"
 
 
 def metering_task(session: Session, actor: Actor, season: str) -> list[MeteringTask]:
-    """The plan's public-building metering task per unit, computed from :func:`metering_by_unit`, next to what the
-    unit's newest accepted report typed in and the plan's target (the programme's evaluation still counts the
+    """The plan's public-building metering task per unit, computed from :func:`metering_by_unit` — the share of
+    public buildings whose season was settled by meter — next to what the unit's newest accepted report typed in
+    and the plan's target (the programme's evaluation still counts the
     reported value; this is the check from data)."""
     from cleanheat.programme.tables import Report, ReportTask, Task, TaskTarget
 
@@ -391,8 +432,8 @@ def metering_task(session: Session, actor: Actor, season: str) -> list[MeteringT
     out = []
     for u in rows:
         rep = reported.get(u.unit_code)
-        out.append(MeteringTask(u.unit_code, u.public_metered_share, u.public_buildings, u.metered_public_buildings,
-                                rep[0] if rep else None, rep[1] if rep else None,
+        out.append(MeteringTask(u.unit_code, u.public_settled_share, u.public_buildings, u.metered_public_buildings,
+                                u.settled_public_buildings, rep[0] if rep else None, rep[1] if rep else None,
                                 target[0] if target else None, target[1] if target else None))
     return out
 

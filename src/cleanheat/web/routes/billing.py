@@ -54,7 +54,8 @@ def _labels() -> dict:
     return {"class_labels": views.CLASS_LABELS, "mode_labels": views.MODE_LABELS, "kind_labels": views.RUN_KIND_LABELS,
             "state_labels": views.STATE_LABELS, "statement_labels": views.STATEMENT_KIND_LABELS,
             "line_labels": views.LINE_LABELS, "exception_labels": views.EXCEPTION_LABELS,
-            "method_labels": views.METHOD_LABELS, "label": views.label}
+            "method_labels": views.METHOD_LABELS, "label": views.label,
+            "uncertain_label": views.uncertain_label}
 
 
 def _dec(v) -> Decimal | None:
