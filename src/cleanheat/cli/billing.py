@@ -1,4 +1,4 @@
-"""``cleanheat billing``: heat metering and billing (validate meter reads)."""
+"""``cleanheat billing``: heat metering and billing (validate meter reads, billing runs)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cleanheat.cli.common import console, load_settings, progress, reported_erro
 from cleanheat.timeutil import CHINA_TZ
 
 NAME = "billing"
-app = typer.Typer(help="计量收费 Heat metering and billing: validate meter reads.", no_args_is_help=True)
+app = typer.Typer(help="计量收费 Heat metering and billing: validate meter reads, bill a season.", no_args_is_help=True)
 
 
 class Format(StrEnum):
@@ -84,3 +84,90 @@ def validate_reads_cmd(
         _print_json(findings)
     else:
         _print_table(findings, len(series))
+
+
+class RunKind(StrEnum):
+    prepayment = "prepayment"
+    settlement = "settlement"
+
+
+#: the stages of a run, in order (the progress bar's steps)
+RUN_STAGES = ("accounts", "rules", "reads", "validation", "amounts", "statements", "lines", "done")
+
+
+def _print_run_table(rep: dict) -> None:
+    title = (f"{'试算 dry run' if rep['dry_run'] else '开账 run ' + str(rep['run_id'])}: {rep['company']} "
+             f"{rep['season']} {rep['kind']} — {rep['statement_count']} 张账单 statements, "
+             f"合计 total {rep['total_yuan']} 元")
+    table = Table(title=title)
+    for col in ("热价 tariff", "类别 class", "方式 mode", "账单 statements", "金额 amount (元)"):
+        table.add_column(col, justify="right" if col.startswith(("账单", "金额")) else "left")
+    for t in rep["totals"]:
+        table.add_row(t["tariff_id"], t["customer_class"], t["billing_mode"], str(t["statements"]), t["amount_yuan"])
+    console.print(table)
+    lines = Table(title="按项目 by line")
+    lines.add_column("项目 code")
+    lines.add_column("金额 amount (元)", justify="right")
+    for code, amount in rep["line_totals"].items():
+        lines.add_row(code, amount)
+    console.print(lines)
+    rec = rep["reconciliation"]
+    recon = Table(title="对账 reconciliation " + ("平 balanced" if rec["balanced"] else "不平 NOT BALANCED"))
+    recon.add_column("项 figure")
+    recon.add_column("元 yuan", justify="right")
+    for k in ("statements_yuan", "lines_yuan", "payments_yuan", "arrears_yuan", "refunds_due_yuan"):
+        recon.add_row(k, rec[k])
+    recon.add_row("statements", str(rec["statements"]))
+    console.print(recon)
+    if rep["exceptions"]:
+        exc = Table(title="例外 exceptions")
+        exc.add_column("类型 kind")
+        exc.add_column("数量 count", justify="right")
+        for k, v in rep["exceptions"].items():
+            exc.add_row(k, str(v))
+        console.print(exc)
+
+
+@app.command("run")
+def run_cmd(
+    company: Annotated[str, typer.Option("--company", help="The heat company's organisation code.")],
+    season: Annotated[str, typer.Option("--season", help="The heating season, e.g. 2020-2021.")],
+    kind: Annotated[RunKind, typer.Option("--kind", help="prepayment (area fee) or settlement (season end).")]
+    = RunKind.settlement,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute and report; store nothing.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", help="table (for people) or json.")] = Format.table,
+) -> None:
+    """开账 Bill a company's season: totals per tariff and class, statement count, reconciliation figures.
+
+    A stored run is a draft (statements without numbers) until approved; the reconciliation must balance."""
+    from cleanheat.auth.service import Actor
+    from cleanheat.billing import service
+    from cleanheat.cli.common import db_session
+
+    settings = load_settings()
+    with reported_errors(), progress() as bar, db_session(settings) as session:
+        task = bar.add_task(f"开账 billing {company} {season}", total=len(RUN_STAGES))
+
+        def step(stage: str) -> None:
+            bar.update(task, completed=RUN_STAGES.index(stage) + 1, description=f"开账 billing: {stage}")
+
+        rep = service.run_billing(session, Actor.system("cli"), company, season, kind.value, dry_run,
+                                  city_dir=settings.city_dir, data_dir=settings.data_dir, progress=step)
+        service.check_reconciliation(rep.reconciliation)
+    out = rep.as_dict()
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
+    else:
+        _print_run_table(out)
+
+
+@app.command("approve")
+def approve_cmd(run_id: Annotated[int, typer.Argument(help="The draft run to approve.")]) -> None:
+    """批准开账 Approve a draft run: its statements are numbered and final."""
+    from cleanheat.auth.service import Actor
+    from cleanheat.billing import service
+    from cleanheat.cli.common import db_session
+
+    with reported_errors(), db_session() as session:
+        run = service.approve_run(session, Actor.system("cli"), run_id)
+        console.print(f"批准 approved run {run.id}: {run.statement_count} statements, {run.total_yuan} 元")
