@@ -34,17 +34,21 @@ def submit_run(session, actor, city_dir, company: str, season: str, kind: str):
     from cleanheat.auth.roles import Role
     from cleanheat.billing import service
     from cleanheat.billing.views import RUN_KIND_LABELS, companies
-    from cleanheat.errors import InputError, InputIssue, NotFoundError
+    from cleanheat.errors import InputError, InputIssue
     from cleanheat.jobs import queue
 
     actor.require_roles(Role.HEAT_COMPANY)
     org = next((o for o in companies(session, actor) if o.code == company), None)
-    if org is None:
-        raise NotFoundError(f"没有供热企业 {company!r} / no heat company {company!r}")
-    actor.require_org(org.id)
+    issues = []
+    if org is None:  # the form offers the actor's own companies only
+        issues.append(InputIssue(f"没有可开账的供热企业 {company!r} / no heat company {company!r} to bill",
+                                 field="company"))
     if kind not in RUN_KIND_LABELS:
-        raise InputError("开账类型 / run kind", [InputIssue(f"kind: prepayment | settlement, not {kind!r}",
-                                                              field="kind")])
+        issues.append(InputIssue(f"开账类型须为预交或季末结算 / kind: prepayment | settlement, not {kind!r}",
+                                 field="kind"))
+    if issues:
+        raise InputError("开账参数有误 / run not started", issues)
+    actor.require_org(org.id)
     service.season_of(city_dir, season)  # an unknown season is refused here, not in the job
     zh, en = RUN_KIND_LABELS[kind]
     return queue.submit(session, actor, "billing.run", {"company": org.code, "season": season, "kind": kind},

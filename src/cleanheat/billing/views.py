@@ -181,7 +181,7 @@ def run_statements(session: Session, actor: Actor, run_id: int, *, offset: int =
     total = session.scalar(select(func.count()).select_from(Statement).where(Statement.run_id == run.id)) or 0
     q = (select(Statement, BillingAccount.account_no).join(BillingAccount, BillingAccount.id == Statement.account_id)
          .where(Statement.run_id == run.id).order_by(Statement.id).offset(offset).limit(limit))
-    return total, list(session.execute(q).tuples())
+    return total, [(st, no) for st, no in session.execute(q)]
 
 
 @dataclass
