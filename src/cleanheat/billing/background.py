@@ -6,21 +6,30 @@ from __future__ import annotations
 from cleanheat.jobs.registry import Context, JobKind, JobRun, Outcome, Progress
 from cleanheat.store.engine import session_scope
 
-#: the run's stages (service.run_billing's ``progress``) and how far along each one is
-STAGES = {"accounts": 0.05, "rules": 0.15, "reads": 0.25, "validation": 0.35, "amounts": 0.6, "write": 0.75,
-          "done": 0.98}
+#: the run's computing stages (service.run_billing's ``progress``) and how far along each one is. The writing
+#: stages after them are not reported: the job's progress is stored from another connection, which would wait
+#: for the run's open write transaction on SQLite (database is locked)
+STAGES = {"accounts": (0.05, "读取账户 / reading the accounts"), "rules": (0.15, "热价与规则 / tariffs and rules"),
+          "reads": (0.25, "读数 / reads"), "validation": (0.35, "读数校验 / validating reads"),
+          "amounts": (0.6, "计算金额 / amounts; 写入账单 / writing the statements")}
 
 
 def _run(ctx: Context, run: JobRun, progress: Progress) -> Outcome:
     from cleanheat.billing import service
 
     p = run.params
-    progress(0.02, "读取账户 / reading the accounts")
+    seen: set[str] = set()
+
+    def stage(name: str) -> None:
+        if name in STAGES and name not in seen:  # "amounts" is passed once per kind of run; report it once
+            seen.add(name)
+            progress(*STAGES[name])
+
+    progress(0.02, "开始 / starting")
     with session_scope(ctx.sessions) as session:
-        report = service.run_billing(
-            session, run.actor, str(p["company"]), str(p["season"]), str(p["kind"]),
-            city_dir=ctx.settings.city_dir, data_dir=ctx.settings.data_dir,
-            progress=lambda stage: progress(STAGES.get(stage, 0.5), f"{stage}"))
+        report = service.run_billing(session, run.actor, str(p["company"]), str(p["season"]), str(p["kind"]),
+                                     city_dir=ctx.settings.city_dir, data_dir=ctx.settings.data_dir,
+                                     progress=stage)
         run_id = report.run_id
     return Outcome({"url": f"/billing/runs/{run_id}", "run_id": run_id, "statements": report.statement_count,
                     "total_yuan": str(report.total_yuan)})
