@@ -9,7 +9,7 @@
   const chart = echarts.init(document.getElementById("month-chart"));
   chart.setOption({
     animation: false,
-    grid: {left: 8, right: 12, top: 20, bottom: 8, containLabel: true},
+    grid: {left: 8, right: 12, top: 32, bottom: 8, containLabel: true},
     tooltip: {trigger: "axis", formatter: (ps) => {
       const p = ps[0], i = p.dataIndex;
       const note = d.estimated[i] ? (zh ? "（含估算读数）" : " (estimated read)") : "";
