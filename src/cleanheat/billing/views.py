@@ -363,8 +363,9 @@ def metering_by_unit(session: Session, actor: Actor, season: str) -> list[UnitMe
     settled = (select(Statement.account_id).where(Statement.season == season, Statement.kind == "settlement",
                                                   Statement.number.is_not(None), Statement.billing_mode == "metered")
                .distinct().scalar_subquery())
-    q = (select(Building.admin_unit_code, BillingAccount.customer_class, BillingAccount.billing_mode,
-                BillingAccount.area_m2, BillingAccount.id.in_(has_read), BillingAccount.id.in_(settled))
+    q = (select(Building.admin_unit_code, BillingAccount.building_id, BillingAccount.customer_class,
+                BillingAccount.billing_mode, BillingAccount.area_m2, BillingAccount.id.in_(has_read),
+                BillingAccount.id.in_(settled))
          .join(Building, Building.id == BillingAccount.building_id)
          .where((BillingAccount.connected_from.is_(None)) | (BillingAccount.connected_from <= last),
                 (BillingAccount.connected_to.is_(None)) | (BillingAccount.connected_to >= first)))
@@ -375,7 +376,9 @@ def metering_by_unit(session: Session, actor: Actor, season: str) -> list[UnitMe
     elif actor.role == Role.ECOLOGY_BUREAU:
         pass  # city-wide figures, no personal data
     units: dict[str, UnitMetering] = {}
-    for unit, cls, mode, area, read, was_settled in session.execute(q):
+    # public buildings counted once each (a building with several public accounts is metered when one is)
+    public: dict[str, dict[int, tuple[bool, bool]]] = defaultdict(dict)
+    for unit, building, cls, mode, area, read, was_settled in session.execute(q):
         u = units.setdefault(unit or "", UnitMetering(unit or "", 0, Decimal(0), 0, Decimal(0), 0, 0))
         metered = mode == "metered" and bool(read)
         u.accounts += 1
@@ -384,9 +387,12 @@ def metering_by_unit(session: Session, actor: Actor, season: str) -> list[UnitMe
             u.metered_accounts += 1
             u.metered_area_m2 += Decimal(area)
         if cls in PUBLIC_CLASSES:
-            u.public_buildings += 1
-            u.metered_public_buildings += int(metered)
-            u.settled_public_buildings += int(metered and bool(was_settled))
+            m0, s0 = public[u.unit_code].get(building, (False, False))
+            public[u.unit_code][building] = (m0 or metered, s0 or (metered and bool(was_settled)))
+    for code, buildings in public.items():
+        units[code].public_buildings = len(buildings)
+        units[code].metered_public_buildings = sum(m for m, _ in buildings.values())
+        units[code].settled_public_buildings = sum(x for _, x in buildings.values())
     return [units[k] for k in sorted(units)]
 
 
