@@ -136,8 +136,8 @@ def main() -> None:
     if url is not None:  # a generated database used again: its runs go (a bench database only)
         eng = create_engine(url)
         with eng.begin() as c:
-            c.execute(text("TRUNCATE billing_statement_lines, billing_statements, billing_run_exceptions, "
-                           "billing_runs"))
+            c.execute(text("TRUNCATE billing_payments, billing_statement_lines, billing_statements, "
+                           "billing_run_exceptions, billing_runs"))
         eng.dispose()
     else:
         made = f"cleanheat_bench_billing_{uuid.uuid4().hex[:8]}"
@@ -164,7 +164,7 @@ def main() -> None:
         print(f"approve: {approve_s:.1f} s (not timed in the target)", flush=True)
         sett = _timed(url, "settlement")
         print(json.dumps(sett, ensure_ascii=False), flush=True)
-        print(f"households={args.households}")
+        print(f"households={sett['statements']}")
         print(f"prepayment_run_s={pre['wall_s']}")
         print(f"prepayment_peak_rss_mb={pre['peak_rss_mb']}")
         print(f"approve_s={approve_s:.1f}")

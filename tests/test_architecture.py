@@ -33,6 +33,7 @@ PURE_CORES = (
     "cleanheat.billing.validation",
     "cleanheat.billing.tariffs",
     "cleanheat.billing.settlement",
+    "cleanheat.billing.fen",
 )
 #: what a pure core may not reach: these areas, and these third-party packages
 CORE_FORBIDDEN_AREAS = frozenset({"store", "web", "cli"})

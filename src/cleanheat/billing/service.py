@@ -317,7 +317,7 @@ class _Lines:
     def per_account(self, n: int) -> np.ndarray:
         out = np.zeros(n, dtype=np.int64)
         for p, f in zip(self.pos, self.fen, strict=True):
-            np.add.at(out, p, f)
+            out[p] += f  # an account has at most one line per block
         return out
 
 
@@ -365,11 +365,62 @@ _MODE_NAMES = np.array(("area", "metered"), dtype=object)
 _METHODS = ("", "linear", "degree_day", "extrapolated", "manual")
 
 
+_PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+
+
+def _pg_sql(session: Session, q, params: dict) -> str:
+    """``q`` (a ``text()`` with ``:name`` parameters) with its parameters inlined by psycopg (for COPY)."""
+    import psycopg
+
+    raw = session.connection().connection.driver_connection
+    sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", str(q.text if hasattr(q, "text") else q).replace("%", "%%"))
+    return psycopg.ClientCursor(raw).mogrify(sql, params)
+
+
 def _int_rows(session: Session, q, params: dict, width: int) -> np.ndarray:
-    """An integer query's rows as an (n, width) int64 array, fetched in partitions (no row objects kept)."""
+    """An integer query's rows (every column a non-NULL integer) as an (n, width) int64 array. On PostgreSQL the
+    rows come as ``COPY ... TO STDOUT (FORMAT binary)`` read straight into numpy; elsewhere in partitions."""
+    if session.get_bind().dialect.name == "postgresql":
+        raw = session.connection().connection.driver_connection
+        sql = _pg_sql(session, q, params)
+        cols = ", ".join(f"CAST(c{i} AS BIGINT)" for i in range(width))
+        names = ", ".join(f"c{i}" for i in range(width))
+        buf = bytearray()
+        with raw.cursor() as cur, cur.copy(f"COPY (SELECT {cols} FROM ({sql}) AS q ({names})) TO STDOUT "
+                                           "(FORMAT binary)") as cp:
+            for chunk in cp:
+                buf += chunk
+        body = memoryview(buf)[len(_PGCOPY_HEADER):len(buf) - 2]
+        dt = np.dtype([("n", ">i2")] + [(f"f{i}", [("len", ">i4"), ("v", ">i8")]) for i in range(width)])
+        rec = np.frombuffer(body, dtype=dt)
+        out = np.empty((len(rec), width), dtype=np.int64)
+        for i in range(width):
+            if len(rec) and not (rec[f"f{i}"]["len"] == 8).all():
+                raise BillingError(f"column {i} of an integer query holds NULL: {sql[:200]}")
+            out[:, i] = rec[f"f{i}"]["v"]
+        return out
     parts = [np.array([tuple(r) for r in part], dtype=np.int64).reshape(-1, width)
              for part in session.execute(q.execution_options(yield_per=200_000), params).partitions()]
     return np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int64)
+
+
+def _copy_in_binary(session: Session, table: str, columns: list[tuple[str, str, np.ndarray]]) -> None:
+    """Write integer columns ``(name, '>i8' | '>i2', values)`` to ``table`` with ``COPY ... (FORMAT binary)``."""
+    raw = session.connection().connection.driver_connection
+    n = len(columns[0][2])
+    dt = np.dtype([("n", ">i2")] + [(name, [("len", ">i4"), ("v", kind)]) for name, kind, _ in columns])
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(c[0] for c in columns)}) FROM STDIN "
+                                       "(FORMAT binary)") as cp:
+        cp.write(_PGCOPY_HEADER)
+        for i in range(0, n, 1_000_000):
+            m = min(n - i, 1_000_000)
+            rec = np.empty(m, dtype=dt)
+            rec["n"] = len(columns)
+            for name, kind, values in columns:
+                rec[name]["len"] = np.dtype(kind).itemsize
+                rec[name]["v"] = values[i:i + m]
+            cp.write(rec.tobytes())
+        cp.write(b"\xff\xff")
 
 
 def _accounts(session: Session, org_id: int, season: Season):
@@ -399,8 +450,10 @@ class _Screen:
     falls: np.ndarray
 
 
-def _register_screen(session: Session, org_id: int, season: Season, acc_id: np.ndarray) -> _Screen:
-    """One aggregate over the season's reads, aligned with ``acc_id`` (sorted)."""
+def _screen_rows(session: Session, org_id: int, season: Season, first_id: int = 0, last_id: int = 2**62
+                 ) -> np.ndarray:
+    """One aggregate over the season's reads: (account id, Wh at the start or -1, Wh at the end or -1, estimate
+    method code, register falls) per account with reads."""
     m_case = " ".join(f"WHEN '{m}' THEN {i}" for i, m in enumerate(_METHODS) if m)
     q = text(
         "SELECT account_id, "
@@ -411,10 +464,16 @@ def _register_screen(session: Session, org_id: int, season: Season, acc_id: np.n
         "SUM(CASE WHEN energy_kwh < prev THEN 1 ELSE 0 END) "
         "FROM (SELECT account_id, read_at, energy_kwh, estimated, estimate_method, "
         "      LAG(energy_kwh) OVER (PARTITION BY account_id ORDER BY read_at) AS prev "
-        "      FROM billing_meter_reads WHERE org_id = :org AND read_at >= :start AND read_at <= :end) r "
+        "      FROM billing_meter_reads WHERE org_id = :org AND read_at >= :start AND read_at <= :end "
+        "      AND account_id BETWEEN :first_id AND :last_id) r "
         "GROUP BY account_id"
     ).bindparams(bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime()))
-    rows = _int_rows(session, q, {"org": org_id, "start": season.start_at, "end": season.end_at}, 5)
+    return _int_rows(session, q, {"org": org_id, "start": season.start_at, "end": season.end_at,
+                                  "first_id": first_id, "last_id": last_id}, 5)
+
+
+def _register_screen(rows: np.ndarray, acc_id: np.ndarray) -> _Screen:
+    """The screen's rows aligned with ``acc_id`` (sorted)."""
     n = len(acc_id)
     out = _Screen(np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64))
     if len(rows):
@@ -426,23 +485,43 @@ def _register_screen(session: Session, org_id: int, season: Season, acc_id: np.n
 
 
 def _season_sums(session: Session, org_id: int, season: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per account [fen], as an (n, 4) array sorted by account: account id, numbered prepayment statements (with
-    the notes correcting them), all numbered statements, and payments of the season."""
-    q = text("SELECT s.account_id, SUM(CASE WHEN s.kind = 'prepayment' OR c.kind = 'prepayment' "
-             "THEN CAST(ROUND(s.total_yuan * 100) AS BIGINT) ELSE 0 END), "
-             "SUM(CAST(ROUND(s.total_yuan * 100) AS BIGINT)) FROM billing_statements s "
-             "LEFT JOIN billing_statements c ON c.id = s.corrects_id "
-             "WHERE s.org_id = :org AND s.season = :season AND s.number IS NOT NULL GROUP BY s.account_id")
-    st = _int_rows(session, q, {"org": org_id, "season": season}, 3)
+    """Per account [fen], sorted by account: account ids, numbered prepayment statements (with the notes
+    correcting them), and an (n, 2) array of all numbered statements and payments of the season. The rows are
+    read as they are and summed in numpy (one statement per account and run: no aggregate on the server)."""
+    p = {"org": org_id, "season": season}
+    st = _int_rows(session, text(
+        "SELECT account_id, CASE WHEN kind = 'prepayment' THEN 1 ELSE 0 END, CAST(ROUND(total_yuan * 100) AS BIGINT) "
+        "FROM billing_statements WHERE org_id = :org AND season = :season AND number IS NOT NULL "
+        "AND run_id IS NOT NULL"), p, 3)
+    notes = _int_rows(session, text(
+        "SELECT s.account_id, CASE WHEN c.kind = 'prepayment' THEN 1 ELSE 0 END, "
+        "CAST(ROUND(s.total_yuan * 100) AS BIGINT) FROM billing_statements s "
+        "JOIN billing_statements c ON c.id = s.corrects_id "
+        "WHERE s.org_id = :org AND s.season = :season AND s.number IS NOT NULL AND s.run_id IS NULL"), p, 3)
     pay = _int_rows(session, text(
-        "SELECT account_id, SUM(CAST(ROUND(amount_yuan * 100) AS BIGINT)) FROM billing_payments "
-        "WHERE org_id = :org AND season = :season GROUP BY account_id"), {"org": org_id, "season": season}, 2)
+        "SELECT account_id, CAST(ROUND(amount_yuan * 100) AS BIGINT) FROM billing_payments "
+        "WHERE org_id = :org AND season = :season"), p, 2)
+    st = np.concatenate([st, notes])
     ids = np.union1d(st[:, 0], pay[:, 0])
-    out = np.zeros((len(ids), 4), dtype=np.int64)
-    out[:, 0] = ids
-    out[np.searchsorted(ids, st[:, 0]), 1:3] = st[:, 1:3]
-    out[np.searchsorted(ids, pay[:, 0]), 3] = pay[:, 1]
-    return out[:, 0], out[:, 1], out[:, 2:4]
+    prepaid = np.zeros(len(ids), dtype=np.int64)
+    billed_paid = np.zeros((len(ids), 2), dtype=np.int64)
+    if len(st):
+        i = np.searchsorted(ids, st[:, 0])
+        _add_sorted(prepaid, i[st[:, 1] == 1], st[st[:, 1] == 1, 2])
+        _add_sorted(billed_paid[:, 0], i, st[:, 2])
+    if len(pay):
+        _add_sorted(billed_paid[:, 1], np.searchsorted(ids, pay[:, 0]), pay[:, 1])
+    return ids, prepaid, billed_paid
+
+
+def _add_sorted(out: np.ndarray, idx: np.ndarray, values: np.ndarray) -> None:
+    """``out[idx] += values`` with repeated indices summed (exact integers; faster than ``np.add.at``)."""
+    if not len(idx):
+        return
+    order = np.argsort(idx, kind="stable")
+    idx, values = idx[order], values[order]
+    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    out[idx[starts]] += np.add.reduceat(values, starts)
 
 
 def _aligned(ids: np.ndarray, values: np.ndarray, acc_id: np.ndarray) -> np.ndarray:
@@ -551,10 +630,39 @@ def _shortfalls(session: Session, run: _Run, full_fen: np.ndarray, skip: set[int
     return out
 
 
+def _background(session: Session, fn, *args) -> Callable[[], np.ndarray] | None:
+    """On PostgreSQL, ``fn(other_session, *args)`` on a connection of its own in a thread (a read of committed
+    data, overlapping the run's other reads); returns the function that waits for it. None elsewhere."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="billing-screen")
+    engine = session.get_bind()
+
+    def job():
+        with Session(engine) as other, other.begin():
+            other.execute(text("SET LOCAL work_mem = '256MB'"))
+            return fn(other, *args)
+
+    future = pool.submit(job)
+    pool.shutdown(wait=False)
+    return future.result
+
+
 def _compute(session: Session, org: Organisation, season: Season, kind: str, city_dir: Path, data_dir: Path,
              progress: Callable[[str], None]) -> _Run:
     rules = read_billing_rules(city_dir, season.first)
     table = read_tariffs(city_dir)
+    screen = None
+    if kind == "settlement" and session.get_bind().dialect.name == "postgresql":
+        lo, hi = session.execute(text("SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM billing_accounts "
+                                      "WHERE org_id = :org"), {"org": org.id}).one()
+        mid = (lo + hi) // 2  # two halves of the accounts, read at once on two connections (two cores)
+        halves = [_background(session, _screen_rows, org.id, season, a, b) for a, b in ((lo, mid), (mid + 1, hi))]
+
+        def screen() -> np.ndarray:
+            return np.concatenate([h() for h in halves])
     progress("accounts")
     acc_id, cls, mode, area_c, days = _accounts(session, org.id, season)
     n_days = season.days
@@ -633,7 +741,8 @@ def _compute(session: Session, org: Organisation, season: Season, kind: str, cit
     heat_wh = np.zeros(n, dtype=np.int64)
     method = np.full(n, None, dtype=object)
     if metered.any():
-        sc = _register_screen(session, org.id, season, run.acc_id)
+        sc = _register_screen(screen() if screen is not None else _screen_rows(session, org.id, season),
+                              run.acc_id)
         fast = metered & (sc.e0 >= 0) & (sc.e1 >= 0) & (sc.falls == 0) & ~part
         heat_wh[fast] = np.maximum(sc.e1[fast] - sc.e0[fast], 0)
         est = fast & (sc.method > 0)
@@ -762,20 +871,68 @@ def _line_text(L: _Lines, stmt_base: int) -> Iterable[str]:
                          _fixed(q[sl], scale), f"\t{unit}\t{_esc(rate)}\t", _fixed(f[sl], 2), tail])
 
 
-def _statement_text(run: _Run, run_id: int, base: int, totals: np.ndarray, heat_wh: np.ndarray, created: str
-                    ) -> Iterable[str]:
-    """The statements as COPY text rows, by tariff and mode, in chunks."""
-    for c, t in run.tariff_of.items():
-        for mode in BILLING_MODES:
-            pos = np.flatnonzero((run.cls == c) & (run.mode == mode))
-            for i in range(0, len(pos), CHUNK):
-                p = pos[i:i + CHUNK]
-                h = heat_wh[p]
-                heat = np.where(h >= 0, _fixed(np.maximum(h, 0) * 36, 7), "\\N")
-                yield _join([(p + base).astype(str), f"\t{run.org.id}\t{run_id}\t", run.acc_id[p].astype(str),
-                             f"\t{run.season.label}\t{run.kind}\t", _fixed(totals[p], 2),
-                             f"\t{c}\t{mode}\t{_esc(t.id)}\t", _fixed(run.area_c[p], 2), "\t", heat,
-                             f"\t\t{created}\n"])
+def _write_pg(session: Session, run: _Run, run_id: int, base: int, totals: np.ndarray, now: datetime,
+              progress) -> None:
+    """Statements and lines through temporary tables of integers filled with binary COPY (numpy, no text made
+    in Python), then one INSERT ... SELECT each that makes the numerics on the server."""
+    classes = list(run.tariff_of)
+    cls_idx = np.zeros(run.n, dtype=np.int64)
+    for i, c in enumerate(classes):
+        cls_idx[run.cls == c] = i
+    heat = np.full(run.n, -1, dtype=np.int64)
+    for p, wh in run.heat_wh.items():
+        heat[p] = wh
+    session.execute(text("CREATE TEMPORARY TABLE billing_stage_st (id BIGINT, account_id BIGINT, cls SMALLINT, "
+                         "metered SMALLINT, total_fen BIGINT, area_c BIGINT, heat_wh BIGINT) ON COMMIT DROP"))
+    _copy_in_binary(session, "billing_stage_st", [
+        ("id", ">i8", np.arange(run.n, dtype=np.int64) + base), ("account_id", ">i8", run.acc_id),
+        ("cls", ">i2", cls_idx), ("metered", ">i2", (run.mode == "metered").astype(np.int64)),
+        ("total_fen", ">i8", totals), ("area_c", ">i8", run.area_c), ("heat_wh", ">i8", heat)])
+    session.execute(text(
+        "INSERT INTO billing_statements (id, org_id, run_id, account_id, season, kind, total_yuan, customer_class, "
+        "billing_mode, tariff_id, area_m2, heat_gj, reason, created_at) "
+        "SELECT id, :org, :run, account_id, :season, :kind, total_fen * 0.01, (CAST(:classes AS TEXT[]))[cls + 1], "
+        "CASE WHEN metered = 1 THEN 'metered' ELSE 'area' END, (CAST(:tariffs AS TEXT[]))[cls + 1], "
+        "area_c * 0.01, CASE WHEN heat_wh >= 0 THEN heat_wh * 0.0000036 END, '', :now FROM billing_stage_st"
+    ).bindparams(bindparam("now", type_=UTCDateTime())),
+        {"org": run.org.id, "run": run_id, "season": run.season.label, "kind": run.kind, "classes": classes,
+         "tariffs": [run.tariff_of[c].id for c in classes], "now": now})
+    progress("statements")
+    L = run.lines
+    bulk = [i for i, meta in enumerate(L.meta) if not isinstance(meta[6], np.ndarray)]
+    session.execute(text("CREATE TEMPORARY TABLE billing_stage_ln (statement_id BIGINT, seq SMALLINT, "
+                         "block SMALLINT, qty BIGINT, fen BIGINT) ON COMMIT DROP"))
+    if bulk:
+        _copy_in_binary(session, "billing_stage_ln", [
+            ("statement_id", ">i8", np.concatenate([L.pos[i] + base for i in bulk])),
+            ("seq", ">i2", np.concatenate([L.seq[i] for i in bulk])),
+            ("block", ">i2", np.concatenate([np.full(len(L.pos[i]), k) for k, i in enumerate(bulk)])),
+            ("qty", ">i8", np.concatenate([L.qty[i] for i in bulk])),
+            ("fen", ">i8", np.concatenate([L.fen[i] for i in bulk]))])
+        meta = [L.meta[i] for i in bulk]
+        session.execute(text(
+            "INSERT INTO billing_statement_lines (statement_id, seq, code, quantity, unit, rate, amount_yuan, "
+            "estimate_method, uncertain, note) SELECT statement_id, seq, (CAST(:codes AS TEXT[]))[block + 1], "
+            "qty * (CAST(:factors AS NUMERIC[]))[block + 1], (CAST(:units AS TEXT[]))[block + 1], "
+            "(CAST(:rates AS NUMERIC[]))[block + 1], fen * 0.01, (CAST(:methods AS TEXT[]))[block + 1], "
+            "(CAST(:uncertain AS TEXT[]))[block + 1], (CAST(:notes AS TEXT[]))[block + 1] FROM billing_stage_ln "
+            "ORDER BY statement_id, seq"),  # in key order: the primary key grows at its right edge
+            {"codes": [m[0] for m in meta], "units": [m[1] for m in meta],
+             "factors": [str(Decimal(1).scaleb(-m[2])) for m in meta], "rates": [m[3] for m in meta],
+             "methods": [m[4] for m in meta], "uncertain": [m[5] or None for m in meta],
+             "notes": [m[6] or None for m in meta]})
+    rest = [i for i in range(len(L.meta)) if i not in set(bulk)]
+    if rest:  # blocks with a note per line (part-season connections): few, as text
+        part = _Lines([L.pos[i] for i in rest], [L.seq[i] for i in rest], [L.fen[i] for i in rest],
+                      [L.qty[i] for i in rest], [L.meta[i] for i in rest])
+        raw = session.connection().connection.driver_connection
+        with raw.cursor() as cur, cur.copy(
+                "COPY billing_statement_lines (statement_id, seq, code, quantity, unit, rate, amount_yuan, "
+                "estimate_method, uncertain, note) FROM STDIN") as cp:
+            for block in _line_text(part, base):
+                cp.write(block)
+    session.execute(text("DROP TABLE billing_stage_st, billing_stage_ln"))
+    progress("lines")
 
 
 def _reserve_ids(session: Session, n: int) -> int:
@@ -797,22 +954,7 @@ def _write(session: Session, run: _Run, run_id: int, totals: np.ndarray, progres
     heat = {p: wh * 36 for p, wh in run.heat_wh.items()}
     now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
-        raw = session.connection().connection.driver_connection
-        heat_wh = np.full(n, -1, dtype=np.int64)
-        for p, wh in run.heat_wh.items():
-            heat_wh[p] = wh
-        cols = ("id, org_id, run_id, account_id, season, kind, total_yuan, customer_class, billing_mode, tariff_id, "
-                "area_m2, heat_gj, reason, created_at")
-        with raw.cursor() as cur, cur.copy(f"COPY billing_statements ({cols}) FROM STDIN") as cp:
-            for block in _statement_text(run, run_id, base, totals, heat_wh, now.isoformat()):
-                cp.write(block)
-        progress("statements")
-        with raw.cursor() as cur, cur.copy(
-                "COPY billing_statement_lines (statement_id, seq, code, quantity, unit, rate, amount_yuan, "
-                "estimate_method, uncertain, note) FROM STDIN") as cp:
-            for block in _line_text(run.lines, base):
-                cp.write(block)
-        progress("lines")
+        _write_pg(session, run, run_id, base, totals, now, progress)
         return
     rows = [{"id": base + p, "org_id": run.org.id, "run_id": run_id, "account_id": int(run.acc_id[p]),
              "season": run.season.label, "kind": run.kind, "total_yuan": fen.fen_to_yuan(totals[p]),
@@ -934,9 +1076,9 @@ def _report(session: Session, run: _Run, totals: np.ndarray, run_id: int | None,
     ids, _, billed_paid = run.sums
     all_ids = np.union1d(ids, run.acc_id)
     bal = np.zeros(len(all_ids), dtype=np.int64)
-    if len(ids):
-        np.add.at(bal, np.searchsorted(all_ids, ids), billed_paid[:, 0] - billed_paid[:, 1])
-    np.add.at(bal, np.searchsorted(all_ids, run.acc_id), totals)
+    if len(ids):  # ids and acc_id are each unique: plain indexed additions
+        bal[np.searchsorted(all_ids, ids)] += billed_paid[:, 0] - billed_paid[:, 1]
+    bal[np.searchsorted(all_ids, run.acc_id)] += totals
     statements_fen = int(billed_paid[:, 0].sum()) + int(totals.sum())
     lines_fen = _existing_lines_fen(session, run.org.id, run.season.label) + run.lines.total_fen()
     n_existing = (session.scalar(select(func.sum(BillingRun.statement_count)).where(
