@@ -113,9 +113,17 @@ def test_company_runs_approves_and_corrects(world):
         note = s.scalar(select(Statement).where(Statement.corrects_id == st.id))
         assert note.total_yuan == Decimal("-12.50") and note.kind == "credit_note"
         assert s.scalar(select(func.count()).select_from(AuditLog)) > audits
-    # the resident sees the note with the statement
+    # the company finds it among the newest notes and under the account
+    home = c.get("/billing").text
+    assert re.search(r'id="notes-table".*htjt-2020C-00000001', home, flags=re.S)
+    found = c.get("/billing?account=HB0101001").text
+    assert 'id="account-statements"' in found and "htjt-2020C-00000001" in found and st.number in found
+    # the resident sees the note with the statement, and it changes what is owed back
     rc, _ = _resident(settings)
-    assert "htjt-2020C-00000001" in rc.get("/me/bill").text
+    page = rc.get("/me/bill?season=2020-2021").text  # the newest season is 2021-2022 now
+    assert "htjt-2020C-00000001" in page
+    owed = Decimal(re.search(r'id="balance-value">([0-9.,]+)<', page).group(1).replace(",", ""))
+    assert owed == -(st.total_yuan - Decimal("12.50"))
 
 
 def test_resident_reads_the_statement(world):
@@ -127,6 +135,11 @@ def test_resident_reads_the_statement(world):
     assert "htjt-2020S-00000001" in text and "htjt-2020P-00000001" in text
     assert "基础热费" in text and "计量热费" in text and "已预交" in text
     assert "尚未经原文核实" in text  # the K-tagged prices are named on the bill
+    with sessions() as s:
+        settled = s.scalar(select(Statement.total_yuan).join(BillingAccount, BillingAccount.id == Statement.account_id)
+                           .where(BillingAccount.account_no == "HB0101001", Statement.kind == "settlement"))
+    # prepaid in full: what is owed back is the settlement's refund
+    assert settled < 0 and f'id="balance-value">{-settled:,.2f}<' in page.text and "应退还您" in text
     assert 'id="month-data"' in page.text and 'src="/static/js/billing-me.js"' in page.text
     assert "<script>" not in page.text  # data in a JSON block, code in a file
     m = re.search(r'id="building-gj-m2">\s*([0-9.]+) GJ/m', page.text)
@@ -191,5 +204,6 @@ def test_other_company_is_refused(world):
                                                           "amount_yuan": "1.00", "reason": "x"}).status_code == 404
     assert c.post(f"/billing/runs/{run}/approve", data={"csrf_token": csrf}).status_code == 404
     assert "htjt" not in _text(c.get("/billing").text).split("开账批次")[-1]
+    assert 'id="account-not-found"' in c.get("/billing?account=HB0101001").text
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Statement)) == before

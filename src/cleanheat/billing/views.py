@@ -246,6 +246,7 @@ class ResidentBill:
     months: list[MonthUse] = field(default_factory=list)
     own_gj_m2: Decimal | None = None
     building: BuildingAverage | None = None
+    balance: Balance | None = None
 
 
 def season_span(label_: str) -> tuple[datetime, datetime]:
@@ -318,6 +319,7 @@ def resident_bill(session: Session, actor: Actor, season: str | None = None) -> 
     if settled is not None and settled.area_m2:
         out.own_gj_m2 = (Decimal(settled.heat_gj) / Decimal(settled.area_m2)).quantize(Decimal("0.0001"))
     out.building = building_average(session, acc.building_id, out.season)
+    out.balance = account_balance(session, acc.id, out.season)
     return out
 
 
@@ -442,6 +444,51 @@ def metering_task(session: Session, actor: Actor, season: str) -> list[MeteringT
                                 u.settled_public_buildings, rep[0] if rep else None, rep[1] if rep else None,
                                 target[0] if target else None, target[1] if target else None))
     return out
+
+
+def recent_notes(session: Session, actor: Actor, limit: int = 20) -> list[tuple[Statement, str]]:
+    """The newest credit and debit notes the actor may see, with their account numbers."""
+    actor.require_roles(Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
+    q = (select(Statement, BillingAccount.account_no).join(BillingAccount, BillingAccount.id == Statement.account_id)
+         .where(Statement.kind.in_(("credit_note", "debit_note"))).order_by(Statement.id.desc()).limit(limit))
+    if not actor.city_wide:
+        q = q.where(Statement.org_id == actor.org_id)
+    return [(st, no) for st, no in session.execute(q)]
+
+
+def account_statements(session: Session, actor: Actor, account_no: str
+                       ) -> tuple[BillingAccount | None, list[Statement]]:
+    """An account of the actor's organisation (city-wide: any) by its number, and all its statements (drafts
+    too), newest first."""
+    actor.require_roles(Role.HEAT_COMPANY, Role.PROGRAMME_OFFICE)
+    acc = session.scalar(select(BillingAccount).where(BillingAccount.account_no == account_no))
+    if acc is None or not actor.can_access_org(acc.org_id):
+        return None, []
+    return acc, list(session.scalars(select(Statement).where(Statement.account_id == acc.id)
+                                     .order_by(Statement.season.desc(), Statement.id.desc())))
+
+
+@dataclass
+class Balance:
+    """An account's season: numbered statements (notes included) − payments [元]; positive: owed by the customer
+    (arrears), negative: owed to the customer."""
+
+    billed_yuan: Decimal
+    paid_yuan: Decimal
+
+    @property
+    def balance_yuan(self) -> Decimal:
+        return self.billed_yuan - self.paid_yuan
+
+
+def account_balance(session: Session, account_id: int, season: str) -> Balance:
+    from cleanheat.billing.tables import Payment
+
+    billed = session.scalar(select(func.coalesce(func.sum(Statement.total_yuan), 0)).where(
+        Statement.account_id == account_id, Statement.season == season, Statement.number.is_not(None)))
+    paid = session.scalar(select(func.coalesce(func.sum(Payment.amount_yuan), 0)).where(
+        Payment.account_id == account_id, Payment.season == season))
+    return Balance(Decimal(billed).quantize(Decimal("0.01")), Decimal(paid).quantize(Decimal("0.01")))
 
 
 def account_counts(session: Session, actor: Actor, org_id: int) -> dict[str, int]:

@@ -68,7 +68,10 @@ def _issues(exc: InputError) -> list[str]:
 
 
 @router.get("/billing", include_in_schema=False)
-def billing_home(request: Request, db: DbSession, actor: ViewPage):
+def billing_home(request: Request, db: DbSession, actor: ViewPage,
+                 account: Annotated[str, Query(max_length=64)] = ""):
+    """The runs, the start form, the newest notes, and an account's statements when one is looked up."""
+    found = views.account_statements(db, actor, account.strip()) if account.strip() else (None, [])
     orgs = views.companies(db, actor)
     runs = views.runs(db, actor)
     names = {o.id: o for o in orgs}
@@ -77,7 +80,8 @@ def billing_home(request: Request, db: DbSession, actor: ViewPage):
     seasons = views.seasons(db, actor, [o.id for o in orgs if o.id in counts])
     return render(request, "billing/index.html", _labels() | {
         "orgs": orgs, "names": names, "runs": runs, "counts": counts, "seasons": seasons or ["2020-2021"],
-        "can_run": actor.role in (Role.HEAT_COMPANY, Role.ADMIN)}, actor=actor)
+        "can_run": actor.role in (Role.HEAT_COMPANY, Role.ADMIN), "notes": views.recent_notes(db, actor),
+        "account": account.strip(), "found": found[0], "found_statements": found[1]}, actor=actor)
 
 
 @router.post("/billing/runs", include_in_schema=False, dependencies=[CsrfChecked])
