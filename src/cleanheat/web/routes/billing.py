@@ -135,9 +135,11 @@ def approve_page(request: Request, run_id: Id, db: DbSession, actor: CompanyPage
 @router.get("/billing/statements/{statement_id}", include_in_schema=False)
 def statement_page(request: Request, statement_id: Id, db: DbSession, actor: ViewPage):
     view = views.statement_of(db, actor, statement_id)
-    return render(request, "billing/statement.html", _labels() | {
-        "v": view, "can_note": view.statement.number is not None and view.statement.corrects_id is None
-        and actor.role in (Role.HEAT_COMPANY, Role.ADMIN)}, actor=actor)
+    balance = views.account_balance(db, view.statement.account_id, view.statement.season)
+    can_note = (view.statement.number is not None and view.statement.corrects_id is None
+                and actor.role in (Role.HEAT_COMPANY, Role.ADMIN))
+    return render(request, "billing/statement.html", _labels() | {"v": view, "balance": balance,
+                                                                  "can_note": can_note}, actor=actor)
 
 
 @router.post("/billing/statements/{statement_id}/notes", include_in_schema=False, dependencies=[CsrfChecked])
