@@ -207,3 +207,23 @@ def test_other_company_is_refused(world):
     assert 'id="account-not-found"' in c.get("/billing?account=HB0101001").text
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Statement)) == before
+
+
+def test_programme_counts_the_metering_task_from_billing(world):
+    """Like the boiler tasks from the registry: with a settled season, the evaluation counts the public-building
+    metering share from billing (the reported value beside it); before any settled season, from the reports."""
+    from cleanheat.auth.service import Actor
+    from cleanheat.programme import service as programme
+    from cleanheat.programme.plan_store import load_plan
+
+    settings, sessions, _ = world
+    with sessions() as s:
+        plan = load_plan(s)
+        ev = programme.evaluate(s, Actor.system("test"), plan, year=2021, settings=settings)
+        task = next(t for t in ev.tasks if t.code == "public_building_metered_share")
+        # three public buildings, none settled by meter (no public-building tariff): 0 from billing
+        assert (task.source, task.actual, task.registry) == ("billing", 0.0, 0.0)
+        before = programme.evaluate(s, Actor.system("test"), plan, year=2020, settings=settings)
+        assert next(t for t in before.tasks if t.code == "public_building_metered_share").source == "reports"
+        other = next(t for t in ev.tasks if t.code == "existing_building_retrofit_area")
+        assert other.source == "reports"
