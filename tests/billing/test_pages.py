@@ -57,7 +57,7 @@ def test_demo_bills_a_season_with_its_anomalies(world):
         assert [(r.kind, r.state) for r in runs] == [("prepayment", "approved"), ("settlement", "approved")]
         assert all(r.summary["reconciliation"]["balanced"] for r in runs)
         kinds = set(s.scalars(select(RunException.kind).where(RunException.run_id == runs[1].id)))
-        assert {"gap", "rollback", "stuck", "replacement", "estimated", "stop_heating_refused",
+        assert {"gap", "rollback", "stuck", "replacement", "estimated", "missing_reads", "stop_heating_refused",
                 "no_tariff"} <= kinds, kinds
         # every statement is numbered; the accepted 报停 is billed at its share
         assert s.scalar(select(func.count()).select_from(Statement).where(Statement.number.is_(None))) == 0

@@ -13,8 +13,8 @@ For the demo heat company ``htjt`` and its demo city (``twin.demo``, buildings `
   (``twin.model.relative_load``, the CSWD weather file), times a fixed per-household factor — deterministic;
 * a few realistic anomalies: a missing January read (gap), a register that dips for one read (rollback), a meter
   stuck for three months, an unrecorded meter replacement, a meter without reads after 1 March (the season's end
-  is estimated), a household connected only from 15 December (pro-rated), and two 报停 applications (one inside
-  the window, one refused: top floor);
+  is estimated), a household connected only from 15 December (pro-rated), a metered household without any read
+  (billed at the area fee), and two 报停 applications (one inside the window, one refused: top floor);
 * the season is billed: the prepayment run, approved; prepayments paid by all but three accounts (arrears); the
   settlement run, approved. The public buildings have no tariff in ``data/harbin/tariffs.yaml`` (none was found),
   so each run lists them as ``no_tariff`` exceptions instead of billing them at an invented price.
@@ -149,7 +149,7 @@ def load_demo(session: Session, settings: Settings) -> str:
     ranked = sorted(households, key=lambda h: (h.resident_user_id is None, _unit_hash(h.code)))
     metered_ids = {h.id for h in ranked[:n_metered]}
     # the anomalies: metered households after the resident's, in code order
-    kinds = ("gap", "rollback", "stuck", "replacement", "end_missing", "late_connection")
+    kinds = ("gap", "rollback", "stuck", "replacement", "end_missing", "late_connection", "no_reads")
     anomaly_of = dict(zip([h.id for h in households if h.id in metered_ids][1:], kinds, strict=False))
     late = date(first.year, 12, 15)
     top = {}  # building -> its highest floor with a household
@@ -189,6 +189,8 @@ def load_demo(session: Session, settings: Settings) -> str:
         factor = 0.8 + 0.4 * _unit_hash(acc.account_no)
         w_m2 = b.design_heat_index_w_m2 * factor
         kind = anomaly.get(acc.id)
+        if kind == "no_reads":  # the concentrator never delivered: billed at the area fee
+            continue
         start = late if kind == "late_connection" else first
         daily = {d: float(acc.area_m2) * w_m2 * load[d] * 24 / 1000 for d in days if d >= start}
         start_kwh = round(2000 + 30000 * _unit_hash("start" + acc.account_no), 3)
