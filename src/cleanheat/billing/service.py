@@ -383,43 +383,53 @@ def _int_rows(session: Session, q, params: dict, width: int) -> np.ndarray:
     if session.get_bind().dialect.name == "postgresql":
         raw = session.connection().connection.driver_connection
         sql = _pg_sql(session, q, params)
-        cols = ", ".join(f"CAST(c{i} AS BIGINT)" for i in range(width))
+        aggs = ", ".join(f"array_agg(CAST(c{i} AS BIGINT))" for i in range(width))
         names = ", ".join(f"c{i}" for i in range(width))
         buf = bytearray()
-        with raw.cursor() as cur, cur.copy(f"COPY (SELECT {cols} FROM ({sql}) AS q ({names})) TO STDOUT "
+        # one row of one array per column: a few COPY messages, not one per row
+        with raw.cursor() as cur, cur.copy(f"COPY (SELECT {aggs} FROM ({sql}) AS q ({names})) TO STDOUT "
                                            "(FORMAT binary)") as cp:
             for chunk in cp:
                 buf += chunk
-        body = memoryview(buf)[len(_PGCOPY_HEADER):len(buf) - 2]
-        dt = np.dtype([("n", ">i2")] + [(f"f{i}", [("len", ">i4"), ("v", ">i8")]) for i in range(width)])
-        rec = np.frombuffer(body, dtype=dt)
-        out = np.empty((len(rec), width), dtype=np.int64)
+        view, at = memoryview(buf), len(_PGCOPY_HEADER) + 2  # header, then the row's field count
+        cols = []
         for i in range(width):
-            if len(rec) and not (rec[f"f{i}"]["len"] == 8).all():
+            size = int.from_bytes(view[at:at + 4], "big", signed=True)
+            at += 4
+            if size < 0:  # array_agg of no rows: NULL
+                return np.zeros((0, width), dtype=np.int64)
+            ndim, has_null = (int.from_bytes(view[at + k:at + k + 4], "big") for k in (0, 4))
+            n = int.from_bytes(view[at + 12:at + 16], "big") if ndim else 0
+            if has_null:
                 raise BillingError(f"column {i} of an integer query holds NULL: {sql[:200]}")
-            out[:, i] = rec[f"f{i}"]["v"]
-        return out
+            body = np.frombuffer(view[at + 12 + 8 * ndim:at + size], dtype=[("len", ">i4"), ("v", ">i8")], count=n)
+            cols.append(body["v"].astype(np.int64))
+            at += size
+        return np.stack(cols, axis=1) if cols else np.zeros((0, width), dtype=np.int64)
     parts = [np.array([tuple(r) for r in part], dtype=np.int64).reshape(-1, width)
              for part in session.execute(q.execution_options(yield_per=200_000), params).partitions()]
     return np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int64)
 
 
-def _copy_in_binary(session: Session, table: str, columns: list[tuple[str, str, np.ndarray]]) -> None:
-    """Write integer columns ``(name, '>i8' | '>i2', values)`` to ``table`` with ``COPY ... (FORMAT binary)``."""
+def _copy_in_binary(session: Session, table: str, columns: list[tuple[str, str]],
+                    parts: Iterable[list[np.ndarray]]) -> None:
+    """Write integer columns ``(name, '>i8' | '>i2')`` to ``table`` with ``COPY ... (FORMAT binary)``; ``parts``
+    gives the values part by part (one array per column each: no concatenation of the whole)."""
     raw = session.connection().connection.driver_connection
-    n = len(columns[0][2])
-    dt = np.dtype([("n", ">i2")] + [(name, [("len", ">i4"), ("v", kind)]) for name, kind, _ in columns])
+    dt = np.dtype([("n", ">i2")] + [(name, [("len", ">i4"), ("v", kind)]) for name, kind in columns])
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(c[0] for c in columns)}) FROM STDIN "
                                        "(FORMAT binary)") as cp:
         cp.write(_PGCOPY_HEADER)
-        for i in range(0, n, 1_000_000):
-            m = min(n - i, 1_000_000)
-            rec = np.empty(m, dtype=dt)
-            rec["n"] = len(columns)
-            for name, kind, values in columns:
-                rec[name]["len"] = np.dtype(kind).itemsize
-                rec[name]["v"] = values[i:i + m]
-            cp.write(rec.tobytes())
+        for values in parts:
+            n = len(values[0])
+            for i in range(0, n, 500_000):
+                m = min(n - i, 500_000)
+                rec = np.empty(m, dtype=dt)
+                rec["n"] = len(columns)
+                for (name, kind), v in zip(columns, values, strict=True):
+                    rec[name]["len"] = np.dtype(kind).itemsize
+                    rec[name]["v"] = v[i:i + m]
+                cp.write(rec.tobytes())
         cp.write(b"\xff\xff")
 
 
@@ -435,6 +445,8 @@ def _accounts(session: Session, org_id: int, season: Season):
              "AND (a.connected_to IS NULL OR a.connected_to >= :first) ORDER BY a.id"
              ).bindparams(_date_param("first"), _date_param("last"))
     rows = _int_rows(session, q, {"org": org_id, "first": season.first, "last": season.last}, 5)
+    if len(rows) > 1 and not (np.diff(rows[:, 0]) > 0).all():
+        rows = rows[np.argsort(rows[:, 0], kind="stable")]
     return rows[:, 0].copy(), _CLASS_NAMES[rows[:, 1]], _MODE_NAMES[rows[:, 2]], rows[:, 3].copy(), \
         rows[:, 4].copy()
 
@@ -828,15 +840,12 @@ def _compute(session: Session, org: Organisation, season: Season, kind: str, cit
 
 # --- writing a run ------------------------------------------------------------------------------------------
 
-def _fixed(ints: np.ndarray, scale: int) -> np.ndarray:
-    """Integers at ``scale`` decimals as decimal text (``12345``, 2 → ``123.45``), vectorised."""
-    a = np.abs(np.asarray(ints, dtype=np.int64))
+def _fixed(v: int, scale: int) -> str:
+    """An integer at ``scale`` decimals as decimal text (``12345``, 2 → ``123.45``)."""
     if scale == 0:
-        s = a.astype(str)
-    else:
-        q = 10 ** scale
-        s = np.strings.add(np.strings.add((a // q).astype(str), "."), np.strings.zfill((a % q).astype(str), scale))
-    return np.where(np.asarray(ints) < 0, np.strings.add("-", s), s)
+        return str(v)
+    q = 10 ** scale
+    return f"{'-' if v < 0 else ''}{abs(v) // q}.{abs(v) % q:0{scale}d}"
 
 
 def _esc(v: str | None) -> str:
@@ -846,29 +855,14 @@ def _esc(v: str | None) -> str:
     return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-CHUNK = 500_000
-
-
-def _join(parts: list) -> str:
-    """Text rows from columns: each part a constant string or an array of strings (one per row)."""
-    acc = None
-    for part in parts:
-        acc = part if acc is None else np.strings.add(acc, part)
-    return "".join(acc.tolist()) if isinstance(acc, np.ndarray) else acc
-
-
 def _line_text(L: _Lines, stmt_base: int) -> Iterable[str]:
-    """The lines as COPY text rows, block by block, in chunks."""
+    """Lines as COPY text rows, block by block (the blocks with a note per line: few)."""
     for pos, seq, f, q, (code, unit, scale, rate, method, unc, note) in zip(
             L.pos, L.seq, L.fen, L.qty, L.meta, strict=True):
-        for i in range(0, len(pos), CHUNK):
-            sl = slice(i, i + CHUNK)
-            if isinstance(note, np.ndarray):
-                tail = np.array([f"\t{_esc(method)}\t{_esc(unc)}\t{_esc(x)}\n" for x in note[sl]], dtype=str)
-            else:
-                tail = f"\t{_esc(method)}\t{_esc(unc)}\t{_esc(note)}\n"
-            yield _join([(pos[sl] + stmt_base).astype(str), "\t", seq[sl].astype(str), f"\t{code}\t",
-                         _fixed(q[sl], scale), f"\t{unit}\t{_esc(rate)}\t", _fixed(f[sl], 2), tail])
+        notes = note if isinstance(note, np.ndarray) else [note] * len(pos)
+        yield "".join(f"{int(p) + stmt_base}\t{int(sq)}\t{code}\t{_fixed(int(qq), scale)}\t{unit}\t{_esc(rate)}\t"
+                      f"{_fixed(int(ff), 2)}\t{_esc(method)}\t{_esc(unc)}\t{_esc(x)}\n"
+                      for p, sq, qq, ff, x in zip(pos, seq, q, f, notes, strict=True))
 
 
 def _write_pg(session: Session, run: _Run, run_id: int, base: int, totals: np.ndarray, now: datetime,
@@ -885,9 +879,10 @@ def _write_pg(session: Session, run: _Run, run_id: int, base: int, totals: np.nd
     session.execute(text("CREATE TEMPORARY TABLE billing_stage_st (id BIGINT, account_id BIGINT, cls SMALLINT, "
                          "metered SMALLINT, total_fen BIGINT, area_c BIGINT, heat_wh BIGINT) ON COMMIT DROP"))
     _copy_in_binary(session, "billing_stage_st", [
-        ("id", ">i8", np.arange(run.n, dtype=np.int64) + base), ("account_id", ">i8", run.acc_id),
-        ("cls", ">i2", cls_idx), ("metered", ">i2", (run.mode == "metered").astype(np.int64)),
-        ("total_fen", ">i8", totals), ("area_c", ">i8", run.area_c), ("heat_wh", ">i8", heat)])
+        ("id", ">i8"), ("account_id", ">i8"), ("cls", ">i2"), ("metered", ">i2"), ("total_fen", ">i8"),
+        ("area_c", ">i8"), ("heat_wh", ">i8")], [[
+            np.arange(run.n, dtype=np.int64) + base, run.acc_id, cls_idx, (run.mode == "metered").astype(np.int64),
+            totals, run.area_c, heat]])
     session.execute(text(
         "INSERT INTO billing_statements (id, org_id, run_id, account_id, season, kind, total_yuan, customer_class, "
         "billing_mode, tariff_id, area_m2, heat_gj, reason, created_at) "
@@ -904,11 +899,9 @@ def _write_pg(session: Session, run: _Run, run_id: int, base: int, totals: np.nd
                          "block SMALLINT, qty BIGINT, fen BIGINT) ON COMMIT DROP"))
     if bulk:
         _copy_in_binary(session, "billing_stage_ln", [
-            ("statement_id", ">i8", np.concatenate([L.pos[i] + base for i in bulk])),
-            ("seq", ">i2", np.concatenate([L.seq[i] for i in bulk])),
-            ("block", ">i2", np.concatenate([np.full(len(L.pos[i]), k) for k, i in enumerate(bulk)])),
-            ("qty", ">i8", np.concatenate([L.qty[i] for i in bulk])),
-            ("fen", ">i8", np.concatenate([L.fen[i] for i in bulk]))])
+            ("statement_id", ">i8"), ("seq", ">i2"), ("block", ">i2"), ("qty", ">i8"), ("fen", ">i8")],
+            ([L.pos[i] + base, L.seq[i], np.full(len(L.pos[i]), k), L.qty[i], L.fen[i]]
+             for k, i in enumerate(bulk)))
         meta = [L.meta[i] for i in bulk]
         session.execute(text(
             "INSERT INTO billing_statement_lines (statement_id, seq, code, quantity, unit, rate, amount_yuan, "
@@ -1052,10 +1045,13 @@ def _existing_lines_fen(session: Session, org_id: int, season: str) -> int:
     lines: checked in SQL when they were approved) and the notes' lines."""
     runs = session.execute(select(func.sum(BillingRun.total_yuan)).where(
         BillingRun.org_id == org_id, BillingRun.season == season, BillingRun.state == "approved")).scalar()
-    notes = session.execute(text(
-        "SELECT SUM(CAST(ROUND(l.amount_yuan * 100) AS BIGINT)) FROM billing_statement_lines l "
-        "JOIN billing_statements s ON s.id = l.statement_id WHERE s.org_id = :org AND s.season = :season "
-        "AND s.run_id IS NULL AND s.number IS NOT NULL"), {"org": org_id, "season": season}).scalar()
+    note_ids = session.scalars(select(Statement.id).where(
+        Statement.org_id == org_id, Statement.season == season, Statement.run_id.is_(None),
+        Statement.number.is_not(None))).all()
+    notes = 0
+    for i in range(0, len(note_ids), 500):  # notes are few: their lines by key, never a scan of all lines
+        notes += int(session.scalar(select(func.sum(func.round(StatementLine.amount_yuan * 100))).where(
+            StatementLine.statement_id.in_(note_ids[i:i + 500]))) or 0)
     return fen.yuan_to_fen(Decimal(runs or 0)) + int(notes or 0)
 
 
