@@ -120,7 +120,8 @@ def test_company_runs_approves_and_corrects(world):
     assert 'id="account-statements"' in found and "htjt-2020C-00000001" in found and st.number in found
     # the resident sees the note with the statement, and it changes what is owed back
     rc, _ = _resident(settings)
-    page = rc.get("/me/bill?season=2020-2021").text  # the newest season is 2021-2022 now
+    assert 'href="/me/bill?season=2020-2021"' in rc.get("/me/bill").text  # the newest season is 2021-2022 now
+    page = rc.get("/me/bill?season=2020-2021").text
     assert "htjt-2020C-00000001" in page
     owed = Decimal(re.search(r'id="balance-value">([0-9.,]+)<', page).group(1).replace(",", ""))
     assert owed == -(st.total_yuan - Decimal("12.50"))
