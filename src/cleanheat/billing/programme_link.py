@@ -23,9 +23,17 @@ TASK = "public_building_metered_share"
 
 
 def _season_ended_by(period_end: date) -> str:
-    """The label of the newest heating season (20 Oct – 20 Apr) that ended on or before ``period_end``."""
-    y = period_end.year if period_end >= date(period_end.year, 4, 20) else period_end.year - 1
-    return f"{y - 1}-{y}"
+    """The label of the newest heating season (the configured city's ``climate.yaml``) whose last day is on or
+    before ``period_end``."""
+    from cleanheat.climate import read_heating_season
+    from cleanheat.config import Settings
+
+    season = read_heating_season(Settings().city_dir)
+    for year in range(period_end.year, period_end.year - 3, -1):
+        first, last = season.season_starting(year)
+        if last <= period_end:
+            return f"{first.year}-{last.year}"
+    return f"{period_end.year - 3}-{period_end.year - 2}"
 
 
 def stamp(session: Session) -> tuple:

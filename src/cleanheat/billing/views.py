@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -249,22 +249,23 @@ class ResidentBill:
     balance: Balance | None = None
 
 
-def season_span(label_: str) -> tuple[datetime, datetime]:
-    """A season label's register instants [aware]: local midnight of 20 Oct and of 21 Apr (Harbin's season,
-    data/harbin/climate.yaml; used only to pick the reads shown, the bill's own span is the service's)."""
-    m = re.fullmatch(r"(\d{4})-(\d{4})", label_)
-    if not m:
+def season_span(label_: str, city_dir=None) -> tuple[datetime, datetime]:
+    """A season label's register instants [aware]: local midnight before its first heated day and after its last
+    (the city's heating season, ``climate.yaml``; the configured city when ``city_dir`` is None)."""
+    from cleanheat.billing.service import season_of
+    from cleanheat.config import Settings
+
+    if not re.fullmatch(r"\d{4}-\d{4}", label_ or ""):
         raise NotFoundError(f"no season {label_!r}")
-    y = int(m[1])
-    return (datetime.combine(date(y, 10, 20), time(0), CHINA_TZ),
-            datetime.combine(date(y + 1, 4, 21), time(0), CHINA_TZ))
+    sea = season_of(city_dir or Settings().city_dir, label_)
+    return sea.start_at, sea.end_at
 
 
-def monthly_use(session: Session, account_id: int, season: str) -> list[MonthUse]:
+def monthly_use(session: Session, account_id: int, season: str, city_dir=None) -> list[MonthUse]:
     """The account's consumption between consecutive reads of the season, labelled by the month each interval
     starts in (an interval longer than 40 days spans a missing read and says how many months it covers). A falling
     register (rollback, replacement) gives no interval: its consumption is on the bill, not guessed here."""
-    lo, hi = season_span(season)
+    lo, hi = season_span(season, city_dir)
     reads = list(session.execute(select(MeterRead.read_at, MeterRead.energy_kwh, MeterRead.estimated,
                                         MeterRead.estimate_method)
                                  .where(MeterRead.account_id == account_id, MeterRead.read_at >= lo,
@@ -292,7 +293,7 @@ def building_average(session: Session, building_id: int, season: str) -> Buildin
     return BuildingAverage(building_id, int(n), area, gj, (gj / area).quantize(Decimal("0.0001")) if area else None)
 
 
-def resident_bill(session: Session, actor: Actor, season: str | None = None) -> ResidentBill:
+def resident_bill(session: Session, actor: Actor, season: str | None = None, city_dir=None) -> ResidentBill:
     """The resident's household: its numbered statements (newest first, with the numbered notes correcting them),
     its consumption by month in the season of the newest statement, and the building's average GJ/m²."""
     from cleanheat.assets.tables import Household
@@ -313,7 +314,7 @@ def resident_bill(session: Session, actor: Actor, season: str | None = None) -> 
     out.season = season or (sts[0].season if sts else None)
     if out.season is None:
         return out
-    out.months = monthly_use(session, acc.id, out.season)
+    out.months = monthly_use(session, acc.id, out.season, city_dir)
     settled = next((s for s in sts if s.season == out.season and s.kind == "settlement" and s.heat_gj is not None),
                    None)
     if settled is not None and settled.area_m2:
@@ -350,7 +351,7 @@ class UnitMetering:
         return self.settled_public_buildings / self.public_buildings if self.public_buildings else None
 
 
-def metering_by_unit(session: Session, actor: Actor, season: str) -> list[UnitMetering]:
+def metering_by_unit(session: Session, actor: Actor, season: str, city_dir=None) -> list[UnitMetering]:
     """Per administrative unit (``Building.admin_unit_code``): accounts connected in the season and their billed
     area, those billed by meter, public buildings (accounts of a public or commercial class) and those of them
     billed by meter. "Billed by meter" here is an account in ``metered`` mode with at least one read in the season
@@ -358,7 +359,7 @@ def metering_by_unit(session: Session, actor: Actor, season: str) -> list[UnitMe
     from cleanheat.assets.tables import Building
 
     actor.require_roles(Role.PROGRAMME_OFFICE, Role.REPORTING_UNIT, Role.HEAT_COMPANY, Role.ECOLOGY_BUREAU)
-    lo, hi = season_span(season)
+    lo, hi = season_span(season, city_dir)
     first, last = lo.date(), (hi - timedelta(days=1)).date()
     has_read = (select(MeterRead.account_id).where(MeterRead.read_at >= lo, MeterRead.read_at <= hi)
                 .distinct().scalar_subquery())
@@ -420,14 +421,14 @@ class MeteringTask:
 TASK_CODE = "public_building_metered_share"
 
 
-def metering_task(session: Session, actor: Actor, season: str) -> list[MeteringTask]:
+def metering_task(session: Session, actor: Actor, season: str, city_dir=None) -> list[MeteringTask]:
     """The plan's public-building metering task per unit, computed from :func:`metering_by_unit` — the share of
     public buildings whose season was settled by meter — next to what the unit's newest accepted report typed in
     and the plan's target (the programme's evaluation still counts the
     reported value; this is the check from data)."""
     from cleanheat.programme.tables import Report, ReportTask, Task, TaskTarget
 
-    rows = metering_by_unit(session, actor, season)
+    rows = metering_by_unit(session, actor, season, city_dir)
     reported: dict[str, tuple[float, str]] = {}
     q = (select(Report.admin_unit_code, Report.period, ReportTask.value)
          .join(ReportTask, ReportTask.report_id == Report.id)

@@ -174,12 +174,12 @@ def note_page(request: Request, statement_id: Id, db: DbSession, actor: CompanyP
 
 
 @router.get("/billing/metering", include_in_schema=False)
-def metering_page(request: Request, db: DbSession, actor: MeteringPage,
+def metering_page(request: Request, db: DbSession, actor: MeteringPage, settings: AppSettings,
                   season: Annotated[str, Query(pattern=SEASON_RE)] = ""):
     known = views.all_seasons(db)
     season = season or (known[0] if known else "2020-2021")
-    tasks = views.metering_task(db, actor, season)
-    rows = views.metering_by_unit(db, actor, season)
+    tasks = views.metering_task(db, actor, season, settings.city_dir)
+    rows = views.metering_by_unit(db, actor, season, settings.city_dir)
     U = unit_namer(request.app, language(request))
     return render(request, "billing/metering.html", {
         "season": season, "seasons": known, "rows": rows, "tasks": tasks,
@@ -189,9 +189,9 @@ def metering_page(request: Request, db: DbSession, actor: MeteringPage,
 
 
 @router.get("/me/bill", include_in_schema=False)
-def resident_bill_page(request: Request, db: DbSession, actor: ResidentPage,
+def resident_bill_page(request: Request, db: DbSession, actor: ResidentPage, settings: AppSettings,
                        season: Annotated[str, Query(pattern=SEASON_RE)] = ""):
-    bill = views.resident_bill(db, actor, season or None)
+    bill = views.resident_bill(db, actor, season or None, settings.city_dir)
     chart = {"months": [m.month for m in bill.months],
              "gj": [float((m.heat_kwh * views.GJ_PER_KWH).quantize(Decimal("0.001"))) for m in bill.months],
              "estimated": [m.estimated for m in bill.months], "spans": [m.months for m in bill.months]}
