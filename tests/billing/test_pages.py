@@ -87,6 +87,7 @@ def test_company_runs_approves_and_corrects(world):
     page = c.get(f"/billing/runs/{run_id}")
     assert page.status_code == 200 and 'id="approve-form"' in page.text and "草稿" in page.text
     assert "无热价" in page.text  # the public buildings without a tariff are named, not billed
+    assert "data/harbin/tariffs.yaml" in page.text and str(settings.data_dir) not in page.text  # no server path
     r = c.post(f"/billing/runs/{run_id}/approve", data={"csrf_token": csrf}, follow_redirects=False)
     assert r.status_code == 303
     page = c.get(f"/billing/runs/{run_id}")

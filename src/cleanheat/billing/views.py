@@ -170,8 +170,19 @@ def run_exceptions(session: Session, actor: Actor, run_id: int, *, kind: str | N
          .where(RunException.run_id == run.id).order_by(RunException.kind, RunException.id).limit(limit))
     if kind:
         q = q.where(RunException.kind == kind)
-    rows = [ExceptionRow(e.kind, e.account_id, no or "", e.at, e.detail) for e, no in session.execute(q)]
+    rows = [ExceptionRow(e.kind, e.account_id, no or "", e.at, _no_server_paths(e.detail))
+            for e, no in session.execute(q)]
     return counts, rows
+
+
+#: an absolute path of the server up to the repository's data folder (a message naming a rule file)
+_SERVER_PATH = re.compile(r"/[^\s()\"']*?/(data/[^\s()\"']+)")
+
+
+def _no_server_paths(text: str) -> str:
+    """A message as shown on a page: a file under the data folder named from ``data/`` on, not by the server's
+    absolute path."""
+    return _SERVER_PATH.sub(r"\1", text or "")
 
 
 def run_statements(session: Session, actor: Actor, run_id: int, *, offset: int = 0, limit: int = 50
