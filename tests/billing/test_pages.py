@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from cleanheat.auth.tables import AuditLog
 from cleanheat.billing import demo as billing_demo
 from cleanheat.billing import views
-from cleanheat.billing.tables import BillingAccount, BillingRun, RunException, Statement
+from cleanheat.billing.tables import BillingAccount, BillingRun, RunException, Statement, StatementLine
 from cleanheat.demo_accounts import demo_password
 from cleanheat.store.engine import session_scope
 from cleanheat.twin import demo as twin_demo
@@ -59,6 +59,14 @@ def test_demo_bills_a_season_with_its_anomalies(world):
         kinds = set(s.scalars(select(RunException.kind).where(RunException.run_id == runs[1].id)))
         assert {"gap", "rollback", "stuck", "replacement", "estimated", "missing_reads", "stop_heating_refused",
                 "no_tariff"} <= kinds, kinds
+        # the meter exchanged without a record is billed for its heat, bridged across the exchange (not zero)
+        replaced = s.scalar(select(RunException.account_id).where(RunException.run_id == runs[1].id,
+                                                                 RunException.kind == "replacement"))
+        line = s.execute(select(StatementLine.quantity, StatementLine.estimate_method)
+                         .join(Statement, Statement.id == StatementLine.statement_id)
+                         .where(Statement.account_id == replaced, Statement.run_id == runs[1].id,
+                                StatementLine.code == "metered_energy")).one()
+        assert line.quantity > 1 and line.estimate_method == "bridged", line
         # every statement is numbered; the accepted 报停 is billed at its share
         assert s.scalar(select(func.count()).select_from(Statement).where(Statement.number.is_(None))) == 0
         assert s.scalar(select(func.count()).select_from(BillingAccount)
@@ -223,9 +231,35 @@ def test_programme_counts_the_metering_task_from_billing(world):
         plan = load_plan(s)
         ev = programme.evaluate(s, Actor.system("test"), plan, year=2021, settings=settings)
         task = next(t for t in ev.tasks if t.code == "public_building_metered_share")
-        # three public buildings, none settled by meter (no public-building tariff): 0 from billing
-        assert (task.source, task.actual, task.registry) == ("billing", 0.0, 0.0)
+        # the city has no public-building tariff (none found, DOMAIN.md §4.2): billing cannot say whether public
+        # buildings are billed by meter, so the reports count
+        assert task.source == "reports"
         before = programme.evaluate(s, Actor.system("test"), plan, year=2020, settings=settings)
         assert next(t for t in before.tasks if t.code == "public_building_metered_share").source == "reports"
         other = next(t for t in ev.tasks if t.code == "existing_building_retrofit_area")
         assert other.source == "reports"
+
+
+def test_with_a_public_building_tariff_the_metering_task_comes_from_billing(world, tmp_path):
+    """A city whose tariffs price public buildings: the settled season's public buildings are counted (the demo
+    settled none of its three by meter, its runs having had no such tariff: 0 of 3)."""
+    import shutil
+
+    import yaml
+
+    from cleanheat.billing import programme_link
+
+    settings, sessions, _ = world
+    city = tmp_path / "city"
+    shutil.copytree(settings.city_dir, city)
+    doc = yaml.safe_load((city / "tariffs.yaml").read_text(encoding="utf-8"))
+    row = dict(next(t for t in doc["tariffs"] if t["customer_class"] == "ordinary_dwelling"),
+               id="test-public", customer_class="public_building", source="test tariff (not a real price)")
+    doc["tariffs"].append(row)
+    (city / "tariffs.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    from datetime import date
+
+    with sessions() as s:
+        assert programme_link.task_values(s, date(2021, 12, 31), settings.city_dir) is None
+        assert programme_link.task_values(s, date(2021, 12, 31), city) == {programme_link.TASK: 0.0}
+        assert programme_link.task_values(s, date(2020, 12, 31), city) is None  # no settled 2019-2020 season

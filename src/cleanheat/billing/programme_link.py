@@ -12,28 +12,31 @@ office's metering page) and docs/billing-pages.md §3.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cleanheat.auth.service import Actor
 from cleanheat.billing.tables import BillingRun
+from cleanheat.billing.tariffs import TariffNotFoundError, read_tariffs
+from cleanheat.climate import read_heating_season
 
 TASK = "public_building_metered_share"
+#: the customer class of public buildings in the tariff table (data/<city>/tariffs.yaml)
+PUBLIC_CLASS = "public_building"
 
 
-def _season_ended_by(period_end: date) -> str:
-    """The label of the newest heating season (the configured city's ``climate.yaml``) whose last day is on or
+def _season_ended_by(period_end: date, city_dir: Path) -> tuple[str, date]:
+    """The label and first day of the newest heating season (the city's ``climate.yaml``) whose last day is on or
     before ``period_end``."""
-    from cleanheat.climate import read_heating_season
-    from cleanheat.config import Settings
-
-    season = read_heating_season(Settings().city_dir)
+    season = read_heating_season(city_dir)
     for year in range(period_end.year, period_end.year - 3, -1):
         first, last = season.season_starting(year)
         if last <= period_end:
-            return f"{first.year}-{last.year}"
-    return f"{period_end.year - 3}-{period_end.year - 2}"
+            return f"{first.year}-{last.year}", first
+    first, last = season.season_starting(period_end.year - 3)
+    return f"{first.year}-{last.year}", first
 
 
 def stamp(session: Session) -> tuple:
@@ -42,16 +45,28 @@ def stamp(session: Session) -> tuple:
                                  .where(BillingRun.state == "approved")).one())
 
 
-def task_values(session: Session, period_end: date) -> dict[str, float] | None:
+def _public_tariff(city_dir: Path, on: date) -> bool:
+    """Whether the city's tariffs price public buildings on ``on`` (without one, none can be billed by meter)."""
+    try:
+        read_tariffs(city_dir).select(PUBLIC_CLASS, on)
+    except TariffNotFoundError:
+        return False
+    return True
+
+
+def task_values(session: Session, period_end: date, city_dir: Path) -> dict[str, float] | None:
     """{task code: value} counted from billing for a period ending on ``period_end``; None when billing has no
-    approved settlement of that season or no public-building account (the reports count then)."""
+    approved settlement of that season, no public-building account, or the city has no public-building tariff
+    for the season (billing cannot say then whether they are billed by meter: the reports count)."""
     from cleanheat.billing.views import metering_by_unit
 
-    season = _season_ended_by(period_end)
+    season, first = _season_ended_by(period_end, city_dir)
+    if not _public_tariff(city_dir, first):
+        return None
     if session.scalar(select(BillingRun.id).where(BillingRun.season == season, BillingRun.kind == "settlement",
                                                   BillingRun.state == "approved").limit(1)) is None:
         return None
-    rows = metering_by_unit(session, Actor.system("programme"), season)
+    rows = metering_by_unit(session, Actor.system("programme"), season, city_dir)
     public = sum(r.public_buildings for r in rows)
     if not public:
         return None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -584,8 +584,11 @@ def _one_by_one(session: Session, run: _Run, positions: list[int], vrules, heati
             s = validation.series_of(str(acc), rs)
             for f in validation.validate_meter(s, vrules, season=heating_season):
                 run.exceptions.append((acc, f.kind, f.ts, f.detail))
+            s, bridged = validation.bridged(s, vrules)  # across a reset or an unrecorded replacement: estimated
             est = validation.estimate_consumption(s, _local_midnight(first),
                                                   _local_midnight(last + timedelta(days=1)))
+            if bridged:
+                est = replace(est, method="bridged", estimated=True)
             out[p] = (int(round(est.energy_kwh * 1000)), est.method)
             if est.estimated:
                 run.estimated += 1
@@ -1348,7 +1351,8 @@ def household_monthly_consumption(session: Session, actor: Actor, household_id: 
             MeterRead.read_at <= sea.end_at + timedelta(days=CONTEXT_DAYS)).order_by(MeterRead.read_at))]
     if not rs:
         return []
-    s = validation.series_of(str(acc.id), rs)
+    s, _ = validation.bridged(validation.series_of(str(acc.id), rs),  # continuous across a meter exchange
+                              validation.read_validation_rules(_dirs(city_dir, None)[1], sea.first))
     out = []
     lo = sea.start_at
     while lo < sea.end_at:

@@ -67,7 +67,10 @@ EXCEPTION_LABELS = {"rollback": ("读数回退", "Register rollback"), "reset": 
 METHOD_LABELS = {"linear": ("按时间线性插值", "linear in time"),
                  "degree_day": ("按采暖度时插值", "by heating degree-hours"),
                  "extrapolated": ("按近30天平均速率外推", "extrapolated at the last 30 days' rate"),
-                 "area_fee": ("无读数，按面积热费", "no reads: the area fee"), "manual": ("人工估算", "manual")}
+                 "area_fee": ("无读数，按面积热费", "no reads: the area fee"),
+                 "bridged": ("换表或归零处按平均用热速率补齐",
+                             "bridged at the mean rate across a meter exchange or reset"),
+                 "manual": ("人工估算", "manual")}
 
 
 #: what the unconfirmed (K) rule and price names on a statement line mean

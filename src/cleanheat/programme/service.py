@@ -447,10 +447,10 @@ def _billing_link():  # the billing area's programme link, or None when it is no
         return None
 
 
-def billing_counts(session: Session, period: Period) -> dict[str, float] | None:
+def billing_counts(session: Session, period: Period, settings: Settings) -> dict[str, float] | None:
     """Task progress counted from billing data (None without the billing area or a settled season)."""
     link = _billing_link()
-    return link.task_values(session, period.end_date()) if link else None
+    return link.task_values(session, period.end_date(), settings.city_dir) if link else None
 
 
 def _link():  # the emissions area's ledger link, or None when it is not installed
@@ -525,7 +525,7 @@ def _evaluation(session: Session, plan: PlanData, period: Period, with_verificat
         return indicators.evaluate(
             plan, period, counted_figures(session, plan, period),
             registry_counts=registry_counts(session, plan, period, settings),
-            billing_counts=billing_counts(session, period),
+            billing_counts=billing_counts(session, period, settings),
             verdicts=source_verdicts(session, plan, period, settings) if with_verification else (),
             annual=period.is_year_end,
             windows=evidence_windows(period, settings) if with_verification else (),
