@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -899,6 +900,53 @@ def _write_pg(session: Session, run: _Run, run_id: int, base: int, totals: np.nd
     amounts with numpy: no text, no staging table), part by part in key order."""
     raw = session.connection().connection.driver_connection
     n = run.n
+    wait_lines = _lines_beside(session, run.lines, base, n)
+    try:
+        _write_statements_pg(raw, run, run_id, base, totals, now)
+    except BaseException:
+        with suppress(Exception):
+            wait_lines()
+        raise
+    progress("statements")
+    wait_lines()
+    progress("lines")
+
+
+def _lines_beside(session: Session, L: _Lines, base: int, n: int) -> Callable[[], None]:
+    """The lines written on a connection of their own in a thread (the server writes them on the second core
+    while the statements are written on the run's connection), committed when done; returns the function that
+    waits for it. Committed before the statements, the lines are out of sight until the run's transaction
+    commits (lines are found through their statement only, and these statement ids are reserved for this run:
+    a sequence never hands them out again); if the run's transaction rolls back, they are deleted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = session.get_bind()
+    state = {"open": True}
+
+    def job() -> None:
+        with engine.begin() as conn:
+            _write_lines_pg(conn.connection.driver_connection, L, base, n)
+
+    def after_commit(_session) -> None:
+        state["open"] = False
+
+    def after_rollback(_session) -> None:
+        if state["open"]:
+            state["open"] = False
+            with engine.begin() as conn:
+                conn.execute(text("DELETE FROM billing_statement_lines WHERE statement_id BETWEEN :a AND :b"),
+                             {"a": base, "b": base + max(n, 1) - 1})
+
+    event.listen(session, "after_commit", after_commit, once=True)
+    event.listen(session, "after_rollback", after_rollback, once=True)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="billing-lines")
+    future = pool.submit(job)
+    pool.shutdown(wait=False)
+    return future.result
+
+
+def _write_statements_pg(raw, run: _Run, run_id: int, base: int, totals: np.ndarray, now: datetime) -> None:
+    n = run.n
     classes = list(run.tariff_of)
     cls_idx = np.zeros(n, dtype=np.int64)
     for i, c in enumerate(classes):
@@ -928,9 +976,6 @@ def _write_pg(session: Session, run: _Run, run_id: int, base: int, totals: np.nd
                     kinds[k][0], kinds[k][1], kinds[k][2], _pg_numeric(run.area_c[p], 2, 2),
                     _pg_numeric(heat[p] * 36, 7, 7) if k % 2 else null, *tail]))
         cp.write(b"\xff\xff")
-    progress("statements")
-    _write_lines_pg(raw, run.lines, base, n)
-    progress("lines")
 
 
 def _write_lines_pg(raw, L: _Lines, base: int, n: int) -> None:
