@@ -917,7 +917,8 @@ def _lines_beside(session: Session, L: _Lines, base: int, n: int) -> Callable[[]
     while the statements are written on the run's connection), committed when done; returns the function that
     waits for it. Committed before the statements, the lines are out of sight until the run's transaction
     commits (lines are found through their statement only, and these statement ids are reserved for this run:
-    a sequence never hands them out again); if the run's transaction rolls back, they are deleted."""
+    a sequence never hands them out again); if the run's transaction ends without a commit (rolled back,
+    or the session closed), they are deleted."""
     from concurrent.futures import ThreadPoolExecutor
 
     engine = session.get_bind()
@@ -930,15 +931,17 @@ def _lines_beside(session: Session, L: _Lines, base: int, n: int) -> Callable[[]
     def after_commit(_session) -> None:
         state["open"] = False
 
-    def after_rollback(_session) -> None:
-        if state["open"]:
+    def after_transaction_end(_session, transaction) -> None:
+        if transaction.parent is None and state["open"]:  # rolled back or closed without a commit
             state["open"] = False
             with engine.begin() as conn:
                 conn.execute(text("DELETE FROM billing_statement_lines WHERE statement_id BETWEEN :a AND :b"),
                              {"a": base, "b": base + max(n, 1) - 1})
+        if transaction.parent is None:  # settled either way (the listeners stay, idle: removing them while
+            state["open"] = False           # the session dispatches its events is not allowed)
 
-    event.listen(session, "after_commit", after_commit, once=True)
-    event.listen(session, "after_rollback", after_rollback, once=True)
+    event.listen(session, "after_commit", after_commit)
+    event.listen(session, "after_transaction_end", after_transaction_end)
     pool = ThreadPoolExecutor(1, thread_name_prefix="billing-lines")
     future = pool.submit(job)
     pool.shutdown(wait=False)
