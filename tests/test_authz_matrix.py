@@ -260,6 +260,15 @@ ROUTES: dict[str, str] = {
     "GET /telemetry/tokens":                          "AD HC",
     "POST /telemetry/tokens":                         "AD HC",
     "GET /me":                                        "AD RE",
+    # --- billing ------------------------------------------------------------------------------------------------
+    "GET /billing":                                   "AD PO HC",
+    "POST /billing/runs":                             "AD HC",
+    "GET /billing/runs/{run_id}":                     "AD PO HC | AD PO | brun",
+    "POST /billing/runs/{run_id}/approve":            "AD HC | AD | brun",
+    "GET /billing/statements/{statement_id}":         "AD PO HC | AD PO | bstatement",
+    "POST /billing/statements/{statement_id}/notes":  "AD HC | AD | bstatement",
+    "GET /billing/metering":                          "AD PO RU",
+    "GET /me/bill":                                   "AD RE",
     "POST /me/requests":                              "AD RE",
     "GET /telemetry/stream":                          "AD PO HC | AD PO | stream",
 }
@@ -431,6 +440,7 @@ def _second_company(w: World) -> None:
         ensure_city(s, Actor.system("test"), make_city(CityConfig(prefix="VX", stations=1, buildings_per_station=1,
                                                                    households_per_building=2)),
                     SECOND_COMPANY, data_dir=w.settings.data_dir)
+    _second_company_billing(w)
     for username in ("htjt", "veolia"):
         with w.session() as s:
             actor = Actor.for_user(s.scalar(select(UserRow).where(UserRow.username == username)))
@@ -439,6 +449,27 @@ def _second_company(w: World) -> None:
                 path = w.settings.data_dir / "networks" / "goerlitz" / "network-sized.geojson"
                 net_service.import_network(s, actor, path.read_bytes(), "goerlitz.geojson",
                                            net_service.ImportOptions(fmt="geojson", name="veolia net"))
+
+
+def _second_company_billing(w: World) -> None:
+    """The second company's households get accounts and a draft prepayment run (a run and statements of another
+    organisation; the demo city's company has its approved season from the billing demo)."""
+    from decimal import Decimal
+
+    from cleanheat.assets.tables import Household
+    from cleanheat.auth.service import Actor
+    from cleanheat.auth.tables import Organisation
+    from cleanheat.billing import service as billing
+
+    with w.session() as s:
+        actor = Actor.system("test")
+        org_id = s.scalar(select(Organisation.id).where(Organisation.code == SECOND_COMPANY))
+        for hh in s.scalars(select(Household).where(Household.org_id == org_id).order_by(Household.id)):
+            billing.open_account(s, actor, building_id=hh.building_id, household_id=hh.id,
+                                 account_no=f"M-{hh.account_no}", customer_class="ordinary_dwelling",
+                                 billing_mode="area", area_m2=Decimal("80.00"))
+        billing.run_billing(s, actor, SECOND_COMPANY, "2020-2021", "prepayment", city_dir=w.settings.city_dir,
+                            data_dir=w.settings.data_dir)
 
 
 def _alarms_and_requests(w: World) -> None:
@@ -492,6 +523,11 @@ def _collect_ids(w: World) -> None:
                            ("net", StoredNetwork), ("report", Report)):
             ids[fam] = _first_by_org(s, model)
         ids["station"] = ids["a_stations"]
+        from cleanheat.billing.tables import BillingRun, Statement
+
+        ids["brun"] = _first_by_org(s, BillingRun)
+        ids["bstatement"] = dict(s.execute(select(Organisation.code, func.min(Statement.id)).join(
+            Organisation, Statement.org_id == Organisation.id).group_by(Organisation.code)).all())
         ids["run"] = dict(s.execute(select(Organisation.code, func.min(NetworkRun.id)).join(
             StoredNetwork, NetworkRun.network_id == StoredNetwork.id).join(
             Organisation, StoredNetwork.org_id == Organisation.id).group_by(Organisation.code)).all())
@@ -732,6 +768,8 @@ SOURCES: dict[str, Callable[[World, User | None], tuple[Params, Params]]] = {
     "net": _by_org("net", "network_id"),
     "net_fresh": _fresh_network,
     "run": _by_org("run", "run_id"),
+    "brun": _by_org("brun", "run_id"),
+    "bstatement": _by_org("bstatement", "statement_id"),
     "scenario": _shared("scenario", "scenario_id"),
     "scenario_fresh": _fresh_scenario,
     "result": lambda w, u: ({"result_id": w.ids["result"][""], "fmt": "xlsx"}, None),

@@ -19,6 +19,7 @@ from cleanheat.billing.validation import (
     Replacement,
     Series,
     ValidationRulesError,
+    bridged,
     estimate_consumption,
     group_reads,
     read_validation_rules,
@@ -440,3 +441,41 @@ def test_spike_floor_follows_the_interval() -> None:
     # median 0.2 kW + 10 x (1 kW x sqrt(4)) = 20.2 kW, so it is no spike (an hourly floor would make it one)
     inc = [0.05] * 40 + [3.75] + [0.05] * 40
     assert validate_meter(series(list(np.cumsum([10.0] + inc)), step_h=0.25), RULES) == []
+
+
+# --- bridging discontinuities for billing ---------------------------------------------------------------------
+
+def test_a_clean_series_needs_no_bridge() -> None:
+    s = series(ramp(30))
+    assert bridged(s, RULES) == (s, 0)
+
+
+def test_an_unrecorded_replacement_is_bridged_at_the_mean_rate_never_billed_as_zero() -> None:
+    e = ramp(50)
+    e[30:] = [200.0 + 2.0 * i for i in range(20)]  # new meter from 200 kWh at 30 h: the 29-30 h use is unknown
+    s = series(e)
+    assert estimate_consumption(s, at(0), at(49)).energy_kwh == 0.0  # the register's ends alone: nothing
+    b, n = bridged(s, RULES)
+    assert n == 1 and len(b) == 50
+    # 48 usable hours at 2 kWh/h and the bridged hour at their mean rate (2 kWh/h): 98 kWh
+    assert estimate_consumption(b, at(0), at(49)).energy_kwh == pytest.approx(98.0)
+    assert estimate_consumption(b, at(0), at(29)).energy_kwh == pytest.approx(58.0)  # before it: as read
+
+
+def test_a_recorded_replacement_is_bridged_by_its_reads_not_estimated() -> None:
+    e = ramp(20) + [5.0 + 2.0 * i for i in range(20)]
+    rec = Replacement("m1", at(19) + timedelta(minutes=30), old_final_kwh=1039.0, new_initial_kwh=4.0)
+    b, n = bridged(series(e), RULES, [rec])
+    assert n == 0
+    # 19 h at 2 kWh/h, then 1 kWh on the old meter and 1 kWh on the new one, then 19 h at 2 kWh/h
+    assert estimate_consumption(b, at(0), at(39)).energy_kwh == pytest.approx(38.0 + 2.0 + 38.0)
+
+
+def test_a_reset_and_a_one_reading_spike_are_bridged() -> None:
+    e = ramp(40)
+    e[10] = 5000.0  # one reading far above both neighbours: left out
+    e[25:] = [0.5 + 2.0 * i for i in range(15)]  # reset to near zero at 25 h
+    b, n = bridged(series(e), RULES)
+    assert n == 1 and len(b) == 39 and 5000.0 not in b.energy_kwh
+    assert np.all(np.diff(b.energy_kwh) >= 0)
+    assert estimate_consumption(b, at(0), at(39)).energy_kwh == pytest.approx(78.0)

@@ -19,7 +19,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -563,8 +563,11 @@ def _one_by_one(session: Session, run: _Run, positions: list[int], vrules, heati
             s = validation.series_of(str(acc), rs)
             for f in validation.validate_meter(s, vrules, season=heating_season):
                 run.exceptions.append((acc, f.kind, f.ts, f.detail))
+            s, bridged = validation.bridged(s, vrules)  # across a reset or an unrecorded replacement: estimated
             est = validation.estimate_consumption(s, _local_midnight(first),
                                                   _local_midnight(last + timedelta(days=1)))
+            if bridged:
+                est = replace(est, method="bridged", estimated=True)
             out[p] = (int(round(est.energy_kwh * 1000)), est.method)
             if est.estimated:
                 run.estimated += 1
@@ -1368,157 +1371,3 @@ def run_detail(session: Session, actor: Actor, run_id: int, *, limit: int = 500,
     org = session.get(Organisation, run.org_id)
     rec = reconcile(session, actor, org.code, run.season, run.id if run.state == "draft" else None)
     return RunDetail(run, excs, counts, dict(run.summary or {}), rec)
-
-
-def _household(session: Session, actor: Actor, household_id: int):
-    from cleanheat.assets.tables import Household
-
-    hh = session.get(Household, household_id)
-    own = hh is not None and actor.role == Role.RESIDENT and actor.user_id is not None \
-        and hh.resident_user_id == actor.user_id
-    if hh is None or not (own or (actor.role != Role.RESIDENT and actor.can_access_org(hh.org_id))):
-        raise NotFoundError(f"no household {household_id}")
-    return hh
-
-
-@dataclass(frozen=True)
-class StatementView:
-    statement: Statement
-    lines: list[StatementLine]
-
-
-def household_statements(session: Session, actor: Actor, household_id: int, season: str | None = None
-                         ) -> list[StatementView]:
-    """A household's statements with their lines, newest first (a resident: numbered ones only)."""
-    hh = _household(session, actor, household_id)
-    q = (select(Statement).join(BillingAccount, BillingAccount.id == Statement.account_id)
-         .where(BillingAccount.household_id == hh.id).order_by(Statement.id.desc()))
-    if season is not None:
-        q = q.where(Statement.season == season)
-    if actor.role == Role.RESIDENT:
-        q = q.where(Statement.number.is_not(None))
-    out = []
-    for st in session.scalars(q.limit(200)):
-        lines = list(session.scalars(select(StatementLine).where(StatementLine.statement_id == st.id)
-                                     .order_by(StatementLine.seq)))
-        out.append(StatementView(st, lines))
-    return out
-
-
-@dataclass(frozen=True)
-class MonthlyConsumption:
-    """Heat of one local month of the season [kWh, GJ], estimated or read (``method``)."""
-
-    month: str
-    heat_kwh: Decimal
-    heat_gj: Decimal
-    estimated: bool
-    method: str
-
-
-def household_monthly_consumption(session: Session, actor: Actor, household_id: int, season: str, *,
-                                  city_dir: Path | None = None) -> list[MonthlyConsumption]:
-    """The household's metered heat by local month of the season (the register at each month's bounds; a bound
-    without a read is estimated, ``validation.estimate_consumption``). Empty when it has no meter reads."""
-    hh = _household(session, actor, household_id)
-    sea = season_of(_dirs(city_dir, Path("."))[0], season)
-    acc = session.scalar(select(BillingAccount).where(BillingAccount.household_id == hh.id))
-    if acc is None:
-        return []
-    rs = [validation.Read(str(acc.id), ts, float(kwh)) for ts, kwh in session.execute(
-        select(MeterRead.read_at, MeterRead.energy_kwh).where(
-            MeterRead.account_id == acc.id, MeterRead.read_at >= sea.start_at - timedelta(days=CONTEXT_DAYS),
-            MeterRead.read_at <= sea.end_at + timedelta(days=CONTEXT_DAYS)).order_by(MeterRead.read_at))]
-    if not rs:
-        return []
-    s = validation.series_of(str(acc.id), rs)
-    out = []
-    lo = sea.start_at
-    while lo < sea.end_at:
-        nxt = datetime(lo.year + (lo.month == 12), lo.month % 12 + 1, 1, tzinfo=CHINA_TZ)
-        hi = min(nxt, sea.end_at)
-        est = validation.estimate_consumption(s, lo, hi)
-        kwh = Decimal(repr(est.energy_kwh)).quantize(Decimal("0.001"))
-        out.append(MonthlyConsumption(f"{lo.year}-{lo.month:02d}", kwh, (kwh * Decimal("0.0036")).quantize(
-            Decimal("0.0000001")), est.estimated, est.method))
-        lo = hi
-    return out
-
-
-@dataclass(frozen=True)
-class BuildingAverage:
-    """Metered heat of a building's settled accounts [GJ] over their area [m²]; ``heat_gj_m2`` None if none."""
-
-    heat_gj: Decimal
-    area_m2: Decimal
-    heat_gj_m2: Decimal | None
-    accounts: int
-
-
-def building_average_gj_m2(session: Session, actor: Actor, building_id: int, season: str) -> BuildingAverage:
-    """The building's average metered heat per m² over the season, from its metered accounts' settlement
-    statements (numbered ones; the resident's comparison)."""
-    from cleanheat.assets.tables import Building
-
-    b = session.get(Building, building_id)
-    if b is None:
-        raise NotFoundError(f"no building {building_id}")
-    if not actor.can_access_org(b.org_id):
-        hh = None
-        if actor.role == Role.RESIDENT and actor.user_id is not None:
-            from cleanheat.assets.tables import Household
-
-            hh = session.scalar(select(Household).where(Household.resident_user_id == actor.user_id,
-                                                        Household.building_id == b.id))
-        if hh is None:
-            raise NotFoundError(f"no building {building_id}")
-    gj, area, n = session.execute(
-        select(func.sum(Statement.heat_gj), func.sum(Statement.area_m2), func.count(Statement.id))
-        .where(Statement.kind == "settlement", Statement.season == season, Statement.number.is_not(None),
-               Statement.heat_gj.is_not(None),
-               Statement.account_id.in_(select(BillingAccount.id).where(BillingAccount.building_id == b.id)))).one()
-    gj = Decimal(gj or 0).quantize(Decimal("0.0000001"))
-    area = Decimal(area or 0).quantize(FEN)
-    return BuildingAverage(gj, area, (gj / area).quantize(Decimal("0.0001")) if area else None, int(n or 0))
-
-
-@dataclass(frozen=True)
-class UnitMetering:
-    """Per administrative unit: heated area billed and billed by meter [m²], public buildings, metered ones."""
-
-    admin_unit_code: str
-    billed_area_m2: Decimal
-    metered_area_m2: Decimal
-    public_buildings: int
-    metered_public_buildings: int
-
-
-def metering_by_unit(session: Session, actor: Actor, season: str, *, city_dir: Path | None = None
-                     ) -> list[UnitMetering]:
-    """The plan's 2021 task from billing data: the accounts connected in the season, by their building's
-    administrative unit (``Building.admin_unit_code``): area billed, area billed by meter, public buildings and
-    those billed by meter. City-wide for the programme office; a company sees its own."""
-    from cleanheat.assets.tables import Building
-
-    sea = season_of(_dirs(city_dir, Path("."))[0], season)
-    q = (select(Building.admin_unit_code, BillingAccount.building_id, BillingAccount.customer_class,
-                BillingAccount.billing_mode, BillingAccount.area_m2)
-         .join(Building, Building.id == BillingAccount.building_id)
-         .where((BillingAccount.connected_from.is_(None)) | (BillingAccount.connected_from <= sea.last),
-                (BillingAccount.connected_to.is_(None)) | (BillingAccount.connected_to >= sea.first)))
-    if not actor.city_wide:
-        q = q.where(BillingAccount.org_id == actor.org_id)
-    billed: dict[str, Decimal] = defaultdict(Decimal)
-    metered: dict[str, Decimal] = defaultdict(Decimal)
-    public: dict[str, set] = defaultdict(set)
-    metered_public: dict[str, set] = defaultdict(set)
-    for unit, building, cls, mode, area in session.execute(q):
-        u = unit or ""
-        billed[u] += Decimal(area)
-        if mode == "metered":
-            metered[u] += Decimal(area)
-        if cls == "public_building":
-            public[u].add(building)
-            if mode == "metered":
-                metered_public[u].add(building)
-    return [UnitMetering(u, billed[u], metered[u], len(public[u]), len(metered_public[u])) for u in sorted(billed)]

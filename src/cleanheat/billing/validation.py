@@ -283,6 +283,8 @@ class _Steps:
     i0: list[int] = field(default_factory=list)
     i1: list[int] = field(default_factory=list)
     e_kwh: list[float] = field(default_factory=list)
+    #: intervals (last trusted reading, reading) across a discontinuity whose consumption is not known
+    breaks: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _drop_kind(prev_kwh: float, cur_kwh: float, rules: ValidationRules) -> str:
@@ -376,6 +378,8 @@ def register_steps(s: Series, rules: ValidationRules, repl: Sequence[Replacement
             out.i0.append(last)
             out.i1.append(i)
             out.e_kwh.append(e_kwh)
+        else:
+            out.breaks.append((last, i))
         last = i
     return out
 
@@ -754,6 +758,36 @@ def register_at(s: Series, ts_s: int, daily_mean_temp_c: Mapping[date, float] | 
     k = min(int(np.searchsorted(t, t[-1] - span)), len(t) - 2)
     rate = (e[-1] - e[k]) / (t[-1] - t[k])
     return float(e[-1] + rate * (ts_s - t[-1])), "extrapolated"
+
+
+def bridged(s: Series, rules: ValidationRules, repl: Sequence[Replacement] = ()) -> tuple[Series, int]:
+    """``s`` made continuous for billing (what :func:`register_at` needs): the register walk's usable intervals
+    keep their consumption (a recorded replacement bridged by its old final and new initial reads); a reading the
+    walk left out (a one-reading outlier) is dropped; across a discontinuity whose consumption is not known (reset,
+    rollback, a replacement without a record) the consumption is the meter's mean rate over its usable intervals ×
+    the interval's length. Returns the continuous series and the number of intervals so estimated (the bill then
+    says "estimated"). A series without discontinuities or outliers comes back as it is."""
+    steps = register_steps(s, rules, repl)
+    if not steps.breaks and len(steps.i1) == len(s) - 1 and bool(np.all(np.diff(s.energy_kwh) >= 0)):
+        return s, 0
+    step_to: dict[int, tuple[int, float | None]] = {i1: (i0, e) for i0, i1, e in
+                                                   zip(steps.i0, steps.i1, steps.e_kwh, strict=True)}
+    step_to.update({i1: (i0, None) for i0, i1 in steps.breaks})
+    dur = float(sum(int(s.ts_s[i1]) - int(s.ts_s[i0]) for i0, i1 in zip(steps.i0, steps.i1, strict=True)))
+    rate = sum(steps.e_kwh) / dur if dur > 0 else 0.0  # kWh per second over the usable intervals
+    kept, energy_at, estimated = [0], {0: float(s.energy_kwh[0])}, 0
+    for i in sorted(step_to):
+        i0, e = step_to[i]
+        if e is None:
+            e = rate * float(int(s.ts_s[i]) - int(s.ts_s[i0]))
+            estimated += 1
+        energy_at[i] = energy_at[i0] + e
+        kept.append(i)
+    energy = [energy_at[i] for i in kept]
+    idx = np.array(kept, dtype=np.int64)
+    return Series(s.meter_id, s.ts_s[idx], np.array(energy, dtype=float), s.volume_m3[idx], s.flow_m3_h[idx],
+                  s.supply_temp_c[idx], s.return_temp_c[idx],
+                  tuple(s.serial[i] for i in kept) if s.serial else ()), estimated
 
 
 def estimate_consumption(s: Series, start: datetime, end: datetime,

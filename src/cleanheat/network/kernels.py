@@ -141,6 +141,34 @@ def _substitute(queue, count, seq, start, d, c1, c2, b1, b2):  # pragma: no cove
     return x1, x2
 
 
+def _substitute1(queue, count, seq, start, d, c, b):  # pragma: no cover - compiled
+    """Forward substitution for one right-hand side in the order of :func:`_order`."""
+    x = b.copy()
+    for i in range(count):
+        v = queue[i]
+        a = x[v]
+        if a != 0.0:
+            for j in range(start[i], start[i + 1]):
+                e = seq[j]
+                x[d[e]] -= c[e] * a
+    return x
+
+
+def _substitute_cols(queue, count, seq, start, d, c, b):  # pragma: no cover - compiled
+    """Forward substitution for the columns of ``b`` (n, k) in the order of :func:`_order`."""
+    x = b.copy()
+    k = x.shape[1]
+    for i in range(count):
+        v = queue[i]
+        for j in range(start[i], start[i + 1]):
+            e = seq[j]
+            w = d[e]
+            ce = c[e]
+            for q in range(k):
+                x[w, q] -= ce * x[v, q]
+    return x
+
+
 def _cp_point(t, enthalpy, x0, inv_h, xk, yk, sk, hk):  # pragma: no cover - compiled
     """WaterTable.cp_point on a regular grid: enthalpy (``enthalpy``) or heat capacity at ``t``."""
     f = (t - x0) * inv_h
@@ -169,7 +197,7 @@ def _branch_inflows(m_branch, m_eps, frm, to, t_prev, t_out_prev, ul, t_ground, 
                     sk, hk):  # pragma: no cover - compiled
     """ThermalSolver._inflows for the branches: per flowing branch (|m| > m_eps) its index, upstream node,
     transfer coefficient and ground temperature; per flowing branch into a node of free temperature the inflow
-    element (up, dn, w, coef, const, loc, |m|)."""
+    element (up, dn, w, coef, const, loc, |m|, branch)."""
     n = len(t_prev)
     nb = len(m_branch)
     v_node = np.empty(n)
@@ -190,6 +218,7 @@ def _branch_inflows(m_branch, m_eps, frm, to, t_prev, t_out_prev, ul, t_ground, 
     e_const = np.empty(cnt)
     e_loc = np.empty(cnt)
     e_am = np.empty(cnt)
+    e_b = np.empty(cnt, np.int64)
     j = 0
     k = 0
     for b in range(nb):
@@ -224,9 +253,10 @@ def _branch_inflows(m_branch, m_eps, frm, to, t_prev, t_out_prev, ul, t_ground, 
         # local sensitivity of a pipe's outlet temperature to its flow: (T_out - T_g) U'L / (cp m^2)
         e_loc[k] = (to_prev - tg) * ntu / am
         e_am[k] = am
+        e_b[k] = b
         k += 1
     return (fb, up_f, a_f, tg_f, v_node, e_up[:k], e_dn[:k], e_w[:k], e_coef[:k], e_const[:k], e_loc[:k],
-            e_am[:k])
+            e_am[:k], e_b[:k])
 
 
 if numba is not None:  # pragma: no cover - depends on the environment
@@ -236,6 +266,8 @@ if numba is not None:  # pragma: no cover - depends on the environment
     _assemble = numba.njit(cache=True, nogil=True)(_assemble)
     _order = numba.njit(cache=True, nogil=True)(_order)
     _substitute = numba.njit(cache=True, nogil=True)(_substitute)
+    _substitute1 = numba.njit(cache=True, nogil=True)(_substitute1)
+    _substitute_cols = numba.njit(cache=True, nogil=True)(_substitute_cols)
 
 
 def forward_substitute_pair(n: int, u: np.ndarray, d: np.ndarray, b1: np.ndarray, c1: np.ndarray, b2: np.ndarray,
@@ -270,6 +302,7 @@ class ThermalKernel:
         self.t_stag = float(t_stag)
         self._edges: tuple[np.ndarray, np.ndarray] | None = None
         self._order: tuple | None = None
+        self._last_c: np.ndarray | None = None
         self.n_orders = 0  # topological orders built (for tests and profiling)
 
     def solve(self, up, dn, w, coef, const, loc, am):
@@ -285,6 +318,19 @@ class ThermalKernel:
             self.n_orders += 1
         queue, count, seq, start = self._order
         if count < self.n:
+            self._last_c = None
             return None, (_complete(self.n, queue, count), rhs, rhs_s, dep, c1, c2)
+        self._last_c = c1
         x1, x2 = _substitute(queue, count, seq, start, d, c1, c2, rhs, rhs_s)
         return np.column_stack([x1, x2]), None
+
+    def solve_linear(self, b: np.ndarray) -> np.ndarray | None:
+        """``x[d] = b[d] - sum_e c_e x[u_e]`` with the coefficients of the last :meth:`solve` (the temperatures'
+        system: the tangent of the thermal pass), or None when that solve met a cycle."""
+        if self._last_c is None or self._order is None:
+            return None
+        queue, count, seq, start = self._order
+        if b.ndim == 2:
+            return _substitute_cols(queue, count, seq, start, self._edges[1], self._last_c,
+                                    np.ascontiguousarray(b, float))
+        return _substitute1(queue, count, seq, start, self._edges[1], self._last_c, np.asarray(b, float))

@@ -34,6 +34,7 @@ from cleanheat.network.hydraulics import (
     solve_hydraulics,
 )
 from cleanheat.network.model import Network
+from cleanheat.network.newton import CoupledTangent, gmres
 from cleanheat.network.results import NetworkResult, Warning_
 from cleanheat.network.thermal import ThermalSolver, ThermalState
 from cleanheat.network.water import WaterTable, iapws_water, pandapipes_water
@@ -51,6 +52,7 @@ DEFAULT_OPTIONS = MappingProxyType({
     "max_iter_coupled": 200,
     "anderson_depth": 5,  # coupled iteration: Anderson acceleration over this many past passes (0 = off)
     "anderson_start_k": 1.0,  # ... once the node temperatures change by less than this per pass
+    "newton_below_kg_s": 1e-5,  # coupled iteration: Newton steps once no consumer flow is off by this (0 = off)
     "min_consumer_dt_k": 1.0,  # a consumer cools its water by at least this much
     "stagnant_flow_kg_s": 1e-9,  # |m| below this counts as no flow
     "stagnant_temperature_k": None,  # temperature of stagnant parts; None = the network's ground temperature
@@ -75,6 +77,7 @@ class SolverOptions:
     max_iter_coupled: int
     anderson_depth: int
     anderson_start_k: float
+    newton_below_kg_s: float
     min_consumer_dt_k: float
     stagnant_flow_kg_s: float
     stagnant_temperature_k: float | None
@@ -104,6 +107,8 @@ class SolverOptions:
         for k in ("max_iter_hydraulic", "max_iter_coupled"):
             if int(merged[k]) < 1:
                 raise ValueError(f"{k} must be >= 1")
+        if not float(merged["newton_below_kg_s"]) >= 0:
+            raise ValueError("newton_below_kg_s must be >= 0")
         if not 0 <= int(merged["anderson_depth"]) <= 50:
             raise ValueError("anderson_depth must be between 0 and 50")
         return cls(**merged)
@@ -164,8 +169,22 @@ def solve(network: Network, options: dict | None = None, *, pandapipes_compatibl
         else:
             # own-path sensitivity dT_in/dm of each consumer (from the last thermal solve)
             dtin_dm = state.sens_k_per_kg_s[arr.c_sup]
-            dfp_dm = np.minimum(-m_fp / np.maximum(t_in_c - t_out_c, 1e-9) * slope * dtin_dm, 0.0)
-            m_cons = update.next(m_used, m_fp, dfp_dm, residuals, opts.anderson_start_k)
+            df_dtin = -m_fp / np.maximum(t_in_c - t_out_c, 1e-9) * slope
+            dfp_dm = np.minimum(df_dtin * dtin_dm, 0.0)
+            g_newton = None
+            if (update.relax == 1.0 and float(np.max(np.abs(m_fp - m_used))) < opts.newton_below_kg_s
+                    and thermal.has_linear()):
+                g_newton = _newton_step(arr, topo, core, thermal, m_branch, t_node, df_dtin, m_used, m_fp,
+                                        dfp_dm)
+            damped = update.relax < 1.0
+            m_cons = update.next(m_used, m_fp, dfp_dm, residuals, opts.anderson_start_k, g_newton=g_newton)
+            if (damped and thermal.has_linear()
+                    and np.count_nonzero(np.abs(m_fp - m_used) > ESCAPE_LOCAL_KG_S) <= ESCAPE_LOCAL_N):
+                # a damped pass late in the iteration: a few consumers that draw on each other's water
+                esc = _escape_step(arr, topo, core, thermal, m_branch, t_node, df_dtin, m_used, m_fp)
+                if esc is not None:
+                    m_cons = m_cons.copy()
+                    m_cons[esc[0]] = esc[1]
         demand = np.bincount(arr.c_sup, weights=m_cons, minlength=n) - np.bincount(arr.c_ret, weights=m_cons,
                                                                                   minlength=n)
         if flow_src.any():
@@ -282,6 +301,66 @@ def _warm_state(start: StartState | NetworkResult, arr: NetworkArrays,
                         consumer_low_t=np.zeros(len(arr.c_sup), bool)), m
 
 
+NEWTON_RTOL = 0.05  # GMRES: relative residual of the Newton equation (an inexact Newton step) ...
+NEWTON_MAX_PRODUCTS = 20  # ... within this many tangent products
+
+
+def _newton_step(arr, topo, core, thermal, m_branch, t_node, df_dtin, m, f, dfp_dm) -> np.ndarray | None:
+    """The consumer flows after a Newton step on ``F(m) - m = 0`` (see newton.py), or None where it would not
+    help: GMRES did not reduce the residual enough, or the linearised step reverses a branch's flow (the pass is
+    not differentiable there: a mesh pipe's water arrives at the other node, and Newton's steps can jump back and
+    forth across such a reversal for ever)."""
+    tan = CoupledTangent(arr, topo, core, thermal, m_branch, t_node, df_dtin)
+
+    def jac(v):
+        y = tan.matvec(v)
+        return None if y is None else y - v
+
+    dx, _k, rel = gmres(jac, m - f, 1.0 / (dfp_dm - 1.0), NEWTON_RTOL, NEWTON_MAX_PRODUCTS)
+    if not rel < 0.5:
+        return None
+    m_pred = m_branch + tan.branch_flows(dx)
+    if np.any((np.sign(m_pred) != np.sign(m_branch)) & (np.abs(m_branch) > 1e-9)):
+        return None
+    return np.maximum(m + dx, 0.0)
+
+
+ESCAPE_LOCAL_N = 200  # escape steps only once at most this many consumers ...
+ESCAPE_LOCAL_KG_S = 1e-6  # ... are off by more than this (not in the first, global passes)
+ESCAPE_BLOCK = 12  # the consumers with the largest flow residuals (>= 5 % of the largest) in the local block
+ESCAPE_GAIN = 3.0  # an unstable mode's residual grows (1 + this)-fold per escape step
+
+
+def _escape_step(arr, topo, core, thermal, m_branch, t_node, df_dtin, m, f):
+    """Where the coupled update has to damp late in the iteration, a few consumers behind a low-flow mesh pipe
+    usually draw on each other's water: their block of ``dF/dm`` (``dF_i/dm_j``, the other consumers held) has
+    an eigenvalue above 1, a positive feedback stronger than the flow change itself. The state the iteration
+    approaches is then an unstable steady state, which the damped fixed-point steps leave only slowly (each pass
+    multiplies the drift by ~1.1-1.5; 20-70 passes on the 50,000-consumer networks). The escape step moves
+    the block along those unstable modes the way the drift goes, ``(1 + ESCAPE_GAIN)`` times the residual per
+    step, and takes a Newton step in its stable modes; with no unstable mode it does nothing (None).
+
+    Returns (consumer indices, their new flows) or None."""
+    r = f - m
+    top = np.argsort(-np.abs(r))[:ESCAPE_BLOCK]
+    top = top[np.abs(r[top]) > 0.05 * np.abs(r[top[0]])]
+    if not top.size or r[top[0]] == 0.0:
+        return None
+    block = CoupledTangent(arr, topo, core, thermal, m_branch, t_node, df_dtin).block(top)
+    if block is None:
+        return None
+    mu, vec = np.linalg.eig(block - np.eye(len(top)))
+    unstable = mu.real > 0.0
+    if not unstable.any():
+        return None
+    try:
+        c = np.linalg.solve(vec, r[top].astype(complex))
+    except np.linalg.LinAlgError:
+        return None
+    step = (vec @ (np.where(unstable, ESCAPE_GAIN / mu, -1.0 / mu) * c)).real
+    return top, np.maximum(m[top] + step, 0.0)
+
+
 class Anderson:
     """Anderson acceleration (type II, Walker & Ni 2011) of a fixed point ``x = G(x)``: the next iterate mixes
     the last ``depth`` passes so that their residuals ``G(x) - x`` cancel in the least-squares sense (a secant
@@ -319,6 +398,8 @@ class Anderson:
 
 DRIFT_COSINE = 0.9  # successive flow steps this aligned (cosine) count as a drift, not an oscillation
 DRIFT_PASSES = 2  # ... and this many such damped passes in a row halve the damping
+ANDERSON_STALL = 0.8  # the largest consumer flow residual above this fraction of the last pass's ...
+ANDERSON_STALL_PASSES = 2  # ... this many passes in a row: Anderson's history is dropped
 
 
 class ConsumerFlowUpdate:
@@ -353,9 +434,11 @@ class ConsumerFlowUpdate:
         self.n_falling = 0
         self.n_drift = 0
         self.step_old: np.ndarray | None = None
+        self.n_stuck = 0
+        self.rmax_old = np.inf
 
     def next(self, m: np.ndarray, f: np.ndarray, df_dm: np.ndarray, residuals: list[float],
-             anderson_start_k: float) -> np.ndarray:
+             anderson_start_k: float, g_newton: np.ndarray | None = None) -> np.ndarray:
         r = f - m
         slope = df_dm - 1.0  # dr/dm along the own feeding path (<= -1)
         if self.m_old is not None:
@@ -365,7 +448,7 @@ class ConsumerFlowUpdate:
             slope = np.where(ok & (sec < slope), sec, slope)
         step = None if self.m_old is None else m - self.m_old
         self.m_old, self.r_old = m, r
-        g = np.maximum(m - r / slope, 0.0)
+        g = np.maximum(m - r / slope, 0.0) if g_newton is None else g_newton
         falling = len(residuals) >= 2 and residuals[-1] < residuals[-2]
         self.n_falling = self.n_falling + 1 if falling else 0
         # damped passes that keep stepping the same way are a slow drift (the iteration leaving a state that
@@ -393,7 +476,15 @@ class ConsumerFlowUpdate:
         if self.relax < 1.0:
             self.accel.reset()
             return m + self.relax * (g - m)
-        if residuals and residuals[-1] < anderson_start_k:
+        # Anderson can stagnate: its mixing of nearly collinear past passes cancels the step while a few
+        # consumers stay off (their flow residual not falling for ANDERSON_STALL_PASSES passes): start afresh
+        rmax = float(np.max(np.abs(r))) if r.size else 0.0
+        self.n_stuck = self.n_stuck + 1 if rmax > ANDERSON_STALL * self.rmax_old else 0
+        self.rmax_old = rmax
+        if self.n_stuck >= ANDERSON_STALL_PASSES:
+            self.accel.reset()
+            self.n_stuck = 0
+        elif residuals and residuals[-1] < anderson_start_k and g_newton is None:
             return np.maximum(self.accel.step(m, g), 0.0)
         self.accel.reset()
         return g

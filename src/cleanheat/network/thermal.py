@@ -158,6 +158,9 @@ class ThermalSolver:
         self.m_eps = m_eps_kg_s
         self._schedule: LevelSchedule | None = None
         self._kernel: kernels.ThermalKernel | None = None  # the compiled path (numba installed)
+        self.elements: tuple | None = None  # the last solve's inflow elements (see _inflows; src: branch or
+        # n_branches + consumer)
+        self._linear = None  # the last solve's substitution for other right-hand sides (None: cycle)
         # heat-capacity table on its regular grid for the compiled inflows (None: numpy path)
         knots = water._cp
         self._tables = None
@@ -225,7 +228,7 @@ class ThermalSolver:
         el = (np.concatenate([up_f, arr.c_sup[fc]]), np.concatenate([dn_f, arr.c_ret[fc]]),
               np.concatenate([w_f, w_c[fc]]), np.concatenate([a_f, coef_c[fc]]),
               np.concatenate([(1.0 - a_f) * tg_f, const_c[fc]]), np.concatenate([loc_f, np.zeros(len(fc))]),
-              np.concatenate([am_f, m_cons[fc]]))
+              np.concatenate([am_f, m_cons[fc]]), np.concatenate([fb, arr.n_branches + fc]))
         keep = ~self.fixed[el[1]]  # inflows of fixed-temperature nodes do not count
         if not keep.all():
             el = tuple(x[keep] for x in el)
@@ -248,13 +251,16 @@ class ThermalSolver:
                                                 v_node[ret])
         el = (np.concatenate([br[0], arr.c_sup[fc]]), np.concatenate([br[1], ret]), np.concatenate([br[2], w_c]),
               np.concatenate([br[3], coef_c]), np.concatenate([br[4], t_out_lin - coef_c * t_in_c]),
-              np.concatenate([br[5], np.zeros(len(fc))]), np.concatenate([br[6], m_cons[fc]]))
+              np.concatenate([br[5], np.zeros(len(fc))]), np.concatenate([br[6], m_cons[fc]]),
+              np.concatenate([br[7], arr.n_branches + fc]))
         return el, fb, up_f, a_f, tg_f
 
     def solve(self, m_branch: np.ndarray, m_cons: np.ndarray, prev: ThermalState) -> ThermalState:
         arr = self.arr
         n = arr.n_nodes
-        (up, dn, w, coef, const, loc, am_in), fb, up_f, a_f, tg_f = self._inflows(m_branch, m_cons, prev)
+        (up, dn, w, coef, const, loc, am_in, src), fb, up_f, a_f, tg_f = self._inflows(m_branch, m_cons, prev)
+        self.elements = (up, dn, w, coef, const, loc, am_in, src)
+        self._linear = None
         if kernels.AVAILABLE:
             if self._kernel is None:
                 self._kernel = kernels.ThermalKernel(n, self.fixed_nodes, self.fixed_t, self.t_stagnant)
@@ -262,9 +268,20 @@ class ThermalSolver:
             if sol is None:  # a cycle in the flow graph
                 order, rhs, rhs_s, dep, c1, c2 = fallback
                 sol = self._sparse_substitute(n, up[dep], dn[dep], rhs, c1, rhs_s, c2, order)
+            else:
+                self._linear = self._kernel.solve_linear
         else:
             sol = self._numpy_pass(n, up, dn, w, coef, const, loc, am_in)
         return self._state(sol, m_cons, fb, up_f, a_f, tg_f)
+
+    def has_linear(self) -> bool:
+        """True when the last :meth:`solve`'s system can be reused (:meth:`solve_linear`)."""
+        return self._linear is not None
+
+    def solve_linear(self, b: np.ndarray) -> np.ndarray | None:
+        """The last :meth:`solve`'s temperature system with right-hand side ``b`` (the tangent of the thermal
+        pass: node temperature changes for given source terms), or None when that solve met a cycle."""
+        return None if self._linear is None else self._linear(b)
 
     def _numpy_pass(self, n, up, dn, w, coef, const, loc, am_in) -> np.ndarray:
         """Mixing weights, right-hand sides and coefficients of the temperatures and their sensitivities, then
@@ -314,6 +331,8 @@ class ThermalSolver:
                 sched = LevelSchedule(n, du, dd, levels) if levels is not None else None
             self._schedule = sched
         if sched is not None:
+            self._linear = lambda b: sched.solve(b, off) if b.ndim == 1 else np.column_stack(
+                [sched.solve(b[:, q], off) for q in range(b.shape[1])])
             return sched.solve_pair(rhs, off, rhs_s, off_s)
         return self._sparse_substitute(n, du, dd, rhs, off, rhs_s, off_s)
 

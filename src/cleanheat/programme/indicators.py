@@ -22,6 +22,8 @@ Definitions (documented in docs/programme.md):
 * **Tasks**: reports give progress cumulative since the programme start (or the level reached); the programme's
   value is the sum over reporting organisations (shares: their mean). Tasks with a registry rule are counted from the
   heat-source registry (when the registry holds sources); the reported sum is kept beside it as a cross-check.
+  Likewise the public-building metering share is counted from billing data when billing holds a settled season
+  (``billing_counts``, source ``billing``; ``cleanheat.billing.programme_link``).
   A multi-year cumulative target (e.g. 212 boilers by 2021) governs the years before it; ``expected`` is the
   straight-line milestone from the programme start to its deadline at the evaluated quarter.
 """
@@ -125,7 +127,7 @@ class TaskResult:
     reported: float
     registry: float | None
     actual: float
-    source: str  # reports | registry
+    source: str  # reports | registry | billing
     completion: float | None
     status: str | None
     gap: float | None
@@ -309,6 +311,7 @@ def apportion(plan: PlanData, figures: Iterable[UnitFigures], verdicts: Iterable
 
 def evaluate(plan: PlanData, period: Period, figures: list[UnitFigures], *,
              registry_counts: Mapping[str, float] | None = None,
+             billing_counts: Mapping[str, float] | None = None,
              verdicts: Iterable[SourceVerdict] = (), annual: bool = False, windows: Iterable = ()) -> Evaluation:
     """Evaluate the programme at ``period`` (``annual=True``: the year-end evaluation of ``period.year``).
     ``windows``: the heating days the verdicts cover (reported with the result)."""
@@ -412,7 +415,8 @@ def evaluate(plan: PlanData, period: Period, figures: list[UnitFigures], *,
         if t.measure == "share" and reported_n[t.code]:
             reported_task[t.code] /= reported_n[t.code]  # a share is averaged over the reporters, not summed
     tasks_out = [_task_result(plan, t, period, final, reported_task.get(t.code, 0.0),
-                              (registry_counts or {}).get(t.code) if t.registry_rule else None)
+                              (registry_counts or {}).get(t.code) if t.registry_rule else None,
+                              (billing_counts or {}).get(t.code))
                  for t in plan.tasks]
 
     ref = next((r.min_rate for r in plan.reference_city_targets if r.year == year), None)
@@ -422,9 +426,14 @@ def evaluate(plan: PlanData, period: Period, figures: list[UnitFigures], *,
 
 
 def _task_result(plan: PlanData, task: TaskSpec, period: Period, final: bool, reported: float,
-                 registry: float | None) -> TaskResult:
+                 registry: float | None, billing: float | None = None) -> TaskResult:
     tgt = task.governing_target(period.year)
-    actual, source = (registry, "registry") if registry is not None else (reported, "reports")
+    if registry is not None:
+        actual, source = registry, "registry"
+    elif billing is not None:  # counted from billing data: kept in the registry column (the counted value)
+        actual, source, registry = billing, "billing", billing
+    else:
+        actual, source = reported, "reports"
     expected = completion = status = gap = None
     if tgt is not None:
         deadline_passed = tgt.year < period.year or (tgt.year == period.year and final)

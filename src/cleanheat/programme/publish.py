@@ -39,6 +39,8 @@ from cleanheat.units import num, pct, share_pct, wan_m2
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
 STATUS_ZH = {"met": "达标", "lagging": "滞后", "missed": "未达标", "no_data": "无数据", None: "—"}
+#: where a task's counted value comes from (TaskResult.source)
+SOURCE_ZH = {"registry": "热源登记", "billing": "计费数据", "reports": "季度报表"}
 
 
 def parse_report_period(text: str) -> tuple[Period, bool]:
@@ -313,7 +315,7 @@ def render_xlsx(ctx: dict) -> bytes:
         target, actual, unit = task_display(t)
         tk.append([t.name_zh, unit, target, t.target_year, round(actual, 2),
                    round(t.completion * 100, 1) if t.completion is not None else None,
-                   "热源登记" if t.source == "registry" else "季度报表", STATUS_ZH[t.status], t.clause,
+                   SOURCE_ZH.get(t.source, "季度报表"), STATUS_ZH[t.status], t.clause,
                    "、".join(t.responsible)])
     tk.column_dimensions["A"].width = 40
 

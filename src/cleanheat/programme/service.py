@@ -379,7 +379,8 @@ def accepted_reports(session: Session, plan: PlanData) -> list[indicators.UnitFi
     per change of the reports (:mod:`cleanheat.programme.prepared`)."""
     memo = prepared.memo(session)
     if "inputs" not in memo:
-        memo["inputs"] = prepared.inputs_stamp(session)
+        billing = _billing_link()
+        memo["inputs"] = (*prepared.inputs_stamp(session), billing.stamp(session) if billing else None)
     key = ("reports", prepared.PlanKey(plan), memo["inputs"])
     return list(_FIGURES.get_or_compute(key, lambda: tuple(_read_accepted_reports(session, plan))))
 
@@ -437,6 +438,21 @@ def source_verdicts(session: Session, plan: PlanData, period: Period, settings: 
     return verdicts_for_periods(session, plan, [period], settings)[period]
 
 
+def _billing_link():  # the billing area's programme link, or None when it is not installed
+    try:
+        return importlib.import_module("cleanheat.billing.programme_link")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("cleanheat.billing", "cleanheat.billing.programme_link"):
+            raise
+        return None
+
+
+def billing_counts(session: Session, period: Period, settings: Settings) -> dict[str, float] | None:
+    """Task progress counted from billing data (None without the billing area or a settled season)."""
+    link = _billing_link()
+    return link.task_values(session, period.end_date(), settings.city_dir) if link else None
+
+
 def _link():  # the emissions area's ledger link, or None when it is not installed
     try:
         return importlib.import_module("cleanheat.emissions.ledger_link")
@@ -469,7 +485,8 @@ def _figures_key(session: Session, plan: PlanData, settings: Settings, periods: 
     memo = prepared.memo(session)
     link = _link() if with_verification else None
     if "inputs" not in memo:
-        memo["inputs"] = prepared.inputs_stamp(session)
+        billing = _billing_link()
+        memo["inputs"] = (*prepared.inputs_stamp(session), billing.stamp(session) if billing else None)
     key = (str(settings.city_dir), str(settings.data_dir), link is not None)
     if key not in memo:
         memo[key] = (memo["inputs"], prepared.file_stamp(settings.city_dir / "conversions.yaml"),
@@ -508,6 +525,7 @@ def _evaluation(session: Session, plan: PlanData, period: Period, with_verificat
         return indicators.evaluate(
             plan, period, counted_figures(session, plan, period),
             registry_counts=registry_counts(session, plan, period, settings),
+            billing_counts=billing_counts(session, period, settings),
             verdicts=source_verdicts(session, plan, period, settings) if with_verification else (),
             annual=period.is_year_end,
             windows=evidence_windows(period, settings) if with_verification else (),
