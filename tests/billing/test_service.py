@@ -197,3 +197,23 @@ def test_pages_views(session_factory, settings, city):
         # PB1 is billed by meter but has no reads this season: not counted as metered
         assert [(u.unit_code, u.public_buildings, u.metered_public_buildings) for u in units] == [("daoli", 1, 0)]
         assert svc.run_detail(s, actor, run.run_id).run.state == "approved"
+
+
+def test_a_run_rolled_back_leaves_no_lines(session_factory, settings, city):
+    """On PostgreSQL the lines are written and committed on a connection of their own while the statements are
+    written: a run whose transaction is rolled back (or never committed) leaves neither."""
+    actor = city["actor"]
+    dirs = {"city_dir": settings.city_dir, "data_dir": settings.data_dir}
+    with session_factory() as s:
+        svc.run_billing(s, actor, "HC1", SEASON, "prepayment", **dirs)
+        s.rollback()
+        assert s.scalar(text("SELECT COUNT(*) FROM billing_statements")) == 0
+        assert s.scalar(text("SELECT COUNT(*) FROM billing_statement_lines")) == 0
+    with session_factory() as s:
+        svc.run_billing(s, actor, "HC1", SEASON, "settlement", **dirs)
+    with session_factory() as s:  # closed without a commit
+        assert s.scalar(text("SELECT COUNT(*) FROM billing_statements")) == 0
+        assert s.scalar(text("SELECT COUNT(*) FROM billing_statement_lines")) == 0
+        kept = svc.run_billing(s, actor, "HC1", SEASON, "prepayment", **dirs)
+        s.commit()
+        assert s.scalar(text("SELECT COUNT(*) FROM billing_statement_lines")) == kept.statement_count == 7

@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -409,28 +410,6 @@ def _int_rows(session: Session, q, params: dict, width: int) -> np.ndarray:
     parts = [np.array([tuple(r) for r in part], dtype=np.int64).reshape(-1, width)
              for part in session.execute(q.execution_options(yield_per=200_000), params).partitions()]
     return np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int64)
-
-
-def _copy_in_binary(session: Session, table: str, columns: list[tuple[str, str]],
-                    parts: Iterable[list[np.ndarray]]) -> None:
-    """Write integer columns ``(name, '>i8' | '>i2')`` to ``table`` with ``COPY ... (FORMAT binary)``; ``parts``
-    gives the values part by part (one array per column each: no concatenation of the whole)."""
-    raw = session.connection().connection.driver_connection
-    dt = np.dtype([("n", ">i2")] + [(name, [("len", ">i4"), ("v", kind)]) for name, kind in columns])
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(c[0] for c in columns)}) FROM STDIN "
-                                       "(FORMAT binary)") as cp:
-        cp.write(_PGCOPY_HEADER)
-        for values in parts:
-            n = len(values[0])
-            for i in range(0, n, 500_000):
-                m = min(n - i, 500_000)
-                rec = np.empty(m, dtype=dt)
-                rec["n"] = len(columns)
-                for (name, kind), v in zip(columns, values, strict=True):
-                    rec[name]["len"] = np.dtype(kind).itemsize
-                    rec[name]["v"] = v[i:i + m]
-                cp.write(rec.tobytes())
-        cp.write(b"\xff\xff")
 
 
 def _accounts(session: Session, org_id: int, season: Season):
@@ -843,92 +822,196 @@ def _compute(session: Session, org: Organisation, season: Season, kind: str, cit
 
 # --- writing a run ------------------------------------------------------------------------------------------
 
-def _fixed(v: int, scale: int) -> str:
-    """An integer at ``scale`` decimals as decimal text (``12345``, 2 → ``123.45``)."""
-    if scale == 0:
-        return str(v)
-    q = 10 ** scale
-    return f"{'-' if v < 0 else ''}{abs(v) // q}.{abs(v) % q:0{scale}d}"
+#: a numeric in PostgreSQL's binary format with a fixed layout (five base-10000 digits, the first of weight 2:
+#: up to 999 999 999 999.99999999; the server strips the leading and trailing zero digits), its length first
+_PG_NUMERIC = np.dtype([("len", ">i4"), ("ndigits", ">i2"), ("weight", ">i2"), ("sign", ">u2"), ("dscale", ">i2"),
+                        ("digits", ">i2", (5,))])
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+#: rows per part of a COPY: the parts go in key order, the rows of one part grouped by their layout
+_COPY_PART = 16_384
 
 
-def _esc(v: str | None) -> str:
-    """A value in COPY's text format (``\\N`` for NULL)."""
-    if v is None or v == "":
-        return r"\N"
-    return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+def _pg_numeric(v: np.ndarray, scale: int, dscale: int) -> np.ndarray:
+    """Integers ``v`` at ``scale`` decimals as binary numerics of ``dscale`` decimals (exact, no text made)."""
+    v = np.asarray(v, dtype=np.int64)
+    a = np.abs(v)
+    ip, fr = a // 10 ** scale, (a % 10 ** scale) * 10 ** (8 - scale)
+    if len(ip) and int(ip.max()) >= 10 ** 12:
+        raise BillingError(f"an amount is beyond 10^12: {int(ip.max())}")
+    out = np.empty(len(v), dtype=_PG_NUMERIC)
+    out["len"], out["ndigits"], out["weight"], out["dscale"] = 18, 5, 2, dscale
+    out["sign"] = np.where(v < 0, 0x4000, 0)
+    d = out["digits"]
+    d[:, 0], d[:, 1], d[:, 2] = ip // 10 ** 8, ip // 10 ** 4 % 10 ** 4, ip % 10 ** 4
+    d[:, 3], d[:, 4] = fr // 10 ** 4, fr % 10 ** 4
+    return out
 
 
-def _line_text(L: _Lines, stmt_base: int) -> Iterable[str]:
-    """Lines as COPY text rows, block by block (the blocks with a note per line: few)."""
-    for pos, seq, f, q, (code, unit, scale, rate, method, unc, note) in zip(
-            L.pos, L.seq, L.fen, L.qty, L.meta, strict=True):
-        notes = note if isinstance(note, np.ndarray) else [note] * len(pos)
-        yield "".join(f"{int(p) + stmt_base}\t{int(sq)}\t{code}\t{_fixed(int(qq), scale)}\t{unit}\t{_esc(rate)}\t"
-                      f"{_fixed(int(ff), 2)}\t{_esc(method)}\t{_esc(unc)}\t{_esc(x)}\n"
-                      for p, sq, qq, ff, x in zip(pos, seq, q, f, notes, strict=True))
+def _pg_const(v: str | int | Decimal | datetime | None, kind: str = "text", scale: int = 0) -> bytes:
+    """One field's bytes in COPY's binary format, its length first (``kind``: text, int4, int8, numeric,
+    timestamptz); None: NULL."""
+    if v is None:
+        return b"\xff\xff\xff\xff"
+    if kind == "numeric":
+        whole = int(Decimal(v).scaleb(scale).to_integral_value(ROUND_HALF_UP))
+        return _pg_numeric(np.array([whole]), scale, scale).tobytes()
+    if kind == "timestamptz":
+        us = (v - _PG_EPOCH) // timedelta(microseconds=1)
+        return (8).to_bytes(4, "big") + int(us).to_bytes(8, "big", signed=True)
+    if kind in ("int4", "int8"):
+        size = 4 if kind == "int4" else 8
+        return size.to_bytes(4, "big") + int(v).to_bytes(size, "big", signed=True)
+    b = str(v).encode()
+    return len(b).to_bytes(4, "big") + b
+
+
+def _pg_rows(n: int, fields: list) -> bytes:
+    """``n`` rows in COPY's binary format: ``fields`` in column order, each bytes (the same for every row, from
+    :func:`_pg_const`), an int array with its kind (``(array, '>i8' | '>i4')``), or binary numerics
+    (:func:`_pg_numeric`)."""
+    parts: list[tuple] = [("c", "V2")]
+    values: list = [len(fields).to_bytes(2, "big")]
+    for i, f in enumerate(fields):
+        if isinstance(f, bytes):
+            if isinstance(values[-1], bytes):  # constants run together (the field count first)
+                values[-1] += f
+                parts[-1] = (parts[-1][0], f"V{len(values[-1])}")
+            else:
+                parts.append((f"c{i}", f"V{len(f)}"))
+                values.append(f)
+        elif isinstance(f, tuple):
+            parts.append((f"c{i}", [("len", ">i4"), ("v", f[1])]))
+            values.append(f)
+        else:
+            parts.append((f"c{i}", _PG_NUMERIC))
+            values.append(f)
+    rec = np.empty(n, dtype=np.dtype(parts))
+    for (name, _), v in zip(parts, values, strict=True):
+        if isinstance(v, bytes):
+            rec[name] = np.frombuffer(v, dtype=f"V{len(v)}")[0]
+        elif isinstance(v, tuple):
+            rec[name]["len"] = np.dtype(v[1]).itemsize
+            rec[name]["v"] = v[0]
+        else:
+            rec[name] = v
+    return rec.tobytes()
 
 
 def _write_pg(session: Session, run: _Run, run_id: int, base: int, totals: np.ndarray, now: datetime,
               progress) -> None:
-    """Statements and lines through temporary tables of integers filled with binary COPY (numpy, no text made
-    in Python), then one INSERT ... SELECT each that makes the numerics on the server."""
+    """Statements and lines straight into their tables with binary ``COPY`` (numerics encoded from the integer
+    amounts with numpy: no text, no staging table), part by part in key order."""
+    raw = session.connection().connection.driver_connection
+    n = run.n
+    wait_lines = _lines_beside(session, run.lines, base, n)
+    try:
+        _write_statements_pg(raw, run, run_id, base, totals, now)
+    except BaseException:
+        with suppress(Exception):
+            wait_lines()
+        raise
+    progress("statements")
+    wait_lines()
+    progress("lines")
+
+
+def _lines_beside(session: Session, L: _Lines, base: int, n: int) -> Callable[[], None]:
+    """The lines written on a connection of their own in a thread (the server writes them on the second core
+    while the statements are written on the run's connection), committed when done; returns the function that
+    waits for it. Committed before the statements, the lines are out of sight until the run's transaction
+    commits (lines are found through their statement only, and these statement ids are reserved for this run:
+    a sequence never hands them out again); if the run's transaction ends without a commit (rolled back,
+    or the session closed), they are deleted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = session.get_bind()
+    state = {"open": True}
+
+    def job() -> None:
+        with engine.begin() as conn:
+            _write_lines_pg(conn.connection.driver_connection, L, base, n)
+
+    def after_commit(_session) -> None:
+        state["open"] = False
+
+    def after_transaction_end(_session, transaction) -> None:
+        if transaction.parent is None and state["open"]:  # rolled back or closed without a commit
+            state["open"] = False
+            with engine.begin() as conn:
+                conn.execute(text("DELETE FROM billing_statement_lines WHERE statement_id BETWEEN :a AND :b"),
+                             {"a": base, "b": base + max(n, 1) - 1})
+        if transaction.parent is None:  # settled either way (the listeners stay, idle: removing them while
+            state["open"] = False           # the session dispatches its events is not allowed)
+
+    event.listen(session, "after_commit", after_commit)
+    event.listen(session, "after_transaction_end", after_transaction_end)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="billing-lines")
+    future = pool.submit(job)
+    pool.shutdown(wait=False)
+    return future.result
+
+
+def _write_statements_pg(raw, run: _Run, run_id: int, base: int, totals: np.ndarray, now: datetime) -> None:
+    n = run.n
     classes = list(run.tariff_of)
-    cls_idx = np.zeros(run.n, dtype=np.int64)
+    cls_idx = np.zeros(n, dtype=np.int64)
     for i, c in enumerate(classes):
         cls_idx[run.cls == c] = i
-    heat = np.full(run.n, -1, dtype=np.int64)
+    metered = (run.mode == "metered").astype(np.int64)
+    heat = np.full(n, -1, dtype=np.int64)
     for p, wh in run.heat_wh.items():
         heat[p] = wh
-    session.execute(text("CREATE TEMPORARY TABLE billing_stage_st (id BIGINT, account_id BIGINT, cls SMALLINT, "
-                         "metered SMALLINT, total_fen BIGINT, area_c BIGINT, heat_wh BIGINT) ON COMMIT DROP"))
-    _copy_in_binary(session, "billing_stage_st", [
-        ("id", ">i8"), ("account_id", ">i8"), ("cls", ">i2"), ("metered", ">i2"), ("total_fen", ">i8"),
-        ("area_c", ">i8"), ("heat_wh", ">i8")], [[
-            np.arange(run.n, dtype=np.int64) + base, run.acc_id, cls_idx, (run.mode == "metered").astype(np.int64),
-            totals, run.area_c, heat]])
-    session.execute(text(
-        "INSERT INTO billing_statements (id, org_id, run_id, account_id, season, kind, total_yuan, customer_class, "
-        "billing_mode, tariff_id, area_m2, heat_gj, reason, created_at) "
-        "SELECT id, :org, :run, account_id, :season, :kind, total_fen * 0.01, (CAST(:classes AS TEXT[]))[cls + 1], "
-        "CASE WHEN metered = 1 THEN 'metered' ELSE 'area' END, (CAST(:tariffs AS TEXT[]))[cls + 1], "
-        "area_c * 0.01, CASE WHEN heat_wh >= 0 THEN heat_wh * 0.0000036 END, '', :now FROM billing_stage_st"
-    ).bindparams(bindparam("now", type_=UTCDateTime())),
-        {"org": run.org.id, "run": run_id, "season": run.season.label, "kind": run.kind, "classes": classes,
-         "tariffs": [run.tariff_of[c].id for c in classes], "now": now})
-    progress("statements")
-    L = run.lines
-    bulk = [i for i, meta in enumerate(L.meta) if not isinstance(meta[6], np.ndarray)]
-    session.execute(text("CREATE TEMPORARY TABLE billing_stage_ln (statement_id BIGINT, seq SMALLINT, "
-                         "block SMALLINT, qty BIGINT, fen BIGINT) ON COMMIT DROP"))
-    if bulk:
-        _copy_in_binary(session, "billing_stage_ln", [
-            ("statement_id", ">i8"), ("seq", ">i2"), ("block", ">i2"), ("qty", ">i8"), ("fen", ">i8")],
-            ([L.pos[i] + base, L.seq[i], np.full(len(L.pos[i]), k), L.qty[i], L.fen[i]]
-             for k, i in enumerate(bulk)))
-        meta = [L.meta[i] for i in bulk]
-        session.execute(text(
-            "INSERT INTO billing_statement_lines (statement_id, seq, code, quantity, unit, rate, amount_yuan, "
-            "estimate_method, uncertain, note) SELECT statement_id, seq, (CAST(:codes AS TEXT[]))[block + 1], "
-            "qty * (CAST(:factors AS NUMERIC[]))[block + 1], (CAST(:units AS TEXT[]))[block + 1], "
-            "(CAST(:rates AS NUMERIC[]))[block + 1], fen * 0.01, (CAST(:methods AS TEXT[]))[block + 1], "
-            "(CAST(:uncertain AS TEXT[]))[block + 1], (CAST(:notes AS TEXT[]))[block + 1] FROM billing_stage_ln "
-            "ORDER BY statement_id, seq"),  # in key order: the primary key grows at its right edge
-            {"codes": [m[0] for m in meta], "units": [m[1] for m in meta],
-             "factors": [str(Decimal(1).scaleb(-m[2])) for m in meta], "rates": [m[3] for m in meta],
-             "methods": [m[4] for m in meta], "uncertain": [m[5] or None for m in meta],
-             "notes": [m[6] or None for m in meta]})
-    rest = [i for i in range(len(L.meta)) if i not in set(bulk)]
-    if rest:  # blocks with a note per line (part-season connections): few, as text
-        part = _Lines([L.pos[i] for i in rest], [L.seq[i] for i in rest], [L.fen[i] for i in rest],
-                      [L.qty[i] for i in rest], [L.meta[i] for i in rest])
-        raw = session.connection().connection.driver_connection
-        with raw.cursor() as cur, cur.copy(
-                "COPY billing_statement_lines (statement_id, seq, code, quantity, unit, rate, amount_yuan, "
-                "estimate_method, uncertain, note) FROM STDIN") as cp:
-            for block in _line_text(part, base):
-                cp.write(block)
-    session.execute(text("DROP TABLE billing_stage_st, billing_stage_ln"))
-    progress("lines")
+    layout = (cls_idx * 2 + metered) * 2 + (heat >= 0)
+    head = [_pg_const(run.org.id, "int4"), _pg_const(run_id, "int4")]
+    mid = [_pg_const(run.season.label), _pg_const(run.kind)]
+    tail = [_pg_const(""), _pg_const(now, "timestamptz")]
+    kinds = {k: [_pg_const(classes[k // 4]), _pg_const("metered" if k // 2 % 2 else "area"),
+                 _pg_const(run.tariff_of[classes[k // 4]].id)] for k in np.unique(layout).tolist()}
+    null = _pg_const(None)
+    with raw.cursor() as cur, cur.copy(
+            "COPY billing_statements (id, org_id, run_id, account_id, season, kind, total_yuan, customer_class, "
+            "billing_mode, tariff_id, area_m2, heat_gj, reason, created_at) FROM STDIN (FORMAT binary)") as cp:
+        cp.write(_PGCOPY_HEADER)
+        for a in range(0, n, _COPY_PART):
+            b = min(a + _COPY_PART, n)
+            lay = layout[a:b]
+            for k in np.unique(lay).tolist():
+                p = np.flatnonzero(lay == k) + a
+                cp.write(_pg_rows(len(p), [
+                    (p + base, ">i8"), *head, (run.acc_id[p], ">i4"), *mid, _pg_numeric(totals[p], 2, 2),
+                    kinds[k][0], kinds[k][1], kinds[k][2], _pg_numeric(run.area_c[p], 2, 2),
+                    _pg_numeric(heat[p] * 36, 7, 7) if k % 2 else null, *tail]))
+        cp.write(b"\xff\xff")
+
+
+def _write_lines_pg(raw, L: _Lines, base: int, n: int) -> None:
+    """The lines in key order (statement, seq) part by part: each block's rows of the part's statements."""
+    blocks = []
+    for pos, seq, f, q, (code, unit, scale, rate, method, unc, note) in zip(
+            L.pos, L.seq, L.fen, L.qty, L.meta, strict=True):
+        if len(pos) > 1 and not (np.diff(pos) > 0).all():
+            order = np.argsort(pos, kind="stable")
+            pos, seq, f, q = pos[order], seq[order], f[order], q[order]
+            note = note[order] if isinstance(note, np.ndarray) else note
+        const = [_pg_const(code), _pg_const(unit), _pg_const(rate, "numeric", 4)]
+        rest = [_pg_const(method), _pg_const(unc or None)]
+        blocks.append((pos, seq, f, q, scale, const, rest, note))
+    with raw.cursor() as cur, cur.copy(
+            "COPY billing_statement_lines (statement_id, seq, code, quantity, unit, rate, amount_yuan, "
+            "estimate_method, uncertain, note) FROM STDIN (FORMAT binary)") as cp:
+        cp.write(_PGCOPY_HEADER)
+        for a in range(0, n, _COPY_PART):
+            for pos, seq, f, q, scale, const, rest, note in blocks:
+                i, j = np.searchsorted(pos, [a, a + _COPY_PART])
+                if i == j:
+                    continue
+                groups = [(np.arange(i, j), note)] if not isinstance(note, np.ndarray) else [
+                    (np.flatnonzero(note[i:j] == x) + i, x) for x in dict.fromkeys(note[i:j].tolist())]
+                for s, x in groups:  # a block with a note per line: its rows grouped by note
+                    cp.write(_pg_rows(len(s), [
+                        (pos[s] + base, ">i8"), (seq[s], ">i4"), const[0], _pg_numeric(q[s], scale, 7), const[1],
+                        const[2], _pg_numeric(f[s], 2, 2), *rest, _pg_const(x or None)]))
+        cp.write(b"\xff\xff")
 
 
 def _reserve_ids(session: Session, n: int) -> int:
