@@ -49,3 +49,35 @@ def test_an_unknown_company_or_season_is_a_clear_error(monkeypatch, settings, ci
     assert r.exit_code == 1 and "NOPE" in r.output
     r = _run(monkeypatch, settings, "run", "--company", "HC1", "--season", "2020-2022", "--format", "json")
     assert r.exit_code == 1 and "2020-2022" in r.output
+
+
+def test_import_reads_by_meter_or_account_number_all_or_nothing(monkeypatch, settings, city, session_factory, tmp_path):
+    from sqlalchemy import func, select
+
+    from cleanheat.billing.tables import MeterRead
+
+    def count() -> int:
+        with session_factory() as s:
+            return s.scalar(select(func.count()).select_from(MeterRead))
+
+    before = count()
+    good = tmp_path / "reads.csv"
+    good.write_text("meter_id,timestamp,energy_kwh\n"
+                    "M8,2020-10-20T00:00:00+08:00,100.5\n"  # by meter number
+                    "M8,2020-11-20T00:00:00,400.25\n"       # naive: Asia/Shanghai
+                    "A3,2020-10-20T00:00:00Z,7\n", encoding="utf-8")  # by account number
+    r = _run(monkeypatch, settings, "import-reads", str(good), "--company", "HC1")
+    assert r.exit_code == 0, r.output
+    assert "3 reads of 2 meters, 3 new" in r.stdout and count() == before + 3
+    r = _run(monkeypatch, settings, "import-reads", str(good), "--company", "HC1")  # again: nothing new
+    assert r.exit_code == 0 and "0 new" in r.stdout and count() == before + 3
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("meter_id,timestamp,energy_kwh\nM8,2020-12-20T00:00:00+08:00,700\n"
+                       "NOPE9,2020-12-20T00:00:00+08:00,1\n", encoding="utf-8")
+    r = _run(monkeypatch, settings, "import-reads", str(unknown), "--company", "HC1")
+    assert r.exit_code == 1 and "NOPE9" in r.output and count() == before + 3  # M8's good row not stored either
+    bad = tmp_path / "bad.csv"
+    bad.write_text("meter_id,timestamp,energy_kwh\nM8,2020-12-20T00:00:00+08:00,700\nM8,not a time,1\n",
+                   encoding="utf-8")
+    r = _run(monkeypatch, settings, "import-reads", str(bad), "--company", "HC1")
+    assert r.exit_code == 1 and "bad.csv" in r.output and count() == before + 3

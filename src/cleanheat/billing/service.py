@@ -269,6 +269,33 @@ def record_reads(session: Session, actor: Actor, reads: Iterable[ReadIn]) -> int
     return len(new)
 
 
+def import_reads(session: Session, actor: Actor, company_code: str, series: dict[str, validation.Series], *,
+                 file: str = "") -> tuple[int, int]:
+    """Store a reads file's registers (``reads.read_reads_csv``) for a company's accounts, each file meter id
+    matched to an account by its meter number, else by its account number. All-or-nothing: an id matching no
+    account of the company is an error naming it, and nothing is stored. Returns (reads given, reads stored);
+    reads already stored (same account and time) are kept as they are."""
+    org = _company(session, actor, company_code)
+    by_meter, by_account = {}, {}
+    for acc_id, meter_no, account_no in session.execute(select(
+            BillingAccount.id, BillingAccount.meter_no, BillingAccount.account_no)
+            .where(BillingAccount.org_id == org.id)):
+        if meter_no:
+            by_meter[meter_no] = acc_id
+        by_account[account_no] = acc_id
+    unknown = [m for m in series if m not in by_meter and m not in by_account]
+    if unknown:
+        shown = unknown[:100]
+        raise InputError(f"{file}: {len(unknown)} 个表号不属于 {company_code} 的任何账户，未导入任何读数 / "
+                         f"{len(unknown)} meter id(s) match no account of {company_code}; nothing was imported",
+                         [InputIssue(f"表号 {m} 无对应账户 / meter id {m}: no such meter or account", file=file,
+                                     column="meter_id") for m in shown])
+    reads = [ReadIn(by_meter.get(m, by_account.get(m)), datetime.fromtimestamp(int(t), UTC),
+                    Decimal(repr(float(e))).quantize(Decimal("0.001")))
+             for m, sr in series.items() for t, e in zip(sr.ts_s, sr.energy_kwh, strict=True)]
+    return len(reads), record_reads(session, actor, reads)
+
+
 def record_payment(session: Session, actor: Actor, account_id: int, season: str, amount_yuan: Decimal,
                    paid_at: datetime, *, method: str = "bank", reference: str = "",
                    statement_id: int | None = None) -> Payment:

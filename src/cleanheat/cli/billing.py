@@ -161,6 +161,29 @@ def run_cmd(
         _print_run_table(out)
 
 
+@app.command("import-reads")
+def import_reads_cmd(
+    reads_file: Annotated[Path, typer.Argument(help="READS.csv: meter_id,timestamp,energy_kwh (see validate-reads).",
+                                               exists=True, dir_okay=False)],
+    company: Annotated[str, typer.Option("--company", help="The heat company's organisation code.")],
+    max_mb: Annotated[float, typer.Option("--max-mb", help="Refuse a larger file [MB].")] = 1024.0,
+) -> None:
+    """导入抄表读数 Import meter reads for billing: each meter id is a meter number (or an account number) of the
+    company's accounts. All-or-nothing: a bad row or an unknown meter stores nothing."""
+    from cleanheat.auth.service import Actor
+    from cleanheat.billing import service
+    from cleanheat.billing.reads import read_reads_csv
+    from cleanheat.cli.common import db_session
+
+    with reported_errors():
+        series = read_reads_csv(reads_file, int(max_mb * 1024 * 1024))
+        with db_session() as session:
+            given, stored = service.import_reads(session, Actor.system("cli"), company, series,
+                                                 file=reads_file.name)
+    console.print(f"导入 imported {reads_file.name}: {given} reads of {len(series)} meters, {stored} new "
+                  f"({given - stored} already stored)")
+
+
 @app.command("approve")
 def approve_cmd(run_id: Annotated[int, typer.Argument(help="The draft run to approve.")]) -> None:
     """批准开账 Approve a draft run: its statements are numbered and final."""
