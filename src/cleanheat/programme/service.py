@@ -377,11 +377,7 @@ def pending_count(session: Session, actor: Actor) -> int:
 def accepted_reports(session: Session, plan: PlanData) -> list[indicators.UnitFigures]:
     """Every accepted report of the programme as figures, newest version first per (org, period); read once
     per change of the reports (:mod:`cleanheat.programme.prepared`)."""
-    memo = prepared.memo(session)
-    if "inputs" not in memo:
-        billing = _billing_link()
-        memo["inputs"] = (*prepared.inputs_stamp(session), billing.stamp(session) if billing else None)
-    key = ("reports", prepared.PlanKey(plan), memo["inputs"])
+    key = ("reports", prepared.PlanKey(plan), _inputs(session))
     return list(_FIGURES.get_or_compute(key, lambda: tuple(_read_accepted_reports(session, plan))))
 
 
@@ -438,28 +434,40 @@ def source_verdicts(session: Session, plan: PlanData, period: Period, settings: 
     return verdicts_for_periods(session, plan, [period], settings)[period]
 
 
-def _billing_link():  # the billing area's programme link, or None when it is not installed
-    try:
-        return importlib.import_module("cleanheat.billing.programme_link")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("cleanheat.billing", "cleanheat.billing.programme_link"):
-            raise
-        return None
-
-
 def billing_counts(session: Session, period: Period, settings: Settings) -> dict[str, float] | None:
     """Task progress counted from billing data (None without the billing area or a settled season)."""
     link = _billing_link()
     return link.task_values(session, period.end_date(), settings.city_dir) if link else None
 
 
-def _link():  # the emissions area's ledger link, or None when it is not installed
+def _area_link(area: str, module: str):
+    """``cleanheat.<area>.<module>``, or None when that area is not installed (the programme never imports the
+    areas that feed it; any other missing module is an error)."""
+    name = f"cleanheat.{area}.{module}"
     try:
-        return importlib.import_module("cleanheat.emissions.ledger_link")
+        return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name not in ("cleanheat.emissions", "cleanheat.emissions.ledger_link"):
+        if exc.name not in (f"cleanheat.{area}", name):
             raise
         return None
+
+
+def _link():  # the emissions area's ledger link
+    return _area_link("emissions", "ledger_link")
+
+
+def _billing_link():  # the billing area's programme link
+    return _area_link("billing", "programme_link")
+
+
+def _inputs(session: Session) -> tuple:
+    """The stamp of the evaluation's database inputs, read once per transaction: reports, registry, … and the
+    approved billing runs when the billing area is installed."""
+    memo = prepared.memo(session)
+    if "inputs" not in memo:
+        billing = _billing_link()
+        memo["inputs"] = (*prepared.inputs_stamp(session), billing.stamp(session) if billing else None)
+    return memo["inputs"]
 
 
 def verdicts_for_periods(session: Session, plan: PlanData, periods: list[Period], settings: Settings | None = None
@@ -484,12 +492,10 @@ def _figures_key(session: Session, plan: PlanData, settings: Settings, periods: 
     monitoring data are not in the key: :func:`_prepared` checks the days they were written for."""
     memo = prepared.memo(session)
     link = _link() if with_verification else None
-    if "inputs" not in memo:
-        billing = _billing_link()
-        memo["inputs"] = (*prepared.inputs_stamp(session), billing.stamp(session) if billing else None)
+    inputs = _inputs(session)
     key = (str(settings.city_dir), str(settings.data_dir), link is not None)
     if key not in memo:
-        memo[key] = (memo["inputs"], prepared.file_stamp(settings.city_dir / "conversions.yaml"),
+        memo[key] = (inputs, prepared.file_stamp(settings.city_dir / "conversions.yaml"),
                      link.inputs_fingerprint(session, settings, days=False) if link else None)
     stamp = (prepared.PlanKey(plan), *memo[key])
     return stamp, (link.period_cuts(periods, settings=settings) if link else {p: None for p in periods})
