@@ -67,6 +67,15 @@ def test_demo_bills_a_season_with_its_anomalies(world):
                          .where(Statement.account_id == replaced, Statement.run_id == runs[1].id,
                                 StatementLine.code == "metered_energy")).one()
         assert line.quantity > 1 and line.estimate_method == "bridged", line
+        # the pro-rating rule (K) is named on part-season statements only: the demo resident's full season has none
+        flagged = dict(s.execute(select(BillingAccount.account_no, StatementLine.uncertain)
+                                 .join(Statement, Statement.id == StatementLine.statement_id)
+                                 .join(BillingAccount, BillingAccount.id == Statement.account_id)
+                                 .where(Statement.run_id == runs[1].id, StatementLine.code == "base_fee")).all())
+        part = set(s.scalars(select(BillingAccount.account_no).where(
+            (BillingAccount.connected_from.is_not(None)) | (BillingAccount.connected_to.is_not(None)))))
+        assert "prorate_by_days" not in (flagged["HB0101001"] or "")
+        assert {a for a, u in flagged.items() if "prorate_by_days" in (u or "")} == part & set(flagged)
         # every statement is numbered; the accepted 报停 is billed at its share
         assert s.scalar(select(func.count()).select_from(Statement).where(Statement.number.is_(None))) == 0
         assert s.scalar(select(func.count()).select_from(BillingAccount)

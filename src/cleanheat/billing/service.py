@@ -814,8 +814,10 @@ def _compute(session: Session, org: Organisation, season: Season, kind: str, cit
         charge_p = r.charge_fen
         if not rules.metered_refund_below_area_fee:
             charge_p = np.maximum(charge_p, prepaid[pos])
-        unc_base = _uncertain(t, rules, ["base_yuan_m2"], ["prorate_by_days"] if part[pos].any() else [])
-        L.add(pos, 1, r.base_fen, run.area_c[pos], "base_fee", "m2", 2, str(t.base_yuan_m2.value), None, unc_base)
+        for is_part in (False, True):  # the pro-rating rule is named only on part-season statements
+            sel = part[pos] == is_part
+            L.add(pos[sel], 1, r.base_fen[sel], run.area_c[pos][sel], "base_fee", "m2", 2, str(t.base_yuan_m2.value),
+                  None, _uncertain(t, rules, ["base_yuan_m2"], ["prorate_by_days"] if is_part else []))
         for meth in sorted({x for x in method[pos] if x is not None}) + [None]:
             sel = np.array([x == meth for x in method[pos]], dtype=bool)
             if sel.any():
